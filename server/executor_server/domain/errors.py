@@ -1,0 +1,121 @@
+"""Errors of the Executor. They carry data that callers branch on, not only prose.
+
+ExecutorError
+├── RequestError            a request cannot be served; rpc/ maps each to one gRPC status
+│   ├── InvalidArgument         the plan or request is malformed (field violations)
+│   ├── NotFound                no execution has this plan id
+│   ├── AlreadyExists           the plan id is taken by a plan with other content
+│   ├── FailedPrecondition      the execution's status does not allow the operation
+│   ├── ResourceExhausted       the server is at capacity
+│   ├── Unavailable             the server is shutting down
+│   └── Unimplemented           the operation is not available in this server
+└── StepError               one attempt of a step failed; the engine records it as data
+    └── ToolError               raised by tools
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from executor_server.domain.status import ExecutionErrorType, ExecutionStatus
+
+
+class ExecutorError(Exception):
+    """Root of every error the Executor raises on purpose."""
+
+
+class RequestError(ExecutorError):
+    """The request cannot be served. `reason` is a stable UPPER_SNAKE identifier."""
+
+    reason: str = "REQUEST_FAILED"
+
+    def __init__(self, message: str, *, metadata: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.metadata = metadata or {}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One problem with one field, named by its path in the request (`plan.steps[2].id`)."""
+
+    field: str
+    description: str
+
+
+class InvalidArgument(RequestError):
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, violations: list[FieldViolation], *, reason: str = "INVALID_PLAN") -> None:
+        summary = "; ".join(f"{v.field}: {v.description}" for v in violations[:5])
+        more = f" (and {len(violations) - 5} more)" if len(violations) > 5 else ""
+        super().__init__(f"invalid request: {summary}{more}")
+        self.violations = violations
+        self.reason = reason
+
+
+class NotFound(RequestError):
+    reason = "EXECUTION_NOT_FOUND"
+
+    def __init__(self, plan_id: str) -> None:
+        super().__init__(f"no execution with plan id {plan_id!r}", metadata={"plan_id": plan_id})
+        self.plan_id = plan_id
+
+
+class AlreadyExists(RequestError):
+    reason = "PLAN_ID_CONFLICT"
+
+    def __init__(self, plan_id: str) -> None:
+        super().__init__(
+            f"an execution with plan id {plan_id!r} already exists with different content",
+            metadata={"plan_id": plan_id},
+        )
+        self.plan_id = plan_id
+
+
+class FailedPrecondition(RequestError):
+    reason = "INVALID_TRANSITION"
+
+    def __init__(
+        self, message: str, *, plan_id: str, status: ExecutionStatus, reason: str | None = None
+    ) -> None:
+        super().__init__(message, metadata={"plan_id": plan_id, "status": status.name})
+        self.status = status
+        if reason is not None:
+            self.reason = reason
+
+
+class ResourceExhausted(RequestError):
+    reason = "CAPACITY_EXHAUSTED"
+
+    def __init__(self, message: str, *, retry_after_seconds: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class Unavailable(RequestError):
+    reason = "SHUTTING_DOWN"
+
+
+class Unimplemented(RequestError):
+    reason = "NOT_IMPLEMENTED"
+
+
+class StepError(ExecutorError):
+    """An attempt failed. `retryable` tells the retry policy whether another attempt may help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_type: ExecutionErrorType = ExecutionErrorType.TOOL_FAILED,
+        retryable: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_type = error_type
+        self.retryable = retryable
+
+
+class ToolError(StepError):
+    """Raised by a tool to fail its attempt with a chosen type and retryability."""

@@ -1,0 +1,229 @@
+"""The data model: plans and options (what clients send), results and events (what they get).
+
+Inputs are frozen pydantic models with `extra="forbid"`, so a typo is an error. Records the
+engine creates by the thousand per second (events, step results, usage) are slotted
+dataclasses: they are built from already-validated data and pydantic's validation would only
+cost time on the hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from executor_server.domain.status import (
+    EventType,
+    ExecutionErrorType,
+    ExecutionStatus,
+    StepStatus,
+)
+
+JsonObject = dict[str, Any]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RetryPolicy(_Input):
+    """Unset fields (None) inherit from the plan's policy, then from the defaults."""
+
+    max_attempts: int | None = None
+    initial_backoff: timedelta | None = None
+    backoff_multiplier: float | None = None
+    max_backoff: timedelta | None = None
+    jitter: float | None = None
+    non_retryable_error_types: frozenset[ExecutionErrorType] = frozenset()
+
+
+class TimeoutPolicy(_Input):
+    default_step_timeout: timedelta | None = None
+    expected_duration_multiplier: float | None = None
+
+
+class ResourceLimits(_Input):
+    """Zero or None means unlimited."""
+
+    max_cpu_cores: int = 0
+    max_memory_mb: int = 0
+    max_disk_space_mb: int = 0
+    max_network_requests: int = 0
+    max_execution_time: timedelta | None = None
+    max_tool_invocations: int = 0
+
+
+class ExecutionOptions(_Input):
+    max_concurrent_steps: int = 0
+    resource_limits: ResourceLimits = ResourceLimits()
+    timeout_policy: TimeoutPolicy = TimeoutPolicy()
+    retry_policy: RetryPolicy = RetryPolicy()
+    auto_rollback: bool = False
+    progress_reporting: bool = False
+    continue_on_failure: bool = False
+    rollback_on_cancel: bool = False
+
+
+class ToolExecution(_Input):
+    tool_name: str
+    arguments: JsonObject = Field(default_factory=dict)
+
+
+class Compensation(_Input):
+    tool_name: str
+    arguments: JsonObject = Field(default_factory=dict)
+    retry_policy: RetryPolicy | None = None
+    timeout: timedelta | None = None
+
+
+class ValidationRule(_Input):
+    json_schema: JsonObject | None = None
+    description: str = ""
+
+
+class ActionStep(_Input):
+    id: str
+    name: str = ""
+    tool_execution: ToolExecution | None = None
+    parameters: JsonObject = Field(default_factory=dict)
+    dependencies: tuple[str, ...] = ()
+    expected_duration: timedelta | None = None
+    timeout: timedelta | None = None
+    retry_policy: RetryPolicy | None = None
+    validation_rules: tuple[ValidationRule, ...] = ()
+    compensation: Compensation | None = None
+
+    @property
+    def label(self) -> str:
+        """How messages name the step: its name when it has one."""
+        return self.name or self.id
+
+
+class ActionPlan(_Input):
+    id: str
+    name: str = ""
+    steps: tuple[ActionStep, ...] = ()
+    metadata: JsonObject = Field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ runtime records
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionError:
+    error_type: ExecutionErrorType
+    message: str
+    retryable: bool = False
+    step_id: str = ""
+
+
+@dataclass(slots=True)
+class ResourceUsage:
+    cpu_time_ms: float = 0.0
+    memory_peak_mb: float = 0.0
+    disk_reads: int = 0
+    disk_writes: int = 0
+    network_requests: int = 0
+    tool_invocations: int = 0
+
+    def add(self, other: ResourceUsage) -> None:
+        self.cpu_time_ms += other.cpu_time_ms
+        self.memory_peak_mb = max(self.memory_peak_mb, other.memory_peak_mb)
+        self.disk_reads += other.disk_reads
+        self.disk_writes += other.disk_writes
+        self.network_requests += other.network_requests
+        self.tool_invocations += other.tool_invocations
+
+    def copy(self) -> ResourceUsage:
+        return ResourceUsage(
+            self.cpu_time_ms,
+            self.memory_peak_mb,
+            self.disk_reads,
+            self.disk_writes,
+            self.network_requests,
+            self.tool_invocations,
+        )
+
+
+@dataclass(slots=True)
+class StepResult:
+    step_id: str
+    step_name: str = ""
+    status: StepStatus = StepStatus.PENDING
+    output: Any = None
+    error: str = ""
+    error_type: ExecutionErrorType | None = None
+    attempts: int = 0
+    start_time: float | None = None  # epoch seconds
+    end_time: float | None = None
+
+    @property
+    def retry_count(self) -> int:
+        return max(self.attempts - 1, 0)
+
+    @property
+    def execution_time(self) -> float:
+        if self.start_time is None:
+            return 0.0
+        return (self.end_time or self.start_time) - self.start_time
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    total_steps: int
+    pending_steps: int
+    running_steps: int
+    completed_steps: int
+    failed_steps: int
+    skipped_steps: int
+    cancelled_steps: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionResult:
+    plan_id: str
+    plan_name: str
+    status: ExecutionStatus
+    step_results: list[StepResult]
+    execution_time: float  # seconds, paused time excluded
+    resource_usage: ResourceUsage
+    metadata: JsonObject
+    error: ExecutionError | None
+    progress: Progress
+    create_time: float
+    start_time: float | None
+    end_time: float | None
+    last_sequence: int
+    plan: ActionPlan  # for what results echo back (step parameters, names)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One transition, numbered per execution from 1 without gaps.
+
+    Events are the journal: folding them in order rebuilds an execution's state, so they
+    carry everything a transition changed (the output of a completed step, the usage of an
+    attempt, the error of a failure).
+    """
+
+    sequence: int
+    plan_id: str
+    time: float  # epoch seconds
+    type: EventType
+    status: ExecutionStatus  # the execution's status after this event
+    step_id: str = ""
+    step_name: str = ""
+    step_status: StepStatus | None = None
+    attempt: int = 0
+    message: str = ""
+    error: ExecutionError | None = None
+    output: Any = None
+    usage: ResourceUsage | None = None
+    retry_delay: float | None = None
+    progress: float | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.type is EventType.EXECUTION_STATUS_CHANGED and self.status.is_terminal

@@ -1,0 +1,96 @@
+"""Statuses of executions and steps, and the transitions between them (DESIGN.md)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExecutionStatus(IntEnum):
+    """Values equal the wire enum's numbers, so conversion is a cast."""
+
+    PENDING = 1
+    RUNNING = 2
+    COMPLETED = 3
+    FAILED = 4
+    CANCELLED = 5
+    PAUSED = 6
+    ROLLING_BACK = 7
+    ROLLED_BACK = 8
+    ROLLBACK_FAILED = 9
+
+    @property
+    def is_terminal(self) -> bool:
+        """No transition leads out of it without a request (rollback)."""
+        return self in _TERMINAL_EXECUTION
+
+
+class StepStatus(IntEnum):
+    PENDING = 1
+    RUNNING = 2
+    COMPLETED = 3
+    FAILED = 4
+    SKIPPED = 5
+    CANCELLED = 6
+    COMPENSATING = 7
+    COMPENSATED = 8
+    COMPENSATION_FAILED = 9
+
+    @property
+    def is_settled(self) -> bool:
+        """The step's forward run is over (it will not be attempted again)."""
+        return self not in (StepStatus.PENDING, StepStatus.RUNNING)
+
+
+class ExecutionErrorType(IntEnum):
+    TOOL_NOT_FOUND = 1
+    RESOURCE_EXHAUSTED = 2
+    TIMEOUT = 3
+    NETWORK = 4
+    VALIDATION = 5
+    TOOL_FAILED = 6
+    DEPENDENCY_FAILED = 7
+    CANCELLED = 8
+    INTERNAL = 9
+
+
+class EventType(IntEnum):
+    EXECUTION_STATUS_CHANGED = 1
+    STEP_STATUS_CHANGED = 2
+    STEP_RETRY_SCHEDULED = 3
+    STEP_PROGRESS = 4
+
+
+_TERMINAL_EXECUTION = frozenset(
+    {
+        ExecutionStatus.COMPLETED,
+        ExecutionStatus.FAILED,
+        ExecutionStatus.CANCELLED,
+        ExecutionStatus.ROLLED_BACK,
+        ExecutionStatus.ROLLBACK_FAILED,
+    }
+)
+
+EXECUTION_TRANSITIONS: dict[ExecutionStatus, frozenset[ExecutionStatus]] = {
+    ExecutionStatus.PENDING: frozenset({ExecutionStatus.RUNNING, ExecutionStatus.CANCELLED}),
+    ExecutionStatus.RUNNING: frozenset(
+        {
+            ExecutionStatus.COMPLETED,
+            ExecutionStatus.FAILED,
+            ExecutionStatus.CANCELLED,
+            ExecutionStatus.PAUSED,
+        }
+    ),
+    ExecutionStatus.PAUSED: frozenset({ExecutionStatus.RUNNING, ExecutionStatus.CANCELLED}),
+    ExecutionStatus.COMPLETED: frozenset(),
+    ExecutionStatus.FAILED: frozenset({ExecutionStatus.ROLLING_BACK}),
+    ExecutionStatus.CANCELLED: frozenset({ExecutionStatus.ROLLING_BACK}),
+    ExecutionStatus.ROLLING_BACK: frozenset(
+        {ExecutionStatus.ROLLED_BACK, ExecutionStatus.ROLLBACK_FAILED}
+    ),
+    ExecutionStatus.ROLLED_BACK: frozenset(),
+    ExecutionStatus.ROLLBACK_FAILED: frozenset({ExecutionStatus.ROLLING_BACK}),
+}
+
+
+def can_transition(current: ExecutionStatus, target: ExecutionStatus) -> bool:
+    return target in EXECUTION_TRANSITIONS[current]

@@ -1,0 +1,350 @@
+"""The Executor: the engine's public face. It validates and admits plans, owns the tasks
+that run them, applies control requests, and serves status and events.
+
+Raises the RequestError subclasses of `domain.errors`; rpc/ maps each to a gRPC status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from executor_server.domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    NotFound,
+    ResourceExhausted,
+    StepError,
+    Unavailable,
+    Unimplemented,
+)
+from executor_server.domain.models import (
+    ActionPlan,
+    ActionStep,
+    Event,
+    ExecutionOptions,
+    ExecutionResult,
+    ResourceLimits,
+    ResourceUsage,
+    RetryPolicy,
+    StepResult,
+    TimeoutPolicy,
+)
+from executor_server.domain.status import ExecutionStatus, StepStatus
+from executor_server.engine import references
+from executor_server.engine.execution import Execution, check_arguments
+from executor_server.engine.journal import Journal
+from executor_server.engine.state import ExecutionState
+from executor_server.engine.validation import (
+    PlanGraph,
+    validate_options,
+    validate_plan,
+    validate_step,
+)
+from executor_server.store.memory import MemoryStore
+from executor_server.store.protocol import DuplicateExecution, ExecutionRecord, Store
+from executor_server.tools.registry import ToolRegistry
+
+log = logging.getLogger(__name__)
+
+WATCH_BATCH = 500
+CANCEL_WAIT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class StepRunContext:
+    """What a step run on its own may see of a plan around it."""
+
+    plan_id: str = ""
+    step_outputs: Mapping[str, Any] = field(default_factory=dict)
+    resource_limits: ResourceLimits = field(default_factory=ResourceLimits)
+    timeout_policy: TimeoutPolicy = field(default_factory=TimeoutPolicy)
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def fingerprint(plan: ActionPlan, options: ExecutionOptions) -> str:
+    content = {"plan": plan.model_dump(mode="json"), "options": options.model_dump(mode="json")}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Executor:
+    def __init__(
+        self,
+        tools: ToolRegistry,
+        store: Store,
+        *,
+        workspace_root: Path,
+        max_active_executions: int = 1000,
+    ) -> None:
+        self.tools = tools
+        self._store = store
+        self._workspace_root = workspace_root
+        self._max_active = max_active_executions
+        self._live: dict[str, Execution] = {}
+        self._fingerprints: dict[str, str] = {}
+        self._runs: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    def start_closing(self) -> None:
+        """Refuse new plans and steps (UNAVAILABLE) from now on."""
+        self._closing = True
+
+    async def close(self) -> None:
+        """Stop every run without finishing it: the journal keeps them unfinished, so a
+        durable store resumes them on the next start."""
+        self._closing = True
+        for task in self._runs:
+            task.cancel()
+        await asyncio.gather(*self._runs, return_exceptions=True)
+
+    def _check_open(self) -> None:
+        if self._closing:
+            raise Unavailable("the server is shutting down")
+
+    # ------------------------------------------------------------------ plans
+
+    async def execute_plan(
+        self, plan: ActionPlan, options: ExecutionOptions, *, detach: bool = False
+    ) -> ExecutionResult:
+        """Run `plan` (or attach to its execution if the same plan was submitted before).
+
+        Raises InvalidArgument, AlreadyExists, ResourceExhausted, Unavailable.
+        """
+        self._check_open()
+        graph = validate_plan(plan, options, self.tools)
+        digest = fingerprint(plan, options)
+        execution = self._live.get(plan.id)
+        if execution is None:
+            if len(self._live) >= self._max_active:
+                raise ResourceExhausted(
+                    f"the server is running {len(self._live)} executions, its limit"
+                )
+            record = ExecutionRecord(plan, options, digest, time.time())
+            try:
+                await self._store.create_execution(record)
+            except DuplicateExecution as dup:
+                if dup.existing.fingerprint != digest:
+                    raise AlreadyExists(plan.id) from None
+                execution = self._live.get(plan.id)
+                if execution is None:  # it ran before and has finished
+                    return await self._stored_result(plan.id)
+            else:
+                execution = self._start(graph, record)
+        elif self._fingerprints[plan.id] != digest:
+            raise AlreadyExists(plan.id)
+
+        if detach:
+            await execution.started()
+        else:
+            await execution.finished.wait()
+        return await self._result(execution)
+
+    def _start(self, graph: PlanGraph, record: ExecutionRecord) -> Execution:
+        plan = graph.plan
+        execution = Execution(
+            graph,
+            record.options,
+            Journal(self._store, plan.id),
+            ExecutionState(plan, record.create_time),
+            self._workspace_root / plan.id,
+        )
+        execution.accept()
+        self._live[plan.id] = execution
+        self._fingerprints[plan.id] = record.fingerprint
+        task = asyncio.create_task(self._run(execution), name=f"execution {plan.id}")
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+        return execution
+
+    async def _run(self, execution: Execution) -> None:
+        try:
+            await execution.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("execution crashed", extra={"plan_id": execution.plan_id})
+        finally:
+            self._live.pop(execution.plan_id, None)
+            self._fingerprints.pop(execution.plan_id, None)
+
+    async def _result(self, execution: Execution) -> ExecutionResult:
+        # Report only what is journaled: nothing a crash could take back.
+        await execution.journal.durable(execution.state.last_sequence)
+        return execution.state.snapshot(time.time())
+
+    async def _stored_result(self, plan_id: str) -> ExecutionResult:
+        record = await self._store.get_execution(plan_id)
+        if record is None:
+            raise NotFound(plan_id)
+        state = ExecutionState(record.plan, record.create_time)
+        for event in await self._store.read_events(plan_id):
+            state.apply(event)
+        return state.snapshot(time.time())
+
+    # ------------------------------------------------------------------ status and control
+
+    async def get_status(self, plan_id: str) -> ExecutionResult:
+        """Raises NotFound."""
+        execution = self._live.get(plan_id)
+        if execution is not None:
+            return await self._result(execution)
+        return await self._stored_result(plan_id)
+
+    async def _controllable(self, plan_id: str) -> Execution | ExecutionStatus:
+        """The live execution, or the status of a finished one. Raises NotFound."""
+        execution = self._live.get(plan_id)
+        if execution is not None:
+            return execution
+        record = await self._store.get_execution(plan_id)
+        if record is None:
+            raise NotFound(plan_id)
+        return record.status
+
+    async def pause(self, plan_id: str) -> ExecutionStatus:
+        """Raises NotFound, FailedPrecondition (not running)."""
+        execution = await self._controllable(plan_id)
+        status = execution if isinstance(execution, ExecutionStatus) else execution.status
+        if status is ExecutionStatus.PAUSED:
+            return status
+        if not isinstance(execution, Execution) or not execution.can_pause():
+            raise _refused("pause", plan_id, status)
+        await execution.journal.durable(execution.pause())
+        return execution.status
+
+    async def resume(self, plan_id: str) -> ExecutionStatus:
+        """Raises NotFound, FailedPrecondition (not paused)."""
+        execution = await self._controllable(plan_id)
+        status = execution if isinstance(execution, ExecutionStatus) else execution.status
+        if not isinstance(execution, Execution) or status not in (
+            ExecutionStatus.PAUSED,
+            ExecutionStatus.RUNNING,
+        ):
+            raise _refused("resume", plan_id, status)
+        if status is ExecutionStatus.PAUSED:
+            await execution.journal.durable(execution.resume())
+        return execution.status
+
+    async def cancel(self, plan_id: str, reason: str = "") -> ExecutionStatus:
+        """Cancel and wait (briefly) for running attempts to wind down.
+
+        Raises NotFound, FailedPrecondition (already finished otherwise than cancelled).
+        """
+        execution = await self._controllable(plan_id)
+        if isinstance(execution, ExecutionStatus):
+            if execution is ExecutionStatus.CANCELLED:
+                return execution
+            raise _refused("cancel", plan_id, execution)
+        execution.cancel(reason)
+        try:
+            await asyncio.wait_for(execution.finished.wait(), CANCEL_WAIT_SECONDS)
+        except TimeoutError:
+            log.warning("cancel is taking long", extra={"plan_id": plan_id})
+        await execution.journal.durable(execution.state.last_sequence)
+        return execution.status
+
+    async def rollback(self, plan_id: str) -> ExecutionStatus:
+        """Raises NotFound, FailedPrecondition, Unimplemented."""
+        execution = await self._controllable(plan_id)
+        status = execution if isinstance(execution, ExecutionStatus) else execution.status
+        if status not in (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED):
+            raise _refused("roll back", plan_id, status)
+        raise Unimplemented(
+            "rollback (saga compensation) is not available in this version of the server; "
+            "the execution is unchanged"
+        )
+
+    async def watch(self, plan_id: str, after_sequence: int = 0) -> AsyncIterator[list[Event]]:
+        """Batches of events after `after_sequence`: first the journal, then live ones as
+        they are stored; ends after the execution's last event. Raises NotFound."""
+        if plan_id not in self._live and await self._store.get_execution(plan_id) is None:
+            raise NotFound(plan_id)
+        return self._follow(plan_id, after_sequence)
+
+    async def _follow(self, plan_id: str, after: int) -> AsyncIterator[list[Event]]:
+        while True:
+            execution = self._live.get(plan_id)
+            if execution is not None:
+                events = await execution.journal.read(after, WATCH_BATCH)
+            else:
+                events = await self._store.read_events(plan_id, after, WATCH_BATCH)
+            if events:
+                yield events
+                after = events[-1].sequence
+                continue
+            if execution is None or execution.finished.is_set():
+                if plan_id not in self._live:
+                    return  # finished, and every stored event has been sent
+                continue
+            await execution.journal.published_after(after)
+
+    # ------------------------------------------------------------------ one step
+
+    async def execute_step(
+        self, step: ActionStep, context: StepRunContext
+    ) -> tuple[StepResult, ResourceUsage]:
+        """Run one step outside any plan, with its retries, timeout and output checks.
+
+        Raises InvalidArgument for a malformed step or context.
+        """
+        self._check_open()
+        tool, rules = validate_step(step, context.step_outputs.keys(), self.tools)
+        options = ExecutionOptions(
+            resource_limits=context.resource_limits,
+            timeout_policy=context.timeout_policy,
+            retry_policy=context.retry_policy,
+        )
+        validate_options(options, field="context")
+        plan_id = context.plan_id or str(uuid.uuid4())
+        call = step.tool_execution
+        assert call is not None
+        try:
+            arguments = references.resolve(call.arguments, context.step_outputs)
+            check_arguments(tool, arguments)
+        except StepError as exc:
+            now = time.time()
+            failed = StepResult(
+                step.id,
+                step.name,
+                StepStatus.FAILED,
+                error=exc.message,
+                error_type=exc.error_type,
+                start_time=now,
+                end_time=now,
+            )
+            return failed, ResourceUsage()
+        resolved = step.model_copy(
+            update={"tool_execution": call.model_copy(update={"arguments": arguments})}
+        )
+        plan = ActionPlan(id=plan_id, steps=(resolved,))
+        graph = PlanGraph(plan, {step.id: 0}, ((),), ((),), (tool,), (rules,))
+        # A one-step execution of its own, journaled in memory only and never listed.
+        store = MemoryStore()
+        record = ExecutionRecord(plan, options, "", time.time())
+        await store.create_execution(record)
+        execution = Execution(
+            graph,
+            options,
+            Journal(store, plan_id),
+            ExecutionState(plan, record.create_time),
+            self._workspace_root / plan_id,
+        )
+        execution.accept()
+        await execution.run()
+        return execution.state.steps[0], execution.state.usage
+
+
+def _refused(operation: str, plan_id: str, status: ExecutionStatus) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"cannot {operation} an execution that is {status.name}",
+        plan_id=plan_id,
+        status=status,
+    )

@@ -1,0 +1,68 @@
+"""An execution's event journal: numbered, stored before anyone sees them, fanned out.
+
+The engine appends events without waiting; a flusher owned by the execution writes whatever
+is pending to the store in one batch (group commit), then publishes. Steps await
+`durable(seq)` only where the order matters for recovery: before a tool is invoked and before
+a completed step releases its dependents. Watchers only ever read durable events, from a
+bounded in-memory tail or, when they fall behind it, from the store, so a slow watcher costs
+the engine nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from executor_server.domain.models import Event
+from executor_server.store.protocol import Store
+
+TAIL_EVENTS = 4096
+
+
+class Journal:
+    def __init__(self, store: Store, plan_id: str, durable_sequence: int = 0) -> None:
+        self._store = store
+        self._plan_id = plan_id
+        self._pending: list[Event] = []
+        self._has_pending = asyncio.Event()
+        self._published = asyncio.Event()  # replaced after each flush; waiters hold the old one
+        self._tail: deque[Event] = deque(maxlen=TAIL_EVENTS)
+        self.durable_sequence = durable_sequence
+
+    def append(self, event: Event) -> None:
+        self._pending.append(event)
+        self._has_pending.set()
+
+    async def run_flusher(self) -> None:
+        """Write pending events until cancelled; cancel only after `durable` of the last."""
+        while True:
+            await self._has_pending.wait()
+            await self.flush()
+
+    async def flush(self) -> None:
+        self._has_pending.clear()
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        await self._store.append_events(self._plan_id, batch)
+        self._tail.extend(batch)
+        self.durable_sequence = batch[-1].sequence
+        published, self._published = self._published, asyncio.Event()
+        published.set()
+
+    async def durable(self, sequence: int) -> None:
+        """Wait until event `sequence` is stored."""
+        while self.durable_sequence < sequence:
+            await self._published.wait()
+
+    async def published_after(self, sequence: int) -> None:
+        """Wait until some event later than `sequence` is stored."""
+        await self.durable(sequence + 1)
+
+    async def read(self, after_sequence: int, limit: int) -> list[Event]:
+        """Up to `limit` durable events after `after_sequence`."""
+        tail = self._tail
+        if tail and tail[0].sequence <= after_sequence + 1:
+            start = after_sequence + 1 - tail[0].sequence
+            return [tail[i] for i in range(start, min(start + limit, len(tail)))]
+        return await self._store.read_events(self._plan_id, after_sequence, limit)

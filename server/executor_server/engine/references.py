@@ -1,0 +1,90 @@
+"""`${steps.<name-or-id>.output[.<path>]}` references between steps.
+
+A string that is exactly one reference is replaced by the referenced value with its JSON
+type; references inside a longer string are interpolated as text (strings as they are,
+anything else as compact JSON). Path segments are object keys or list indices.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from executor_server.domain.errors import StepError
+from executor_server.domain.status import ExecutionErrorType
+
+REFERENCE = re.compile(r"\$\{steps\.([^.}\s]+)\.output((?:\.[^.}\s]+)*)\}")
+
+
+def find_references(value: Any) -> set[str]:
+    """The names or ids of every step that `value` refers to, at any depth."""
+    found: set[str] = set()
+    _collect(value, found)
+    return found
+
+
+def _collect(value: Any, found: set[str]) -> None:
+    if isinstance(value, str):
+        if "${" in value:
+            found.update(m.group(1) for m in REFERENCE.finditer(value))
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _collect(item, found)
+
+
+def has_reference(value: Any) -> bool:
+    return isinstance(value, str) and REFERENCE.search(value) is not None
+
+
+def resolve(value: Any, outputs: Mapping[str, Any]) -> Any:
+    """A copy of `value` with every reference replaced from `outputs` (keyed by name or id).
+
+    Raises StepError(VALIDATION) when a referenced step or path is missing.
+    """
+    if isinstance(value, str):
+        if "${" not in value:
+            return value
+        whole = REFERENCE.fullmatch(value)
+        if whole:
+            return _lookup(whole, outputs)
+        return REFERENCE.sub(lambda m: _as_text(_lookup(m, outputs)), value)
+    if isinstance(value, dict):
+        return {key: resolve(item, outputs) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve(item, outputs) for item in value]
+    return value
+
+
+def _lookup(match: re.Match[str], outputs: Mapping[str, Any]) -> Any:
+    step, path = match.group(1), match.group(2)
+    if step not in outputs:
+        raise _unresolved(match, f"step {step!r} has no output")
+    current = outputs[step]
+    for segment in path.split(".")[1:]:
+        if isinstance(current, dict) and segment in current:
+            current = current[segment]
+        elif isinstance(current, list) and segment.lstrip("-").isdigit():
+            index = int(segment)
+            if not -len(current) <= index < len(current):
+                raise _unresolved(match, f"index {index} is out of range")
+            current = current[index]
+        else:
+            raise _unresolved(match, f"no {segment!r} in the output")
+    return current
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def _unresolved(match: re.Match[str], why: str) -> StepError:
+    return StepError(
+        f"cannot resolve {match.group(0)}: {why}",
+        error_type=ExecutionErrorType.VALIDATION,
+        retryable=False,
+    )

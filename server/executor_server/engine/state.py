@@ -1,0 +1,157 @@
+"""An execution's state as the fold of its events.
+
+The running engine and recovery share this one function: the engine applies each event it
+emits, and a restarted server applies the journal, so both arrive at the same state.
+"""
+
+from __future__ import annotations
+
+from executor_server.domain.models import (
+    ActionPlan,
+    Event,
+    ExecutionError,
+    ExecutionResult,
+    Progress,
+    ResourceUsage,
+    StepResult,
+)
+from executor_server.domain.status import EventType, ExecutionStatus, StepStatus
+
+# Time spent in these statuses is the execution's running time; paused time is not.
+_ACTIVE = (ExecutionStatus.RUNNING, ExecutionStatus.ROLLING_BACK)
+
+
+class ExecutionState:
+    __slots__ = (
+        "_active_since",
+        "_active_time",
+        "_counts",
+        "_index",
+        "create_time",
+        "end_time",
+        "error",
+        "last_sequence",
+        "plan",
+        "start_time",
+        "status",
+        "steps",
+        "usage",
+    )
+
+    def __init__(self, plan: ActionPlan, create_time: float) -> None:
+        self.plan = plan
+        self.create_time = create_time
+        self.status = ExecutionStatus.PENDING
+        self.steps = [StepResult(step.id, step.name) for step in plan.steps]
+        self._index = {step.id: i for i, step in enumerate(plan.steps)}
+        self._counts = [0] * (max(StepStatus) + 1)
+        self._counts[StepStatus.PENDING] = len(plan.steps)
+        self.usage = ResourceUsage()
+        self.error: ExecutionError | None = None
+        self.start_time: float | None = None
+        self.end_time: float | None = None
+        self.last_sequence = 0
+        self._active_since: float | None = None
+        self._active_time = 0.0
+
+    def apply(self, event: Event) -> None:
+        self.last_sequence = event.sequence
+        if event.usage is not None:
+            self.usage.add(event.usage)
+        kind = event.type
+        if kind is EventType.STEP_STATUS_CHANGED:
+            self._apply_step(event)
+        elif kind is EventType.EXECUTION_STATUS_CHANGED:
+            self._apply_execution(event)
+        elif kind is EventType.STEP_RETRY_SCHEDULED:
+            step = self.steps[self._index[event.step_id]]
+            if event.error is not None:
+                step.error = event.error.message
+                step.error_type = event.error.error_type
+
+    def _apply_execution(self, event: Event) -> None:
+        status = event.status
+        if status in _ACTIVE and self._active_since is None:
+            self._active_since = event.time
+            if self.start_time is None:
+                self.start_time = event.time
+        elif status not in _ACTIVE and self._active_since is not None:
+            self._active_time += event.time - self._active_since
+            self._active_since = None
+        if status.is_terminal:
+            self.end_time = event.time
+            self.error = event.error
+        self.status = status
+
+    def _apply_step(self, event: Event) -> None:
+        step = self.steps[self._index[event.step_id]]
+        new = event.step_status
+        assert new is not None
+        self._counts[step.status] -= 1
+        self._counts[new] += 1
+        step.status = new
+        if new is StepStatus.RUNNING:
+            step.attempts = event.attempt
+            if step.start_time is None:
+                step.start_time = event.time
+            return
+        step.end_time = event.time
+        if new is StepStatus.COMPLETED:
+            step.output = event.output
+            step.error = ""
+            step.error_type = None
+        elif event.error is not None:
+            step.error = event.error.message
+            step.error_type = event.error.error_type
+
+    def execution_time(self, now: float) -> float:
+        running = now - self._active_since if self._active_since is not None else 0.0
+        return self._active_time + running
+
+    def count(self, status: StepStatus) -> int:
+        return self._counts[status]
+
+    def progress(self) -> Progress:
+        c = self._counts
+        return Progress(
+            total_steps=len(self.steps),
+            pending_steps=c[StepStatus.PENDING],
+            running_steps=c[StepStatus.RUNNING],
+            completed_steps=c[StepStatus.COMPLETED],
+            failed_steps=c[StepStatus.FAILED],
+            skipped_steps=c[StepStatus.SKIPPED],
+            cancelled_steps=c[StepStatus.CANCELLED],
+        )
+
+    def snapshot(self, now: float) -> ExecutionResult:
+        """A copy that later events do not change."""
+        return ExecutionResult(
+            plan_id=self.plan.id,
+            plan_name=self.plan.name,
+            status=self.status,
+            step_results=[_copy(s) for s in self.steps],
+            execution_time=self.execution_time(now),
+            resource_usage=self.usage.copy(),
+            metadata=self.plan.metadata,
+            error=self.error,
+            progress=self.progress(),
+            create_time=self.create_time,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            last_sequence=self.last_sequence,
+            plan=self.plan,
+        )
+
+
+def _copy(step: StepResult) -> StepResult:
+    return StepResult(
+        step.step_id,
+        step.step_name,
+        step.status,
+        step.output,
+        step.error,
+        step.error_type,
+        step.attempts,
+        step.start_time,
+        step.end_time,
+    )

@@ -1,0 +1,365 @@
+"""Checks a whole plan before anything runs, and compiles it into an indexed graph.
+
+Every problem is collected (not only the first) as a FieldViolation whose path uses the
+wire's field names, so a client can point at the exact field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from jsonschema.protocols import Validator
+
+from executor_server.domain.errors import FieldViolation, InvalidArgument
+from executor_server.domain.models import (
+    ActionPlan,
+    ActionStep,
+    ExecutionOptions,
+    RetryPolicy,
+    TimeoutPolicy,
+)
+from executor_server.domain.status import ExecutionErrorType
+from executor_server.engine import references
+from executor_server.engine.policy import MAX_ATTEMPTS_LIMIT
+from executor_server.tools.protocol import Tool
+from executor_server.tools.registry import ToolRegistry
+
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
+MAX_CONCURRENT_STEPS_LIMIT = 10_000
+
+
+@lru_cache(maxsize=1024)
+def _compile(schema_json: str) -> Validator:
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def compile_schema(schema: Mapping[str, Any]) -> Validator:
+    """A validator for `schema`, shared by every identical schema. Raises SchemaError."""
+    text = json.dumps(schema, sort_keys=True)
+    Draft202012Validator.check_schema(json.loads(text))
+    return _compile(text)
+
+
+def schema_errors(validator: Validator, instance: Any) -> list[tuple[str, str]]:
+    """(path, message) of every way `instance` breaks the schema; path is dotted."""
+    return [
+        (".".join(str(p) for p in error.absolute_path), error.message)
+        for error in validator.iter_errors(instance)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRule:
+    description: str
+    validator: Validator
+
+
+@dataclass(frozen=True, slots=True)
+class PlanGraph:
+    """A validated plan, indexed for the scheduler: step i is plan.steps[i]."""
+
+    plan: ActionPlan
+    index: Mapping[str, int]  # id and name -> position
+    dependencies: tuple[tuple[int, ...], ...]
+    dependents: tuple[tuple[int, ...], ...]
+    tools: tuple[Tool, ...]
+    output_rules: tuple[tuple[OutputRule, ...], ...]
+
+    def __len__(self) -> int:
+        return len(self.plan.steps)
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.violations: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.violations.append(FieldViolation(field, description))
+
+    def duration(self, field: str, value: timedelta | None, *, positive: bool = False) -> None:
+        if value is None:
+            return
+        if value < timedelta(0):
+            self.add(field, "must not be negative")
+        elif positive and value == timedelta(0):
+            self.add(field, "must be positive")
+
+    def retry_policy(self, field: str, policy: RetryPolicy | None) -> None:
+        if policy is None:
+            return
+        if policy.max_attempts is not None and not 1 <= policy.max_attempts <= MAX_ATTEMPTS_LIMIT:
+            self.add(f"{field}.max_attempts", f"must be between 1 and {MAX_ATTEMPTS_LIMIT}")
+        self.duration(f"{field}.initial_backoff", policy.initial_backoff)
+        self.duration(f"{field}.max_backoff", policy.max_backoff)
+        if policy.backoff_multiplier is not None and policy.backoff_multiplier < 1:
+            self.add(f"{field}.backoff_multiplier", "must be at least 1")
+        if policy.jitter is not None and not 0 <= policy.jitter <= 1:
+            self.add(f"{field}.jitter", "must be between 0 and 1")
+        if (
+            policy.initial_backoff is not None
+            and policy.max_backoff is not None
+            and policy.max_backoff < policy.initial_backoff
+        ):
+            self.add(f"{field}.max_backoff", "must not be less than initial_backoff")
+        if any(t not in ExecutionErrorType for t in policy.non_retryable_error_types):
+            self.add(f"{field}.non_retryable_error_types", "contains an unknown error type")
+
+    def timeout_policy(self, field: str, policy: TimeoutPolicy) -> None:
+        self.duration(f"{field}.default_step_timeout", policy.default_step_timeout, positive=True)
+        multiplier = policy.expected_duration_multiplier
+        if multiplier is not None and multiplier <= 0:
+            self.add(f"{field}.expected_duration_multiplier", "must be positive")
+
+    def arguments(self, field: str, tool: Tool, arguments: Mapping[str, Any]) -> None:
+        """Check arguments against the tool's input schema. A value that is a reference is
+        only known when the step starts, so errors about it wait until then."""
+        validator = compile_schema(tool.spec.input_schema)
+        for error in validator.iter_errors(arguments):
+            if references.has_reference(error.instance):
+                continue
+            path = ".".join(str(p) for p in error.absolute_path)
+            self.add(f"{field}.{path}" if path else field, error.message)
+
+    def raise_if_any(self) -> None:
+        if self.violations:
+            raise InvalidArgument(self.violations)
+
+
+def validate_options(options: ExecutionOptions, field: str = "options") -> None:
+    """Raises InvalidArgument naming every nonsensical option."""
+    check = _Collector()
+    _check_options(check, options, field)
+    check.raise_if_any()
+
+
+def _check_options(check: _Collector, options: ExecutionOptions, field: str) -> None:
+    if options.max_concurrent_steps > MAX_CONCURRENT_STEPS_LIMIT:
+        check.add(f"{field}.max_concurrent_steps", f"must be at most {MAX_CONCURRENT_STEPS_LIMIT}")
+    limits = options.resource_limits
+    check.duration(
+        f"{field}.resource_limits.max_execution_time", limits.max_execution_time, positive=True
+    )
+    check.timeout_policy(f"{field}.timeout_policy", options.timeout_policy)
+    check.retry_policy(f"{field}.retry_policy", options.retry_policy)
+
+
+def validate_plan(plan: ActionPlan, options: ExecutionOptions, tools: ToolRegistry) -> PlanGraph:
+    """Check everything about `plan` that can be known before it runs.
+
+    Raises InvalidArgument with one FieldViolation per problem.
+    """
+    check = _Collector()
+    _check_options(check, options, "options")
+    if not UUID.match(plan.id):
+        check.add("plan.id", f"{plan.id!r} is not a UUID")
+    if not plan.steps:
+        check.add("plan.steps", "a plan needs at least one step")
+
+    index: dict[str, int] = {}
+    for i, step in enumerate(plan.steps):
+        field = f"plan.steps[{i}]"
+        if not UUID.match(step.id):
+            check.add(f"{field}.id", f"{step.id!r} is not a UUID")
+        elif step.id in index:
+            check.add(f"{field}.id", f"duplicate step id {step.id!r}")
+        else:
+            index[step.id] = i
+    for i, step in enumerate(plan.steps):
+        if not step.name:
+            continue
+        field = f"plan.steps[{i}].name"
+        if not NAME.match(step.name):
+            check.add(field, f"{step.name!r} must be a letter or _ then up to 127 of [A-Za-z0-9_-]")
+        elif step.name in index:
+            other = index[step.name]
+            what = "name" if plan.steps[other].name == step.name else "id"
+            check.add(field, f"duplicate step name {step.name!r} (the {what} of steps[{other}])")
+        else:
+            index[step.name] = i
+
+    dependencies: list[tuple[int, ...]] = []
+    tools_by_step: list[Tool] = []
+    rules: list[tuple[OutputRule, ...]] = []
+    for i, step in enumerate(plan.steps):
+        step_deps, tool, step_rules = _check_step(check, step, f"plan.steps[{i}]", index, tools)
+        dependencies.append(tuple(sorted(set(step_deps))))
+        if tool is not None:
+            tools_by_step.append(tool)
+        rules.append(step_rules)
+        if i in step_deps:
+            check.add(f"plan.steps[{i}].dependencies", "a step cannot depend on itself")
+
+    order_ok = True
+    for cycle in _cycles(dependencies):
+        order_ok = False
+        names = " → ".join(plan.steps[j].label for j in [*cycle, cycle[0]])
+        check.add("plan.steps", f"dependency cycle: {names}")
+    if order_ok:
+        _check_references(check, plan, index, dependencies)
+    check.raise_if_any()
+
+    dependents: list[list[int]] = [[] for _ in plan.steps]
+    for i, deps in enumerate(dependencies):
+        for d in deps:
+            dependents[d].append(i)
+    return PlanGraph(
+        plan=plan,
+        index=index,
+        dependencies=tuple(dependencies),
+        dependents=tuple(tuple(d) for d in dependents),
+        tools=tuple(tools_by_step),
+        output_rules=tuple(rules),
+    )
+
+
+def validate_step(
+    step: ActionStep, known_outputs: Iterable[str], tools: ToolRegistry
+) -> tuple[Tool, tuple[OutputRule, ...]]:
+    """Check one step run outside a plan; its references must name `known_outputs`."""
+    check = _Collector()
+    if not UUID.match(step.id):
+        check.add("step.id", f"{step.id!r} is not a UUID")
+    if step.dependencies:
+        check.add("step.dependencies", "a step run on its own cannot have dependencies")
+    _, tool, rules = _check_step(check, step, "step", {}, tools)
+    known = set(known_outputs)
+    if step.tool_execution is not None:
+        for ref in sorted(references.find_references(step.tool_execution.arguments) - known):
+            check.add(
+                "step.tool_execution.arguments",
+                f"references step {ref!r}, whose output is not in context.step_outputs",
+            )
+    check.raise_if_any()
+    assert tool is not None  # a step without a known tool has a violation
+    return tool, rules
+
+
+def _check_step(
+    check: _Collector,
+    step: ActionStep,
+    field: str,
+    index: Mapping[str, int],
+    tools: ToolRegistry,
+) -> tuple[list[int], Tool | None, tuple[OutputRule, ...]]:
+    deps: list[int] = []
+    for j, dep in enumerate(step.dependencies):
+        if dep in index:
+            deps.append(index[dep])
+        else:
+            check.add(f"{field}.dependencies[{j}]", f"unknown step {dep!r}")
+    check.duration(f"{field}.expected_duration", step.expected_duration)
+    check.duration(f"{field}.timeout", step.timeout, positive=True)
+    check.retry_policy(f"{field}.retry_policy", step.retry_policy)
+
+    tool: Tool | None = None
+    call = step.tool_execution
+    if call is None:
+        check.add(f"{field}.tool_execution", "a step needs a tool_execution")
+    elif (tool := tools.get(call.tool_name)) is None:
+        check.add(f"{field}.tool_execution.tool_name", f"unknown tool {call.tool_name!r}")
+    else:
+        check.arguments(f"{field}.tool_execution.arguments", tool, call.arguments)
+
+    rules: list[OutputRule] = []
+    for j, rule in enumerate(step.validation_rules):
+        rule_field = f"{field}.validation_rules[{j}]"
+        if rule.json_schema is None:
+            check.add(rule_field, "a rule needs a json_schema")
+            continue
+        try:
+            validator = compile_schema(rule.json_schema)
+        except SchemaError as exc:
+            check.add(f"{rule_field}.json_schema", f"not a valid JSON Schema: {exc.message}")
+            continue
+        rules.append(OutputRule(rule.description or f"validation_rules[{j}]", validator))
+
+    if step.compensation is not None:
+        comp = step.compensation
+        if tools.get(comp.tool_name) is None:
+            check.add(f"{field}.compensation.tool_name", f"unknown tool {comp.tool_name!r}")
+        check.retry_policy(f"{field}.compensation.retry_policy", comp.retry_policy)
+        check.duration(f"{field}.compensation.timeout", comp.timeout, positive=True)
+    return deps, tool, tuple(rules)
+
+
+def _check_references(
+    check: _Collector,
+    plan: ActionPlan,
+    index: Mapping[str, int],
+    dependencies: list[tuple[int, ...]],
+) -> None:
+    for i, step in enumerate(plan.steps):
+        if step.tool_execution is None:
+            continue
+        refs = references.find_references(step.tool_execution.arguments)
+        if not refs:
+            continue
+        ancestors = _ancestors(i, dependencies)
+        field = f"plan.steps[{i}].tool_execution.arguments"
+        for ref in sorted(refs):
+            if ref not in index:
+                check.add(field, f"references unknown step {ref!r}")
+            elif index[ref] not in ancestors:
+                check.add(field, f"references step {ref!r}, which is not among its dependencies")
+
+
+def _ancestors(start: int, dependencies: list[tuple[int, ...]]) -> set[int]:
+    seen: set[int] = set()
+    queue = deque(dependencies[start])
+    while queue:
+        node = queue.popleft()
+        if node not in seen:
+            seen.add(node)
+            queue.extend(dependencies[node])
+    return seen
+
+
+def _cycles(dependencies: list[tuple[int, ...]]) -> list[list[int]]:
+    """Each distinct dependency cycle once, as step positions in dependency order.
+
+    Kahn's algorithm removes every step not stuck behind a cycle; walking the rest by
+    their dependencies must loop, and each loop found is reported once.
+    """
+    count = len(dependencies)
+    indegree = [0] * count
+    dependents: list[list[int]] = [[] for _ in range(count)]
+    for i, deps in enumerate(dependencies):
+        for d in deps:
+            if d != i:
+                indegree[i] += 1
+                dependents[d].append(i)
+    queue = deque(i for i in range(count) if indegree[i] == 0)
+    while queue:
+        node = queue.popleft()
+        for nxt in dependents[node]:
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                queue.append(nxt)
+    stuck = {i for i in range(count) if indegree[i] > 0}
+    cycles: list[list[int]] = []
+    done: set[int] = set()
+    for start in sorted(stuck):
+        if start in done:
+            continue
+        path: list[int] = []
+        position: dict[int, int] = {}
+        node = start
+        while node not in position and node not in done:
+            position[node] = len(path)
+            path.append(node)
+            node = min(d for d in dependencies[node] if d in stuck and d != node)
+        if node in position:  # a new loop, not one reached through a known one
+            loop = path[position[node] :]
+            cycles.append(list(reversed(loop)))
+        done.update(path)
+    return cycles

@@ -1,0 +1,375 @@
+"""Wire messages ⇄ domain models. The only hand-written code that reads or builds them.
+
+Proto3 scalars cannot tell "unset" from zero, so zero numbers in policies mean "use the
+default" (None in the domain); durations are messages and keep their presence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
+
+from executor_client._gen.executor.v1 import executor_pb2 as pb
+from executor_server.domain.errors import FieldViolation, InvalidArgument
+from executor_server.domain.models import (
+    ActionPlan,
+    ActionStep,
+    Compensation,
+    Event,
+    ExecutionError,
+    ExecutionOptions,
+    ExecutionResult,
+    Progress,
+    ResourceLimits,
+    ResourceUsage,
+    RetryPolicy,
+    StepResult,
+    TimeoutPolicy,
+    ToolExecution,
+    ValidationRule,
+)
+from executor_server.domain.status import ExecutionErrorType
+from executor_server.engine.executor import StepRunContext
+from executor_server.tools.protocol import ToolSpec
+from executor_server.tools.registry import LoadError
+
+_MAX_EXACT_INT = 2**53
+
+# ------------------------------------------------------------------ JSON values
+
+
+def value_to_py(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        number = value.number_value
+        # JSON clients send 3, Struct carries 3.0: give tools back the integer.
+        if number.is_integer() and abs(number) < _MAX_EXACT_INT:
+            return int(number)
+        return number
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_to_dict(value.struct_value)
+    if kind == "list_value":
+        return [value_to_py(v) for v in value.list_value.values]
+    return None
+
+
+def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    return {key: value_to_py(v) for key, v in struct.fields.items()}
+
+
+def py_to_value(obj: Any, out: struct_pb2.Value | None = None) -> struct_pb2.Value:
+    value = out if out is not None else struct_pb2.Value()
+    if obj is None:
+        value.null_value = struct_pb2.NULL_VALUE
+    elif isinstance(obj, bool):
+        value.bool_value = obj
+    elif isinstance(obj, (int, float)):
+        value.number_value = obj
+    elif isinstance(obj, str):
+        value.string_value = obj
+    elif isinstance(obj, dict):
+        value.struct_value.update(obj)
+    elif isinstance(obj, (list, tuple)):
+        value.list_value.extend(obj)
+    else:
+        raise TypeError(f"not a JSON value: {type(obj).__name__}")
+    return value
+
+
+def dict_to_struct(obj: dict[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(obj)
+    return struct
+
+
+# ------------------------------------------------------------------ time
+
+
+def _duration(message: Any, field: str) -> timedelta | None:
+    if not message.HasField(field):
+        return None
+    d: duration_pb2.Duration = getattr(message, field)
+    return timedelta(seconds=d.seconds, microseconds=d.nanos // 1000)
+
+
+def seconds_to_duration(seconds: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(round(seconds * 1e9))
+    return d
+
+
+def _timestamp(epoch: float | None) -> timestamp_pb2.Timestamp | None:
+    if epoch is None:
+        return None
+    t = timestamp_pb2.Timestamp()
+    t.FromNanoseconds(round(epoch * 1e9))
+    return t
+
+
+# ------------------------------------------------------------------ requests
+
+
+def _error_types(values: Iterable[int], field: str) -> frozenset[ExecutionErrorType]:
+    types = set()
+    for i, value in enumerate(values):
+        if value not in ExecutionErrorType._value2member_map_:
+            raise InvalidArgument([FieldViolation(f"{field}[{i}]", f"unknown error type {value}")])
+        types.add(ExecutionErrorType(value))
+    return frozenset(types)
+
+
+def retry_policy(message: pb.RetryPolicy, field: str) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=message.max_attempts or None,
+        initial_backoff=_duration(message, "initial_backoff"),
+        backoff_multiplier=message.backoff_multiplier or None,
+        max_backoff=_duration(message, "max_backoff"),
+        jitter=message.jitter or None,
+        non_retryable_error_types=_error_types(
+            message.non_retryable_error_types, f"{field}.non_retryable_error_types"
+        ),
+    )
+
+
+def _optional_retry(message: Any, field: str) -> RetryPolicy | None:
+    if not message.HasField("retry_policy"):
+        return None
+    return retry_policy(message.retry_policy, f"{field}.retry_policy")
+
+
+def timeout_policy(message: pb.TimeoutPolicy) -> TimeoutPolicy:
+    return TimeoutPolicy(
+        default_step_timeout=_duration(message, "default_step_timeout"),
+        expected_duration_multiplier=message.expected_duration_multiplier or None,
+    )
+
+
+def resource_limits(message: pb.ResourceLimits) -> ResourceLimits:
+    return ResourceLimits(
+        max_cpu_cores=message.max_cpu_cores,
+        max_memory_mb=message.max_memory_mb,
+        max_disk_space_mb=message.max_disk_space_mb,
+        max_network_requests=message.max_network_requests,
+        max_execution_time=_duration(message, "max_execution_time"),
+        max_tool_invocations=message.max_tool_invocations,
+    )
+
+
+def options(message: pb.ExecutionOptions) -> ExecutionOptions:
+    return ExecutionOptions(
+        max_concurrent_steps=message.max_concurrent_steps,
+        resource_limits=resource_limits(message.resource_limits),
+        timeout_policy=timeout_policy(message.timeout_policy),
+        retry_policy=retry_policy(message.retry_policy, "options.retry_policy"),
+        auto_rollback=message.auto_rollback,
+        progress_reporting=message.progress_reporting,
+        continue_on_failure=message.continue_on_failure,
+        rollback_on_cancel=message.rollback_on_cancel,
+    )
+
+
+def step(message: pb.ActionStep, field: str) -> ActionStep:
+    call = None
+    if message.HasField("tool_execution"):
+        call = ToolExecution(
+            tool_name=message.tool_execution.tool_name,
+            arguments=struct_to_dict(message.tool_execution.arguments),
+        )
+    compensation = None
+    if message.HasField("compensation"):
+        comp = message.compensation
+        compensation = Compensation(
+            tool_name=comp.tool_name,
+            arguments=struct_to_dict(comp.arguments),
+            retry_policy=_optional_retry(comp, f"{field}.compensation"),
+            timeout=_duration(comp, "timeout"),
+        )
+    return ActionStep(
+        id=message.id,
+        name=message.name,
+        tool_execution=call,
+        parameters=struct_to_dict(message.parameters),
+        dependencies=tuple(message.dependencies),
+        expected_duration=_duration(message, "expected_duration"),
+        timeout=_duration(message, "timeout"),
+        retry_policy=_optional_retry(message, field),
+        validation_rules=tuple(
+            ValidationRule(
+                json_schema=struct_to_dict(rule.json_schema)
+                if rule.HasField("json_schema")
+                else None,
+                description=rule.description,
+            )
+            for rule in message.validation_rules
+        ),
+        compensation=compensation,
+    )
+
+
+def plan(message: pb.ActionPlan) -> ActionPlan:
+    return ActionPlan(
+        id=message.id,
+        name=message.name,
+        steps=tuple(step(s, f"plan.steps[{i}]") for i, s in enumerate(message.steps)),
+        metadata=struct_to_dict(message.metadata),
+    )
+
+
+def step_context(message: pb.ExecutionContext) -> StepRunContext:
+    return StepRunContext(
+        plan_id=message.plan_id,
+        step_outputs={key: value_to_py(v) for key, v in message.step_outputs.items()},
+        resource_limits=resource_limits(message.resource_limits),
+        timeout_policy=timeout_policy(message.timeout_policy),
+        retry_policy=retry_policy(message.retry_policy, "context.retry_policy"),
+    )
+
+
+# ------------------------------------------------------------------ responses
+
+
+def error_to_pb(error: ExecutionError | None) -> pb.ExecutionError | None:
+    if error is None:
+        return None
+    return pb.ExecutionError(
+        error_type=int(error.error_type),  # type: ignore[arg-type]
+        message=error.message,
+        retryable=error.retryable,
+        step_id=error.step_id,
+    )
+
+
+def usage_to_pb(usage: ResourceUsage) -> pb.ResourceUsage:
+    return pb.ResourceUsage(
+        cpu_time_ms=round(usage.cpu_time_ms),
+        memory_peak_mb=round(usage.memory_peak_mb),
+        disk_reads=usage.disk_reads,
+        disk_writes=usage.disk_writes,
+        network_requests=usage.network_requests,
+        tool_invocations=usage.tool_invocations,
+    )
+
+
+def progress_to_pb(progress: Progress) -> pb.Progress:
+    return pb.Progress(
+        total_steps=progress.total_steps,
+        pending_steps=progress.pending_steps,
+        running_steps=progress.running_steps,
+        completed_steps=progress.completed_steps,
+        failed_steps=progress.failed_steps,
+        skipped_steps=progress.skipped_steps,
+        cancelled_steps=progress.cancelled_steps,
+    )
+
+
+def step_result_to_pb(result: StepResult, parameters: dict[str, Any]) -> pb.StepResult:
+    message = pb.StepResult(
+        step_id=result.step_id,
+        step_name=result.step_name,
+        status=int(result.status),  # type: ignore[arg-type]
+        error=result.error,
+        execution_time=seconds_to_duration(result.execution_time),
+        retry_count=result.retry_count,
+        error_type=int(result.error_type or 0),  # type: ignore[arg-type]
+        start_time=_timestamp(result.start_time),
+        end_time=_timestamp(result.end_time),
+    )
+    if result.output is not None:
+        py_to_value(result.output, message.output)
+    if parameters:
+        message.metadata.update(parameters)
+    return message
+
+
+def _step_results(result: ExecutionResult) -> list[pb.StepResult]:
+    steps = result.plan.steps
+    return [
+        step_result_to_pb(step_result, steps[i].parameters)
+        for i, step_result in enumerate(result.step_results)
+    ]
+
+
+def result_to_pb(result: ExecutionResult) -> pb.ExecutionResult:
+    return pb.ExecutionResult(
+        plan_id=result.plan_id,
+        plan_name=result.plan_name,
+        status=int(result.status),  # type: ignore[arg-type]
+        step_results=_step_results(result),
+        execution_time=seconds_to_duration(result.execution_time),
+        resource_usage=usage_to_pb(result.resource_usage),
+        metadata=dict_to_struct(result.metadata),
+        error=error_to_pb(result.error),
+        progress=progress_to_pb(result.progress),
+        create_time=_timestamp(result.create_time),
+        start_time=_timestamp(result.start_time),
+        end_time=_timestamp(result.end_time),
+    )
+
+
+def status_to_pb(result: ExecutionResult) -> pb.GetExecutionStatusResponse:
+    return pb.GetExecutionStatusResponse(
+        plan_id=result.plan_id,
+        plan_name=result.plan_name,
+        status=int(result.status),  # type: ignore[arg-type]
+        progress=progress_to_pb(result.progress),
+        step_results=_step_results(result),
+        error=error_to_pb(result.error),
+        resource_usage=usage_to_pb(result.resource_usage),
+        create_time=_timestamp(result.create_time),
+        start_time=_timestamp(result.start_time),
+        end_time=_timestamp(result.end_time),
+        execution_time=seconds_to_duration(result.execution_time),
+        last_sequence=result.last_sequence,
+    )
+
+
+def event_to_pb(event: Event) -> pb.ExecutionEvent:
+    message = pb.ExecutionEvent(
+        sequence=event.sequence,
+        plan_id=event.plan_id,
+        event_time=_timestamp(event.time),
+        status=int(event.status),  # type: ignore[arg-type]
+        step_id=event.step_id,
+        step_name=event.step_name,
+        step_status=int(event.step_status or 0),  # type: ignore[arg-type]
+        attempt=event.attempt,
+        message=event.message,
+        type=int(event.type),  # type: ignore[arg-type]
+        error=error_to_pb(event.error),
+        progress=event.progress or 0.0,
+    )
+    if event.retry_delay is not None:
+        message.retry_delay.CopyFrom(seconds_to_duration(event.retry_delay))
+    if event.output is not None:
+        py_to_value(event.output, message.output)
+    return message
+
+
+def tool_spec_to_pb(spec: ToolSpec) -> pb.ToolSpec:
+    message = pb.ToolSpec(
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        input_schema=dict_to_struct(spec.input_schema),
+        read_only=spec.read_only,
+        destructive=spec.destructive,
+        idempotent=spec.idempotent,
+        open_world=spec.open_world,
+        compensable=spec.compensable,
+    )
+    if spec.output_schema is not None:
+        message.output_schema.update(spec.output_schema)
+    if spec.default_timeout is not None:
+        message.default_timeout.CopyFrom(seconds_to_duration(spec.default_timeout.total_seconds()))
+    return message
+
+
+def load_error_to_pb(error: LoadError) -> pb.ToolLoadError:
+    return pb.ToolLoadError(entry_point=error.entry_point, message=error.message)

@@ -1,0 +1,92 @@
+"""The gRPC server: ExecutorService plus standard health and reflection.
+
+Health reports NOT_SERVING until the server is ready and again as soon as it starts to shut
+down, so a load balancer drains it before the listener closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from executor_client._gen.executor.v1 import executor_pb2 as pb
+from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
+from executor_server.engine.executor import Executor
+from executor_server.rpc.servicer import ExecutorServicer
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExecutorService"].full_name
+
+log = logging.getLogger(__name__)
+
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        # Keep idle connections (long ExecutePlan calls, quiet watches) alive through
+        # proxies, and accept clients that ping as often as every 10 s.
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # Rebalance long-lived connections across replicas; calls in flight get a long
+        # grace, and a client cut off re-attaches by resubmitting the same plan.
+        ("grpc.max_connection_age_ms", 3_600_000),
+        ("grpc.max_connection_age_grace_ms", 600_000),
+    ]
+
+
+class ExecutorServer:
+    def __init__(
+        self,
+        executor: Executor,
+        *,
+        address: str,
+        max_message_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.executor = executor
+        self.address = address
+        self.port: int | None = None
+        self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self._server = grpc.aio.server(options=channel_options(max_message_bytes))
+        pb_grpc.add_ExecutorServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            ExecutorServicer(executor), self._server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(
+            [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
+        )
+
+    async def start(self) -> int:
+        """Listen and report SERVING; returns the bound port. Raises RuntimeError if the
+        address cannot be bound."""
+        for service in ("", SERVICE_NAME):
+            await self._health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+        try:
+            self.port = self._server.add_insecure_port(self.address)
+        except RuntimeError as exc:
+            raise RuntimeError(f"cannot listen on {self.address}: {exc}") from exc
+        await self._server.start()
+        for service in ("", SERVICE_NAME):
+            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", extra={"address": self.address, "port": self.port})
+        return self.port
+
+    async def stop(self, *, drain_seconds: float = 0.0, grace_seconds: float = 5.0) -> None:
+        """Report NOT_SERVING, give balancers `drain_seconds` to notice, refuse new plans,
+        let calls in flight finish for `grace_seconds`, then stop the executions (a durable
+        store resumes them on the next start)."""
+        await self._health.enter_graceful_shutdown()
+        if drain_seconds > 0:
+            await asyncio.sleep(drain_seconds)
+        self.executor.start_closing()
+        await self._server.stop(grace_seconds)
+        await self.executor.close()
+        log.info("stopped")
+
+    async def wait_for_termination(self) -> None:
+        await self._server.wait_for_termination()

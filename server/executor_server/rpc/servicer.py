@@ -1,0 +1,137 @@
+"""executor.v1.ExecutorService: convert the request, call the engine, convert the answer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from executor_client._gen.executor.v1 import executor_pb2 as pb
+from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
+from executor_server.domain.errors import FieldViolation, InvalidArgument
+from executor_server.engine.executor import Executor
+from executor_server.rpc import convert
+from executor_server.rpc.errors import streaming, unary
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+MAX_TOOLS_PAGE = 1000
+
+
+def _required(present: bool, field: str) -> None:
+    if not present:
+        raise InvalidArgument([FieldViolation(field, "required")], reason="MISSING_FIELD")
+
+
+def _plan_id(plan_id: str) -> str:
+    _required(bool(plan_id), "plan_id")
+    return plan_id
+
+
+class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+
+    @unary
+    async def ExecutePlan(
+        self, request: pb.ExecutePlanRequest, context: Context
+    ) -> pb.ExecutePlanResponse:
+        _required(request.HasField("plan"), "plan")
+        result = await self._executor.execute_plan(
+            convert.plan(request.plan), convert.options(request.options), detach=request.detach
+        )
+        return pb.ExecutePlanResponse(result=convert.result_to_pb(result))
+
+    @unary
+    async def ExecuteStep(
+        self, request: pb.ExecuteStepRequest, context: Context
+    ) -> pb.ExecuteStepResponse:
+        _required(request.HasField("step"), "step")
+        step = convert.step(request.step, "step")
+        result, usage = await self._executor.execute_step(
+            step, convert.step_context(request.context)
+        )
+        return pb.ExecuteStepResponse(
+            result=convert.step_result_to_pb(result, step.parameters),
+            resource_usage=convert.usage_to_pb(usage),
+        )
+
+    @unary
+    async def CancelExecution(
+        self, request: pb.CancelExecutionRequest, context: Context
+    ) -> pb.CancelExecutionResponse:
+        status = await self._executor.cancel(_plan_id(request.plan_id), request.reason)
+        return pb.CancelExecutionResponse(status=int(status))  # type: ignore[arg-type]
+
+    @unary
+    async def PauseExecution(
+        self, request: pb.PauseExecutionRequest, context: Context
+    ) -> pb.PauseExecutionResponse:
+        status = await self._executor.pause(_plan_id(request.plan_id))
+        return pb.PauseExecutionResponse(status=int(status))  # type: ignore[arg-type]
+
+    @unary
+    async def ResumeExecution(
+        self, request: pb.ResumeExecutionRequest, context: Context
+    ) -> pb.ResumeExecutionResponse:
+        status = await self._executor.resume(_plan_id(request.plan_id))
+        return pb.ResumeExecutionResponse(status=int(status))  # type: ignore[arg-type]
+
+    @unary
+    async def GetExecutionStatus(
+        self, request: pb.GetExecutionStatusRequest, context: Context
+    ) -> pb.GetExecutionStatusResponse:
+        result = await self._executor.get_status(_plan_id(request.plan_id))
+        return convert.status_to_pb(result)
+
+    @unary
+    async def RollbackExecution(
+        self, request: pb.RollbackExecutionRequest, context: Context
+    ) -> pb.RollbackExecutionResponse:
+        status = await self._executor.rollback(_plan_id(request.plan_id))
+        return pb.RollbackExecutionResponse(status=int(status))  # type: ignore[arg-type]
+
+    @streaming
+    async def WatchExecution(
+        self, request: pb.WatchExecutionRequest, context: Context
+    ) -> AsyncIterator[pb.WatchExecutionResponse]:
+        batches = await self._executor.watch(_plan_id(request.plan_id), request.after_sequence)
+        async for batch in batches:
+            yield pb.WatchExecutionResponse(events=[convert.event_to_pb(e) for e in batch])
+
+    @unary
+    async def ListTools(
+        self, request: pb.ListToolsRequest, context: Context
+    ) -> pb.ListToolsResponse:
+        if request.page_size < 0:
+            raise InvalidArgument([FieldViolation("page_size", "must not be negative")])
+        size = min(request.page_size or MAX_TOOLS_PAGE, MAX_TOOLS_PAGE)
+        start = _page_offset(request.page_token)
+        tools = list(self._executor.tools)
+        page = tools[start : start + size]
+        end = start + len(page)
+        return pb.ListToolsResponse(
+            tools=[convert.tool_spec_to_pb(t.spec) for t in page],
+            next_page_token=_page_token(end) if end < len(tools) else "",
+            load_errors=[convert.load_error_to_pb(e) for e in self._executor.tools.load_errors],
+        )
+
+
+# Page tokens are opaque to clients (AIP-158): an offset, base64-encoded.
+def _page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _page_offset(token: str) -> int:
+    if not token:
+        return 0
+    try:
+        kind, _, number = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if kind == "offset" and number.isdigit():
+            return int(number)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise InvalidArgument([FieldViolation("page_token", "not a token this server issued")])

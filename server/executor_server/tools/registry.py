@@ -1,0 +1,82 @@
+"""The tools a server can run, found through the `executor.tools` entry-point group.
+
+Plugins load one at a time: one that fails to import or to build is recorded in
+`load_errors` and skipped, and never takes the server down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+
+from executor_server.tools.protocol import Tool
+
+ENTRY_POINT_GROUP = "executor.tools"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadError:
+    entry_point: str
+    message: str
+
+
+class ToolRegistry:
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        self.load_errors: list[LoadError] = []
+        for tool in tools:
+            self.register(tool)
+
+    @classmethod
+    def from_entry_points(
+        cls, *, allow: Iterable[str] | None = None, deny: Iterable[str] = ()
+    ) -> ToolRegistry:
+        """Load every plugin of the group; `allow`/`deny` filter tools by name."""
+        registry = cls()
+        allowed = set(allow) if allow is not None else None
+        denied = set(deny)
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if ep.name in denied or (allowed is not None and ep.name not in allowed):
+                continue
+            registry._load(ep)
+        return registry
+
+    def _load(self, ep: EntryPoint) -> None:
+        where = f"{ep.name} = {ep.value}"
+        try:
+            obj = ep.load()
+            tool = obj() if isinstance(obj, type) else obj
+            if not isinstance(tool, Tool):
+                raise TypeError(f"{type(tool).__name__} has no `spec` and async `invoke`")
+            if tool.spec.name != ep.name:
+                raise ValueError(f"entry point name differs from tool name {tool.spec.name!r}")
+            if tool.spec.name in self._tools:
+                raise ValueError(f"another plugin already provides tool {tool.spec.name!r}")
+        except Exception as exc:  # a broken plugin must not stop the server
+            self.load_errors.append(LoadError(where, f"{type(exc).__name__}: {exc}"))
+            log.warning("tool plugin skipped", extra={"entry_point": where, "error": str(exc)})
+            return
+        self._tools[tool.spec.name] = tool
+
+    def register(self, tool: Tool) -> None:
+        """Add a tool by hand (embedding, tests). Raises ValueError on a duplicate name."""
+        if tool.spec.name in self._tools:
+            raise ValueError(f"tool {tool.spec.name!r} is already registered")
+        self._tools[tool.spec.name] = tool
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self) -> Iterator[Tool]:
+        """Tools sorted by name."""
+        return iter(sorted(self._tools.values(), key=lambda t: t.spec.name))
+
+    def __len__(self) -> int:
+        return len(self._tools)

@@ -9,6 +9,8 @@ from pathlib import Path
 from executor_server.engine.executor import Executor
 from executor_server.rpc.server import ExecutorServer
 from executor_server.store.memory import MemoryStore
+from executor_server.store.protocol import Store
+from executor_server.store.sqlite import SQLiteStore
 from executor_server.tools.registry import ToolRegistry
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -23,6 +25,8 @@ def default_data_dir() -> Path:
 class Config:
     address: str = DEFAULT_ADDRESS
     data_dir: Path = field(default_factory=default_data_dir)
+    #: The SQLite journal; None keeps everything in memory (lost on exit).
+    db_path: Path | None = None
     #: Only these tools (None: every tool found), minus the denied ones.
     allow_tools: frozenset[str] | None = None
     deny_tools: frozenset[str] = frozenset()
@@ -32,17 +36,25 @@ class Config:
     grace_seconds: float = 5.0
 
 
-def build_server(config: Config, tools: ToolRegistry | None = None) -> ExecutorServer:
-    """Assemble the server; `tools` replaces plugin discovery (embedding, tests)."""
+async def build_server(config: Config, tools: ToolRegistry | None = None) -> ExecutorServer:
+    """Open the store, resume unfinished executions and assemble the server (not yet
+    listening). `tools` replaces plugin discovery (embedding, tests).
+
+    Raises StoreError when the database cannot be used.
+    """
     registry = tools or ToolRegistry.from_entry_points(
         allow=config.allow_tools, deny=config.deny_tools
     )
+    store: Store = (
+        await SQLiteStore.open(config.db_path) if config.db_path is not None else MemoryStore()
+    )
     executor = Executor(
         registry,
-        MemoryStore(),
+        store,
         workspace_root=config.data_dir / "workspaces",
         max_active_executions=config.max_active_executions,
     )
+    await executor.recover()
     return ExecutorServer(
-        executor, address=config.address, max_message_bytes=config.max_message_bytes
+        executor, store, address=config.address, max_message_bytes=config.max_message_bytes
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 import structlog
 
 from executor_server.app import DEFAULT_ADDRESS, Config, build_server, default_data_dir
+from executor_server.store.sqlite import StoreError
 
 log = logging.getLogger("executor_server")
 
@@ -51,7 +52,16 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the gRPC server")
     serve.add_argument("--address", default=DEFAULT_ADDRESS, help="HOST:PORT to listen on")
     serve.add_argument(
-        "--data-dir", type=Path, default=default_data_dir(), help="where workspaces live"
+        "--data-dir",
+        type=Path,
+        default=default_data_dir(),
+        help="where the journal and workspaces live (default: %(default)s)",
+    )
+    serve.add_argument("--db", type=Path, help="the SQLite journal (default: DATA_DIR/executor.db)")
+    serve.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="keep no journal: executions are lost when the server stops",
     )
     serve.add_argument("--allow-tool", action="append", metavar="NAME", help="only these tools")
     serve.add_argument("--deny-tool", action="append", default=[], metavar="NAME")
@@ -78,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def serve(config: Config) -> None:
-    server = build_server(config)
+    server = await build_server(config)
     for error in server.executor.tools.load_errors:
         log.warning(
             "tool plugin not loaded",
@@ -108,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = Config(
         address=args.address,
         data_dir=args.data_dir,
+        db_path=None if args.in_memory else (args.db or args.data_dir / "executor.db"),
         allow_tools=frozenset(args.allow_tool) if args.allow_tool else None,
         deny_tools=frozenset(args.deny_tool),
         max_active_executions=args.max_active_executions,
@@ -116,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         asyncio.run(serve(config))
-    except RuntimeError as exc:  # e.g. the address is taken
+    except (StoreError, RuntimeError) as exc:  # a bad database, an address in use
         log.error("cannot serve", extra={"error": str(exc)})
         return 1
     return 0

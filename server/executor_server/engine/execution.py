@@ -176,16 +176,13 @@ class Execution:
         self._resumed.set()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._ready: list[int] = []
-        self._waiting_on = [len(deps) for deps in graph.dependencies]
+        self._waiting_on: list[int] = []
+        self._interrupted: list[int] = []  # attempts a previous process left running
         # Why the execution stops early: (final status, error); None while it runs normally.
         self._halt: tuple[ExecutionStatus, ExecutionError | None] | None = None
         self._first_failure: ExecutionError | None = None
         self._deadline: asyncio.TimerHandle | None = None
-        self._deadline_left = (
-            options.resource_limits.max_execution_time.total_seconds()
-            if options.resource_limits.max_execution_time
-            else None
-        )
+        self._deadline_left: float | None = None
         self._deadline_armed_at = 0.0
 
     @property
@@ -252,6 +249,72 @@ class Execution:
     async def started(self) -> None:
         """Wait until the execution is running, as journaled (or has ended)."""
         await self._started.wait()
+
+    def recover(self) -> None:
+        """Settle what a previous process left in flight, before `run` continues the plan.
+
+        A step whose attempt was running when the process died is run again only if its
+        tool is idempotent or its retry policy allows another attempt; else it fails.
+        """
+        steps = self.state.steps
+        failed = [i for i, s in enumerate(steps) if s.status is StepStatus.FAILED]
+        if failed:
+            step = steps[failed[0]]
+            self._first_failure = ExecutionError(
+                step.error_type or ExecutionErrorType.INTERNAL, step.error, step_id=step.step_id
+            )
+        for i, step in enumerate(steps):
+            if step.status is not StepStatus.RUNNING:
+                continue
+            n = step.attempts
+            lost = ExecutionError(
+                ExecutionErrorType.INTERNAL,
+                f"attempt {n} was interrupted by a server restart",
+                retryable=True,
+                step_id=step.step_id,
+            )
+            tool = self.graph.tools[i]
+            retry = self._retry(i)
+            if self._first_failure is not None and not self.options.continue_on_failure:
+                self.emit(
+                    EventType.STEP_STATUS_CHANGED,
+                    step=i,
+                    step_status=StepStatus.CANCELLED,
+                    attempt=n,
+                    message=lost.message,
+                    error=lost,
+                )
+            elif tool.spec.idempotent or retry.allows_retry(n, lost.error_type, True):
+                self.emit(
+                    EventType.STEP_RETRY_SCHEDULED,
+                    step=i,
+                    attempt=n,
+                    retry_delay=0.0,
+                    message=f"{lost.message}; running it again",
+                    error=lost,
+                )
+                self._interrupted.append(i)
+            else:
+                error = ExecutionError(
+                    ExecutionErrorType.INTERNAL,
+                    f"{lost.message}; tool {tool.spec.name!r} is not idempotent and the retry "
+                    "policy allows no further attempt, so it is not run again",
+                    step_id=step.step_id,
+                )
+                self.emit(
+                    EventType.STEP_STATUS_CHANGED,
+                    step=i,
+                    step_status=StepStatus.FAILED,
+                    attempt=n,
+                    message=error.message,
+                    error=error,
+                )
+                self._step_failed(i, error)
+        if self._first_failure is not None and not self.options.continue_on_failure:
+            self._stop(ExecutionStatus.FAILED, None)
+
+    def _retry(self, i: int) -> Retry:
+        return Retry.resolve(self.plan.steps[i].retry_policy, self.options.retry_policy)
 
     def can_pause(self) -> bool:
         return self.state.status is ExecutionStatus.RUNNING and self._halt is None
@@ -329,16 +392,30 @@ class Execution:
             self.finished.set()
 
     async def _schedule(self, tasks: asyncio.TaskGroup) -> None:
-        if self.state.status is ExecutionStatus.PENDING:
+        if self.state.status is ExecutionStatus.PENDING and self._halt is None:
             await self.journal.durable(self._set_status(ExecutionStatus.RUNNING, "started"))
         self._started.set()
+        limit = self.options.resource_limits.max_execution_time
+        if limit is not None:
+            self._deadline_left = limit.total_seconds() - self.state.execution_time(time.time())
         if self.state.status is ExecutionStatus.RUNNING:
             self._arm_deadline()
-        else:
-            self._resumed.clear()
-        for i, waiting in enumerate(self._waiting_on):
-            if waiting == 0 and self.state.steps[i].status is StepStatus.PENDING:
-                heapq.heappush(self._ready, i)
+        elif self._halt is None:
+            self._resumed.clear()  # recovered while paused: stays paused
+
+        steps = self.state.steps
+        completed = StepStatus.COMPLETED
+        self._waiting_on = [
+            sum(1 for d in deps if steps[d].status is not completed)
+            for deps in self.graph.dependencies
+        ]
+        self._ready = [
+            i
+            for i, waiting in enumerate(self._waiting_on)
+            if waiting == 0 and steps[i].status is StepStatus.PENDING
+        ]
+        self._ready.extend(self._interrupted)
+        heapq.heapify(self._ready)
 
         running, ready = self._running, self._ready
         while True:
@@ -362,11 +439,13 @@ class Execution:
         else:
             never_ran, why = StepStatus.SKIPPED, None
         for i, step in enumerate(self.state.steps):
-            if step.status is StepStatus.PENDING:
+            if not step.status.is_settled:  # pending, or interrupted and never restarted
                 self.emit(
                     EventType.STEP_STATUS_CHANGED,
                     step=i,
-                    step_status=never_ran,
+                    step_status=never_ran
+                    if step.status is StepStatus.PENDING
+                    else StepStatus.CANCELLED,
                     message="not run: " + (why.message if why else "the execution failed"),
                     error=why,
                 )
@@ -469,7 +548,7 @@ class Execution:
         tool = self.graph.tools[i]
         call = step.tool_execution
         assert call is not None
-        retry = Retry.resolve(step.retry_policy, self.options.retry_policy)
+        retry = self._retry(i)
         timeout = attempt_timeout(
             step_timeout=step.timeout,
             expected_duration=step.expected_duration,

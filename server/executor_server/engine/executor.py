@@ -20,6 +20,7 @@ from typing import Any
 from executor_server.domain.errors import (
     AlreadyExists,
     FailedPrecondition,
+    InvalidArgument,
     NotFound,
     ResourceExhausted,
     StepError,
@@ -30,6 +31,7 @@ from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
     Event,
+    ExecutionError,
     ExecutionOptions,
     ExecutionResult,
     ResourceLimits,
@@ -38,7 +40,12 @@ from executor_server.domain.models import (
     StepResult,
     TimeoutPolicy,
 )
-from executor_server.domain.status import ExecutionStatus, StepStatus
+from executor_server.domain.status import (
+    EventType,
+    ExecutionErrorType,
+    ExecutionStatus,
+    StepStatus,
+)
 from executor_server.engine import references
 from executor_server.engine.execution import Execution, check_arguments
 from executor_server.engine.journal import Journal
@@ -94,6 +101,42 @@ class Executor:
         self._runs: set[asyncio.Task[None]] = set()
         self._closing = False
 
+    async def recover(self) -> int:
+        """Continue every execution the store has unfinished; returns how many."""
+        records = await self._store.unfinished_executions()
+        for record in records:
+            events = await self._store.read_events(record.plan_id)
+            try:
+                graph = validate_plan(record.plan, record.options, self.tools)
+            except InvalidArgument as exc:  # valid when accepted: a tool it needs is gone
+                await self._fail_unrecoverable(record, events, exc.message)
+                continue
+            self._start(graph, record, events)
+            log.info(
+                "execution resumed", extra={"plan_id": record.plan_id, "status": record.status.name}
+            )
+        return len(records)
+
+    async def _fail_unrecoverable(
+        self, record: ExecutionRecord, events: list[Event], why: str
+    ) -> None:
+        message = f"cannot resume after a restart: {why}"
+        log.error("execution not resumed", extra={"plan_id": record.plan_id, "error": why})
+        await self._store.append_events(
+            record.plan_id,
+            [
+                Event(
+                    sequence=len(events) + 1,
+                    plan_id=record.plan_id,
+                    time=time.time(),
+                    type=EventType.EXECUTION_STATUS_CHANGED,
+                    status=ExecutionStatus.FAILED,
+                    message=message,
+                    error=ExecutionError(ExecutionErrorType.TOOL_NOT_FOUND, message),
+                )
+            ],
+        )
+
     def start_closing(self) -> None:
         """Refuse new plans and steps (UNAVAILABLE) from now on."""
         self._closing = True
@@ -148,16 +191,25 @@ class Executor:
             await execution.finished.wait()
         return await self._result(execution)
 
-    def _start(self, graph: PlanGraph, record: ExecutionRecord) -> Execution:
+    def _start(
+        self, graph: PlanGraph, record: ExecutionRecord, journaled: list[Event] | None = None
+    ) -> Execution:
+        """Run a new execution, or continue one from the events it `journaled` before."""
         plan = graph.plan
+        state = ExecutionState(plan, record.create_time)
+        for event in journaled or ():
+            state.apply(event)
         execution = Execution(
             graph,
             record.options,
-            Journal(self._store, plan.id),
-            ExecutionState(plan, record.create_time),
+            Journal(self._store, plan.id, durable_sequence=state.last_sequence),
+            state,
             self._workspace_root / plan.id,
         )
-        execution.accept()
+        if journaled:
+            execution.recover()
+        else:
+            execution.accept()
         self._live[plan.id] = execution
         self._fingerprints[plan.id] = record.fingerprint
         task = asyncio.create_task(self._run(execution), name=f"execution {plan.id}")

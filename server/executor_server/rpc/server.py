@@ -17,6 +17,7 @@ from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
 from executor_server.engine.executor import Executor
 from executor_server.rpc.servicer import ExecutorServicer
+from executor_server.store.protocol import Store
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExecutorService"].full_name
 
@@ -44,11 +45,13 @@ class ExecutorServer:
     def __init__(
         self,
         executor: Executor,
+        store: Store,
         *,
         address: str,
         max_message_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.executor = executor
+        self._store = store
         self.address = address
         self.port: int | None = None
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
@@ -86,6 +89,7 @@ class ExecutorServer:
         self.executor.start_closing()
         await self._server.stop(grace_seconds)
         await self.executor.close()
+        await self._store.close()
         log.info("stopped")
 
     async def wait_for_termination(self) -> None:

@@ -247,7 +247,7 @@ class ResourceUsage(_message.Message):
     def __init__(self, cpu_time_ms: _Optional[int] = ..., memory_peak_mb: _Optional[int] = ..., disk_reads: _Optional[int] = ..., disk_writes: _Optional[int] = ..., network_requests: _Optional[int] = ..., tool_invocations: _Optional[int] = ...) -> None: ...
 
 class Progress(_message.Message):
-    __slots__ = ("total_steps", "pending_steps", "running_steps", "completed_steps", "failed_steps", "skipped_steps", "cancelled_steps")
+    __slots__ = ("total_steps", "pending_steps", "running_steps", "completed_steps", "failed_steps", "skipped_steps", "cancelled_steps", "compensating_steps", "compensated_steps", "compensation_failed_steps")
     TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
     PENDING_STEPS_FIELD_NUMBER: _ClassVar[int]
     RUNNING_STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -255,6 +255,9 @@ class Progress(_message.Message):
     FAILED_STEPS_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_STEPS_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_STEPS_FIELD_NUMBER: _ClassVar[int]
+    COMPENSATING_STEPS_FIELD_NUMBER: _ClassVar[int]
+    COMPENSATED_STEPS_FIELD_NUMBER: _ClassVar[int]
+    COMPENSATION_FAILED_STEPS_FIELD_NUMBER: _ClassVar[int]
     total_steps: int
     pending_steps: int
     running_steps: int
@@ -262,10 +265,33 @@ class Progress(_message.Message):
     failed_steps: int
     skipped_steps: int
     cancelled_steps: int
-    def __init__(self, total_steps: _Optional[int] = ..., pending_steps: _Optional[int] = ..., running_steps: _Optional[int] = ..., completed_steps: _Optional[int] = ..., failed_steps: _Optional[int] = ..., skipped_steps: _Optional[int] = ..., cancelled_steps: _Optional[int] = ...) -> None: ...
+    compensating_steps: int
+    compensated_steps: int
+    compensation_failed_steps: int
+    def __init__(self, total_steps: _Optional[int] = ..., pending_steps: _Optional[int] = ..., running_steps: _Optional[int] = ..., completed_steps: _Optional[int] = ..., failed_steps: _Optional[int] = ..., skipped_steps: _Optional[int] = ..., cancelled_steps: _Optional[int] = ..., compensating_steps: _Optional[int] = ..., compensated_steps: _Optional[int] = ..., compensation_failed_steps: _Optional[int] = ...) -> None: ...
+
+class CompensationResult(_message.Message):
+    __slots__ = ("status", "output", "error", "error_type", "attempts", "execution_time", "start_time", "end_time")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_TIME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    status: StepStatus
+    output: _struct_pb2.Value
+    error: str
+    error_type: ExecutionErrorType
+    attempts: int
+    execution_time: _duration_pb2.Duration
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., attempts: _Optional[int] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StepResult(_message.Message):
-    __slots__ = ("step_id", "status", "output", "error", "execution_time", "retry_count", "metadata", "step_name", "error_type", "start_time", "end_time")
+    __slots__ = ("step_id", "status", "output", "error", "execution_time", "retry_count", "metadata", "step_name", "error_type", "start_time", "end_time", "compensation")
     STEP_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
@@ -277,6 +303,7 @@ class StepResult(_message.Message):
     ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    COMPENSATION_FIELD_NUMBER: _ClassVar[int]
     step_id: str
     status: StepStatus
     output: _struct_pb2.Value
@@ -288,10 +315,11 @@ class StepResult(_message.Message):
     error_type: ExecutionErrorType
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, step_id: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_count: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., step_name: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    compensation: CompensationResult
+    def __init__(self, step_id: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_count: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., step_name: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compensation: _Optional[_Union[CompensationResult, _Mapping]] = ...) -> None: ...
 
 class ExecutionResult(_message.Message):
-    __slots__ = ("plan_id", "status", "step_results", "execution_time", "resource_usage", "metadata", "error", "plan_name", "progress", "create_time", "start_time", "end_time")
+    __slots__ = ("plan_id", "status", "step_results", "execution_time", "resource_usage", "metadata", "error", "plan_name", "progress", "create_time", "start_time", "end_time", "compensation_usage")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     STEP_RESULTS_FIELD_NUMBER: _ClassVar[int]
@@ -304,6 +332,7 @@ class ExecutionResult(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    COMPENSATION_USAGE_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     status: ExecutionStatus
     step_results: _containers.RepeatedCompositeFieldContainer[StepResult]
@@ -316,7 +345,8 @@ class ExecutionResult(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, plan_id: _Optional[str] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., step_results: _Optional[_Iterable[_Union[StepResult, _Mapping]]] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., resource_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., plan_name: _Optional[str] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    compensation_usage: ResourceUsage
+    def __init__(self, plan_id: _Optional[str] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., step_results: _Optional[_Iterable[_Union[StepResult, _Mapping]]] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., resource_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., plan_name: _Optional[str] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compensation_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ...) -> None: ...
 
 class ExecutionEvent(_message.Message):
     __slots__ = ("sequence", "plan_id", "event_time", "status", "step_id", "step_status", "attempt", "message", "type", "error", "retry_delay", "progress", "step_name", "output")
@@ -482,7 +512,7 @@ class GetExecutionStatusRequest(_message.Message):
     def __init__(self, plan_id: _Optional[str] = ...) -> None: ...
 
 class GetExecutionStatusResponse(_message.Message):
-    __slots__ = ("plan_id", "status", "progress", "step_results", "error", "resource_usage", "plan_name", "create_time", "start_time", "end_time", "execution_time", "last_sequence")
+    __slots__ = ("plan_id", "status", "progress", "step_results", "error", "resource_usage", "plan_name", "create_time", "start_time", "end_time", "execution_time", "last_sequence", "compensation_usage")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
@@ -495,6 +525,7 @@ class GetExecutionStatusResponse(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_TIME_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    COMPENSATION_USAGE_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     status: ExecutionStatus
     progress: Progress
@@ -507,13 +538,16 @@ class GetExecutionStatusResponse(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     execution_time: _duration_pb2.Duration
     last_sequence: int
-    def __init__(self, plan_id: _Optional[str] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., step_results: _Optional[_Iterable[_Union[StepResult, _Mapping]]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., resource_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ..., plan_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_sequence: _Optional[int] = ...) -> None: ...
+    compensation_usage: ResourceUsage
+    def __init__(self, plan_id: _Optional[str] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., step_results: _Optional[_Iterable[_Union[StepResult, _Mapping]]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., resource_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ..., plan_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_sequence: _Optional[int] = ..., compensation_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ...) -> None: ...
 
 class RollbackExecutionRequest(_message.Message):
-    __slots__ = ("plan_id",)
+    __slots__ = ("plan_id", "detach")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    DETACH_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
-    def __init__(self, plan_id: _Optional[str] = ...) -> None: ...
+    detach: bool
+    def __init__(self, plan_id: _Optional[str] = ..., detach: _Optional[bool] = ...) -> None: ...
 
 class RollbackExecutionResponse(_message.Message):
     __slots__ = ("status",)

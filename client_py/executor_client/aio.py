@@ -200,15 +200,16 @@ class AsyncExecutorClient(ClientBase):
         return response.status
 
     async def rollback_execution(
-        self, plan_id: str, *, timeout: Timeout = DEFAULT
+        self, plan_id: str, *, detach: bool = False, timeout: Timeout = DEFAULT
     ) -> pb.ExecutionStatus:
-        """Starts compensating the completed steps and returns the new status.
+        """Compensates the completed steps; returns the final status (ROLLED_BACK or
+        ROLLBACK_FAILED), or the status once the rollback has started with ``detach``.
 
         Raises:
             NotFoundError: No such execution.
             FailedPreconditionError: It cannot be rolled back now (see ``.status``).
         """
-        request = pb.RollbackExecutionRequest(plan_id=plan_id)
+        request = pb.RollbackExecutionRequest(plan_id=plan_id, detach=detach)
         response = await self._call(self._stub.RollbackExecution, request, self._resolve(timeout))
         return response.status
 

@@ -7,8 +7,7 @@ ExecutorError
 │   ├── AlreadyExists           the plan id is taken by a plan with other content
 │   ├── FailedPrecondition      the execution's status does not allow the operation
 │   ├── ResourceExhausted       the server is at capacity
-│   ├── Unavailable             the server is shutting down
-│   └── Unimplemented           the operation is not available in this server
+│   └── Unavailable             the server is shutting down
 └── StepError               one attempt of a step failed; the engine records it as data
     └── ToolError               raised by tools
 """
@@ -95,10 +94,6 @@ class ResourceExhausted(RequestError):
 
 class Unavailable(RequestError):
     reason = "SHUTTING_DOWN"
-
-
-class Unimplemented(RequestError):
-    reason = "NOT_IMPLEMENTED"
 
 
 class StepError(ExecutorError):

@@ -148,6 +148,23 @@ class ResourceUsage:
 
 
 @dataclass(slots=True)
+class CompensationResult:
+    status: StepStatus = StepStatus.COMPENSATING
+    output: Any = None
+    error: str = ""
+    error_type: ExecutionErrorType | None = None
+    attempts: int = 0
+    start_time: float | None = None
+    end_time: float | None = None
+
+    @property
+    def execution_time(self) -> float:
+        if self.start_time is None:
+            return 0.0
+        return (self.end_time or self.start_time) - self.start_time
+
+
+@dataclass(slots=True)
 class StepResult:
     step_id: str
     step_name: str = ""
@@ -158,6 +175,7 @@ class StepResult:
     attempts: int = 0
     start_time: float | None = None  # epoch seconds
     end_time: float | None = None
+    compensation: CompensationResult | None = None
 
     @property
     def retry_count(self) -> int:
@@ -179,6 +197,9 @@ class Progress:
     failed_steps: int
     skipped_steps: int
     cancelled_steps: int
+    compensating_steps: int
+    compensated_steps: int
+    compensation_failed_steps: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +210,7 @@ class ExecutionResult:
     step_results: list[StepResult]
     execution_time: float  # seconds, paused time excluded
     resource_usage: ResourceUsage
+    compensation_usage: ResourceUsage
     metadata: JsonObject
     error: ExecutionError | None
     progress: Progress

@@ -36,6 +36,14 @@ class StepStatus(IntEnum):
     COMPENSATION_FAILED = 9
 
     @property
+    def is_compensation(self) -> bool:
+        return self in (
+            StepStatus.COMPENSATING,
+            StepStatus.COMPENSATED,
+            StepStatus.COMPENSATION_FAILED,
+        )
+
+    @property
     def is_settled(self) -> bool:
         """The step's forward run is over (it will not be attempted again)."""
         return self not in (StepStatus.PENDING, StepStatus.RUNNING)
@@ -80,12 +88,15 @@ EXECUTION_TRANSITIONS: dict[ExecutionStatus, frozenset[ExecutionStatus]] = {
             ExecutionStatus.PAUSED,
         }
     ),
-    ExecutionStatus.PAUSED: frozenset({ExecutionStatus.RUNNING, ExecutionStatus.CANCELLED}),
+    # A pause holds forward work or a rollback; resume returns to the one it held.
+    ExecutionStatus.PAUSED: frozenset(
+        {ExecutionStatus.RUNNING, ExecutionStatus.ROLLING_BACK, ExecutionStatus.CANCELLED}
+    ),
     ExecutionStatus.COMPLETED: frozenset(),
     ExecutionStatus.FAILED: frozenset({ExecutionStatus.ROLLING_BACK}),
     ExecutionStatus.CANCELLED: frozenset({ExecutionStatus.ROLLING_BACK}),
     ExecutionStatus.ROLLING_BACK: frozenset(
-        {ExecutionStatus.ROLLED_BACK, ExecutionStatus.ROLLBACK_FAILED}
+        {ExecutionStatus.ROLLED_BACK, ExecutionStatus.ROLLBACK_FAILED, ExecutionStatus.PAUSED}
     ),
     ExecutionStatus.ROLLED_BACK: frozenset(),
     ExecutionStatus.ROLLBACK_FAILED: frozenset({ExecutionStatus.ROLLING_BACK}),

@@ -1,11 +1,14 @@
-"""One execution of a plan: the DAG scheduler, the attempt loop, and the control operations.
+"""One execution of a plan: the DAG scheduler, the attempt loop, rollback, and control.
 
-Scheduling is dependency counting: each step waits on a counter of unfinished dependencies
-and enters a ready heap ordered by plan position when it reaches zero, so among ready steps
-the earlier one in the plan always starts first. Every transition is an event: it is
-applied to the state at once and journaled; a step waits for durability before it invokes
-its tool and before it releases its dependents, so a crash never loses a completed step nor
-hides an attempt that may have run.
+Forward, scheduling is dependency counting: a step waits on a counter of unfinished
+dependencies and enters a ready heap ordered by plan position when it reaches zero, so
+among ready steps the earlier one in the plan always starts first. Rollback runs the same
+machinery over the reversed graph: a completed step is compensated once every completed
+step that depended on it is, later plan positions first.
+
+Every transition is an event: it is applied to the state at once and journaled; a step
+waits for durability before it invokes its tool and before it releases the steps after it,
+so a crash never loses a completed step nor hides an attempt that may have run.
 """
 
 from __future__ import annotations
@@ -14,48 +17,72 @@ import asyncio
 import heapq
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from executor_server.domain.errors import StepError
 from executor_server.domain.models import (
-    ActionStep,
     Event,
     ExecutionError,
     ExecutionOptions,
     ResourceUsage,
 )
-from executor_server.domain.status import EventType, ExecutionErrorType, ExecutionStatus, StepStatus
+from executor_server.domain.status import (
+    EventType,
+    ExecutionErrorType,
+    ExecutionStatus,
+    StepStatus,
+)
 from executor_server.engine import references
+from executor_server.engine.attempt import check_arguments, check_json, check_output, run_attempt
 from executor_server.engine.journal import Journal
-from executor_server.engine.metering import Metered
 from executor_server.engine.policy import DEFAULT_MAX_CONCURRENT_STEPS, Retry, attempt_timeout
 from executor_server.engine.state import ExecutionState
-from executor_server.engine.validation import OutputRule, PlanGraph, compile_schema
-from executor_server.tools.protocol import Budget, Tool, ToolContext
+from executor_server.engine.validation import PlanGraph
+from executor_server.tools.protocol import Budget, CompensatingTool, ToolContext, ToolSpec
 
 log = logging.getLogger(__name__)
 
+# Statuses of a step whose forward work completed: its output exists and it may need undoing.
+_DID_RUN = frozenset(
+    {
+        StepStatus.COMPLETED,
+        StepStatus.COMPENSATING,
+        StepStatus.COMPENSATED,
+        StepStatus.COMPENSATION_FAILED,
+    }
+)
+
 
 class _Outputs(Mapping[str, Any]):
-    """Outputs of completed steps by id or name, as references see them."""
+    """Outputs of completed steps by id or name, as references see them; `self` is the
+    step being compensated."""
 
-    __slots__ = ("_index", "_state")
+    __slots__ = ("_index", "_own", "_state")
 
-    def __init__(self, index: Mapping[str, int], state: ExecutionState) -> None:
+    def __init__(
+        self, index: Mapping[str, int], state: ExecutionState, own: int | None = None
+    ) -> None:
         self._index = index
         self._state = state
+        self._own = own
+
+    def _position(self, key: object) -> int | None:
+        if key == "self":
+            return self._own
+        return self._index.get(key) if isinstance(key, str) else None
 
     def __getitem__(self, key: str) -> Any:
-        step = self._state.steps[self._index[key]]
-        if step.status is not StepStatus.COMPLETED:
+        i = self._position(key)
+        if i is None or self._state.steps[i].status not in _DID_RUN:
             raise KeyError(key)
-        return step.output
+        return self._state.steps[i].output
 
     def __contains__(self, key: object) -> bool:
-        i = self._index.get(key) if isinstance(key, str) else None
-        return i is not None and self._state.steps[i].status is StepStatus.COMPLETED
+        i = self._position(key)
+        return i is not None and self._state.steps[i].status in _DID_RUN
 
     def __iter__(self) -> Iterator[str]:
         return (k for k in self._index if k in self)
@@ -64,93 +91,27 @@ class _Outputs(Mapping[str, Any]):
         return sum(1 for _ in self)
 
 
-async def run_attempt(
-    tool: Tool,
-    step: ActionStep,
-    arguments: dict[str, Any],
-    context: ToolContext,
-    timeout_seconds: float,
-    rules: tuple[OutputRule, ...],
-) -> Any:
-    """One call of a tool with its timeout and output checks.
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """The attempts of one step in one direction: its forward call or its compensation."""
 
-    Returns the output; raises StepError for every failure (TIMEOUT, VALIDATION, a tool's
-    own error, or any other exception as TOOL_FAILED) and lets cancellation through.
-    """
-    metered = Metered(tool.invoke(arguments, context))
-    try:
-        async with asyncio.timeout(timeout_seconds) as scope:
-            output = await metered
-    except TimeoutError as exc:
-        if not scope.expired():
-            raise StepError(f"TimeoutError: {exc}") from exc
-        # A cut-off attempt may have done part of its work: only an idempotent tool is
-        # safe to call again blindly.
-        raise StepError(
-            f"attempt timed out after {timeout_seconds:g}s",
-            error_type=ExecutionErrorType.TIMEOUT,
-            retryable=tool.spec.idempotent,
-        ) from exc
-    except StepError:
-        raise
-    except Exception as exc:
-        raise StepError(f"{type(exc).__name__}: {exc}") from exc
-    finally:
-        context.usage.cpu_time_ms += metered.cpu_seconds * 1000.0
-    check_output(tool, step, output, rules)
-    return output
-
-
-def check_output(tool: Tool, step: ActionStep, output: Any, rules: tuple[OutputRule, ...]) -> None:
-    """Raises StepError(VALIDATION) when the output breaks the tool's schema or a rule."""
-    if not _is_json(output):
-        raise StepError(
-            f"tool {tool.spec.name!r} returned a value that is not JSON",
-            error_type=ExecutionErrorType.VALIDATION,
-            retryable=False,
-        )
-    checks: list[tuple[str, Any]] = []
-    if tool.spec.output_schema is not None:
-        checks.append(
-            (f"output schema of tool {tool.spec.name!r}", compile_schema(tool.spec.output_schema))
-        )
-    checks.extend((rule.description, rule.validator) for rule in rules)
-    for what, validator in checks:
-        error = next(iter(validator.iter_errors(output)), None)
-        if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "output"
-            raise StepError(
-                f"output fails {what} at {where}: {error.message}",
-                error_type=ExecutionErrorType.VALIDATION,
-            )
-
-
-def check_arguments(tool: Tool, arguments: dict[str, Any]) -> None:
-    """Arguments that held references can only be checked once resolved."""
-    error = next(iter(compile_schema(tool.spec.input_schema).iter_errors(arguments)), None)
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "arguments"
-        raise StepError(
-            f"resolved arguments fail the input schema of {tool.spec.name!r} at {where}: "
-            f"{error.message}",
-            error_type=ExecutionErrorType.VALIDATION,
-            retryable=False,
-        )
-
-
-def _is_json(value: Any) -> bool:
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return True
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_is_json(v) for v in value)
-    return False
+    spec: ToolSpec
+    #: Starts one attempt; raises StepError when its arguments cannot be resolved.
+    call: Callable[[ToolContext], Coroutine[Any, Any, Any]]
+    check: Callable[[Any], None]
+    retry: Retry
+    timeout: float
+    previous_attempts: int
+    running: StepStatus
+    done: StepStatus
+    failed: StepStatus
+    on_done: Callable[[int], None]
+    on_failed: Callable[[int, ExecutionError], None]
 
 
 class Execution:
     """Runs one plan. Control methods are synchronous and take effect at once; `run` is the
-    scheduler, owned by the executor's task group."""
+    scheduler, owned by the executor."""
 
     def __init__(
         self,
@@ -166,8 +127,11 @@ class Execution:
         self.journal = journal
         self.state = state
         self.workspace = workspace
-        self.budget = Budget(options.resource_limits)
+        self.budget = Budget(options.resource_limits, state.usage.copy())
+        self.budget.used.add(state.compensation_usage)
         self.finished = asyncio.Event()
+        #: Set when the current phase (forward work or a rollback) has ended.
+        self.phase_ended = asyncio.Event()
         self._started = asyncio.Event()
         self._outputs = _Outputs(graph.index, state)
         self._concurrency = options.max_concurrent_steps or DEFAULT_MAX_CONCURRENT_STEPS
@@ -175,10 +139,12 @@ class Execution:
         self._resumed = asyncio.Event()
         self._resumed.set()
         self._running: dict[int, asyncio.Task[None]] = {}
-        self._ready: list[int] = []
+        self._ready: list[int] = []  # a heap of step positions times `_direction`
+        self._direction = 1
         self._waiting_on: list[int] = []
-        self._interrupted: list[int] = []  # attempts a previous process left running
-        # Why the execution stops early: (final status, error); None while it runs normally.
+        self._interrupted: list[int] = []  # forward attempts a previous process left running
+        self._rollback_requested = False
+        # Why the phase stops early: (final status, error); None while it runs normally.
         self._halt: tuple[ExecutionStatus, ExecutionError | None] | None = None
         self._first_failure: ExecutionError | None = None
         self._deadline: asyncio.TimerHandle | None = None
@@ -250,74 +216,18 @@ class Execution:
         """Wait until the execution is running, as journaled (or has ended)."""
         await self._started.wait()
 
-    def recover(self) -> None:
-        """Settle what a previous process left in flight, before `run` continues the plan.
+    @property
+    def rolls_back(self) -> bool:
+        """A rollback is under way or about to start."""
+        return self.state.rolling_back or self._rollback_requested
 
-        A step whose attempt was running when the process died is run again only if its
-        tool is idempotent or its retry policy allows another attempt; else it fails.
-        """
-        steps = self.state.steps
-        failed = [i for i, s in enumerate(steps) if s.status is StepStatus.FAILED]
-        if failed:
-            step = steps[failed[0]]
-            self._first_failure = ExecutionError(
-                step.error_type or ExecutionErrorType.INTERNAL, step.error, step_id=step.step_id
-            )
-        for i, step in enumerate(steps):
-            if step.status is not StepStatus.RUNNING:
-                continue
-            n = step.attempts
-            lost = ExecutionError(
-                ExecutionErrorType.INTERNAL,
-                f"attempt {n} was interrupted by a server restart",
-                retryable=True,
-                step_id=step.step_id,
-            )
-            tool = self.graph.tools[i]
-            retry = self._retry(i)
-            if self._first_failure is not None and not self.options.continue_on_failure:
-                self.emit(
-                    EventType.STEP_STATUS_CHANGED,
-                    step=i,
-                    step_status=StepStatus.CANCELLED,
-                    attempt=n,
-                    message=lost.message,
-                    error=lost,
-                )
-            elif tool.spec.idempotent or retry.allows_retry(n, lost.error_type, True):
-                self.emit(
-                    EventType.STEP_RETRY_SCHEDULED,
-                    step=i,
-                    attempt=n,
-                    retry_delay=0.0,
-                    message=f"{lost.message}; running it again",
-                    error=lost,
-                )
-                self._interrupted.append(i)
-            else:
-                error = ExecutionError(
-                    ExecutionErrorType.INTERNAL,
-                    f"{lost.message}; tool {tool.spec.name!r} is not idempotent and the retry "
-                    "policy allows no further attempt, so it is not run again",
-                    step_id=step.step_id,
-                )
-                self.emit(
-                    EventType.STEP_STATUS_CHANGED,
-                    step=i,
-                    step_status=StepStatus.FAILED,
-                    attempt=n,
-                    message=error.message,
-                    error=error,
-                )
-                self._step_failed(i, error)
-        if self._first_failure is not None and not self.options.continue_on_failure:
-            self._stop(ExecutionStatus.FAILED, None)
-
-    def _retry(self, i: int) -> Retry:
-        return Retry.resolve(self.plan.steps[i].retry_policy, self.options.retry_policy)
+    def request_rollback(self) -> None:
+        """Roll back when `run` starts (for a FAILED, CANCELLED or ROLLBACK_FAILED state)."""
+        self._rollback_requested = True
 
     def can_pause(self) -> bool:
-        return self.state.status is ExecutionStatus.RUNNING and self._halt is None
+        active = (ExecutionStatus.RUNNING, ExecutionStatus.ROLLING_BACK)
+        return self.state.status in active and self._halt is None
 
     def pause(self) -> int:
         self._resumed.clear()
@@ -325,9 +235,12 @@ class Execution:
         return self._set_status(ExecutionStatus.PAUSED, "paused by request")
 
     def resume(self) -> int:
-        seq = self._set_status(ExecutionStatus.RUNNING, "resumed by request")
+        if self.state.rolling_back:
+            seq = self._set_status(ExecutionStatus.ROLLING_BACK, "rollback resumed by request")
+        else:
+            seq = self._set_status(ExecutionStatus.RUNNING, "resumed by request")
+            self._arm_deadline()
         self._resumed.set()
-        self._arm_deadline()
         self._wake.set()
         return seq
 
@@ -373,25 +286,130 @@ class Execution:
             ),
         )
 
-    # ------------------------------------------------------------------ scheduling
+    # ------------------------------------------------------------------ recovery
+
+    def recover(self) -> None:
+        """Settle what a previous process left in flight, before `run` continues.
+
+        An attempt (or compensation) that was running when the process died is run again
+        only if its tool is idempotent or its retry policy allows another attempt; else the
+        step fails (or its compensation does).
+        """
+        steps = self.state.steps
+        failed = next((s for s in steps if s.status is StepStatus.FAILED), None)
+        if failed is not None:
+            self._first_failure = ExecutionError(
+                failed.error_type or ExecutionErrorType.INTERNAL,
+                failed.error,
+                step_id=failed.step_id,
+            )
+        fail_fast = not self.options.continue_on_failure
+        for i, step in enumerate(steps):
+            if step.status is StepStatus.RUNNING:
+                n = step.attempts
+                if self._first_failure is not None and fail_fast:
+                    lost = _interrupted(n, step.step_id)
+                    self.emit(
+                        EventType.STEP_STATUS_CHANGED,
+                        step=i,
+                        step_status=StepStatus.CANCELLED,
+                        attempt=n,
+                        message=lost.message,
+                        error=lost,
+                    )
+                    continue
+                error = self._settle_interrupted(
+                    i, n, self.graph.tools[i].spec, self._retry(i), StepStatus.FAILED
+                )
+                if error is None:
+                    self._interrupted.append(i)
+                else:
+                    self._step_failed(i, error)
+            elif step.status is StepStatus.COMPENSATING:
+                job = self._compensation_job(i)
+                self._settle_interrupted(
+                    i, job.previous_attempts, job.spec, job.retry, StepStatus.COMPENSATION_FAILED
+                )
+        if self._first_failure is not None and fail_fast:
+            self._stop(ExecutionStatus.FAILED, None)
+
+    def _settle_interrupted(
+        self, i: int, attempt: int, spec: ToolSpec, retry: Retry, failed: StepStatus
+    ) -> ExecutionError | None:
+        """Schedule the interrupted attempt again (None), or fail it (its error)."""
+        lost = _interrupted(attempt, self.plan.steps[i].id)
+        if spec.idempotent or retry.allows_retry(attempt, lost.error_type, True):
+            self.emit(
+                EventType.STEP_RETRY_SCHEDULED,
+                step=i,
+                attempt=attempt,
+                retry_delay=0.0,
+                message=f"{lost.message}; running it again",
+                error=lost,
+            )
+            return None
+        error = ExecutionError(
+            ExecutionErrorType.INTERNAL,
+            f"{lost.message}; tool {spec.name!r} is not idempotent and the retry policy "
+            "allows no further attempt, so it is not run again",
+            step_id=lost.step_id,
+        )
+        self.emit(
+            EventType.STEP_STATUS_CHANGED,
+            step=i,
+            step_status=failed,
+            attempt=attempt,
+            message=error.message,
+            error=error,
+        )
+        return error
+
+    # ------------------------------------------------------------------ running
 
     async def run(self) -> None:
-        """Run the plan to its end. Cancelling this task (server shutdown) leaves the
-        execution unfinished in the journal, to be resumed, rather than cancelled."""
+        """Run the plan to its end, then its rollback when one is due. Cancelling this task
+        (server shutdown) leaves the execution unfinished in the journal, to be resumed,
+        rather than cancelled."""
         try:
             async with asyncio.TaskGroup() as tasks:
                 flusher = tasks.create_task(self.journal.run_flusher())
                 try:
-                    await self._schedule(tasks)
+                    if not self.state.status.is_terminal and not self.state.rolling_back:
+                        await self._run_forward(tasks)
+                    if self._rollback_due():
+                        await self._run_rollback(tasks)
                     await self.journal.durable(self.state.last_sequence)
                 finally:
                     flusher.cancel()
         finally:
             self._disarm_deadline()
             self._started.set()
+            self.phase_ended.set()
             self.finished.set()
+            self.journal.close()
 
-    async def _schedule(self, tasks: asyncio.TaskGroup) -> None:
+    async def _drive(self, tasks: asyncio.TaskGroup, job_for: Callable[[int], _Job]) -> None:
+        """Start ready steps while the phase may, until nothing runs or can start."""
+        running, ready, direction = self._running, self._ready, self._direction
+        while True:
+            while ready and len(running) < self._concurrency and self._can_start():
+                i = heapq.heappop(ready) * direction
+                running[i] = tasks.create_task(self._run_job(i, job_for(i)))
+            if not running and (self._halt is not None or (not ready and self._resumed.is_set())):
+                break  # a paused execution stays paused, even with nothing left to start
+            await self._wake.wait()
+            self._wake.clear()
+
+    def _can_start(self) -> bool:
+        return self._halt is None and self._resumed.is_set()
+
+    async def _phase_end(self) -> None:
+        await self.journal.durable(self.state.last_sequence)
+        self.phase_ended.set()
+
+    # ------------------------------------------------------------------ forward
+
+    async def _run_forward(self, tasks: asyncio.TaskGroup) -> None:
         if self.state.status is ExecutionStatus.PENDING and self._halt is None:
             await self.journal.durable(self._set_status(ExecutionStatus.RUNNING, "started"))
         self._started.set()
@@ -416,22 +434,12 @@ class Execution:
         ]
         self._ready.extend(self._interrupted)
         heapq.heapify(self._ready)
+        await self._drive(tasks, self._forward_job)
+        self._disarm_deadline()
+        self._finish_forward()
+        await self._phase_end()
 
-        running, ready = self._running, self._ready
-        while True:
-            while ready and len(running) < self._concurrency and self._can_start():
-                i = heapq.heappop(ready)
-                running[i] = tasks.create_task(self._run_step(i))
-            if not running and (self._halt is not None or (not ready and self._resumed.is_set())):
-                break  # a paused execution stays paused, even with nothing left to start
-            await self._wake.wait()
-            self._wake.clear()
-        self._finish()
-
-    def _can_start(self) -> bool:
-        return self._halt is None and self._resumed.is_set()
-
-    def _finish(self) -> None:
+    def _finish_forward(self) -> None:
         """Settle the steps that never ran, then emit the terminal event."""
         halt = self._halt
         if halt is not None and halt[0] is ExecutionStatus.CANCELLED:
@@ -459,10 +467,51 @@ class Execution:
             status, error = ExecutionStatus.COMPLETED, None
         message = error.message if error else "all steps completed"
         self._set_status(status, message, error)
+        if self._rollback_due():
+            # Journaled with the terminal event, in the same batch: a crash between the two
+            # cannot leave a FAILED execution that was due to roll back.
+            self._set_status(ExecutionStatus.ROLLING_BACK, "automatic rollback started")
 
-    def _step_done(self, i: int) -> None:
-        del self._running[i]
-        self._wake.set()
+    def _forward_job(self, i: int) -> _Job:
+        step = self.plan.steps[i]
+        tool = self.graph.tools[i]
+        call = step.tool_execution
+        assert call is not None
+        rules = self.graph.output_rules[i]
+        has_refs = bool(references.find_references(call.arguments))
+
+        def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
+            arguments = call.arguments
+            if has_refs:
+                arguments = references.resolve(arguments, self._outputs)
+                check_arguments(tool, arguments)
+            return tool.invoke(arguments, context)
+
+        return _Job(
+            spec=tool.spec,
+            call=start,
+            check=lambda output: check_output(tool, output, rules),
+            retry=self._retry(i),
+            timeout=self._attempt_timeout(i),
+            previous_attempts=self.state.steps[i].attempts,
+            running=StepStatus.RUNNING,
+            done=StepStatus.COMPLETED,
+            failed=StepStatus.FAILED,
+            on_done=self._release_dependents,
+            on_failed=self._step_failed,
+        )
+
+    def _retry(self, i: int) -> Retry:
+        return Retry.resolve(self.plan.steps[i].retry_policy, self.options.retry_policy)
+
+    def _attempt_timeout(self, i: int) -> float:
+        step = self.plan.steps[i]
+        return attempt_timeout(
+            step_timeout=step.timeout,
+            expected_duration=step.expected_duration,
+            tool_default=self.graph.tools[i].spec.default_timeout,
+            policy=self.options.timeout_policy,
+        )
 
     def _release_dependents(self, i: int) -> None:
         for d in self.graph.dependents[i]:
@@ -499,32 +548,191 @@ class Execution:
                 ),
             )
 
+    # ------------------------------------------------------------------ rollback
+
+    def _rollback_due(self) -> bool:
+        status = self.state.status
+        if self.state.rolling_back or self._rollback_requested:
+            return True
+        return self.options.auto_rollback and (
+            status is ExecutionStatus.FAILED
+            or (status is ExecutionStatus.CANCELLED and self.options.rollback_on_cancel)
+        )
+
+    def _has_undo(self, i: int) -> bool:
+        """Whether the step declares a compensation or its tool undoes itself."""
+        tool = self.graph.tools[i]
+        return self.plan.steps[i].compensation is not None or (
+            tool.spec.compensable and isinstance(tool, CompensatingTool)
+        )
+
+    def _needs_compensation(self, i: int) -> bool:
+        status = self.state.steps[i].status
+        return status in _DID_RUN and status is not StepStatus.COMPENSATED and self._has_undo(i)
+
+    async def _run_rollback(self, tasks: asyncio.TaskGroup) -> None:
+        self._halt = None
+        self.phase_ended.clear()
+        self._direction = -1  # later plan positions first
+        self._started.set()
+        if self.state.status is ExecutionStatus.PAUSED:
+            self._resumed.clear()  # recovered while a rollback was paused
+        else:
+            self._resumed.set()
+            if self.state.status is not ExecutionStatus.ROLLING_BACK:
+                self._set_status(ExecutionStatus.ROLLING_BACK, "rollback started by request")
+
+        # A step is compensated after every step that depended on it and ran; steps with
+        # nothing to undo pass their turn on at once.
+        steps = self.state.steps
+        took_part = [s.status in _DID_RUN for s in steps]
+        self._waiting_on = [
+            sum(1 for d in self.graph.dependents[i] if took_part[d]) for i in range(len(steps))
+        ]
+        self._ready = []
+        self._make_ready([i for i in range(len(steps)) if took_part[i] and not self._waiting_on[i]])
+        await self._drive(tasks, self._compensation_job)
+        self._finish_rollback()
+        await self._phase_end()
+
+    def _make_ready(self, positions: list[int]) -> None:
+        stack = positions
+        while stack:
+            i = stack.pop()
+            if self._needs_compensation(i):
+                heapq.heappush(self._ready, -i)
+                continue
+            for d in self.graph.dependencies[i]:  # nothing to undo here: pass the turn on
+                if self.state.steps[d].status in _DID_RUN:
+                    self._waiting_on[d] -= 1
+                    if self._waiting_on[d] == 0:
+                        stack.append(d)
+
+    def _compensated(self, i: int) -> None:
+        for d in self.graph.dependencies[i]:
+            if self.state.steps[d].status in _DID_RUN:
+                self._waiting_on[d] -= 1
+                if self._waiting_on[d] == 0:
+                    self._make_ready([d])
+
+    def _compensation_failed(self, i: int, error: ExecutionError) -> None:
+        self._compensated(i)  # a failed undo does not hold back the others
+
+    def _compensation_job(self, i: int) -> _Job:
+        step = self.plan.steps[i]
+        record = self.state.steps[i]
+        tool = self.graph.tools[i]
+        outputs = _Outputs(self.graph.index, self.state, own=i)
+        declared = step.compensation
+        if declared is not None:
+            undo = self.graph.compensation_tools[i]
+            assert undo is not None
+            spec = undo.spec
+            has_refs = bool(references.find_references(declared.arguments))
+
+            def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
+                arguments = declared.arguments
+                if has_refs:
+                    arguments = references.resolve(arguments, outputs)
+                    check_arguments(undo, arguments)
+                return undo.invoke(arguments, context)
+
+            retry = Retry.resolve(
+                declared.retry_policy, step.retry_policy, self.options.retry_policy
+            )
+            timeout = (
+                declared.timeout.total_seconds() if declared.timeout else self._attempt_timeout(i)
+            )
+        else:
+            assert isinstance(tool, CompensatingTool)
+            self_undo = tool
+            spec = tool.spec
+            call = step.tool_execution
+            assert call is not None
+
+            def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
+                arguments = references.resolve(call.arguments, outputs)
+                return self_undo.compensate(arguments, record.output, context)
+
+            retry, timeout = self._retry(i), self._attempt_timeout(i)
+        # An interrupted compensation continues its numbering; a new rollback starts afresh.
+        previous = 0
+        if record.status is StepStatus.COMPENSATING and record.compensation is not None:
+            previous = record.compensation.attempts
+        return _Job(
+            spec=spec,
+            call=start,
+            check=lambda output: check_json(spec, output),
+            retry=retry,
+            timeout=timeout,
+            previous_attempts=previous,
+            running=StepStatus.COMPENSATING,
+            done=StepStatus.COMPENSATED,
+            failed=StepStatus.COMPENSATION_FAILED,
+            on_done=self._compensated,
+            on_failed=self._compensation_failed,
+        )
+
+    def _finish_rollback(self) -> None:
+        """ROLLED_BACK, or ROLLBACK_FAILED naming what failed and what never ran."""
+        steps = self.state.steps
+        failed = [
+            (self.plan.steps[i].label, s.compensation)
+            for i, s in enumerate(steps)
+            if s.status is StepStatus.COMPENSATION_FAILED and s.compensation is not None
+        ]
+        not_run = [
+            self.plan.steps[i].label
+            for i, s in enumerate(steps)
+            if s.status is StepStatus.COMPLETED and self._has_undo(i)
+        ]
+        if self._halt is None and not failed:
+            self._set_status(ExecutionStatus.ROLLED_BACK, "every completed step compensated")
+            return
+        parts = [f"compensation of {label!r} failed: {c.error}" for label, c in failed]
+        if not_run:
+            parts.append("not compensated: " + ", ".join(map(repr, not_run)))
+        if self._halt is not None:
+            parts.insert(0, "rollback cancelled")
+            error_type = ExecutionErrorType.CANCELLED
+        else:
+            error_type = failed[0][1].error_type or ExecutionErrorType.INTERNAL
+        first_failed = next(
+            (s.step_id for s in steps if s.status is StepStatus.COMPENSATION_FAILED), ""
+        )
+        error = ExecutionError(error_type, "; ".join(parts), retryable=True, step_id=first_failed)
+        self._set_status(ExecutionStatus.ROLLBACK_FAILED, error.message, error)
+
     # ------------------------------------------------------------------ one step
 
-    async def _run_step(self, i: int) -> None:
+    async def _run_job(self, i: int, job: _Job) -> None:
+        error: ExecutionError | None = None
         try:
-            await self._attempts(i)
+            error = await self._attempts(i, job)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if self._halt is None or task is None or task.cancelling() > 1:
                 raise  # not ours: the server is shutting down
             task.uncancel()
-            if self.state.steps[i].status.is_settled:
+            if self.state.steps[i].status in (job.done, job.failed):
                 return  # it finished just before the stop reached it
-            _, error = self._halt
-            why = error.message if error else "the execution failed"
+            _, why = self._halt
+            reason = why.message if why else "the execution failed"
+            stopped = job.failed if job.running is StepStatus.COMPENSATING else StepStatus.CANCELLED
+            error = ExecutionError(
+                why.error_type if why else ExecutionErrorType.CANCELLED,
+                reason,
+                step_id=self.plan.steps[i].id,
+            )
             self.emit(
                 EventType.STEP_STATUS_CHANGED,
                 step=i,
-                step_status=StepStatus.CANCELLED,
-                attempt=self.state.steps[i].attempts,
-                message=f"cancelled: {why}",
-                error=ExecutionError(
-                    error.error_type if error else ExecutionErrorType.CANCELLED,
-                    why,
-                    step_id=self.plan.steps[i].id,
-                ),
+                step_status=stopped,
+                attempt=self._attempt_of(i, job),
+                message=f"cancelled: {reason}",
+                error=error,
             )
+            return
         except Exception:  # a bug of ours: record it rather than lose the execution
             log.exception("step crashed", extra={"plan_id": self.plan_id, "step": i})
             error = ExecutionError(
@@ -535,28 +743,28 @@ class Execution:
             self.emit(
                 EventType.STEP_STATUS_CHANGED,
                 step=i,
-                step_status=StepStatus.FAILED,
+                step_status=job.failed,
                 message=error.message,
                 error=error,
             )
-            self._step_failed(i, error)
         finally:
-            self._step_done(i)
+            del self._running[i]
+            self._wake.set()
+        if error is None:
+            job.on_done(i)
+        else:
+            job.on_failed(i, error)
 
-    async def _attempts(self, i: int) -> None:
-        step = self.plan.steps[i]
-        tool = self.graph.tools[i]
-        call = step.tool_execution
-        assert call is not None
-        retry = self._retry(i)
-        timeout = attempt_timeout(
-            step_timeout=step.timeout,
-            expected_duration=step.expected_duration,
-            tool_default=tool.spec.default_timeout,
-            policy=self.options.timeout_policy,
-        )
-        has_refs = bool(references.find_references(call.arguments))
-        attempt = self.state.steps[i].attempts
+    def _attempt_of(self, i: int, job: _Job) -> int:
+        record = self.state.steps[i]
+        if job.running is StepStatus.COMPENSATING:
+            return record.compensation.attempts if record.compensation else 0
+        return record.attempts
+
+    async def _attempts(self, i: int, job: _Job) -> ExecutionError | None:
+        """Attempt until one succeeds or the retry policy gives up; returns the final error."""
+        step_id = self.plan.steps[i].id
+        attempt = job.previous_attempts
         while True:
             attempt += 1
             context = self._context(i, attempt)
@@ -567,36 +775,30 @@ class Execution:
                     self.emit(
                         EventType.STEP_STATUS_CHANGED,
                         step=i,
-                        step_status=StepStatus.RUNNING,
+                        step_status=job.running,
                         attempt=attempt,
                         message=f"attempt {attempt} started",
                     )
                 )
-                arguments = call.arguments
-                if has_refs:
-                    arguments = references.resolve(arguments, self._outputs)
-                    check_arguments(tool, arguments)
-                output = await run_attempt(
-                    tool, step, arguments, context, timeout, self.graph.output_rules[i]
-                )
+                output = await run_attempt(job.call(context), job.spec, context, job.timeout)
+                job.check(output)
             except StepError as exc:
-                error = ExecutionError(exc.error_type, exc.message, exc.retryable, step.id)
+                error = ExecutionError(exc.error_type, exc.message, exc.retryable, step_id)
             else:
                 await self.journal.durable(
                     self.emit(
                         EventType.STEP_STATUS_CHANGED,
                         step=i,
-                        step_status=StepStatus.COMPLETED,
+                        step_status=job.done,
                         attempt=attempt,
                         message="completed",
                         output=output,
                         usage=context.usage,
                     )
                 )
-                self._release_dependents(i)
-                return
-            if retry.allows_retry(attempt, error.error_type, error.retryable):
-                delay = retry.delay(attempt, seed=f"{self.plan_id}:{step.id}")
+                return None
+            if job.retry.allows_retry(attempt, error.error_type, error.retryable):
+                delay = job.retry.delay(attempt, seed=f"{self.plan_id}:{step_id}")
                 self.emit(
                     EventType.STEP_RETRY_SCHEDULED,
                     step=i,
@@ -614,14 +816,13 @@ class Execution:
             self.emit(
                 EventType.STEP_STATUS_CHANGED,
                 step=i,
-                step_status=StepStatus.FAILED,
+                step_status=job.failed,
                 attempt=attempt,
                 message=error.message,
                 error=error,
                 usage=context.usage,
             )
-            self._step_failed(i, error)
-            return
+            return error
 
     def _context(self, i: int, attempt: int) -> ToolContext:
         step = self.plan.steps[i]
@@ -641,3 +842,12 @@ class Execution:
             budget=self.budget,
             on_progress=on_progress if self.options.progress_reporting else None,
         )
+
+
+def _interrupted(attempt: int, step_id: str) -> ExecutionError:
+    return ExecutionError(
+        ExecutionErrorType.INTERNAL,
+        f"attempt {attempt} was interrupted by a server restart",
+        retryable=True,
+        step_id=step_id,
+    )

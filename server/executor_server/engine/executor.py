@@ -25,7 +25,6 @@ from executor_server.domain.errors import (
     ResourceExhausted,
     StepError,
     Unavailable,
-    Unimplemented,
 )
 from executor_server.domain.models import (
     ActionPlan,
@@ -47,7 +46,8 @@ from executor_server.domain.status import (
     StepStatus,
 )
 from executor_server.engine import references
-from executor_server.engine.execution import Execution, check_arguments
+from executor_server.engine.attempt import check_arguments
+from executor_server.engine.execution import Execution
 from executor_server.engine.journal import Journal
 from executor_server.engine.state import ExecutionState
 from executor_server.engine.validation import (
@@ -98,7 +98,11 @@ class Executor:
         self._max_active = max_active_executions
         self._live: dict[str, Execution] = {}
         self._fingerprints: dict[str, str] = {}
+        self._admitting: dict[str, asyncio.Future[Execution | None]] = {}
         self._runs: set[asyncio.Task[None]] = set()
+        # Serialises the decisions that make an execution live, so two requests cannot
+        # both start the same one.
+        self._admission = asyncio.Lock()
         self._closing = False
 
     async def recover(self) -> int:
@@ -165,6 +169,8 @@ class Executor:
         self._check_open()
         graph = validate_plan(plan, options, self.tools)
         digest = fingerprint(plan, options)
+        while (admitting := self._admitting.get(plan.id)) is not None:
+            await asyncio.shield(admitting)  # the same id, submitted a moment ago
         execution = self._live.get(plan.id)
         if execution is None:
             if len(self._live) >= self._max_active:
@@ -172,16 +178,19 @@ class Executor:
                     f"the server is running {len(self._live)} executions, its limit"
                 )
             record = ExecutionRecord(plan, options, digest, time.time())
+            # Admission runs to its end even if the client goes away: a stored record
+            # without a running execution would be lost work.
+            admitting = asyncio.ensure_future(self._admit(graph, record))
+            self._admitting[plan.id] = admitting
             try:
-                await self._store.create_execution(record)
-            except DuplicateExecution as dup:
-                if dup.existing.fingerprint != digest:
-                    raise AlreadyExists(plan.id) from None
-                execution = self._live.get(plan.id)
-                if execution is None:  # it ran before and has finished
-                    return await self._stored_result(plan.id)
-            else:
-                execution = self._start(graph, record)
+                execution = await asyncio.shield(admitting)
+            finally:
+                if admitting.done():
+                    del self._admitting[plan.id]
+                else:
+                    admitting.add_done_callback(lambda _: self._admitting.pop(plan.id, None))
+            if execution is None:  # it ran before and has finished
+                return await self._stored_result(plan.id)
         elif self._fingerprints[plan.id] != digest:
             raise AlreadyExists(plan.id)
 
@@ -191,10 +200,29 @@ class Executor:
             await execution.finished.wait()
         return await self._result(execution)
 
+    async def _admit(self, graph: PlanGraph, record: ExecutionRecord) -> Execution | None:
+        """Store and start a new execution; None when the same plan ran before.
+
+        Raises AlreadyExists when the id is taken by other content.
+        """
+        try:
+            await self._store.create_execution(record)
+        except DuplicateExecution as dup:
+            if dup.existing.fingerprint != record.fingerprint:
+                raise AlreadyExists(record.plan_id) from None
+            return None
+        return self._start(graph, record)
+
     def _start(
-        self, graph: PlanGraph, record: ExecutionRecord, journaled: list[Event] | None = None
+        self,
+        graph: PlanGraph,
+        record: ExecutionRecord,
+        journaled: list[Event] | None = None,
+        *,
+        rollback: bool = False,
     ) -> Execution:
-        """Run a new execution, or continue one from the events it `journaled` before."""
+        """Run a new execution, or continue one from the events it `journaled` before
+        (and roll it back, if asked)."""
         plan = graph.plan
         state = ExecutionState(plan, record.create_time)
         for event in journaled or ():
@@ -210,6 +238,8 @@ class Executor:
             execution.recover()
         else:
             execution.accept()
+        if rollback:
+            execution.request_rollback()
         self._live[plan.id] = execution
         self._fingerprints[plan.id] = record.fingerprint
         task = asyncio.create_task(self._run(execution), name=f"execution {plan.id}")
@@ -279,6 +309,7 @@ class Executor:
         if not isinstance(execution, Execution) or status not in (
             ExecutionStatus.PAUSED,
             ExecutionStatus.RUNNING,
+            ExecutionStatus.ROLLING_BACK,
         ):
             raise _refused("resume", plan_id, status)
         if status is ExecutionStatus.PAUSED:
@@ -296,23 +327,52 @@ class Executor:
                 return execution
             raise _refused("cancel", plan_id, execution)
         execution.cancel(reason)
-        try:
-            await asyncio.wait_for(execution.finished.wait(), CANCEL_WAIT_SECONDS)
+        try:  # the end of what was cancelled, not of a rollback that may follow
+            await asyncio.wait_for(execution.phase_ended.wait(), CANCEL_WAIT_SECONDS)
         except TimeoutError:
             log.warning("cancel is taking long", extra={"plan_id": plan_id})
         await execution.journal.durable(execution.state.last_sequence)
         return execution.status
 
-    async def rollback(self, plan_id: str) -> ExecutionStatus:
-        """Raises NotFound, FailedPrecondition, Unimplemented."""
-        execution = await self._controllable(plan_id)
-        status = execution if isinstance(execution, ExecutionStatus) else execution.status
-        if status not in (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED):
-            raise _refused("roll back", plan_id, status)
-        raise Unimplemented(
-            "rollback (saga compensation) is not available in this version of the server; "
-            "the execution is unchanged"
+    async def rollback(self, plan_id: str, *, detach: bool = False) -> ExecutionStatus:
+        """Compensate the completed steps of a FAILED or CANCELLED execution (again, for one
+        that ended ROLLBACK_FAILED: only what is not yet compensated). Waits for the end of
+        the rollback unless `detach`. Raises NotFound, FailedPrecondition."""
+        async with self._admission:
+            live = self._live.get(plan_id)
+            if live is not None and not live.rolls_back:
+                # Its forward run is still going, or just ending: rollback needs the end.
+                if not live.status.is_terminal:
+                    raise _refused("roll back", plan_id, live.status)
+                await live.finished.wait()
+                live = None
+            execution = live or await self._revive_for_rollback(plan_id)
+        if isinstance(execution, ExecutionStatus):
+            return execution
+        if detach:
+            await execution.started()
+        else:
+            await execution.finished.wait()
+        await execution.journal.durable(execution.state.last_sequence)
+        return execution.status
+
+    async def _revive_for_rollback(self, plan_id: str) -> Execution | ExecutionStatus:
+        """Start the rollback of a finished execution; a rolled-back one stays as it is."""
+        record = await self._store.get_execution(plan_id)
+        if record is None:
+            raise NotFound(plan_id)
+        if record.status is ExecutionStatus.ROLLED_BACK:
+            return record.status
+        rollbackable = (
+            ExecutionStatus.FAILED,
+            ExecutionStatus.CANCELLED,
+            ExecutionStatus.ROLLBACK_FAILED,
         )
+        if record.status not in rollbackable:
+            raise _refused("roll back", plan_id, record.status)
+        graph = validate_plan(record.plan, record.options, self.tools)
+        events = await self._store.read_events(plan_id)
+        return self._start(graph, record, events, rollback=True)
 
     async def watch(self, plan_id: str, after_sequence: int = 0) -> AsyncIterator[list[Event]]:
         """Batches of events after `after_sequence`: first the journal, then live ones as
@@ -333,9 +393,7 @@ class Executor:
                 after = events[-1].sequence
                 continue
             if execution is None or execution.finished.is_set():
-                if plan_id not in self._live:
-                    return  # finished, and every stored event has been sent
-                continue
+                return  # every event it will ever have is stored, and has been sent
             await execution.journal.published_after(after)
 
     # ------------------------------------------------------------------ one step
@@ -377,7 +435,7 @@ class Executor:
             update={"tool_execution": call.model_copy(update={"arguments": arguments})}
         )
         plan = ActionPlan(id=plan_id, steps=(resolved,))
-        graph = PlanGraph(plan, {step.id: 0}, ((),), ((),), (tool,), (rules,))
+        graph = PlanGraph(plan, {step.id: 0}, ((),), ((),), (tool,), (rules,), (None,))
         # A one-step execution of its own, journaled in memory only and never listed.
         store = MemoryStore()
         record = ExecutionRecord(plan, options, "", time.time())

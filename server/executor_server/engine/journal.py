@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from executor_server.domain.errors import Unavailable
 from executor_server.domain.models import Event
 from executor_server.store.protocol import Store
 
@@ -27,6 +28,7 @@ class Journal:
         self._has_pending = asyncio.Event()
         self._published = asyncio.Event()  # replaced after each flush; waiters hold the old one
         self._tail: deque[Event] = deque(maxlen=TAIL_EVENTS)
+        self._closed = False
         self.durable_sequence = durable_sequence
 
     def append(self, event: Event) -> None:
@@ -51,13 +53,24 @@ class Journal:
         published.set()
 
     async def durable(self, sequence: int) -> None:
-        """Wait until event `sequence` is stored."""
+        """Wait until event `sequence` is stored.
+
+        Raises Unavailable if the journal closed first (the server stopped the execution).
+        """
         while self.durable_sequence < sequence:
+            if self._closed:
+                raise Unavailable("the execution was stopped before its events were stored")
             await self._published.wait()
 
     async def published_after(self, sequence: int) -> None:
-        """Wait until some event later than `sequence` is stored."""
-        await self.durable(sequence + 1)
+        """Wait until some event later than `sequence` is stored, or the journal closes."""
+        while self.durable_sequence <= sequence and not self._closed:
+            await self._published.wait()
+
+    def close(self) -> None:
+        """No more events will come: wake everyone waiting for one."""
+        self._closed = True
+        self._published.set()
 
     async def read(self, after_sequence: int, limit: int) -> list[Event]:
         """Up to `limit` durable events after `after_sequence`."""

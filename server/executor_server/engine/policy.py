@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from datetime import timedelta
@@ -65,9 +66,11 @@ class Retry:
         Jitter is drawn from a generator seeded by `seed`, so an execution's delays are
         the same every time it runs: determinism extends to timing.
         """
-        base = min(
-            self.initial_backoff * self.backoff_multiplier ** (attempt - 1), self.max_backoff
-        )
+        try:
+            grown = self.initial_backoff * self.backoff_multiplier ** (attempt - 1)
+        except OverflowError:  # a large multiplier over many attempts: the cap applies
+            grown = math.inf
+        base = min(grown, self.max_backoff)
         if not self.jitter:
             return base
         spread = random.Random(f"{seed}:{attempt}").uniform(-self.jitter, self.jitter)

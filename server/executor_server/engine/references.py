@@ -15,6 +15,7 @@ from typing import Any
 from executor_server.domain.errors import StepError
 from executor_server.domain.status import ExecutionErrorType
 
+_INDEX = re.compile(r"-?[0-9]+")
 REFERENCE = re.compile(r"\$\{steps\.([^.}\s]+)\.output((?:\.[^.}\s]+)*)\}")
 
 
@@ -68,7 +69,7 @@ def _lookup(match: re.Match[str], outputs: Mapping[str, Any]) -> Any:
     for segment in path.split(".")[1:]:
         if isinstance(current, dict) and segment in current:
             current = current[segment]
-        elif isinstance(current, list) and segment.lstrip("-").isdigit():
+        elif isinstance(current, list) and _INDEX.fullmatch(segment):
             index = int(segment)
             if not -len(current) <= index < len(current):
                 raise _unresolved(match, f"index {index} is out of range")

@@ -6,8 +6,11 @@ emits, and a restarted server applies the journal, so both arrive at the same st
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from executor_server.domain.models import (
     ActionPlan,
+    CompensationResult,
     Event,
     ExecutionError,
     ExecutionResult,
@@ -27,11 +30,13 @@ class ExecutionState:
         "_active_time",
         "_counts",
         "_index",
+        "compensation_usage",
         "create_time",
         "end_time",
         "error",
         "last_sequence",
         "plan",
+        "rolling_back",
         "start_time",
         "status",
         "steps",
@@ -47,6 +52,9 @@ class ExecutionState:
         self._counts = [0] * (max(StepStatus) + 1)
         self._counts[StepStatus.PENDING] = len(plan.steps)
         self.usage = ResourceUsage()
+        self.compensation_usage = ResourceUsage()
+        #: The execution has entered its rollback; forward work never resumes after it.
+        self.rolling_back = False
         self.error: ExecutionError | None = None
         self.start_time: float | None = None
         self.end_time: float | None = None
@@ -56,18 +64,23 @@ class ExecutionState:
 
     def apply(self, event: Event) -> None:
         self.last_sequence = event.sequence
-        if event.usage is not None:
-            self.usage.add(event.usage)
         kind = event.type
-        if kind is EventType.STEP_STATUS_CHANGED:
-            self._apply_step(event)
-        elif kind is EventType.EXECUTION_STATUS_CHANGED:
+        if kind is EventType.EXECUTION_STATUS_CHANGED:
             self._apply_execution(event)
-        elif kind is EventType.STEP_RETRY_SCHEDULED:
-            step = self.steps[self._index[event.step_id]]
-            if event.error is not None:
-                step.error = event.error.message
-                step.error_type = event.error.error_type
+            return
+        step = self.steps[self._index[event.step_id]]
+        compensating = step.status is StepStatus.COMPENSATING or (
+            event.step_status is not None and event.step_status.is_compensation
+        )
+        if event.usage is not None:
+            (self.compensation_usage if compensating else self.usage).add(event.usage)
+        if kind is EventType.STEP_STATUS_CHANGED:
+            self._apply_step(step, event)
+        elif kind is EventType.STEP_RETRY_SCHEDULED and event.error is not None:
+            record = step.compensation if compensating else step
+            assert record is not None
+            record.error = event.error.message
+            record.error_type = event.error.error_type
 
     def _apply_execution(self, event: Event) -> None:
         status = event.status
@@ -78,18 +91,25 @@ class ExecutionState:
         elif status not in _ACTIVE and self._active_since is not None:
             self._active_time += event.time - self._active_since
             self._active_since = None
+        if status is ExecutionStatus.ROLLING_BACK:
+            self.rolling_back = True
+            self.end_time = None
         if status.is_terminal:
             self.end_time = event.time
-            self.error = event.error
+            # ROLLED_BACK carries no error of its own: the failure that led to it stays.
+            if event.error is not None or status is not ExecutionStatus.ROLLED_BACK:
+                self.error = event.error
         self.status = status
 
-    def _apply_step(self, event: Event) -> None:
-        step = self.steps[self._index[event.step_id]]
+    def _apply_step(self, step: StepResult, event: Event) -> None:
         new = event.step_status
         assert new is not None
         self._counts[step.status] -= 1
         self._counts[new] += 1
         step.status = new
+        if new.is_compensation:
+            self._apply_compensation(step, new, event)
+            return
         if new is StepStatus.RUNNING:
             step.attempts = event.attempt
             if step.start_time is None:
@@ -103,6 +123,24 @@ class ExecutionState:
         elif event.error is not None:
             step.error = event.error.message
             step.error_type = event.error.error_type
+
+    @staticmethod
+    def _apply_compensation(step: StepResult, new: StepStatus, event: Event) -> None:
+        record = step.compensation
+        if record is None:
+            record = step.compensation = CompensationResult()
+        record.status = new
+        if new is StepStatus.COMPENSATING:
+            record.attempts = event.attempt
+            record.start_time = record.start_time or event.time
+            record.end_time = None
+        elif new is StepStatus.COMPENSATED:
+            record.end_time = event.time
+            record.output = event.output
+            record.error, record.error_type = "", None
+        elif event.error is not None:
+            record.end_time = event.time
+            record.error, record.error_type = event.error.message, event.error.error_type
 
     def execution_time(self, now: float) -> float:
         running = now - self._active_since if self._active_since is not None else 0.0
@@ -121,6 +159,9 @@ class ExecutionState:
             failed_steps=c[StepStatus.FAILED],
             skipped_steps=c[StepStatus.SKIPPED],
             cancelled_steps=c[StepStatus.CANCELLED],
+            compensating_steps=c[StepStatus.COMPENSATING],
+            compensated_steps=c[StepStatus.COMPENSATED],
+            compensation_failed_steps=c[StepStatus.COMPENSATION_FAILED],
         )
 
     def snapshot(self, now: float) -> ExecutionResult:
@@ -132,6 +173,7 @@ class ExecutionState:
             step_results=[_copy(s) for s in self.steps],
             execution_time=self.execution_time(now),
             resource_usage=self.usage.copy(),
+            compensation_usage=self.compensation_usage.copy(),
             metadata=self.plan.metadata,
             error=self.error,
             progress=self.progress(),
@@ -154,4 +196,5 @@ def _copy(step: StepResult) -> StepResult:
         step.attempts,
         step.start_time,
         step.end_time,
+        replace(step.compensation) if step.compensation is not None else None,
     )

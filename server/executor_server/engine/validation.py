@@ -7,6 +7,7 @@ wire's field names, so a client can point at the exact field.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -74,6 +75,8 @@ class PlanGraph:
     dependents: tuple[tuple[int, ...], ...]
     tools: tuple[Tool, ...]
     output_rules: tuple[tuple[OutputRule, ...], ...]
+    #: The tool of each step's declared compensation, None where it declares none.
+    compensation_tools: tuple[Tool | None, ...]
 
     def __len__(self) -> int:
         return len(self.plan.steps)
@@ -101,8 +104,9 @@ class _Collector:
             self.add(f"{field}.max_attempts", f"must be between 1 and {MAX_ATTEMPTS_LIMIT}")
         self.duration(f"{field}.initial_backoff", policy.initial_backoff)
         self.duration(f"{field}.max_backoff", policy.max_backoff)
-        if policy.backoff_multiplier is not None and policy.backoff_multiplier < 1:
-            self.add(f"{field}.backoff_multiplier", "must be at least 1")
+        multiplier = policy.backoff_multiplier
+        if multiplier is not None and not 1 <= multiplier < math.inf:  # NaN fails too
+            self.add(f"{field}.backoff_multiplier", "must be a finite number of at least 1")
         if policy.jitter is not None and not 0 <= policy.jitter <= 1:
             self.add(f"{field}.jitter", "must be between 0 and 1")
         if (
@@ -117,8 +121,8 @@ class _Collector:
     def timeout_policy(self, field: str, policy: TimeoutPolicy) -> None:
         self.duration(f"{field}.default_step_timeout", policy.default_step_timeout, positive=True)
         multiplier = policy.expected_duration_multiplier
-        if multiplier is not None and multiplier <= 0:
-            self.add(f"{field}.expected_duration_multiplier", "must be positive")
+        if multiplier is not None and not 0 < multiplier < math.inf:  # NaN fails too
+            self.add(f"{field}.expected_duration_multiplier", "must be a positive finite number")
 
     def arguments(self, field: str, tool: Tool, arguments: Mapping[str, Any]) -> None:
         """Check arguments against the tool's input schema. A value that is a reference is
@@ -219,6 +223,9 @@ def validate_plan(plan: ActionPlan, options: ExecutionOptions, tools: ToolRegist
         dependents=tuple(tuple(d) for d in dependents),
         tools=tuple(tools_by_step),
         output_rules=tuple(rules),
+        compensation_tools=tuple(
+            tools.get(s.compensation.tool_name) if s.compensation else None for s in plan.steps
+        ),
     )
 
 
@@ -285,8 +292,11 @@ def _check_step(
 
     if step.compensation is not None:
         comp = step.compensation
-        if tools.get(comp.tool_name) is None:
+        comp_tool = tools.get(comp.tool_name)
+        if comp_tool is None:
             check.add(f"{field}.compensation.tool_name", f"unknown tool {comp.tool_name!r}")
+        else:
+            check.arguments(f"{field}.compensation.arguments", comp_tool, comp.arguments)
         check.retry_policy(f"{field}.compensation.retry_policy", comp.retry_policy)
         check.duration(f"{field}.compensation.timeout", comp.timeout, positive=True)
     return deps, tool, tuple(rules)
@@ -299,18 +309,30 @@ def _check_references(
     dependencies: list[tuple[int, ...]],
 ) -> None:
     for i, step in enumerate(plan.steps):
-        if step.tool_execution is None:
-            continue
-        refs = references.find_references(step.tool_execution.arguments)
-        if not refs:
+        refs = (
+            references.find_references(step.tool_execution.arguments)
+            if step.tool_execution
+            else set()
+        )
+        # A compensation may also use the output of its own step, as `self` or by name/id.
+        own = {"self", step.id, step.name} - {""}
+        comp_refs = (
+            references.find_references(step.compensation.arguments) - own
+            if step.compensation
+            else set()
+        )
+        if not refs and not comp_refs:
             continue
         ancestors = _ancestors(i, dependencies)
-        field = f"plan.steps[{i}].tool_execution.arguments"
-        for ref in sorted(refs):
-            if ref not in index:
-                check.add(field, f"references unknown step {ref!r}")
-            elif index[ref] not in ancestors:
-                check.add(field, f"references step {ref!r}, which is not among its dependencies")
+        for where, found in (("tool_execution", refs), ("compensation", comp_refs)):
+            field = f"plan.steps[{i}].{where}.arguments"
+            for ref in sorted(found):
+                if ref not in index:
+                    check.add(field, f"references unknown step {ref!r}")
+                elif index[ref] not in ancestors:
+                    check.add(
+                        field, f"references step {ref!r}, which is not among its dependencies"
+                    )
 
 
 def _ancestors(start: int, dependencies: list[tuple[int, ...]]) -> set[int]:
@@ -325,41 +347,69 @@ def _ancestors(start: int, dependencies: list[tuple[int, ...]]) -> set[int]:
 
 
 def _cycles(dependencies: list[tuple[int, ...]]) -> list[list[int]]:
-    """Each distinct dependency cycle once, as step positions in dependency order.
+    """One dependency loop per strongly connected group of steps, as positions in run
+    order (each step depends on the one before it, the first on the last).
 
-    Kahn's algorithm removes every step not stuck behind a cycle; walking the rest by
-    their dependencies must loop, and each loop found is reported once.
+    Tarjan's algorithm, iterative so a 100,000-step chain does not hit the recursion limit.
     """
     count = len(dependencies)
-    indegree = [0] * count
-    dependents: list[list[int]] = [[] for _ in range(count)]
-    for i, deps in enumerate(dependencies):
-        for d in deps:
-            if d != i:
-                indegree[i] += 1
-                dependents[d].append(i)
-    queue = deque(i for i in range(count) if indegree[i] == 0)
-    while queue:
-        node = queue.popleft()
-        for nxt in dependents[node]:
-            indegree[nxt] -= 1
-            if indegree[nxt] == 0:
-                queue.append(nxt)
-    stuck = {i for i in range(count) if indegree[i] > 0}
-    cycles: list[list[int]] = []
-    done: set[int] = set()
-    for start in sorted(stuck):
-        if start in done:
+    index = [-1] * count
+    low = [0] * count
+    on_stack = [False] * count
+    stack: list[int] = []
+    groups: list[list[int]] = []
+    counter = 0
+    for root in range(count):
+        if index[root] != -1:
             continue
-        path: list[int] = []
-        position: dict[int, int] = {}
-        node = start
-        while node not in position and node not in done:
-            position[node] = len(path)
-            path.append(node)
-            node = min(d for d in dependencies[node] if d in stuck and d != node)
-        if node in position:  # a new loop, not one reached through a known one
-            loop = path[position[node] :]
-            cycles.append(list(reversed(loop)))
-        done.update(path)
-    return cycles
+        work = [(root, 0)]
+        while work:
+            node, edge = work.pop()
+            if edge == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack[node] = True
+            deps = dependencies[node]
+            descended = False
+            while edge < len(deps):
+                nxt = deps[edge]
+                edge += 1
+                if nxt == node:
+                    continue  # a self-dependency is reported on its own
+                if index[nxt] == -1:
+                    work.append((node, edge))
+                    work.append((nxt, 0))
+                    descended = True
+                    break
+                if on_stack[nxt]:
+                    low[node] = min(low[node], index[nxt])
+            if descended:
+                continue
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack[member] = False
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    groups.append(group)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return [_loop_within(sorted(group), dependencies) for group in sorted(groups, key=min)]
+
+
+def _loop_within(group: list[int], dependencies: list[tuple[int, ...]]) -> list[int]:
+    """A simple loop inside one strongly connected group, from its first step."""
+    members = set(group)
+    path: list[int] = []
+    position: dict[int, int] = {}
+    node = group[0]
+    while node not in position:
+        position[node] = len(path)
+        path.append(node)
+        node = min(d for d in dependencies[node] if d in members and d != node)
+    return list(reversed(path[position[node] :]))

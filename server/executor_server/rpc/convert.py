@@ -266,6 +266,9 @@ def progress_to_pb(progress: Progress) -> pb.Progress:
         failed_steps=progress.failed_steps,
         skipped_steps=progress.skipped_steps,
         cancelled_steps=progress.cancelled_steps,
+        compensating_steps=progress.compensating_steps,
+        compensated_steps=progress.compensated_steps,
+        compensation_failed_steps=progress.compensation_failed_steps,
     )
 
 
@@ -283,6 +286,21 @@ def step_result_to_pb(result: StepResult, parameters: dict[str, Any]) -> pb.Step
     )
     if result.output is not None:
         py_to_value(result.output, message.output)
+    comp = result.compensation
+    if comp is not None:
+        message.compensation.CopyFrom(
+            pb.CompensationResult(
+                status=int(comp.status),  # type: ignore[arg-type]
+                error=comp.error,
+                error_type=int(comp.error_type or 0),  # type: ignore[arg-type]
+                attempts=comp.attempts,
+                execution_time=seconds_to_duration(comp.execution_time),
+                start_time=_timestamp(comp.start_time),
+                end_time=_timestamp(comp.end_time),
+            )
+        )
+        if comp.output is not None:
+            py_to_value(comp.output, message.compensation.output)
     if parameters:
         message.metadata.update(parameters)
     return message
@@ -304,6 +322,7 @@ def result_to_pb(result: ExecutionResult) -> pb.ExecutionResult:
         step_results=_step_results(result),
         execution_time=seconds_to_duration(result.execution_time),
         resource_usage=usage_to_pb(result.resource_usage),
+        compensation_usage=usage_to_pb(result.compensation_usage),
         metadata=dict_to_struct(result.metadata),
         error=error_to_pb(result.error),
         progress=progress_to_pb(result.progress),
@@ -322,6 +341,7 @@ def status_to_pb(result: ExecutionResult) -> pb.GetExecutionStatusResponse:
         step_results=_step_results(result),
         error=error_to_pb(result.error),
         resource_usage=usage_to_pb(result.resource_usage),
+        compensation_usage=usage_to_pb(result.compensation_usage),
         create_time=_timestamp(result.create_time),
         start_time=_timestamp(result.start_time),
         end_time=_timestamp(result.end_time),

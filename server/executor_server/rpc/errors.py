@@ -25,7 +25,6 @@ from executor_server.domain.errors import (
     RequestError,
     ResourceExhausted,
     Unavailable,
-    Unimplemented,
 )
 
 ERROR_DOMAIN = "executor.v1"
@@ -39,7 +38,6 @@ _CODES: dict[type[RequestError], int] = {
     FailedPrecondition: code_pb2.FAILED_PRECONDITION,
     ResourceExhausted: code_pb2.RESOURCE_EXHAUSTED,
     Unavailable: code_pb2.UNAVAILABLE,
-    Unimplemented: code_pb2.UNIMPLEMENTED,
 }
 
 

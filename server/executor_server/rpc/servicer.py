@@ -91,7 +91,7 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
     async def RollbackExecution(
         self, request: pb.RollbackExecutionRequest, context: Context
     ) -> pb.RollbackExecutionResponse:
-        status = await self._executor.rollback(_plan_id(request.plan_id))
+        status = await self._executor.rollback(_plan_id(request.plan_id), detach=request.detach)
         return pb.RollbackExecutionResponse(status=int(status))  # type: ignore[arg-type]
 
     @streaming

@@ -1,0 +1,96 @@
+"""One attempt of a tool call: timeout, CPU metering, and the checks on what goes in and out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from executor_server.domain.errors import StepError
+from executor_server.domain.status import ExecutionErrorType
+from executor_server.engine.metering import Metered
+from executor_server.engine.validation import OutputRule, compile_schema
+from executor_server.tools.protocol import Tool, ToolContext, ToolSpec
+
+
+async def run_attempt(
+    call: Coroutine[Any, Any, Any], spec: ToolSpec, context: ToolContext, timeout_seconds: float
+) -> Any:
+    """Await one tool call within its timeout, adding its loop CPU time to the context.
+
+    Returns the output; raises StepError for every failure (TIMEOUT, a tool's own error, or
+    any other exception as TOOL_FAILED) and lets cancellation through.
+    """
+    metered = Metered(call)
+    try:
+        async with asyncio.timeout(timeout_seconds) as scope:
+            output = await metered
+    except TimeoutError as exc:
+        if not scope.expired():
+            raise StepError(f"TimeoutError: {exc}") from exc
+        # A cut-off attempt may have done part of its work: only an idempotent tool is
+        # safe to call again blindly.
+        raise StepError(
+            f"attempt timed out after {timeout_seconds:g}s",
+            error_type=ExecutionErrorType.TIMEOUT,
+            retryable=spec.idempotent,
+        ) from exc
+    except StepError:
+        raise
+    except Exception as exc:
+        raise StepError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        context.usage.cpu_time_ms += metered.cpu_seconds * 1000.0
+    return output
+
+
+def check_json(spec: ToolSpec, output: Any) -> None:
+    """Raises StepError(VALIDATION) for an output that cannot be journaled or sent."""
+    if not _is_json(output):
+        raise StepError(
+            f"tool {spec.name!r} returned a value that is not JSON",
+            error_type=ExecutionErrorType.VALIDATION,
+            retryable=False,
+        )
+
+
+def check_output(tool: Tool, output: Any, rules: tuple[OutputRule, ...]) -> None:
+    """Raises StepError(VALIDATION) when the output breaks the tool's schema or a rule."""
+    check_json(tool.spec, output)
+    checks: list[tuple[str, Any]] = []
+    if tool.spec.output_schema is not None:
+        checks.append(
+            (f"output schema of tool {tool.spec.name!r}", compile_schema(tool.spec.output_schema))
+        )
+    checks.extend((rule.description, rule.validator) for rule in rules)
+    for what, validator in checks:
+        error = next(iter(validator.iter_errors(output)), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "output"
+            raise StepError(
+                f"output fails {what} at {where}: {error.message}",
+                error_type=ExecutionErrorType.VALIDATION,
+            )
+
+
+def check_arguments(tool: Tool, arguments: dict[str, Any]) -> None:
+    """Arguments that held references can only be checked once resolved."""
+    error = next(iter(compile_schema(tool.spec.input_schema).iter_errors(arguments)), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "arguments"
+        raise StepError(
+            f"resolved arguments fail the input schema of {tool.spec.name!r} at {where}: "
+            f"{error.message}",
+            error_type=ExecutionErrorType.VALIDATION,
+            retryable=False,
+        )
+
+
+def _is_json(value: Any) -> bool:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return True
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_is_json(v) for v in value)
+    return False

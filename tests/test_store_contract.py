@@ -27,7 +27,12 @@ from executor_server.domain.status import (
     StepStatus,
 )
 from executor_server.store.memory import MemoryStore
-from executor_server.store.protocol import DuplicateExecution, ExecutionRecord, Store
+from executor_server.store.protocol import (
+    DuplicateExecution,
+    ExecutionQuery,
+    ExecutionRecord,
+    Store,
+)
 from executor_server.store.sqlite import SQLiteStore, StoreError
 
 PLAN_ID = "00000000-0000-4000-8000-000000000001"
@@ -203,3 +208,58 @@ async def test_sqlite_refuses_an_unwritable_location(tmp_path: Path) -> None:
     blocker.write_text("a file where a directory should be")
     with pytest.raises(StoreError, match="cannot"):
         await SQLiteStore.open(blocker / "sub" / "x.db")
+
+
+async def _finish(store: Store, plan_id: str, status: ExecutionStatus, at: float) -> None:
+    await store.append_events(
+        plan_id,
+        [
+            Event(
+                sequence=1,
+                plan_id=plan_id,
+                time=at,
+                type=EventType.EXECUTION_STATUS_CHANGED,
+                status=status,
+            )
+        ],
+    )
+
+
+async def test_listing_filters_and_pages_newest_first(store: Store) -> None:
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(6)]
+    for i, plan_id in enumerate(ids):
+        await store.create_execution(record(plan_id, create_time=10.0 + i))
+    await _finish(store, ids[1], ExecutionStatus.COMPLETED, 50.0)
+    await _finish(store, ids[2], ExecutionStatus.FAILED, 51.0)
+
+    everything = await store.list_executions(ExecutionQuery(limit=10))
+    assert [s.plan_id for s in everything] == ids[::-1]
+    assert everything[-1].total_steps == 1 and everything[-1].plan_name == "contract"
+    assert everything[-2].end_time == 50.0 and everything[0].end_time is None
+
+    first = await store.list_executions(ExecutionQuery(limit=2))
+    after = (first[-1].create_time, first[-1].plan_id)
+    second = await store.list_executions(ExecutionQuery(limit=2, after=after))
+    assert [s.plan_id for s in first + second] == ids[::-1][:4]
+
+    done = ExecutionQuery(statuses=frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.FAILED}))
+    assert [s.plan_id for s in await store.list_executions(done)] == [ids[2], ids[1]]
+    window = ExecutionQuery(created_after=11.0, created_before=13.0)
+    assert [s.plan_id for s in await store.list_executions(window)] == [ids[2], ids[1]]
+    assert await store.list_executions(ExecutionQuery(plan_name="other")) == []
+
+
+async def test_finished_executions_can_be_found_by_age_and_deleted(store: Store) -> None:
+    old, recent, running = (f"00000000-0000-4000-8000-{i:012d}" for i in range(3))
+    for plan_id in (old, recent, running):
+        await store.create_execution(record(plan_id))
+    await _finish(store, old, ExecutionStatus.COMPLETED, 100.0)
+    await _finish(store, recent, ExecutionStatus.CANCELLED, 200.0)
+    assert await store.finished_before(150.0, 10) == [old]
+    assert sorted(await store.finished_before(1e9, 10)) == sorted([old, recent])
+
+    await store.delete_execution(old)
+    assert await store.get_execution(old) is None
+    assert await store.read_events(old) == []
+    assert await store.finished_before(1e9, 10) == [recent]
+    await store.delete_execution(old)  # forgetting twice is fine

@@ -56,6 +56,12 @@ class _Stub(Protocol):
         pb.WatchExecutionRequest, pb.WatchExecutionResponse
     ]
     ListTools: grpc.UnaryUnaryMultiCallable[pb.ListToolsRequest, pb.ListToolsResponse]
+    ListExecutions: grpc.UnaryUnaryMultiCallable[
+        pb.ListExecutionsRequest, pb.ListExecutionsResponse
+    ]
+    DeleteExecution: grpc.UnaryUnaryMultiCallable[
+        pb.DeleteExecutionRequest, pb.DeleteExecutionResponse
+    ]
 
 
 class ExecutorClient(ClientBase):
@@ -239,6 +245,30 @@ class ExecutorClient(ClientBase):
             tools.extend(page.tools)
             if not (token := page.next_page_token):
                 return tools
+
+    def list_executions_page(
+        self,
+        request: pb.ListExecutionsRequest | None = None,
+        *,
+        timeout: Timeout = DEFAULT,
+    ) -> pb.ListExecutionsResponse:
+        """One page of executions, newest first; filters and page token in ``request``.
+
+        Raises:
+            InvalidArgumentError: Bad page size, token, or a filter changed between pages.
+        """
+        request = request or pb.ListExecutionsRequest()
+        return self._call(self._stub.ListExecutions, request, self._resolve(timeout))
+
+    def delete_execution(self, plan_id: str, *, timeout: Timeout = DEFAULT) -> None:
+        """Forgets a finished execution: its journal, results and workspace.
+
+        Raises:
+            NotFoundError: No such execution.
+            FailedPreconditionError: It has not finished (see ``.status``).
+        """
+        request = pb.DeleteExecutionRequest(plan_id=plan_id)
+        self._call(self._stub.DeleteExecution, request, self._resolve(timeout))
 
     def watch_batches(
         self,

@@ -10,10 +10,12 @@ import asyncio
 import hashlib
 import json
 import logging
+import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,13 @@ from executor_server.engine.validation import (
     validate_step,
 )
 from executor_server.store.memory import MemoryStore
-from executor_server.store.protocol import DuplicateExecution, ExecutionRecord, Store
+from executor_server.store.protocol import (
+    DuplicateExecution,
+    ExecutionQuery,
+    ExecutionRecord,
+    ExecutionSummary,
+    Store,
+)
 from executor_server.tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -91,11 +99,13 @@ class Executor:
         *,
         workspace_root: Path,
         max_active_executions: int = 1000,
+        retention: timedelta | None = None,
     ) -> None:
         self.tools = tools
         self._store = store
         self._workspace_root = workspace_root
         self._max_active = max_active_executions
+        self._retention = retention
         self._live: dict[str, Execution] = {}
         self._fingerprints: dict[str, str] = {}
         self._admitting: dict[str, asyncio.Future[Execution | None]] = {}
@@ -104,6 +114,70 @@ class Executor:
         # both start the same one.
         self._admission = asyncio.Lock()
         self._closing = False
+
+    async def start(self) -> None:
+        """Resume unfinished executions and start purging expired ones."""
+        await self.recover()
+        if self._retention is not None:
+            # At most a tenth of the retention late, and never busier than once a second.
+            period = min(max(self._retention.total_seconds() / 10, 1.0), 3600.0)
+            self._spawn(self._purge_periodically(period), "retention")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+
+    async def _purge_periodically(self, period: float) -> None:
+        assert self._retention is not None
+        while True:
+            try:
+                purged = await self.purge(time.time() - self._retention.total_seconds())
+                if purged:
+                    log.info("purged expired executions", extra={"count": purged})
+            except Exception:  # a failed purge is retried next period, never fatal
+                log.exception("purging expired executions failed")
+            await asyncio.sleep(period)
+
+    async def purge(self, ended_before: float) -> int:
+        """Delete terminal executions that ended before `ended_before`, with their
+        workspaces; returns how many."""
+        count = 0
+        while batch := await self._store.finished_before(ended_before, 500):
+            for plan_id in batch:
+                if plan_id not in self._live:
+                    await self._forget(plan_id)
+                    count += 1
+            if len(batch) < 500:
+                break
+        return count
+
+    async def _forget(self, plan_id: str) -> None:
+        await self._store.delete_execution(plan_id)
+        workspace = self._workspace_root / plan_id
+        await asyncio.to_thread(shutil.rmtree, workspace, ignore_errors=True)
+
+    async def delete(self, plan_id: str) -> None:
+        """Forget a finished execution. Raises NotFound, FailedPrecondition (unfinished)."""
+        async with self._admission:
+            live = self._live.get(plan_id)
+            if live is not None:
+                raise _refused("delete", plan_id, live.status)
+            record = await self._store.get_execution(plan_id)
+            if record is None:
+                raise NotFound(plan_id)
+            if not record.status.is_terminal:
+                raise _refused("delete", plan_id, record.status)
+            await self._forget(plan_id)
+
+    async def list_executions(
+        self, query: ExecutionQuery
+    ) -> tuple[list[ExecutionSummary], tuple[float, str] | None]:
+        """A page of executions, and where the next page starts (None on the last)."""
+        found = await self._store.list_executions(replace(query, limit=query.limit + 1))
+        page = found[: query.limit]
+        more = len(found) > query.limit
+        return page, (page[-1].create_time, page[-1].plan_id) if more and page else None
 
     async def recover(self) -> int:
         """Continue every execution the store has unfinished; returns how many."""
@@ -242,9 +316,7 @@ class Executor:
             execution.request_rollback()
         self._live[plan.id] = execution
         self._fingerprints[plan.id] = record.fingerprint
-        task = asyncio.create_task(self._run(execution), name=f"execution {plan.id}")
-        self._runs.add(task)
-        task.add_done_callback(self._runs.discard)
+        self._spawn(self._run(execution), f"execution {plan.id}")
         return execution
 
     async def _run(self, execution: Execution) -> None:

@@ -31,8 +31,9 @@ from executor_server.domain.models import (
     ToolExecution,
     ValidationRule,
 )
-from executor_server.domain.status import ExecutionErrorType
+from executor_server.domain.status import ExecutionErrorType, ExecutionStatus
 from executor_server.engine.executor import StepRunContext
+from executor_server.store.protocol import ExecutionQuery, ExecutionSummary
 from executor_server.tools.protocol import ToolSpec
 from executor_server.tools.registry import LoadError
 
@@ -393,3 +394,37 @@ def tool_spec_to_pb(spec: ToolSpec) -> pb.ToolSpec:
 
 def load_error_to_pb(error: LoadError) -> pb.ToolLoadError:
     return pb.ToolLoadError(entry_point=error.entry_point, message=error.message)
+
+
+def summary_to_pb(summary: ExecutionSummary) -> pb.ExecutionSummary:
+    return pb.ExecutionSummary(
+        plan_id=summary.plan_id,
+        plan_name=summary.plan_name,
+        status=int(summary.status),  # type: ignore[arg-type]
+        create_time=_timestamp(summary.create_time),
+        end_time=_timestamp(summary.end_time),
+        total_steps=summary.total_steps,
+    )
+
+
+def execution_query(message: pb.ListExecutionsRequest, limit: int) -> ExecutionQuery:
+    """The filter of a ListExecutions request (its page position comes from the token)."""
+    statuses = set()
+    for i, value in enumerate(message.statuses):
+        if value not in ExecutionStatus._value2member_map_:
+            raise InvalidArgument([FieldViolation(f"statuses[{i}]", f"unknown status {value}")])
+        statuses.add(ExecutionStatus(value))
+    return ExecutionQuery(
+        statuses=frozenset(statuses),
+        created_after=_epoch(message, "created_after"),
+        created_before=_epoch(message, "created_before"),
+        plan_name=message.plan_name,
+        limit=limit,
+    )
+
+
+def _epoch(message: Any, field: str) -> float | None:
+    if not message.HasField(field):
+        return None
+    t: timestamp_pb2.Timestamp = getattr(message, field)
+    return t.seconds + t.nanos / 1e9

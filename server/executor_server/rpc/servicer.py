@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -19,6 +22,8 @@ from executor_server.rpc.errors import streaming, unary
 Context = grpc.aio.ServicerContext[Any, Any]
 
 MAX_TOOLS_PAGE = 1000
+DEFAULT_EXECUTIONS_PAGE = 50
+MAX_EXECUTIONS_PAGE = 1000
 
 
 def _required(present: bool, field: str) -> None:
@@ -119,8 +124,33 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
             load_errors=[convert.load_error_to_pb(e) for e in self._executor.tools.load_errors],
         )
 
+    @unary
+    async def ListExecutions(
+        self, request: pb.ListExecutionsRequest, context: Context
+    ) -> pb.ListExecutionsResponse:
+        if request.page_size < 0:
+            raise InvalidArgument([FieldViolation("page_size", "must not be negative")])
+        size = min(request.page_size or DEFAULT_EXECUTIONS_PAGE, MAX_EXECUTIONS_PAGE)
+        query = convert.execution_query(request, size)
+        # The token is bound to the filter: a changed filter cannot reuse it (AIP-158).
+        filter_digest = _digest(request)
+        if request.page_token:
+            query = replace(query, after=_position(request.page_token, filter_digest))
+        page, after = await self._executor.list_executions(query)
+        return pb.ListExecutionsResponse(
+            executions=[convert.summary_to_pb(s) for s in page],
+            next_page_token=_position_token(after, filter_digest) if after else "",
+        )
 
-# Page tokens are opaque to clients (AIP-158): an offset, base64-encoded.
+    @unary
+    async def DeleteExecution(
+        self, request: pb.DeleteExecutionRequest, context: Context
+    ) -> pb.DeleteExecutionResponse:
+        await self._executor.delete(_plan_id(request.plan_id))
+        return pb.DeleteExecutionResponse()
+
+
+# Page tokens are opaque to clients (AIP-158): base64 of where the next page starts.
 def _page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
 
@@ -135,3 +165,31 @@ def _page_offset(token: str) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise InvalidArgument([FieldViolation("page_token", "not a token this server issued")])
+
+
+def _digest(request: pb.ListExecutionsRequest) -> str:
+    query = pb.ListExecutionsRequest()
+    query.CopyFrom(request)
+    query.ClearField("page_token")
+    query.ClearField("page_size")
+    return hashlib.sha256(query.SerializeToString(deterministic=True)).hexdigest()[:16]
+
+
+def _position_token(after: tuple[float, str], filter_digest: str) -> str:
+    text = json.dumps({"t": after[0], "id": after[1], "f": filter_digest})
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _position(token: str, filter_digest: str) -> tuple[float, str]:
+    bad = InvalidArgument([FieldViolation("page_token", "not a token this server issued")])
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        after = (float(data["t"]), str(data["id"]))
+        issued_for = data["f"]
+    except (binascii.Error, ValueError, TypeError, KeyError):
+        raise bad from None
+    if issued_for != filter_digest:
+        raise InvalidArgument(
+            [FieldViolation("page_token", "issued for a different filter: start again")]
+        )
+    return after

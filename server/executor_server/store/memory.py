@@ -6,7 +6,12 @@ from collections.abc import Sequence
 
 from executor_server.domain.models import Event
 from executor_server.domain.status import EventType
-from executor_server.store.protocol import DuplicateExecution, ExecutionRecord
+from executor_server.store.protocol import (
+    DuplicateExecution,
+    ExecutionQuery,
+    ExecutionRecord,
+    ExecutionSummary,
+)
 
 
 class MemoryStore:
@@ -36,7 +41,9 @@ class MemoryStore:
         journal.extend(events)
         for event in reversed(events):
             if event.type is EventType.EXECUTION_STATUS_CHANGED:
-                self._records[plan_id].status = event.status
+                record = self._records[plan_id]
+                record.status = event.status
+                record.end_time = event.time if event.status.is_terminal else None
                 break
 
     async def read_events(
@@ -52,5 +59,37 @@ class MemoryStore:
             key=lambda r: r.create_time,
         )
 
+    async def list_executions(self, query: ExecutionQuery) -> list[ExecutionSummary]:
+        summaries = (_summary(r) for r in self._records.values())
+        chosen = sorted(
+            (s for s in summaries if query.matches(s)),
+            key=lambda s: (s.create_time, s.plan_id),
+            reverse=True,
+        )
+        return chosen[: query.limit]
+
+    async def delete_execution(self, plan_id: str) -> None:
+        self._records.pop(plan_id, None)
+        self._events.pop(plan_id, None)
+
+    async def finished_before(self, end_time: float, limit: int) -> list[str]:
+        ended = [
+            r.plan_id
+            for r in self._records.values()
+            if r.status.is_terminal and r.end_time is not None and r.end_time < end_time
+        ]
+        return ended[:limit]
+
     async def close(self) -> None:
         return None
+
+
+def _summary(record: ExecutionRecord) -> ExecutionSummary:
+    return ExecutionSummary(
+        plan_id=record.plan_id,
+        plan_name=record.plan.name,
+        status=record.status,
+        create_time=record.create_time,
+        end_time=record.end_time,
+        total_steps=len(record.plan.steps),
+    )

@@ -24,10 +24,51 @@ class ExecutionRecord:
     fingerprint: str
     create_time: float
     status: ExecutionStatus = ExecutionStatus.PENDING
+    #: Time of the latest terminal event; None while unfinished.
+    end_time: float | None = None
 
     @property
     def plan_id(self) -> str:
         return self.plan.id
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionSummary:
+    """What listing shows of an execution, without loading its plan."""
+
+    plan_id: str
+    plan_name: str
+    status: ExecutionStatus
+    create_time: float
+    end_time: float | None
+    total_steps: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionQuery:
+    """A filter over executions and one page of it, newest first.
+
+    `after` is the (create_time, plan_id) of the last execution of the previous page.
+    """
+
+    statuses: frozenset[ExecutionStatus] = frozenset()
+    created_after: float | None = None
+    created_before: float | None = None
+    plan_name: str = ""
+    after: tuple[float, str] | None = None
+    limit: int = 50
+
+    def matches(self, summary: ExecutionSummary) -> bool:
+        """The query's filter and position, for stores that filter in Python."""
+        if self.statuses and summary.status not in self.statuses:
+            return False
+        if self.created_after is not None and summary.create_time < self.created_after:
+            return False
+        if self.created_before is not None and summary.create_time >= self.created_before:
+            return False
+        if self.plan_name and summary.plan_name != self.plan_name:
+            return False
+        return self.after is None or (summary.create_time, summary.plan_id) < self.after
 
 
 class DuplicateExecution(Exception):
@@ -57,6 +98,18 @@ class Store(Protocol):
 
     async def unfinished_executions(self) -> list[ExecutionRecord]:
         """Executions whose journal has no terminal event, oldest first."""
+        ...
+
+    async def list_executions(self, query: ExecutionQuery) -> list[ExecutionSummary]:
+        """Up to `query.limit` executions matching it, newest first (then by plan id)."""
+        ...
+
+    async def delete_execution(self, plan_id: str) -> None:
+        """Forget an execution and its journal (no error if it is unknown)."""
+        ...
+
+    async def finished_before(self, end_time: float, limit: int) -> list[str]:
+        """Plan ids of up to `limit` terminal executions that ended before `end_time`."""
         ...
 
     async def close(self) -> None: ...

@@ -20,7 +20,12 @@ from typing import Any, Literal
 from executor_server.domain.models import ActionPlan, Event, ExecutionOptions
 from executor_server.domain.status import EventType, ExecutionStatus
 from executor_server.store.codec import decode_event, encode_event
-from executor_server.store.protocol import DuplicateExecution, ExecutionRecord
+from executor_server.store.protocol import (
+    DuplicateExecution,
+    ExecutionQuery,
+    ExecutionRecord,
+    ExecutionSummary,
+)
 
 SCHEMA_VERSION = 1
 _TERMINAL = tuple(int(s) for s in ExecutionStatus if s.is_terminal)
@@ -32,10 +37,14 @@ CREATE TABLE IF NOT EXISTS executions (
     fingerprint TEXT NOT NULL,
     create_time REAL NOT NULL,
     status      INTEGER NOT NULL,
+    end_time    REAL,
+    step_count  INTEGER NOT NULL,
     plan        TEXT NOT NULL,
     options     TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS executions_by_time ON executions (create_time, plan_id);
 CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, create_time);
+CREATE INDEX IF NOT EXISTS executions_by_end ON executions (end_time) WHERE end_time IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (
     plan_id  TEXT NOT NULL,
     sequence INTEGER NOT NULL,
@@ -179,13 +188,15 @@ class SQLiteStore:
 
         def insert(connection: sqlite3.Connection) -> None:
             connection.execute(
-                "INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.plan_id,
                     record.plan.name,
                     record.fingerprint,
                     record.create_time,
                     int(record.status),
+                    record.end_time,
+                    len(record.plan.steps),
                     plan,
                     options,
                 ),
@@ -201,9 +212,8 @@ class SQLiteStore:
 
     async def append_events(self, plan_id: str, events: Sequence[Event]) -> None:
         rows = [(plan_id, e.sequence, encode_event(e)) for e in events]
-        status = next(
-            (e.status for e in reversed(events) if e.type is EventType.EXECUTION_STATUS_CHANGED),
-            None,
+        latest = next(
+            (e for e in reversed(events) if e.type is EventType.EXECUTION_STATUS_CHANGED), None
         )
 
         def insert(connection: sqlite3.Connection) -> None:
@@ -213,19 +223,17 @@ class SQLiteStore:
             if rows[0][1] != last + 1:
                 raise ValueError(f"journal of {plan_id} expects {last + 1}, got {rows[0][1]}")
             connection.executemany("INSERT INTO events VALUES (?, ?, ?)", rows)
-            if status is not None:
+            if latest is not None:
+                end_time = latest.time if latest.status.is_terminal else None
                 connection.execute(
-                    "UPDATE executions SET status = ? WHERE plan_id = ?", (int(status), plan_id)
+                    "UPDATE executions SET status = ?, end_time = ? WHERE plan_id = ?",
+                    (int(latest.status), end_time, plan_id),
                 )
 
         await self._write(insert)
 
     async def get_execution(self, plan_id: str) -> ExecutionRecord | None:
-        rows = await self._read(
-            "SELECT plan, options, fingerprint, create_time, status FROM executions "
-            "WHERE plan_id = ?",
-            (plan_id,),
-        )
+        rows = await self._read(f"SELECT {_RECORD} FROM executions WHERE plan_id = ?", (plan_id,))
         return _record(rows[0]) if rows else None
 
     async def read_events(
@@ -241,11 +249,53 @@ class SQLiteStore:
     async def unfinished_executions(self) -> list[ExecutionRecord]:
         marks = ",".join("?" * len(_TERMINAL))
         rows = await self._read(
-            "SELECT plan, options, fingerprint, create_time, status FROM executions "
-            f"WHERE status NOT IN ({marks}) ORDER BY create_time",
+            f"SELECT {_RECORD} FROM executions WHERE status NOT IN ({marks}) ORDER BY create_time",
             _TERMINAL,
         )
         return [_record(row) for row in rows]
+
+    async def list_executions(self, query: ExecutionQuery) -> list[ExecutionSummary]:
+        where: list[str] = []
+        params: list[object] = []
+        if query.statuses:
+            where.append(f"status IN ({','.join('?' * len(query.statuses))})")
+            params.extend(int(s) for s in query.statuses)
+        if query.created_after is not None:
+            where.append("create_time >= ?")
+            params.append(query.created_after)
+        if query.created_before is not None:
+            where.append("create_time < ?")
+            params.append(query.created_before)
+        if query.plan_name:
+            where.append("plan_name = ?")
+            params.append(query.plan_name)
+        if query.after is not None:
+            where.append("(create_time, plan_id) < (?, ?)")
+            params.extend(query.after)
+        rows = await self._read(
+            "SELECT plan_id, plan_name, status, create_time, end_time, step_count "
+            f"FROM executions {'WHERE ' + ' AND '.join(where) if where else ''} "
+            "ORDER BY create_time DESC, plan_id DESC LIMIT ?",
+            (*params, query.limit),
+        )
+        return [
+            ExecutionSummary(plan_id, name, ExecutionStatus(status), created, ended, steps)
+            for plan_id, name, status, created, ended, steps in rows
+        ]
+
+    async def delete_execution(self, plan_id: str) -> None:
+        def delete(connection: sqlite3.Connection) -> None:
+            connection.execute("DELETE FROM events WHERE plan_id = ?", (plan_id,))
+            connection.execute("DELETE FROM executions WHERE plan_id = ?", (plan_id,))
+
+        await self._write(delete)
+
+    async def finished_before(self, end_time: float, limit: int) -> list[str]:
+        rows = await self._read(
+            "SELECT plan_id FROM executions WHERE end_time IS NOT NULL AND end_time < ? LIMIT ?",
+            (end_time, limit),
+        )
+        return [plan_id for (plan_id,) in rows]
 
     # ------------------------------------------------------------------ reading
 
@@ -262,14 +312,18 @@ class SQLiteStore:
         return connection.execute(sql, params).fetchall()
 
 
+_RECORD = "plan, options, fingerprint, create_time, status, end_time"
+
+
 def _record(row: tuple[Any, ...]) -> ExecutionRecord:
-    plan, options, fingerprint, create_time, status = row
+    plan, options, fingerprint, create_time, status, end_time = row
     return ExecutionRecord(
         plan=ActionPlan.model_validate_json(plan),
         options=ExecutionOptions.model_validate_json(options),
         fingerprint=fingerprint,
         create_time=create_time,
         status=ExecutionStatus(status),
+        end_time=end_time,
     )
 
 

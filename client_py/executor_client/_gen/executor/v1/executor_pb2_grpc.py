@@ -83,6 +83,16 @@ class ExecutorServiceStub:
                 request_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListToolsRequest.SerializeToString,
                 response_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListToolsResponse.FromString,
                 _registered_method=True)
+        self.ListExecutions = channel.unary_unary(
+                '/executor.v1.ExecutorService/ListExecutions',
+                request_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListExecutionsRequest.SerializeToString,
+                response_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListExecutionsResponse.FromString,
+                _registered_method=True)
+        self.DeleteExecution = channel.unary_unary(
+                '/executor.v1.ExecutorService/DeleteExecution',
+                request_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.DeleteExecutionRequest.SerializeToString,
+                response_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.DeleteExecutionResponse.FromString,
+                _registered_method=True)
 
 
 class ExecutorServiceServicer:
@@ -158,6 +168,20 @@ class ExecutorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListExecutions(self, request, context):
+        """Executions the server knows, newest first, filtered and paged (AIP-158).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteExecution(self, request, context):
+        """Forgets a finished execution: its journal, results and workspace.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -205,6 +229,16 @@ def add_ExecutorServiceServicer_to_server(servicer, server):
                     servicer.ListTools,
                     request_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListToolsRequest.FromString,
                     response_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListToolsResponse.SerializeToString,
+            ),
+            'ListExecutions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExecutions,
+                    request_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListExecutionsRequest.FromString,
+                    response_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListExecutionsResponse.SerializeToString,
+            ),
+            'DeleteExecution': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteExecution,
+                    request_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.DeleteExecutionRequest.FromString,
+                    response_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.DeleteExecutionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -454,6 +488,60 @@ class ExecutorService:
             '/executor.v1.ExecutorService/ListTools',
             executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListToolsRequest.SerializeToString,
             executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListToolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExecutions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/executor.v1.ExecutorService/ListExecutions',
+            executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListExecutionsRequest.SerializeToString,
+            executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListExecutionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteExecution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/executor.v1.ExecutorService/DeleteExecution',
+            executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.DeleteExecutionRequest.SerializeToString,
+            executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.DeleteExecutionResponse.FromString,
             options,
             channel_credentials,
             insecure,

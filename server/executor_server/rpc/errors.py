@@ -47,17 +47,16 @@ def _pack(message: Any) -> any_pb2.Any:
     return packed
 
 
+def error_info(reason: str, metadata: dict[str, str] | None = None) -> any_pb2.Any:
+    """A packed google.rpc.ErrorInfo of our domain."""
+    return _pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata))
+
+
 def to_status(error: RequestError) -> grpc.Status:
     code = next(
         (c for cls, c in _CODES.items() if isinstance(error, cls)), code_pb2.FAILED_PRECONDITION
     )
-    details = [
-        _pack(
-            error_details_pb2.ErrorInfo(
-                reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
-            )
-        )
-    ]
+    details = [error_info(error.reason, error.metadata)]
     if isinstance(error, InvalidArgument):
         details.append(
             _pack(
@@ -85,7 +84,7 @@ _INTERNAL = rpc_status.to_status(
     status_pb2.Status(
         code=code_pb2.INTERNAL,
         message="internal error; the server logged the details",
-        details=[_pack(error_details_pb2.ErrorInfo(reason="INTERNAL", domain=ERROR_DOMAIN))],
+        details=[error_info("INTERNAL")],
     )
 )
 

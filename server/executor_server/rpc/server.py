@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
 from executor_server.engine.executor import Executor
+from executor_server.rpc.auth import BearerTokenAuth
 from executor_server.rpc.servicer import ExecutorServicer
 from executor_server.store.protocol import Store
 
@@ -49,13 +51,17 @@ class ExecutorServer:
         *,
         address: str,
         max_message_bytes: int = 64 * 1024 * 1024,
+        auth_tokens: Sequence[str] = (),
     ) -> None:
         self.executor = executor
         self._store = store
         self.address = address
         self.port: int | None = None
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
-        self._server = grpc.aio.server(options=channel_options(max_message_bytes))
+        self._server = grpc.aio.server(
+            options=channel_options(max_message_bytes),
+            interceptors=[BearerTokenAuth(auth_tokens)] if auth_tokens else [],
+        )
         pb_grpc.add_ExecutorServiceServicer_to_server(  # type: ignore[no-untyped-call]
             ExecutorServicer(executor), self._server
         )

@@ -12,6 +12,8 @@ EXPECTED_METHODS = [
     "RollbackExecution",
     "WatchExecution",
     "ListTools",
+    "ListExecutions",
+    "DeleteExecution",
 ]
 
 

@@ -135,6 +135,7 @@ class Execution:
         self._started = asyncio.Event()
         self._outputs = _Outputs(graph.index, state)
         self._concurrency = options.max_concurrent_steps or DEFAULT_MAX_CONCURRENT_STEPS
+        self._plan_retry = Retry.resolve(options.retry_policy)
         self._wake = asyncio.Event()
         self._resumed = asyncio.Event()
         self._resumed.set()
@@ -253,7 +254,9 @@ class Execution:
             return
         self._halt = (status, error)
         self._disarm_deadline()
-        self._resumed.set()  # a paused execution must wake to wind down
+        if status is ExecutionStatus.CANCELLED:
+            self._resumed.set()  # a paused execution must wake to wind down
+        # Otherwise a paused one stays paused: a failure ends it when it is resumed.
         for task in self._running.values():
             task.cancel()
         self._wake.set()
@@ -373,14 +376,12 @@ class Execution:
         try:
             async with asyncio.TaskGroup() as tasks:
                 flusher = tasks.create_task(self.journal.run_flusher())
-                try:
-                    if not self.state.status.is_terminal and not self.state.rolling_back:
-                        await self._run_forward(tasks)
-                    if self._rollback_due():
-                        await self._run_rollback(tasks)
-                    await self.journal.durable(self.state.last_sequence)
-                finally:
-                    flusher.cancel()
+                if not self.state.status.is_terminal and not self.state.rolling_back:
+                    await self._run_forward(tasks)
+                if self._rollback_due():
+                    await self._run_rollback(tasks)
+                self.journal.drain()
+                await flusher
         finally:
             self._disarm_deadline()
             self._started.set()
@@ -395,8 +396,8 @@ class Execution:
             while ready and len(running) < self._concurrency and self._can_start():
                 i = heapq.heappop(ready) * direction
                 running[i] = tasks.create_task(self._run_job(i, job_for(i)))
-            if not running and (self._halt is not None or (not ready and self._resumed.is_set())):
-                break  # a paused execution stays paused, even with nothing left to start
+            if not running and (self._halt is not None or not ready) and self._resumed.is_set():
+                break  # a paused execution stays paused, even with nothing left to do
             await self._wake.wait()
             self._wake.clear()
 
@@ -502,7 +503,8 @@ class Execution:
         )
 
     def _retry(self, i: int) -> Retry:
-        return Retry.resolve(self.plan.steps[i].retry_policy, self.options.retry_policy)
+        own = self.plan.steps[i].retry_policy
+        return self._plan_retry if own is None else Retry.resolve(own, self.options.retry_policy)
 
     def _attempt_timeout(self, i: int) -> float:
         step = self.plan.steps[i]

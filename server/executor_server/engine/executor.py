@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -243,8 +244,9 @@ class Executor:
         self._check_open()
         graph = validate_plan(plan, options, self.tools)
         digest = fingerprint(plan, options)
-        while (admitting := self._admitting.get(plan.id)) is not None:
-            await asyncio.shield(admitting)  # the same id, submitted a moment ago
+        earlier = self._admitting.get(plan.id)
+        if earlier is not None:  # the same id, submitted a moment ago: let it decide first
+            await asyncio.wait([earlier])
         execution = self._live.get(plan.id)
         if execution is None:
             if len(self._live) >= self._max_active:
@@ -256,13 +258,8 @@ class Executor:
             # without a running execution would be lost work.
             admitting = asyncio.ensure_future(self._admit(graph, record))
             self._admitting[plan.id] = admitting
-            try:
-                execution = await asyncio.shield(admitting)
-            finally:
-                if admitting.done():
-                    del self._admitting[plan.id]
-                else:
-                    admitting.add_done_callback(lambda _: self._admitting.pop(plan.id, None))
+            admitting.add_done_callback(partial(self._admitted, plan.id))
+            execution = await asyncio.shield(admitting)
             if execution is None:  # it ran before and has finished
                 return await self._stored_result(plan.id)
         elif self._fingerprints[plan.id] != digest:
@@ -273,6 +270,12 @@ class Executor:
         else:
             await execution.finished.wait()
         return await self._result(execution)
+
+    def _admitted(self, plan_id: str, admitting: asyncio.Future[Execution | None]) -> None:
+        if self._admitting.get(plan_id) is admitting:
+            del self._admitting[plan_id]
+        if not admitting.cancelled():
+            admitting.exception()  # its submitter reports it, if still there to hear
 
     async def _admit(self, graph: PlanGraph, record: ExecutionRecord) -> Execution | None:
         """Store and start a new execution; None when the same plan ran before.
@@ -394,10 +397,12 @@ class Executor:
         Raises NotFound, FailedPrecondition (already finished otherwise than cancelled).
         """
         execution = await self._controllable(plan_id)
-        if isinstance(execution, ExecutionStatus):
-            if execution is ExecutionStatus.CANCELLED:
-                return execution
-            raise _refused("cancel", plan_id, execution)
+        status = execution if isinstance(execution, ExecutionStatus) else execution.status
+        if status is ExecutionStatus.CANCELLED:
+            return status
+        # A live execution may have just ended: its status decides, as for a stored one.
+        if not isinstance(execution, Execution) or status.is_terminal:
+            raise _refused("cancel", plan_id, status)
         execution.cancel(reason)
         try:  # the end of what was cancelled, not of a rollback that may follow
             await asyncio.wait_for(execution.phase_ended.wait(), CANCEL_WAIT_SECONDS)

@@ -3,9 +3,9 @@
 The engine appends events without waiting; a flusher owned by the execution writes whatever
 is pending to the store in one batch (group commit), then publishes. Steps await
 `durable(seq)` only where the order matters for recovery: before a tool is invoked and before
-a completed step releases its dependents. Watchers only ever read durable events, from a
-bounded in-memory tail or, when they fall behind it, from the store, so a slow watcher costs
-the engine nothing.
+a completed step releases its dependents (and only with a persistent store). Watchers only
+ever read durable events, from a bounded in-memory tail or, when they fall behind it, from
+the store, so a slow watcher costs the engine nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ class Journal:
         self._published = asyncio.Event()  # replaced after each flush; waiters hold the old one
         self._tail: deque[Event] = deque(maxlen=TAIL_EVENTS)
         self._closed = False
+        self._draining = False
+        # Waiting for a store that forgets everything on exit would protect nothing.
+        self._must_wait = store.persistent
         self.durable_sequence = durable_sequence
 
     def append(self, event: Event) -> None:
@@ -36,10 +39,17 @@ class Journal:
         self._has_pending.set()
 
     async def run_flusher(self) -> None:
-        """Write pending events until cancelled; cancel only after `durable` of the last."""
+        """Write pending events as they come, until `drain` is called and all are written."""
         while True:
             await self._has_pending.wait()
             await self.flush()
+            if self._draining and not self._pending:
+                return
+
+    def drain(self) -> None:
+        """Let the flusher end once everything appended so far is written."""
+        self._draining = True
+        self._has_pending.set()
 
     async def flush(self) -> None:
         self._has_pending.clear()
@@ -57,6 +67,8 @@ class Journal:
 
         Raises Unavailable if the journal closed first (the server stopped the execution).
         """
+        if not self._must_wait:
+            return
         while self.durable_sequence < sequence:
             if self._closed:
                 raise Unavailable("the execution was stopped before its events were stored")

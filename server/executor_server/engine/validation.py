@@ -41,22 +41,25 @@ MAX_CONCURRENT_STEPS_LIMIT = 10_000
 
 @lru_cache(maxsize=1024)
 def _compile(schema_json: str) -> Validator:
-    return Draft202012Validator(json.loads(schema_json))
+    schema = json.loads(schema_json)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+# Tool schemas are checked on every attempt: remember them by identity, so the hot path
+# neither serialises nor re-checks a schema it has seen.
+_by_identity: dict[int, tuple[Mapping[str, Any], Validator]] = {}
 
 
 def compile_schema(schema: Mapping[str, Any]) -> Validator:
     """A validator for `schema`, shared by every identical schema. Raises SchemaError."""
-    text = json.dumps(schema, sort_keys=True)
-    Draft202012Validator.check_schema(json.loads(text))
-    return _compile(text)
-
-
-def schema_errors(validator: Validator, instance: Any) -> list[tuple[str, str]]:
-    """(path, message) of every way `instance` breaks the schema; path is dotted."""
-    return [
-        (".".join(str(p) for p in error.absolute_path), error.message)
-        for error in validator.iter_errors(instance)
-    ]
+    known = _by_identity.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
+    validator = _compile(json.dumps(schema, sort_keys=True))
+    if len(_by_identity) < 4096:  # plans bring schemas too; keep the memo bounded
+        _by_identity[id(schema)] = (schema, validator)
+    return validator
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,10 +93,20 @@ def dict_to_struct(obj: dict[str, Any]) -> struct_pb2.Struct:
 # ------------------------------------------------------------------ time
 
 
-def _duration(message: Any, field: str) -> timedelta | None:
+# google.protobuf.Duration's own range: about 10,000 years either way.
+_MAX_DURATION_SECONDS = 315_576_000_000
+
+
+def _duration(message: Any, field: str, where: str) -> timedelta | None:
+    """The duration in `message.field`, None when unset. Raises InvalidArgument when it is
+    out of Duration's range (`where` is the message's path in the request)."""
     if not message.HasField(field):
         return None
     d: duration_pb2.Duration = getattr(message, field)
+    if abs(d.seconds) > _MAX_DURATION_SECONDS or abs(d.nanos) >= 1_000_000_000:
+        raise InvalidArgument(
+            [FieldViolation(f"{where}.{field}", "out of the range of google.protobuf.Duration")]
+        )
     return timedelta(seconds=d.seconds, microseconds=d.nanos // 1000)
 
 
@@ -129,9 +139,9 @@ def _error_types(values: Iterable[int], field: str) -> frozenset[ExecutionErrorT
 def retry_policy(message: pb.RetryPolicy, field: str) -> RetryPolicy:
     return RetryPolicy(
         max_attempts=message.max_attempts or None,
-        initial_backoff=_duration(message, "initial_backoff"),
+        initial_backoff=_duration(message, "initial_backoff", field),
         backoff_multiplier=message.backoff_multiplier or None,
-        max_backoff=_duration(message, "max_backoff"),
+        max_backoff=_duration(message, "max_backoff", field),
         jitter=message.jitter or None,
         non_retryable_error_types=_error_types(
             message.non_retryable_error_types, f"{field}.non_retryable_error_types"
@@ -145,20 +155,20 @@ def _optional_retry(message: Any, field: str) -> RetryPolicy | None:
     return retry_policy(message.retry_policy, f"{field}.retry_policy")
 
 
-def timeout_policy(message: pb.TimeoutPolicy) -> TimeoutPolicy:
+def timeout_policy(message: pb.TimeoutPolicy, where: str) -> TimeoutPolicy:
     return TimeoutPolicy(
-        default_step_timeout=_duration(message, "default_step_timeout"),
+        default_step_timeout=_duration(message, "default_step_timeout", where),
         expected_duration_multiplier=message.expected_duration_multiplier or None,
     )
 
 
-def resource_limits(message: pb.ResourceLimits) -> ResourceLimits:
+def resource_limits(message: pb.ResourceLimits, where: str) -> ResourceLimits:
     return ResourceLimits(
         max_cpu_cores=message.max_cpu_cores,
         max_memory_mb=message.max_memory_mb,
         max_disk_space_mb=message.max_disk_space_mb,
         max_network_requests=message.max_network_requests,
-        max_execution_time=_duration(message, "max_execution_time"),
+        max_execution_time=_duration(message, "max_execution_time", where),
         max_tool_invocations=message.max_tool_invocations,
     )
 
@@ -166,8 +176,8 @@ def resource_limits(message: pb.ResourceLimits) -> ResourceLimits:
 def options(message: pb.ExecutionOptions) -> ExecutionOptions:
     return ExecutionOptions(
         max_concurrent_steps=message.max_concurrent_steps,
-        resource_limits=resource_limits(message.resource_limits),
-        timeout_policy=timeout_policy(message.timeout_policy),
+        resource_limits=resource_limits(message.resource_limits, "options.resource_limits"),
+        timeout_policy=timeout_policy(message.timeout_policy, "options.timeout_policy"),
         retry_policy=retry_policy(message.retry_policy, "options.retry_policy"),
         auto_rollback=message.auto_rollback,
         progress_reporting=message.progress_reporting,
@@ -190,7 +200,7 @@ def step(message: pb.ActionStep, field: str) -> ActionStep:
             tool_name=comp.tool_name,
             arguments=struct_to_dict(comp.arguments),
             retry_policy=_optional_retry(comp, f"{field}.compensation"),
-            timeout=_duration(comp, "timeout"),
+            timeout=_duration(comp, "timeout", f"{field}.compensation"),
         )
     return ActionStep(
         id=message.id,
@@ -198,8 +208,8 @@ def step(message: pb.ActionStep, field: str) -> ActionStep:
         tool_execution=call,
         parameters=struct_to_dict(message.parameters),
         dependencies=tuple(message.dependencies),
-        expected_duration=_duration(message, "expected_duration"),
-        timeout=_duration(message, "timeout"),
+        expected_duration=_duration(message, "expected_duration", field),
+        timeout=_duration(message, "timeout", field),
         retry_policy=_optional_retry(message, field),
         validation_rules=tuple(
             ValidationRule(
@@ -227,8 +237,8 @@ def step_context(message: pb.ExecutionContext) -> StepRunContext:
     return StepRunContext(
         plan_id=message.plan_id,
         step_outputs={key: value_to_py(v) for key, v in message.step_outputs.items()},
-        resource_limits=resource_limits(message.resource_limits),
-        timeout_policy=timeout_policy(message.timeout_policy),
+        resource_limits=resource_limits(message.resource_limits, "context.resource_limits"),
+        timeout_policy=timeout_policy(message.timeout_policy, "context.timeout_policy"),
         retry_policy=retry_policy(message.retry_policy, "context.retry_policy"),
     )
 

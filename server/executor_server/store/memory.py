@@ -15,6 +15,8 @@ from executor_server.store.protocol import (
 
 
 class MemoryStore:
+    persistent = False
+
     def __init__(self) -> None:
         self._records: dict[str, ExecutionRecord] = {}
         self._events: dict[str, list[Event]] = {}

@@ -80,6 +80,10 @@ class DuplicateExecution(Exception):
 
 
 class Store(Protocol):
+    #: Whether what is written survives the process. The engine waits for a write to
+    #: land before it acts on it only when it does.
+    persistent: bool
+
     async def create_execution(self, record: ExecutionRecord) -> None:
         """Persist a new execution. Raises DuplicateExecution if the plan id exists."""
         ...

@@ -61,6 +61,8 @@ class StoreError(Exception):
 
 
 class SQLiteStore:
+    persistent = True
+
     def __init__(self, path: Path, *, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> None:
         self.path = path
         self._synchronous = synchronous

@@ -1,0 +1,1 @@
+"""Helpers of the integration tests: test tools, event checks and subprocess plumbing."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from executor_server.engine.executor import Executor
@@ -12,6 +14,7 @@ from executor_server.store.memory import MemoryStore
 from executor_server.store.protocol import Store
 from executor_server.store.sqlite import SQLiteStore
 from executor_server.tools.registry import ToolRegistry
+from executor_server.tools.settings import ToolSettings
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 
@@ -30,7 +33,13 @@ class Config:
     #: Only these tools (None: every tool found), minus the denied ones.
     allow_tools: frozenset[str] | None = None
     deny_tools: frozenset[str] = frozenset()
+    #: The operator's choices for the built-in tools (network policy, command.run).
+    tool_settings: ToolSettings = field(default_factory=ToolSettings)
     max_active_executions: int = 1000
+    #: How long finished executions are kept before they are purged; None keeps them.
+    retention: timedelta | None = timedelta(days=7)
+    #: Bearer tokens that open the service; none leaves it open (bind to loopback then).
+    auth_tokens: tuple[str, ...] = ()
     max_message_bytes: int = 64 * 1024 * 1024
     drain_seconds: float = 1.0
     grace_seconds: float = 5.0
@@ -42,9 +51,15 @@ async def build_server(config: Config, tools: ToolRegistry | None = None) -> Exe
 
     Raises StoreError when the database cannot be used.
     """
-    registry = tools or ToolRegistry.from_entry_points(
-        allow=config.allow_tools, deny=config.deny_tools
-    )
+    # Discovery imports plugin code and reads package metadata: keep it off the loop.
+    registry = tools
+    if registry is None:
+        registry = await asyncio.to_thread(
+            ToolRegistry.from_entry_points,
+            allow=config.allow_tools,
+            deny=config.deny_tools,
+            settings=config.tool_settings,
+        )
     store: Store = (
         await SQLiteStore.open(config.db_path) if config.db_path is not None else MemoryStore()
     )
@@ -53,8 +68,13 @@ async def build_server(config: Config, tools: ToolRegistry | None = None) -> Exe
         store,
         workspace_root=config.data_dir / "workspaces",
         max_active_executions=config.max_active_executions,
+        retention=config.retention,
     )
-    await executor.recover()
+    await executor.start()
     return ExecutorServer(
-        executor, store, address=config.address, max_message_bytes=config.max_message_bytes
+        executor,
+        store,
+        address=config.address,
+        max_message_bytes=config.max_message_bytes,
+        auth_tokens=config.auth_tokens,
     )

@@ -5,17 +5,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
 
 from executor_server.app import DEFAULT_ADDRESS, Config, build_server, default_data_dir
 from executor_server.store.sqlite import StoreError
+from executor_server.tools.settings import (
+    CommandSettings,
+    HttpSettings,
+    NetworkPolicy,
+    ToolSettings,
+)
 
 log = logging.getLogger("executor_server")
+
+TOKENS_ENV = "EXECUTOR_AUTH_TOKENS"
 
 
 def configure_logging(level: str, fmt: str) -> None:
@@ -67,6 +77,75 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--deny-tool", action="append", default=[], metavar="NAME")
     serve.add_argument("--max-active-executions", type=int, default=1000)
     serve.add_argument(
+        "--retention-hours",
+        type=float,
+        default=24 * 7,
+        help="purge finished executions (and their workspaces) this long after they end; "
+        "0 keeps them forever (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--auth-token-file",
+        type=Path,
+        help="require 'authorization: Bearer <token>' with one of the tokens in this file "
+        f"(one per line); also read from ${TOKENS_ENV} (comma-separated)",
+    )
+    http = serve.add_argument_group("http.request")
+    http.add_argument(
+        "--http-allow",
+        action="append",
+        default=[],
+        metavar="HOST|CIDR",
+        help="let http.request reach this host name (*.example.com for subdomains), "
+        "address or network, e.g. a private one (repeatable)",
+    )
+    http.add_argument(
+        "--http-deny",
+        action="append",
+        default=[],
+        metavar="HOST|CIDR",
+        help="never let http.request reach this host, address or network (repeatable; "
+        "wins over --http-allow)",
+    )
+    http.add_argument(
+        "--http-allowlist-only",
+        action="store_true",
+        help="refuse every destination not on --http-allow, public ones included",
+    )
+    http.add_argument(
+        "--http-max-response-bytes",
+        type=int,
+        default=HttpSettings().max_response_bytes,
+        help="the largest body a call may ask to keep (default: %(default)s)",
+    )
+    command = serve.add_argument_group("command.run")
+    command.add_argument(
+        "--enable-command-run",
+        action="store_true",
+        help="offer command.run (off by default: it runs programs as the server's user)",
+    )
+    command.add_argument(
+        "--command-allow",
+        action="append",
+        metavar="NAME|PATH",
+        help="only these executables: a bare name as plans write it, or an absolute path "
+        "(repeatable; default: any)",
+    )
+    command.add_argument(
+        "--command-env",
+        action="append",
+        metavar="NAME",
+        help="pass this variable of the server's environment to commands (repeatable; "
+        f"default: {' '.join(CommandSettings().env_passthrough)})",
+    )
+    command.add_argument(
+        "--command-kill-grace",
+        type=float,
+        default=CommandSettings().kill_grace_seconds,
+        metavar="SECONDS",
+        help="after SIGTERM on timeout or cancel, wait this long before SIGKILL "
+        "(default: %(default)s)",
+    )
+    serve.add_argument(
         "--drain-seconds",
         type=float,
         default=1.0,
@@ -112,8 +191,46 @@ async def serve(config: Config) -> None:
     await server.stop(drain_seconds=config.drain_seconds, grace_seconds=config.grace_seconds)
 
 
+def _tool_settings(args: argparse.Namespace) -> ToolSettings:
+    """Raises ValueError for an --http-allow/--http-deny entry that is not a host or network."""
+    defaults = CommandSettings()
+    return ToolSettings(
+        http=HttpSettings(
+            policy=NetworkPolicy(
+                allow=tuple(args.http_allow),
+                deny=tuple(args.http_deny),
+                allowlist_only=args.http_allowlist_only,
+            ),
+            max_response_bytes=args.http_max_response_bytes,
+        ),
+        command=CommandSettings(
+            enabled=args.enable_command_run,
+            allow=tuple(args.command_allow) if args.command_allow else None,
+            env_passthrough=(
+                tuple(args.command_env) if args.command_env else defaults.env_passthrough
+            ),
+            kill_grace_seconds=args.command_kill_grace,
+        ),
+    )
+
+
+def _auth_tokens(path: Path | None) -> tuple[str, ...]:
+    """Tokens from the file (one per line) and the environment; never from the command line,
+    where any user could read them. Raises OSError when the file cannot be read."""
+    tokens = [t.strip() for t in os.environ.get(TOKENS_ENV, "").split(",")]
+    if path is not None:
+        tokens += [line.strip() for line in path.read_text().splitlines()]
+    return tuple(t for t in tokens if t)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        tool_settings = _tool_settings(args)
+        tokens = _auth_tokens(args.auth_token_file)
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
     configure_logging(args.log_level, args.log_format)
     config = Config(
         address=args.address,
@@ -121,7 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         db_path=None if args.in_memory else (args.db or args.data_dir / "executor.db"),
         allow_tools=frozenset(args.allow_tool) if args.allow_tool else None,
         deny_tools=frozenset(args.deny_tool),
+        tool_settings=tool_settings,
         max_active_executions=args.max_active_executions,
+        retention=timedelta(hours=args.retention_hours) if args.retention_hours > 0 else None,
+        auth_tokens=tokens,
         drain_seconds=args.drain_seconds,
         grace_seconds=args.grace_seconds,
     )

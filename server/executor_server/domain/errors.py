@@ -97,7 +97,9 @@ class Unavailable(RequestError):
 
 
 class StepError(ExecutorError):
-    """An attempt failed. `retryable` tells the retry policy whether another attempt may help."""
+    """An attempt failed. `retryable` tells the retry policy whether another attempt may help;
+    `retry_after` (seconds) is the least the next attempt must wait, when the other side
+    said so (HTTP `Retry-After`)."""
 
     def __init__(
         self,
@@ -105,11 +107,13 @@ class StepError(ExecutorError):
         *,
         error_type: ExecutionErrorType = ExecutionErrorType.TOOL_FAILED,
         retryable: bool = True,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.error_type = error_type
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class ToolError(StepError):

@@ -767,9 +767,11 @@ class Execution:
         """Attempt until one succeeds or the retry policy gives up; returns the final error."""
         step_id = self.plan.steps[i].id
         attempt = job.previous_attempts
+        loop = asyncio.get_running_loop()
         while True:
             attempt += 1
-            context = self._context(i, attempt)
+            context = self._context(i, attempt, loop.time() + job.timeout)
+            wait_at_least = 0.0
             try:
                 self.budget.take_tool_invocation()
                 context.usage.tool_invocations = 1
@@ -786,6 +788,7 @@ class Execution:
                 job.check(output)
             except StepError as exc:
                 error = ExecutionError(exc.error_type, exc.message, exc.retryable, step_id)
+                wait_at_least = exc.retry_after or 0.0
             else:
                 await self.journal.durable(
                     self.emit(
@@ -800,7 +803,10 @@ class Execution:
                 )
                 return None
             if job.retry.allows_retry(attempt, error.error_type, error.retryable):
-                delay = job.retry.delay(attempt, seed=f"{self.plan_id}:{step_id}")
+                # The other side's Retry-After wins over a shorter backoff.
+                delay = max(
+                    job.retry.delay(attempt, seed=f"{self.plan_id}:{step_id}"), wait_at_least
+                )
                 self.emit(
                     EventType.STEP_RETRY_SCHEDULED,
                     step=i,
@@ -826,7 +832,7 @@ class Execution:
             )
             return error
 
-    def _context(self, i: int, attempt: int) -> ToolContext:
+    def _context(self, i: int, attempt: int, deadline: float) -> ToolContext:
         step = self.plan.steps[i]
 
         def on_progress(fraction: float, message: str) -> None:
@@ -839,7 +845,7 @@ class Execution:
             step_id=step.id,
             step_name=step.name,
             attempt=attempt,
-            deadline=None,
+            deadline=deadline,
             workspace=self.workspace,
             budget=self.budget,
             on_progress=on_progress if self.options.progress_reporting else None,

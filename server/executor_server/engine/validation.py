@@ -276,7 +276,7 @@ def _check_step(
     if call is None:
         check.add(f"{field}.tool_execution", "a step needs a tool_execution")
     elif (tool := tools.get(call.tool_name)) is None:
-        check.add(f"{field}.tool_execution.tool_name", f"unknown tool {call.tool_name!r}")
+        check.add(f"{field}.tool_execution.tool_name", _unknown_tool(tools, call.tool_name))
     else:
         check.arguments(f"{field}.tool_execution.arguments", tool, call.arguments)
 
@@ -297,12 +297,19 @@ def _check_step(
         comp = step.compensation
         comp_tool = tools.get(comp.tool_name)
         if comp_tool is None:
-            check.add(f"{field}.compensation.tool_name", f"unknown tool {comp.tool_name!r}")
+            check.add(f"{field}.compensation.tool_name", _unknown_tool(tools, comp.tool_name))
         else:
             check.arguments(f"{field}.compensation.arguments", comp_tool, comp.arguments)
         check.retry_policy(f"{field}.compensation.retry_policy", comp.retry_policy)
         check.duration(f"{field}.compensation.timeout", comp.timeout, positive=True)
     return deps, tool, tuple(rules)
+
+
+def _unknown_tool(tools: ToolRegistry, name: str) -> str:
+    why = tools.disabled.get(name)
+    if why is not None:
+        return f"tool {name!r} is disabled on this server: {why}"
+    return f"unknown tool {name!r}"
 
 
 def _check_references(

@@ -1,6 +1,8 @@
 """Built-in tools that show retries, timeouts and failures without writing code.
 
-They are registered through the `executor.tools` entry-point group like any plugin.
+They are registered through the `executor.tools` entry-point group like any plugin, as are
+the working built-ins: `http.request` (`tools.http`), `command.run` (`tools.command`) and
+`file.read` / `file.write` / `file.delete` / `file.list` (`tools.files`).
 """
 
 from __future__ import annotations

@@ -58,11 +58,14 @@ class CompensatingTool(Tool, Protocol):
 class Budget:
     """The resource usage of one execution against its limits, shared by its attempts."""
 
-    __slots__ = ("limits", "used")
+    __slots__ = ("disk_bytes_written", "limits", "used")
 
     def __init__(self, limits: ResourceLimits, used: ResourceUsage | None = None) -> None:
         self.limits = limits
         self.used = used or ResourceUsage()
+        #: Bytes tools wrote into the workspace, against `max_disk_space_mb`. Kept in memory
+        #: only: after a restart the count starts again from zero.
+        self.disk_bytes_written = 0
 
     def _exhausted(self, what: str, limit: int) -> ToolError:
         return ToolError(
@@ -82,6 +85,17 @@ class Budget:
         if limit and self.used.network_requests >= limit:
             raise self._exhausted("max_network_requests", limit)
         self.used.network_requests += 1
+
+    def take_disk_bytes(self, count: int) -> None:
+        limit = self.limits.max_disk_space_mb
+        if limit and self.disk_bytes_written + count > limit * 1024 * 1024:
+            raise self._exhausted("max_disk_space_mb", limit)
+        self.disk_bytes_written += count
+
+    def disk_bytes_left(self) -> int | None:
+        """Bytes tools may still write, or None when unlimited."""
+        limit = self.limits.max_disk_space_mb
+        return max(limit * 1024 * 1024 - self.disk_bytes_written, 0) if limit else None
 
 
 class ToolContext:
@@ -150,6 +164,18 @@ class ToolContext:
     def count_disk_write(self) -> None:
         self._budget.used.disk_writes += 1
         self.usage.disk_writes += 1
+
+    def count_disk_bytes_written(self, count: int) -> None:
+        """Reserve `count` bytes of the plan's `max_disk_space_mb` before writing them.
+
+        Every byte written counts, overwrites included; deleting gives nothing back.
+        Raises ToolError(RESOURCE_EXHAUSTED, not retryable) when they would exceed it.
+        """
+        self._budget.take_disk_bytes(count)
+
+    def disk_bytes_left(self) -> int | None:
+        """Bytes the plan may still write, or None when its disk space is unlimited."""
+        return self._budget.disk_bytes_left()
 
     def add_cpu_time(self, milliseconds: float) -> None:
         """For CPU spent outside the event loop (threads, child processes)."""

@@ -1,7 +1,9 @@
 """The tools a server can run, found through the `executor.tools` entry-point group.
 
-Plugins load one at a time: one that fails to import or to build is recorded in
-`load_errors` and skipped, and never takes the server down.
+Plugins load one at a time: one that fails to import or to build, or claims a name another
+plugin already has, is recorded in `load_errors` and skipped, and never takes the server
+down. A tool that takes operator settings (`ConfigurableTool`) gets them right after it is
+built; one that the settings turn off (`ToolDisabled`) is left out and noted in `disabled`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
 from executor_server.tools.protocol import Tool
+from executor_server.tools.settings import ConfigurableTool, ToolDisabled, ToolSettings
 
 ENTRY_POINT_GROUP = "executor.tools"
 
@@ -27,16 +30,28 @@ class LoadError:
 class ToolRegistry:
     def __init__(self, tools: Iterable[Tool] = ()) -> None:
         self._tools: dict[str, Tool] = {}
+        self._settings = ToolSettings()
         self.load_errors: list[LoadError] = []
+        #: Tools left out by the operator's settings, with the reason (not errors).
+        self.disabled: dict[str, str] = {}
         for tool in tools:
             self.register(tool)
 
     @classmethod
     def from_entry_points(
-        cls, *, allow: Iterable[str] | None = None, deny: Iterable[str] = ()
+        cls,
+        *,
+        allow: Iterable[str] | None = None,
+        deny: Iterable[str] = (),
+        settings: ToolSettings | None = None,
     ) -> ToolRegistry:
-        """Load every plugin of the group; `allow`/`deny` filter tools by name."""
+        """Load every plugin of the group; `allow`/`deny` filter tools by name, and
+        `settings` (default: `ToolSettings()`) configure the tools that take them.
+
+        Imports plugin code and reads package metadata: call it off the event loop.
+        """
         registry = cls()
+        registry._settings = settings or ToolSettings()
         allowed = set(allow) if allow is not None else None
         denied = set(deny)
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
@@ -56,6 +71,12 @@ class ToolRegistry:
                 raise ValueError(f"entry point name differs from tool name {tool.spec.name!r}")
             if tool.spec.name in self._tools:
                 raise ValueError(f"another plugin already provides tool {tool.spec.name!r}")
+            if isinstance(tool, ConfigurableTool):
+                tool.configure(self._settings)
+        except ToolDisabled as exc:
+            self.disabled[ep.name] = str(exc)
+            log.info("tool disabled", extra={"tool": ep.name, "reason": str(exc)})
+            return
         except Exception as exc:  # a broken plugin must not stop the server
             self.load_errors.append(LoadError(where, f"{type(exc).__name__}: {exc}"))
             log.warning("tool plugin skipped", extra={"entry_point": where, "error": str(exc)})

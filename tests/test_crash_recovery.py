@@ -24,6 +24,7 @@ from tests.support.proc import ServerProcess, free_port, read_marks, wait_until,
 
 from executor_client import (
     AsyncExecutorClient,
+    compensation,
     executor_pb2,
     output,
     plan,
@@ -83,6 +84,23 @@ async def test_a_killed_server_resumes_every_execution_correctly(tmp_path: Path)
     # (d) finished before the crash.
     d1 = step("mark", {"file": f}, name="d1")
     plan_d = plan(d1, name="done")
+    # (e) rolling back at the crash: e2's compensation is done, e1's is running.
+    e1 = step(
+        "mark_idempotent",
+        {"file": f},
+        name="e1",
+        compensation=compensation(
+            "mark_idempotent", {"file": f, "seconds": LONG, "fast_from_attempt": 2}
+        ),
+    )
+    e2 = step(
+        "mark_idempotent",
+        {"file": f},
+        name="e2",
+        depends_on=[e1],
+        compensation=compensation("mark_idempotent", {"file": f}),
+    )
+    plan_e = plan(e1, e2, step("fail", {"retryable": False}, depends_on=[e2]), name="saga")
 
     survivor: list[pb.ExecutionEvent] = []
     watcher: asyncio.Task[None] | None = None
@@ -103,8 +121,13 @@ async def test_a_killed_server_resumes_every_execution_correctly(tmp_path: Path)
             assert status_name((await client.execute_plan(plan_d)).status) == "COMPLETED"
             for p in (plan_a, plan_b, plan_c):
                 await client.execute_plan(p, detach=True)
+            await client.execute_plan(plan_e, pb.ExecutionOptions(auto_rollback=True), detach=True)
             running = {(plan_a.id, a2.id), (plan_b.id, b1.id), (plan_c.id, c1.id)}
             await wait_until(lambda: running <= set(_attempts(read_marks(marks))))
+            # e1 ran forward, then its compensation started (after e2's had finished).
+            await wait_until(
+                lambda: len(_attempts(read_marks(marks)).get((plan_e.id, e1.id), [])) == 2
+            )
             assert status_name(await client.pause_execution(plan_c.id)) == "PAUSED"
 
             # A watcher of (a) that has seen everything up to a2's start.
@@ -117,8 +140,11 @@ async def test_a_killed_server_resumes_every_execution_correctly(tmp_path: Path)
             k = seen_before[-1].sequence
             before = {
                 p.id: (await client.get_execution_status(p.id)).last_sequence
-                for p in (plan_a, plan_b, plan_c, plan_d)
+                for p in (plan_a, plan_b, plan_c, plan_d, plan_e)
             }
+            assert status_name((await client.get_execution_status(plan_e.id)).status) == (
+                "ROLLING_BACK"
+            )
 
         # One more watcher, left running through the crash (it must reconnect by itself).
         survivor_client = AsyncExecutorClient(server.address)
@@ -160,6 +186,14 @@ async def test_a_killed_server_resumes_every_execution_correctly(tmp_path: Path)
             assert status_name(final_c.status) == "COMPLETED"
             assert final_c.step_results[0].retry_count == 1
 
+            # (e) the rollback went on: e1's compensation ran again, e2's did not.
+            final_e = await client.wait(plan_e.id, timeout=30)
+            assert status_name(final_e.status) == "ROLLED_BACK"
+            by_id = result_by_id(final_e.step_results)
+            assert step_status_name(by_id[e1.id].compensation.status) == "COMPENSATED"
+            assert by_id[e1.id].compensation.attempts == 2
+            assert by_id[e2.id].compensation.attempts == 1
+
             # (d) untouched.
             final_d = await client.get_execution_status(plan_d.id)
             assert status_name(final_d.status) == "COMPLETED"
@@ -174,15 +208,17 @@ async def test_a_killed_server_resumes_every_execution_correctly(tmp_path: Path)
             assert attempts[(plan_c.id, c1.id)] == [1, 2]
             assert attempts[(plan_c.id, c2.id)] == [1]
             assert attempts[(plan_d.id, d1.id)] == [1]
+            assert attempts[(plan_e.id, e1.id)] == [1, 1, 2]  # forward, then undo twice
+            assert attempts[(plan_e.id, e2.id)] == [1, 1]  # forward, then undo once
             assert marks_at_crash[(plan_a.id, a2.id)] == [1]
 
             # Every log is whole: 1..N, PENDING first, terminal last, nothing lost or doubled,
             # and it still holds everything journaled before the crash.
             logs = {}
-            for p in (plan_a, plan_b, plan_c, plan_d):
+            for p in (plan_a, plan_b, plan_c, plan_d, plan_e):
                 batches = await raw_watch(server.port, p.id)
                 events = [e for b in batches for e in b]
-                assert_well_formed(events)
+                assert_well_formed(events, rollback=p is plan_e)
                 assert len(events) >= before[p.id]
                 logs[p.id] = events
             a_transitions = [
@@ -215,7 +251,7 @@ async def test_a_killed_server_resumes_every_execution_correctly(tmp_path: Path)
 
         records = server.log_records()
         resumed = {r.get("plan_id") for r in records if r.get("event") == "execution resumed"}
-        assert {plan_a.id, plan_b.id, plan_c.id} <= resumed
+        assert {plan_a.id, plan_b.id, plan_c.id, plan_e.id} <= resumed
         assert plan_d.id not in resumed
     finally:
         if watcher is not None and not watcher.done():

@@ -69,15 +69,22 @@ def assert_gap_free(events: Sequence[pb.ExecutionEvent], first: int = 1) -> None
     assert len({e.plan_id for e in events}) <= 1
 
 
-def assert_well_formed(events: Sequence[pb.ExecutionEvent]) -> None:
-    """A whole event log: 1..N, PENDING first, terminal last and only last."""
+def assert_well_formed(events: Sequence[pb.ExecutionEvent], *, rollback: bool = False) -> None:
+    """A whole event log: 1..N, PENDING first, terminal last and only last (with a
+    `rollback`, the FAILED or CANCELLED before it is the one other terminal status)."""
     assert_gap_free(events)
     assert events, "no events"
     first, last = events[0], events[-1]
     assert first.type == STATUS_CHANGED and status_name(first.status) == "PENDING"
     assert last.type == STATUS_CHANGED and status_name(last.status) in TERMINAL
-    for event in events[:-1]:
-        assert not (event.type == STATUS_CHANGED and status_name(event.status) in TERMINAL), event
+    ends = [
+        status_name(e.status)
+        for e in events[:-1]
+        if e.type == STATUS_CHANGED and status_name(e.status) in TERMINAL
+    ]
+    assert ends == (ends[:1] if rollback else []), ends
+    if rollback:
+        assert ends and ends[0] in ("FAILED", "CANCELLED"), ends
 
 
 def statuses(events: Iterable[pb.ExecutionEvent]) -> list[str]:

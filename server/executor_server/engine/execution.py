@@ -34,6 +34,7 @@ from executor_server.domain.status import (
     ExecutionErrorType,
     ExecutionStatus,
     StepStatus,
+    can_transition,
 )
 from executor_server.engine import references
 from executor_server.engine.attempt import check_arguments, check_json, check_output, run_attempt
@@ -203,6 +204,8 @@ class Execution:
     def _set_status(
         self, status: ExecutionStatus, message: str, error: ExecutionError | None = None
     ) -> int:
+        current = self.state.status
+        assert status is current or can_transition(current, status), f"{current} -> {status}"
         return self.emit(
             EventType.EXECUTION_STATUS_CHANGED, status=status, message=message, error=error
         )

@@ -40,7 +40,7 @@ UV_ENV      := UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=$(VENV) VIRTUAL_
 PYTEST_ARGS ?=
 ARGS        ?=
 
-.PHONY: install run proto check-proto lint lint-py lint-proto breaking test fmt clean
+.PHONY: install run proto check-proto lint lint-py lint-proto breaking test fmt clean bench
 
 # ----------------------------------------------------------------- install
 
@@ -118,6 +118,15 @@ breaking: $(NPM_STAMP)
 test: install
 	$(MAKE) --no-print-directory lint
 	$(PYTEST) $(PYTEST_ARGS)
+
+# ----------------------------------------------------------------- bench
+
+# The benchmark suite: prints the table and writes bench/results.json (BENCHMARKS.md says
+# how to read it). BENCH_ARGS=--quick for a smoke run, --profile for engine profiles.
+BENCH_ARGS ?=
+
+bench: install
+	$(VPY) -m bench.run $(BENCH_ARGS)
 
 fmt: $(VENV_STAMP)
 	$(RUFF) format .

@@ -1,0 +1,1 @@
+"""`make bench`: the benchmark suite. Run with `python -m bench.run --help`."""

@@ -1,0 +1,111 @@
+"""In-process engine figures: `Executor.execute_plan` with no gRPC, against the minimal
+scheduler and Dask on the same shapes."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from bench.baselines import run_dask, run_minimal
+from bench.report import Row, median_of
+from bench.shapes import Shape, to_domain
+from executor_server.domain.models import ExecutionOptions
+from executor_server.domain.status import ExecutionStatus
+from executor_server.engine.executor import Executor
+from executor_server.store.memory import MemoryStore
+from executor_server.store.protocol import Store
+from executor_server.store.sqlite import SQLiteStore
+from executor_server.tools.builtins import Echo
+from executor_server.tools.registry import ToolRegistry
+
+CONCURRENCY = 64
+JOURNALS = ("off", "on")  # off: MemoryStore; on: the SQLite journal
+
+
+@asynccontextmanager
+async def executor(journal: str) -> AsyncIterator[Executor]:
+    """A fresh executor and store per run: no run pays for the executions of another."""
+    with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
+        store: Store = (
+            await SQLiteStore.open(Path(tmp) / "journal.db") if journal == "on" else MemoryStore()
+        )
+        engine = Executor(ToolRegistry([Echo()]), store, workspace_root=Path(tmp) / "workspaces")
+        try:
+            yield engine
+        finally:
+            await engine.close()
+            await store.close()
+
+
+async def time_engine(shape: Shape, journal: str) -> float:
+    """Seconds for `execute_plan` end to end: validation, admission, the run, the result."""
+    plan = to_domain(shape)  # outside the timing: a client hands the engine a built plan
+    options = ExecutionOptions(max_concurrent_steps=CONCURRENCY)
+    async with executor(journal) as engine:
+        started = time.perf_counter()
+        result = await engine.execute_plan(plan, options)
+        elapsed = time.perf_counter() - started
+    if result.status is not ExecutionStatus.COMPLETED:
+        raise RuntimeError(f"{shape.name}: the engine ended {result.status.name}")
+    return elapsed
+
+
+def time_minimal(shape: Shape) -> float:
+    async def timed() -> float:
+        started = time.perf_counter()
+        await run_minimal(shape, CONCURRENCY)
+        return time.perf_counter() - started
+
+    return asyncio.run(timed())
+
+
+def time_dask(shape: Shape) -> float:
+    started = time.perf_counter()
+    run_dask(shape)
+    return time.perf_counter() - started
+
+
+def engine_rows(shapes: list[Shape], *, repeats: int, budget: float) -> tuple[list[Row], dict]:
+    """Steps/s of the engine (journal off and on), the minimal scheduler and Dask.
+
+    Baselines are cheap, so they get `repeats` runs; the engine repeats only while a run
+    fits in `budget` seconds per figure."""
+    rows: list[Row] = []
+    raw: dict[str, dict] = {}
+    for shape in shapes:
+        minimal, minimal_runs = median_of(
+            lambda s=shape: time_minimal(s), repeats=repeats, budget_seconds=budget
+        )
+        dask, dask_runs = median_of(
+            lambda s=shape: time_dask(s), repeats=repeats, budget_seconds=budget
+        )
+        raw[shape.name] = {"minimal_s": minimal_runs, "dask_s": dask_runs}
+        for journal in JOURNALS:
+            ours, ours_runs = median_of(
+                lambda s=shape, j=journal: asyncio.run(time_engine(s, j)),
+                repeats=repeats,
+                budget_seconds=budget,
+            )
+            raw[shape.name][f"engine_journal_{journal}_s"] = ours_runs
+            rate = shape.size / ours
+            section = f"engine, journal {journal}"
+            figure = f"{shape.name} steps/s"
+            layered = shape.name.startswith("layered")
+            rows.append(
+                Row(
+                    section,
+                    figure,
+                    "steps/s",
+                    rate,
+                    shape.size / minimal,
+                    "minimal",
+                    ">=" if layered else "",
+                    0.25 if layered else None,
+                )
+            )
+            rows.append(Row(section, figure, "steps/s", rate, shape.size / dask, "dask", ">=", 1.0))
+    return rows, raw

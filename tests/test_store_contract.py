@@ -66,7 +66,7 @@ def record(plan_id: str = PLAN_ID, create_time: float = 1.0) -> ExecutionRecord:
         ),
         metadata={"k": {"nested": True}},
     )
-    return ExecutionRecord(plan, ExecutionOptions(max_concurrent_steps=2), "digest", create_time)
+    return ExecutionRecord(plan, ExecutionOptions(max_concurrent_steps=2), create_time)
 
 
 def event(sequence: int, **fields: object) -> Event:
@@ -87,8 +87,9 @@ async def test_a_record_round_trips(store: Store) -> None:
     assert loaded is not None
     assert loaded.plan == record().plan
     assert loaded.options == record().options
-    assert (loaded.fingerprint, loaded.create_time, loaded.status) == (
-        "digest",
+    assert loaded.submitted_as(record().plan, record().options)
+    assert not loaded.submitted_as(record().plan, ExecutionOptions())
+    assert (loaded.create_time, loaded.status) == (
         1.0,
         ExecutionStatus.PENDING,
     )

@@ -101,7 +101,10 @@ def test_valid_diamond_plan_compiles_with_indexes() -> None:
         assert graph.index[sid(i)] == i
     assert len(graph.index) == 8
     assert [t.spec.name for t in graph.tools] == ["echo", "echo", "echo", "sleep"]
-    assert graph.output_rules == ((), (), (), ())
+    # every step's output is checked against its tool's output schema
+    assert [[r.description for r in rules] for rules in graph.output_rules] == [
+        ["the output schema of tool 'echo'"]
+    ] * 3 + [["the output schema of tool 'sleep'"]]
     assert graph.plan.steps[3] is d
 
 
@@ -124,10 +127,14 @@ def test_validation_rules_compile_into_output_rules() -> None:
     )
     graph = validate_plan(plan(step(0, validation_rules=rules)), OPTIONS, TOOLS)
     (compiled,) = graph.output_rules
-    assert [r.description for r in compiled] == ["an object", "validation_rules[1]"]
-    assert compiled[0].validator.is_valid({})
-    assert not compiled[0].validator.is_valid([])
-    assert not compiled[1].validator.is_valid({"y": 1})
+    assert [r.description for r in compiled] == [
+        "the output schema of tool 'echo'",
+        "an object",
+        "validation_rules[1]",
+    ]
+    assert compiled[1].validator.is_valid({})
+    assert not compiled[1].validator.is_valid([])
+    assert not compiled[2].validator.is_valid({"y": 1})
 
 
 # ------------------------------------------------------------------ structure
@@ -463,7 +470,7 @@ def test_validate_step_ok_with_known_outputs() -> None:
     s = step(0, tool="sleep", args={"seconds": "${steps.prev.output.n}"})
     tool, rules = validate_step(s, ["prev"], TOOLS)
     assert tool.spec.name == "sleep"
-    assert rules == ()
+    assert [r.description for r in rules] == ["the output schema of tool 'sleep'"]
 
 
 def test_validate_step_problems() -> None:

@@ -221,7 +221,7 @@ class ExecutionResult:
     plan: ActionPlan  # for what results echo back (step parameters, names)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, which costs 6x to build; never changed once built
 class Event:
     """One transition, numbered per execution from 1 without gaps.
 

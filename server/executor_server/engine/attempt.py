@@ -21,13 +21,32 @@ async def run_attempt(
     Returns the output; raises StepError for every failure (TIMEOUT, a tool's own error, or
     any other exception as TOOL_FAILED) and lets cancellation through.
     """
-    metered = Metered(call)
+    # The timer is armed only when the call first waits: most tool calls that never wait
+    # (echo, cached answers) then cost no timer at all. A call that never waits cannot be
+    # interrupted anyway. Expiry cancels the task and is told apart from any other
+    # cancellation the way asyncio.timeout does it.
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    deadline = loop.time() + timeout_seconds
+    timer: asyncio.TimerHandle | None = None
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    def arm() -> None:
+        nonlocal timer
+        timer = loop.call_at(deadline, expire)
+
+    metered = Metered(call, arm)
     try:
-        async with asyncio.timeout(timeout_seconds) as scope:
-            output = await metered
-    except TimeoutError as exc:
-        if not scope.expired():
-            raise StepError(f"TimeoutError: {exc}") from exc
+        output = await metered
+    except asyncio.CancelledError as exc:
+        if not expired or task.uncancel() > 0:
+            raise  # cancelled from outside: cancel, shutdown, fail-fast
         # A cut-off attempt may have done part of its work: only an idempotent tool is
         # safe to call again blindly.
         raise StepError(
@@ -40,6 +59,8 @@ async def run_attempt(
     except Exception as exc:
         raise StepError(f"{type(exc).__name__}: {exc}") from exc
     finally:
+        if timer is not None:
+            timer.cancel()
         context.usage.cpu_time_ms += metered.cpu_seconds * 1000.0
     return output
 
@@ -54,21 +75,16 @@ def check_json(spec: ToolSpec, output: Any) -> None:
         )
 
 
-def check_output(tool: Tool, output: Any, rules: tuple[OutputRule, ...]) -> None:
-    """Raises StepError(VALIDATION) when the output breaks the tool's schema or a rule."""
-    check_json(tool.spec, output)
-    checks: list[tuple[str, Any]] = []
-    if tool.spec.output_schema is not None:
-        checks.append(
-            (f"output schema of tool {tool.spec.name!r}", compile_schema(tool.spec.output_schema))
-        )
-    checks.extend((rule.description, rule.validator) for rule in rules)
-    for what, validator in checks:
-        error = next(iter(validator.iter_errors(output)), None)
+def check_output(spec: ToolSpec, output: Any, rules: tuple[OutputRule, ...]) -> None:
+    """Raises StepError(VALIDATION) when the output is not JSON or breaks one of `rules`
+    (the tool's output schema first, then the step's own rules)."""
+    check_json(spec, output)
+    for rule in rules:
+        error = next(iter(rule.validator.iter_errors(output)), None)
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "output"
             raise StepError(
-                f"output fails {what} at {where}: {error.message}",
+                f"output fails {rule.description} at {where}: {error.message}",
                 error_type=ExecutionErrorType.VALIDATION,
             )
 

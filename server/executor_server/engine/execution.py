@@ -6,9 +6,10 @@ among ready steps the earlier one in the plan always starts first. Rollback runs
 machinery over the reversed graph: a completed step is compensated once every completed
 step that depended on it is, later plan positions first.
 
-Every transition is an event: it is applied to the state at once and journaled; a step
-waits for durability before it invokes its tool and before it releases the steps after it,
-so a crash never loses a completed step nor hides an attempt that may have run.
+Every transition is an event: it is applied to the state at once and journaled in order. A
+step waits for its start to be stored before it invokes a tool that is not idempotent, so a
+crash never hides an attempt that may have run; acknowledgements and watchers only ever see
+stored events, so nothing reported as done is lost.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class _Outputs(Mapping[str, Any]):
         return sum(1 for _ in self)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Job:
     """The attempts of one step in one direction: its forward call or its compensation."""
 
@@ -494,7 +495,7 @@ class Execution:
         return _Job(
             spec=tool.spec,
             call=start,
-            check=lambda output: check_output(tool, output, rules),
+            check=lambda output: check_output(tool.spec, output, rules),
             retry=self._retry(i),
             timeout=self._attempt_timeout(i),
             previous_attempts=self.state.steps[i].attempts,
@@ -778,31 +779,34 @@ class Execution:
             try:
                 self.budget.take_tool_invocation()
                 context.usage.tool_invocations = 1
-                await self.journal.durable(
-                    self.emit(
-                        EventType.STEP_STATUS_CHANGED,
-                        step=i,
-                        step_status=job.running,
-                        attempt=attempt,
-                        message=f"attempt {attempt} started",
-                    )
+                started = self.emit(
+                    EventType.STEP_STATUS_CHANGED,
+                    step=i,
+                    step_status=job.running,
+                    attempt=attempt,
+                    message=f"attempt {attempt} started",
                 )
+                if not job.spec.idempotent:
+                    # A tool that must not run twice unknowingly: journal that this attempt
+                    # may have run before it does. An idempotent one need not wait.
+                    await self.journal.durable(started)
                 output = await run_attempt(job.call(context), job.spec, context, job.timeout)
                 job.check(output)
             except StepError as exc:
                 error = ExecutionError(exc.error_type, exc.message, exc.retryable, step_id)
                 wait_at_least = exc.retry_after or 0.0
             else:
-                await self.journal.durable(
-                    self.emit(
-                        EventType.STEP_STATUS_CHANGED,
-                        step=i,
-                        step_status=job.done,
-                        attempt=attempt,
-                        message="completed",
-                        output=output,
-                        usage=context.usage,
-                    )
+                # No wait here: the journal is written in order, so the first later step
+                # that waits (to run a non-idempotent tool), and every acknowledgement,
+                # finds this completion stored.
+                self.emit(
+                    EventType.STEP_STATUS_CHANGED,
+                    step=i,
+                    step_status=job.done,
+                    attempt=attempt,
+                    message="completed",
+                    output=output,
+                    usage=context.usage,
                 )
                 return None
             if job.retry.allows_retry(attempt, error.error_type, error.retryable):

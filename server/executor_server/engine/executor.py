@@ -7,8 +7,6 @@ Raises the RequestError subclasses of `domain.errors`; rpc/ maps each to a gRPC 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import shutil
 import time
@@ -86,12 +84,6 @@ class StepRunContext:
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
 
 
-def fingerprint(plan: ActionPlan, options: ExecutionOptions) -> str:
-    content = {"plan": plan.model_dump(mode="json"), "options": options.model_dump(mode="json")}
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 class Executor:
     def __init__(
         self,
@@ -108,7 +100,6 @@ class Executor:
         self._max_active = max_active_executions
         self._retention = retention
         self._live: dict[str, Execution] = {}
-        self._fingerprints: dict[str, str] = {}
         self._admitting: dict[str, asyncio.Future[Execution | None]] = {}
         self._runs: set[asyncio.Task[None]] = set()
         # Serialises the decisions that make an execution live, so two requests cannot
@@ -243,7 +234,6 @@ class Executor:
         """
         self._check_open()
         graph = validate_plan(plan, options, self.tools)
-        digest = fingerprint(plan, options)
         earlier = self._admitting.get(plan.id)
         if earlier is not None:  # the same id, submitted a moment ago: let it decide first
             await asyncio.wait([earlier])
@@ -253,7 +243,7 @@ class Executor:
                 raise ResourceExhausted(
                     f"the server is running {len(self._live)} executions, its limit"
                 )
-            record = ExecutionRecord(plan, options, digest, time.time())
+            record = ExecutionRecord(plan, options, time.time())
             # Admission runs to its end even if the client goes away: a stored record
             # without a running execution would be lost work.
             admitting = asyncio.ensure_future(self._admit(graph, record))
@@ -262,7 +252,7 @@ class Executor:
             execution = await asyncio.shield(admitting)
             if execution is None:  # it ran before and has finished
                 return await self._stored_result(plan.id)
-        elif self._fingerprints[plan.id] != digest:
+        elif not (execution.plan == plan and execution.options == options):
             raise AlreadyExists(plan.id)
 
         if detach:
@@ -285,7 +275,7 @@ class Executor:
         try:
             await self._store.create_execution(record)
         except DuplicateExecution as dup:
-            if dup.existing.fingerprint != record.fingerprint:
+            if not dup.existing.submitted_as(record.plan, record.options):
                 raise AlreadyExists(record.plan_id) from None
             return None
         return self._start(graph, record)
@@ -318,7 +308,6 @@ class Executor:
         if rollback:
             execution.request_rollback()
         self._live[plan.id] = execution
-        self._fingerprints[plan.id] = record.fingerprint
         self._spawn(self._run(execution), f"execution {plan.id}")
         return execution
 
@@ -331,7 +320,6 @@ class Executor:
             log.exception("execution crashed", extra={"plan_id": execution.plan_id})
         finally:
             self._live.pop(execution.plan_id, None)
-            self._fingerprints.pop(execution.plan_id, None)
 
     async def _result(self, execution: Execution) -> ExecutionResult:
         # Report only what is journaled: nothing a crash could take back.
@@ -374,8 +362,9 @@ class Executor:
             return status
         if not isinstance(execution, Execution) or not execution.can_pause():
             raise _refused("pause", plan_id, status)
-        await execution.journal.durable(execution.pause())
-        return execution.status
+        seq = execution.pause()
+        await execution.journal.durable(seq)
+        return ExecutionStatus.PAUSED
 
     async def resume(self, plan_id: str) -> ExecutionStatus:
         """Raises NotFound, FailedPrecondition (not paused)."""
@@ -388,8 +377,10 @@ class Executor:
         ):
             raise _refused("resume", plan_id, status)
         if status is ExecutionStatus.PAUSED:
-            await execution.journal.durable(execution.resume())
-        return execution.status
+            seq = execution.resume()
+            status = execution.status  # what the resume did; the run may move on meanwhile
+            await execution.journal.durable(seq)
+        return status
 
     async def cancel(self, plan_id: str, reason: str = "") -> ExecutionStatus:
         """Cancel and wait (briefly) for running attempts to wind down.
@@ -515,7 +506,7 @@ class Executor:
         graph = PlanGraph(plan, {step.id: 0}, ((),), ((),), (tool,), (rules,), (None,))
         # A one-step execution of its own, journaled in memory only and never listed.
         store = MemoryStore()
-        record = ExecutionRecord(plan, options, "", time.time())
+        record = ExecutionRecord(plan, options, time.time())
         await store.create_execution(record)
         execution = Execution(
             graph,

@@ -1,11 +1,11 @@
 """An execution's event journal: numbered, stored before anyone sees them, fanned out.
 
 The engine appends events without waiting; a flusher owned by the execution writes whatever
-is pending to the store in one batch (group commit), then publishes. Steps await
-`durable(seq)` only where the order matters for recovery: before a tool is invoked and before
-a completed step releases its dependents (and only with a persistent store). Watchers only
-ever read durable events, from a bounded in-memory tail or, when they fall behind it, from
-the store, so a slow watcher costs the engine nothing.
+is pending to the store in one batch (group commit), then publishes. A step awaits
+`durable(seq)` only before it invokes a tool that is not idempotent (and only with a
+persistent store); replies wait for what they report. Watchers only ever read durable
+events, from a bounded in-memory tail or, when they fall behind it, from the store, so a
+slow watcher costs the engine nothing.
 """
 
 from __future__ import annotations

@@ -9,18 +9,24 @@ processes is the tool's to report (`ToolContext.add_cpu_time`).
 from __future__ import annotations
 
 import time
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 _cpu = time.thread_time
 
 
 class Metered:
-    __slots__ = ("_coro", "cpu_seconds")
+    """Awaits `coro`, adding up its CPU time; `on_suspend` is called the first time the
+    coroutine waits for something (work that never waits needs no timer)."""
 
-    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+    __slots__ = ("_coro", "cpu_seconds", "on_suspend")
+
+    def __init__(
+        self, coro: Coroutine[Any, Any, Any], on_suspend: Callable[[], None] | None = None
+    ) -> None:
         self._coro = coro
         self.cpu_seconds = 0.0
+        self.on_suspend = on_suspend
 
     def __await__(self) -> Generator[Any, Any, Any]:
         coro = self._coro
@@ -34,6 +40,9 @@ class Metered:
                 return stop.value
             finally:
                 self.cpu_seconds += _cpu() - started
+            if self.on_suspend is not None:
+                self.on_suspend()
+                self.on_suspend = None
             try:
                 value, error = (yield yielded), None
             except BaseException as exc:  # delivered into the coroutine, which decides

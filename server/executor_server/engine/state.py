@@ -20,6 +20,8 @@ from executor_server.domain.models import (
 )
 from executor_server.domain.status import EventType, ExecutionStatus, StepStatus
 
+_COMPENSATION = frozenset(s for s in StepStatus if s.is_compensation)
+
 # Time spent in these statuses is the execution's running time; paused time is not.
 _ACTIVE = (ExecutionStatus.RUNNING, ExecutionStatus.ROLLING_BACK)
 
@@ -69,9 +71,7 @@ class ExecutionState:
             self._apply_execution(event)
             return
         step = self.steps[self._index[event.step_id]]
-        compensating = step.status is StepStatus.COMPENSATING or (
-            event.step_status is not None and event.step_status.is_compensation
-        )
+        compensating = step.status is StepStatus.COMPENSATING or event.step_status in _COMPENSATION
         if event.usage is not None:
             (self.compensation_usage if compensating else self.usage).add(event.usage)
         if kind is EventType.STEP_STATUS_CHANGED:
@@ -107,7 +107,7 @@ class ExecutionState:
         self._counts[step.status] -= 1
         self._counts[new] += 1
         step.status = new
-        if new.is_compensation:
+        if new in _COMPENSATION:
             self._apply_compensation(step, new, event)
             return
         if new is StepStatus.RUNNING:

@@ -77,6 +77,7 @@ class PlanGraph:
     dependencies: tuple[tuple[int, ...], ...]
     dependents: tuple[tuple[int, ...], ...]
     tools: tuple[Tool, ...]
+    #: What each step's output must satisfy: its tool's output schema, then its own rules.
     output_rules: tuple[tuple[OutputRule, ...], ...]
     #: The tool of each step's declared compensation, None where it declares none.
     compensation_tools: tuple[Tool | None, ...]
@@ -281,6 +282,9 @@ def _check_step(
         check.arguments(f"{field}.tool_execution.arguments", tool, call.arguments)
 
     rules: list[OutputRule] = []
+    if tool is not None and tool.spec.output_schema is not None:
+        schema = compile_schema(tool.spec.output_schema)
+        rules.append(OutputRule(f"the output schema of tool {tool.spec.name!r}", schema))
     for j, rule in enumerate(step.validation_rules):
         rule_field = f"{field}.validation_rules[{j}]"
         if rule.json_schema is None:

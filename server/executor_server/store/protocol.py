@@ -20,8 +20,6 @@ from executor_server.domain.status import ExecutionStatus
 class ExecutionRecord:
     plan: ActionPlan
     options: ExecutionOptions
-    #: Digest of plan and options; a resubmission with the same digest attaches.
-    fingerprint: str
     create_time: float
     status: ExecutionStatus = ExecutionStatus.PENDING
     #: Time of the latest terminal event; None while unfinished.
@@ -30,6 +28,10 @@ class ExecutionRecord:
     @property
     def plan_id(self) -> str:
         return self.plan.id
+
+    def submitted_as(self, plan: ActionPlan, options: ExecutionOptions) -> bool:
+        """Whether a new submission is this one again (it then attaches to it)."""
+        return self.plan == plan and self.options == options
 
 
 @dataclass(frozen=True, slots=True)

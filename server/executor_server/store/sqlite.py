@@ -34,7 +34,6 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
     plan_id     TEXT PRIMARY KEY,
     plan_name   TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
     create_time REAL NOT NULL,
     status      INTEGER NOT NULL,
     end_time    REAL,
@@ -190,11 +189,10 @@ class SQLiteStore:
 
         def insert(connection: sqlite3.Connection) -> None:
             connection.execute(
-                "INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.plan_id,
                     record.plan.name,
-                    record.fingerprint,
                     record.create_time,
                     int(record.status),
                     record.end_time,
@@ -314,15 +312,14 @@ class SQLiteStore:
         return connection.execute(sql, params).fetchall()
 
 
-_RECORD = "plan, options, fingerprint, create_time, status, end_time"
+_RECORD = "plan, options, create_time, status, end_time"
 
 
 def _record(row: tuple[Any, ...]) -> ExecutionRecord:
-    plan, options, fingerprint, create_time, status, end_time = row
+    plan, options, create_time, status, end_time = row
     return ExecutionRecord(
         plan=ActionPlan.model_validate_json(plan),
         options=ExecutionOptions.model_validate_json(options),
-        fingerprint=fingerprint,
         create_time=create_time,
         status=ExecutionStatus(status),
         end_time=end_time,

@@ -80,9 +80,11 @@ def check_output(spec: ToolSpec, output: Any, rules: tuple[OutputRule, ...]) -> 
     (the tool's output schema first, then the step's own rules)."""
     check_json(spec, output)
     for rule in rules:
+        if rule.validator.is_valid(output):
+            continue
         error = next(iter(rule.validator.iter_errors(output)), None)
         if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "output"
+            where = "/".join(str(p) for p in error.instance_path) or "output"
             raise StepError(
                 f"output fails {rule.description} at {where}: {error.message}",
                 error_type=ExecutionErrorType.VALIDATION,
@@ -93,7 +95,7 @@ def check_arguments(tool: Tool, arguments: dict[str, Any]) -> None:
     """Arguments that held references can only be checked once resolved."""
     error = next(iter(compile_schema(tool.spec.input_schema).iter_errors(arguments)), None)
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "arguments"
+        where = "/".join(str(p) for p in error.instance_path) or "arguments"
         raise StepError(
             f"resolved arguments fail the input schema of {tool.spec.name!r} at {where}: "
             f"{error.message}",

@@ -16,9 +16,8 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-from jsonschema.protocols import Validator
+from jsonschema_rs import Draft202012Validator as Validator
+from jsonschema_rs import ValidationError
 
 from executor_server.domain.errors import FieldViolation, InvalidArgument
 from executor_server.domain.models import (
@@ -41,9 +40,7 @@ MAX_CONCURRENT_STEPS_LIMIT = 10_000
 
 @lru_cache(maxsize=1024)
 def _compile(schema_json: str) -> Validator:
-    schema = json.loads(schema_json)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return Validator(json.loads(schema_json))  # checks the schema against its meta-schema
 
 
 # Tool schemas are checked on every attempt: remember them by identity, so the hot path
@@ -52,7 +49,10 @@ _by_identity: dict[int, tuple[Mapping[str, Any], Validator]] = {}
 
 
 def compile_schema(schema: Mapping[str, Any]) -> Validator:
-    """A validator for `schema`, shared by every identical schema. Raises SchemaError."""
+    """A JSON Schema 2020-12 validator for `schema`, shared by every identical schema.
+
+    Raises jsonschema_rs.ValidationError when `schema` is not a valid schema.
+    """
     known = _by_identity.get(id(schema))
     if known is not None and known[0] is schema:
         return known[1]
@@ -132,10 +132,12 @@ class _Collector:
         """Check arguments against the tool's input schema. A value that is a reference is
         only known when the step starts, so errors about it wait until then."""
         validator = compile_schema(tool.spec.input_schema)
+        if validator.is_valid(arguments):
+            return
         for error in validator.iter_errors(arguments):
             if references.has_reference(error.instance):
                 continue
-            path = ".".join(str(p) for p in error.absolute_path)
+            path = ".".join(str(p) for p in error.instance_path)
             self.add(f"{field}.{path}" if path else field, error.message)
 
     def raise_if_any(self) -> None:
@@ -292,7 +294,7 @@ def _check_step(
             continue
         try:
             validator = compile_schema(rule.json_schema)
-        except SchemaError as exc:
+        except ValidationError as exc:
             check.add(f"{rule_field}.json_schema", f"not a valid JSON Schema: {exc.message}")
             continue
         rules.append(OutputRule(rule.description or f"validation_rules[{j}]", validator))

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from executor_server.engine.executor import Executor
 from executor_server.rpc.server import ExecutorServer
@@ -30,6 +31,8 @@ class Config:
     data_dir: Path = field(default_factory=default_data_dir)
     #: The SQLite journal; None keeps everything in memory (lost on exit).
     db_path: Path | None = None
+    #: FULL: every commit reaches the disk; NORMAL: survives process crashes, not power loss.
+    journal_sync: Literal["FULL", "NORMAL"] = "FULL"
     #: Only these tools (None: every tool found), minus the denied ones.
     allow_tools: frozenset[str] | None = None
     deny_tools: frozenset[str] = frozenset()
@@ -61,7 +64,9 @@ async def build_server(config: Config, tools: ToolRegistry | None = None) -> Exe
             settings=config.tool_settings,
         )
     store: Store = (
-        await SQLiteStore.open(config.db_path) if config.db_path is not None else MemoryStore()
+        await SQLiteStore.open(config.db_path, synchronous=config.journal_sync)
+        if config.db_path is not None
+        else MemoryStore()
     )
     executor = Executor(
         registry,

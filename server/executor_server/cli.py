@@ -69,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--db", type=Path, help="the SQLite journal (default: DATA_DIR/executor.db)")
     serve.add_argument(
+        "--journal-sync",
+        choices=["full", "normal"],
+        default="full",
+        help="full: each commit reaches the disk (survives power loss); normal: survives a "
+        "crash of the server process only, and commits are far cheaper (default: %(default)s)",
+    )
+    serve.add_argument(
         "--in-memory",
         action="store_true",
         help="keep no journal: executions are lost when the server stops",
@@ -236,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         address=args.address,
         data_dir=args.data_dir,
         db_path=None if args.in_memory else (args.db or args.data_dir / "executor.db"),
+        journal_sync="NORMAL" if args.journal_sync == "normal" else "FULL",
         allow_tools=frozenset(args.allow_tool) if args.allow_tool else None,
         deny_tools=frozenset(args.deny_tool),
         tool_settings=tool_settings,

@@ -135,6 +135,7 @@ class Execution:
         #: Set when the current phase (forward work or a rollback) has ended.
         self.phase_ended = asyncio.Event()
         self._started = asyncio.Event()
+        self._started_at = 0  # the sequence that made it run
         self._outputs = _Outputs(graph.index, state)
         self._concurrency = options.max_concurrent_steps or DEFAULT_MAX_CONCURRENT_STEPS
         self._plan_retry = Retry.resolve(options.retry_policy)
@@ -220,6 +221,7 @@ class Execution:
     async def started(self) -> None:
         """Wait until the execution is running, as journaled (or has ended)."""
         await self._started.wait()
+        await self.journal.durable(self._started_at)
 
     @property
     def rolls_back(self) -> bool:
@@ -416,7 +418,7 @@ class Execution:
 
     async def _run_forward(self, tasks: asyncio.TaskGroup) -> None:
         if self.state.status is ExecutionStatus.PENDING and self._halt is None:
-            await self.journal.durable(self._set_status(ExecutionStatus.RUNNING, "started"))
+            self._started_at = self._set_status(ExecutionStatus.RUNNING, "started")
         self._started.set()
         limit = self.options.resource_limits.max_execution_time
         if limit is not None:
@@ -580,13 +582,14 @@ class Execution:
         self._halt = None
         self.phase_ended.clear()
         self._direction = -1  # later plan positions first
-        self._started.set()
         if self.state.status is ExecutionStatus.PAUSED:
             self._resumed.clear()  # recovered while a rollback was paused
         else:
             self._resumed.set()
             if self.state.status is not ExecutionStatus.ROLLING_BACK:
                 self._set_status(ExecutionStatus.ROLLING_BACK, "rollback started by request")
+        self._started_at = self.state.last_sequence
+        self._started.set()
 
         # A step is compensated after every step that depended on it and ran; steps with
         # nothing to undo pass their turn on at once.

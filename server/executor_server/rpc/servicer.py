@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -15,6 +16,7 @@ import grpc
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
 from executor_server.domain.errors import FieldViolation, InvalidArgument
+from executor_server.domain.models import Event
 from executor_server.engine.executor import Executor
 from executor_server.rpc import convert
 from executor_server.rpc.errors import streaming, unary
@@ -36,9 +38,33 @@ def _plan_id(plan_id: str) -> str:
     return plan_id
 
 
+class _EventMessages:
+    """Wire messages of recent events, shared by every watcher: with fifty watchers on one
+    execution each event is still converted once. A hit needs the very same event object, so
+    an execution deleted and submitted again under its id never sees the old messages."""
+
+    def __init__(self, capacity: int = 16_384) -> None:
+        self._capacity = capacity
+        self._messages: OrderedDict[tuple[str, int], tuple[Event, pb.ExecutionEvent]] = (
+            OrderedDict()
+        )
+
+    def __call__(self, event: Event) -> pb.ExecutionEvent:
+        key = (event.plan_id, event.sequence)
+        cached = self._messages.get(key)
+        if cached is not None and cached[0] is event:
+            return cached[1]
+        message = convert.event_to_pb(event)
+        self._messages[key] = (event, message)
+        if len(self._messages) > self._capacity:
+            self._messages.popitem(last=False)
+        return message
+
+
 class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
     def __init__(self, executor: Executor) -> None:
         self._executor = executor
+        self._event_messages = _EventMessages()
 
     @unary
     async def ExecutePlan(
@@ -105,7 +131,7 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
     ) -> AsyncIterator[pb.WatchExecutionResponse]:
         batches = await self._executor.watch(_plan_id(request.plan_id), request.after_sequence)
         async for batch in batches:
-            yield pb.WatchExecutionResponse(events=[convert.event_to_pb(e) for e in batch])
+            yield pb.WatchExecutionResponse(events=[self._event_messages(e) for e in batch])
 
     @unary
     async def ListTools(

@@ -76,9 +76,15 @@ class SQLiteStore:
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    async def open(cls, path: Path, **kwargs: Literal["FULL", "NORMAL"]) -> SQLiteStore:
-        """Open (creating if needed) and check the database. Raises StoreError."""
-        store = cls(path, **kwargs)
+    async def open(
+        cls, path: Path, *, synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    ) -> SQLiteStore:
+        """Open (creating if needed) and check the database. Raises StoreError.
+
+        FULL syncs every commit to disk, so a transition survives even a power loss; NORMAL
+        (WAL) survives a crash of the process, not of the machine, at a fraction of the cost.
+        """
+        store = cls(path, synchronous=synchronous)
         connection = await asyncio.to_thread(store._connect_writer)
         store._writer = threading.Thread(
             target=store._write_loop, args=(connection,), name="sqlite-writer", daemon=True

@@ -325,40 +325,30 @@ def _step_results(result: ExecutionResult) -> list[pb.StepResult]:
     ]
 
 
+def _outcome(result: ExecutionResult) -> dict[str, Any]:
+    """The fields ExecutionResult and GetExecutionStatusResponse share."""
+    return {
+        "plan_id": result.plan_id,
+        "plan_name": result.plan_name,
+        "status": int(result.status),
+        "step_results": _step_results(result),
+        "execution_time": seconds_to_duration(result.execution_time),
+        "resource_usage": usage_to_pb(result.resource_usage),
+        "compensation_usage": usage_to_pb(result.compensation_usage),
+        "error": error_to_pb(result.error),
+        "progress": progress_to_pb(result.progress),
+        "create_time": _timestamp(result.create_time),
+        "start_time": _timestamp(result.start_time),
+        "end_time": _timestamp(result.end_time),
+    }
+
+
 def result_to_pb(result: ExecutionResult) -> pb.ExecutionResult:
-    return pb.ExecutionResult(
-        plan_id=result.plan_id,
-        plan_name=result.plan_name,
-        status=int(result.status),  # type: ignore[arg-type]
-        step_results=_step_results(result),
-        execution_time=seconds_to_duration(result.execution_time),
-        resource_usage=usage_to_pb(result.resource_usage),
-        compensation_usage=usage_to_pb(result.compensation_usage),
-        metadata=dict_to_struct(result.metadata),
-        error=error_to_pb(result.error),
-        progress=progress_to_pb(result.progress),
-        create_time=_timestamp(result.create_time),
-        start_time=_timestamp(result.start_time),
-        end_time=_timestamp(result.end_time),
-    )
+    return pb.ExecutionResult(metadata=dict_to_struct(result.metadata), **_outcome(result))
 
 
 def status_to_pb(result: ExecutionResult) -> pb.GetExecutionStatusResponse:
-    return pb.GetExecutionStatusResponse(
-        plan_id=result.plan_id,
-        plan_name=result.plan_name,
-        status=int(result.status),  # type: ignore[arg-type]
-        progress=progress_to_pb(result.progress),
-        step_results=_step_results(result),
-        error=error_to_pb(result.error),
-        resource_usage=usage_to_pb(result.resource_usage),
-        compensation_usage=usage_to_pb(result.compensation_usage),
-        create_time=_timestamp(result.create_time),
-        start_time=_timestamp(result.start_time),
-        end_time=_timestamp(result.end_time),
-        execution_time=seconds_to_duration(result.execution_time),
-        last_sequence=result.last_sequence,
-    )
+    return pb.GetExecutionStatusResponse(last_sequence=result.last_sequence, **_outcome(result))
 
 
 def event_to_pb(event: Event) -> pb.ExecutionEvent:

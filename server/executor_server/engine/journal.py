@@ -11,7 +11,6 @@ slow watcher costs the engine nothing.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 
 from executor_server.domain.errors import Unavailable
 from executor_server.domain.models import Event
@@ -27,7 +26,9 @@ class Journal:
         self._pending: list[Event] = []
         self._has_pending = asyncio.Event()
         self._published = asyncio.Event()  # replaced after each flush; waiters hold the old one
-        self._tail: deque[Event] = deque(maxlen=TAIL_EVENTS)
+        # The latest stored events, for watchers: a list (not a deque, whose indexing is
+        # linear) that keeps between TAIL_EVENTS and twice that, trimmed in halves.
+        self._tail: list[Event] = []
         self._closed = False
         self._draining = False
         # Waiting for a store that forgets everything on exit would protect nothing.
@@ -58,6 +59,8 @@ class Journal:
             return
         await self._store.append_events(self._plan_id, batch)
         self._tail.extend(batch)
+        if len(self._tail) > 2 * TAIL_EVENTS:
+            del self._tail[:-TAIL_EVENTS]
         self.durable_sequence = batch[-1].sequence
         published, self._published = self._published, asyncio.Event()
         published.set()
@@ -89,5 +92,5 @@ class Journal:
         tail = self._tail
         if tail and tail[0].sequence <= after_sequence + 1:
             start = after_sequence + 1 - tail[0].sequence
-            return [tail[i] for i in range(start, min(start + limit, len(tail)))]
+            return tail[start : start + limit]
         return await self._store.read_events(self._plan_id, after_sequence, limit)

@@ -11,6 +11,7 @@ import logging
 import shutil
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -70,6 +71,7 @@ from executor_server.tools.registry import ToolRegistry
 log = logging.getLogger(__name__)
 
 WATCH_BATCH = 500
+RECENT_JOURNALS = 32  # journals of ended executions kept for watchers that lag behind
 CANCEL_WAIT_SECONDS = 10.0
 
 
@@ -100,6 +102,7 @@ class Executor:
         self._max_active = max_active_executions
         self._retention = retention
         self._live: dict[str, Execution] = {}
+        self._ended: OrderedDict[str, Journal] = OrderedDict()
         self._admitting: dict[str, asyncio.Future[Execution | None]] = {}
         self._runs: set[asyncio.Task[None]] = set()
         # Serialises the decisions that make an execution live, so two requests cannot
@@ -145,6 +148,7 @@ class Executor:
         return count
 
     async def _forget(self, plan_id: str) -> None:
+        self._ended.pop(plan_id, None)
         await self._store.delete_execution(plan_id)
         workspace = self._workspace_root / plan_id
         await asyncio.to_thread(shutil.rmtree, workspace, ignore_errors=True)
@@ -320,6 +324,11 @@ class Executor:
             log.exception("execution crashed", extra={"plan_id": execution.plan_id})
         finally:
             self._live.pop(execution.plan_id, None)
+            # Watchers still catching up read the tail from memory, not from the store.
+            self._ended[execution.plan_id] = execution.journal
+            self._ended.move_to_end(execution.plan_id)
+            if len(self._ended) > RECENT_JOURNALS:
+                self._ended.popitem(last=False)
 
     async def _result(self, execution: Execution) -> ExecutionResult:
         # Report only what is journaled: nothing a crash could take back.
@@ -452,8 +461,9 @@ class Executor:
     async def _follow(self, plan_id: str, after: int) -> AsyncIterator[list[Event]]:
         while True:
             execution = self._live.get(plan_id)
-            if execution is not None:
-                events = await execution.journal.read(after, WATCH_BATCH)
+            journal = execution.journal if execution is not None else self._ended.get(plan_id)
+            if journal is not None:
+                events = await journal.read(after, WATCH_BATCH)
             else:
                 events = await self._store.read_events(plan_id, after, WATCH_BATCH)
             if events:

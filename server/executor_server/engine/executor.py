@@ -282,6 +282,9 @@ class Executor:
             if not dup.existing.submitted_as(record.plan, record.options):
                 raise AlreadyExists(record.plan_id) from None
             return None
+        # Stored but not started when the server began closing meanwhile: the next start
+        # finds it unfinished and runs it.
+        self._check_open()
         return self._start(graph, record)
 
     def _start(

@@ -17,6 +17,7 @@ from executor_server.domain.models import Event
 from executor_server.store.protocol import Store
 
 TAIL_EVENTS = 4096
+SETTLE_TURNS = 4
 
 
 class Journal:
@@ -43,8 +44,19 @@ class Journal:
         """Write pending events as they come, until `drain` is called and all are written."""
         while True:
             await self._has_pending.wait()
+            await self._settle()
             await self.flush()
             if self._draining and not self._pending:
+                return
+
+    async def _settle(self) -> None:
+        """Let what is already runnable add its events first, so that one commit carries a
+        whole burst: yield to the loop until a turn adds nothing (a few turns at most, so a
+        busy execution is not held back)."""
+        for _ in range(SETTLE_TURNS):
+            queued = len(self._pending)
+            await asyncio.sleep(0)
+            if len(self._pending) == queued:
                 return
 
     def drain(self) -> None:

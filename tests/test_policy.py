@@ -41,7 +41,7 @@ def test_defaults_mean_no_retry() -> None:
             initial_backoff=1.0,
             backoff_multiplier=2.0,
             max_backoff=60.0,
-            jitter=0.1,
+            jitter=0.0,
             non_retryable=frozenset(),
         )
         assert not r.allows_retry(1, E.TOOL_FAILED, retryable=True)

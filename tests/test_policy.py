@@ -142,9 +142,11 @@ def test_jitter_is_deterministic_per_seed_and_attempt() -> None:
     assert len(by_attempt) >= 4  # the attempt is part of the seed too
 
 
-def test_resolved_default_policy_has_jitter() -> None:
-    r = Retry.resolve(RetryPolicy(max_attempts=3))
-    delays = {r.delay(1, f"s{n}") for n in range(10)}
+def test_the_default_policy_has_no_jitter_and_a_set_one_spreads_delays() -> None:
+    plain = Retry.resolve(RetryPolicy(max_attempts=3))
+    assert {plain.delay(1, f"s{n}") for n in range(10)} == {1.0}
+    spread = Retry.resolve(RetryPolicy(max_attempts=3, jitter=0.1))
+    delays = {spread.delay(1, f"s{n}") for n in range(10)}
     assert all(0.9 <= d <= 1.1 for d in delays)
     assert len(delays) > 1
 

@@ -27,7 +27,6 @@ from executor_server.domain.models import (
     RetryPolicy,
     TimeoutPolicy,
 )
-from executor_server.domain.status import ExecutionErrorType
 from executor_server.engine import references
 from executor_server.engine.policy import MAX_ATTEMPTS_LIMIT
 from executor_server.tools.protocol import Tool
@@ -119,8 +118,6 @@ class _Collector:
             and policy.max_backoff < policy.initial_backoff
         ):
             self.add(f"{field}.max_backoff", "must not be less than initial_backoff")
-        if any(t not in ExecutionErrorType for t in policy.non_retryable_error_types):
-            self.add(f"{field}.non_retryable_error_types", "contains an unknown error type")
 
     def timeout_policy(self, field: str, policy: TimeoutPolicy) -> None:
         self.duration(f"{field}.default_step_timeout", policy.default_step_timeout, positive=True)

@@ -34,7 +34,7 @@ async def test_reads_are_whole_and_in_order_from_the_tail_or_the_store(
     await store.create_execution(ExecutionRecord(ActionPlan(id=PLAN_ID), ExecutionOptions(), 0))
     log = Journal(store, PLAN_ID)
     for sequence in range(1, 31):
-        log.append(_event(sequence))
+        log.append([_event(sequence)])
         if sequence % 4 == 0:
             await log.flush()
     # 29 and 30 are not stored yet: nobody sees them

@@ -21,8 +21,8 @@ from executor_server.domain.models import (
     ToolExecution,
     ValidationRule,
 )
+from executor_server.engine.program import Program
 from executor_server.engine.validation import (
-    PlanGraph,
     _cycles,
     validate_options,
     validate_plan,
@@ -92,7 +92,7 @@ def test_valid_diamond_plan_compiles_with_indexes() -> None:
     d = step(3, "d", tool="sleep", args={"seconds": 0}, deps=("c", "b", sid(1)))
     graph = validate_plan(plan(a, b, c, d), OPTIONS, TOOLS)
 
-    assert isinstance(graph, PlanGraph)
+    assert isinstance(graph, Program)
     assert len(graph) == 4
     assert graph.dependencies == ((), (0,), (0,), (1, 2))
     assert graph.dependents == ((1, 2), (3,), (3,), ())

@@ -8,8 +8,9 @@ ExecutorError
 │   ├── FailedPrecondition      the execution's status does not allow the operation
 │   ├── ResourceExhausted       the server is at capacity
 │   └── Unavailable             the server is shutting down
-└── StepError               one attempt of a step failed; the engine records it as data
-    └── ToolError               raised by tools
+├── StepError               one attempt of a step failed; the engine records it as data
+│   └── ToolError               raised by tools
+└── IllegalTransition       the engine tried a transition the tables forbid (a bug of ours)
 """
 
 from __future__ import annotations
@@ -118,3 +119,17 @@ class StepError(ExecutorError):
 
 class ToolError(StepError):
     """Raised by a tool to fail its attempt with a chosen type and retryability."""
+
+
+class IllegalTransition(ExecutorError):
+    """The engine's machine tried a transition that the status tables do not allow.
+
+    Never a user's doing (requests the state does not allow are FailedPrecondition): it
+    names the bug, and the machine refuses to journal the event.
+    """
+
+    def __init__(self, what: str, current: str, target: str) -> None:
+        super().__init__(f"illegal {what} transition {current} -> {target}")
+        self.what = what
+        self.current = current
+        self.target = target

@@ -105,3 +105,33 @@ EXECUTION_TRANSITIONS: dict[ExecutionStatus, frozenset[ExecutionStatus]] = {
 
 def can_transition(current: ExecutionStatus, target: ExecutionStatus) -> bool:
     return target in EXECUTION_TRANSITIONS[current]
+
+
+# A step's forward run, then its undo. COMPLETED → COMPENSATION_FAILED and PENDING → FAILED
+# are an attempt refused before it started (the budget was spent). A retry is RUNNING again.
+# Planned: PENDING → WAITING → RUNNING | COMPLETED | FAILED | CANCELLED (approvals, signals,
+# sleeps) and FAILED | CANCELLED | SKIPPED → PENDING (RetryExecution).
+STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
+    StepStatus.PENDING: frozenset(
+        {StepStatus.RUNNING, StepStatus.SKIPPED, StepStatus.CANCELLED, StepStatus.FAILED}
+    ),
+    StepStatus.RUNNING: frozenset(
+        {StepStatus.RUNNING, StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.CANCELLED}
+    ),
+    StepStatus.COMPLETED: frozenset({StepStatus.COMPENSATING, StepStatus.COMPENSATION_FAILED}),
+    StepStatus.FAILED: frozenset(),
+    StepStatus.SKIPPED: frozenset(),
+    StepStatus.CANCELLED: frozenset(),
+    StepStatus.COMPENSATING: frozenset(
+        {StepStatus.COMPENSATING, StepStatus.COMPENSATED, StepStatus.COMPENSATION_FAILED}
+    ),
+    StepStatus.COMPENSATED: frozenset(),
+    # A rollback tried again retries what failed to undo.
+    StepStatus.COMPENSATION_FAILED: frozenset(
+        {StepStatus.COMPENSATING, StepStatus.COMPENSATION_FAILED}
+    ),
+}
+
+
+def can_step_transition(current: StepStatus, target: StepStatus) -> bool:
+    return target in STEP_TRANSITIONS[current]

@@ -12,7 +12,7 @@ import shutil
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
@@ -24,6 +24,7 @@ from executor_server.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    RequestError,
     ResourceExhausted,
     StepError,
     Unavailable,
@@ -32,7 +33,6 @@ from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
     Event,
-    ExecutionError,
     ExecutionOptions,
     ExecutionResult,
     ResourceLimits,
@@ -41,23 +41,26 @@ from executor_server.domain.models import (
     StepResult,
     TimeoutPolicy,
 )
-from executor_server.domain.status import (
-    EventType,
-    ExecutionErrorType,
-    ExecutionStatus,
-    StepStatus,
-)
+from executor_server.domain.status import ExecutionStatus, StepStatus
 from executor_server.engine import references
 from executor_server.engine.attempt import check_arguments
-from executor_server.engine.execution import Execution
 from executor_server.engine.journal import Journal
-from executor_server.engine.state import ExecutionState
-from executor_server.engine.validation import (
-    PlanGraph,
-    validate_options,
-    validate_plan,
-    validate_step,
+from executor_server.engine.machine import (
+    AwaitEnd,
+    Cancel,
+    Command,
+    Machine,
+    Pause,
+    Recover,
+    Resume,
+    Rollback,
+    Start,
+    abandon,
 )
+from executor_server.engine.program import Program, build_program
+from executor_server.engine.runner import Runner
+from executor_server.engine.state import ExecutionState
+from executor_server.engine.validation import validate_options, validate_plan, validate_step
 from executor_server.store.memory import MemoryStore
 from executor_server.store.protocol import (
     DuplicateExecution,
@@ -72,7 +75,6 @@ log = logging.getLogger(__name__)
 
 WATCH_BATCH = 500
 RECENT_JOURNALS = 32  # journals of ended executions kept for watchers that lag behind
-CANCEL_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,14 @@ class StepRunContext:
 
 
 class Executor:
+    """The engine's public face. Each live execution is a Runner around its Machine; the
+    executor only admits, routes requests to runners, and reads the store.
+
+    One live execution per plan id: `_live` maps the id to the task that admits (or
+    revives) it, entered before anything is awaited, so a second request for the same id
+    always finds the first and waits for its outcome. The entry leaves when the run ends.
+    """
+
     def __init__(
         self,
         tools: ToolRegistry,
@@ -101,13 +111,9 @@ class Executor:
         self._workspace_root = workspace_root
         self._max_active = max_active_executions
         self._retention = retention
-        self._live: dict[str, Execution] = {}
+        self._live: dict[str, asyncio.Future[Runner | None]] = {}
         self._ended: OrderedDict[str, Journal] = OrderedDict()
-        self._admitting: dict[str, asyncio.Future[Execution | None]] = {}
-        self._runs: set[asyncio.Task[None]] = set()
-        # Serialises the decisions that make an execution live, so two requests cannot
-        # both start the same one.
-        self._admission = asyncio.Lock()
+        self._runs: set[asyncio.Task[Any]] = set()
         self._closing = False
 
     async def start(self) -> None:
@@ -118,13 +124,14 @@ class Executor:
             period = min(max(self._retention.total_seconds() / 10, 1.0), 3600.0)
             self._spawn(self._purge_periodically(period), "retention")
 
-    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(work, name=name)
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
+        return task
 
     async def _purge_periodically(self, period: float) -> None:
-        assert self._retention is not None
+        assert self._retention is not None  # only started with a retention
         while True:
             try:
                 purged = await self.purge(time.time() - self._retention.total_seconds())
@@ -155,16 +162,16 @@ class Executor:
 
     async def delete(self, plan_id: str) -> None:
         """Forget a finished execution. Raises NotFound, FailedPrecondition (unfinished)."""
-        async with self._admission:
-            live = self._live.get(plan_id)
-            if live is not None:
-                raise _refused("delete", plan_id, live.status)
-            record = await self._store.get_execution(plan_id)
-            if record is None:
-                raise NotFound(plan_id)
-            if not record.status.is_terminal:
-                raise _refused("delete", plan_id, record.status)
-            await self._forget(plan_id)
+        if (runner := await self._runner(plan_id)) is not None:
+            raise _refused("delete", plan_id, runner.status)
+        record = await self._store.get_execution(plan_id)
+        if record is None:
+            raise NotFound(plan_id)
+        if not record.status.is_terminal:
+            raise _refused("delete", plan_id, record.status)
+        if plan_id in self._live:  # revived for a rollback while we read
+            raise _refused("delete", plan_id, ExecutionStatus.ROLLING_BACK)
+        await self._forget(plan_id)
 
     async def list_executions(
         self, query: ExecutionQuery
@@ -180,36 +187,28 @@ class Executor:
         records = await self._store.unfinished_executions()
         for record in records:
             events = await self._store.read_events(record.plan_id)
+            state = _folded(record, events)
             try:
-                graph = validate_plan(record.plan, record.options, self.tools)
+                program = validate_plan(record.plan, record.options, self.tools)
             except InvalidArgument as exc:  # valid when accepted: a tool it needs is gone
-                await self._fail_unrecoverable(record, events, exc.message)
+                log.error(
+                    "execution not resumed",
+                    extra={"plan_id": record.plan_id, "error": exc.message},
+                )
+                await self._store.append_events(record.plan_id, abandon(state, exc.message))
                 continue
-            self._start(graph, record, events)
+            runner = self._runner_for(
+                program, state, Journal(self._store, record.plan_id, state.last_sequence)
+            )
+            runner.handle(Recover())
+            admitted: asyncio.Future[Runner | None] = asyncio.get_running_loop().create_future()
+            admitted.set_result(runner)
+            self._live[record.plan_id] = admitted
+            self._spawn(self._run(runner), f"execution {record.plan_id}")
             log.info(
                 "execution resumed", extra={"plan_id": record.plan_id, "status": record.status.name}
             )
         return len(records)
-
-    async def _fail_unrecoverable(
-        self, record: ExecutionRecord, events: list[Event], why: str
-    ) -> None:
-        message = f"cannot resume after a restart: {why}"
-        log.error("execution not resumed", extra={"plan_id": record.plan_id, "error": why})
-        await self._store.append_events(
-            record.plan_id,
-            [
-                Event(
-                    sequence=len(events) + 1,
-                    plan_id=record.plan_id,
-                    time=time.time(),
-                    type=EventType.EXECUTION_STATUS_CHANGED,
-                    status=ExecutionStatus.FAILED,
-                    message=message,
-                    error=ExecutionError(ExecutionErrorType.TOOL_NOT_FOUND, message),
-                )
-            ],
-        )
 
     def start_closing(self) -> None:
         """Refuse new plans and steps (UNAVAILABLE) from now on."""
@@ -227,6 +226,69 @@ class Executor:
         if self._closing:
             raise Unavailable("the server is shutting down")
 
+    # ------------------------------------------------------------------ runners
+
+    def _runner_for(self, program: Program, state: ExecutionState, journal: Journal) -> Runner:
+        machine = Machine(program, state)
+        return Runner(
+            machine, journal, self._workspace_root / program.plan_id, on_finished=self._finished
+        )
+
+    def _finished(self, runner: Runner) -> None:
+        """The machine has ended and its journal is stored: the id is free again."""
+        plan_id = runner.plan_id
+        self._release(runner)
+        # Watchers still catching up read the tail from memory, not from the store.
+        self._ended[plan_id] = runner.journal
+        self._ended.move_to_end(plan_id)
+        if len(self._ended) > RECENT_JOURNALS:
+            self._ended.popitem(last=False)
+
+    async def _run(self, runner: Runner) -> None:
+        try:
+            await runner.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # left unfinished in the journal: the next start resumes it
+            log.exception("execution crashed", extra={"plan_id": runner.plan_id})
+        finally:
+            self._release(runner)
+
+    def _release(self, runner: Runner) -> None:
+        """Free the plan id, if `runner` still holds it."""
+        entry = self._live.get(runner.plan_id)
+        if entry is not None and entry.done() and not entry.cancelled():
+            holds = entry.exception() is None and entry.result() is runner
+            if holds:
+                del self._live[runner.plan_id]
+
+    def _claim(
+        self, plan_id: str, admit: Coroutine[Any, Any, Runner | None]
+    ) -> asyncio.Task[Runner | None]:
+        """Make `plan_id` live with what `admit` returns; it runs to its end even if the
+        requester goes away (a stored record without a run would be lost work)."""
+        task = self._spawn(admit, f"admit {plan_id}")
+        self._live[plan_id] = task
+
+        def admitted(done: asyncio.Task[Runner | None]) -> None:
+            failed = done.cancelled() or done.exception() is not None
+            if (failed or done.result() is None) and self._live.get(plan_id) is done:
+                del self._live[plan_id]
+
+        task.add_done_callback(admitted)
+        return task
+
+    async def _runner(self, plan_id: str) -> Runner | None:
+        """The live runner of `plan_id`, once admitted; None when there is none."""
+        entry = self._live.get(plan_id)
+        if entry is None:
+            return None
+        try:
+            runner = await asyncio.shield(entry)
+        except RequestError:
+            return None  # its admission was refused; that requester hears why
+        return None if runner is None or runner.finished else runner
+
     # ------------------------------------------------------------------ plans
 
     async def execute_plan(
@@ -237,222 +299,136 @@ class Executor:
         Raises InvalidArgument, AlreadyExists, ResourceExhausted, Unavailable.
         """
         self._check_open()
-        graph = validate_plan(plan, options, self.tools)
-        earlier = self._admitting.get(plan.id)
-        if earlier is not None:  # the same id, submitted a moment ago: let it decide first
-            await asyncio.wait([earlier])
-        execution = self._live.get(plan.id)
-        if execution is None:
+        program = validate_plan(plan, options, self.tools)
+        entry = self._live.get(plan.id)
+        if entry is None:
             if len(self._live) >= self._max_active:
                 raise ResourceExhausted(
                     f"the server is running {len(self._live)} executions, its limit"
                 )
-            record = ExecutionRecord(plan, options, time.time())
-            # Admission runs to its end even if the client goes away: a stored record
-            # without a running execution would be lost work.
-            admitting = asyncio.ensure_future(self._admit(graph, record))
-            self._admitting[plan.id] = admitting
-            admitting.add_done_callback(partial(self._admitted, plan.id))
-            execution = await asyncio.shield(admitting)
-            if execution is None:  # it ran before and has finished
-                return await self._stored_result(plan.id)
-        elif not (execution.plan == plan and execution.options == options):
+            entry = self._claim(plan.id, self._admit(program))
+        runner = await asyncio.shield(entry)
+        if runner is None:  # it ran before and has finished
+            return await self._stored_result(plan.id)
+        if runner.program is not program and not (
+            runner.program.plan == plan and runner.program.options == options
+        ):
             raise AlreadyExists(plan.id)
+        if not detach:
+            await runner.request(AwaitEnd)
+        return await self._result(runner)
 
-        if detach:
-            await execution.started()
-        else:
-            await execution.finished.wait()
-        return await self._result(execution)
-
-    def _admitted(self, plan_id: str, admitting: asyncio.Future[Execution | None]) -> None:
-        if self._admitting.get(plan_id) is admitting:
-            del self._admitting[plan_id]
-        if not admitting.cancelled():
-            admitting.exception()  # its submitter reports it, if still there to hear
-
-    async def _admit(self, graph: PlanGraph, record: ExecutionRecord) -> Execution | None:
+    async def _admit(self, program: Program) -> Runner | None:
         """Store and start a new execution; None when the same plan ran before.
 
         Raises AlreadyExists when the id is taken by other content.
         """
+        plan, options = program.plan, program.options
+        record = ExecutionRecord(plan, options, time.time())
+        state = ExecutionState(plan, record.create_time)
+        runner = self._runner_for(program, state, Journal(self._store, plan.id))
+        runner.handle(Start())
         try:
-            await self._store.create_execution(record)
+            # The record and the first events (accepted, started, the first attempts) in one
+            # commit; no tool runs before it is stored.
+            await runner.journal.create(record)
         except DuplicateExecution as dup:
-            if not dup.existing.submitted_as(record.plan, record.options):
-                raise AlreadyExists(record.plan_id) from None
+            if not dup.existing.submitted_as(plan, options):
+                raise AlreadyExists(plan.id) from None
             return None
         # Stored but not started when the server began closing meanwhile: the next start
         # finds it unfinished and runs it.
         self._check_open()
-        return self._start(graph, record)
+        self._spawn(self._run(runner), f"execution {plan.id}")
+        return runner
 
-    def _start(
-        self,
-        graph: PlanGraph,
-        record: ExecutionRecord,
-        journaled: list[Event] | None = None,
-        *,
-        rollback: bool = False,
-    ) -> Execution:
-        """Run a new execution, or continue one from the events it `journaled` before
-        (and roll it back, if asked)."""
-        plan = graph.plan
-        state = ExecutionState(plan, record.create_time)
-        for event in journaled or ():
-            state.apply(event)
-        execution = Execution(
-            graph,
-            record.options,
-            Journal(self._store, plan.id, durable_sequence=state.last_sequence),
-            state,
-            self._workspace_root / plan.id,
-        )
-        if journaled:
-            execution.recover()
-        else:
-            execution.accept()
-        if rollback:
-            execution.request_rollback()
-        self._live[plan.id] = execution
-        self._spawn(self._run(execution), f"execution {plan.id}")
-        return execution
-
-    async def _run(self, execution: Execution) -> None:
-        try:
-            await execution.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("execution crashed", extra={"plan_id": execution.plan_id})
-        finally:
-            self._live.pop(execution.plan_id, None)
-            # Watchers still catching up read the tail from memory, not from the store.
-            self._ended[execution.plan_id] = execution.journal
-            self._ended.move_to_end(execution.plan_id)
-            if len(self._ended) > RECENT_JOURNALS:
-                self._ended.popitem(last=False)
-
-    async def _result(self, execution: Execution) -> ExecutionResult:
+    async def _result(self, runner: Runner) -> ExecutionResult:
         # Report only what is journaled: nothing a crash could take back.
-        await execution.journal.durable(execution.state.last_sequence)
-        return execution.state.snapshot(time.time())
+        await runner.settled()
+        return runner.machine.state.snapshot(time.time())
 
     async def _stored_result(self, plan_id: str) -> ExecutionResult:
         record = await self._store.get_execution(plan_id)
         if record is None:
             raise NotFound(plan_id)
-        state = ExecutionState(record.plan, record.create_time)
-        for event in await self._store.read_events(plan_id):
-            state.apply(event)
-        return state.snapshot(time.time())
+        return _folded(record, await self._store.read_events(plan_id)).snapshot(time.time())
 
     # ------------------------------------------------------------------ status and control
 
     async def get_status(self, plan_id: str) -> ExecutionResult:
         """Raises NotFound."""
-        execution = self._live.get(plan_id)
-        if execution is not None:
-            return await self._result(execution)
+        runner = await self._runner(plan_id)
+        if runner is not None:
+            return await self._result(runner)
         return await self._stored_result(plan_id)
 
-    async def _controllable(self, plan_id: str) -> Execution | ExecutionStatus:
-        """The live execution, or the status of a finished one. Raises NotFound."""
-        execution = self._live.get(plan_id)
-        if execution is not None:
-            return execution
+    async def _control(
+        self,
+        plan_id: str,
+        command: Callable[[int], Command],
+        operation: str,
+        holds: ExecutionStatus | None = None,
+    ) -> ExecutionStatus:
+        """Send a request to the live execution. One that is not live has ended: only a
+        request whose effect already `holds` succeeds. Raises NotFound, FailedPrecondition."""
+        runner = await self._runner(plan_id)
+        if runner is not None:
+            return await runner.request(command)
         record = await self._store.get_execution(plan_id)
         if record is None:
             raise NotFound(plan_id)
-        return record.status
+        if record.status is holds:
+            return record.status
+        raise _refused(operation, plan_id, record.status)
 
     async def pause(self, plan_id: str) -> ExecutionStatus:
         """Raises NotFound, FailedPrecondition (not running)."""
-        execution = await self._controllable(plan_id)
-        status = execution if isinstance(execution, ExecutionStatus) else execution.status
-        if status is ExecutionStatus.PAUSED:
-            return status
-        if not isinstance(execution, Execution) or not execution.can_pause():
-            raise _refused("pause", plan_id, status)
-        seq = execution.pause()
-        await execution.journal.durable(seq)
-        return ExecutionStatus.PAUSED
+        return await self._control(plan_id, Pause, "pause", ExecutionStatus.PAUSED)
 
     async def resume(self, plan_id: str) -> ExecutionStatus:
         """Raises NotFound, FailedPrecondition (not paused)."""
-        execution = await self._controllable(plan_id)
-        status = execution if isinstance(execution, ExecutionStatus) else execution.status
-        if not isinstance(execution, Execution) or status not in (
-            ExecutionStatus.PAUSED,
-            ExecutionStatus.RUNNING,
-            ExecutionStatus.ROLLING_BACK,
-        ):
-            raise _refused("resume", plan_id, status)
-        if status is ExecutionStatus.PAUSED:
-            seq = execution.resume()
-            status = execution.status  # what the resume did; the run may move on meanwhile
-            await execution.journal.durable(seq)
-        return status
+        return await self._control(plan_id, Resume, "resume")
 
     async def cancel(self, plan_id: str, reason: str = "") -> ExecutionStatus:
-        """Cancel and wait (briefly) for running attempts to wind down.
+        """Cancel, and answer once it is cancelled: running attempts are cancelled and get
+        STOP_GRACE_SECONDS to stop before they are recorded as stopped anyway.
 
         Raises NotFound, FailedPrecondition (already finished otherwise than cancelled).
         """
-        execution = await self._controllable(plan_id)
-        status = execution if isinstance(execution, ExecutionStatus) else execution.status
-        if status is ExecutionStatus.CANCELLED:
-            return status
-        # A live execution may have just ended: its status decides, as for a stored one.
-        if not isinstance(execution, Execution) or status.is_terminal:
-            raise _refused("cancel", plan_id, status)
-        execution.cancel(reason)
-        try:  # the end of what was cancelled, not of a rollback that may follow
-            await asyncio.wait_for(execution.phase_ended.wait(), CANCEL_WAIT_SECONDS)
-        except TimeoutError:
-            log.warning("cancel is taking long", extra={"plan_id": plan_id})
-        await execution.journal.durable(execution.state.last_sequence)
-        return execution.status
+        return await self._control(
+            plan_id, partial(Cancel, reason=reason), "cancel", ExecutionStatus.CANCELLED
+        )
 
     async def rollback(self, plan_id: str, *, detach: bool = False) -> ExecutionStatus:
         """Compensate the completed steps of a FAILED or CANCELLED execution (again, for one
         that ended ROLLBACK_FAILED: only what is not yet compensated). Waits for the end of
         the rollback unless `detach`. Raises NotFound, FailedPrecondition."""
-        async with self._admission:
-            live = self._live.get(plan_id)
-            if live is not None and not live.rolls_back:
-                # Its forward run is still going, or just ending: rollback needs the end.
-                if not live.status.is_terminal:
-                    raise _refused("roll back", plan_id, live.status)
-                await live.finished.wait()
-                live = None
-            execution = live or await self._revive_for_rollback(plan_id)
-        if isinstance(execution, ExecutionStatus):
-            return execution
-        if detach:
-            await execution.started()
-        else:
-            await execution.finished.wait()
-        await execution.journal.durable(execution.state.last_sequence)
-        return execution.status
+        command = partial(Rollback, detach=detach)
+        while True:
+            runner = await self._runner(plan_id)
+            if runner is not None:
+                return await runner.request(command)
+            record = await self._store.get_execution(plan_id)
+            if record is None:
+                raise NotFound(plan_id)
+            if record.status is ExecutionStatus.ROLLED_BACK:
+                return record.status
+            if record.status not in _ROLLBACKABLE:
+                raise _refused("roll back", plan_id, record.status)
+            if plan_id not in self._live:  # else someone revived it meanwhile: join them
+                self._check_open()
+                await asyncio.shield(self._claim(plan_id, self._revive(record)))
 
-    async def _revive_for_rollback(self, plan_id: str) -> Execution | ExecutionStatus:
-        """Start the rollback of a finished execution; a rolled-back one stays as it is."""
-        record = await self._store.get_execution(plan_id)
-        if record is None:
-            raise NotFound(plan_id)
-        if record.status is ExecutionStatus.ROLLED_BACK:
-            return record.status
-        rollbackable = (
-            ExecutionStatus.FAILED,
-            ExecutionStatus.CANCELLED,
-            ExecutionStatus.ROLLBACK_FAILED,
-        )
-        if record.status not in rollbackable:
-            raise _refused("roll back", plan_id, record.status)
-        graph = validate_plan(record.plan, record.options, self.tools)
-        events = await self._store.read_events(plan_id)
-        return self._start(graph, record, events, rollback=True)
+    async def _revive(self, record: ExecutionRecord) -> Runner | None:
+        """Bring a finished execution back to life, rolling back."""
+        program = validate_plan(record.plan, record.options, self.tools)
+        state = _folded(record, await self._store.read_events(record.plan_id))
+        journal = Journal(self._store, record.plan_id, state.last_sequence)
+        runner = self._runner_for(program, state, journal)
+        runner.handle(Recover())
+        runner.handle(Rollback())  # before it runs, so that it cannot end first
+        self._spawn(self._run(runner), f"execution {record.plan_id}")
+        return runner
 
     async def watch(self, plan_id: str, after_sequence: int = 0) -> AsyncIterator[list[Event]]:
         """Batches of events after `after_sequence`: first the journal, then live ones as
@@ -463,8 +439,8 @@ class Executor:
 
     async def _follow(self, plan_id: str, after: int) -> AsyncIterator[list[Event]]:
         while True:
-            execution = self._live.get(plan_id)
-            journal = execution.journal if execution is not None else self._ended.get(plan_id)
+            runner = await self._runner(plan_id)
+            journal = runner.journal if runner is not None else self._ended.get(plan_id)
             if journal is not None:
                 events = await journal.read(after, WATCH_BATCH)
             else:
@@ -473,9 +449,9 @@ class Executor:
                 yield events
                 after = events[-1].sequence
                 continue
-            if execution is None or execution.finished.is_set():
+            if runner is None:
                 return  # every event it will ever have is stored, and has been sent
-            await execution.journal.published_after(after)
+            await journal.published_after(after)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ one step
 
@@ -496,7 +472,7 @@ class Executor:
         validate_options(options, field="context")
         plan_id = context.plan_id or str(uuid.uuid4())
         call = step.tool_execution
-        assert call is not None
+        assert call is not None  # validate_step requires it
         try:
             arguments = references.resolve(call.arguments, context.step_outputs)
             check_arguments(tool, arguments)
@@ -516,21 +492,37 @@ class Executor:
             update={"tool_execution": call.model_copy(update={"arguments": arguments})}
         )
         plan = ActionPlan(id=plan_id, steps=(resolved,))
-        graph = PlanGraph(plan, {step.id: 0}, ((),), ((),), (tool,), (rules,), (None,))
+        program = build_program(
+            plan,
+            options,
+            index={step.id: 0},
+            dependencies=[()],
+            tools=[tool],
+            output_rules=[rules],
+            compensation_tools=[None],
+        )
         # A one-step execution of its own, journaled in memory only and never listed.
         store = MemoryStore()
         record = ExecutionRecord(plan, options, time.time())
-        await store.create_execution(record)
-        execution = Execution(
-            graph,
-            options,
-            Journal(store, plan_id),
-            ExecutionState(plan, record.create_time),
-            self._workspace_root / plan_id,
+        state = ExecutionState(plan, record.create_time)
+        runner = Runner(
+            Machine(program, state), Journal(store, plan_id), self._workspace_root / plan_id
         )
-        execution.accept()
-        await execution.run()
-        return execution.state.steps[0], execution.state.usage
+        runner.handle(Start())
+        await runner.journal.create(record)
+        await runner.run()
+        return state.steps[0], state.usage
+
+
+def _folded(record: ExecutionRecord, events: Iterable[Event]) -> ExecutionState:
+    """An execution's state: its journal folded (recovery is replay)."""
+    state = ExecutionState(record.plan, record.create_time)
+    for event in events:
+        state.apply(event)
+    return state
+
+
+_ROLLBACKABLE = (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED, ExecutionStatus.ROLLBACK_FAILED)
 
 
 def _refused(operation: str, plan_id: str, status: ExecutionStatus) -> FailedPrecondition:

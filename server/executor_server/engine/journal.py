@@ -1,11 +1,15 @@
 """An execution's event journal: numbered, stored before anyone sees them, fanned out.
 
-The engine appends events without waiting; a flusher owned by the execution writes whatever
-is pending to the store in one batch (group commit), then publishes. A step awaits
-`durable(seq)` only before it invokes a tool that is not idempotent (and only with a
-persistent store); replies wait for what they report. Watchers only ever read durable
-events, from a bounded in-memory tail or, when they fall behind it, from the store, so a
-slow watcher costs the engine nothing.
+Every event of an execution enters through `append` and leaves through `_publish`, the one
+place where it becomes visible (to watchers, to replies waiting for durability). The runner
+appends without waiting; a flusher owned by the execution writes whatever is pending to the
+store in one batch (group commit), then publishes. A new execution's record and its first
+events go to the store in one commit (`create`). The machine decides who waits for
+`durable(seq)` (engine/machine.py): a tool that is not idempotent before it runs, a reply
+before it is sent; waiting for a store that forgets everything on exit protects nothing, so
+then it returns at once. Watchers only ever read published events, from a bounded
+in-memory tail or, when they fall behind it, from the store, so a slow watcher costs the
+engine nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import asyncio
 
 from executor_server.domain.errors import Unavailable
 from executor_server.domain.models import Event
-from executor_server.store.protocol import Store
+from executor_server.store.protocol import ExecutionRecord, Store
 
 TAIL_EVENTS = 4096
 SETTLE_TURNS = 4
@@ -36,9 +40,24 @@ class Journal:
         self._must_wait = store.persistent
         self.durable_sequence = durable_sequence
 
-    def append(self, event: Event) -> None:
-        self._pending.append(event)
+    def append(self, events: list[Event]) -> None:
+        """Queue events (consecutive, continuing the journal) for the next commit."""
+        self._pending.extend(events)
         self._has_pending.set()
+
+    async def create(self, record: ExecutionRecord) -> None:
+        """Store a new execution with every event appended so far, in one commit.
+
+        Raises what `Store.create_execution` raises (DuplicateExecution).
+        """
+        batch, self._pending = self._pending, []
+        self._has_pending.clear()
+        try:
+            await self._store.create_execution(record, batch)
+        except BaseException:
+            self._pending = batch + self._pending
+            raise
+        self._publish(batch)
 
     async def run_flusher(self) -> None:
         """Write pending events as they come, until `drain` is called and all are written."""
@@ -64,12 +83,27 @@ class Journal:
         self._draining = True
         self._has_pending.set()
 
+    @property
+    def written(self) -> bool:
+        """Nothing appended is waiting to be written."""
+        return not self._pending
+
+    def undrain(self) -> None:
+        """More is coming after all (a rollback began): a new flusher must not end yet."""
+        self._draining = False
+
     async def flush(self) -> None:
         self._has_pending.clear()
         batch, self._pending = self._pending, []
         if not batch:
             return
         await self._store.append_events(self._plan_id, batch)
+        self._publish(batch)
+
+    def _publish(self, batch: list[Event]) -> None:
+        """Stored: now watchers and waiting replies may see them."""
+        if not batch:
+            return
         self._tail.extend(batch)
         if len(self._tail) > 2 * TAIL_EVENTS:
             del self._tail[:-TAIL_EVENTS]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from executor_server.domain.errors import StepError
+from executor_server.domain.frozen import FrozenDict, FrozenList, freeze
 from executor_server.domain.status import ExecutionErrorType
 
 _INDEX = re.compile(r"-?[0-9]+")
@@ -89,3 +90,77 @@ def _unresolved(match: re.Match[str], why: str) -> StepError:
         error_type=ExecutionErrorType.VALIDATION,
         retryable=False,
     )
+
+
+Resolver = Callable[[Mapping[str, Any]], Any]
+
+
+class Template:
+    """Arguments compiled once, at submission: a read-only value, and where references
+    occur in it already parsed, so a step start only looks them up.
+
+    `resolve(outputs)` raises StepError(VALIDATION) like `resolve`.
+    """
+
+    __slots__ = ("_resolver", "steps", "value")
+
+    def __init__(self, value: Any) -> None:
+        self.value = freeze(value)
+        #: The names or ids of the steps whose outputs it needs; empty for a constant.
+        self.steps = frozenset(find_references(value))
+        self._resolver = _compile(self.value) if self.steps else None
+
+    def resolve(self, outputs: Mapping[str, Any]) -> Any:
+        if self._resolver is None:
+            return self.value
+        return self._resolver(outputs)
+
+
+def _compile(value: Any) -> Resolver | None:
+    """A function building `value` with its references filled in; None when it has none."""
+    if isinstance(value, str):
+        if "${" not in value or REFERENCE.search(value) is None:
+            return None
+        whole = REFERENCE.fullmatch(value)
+        if whole is not None:
+            return _slot(whole)
+        return _interpolation(value)
+    if isinstance(value, dict):
+        parts = {k: _compile(v) for k, v in value.items()}
+        if not any(parts.values()):
+            return None
+        items = [(k, parts[k], v) for k, v in value.items()]
+
+        def build_dict(outputs: Mapping[str, Any]) -> Any:
+            return FrozenDict({k: (v if f is None else f(outputs)) for k, f, v in items})
+
+        return build_dict
+    if isinstance(value, list):
+        elements = [(_compile(v), v) for v in value]
+        if not any(f for f, _ in elements):
+            return None
+
+        def build_list(outputs: Mapping[str, Any]) -> Any:
+            return FrozenList([v if f is None else f(outputs) for f, v in elements])
+
+        return build_list
+    return None
+
+
+def _slot(match: re.Match[str]) -> Resolver:
+    return lambda outputs: _lookup(match, outputs)
+
+
+def _interpolation(text: str) -> Resolver:
+    pieces: list[str | re.Match[str]] = []
+    at = 0
+    for match in REFERENCE.finditer(text):
+        pieces.append(text[at : match.start()])
+        pieces.append(match)
+        at = match.end()
+    pieces.append(text[at:])
+
+    def build(outputs: Mapping[str, Any]) -> str:
+        return "".join(p if isinstance(p, str) else _as_text(_lookup(p, outputs)) for p in pieces)
+
+    return build

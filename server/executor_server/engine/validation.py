@@ -1,4 +1,4 @@
-"""Checks a whole plan before anything runs, and compiles it into an indexed graph.
+"""Checks a whole plan before anything runs, and compiles it into its runtime Program.
 
 Every problem is collected (not only the first) as a FieldViolation whose path uses the
 wire's field names, so a client can point at the exact field.
@@ -29,6 +29,7 @@ from executor_server.domain.models import (
 )
 from executor_server.engine import references
 from executor_server.engine.policy import MAX_ATTEMPTS_LIMIT
+from executor_server.engine.program import Program, build_program
 from executor_server.tools.protocol import Tool
 from executor_server.tools.registry import ToolRegistry
 
@@ -65,24 +66,6 @@ def compile_schema(schema: Mapping[str, Any]) -> Validator:
 class OutputRule:
     description: str
     validator: Validator
-
-
-@dataclass(frozen=True, slots=True)
-class PlanGraph:
-    """A validated plan, indexed for the scheduler: step i is plan.steps[i]."""
-
-    plan: ActionPlan
-    index: Mapping[str, int]  # id and name -> position
-    dependencies: tuple[tuple[int, ...], ...]
-    dependents: tuple[tuple[int, ...], ...]
-    tools: tuple[Tool, ...]
-    #: What each step's output must satisfy: its tool's output schema, then its own rules.
-    output_rules: tuple[tuple[OutputRule, ...], ...]
-    #: The tool of each step's declared compensation, None where it declares none.
-    compensation_tools: tuple[Tool | None, ...]
-
-    def __len__(self) -> int:
-        return len(self.plan.steps)
 
 
 class _Collector:
@@ -160,8 +143,8 @@ def _check_options(check: _Collector, options: ExecutionOptions, field: str) -> 
     check.retry_policy(f"{field}.retry_policy", options.retry_policy)
 
 
-def validate_plan(plan: ActionPlan, options: ExecutionOptions, tools: ToolRegistry) -> PlanGraph:
-    """Check everything about `plan` that can be known before it runs.
+def validate_plan(plan: ActionPlan, options: ExecutionOptions, tools: ToolRegistry) -> Program:
+    """Check everything about `plan` that can be known before it runs, and compile it.
 
     Raises InvalidArgument with one FieldViolation per problem.
     """
@@ -215,20 +198,16 @@ def validate_plan(plan: ActionPlan, options: ExecutionOptions, tools: ToolRegist
         _check_references(check, plan, index, dependencies)
     check.raise_if_any()
 
-    dependents: list[list[int]] = [[] for _ in plan.steps]
-    for i, deps in enumerate(dependencies):
-        for d in deps:
-            dependents[d].append(i)
-    return PlanGraph(
-        plan=plan,
+    return build_program(
+        plan,
+        options,
         index=index,
-        dependencies=tuple(dependencies),
-        dependents=tuple(tuple(d) for d in dependents),
-        tools=tuple(tools_by_step),
-        output_rules=tuple(rules),
-        compensation_tools=tuple(
+        dependencies=dependencies,
+        tools=tools_by_step,
+        output_rules=rules,
+        compensation_tools=[
             tools.get(s.compensation.tool_name) if s.compensation else None for s in plan.steps
-        ),
+        ],
     )
 
 

@@ -21,12 +21,14 @@ class MemoryStore:
         self._records: dict[str, ExecutionRecord] = {}
         self._events: dict[str, list[Event]] = {}
 
-    async def create_execution(self, record: ExecutionRecord) -> None:
+    async def create_execution(self, record: ExecutionRecord, events: Sequence[Event] = ()) -> None:
         existing = self._records.get(record.plan_id)
         if existing is not None:
             raise DuplicateExecution(existing)
         self._records[record.plan_id] = record
         self._events[record.plan_id] = []
+        if events:
+            await self.append_events(record.plan_id, events)
 
     async def get_execution(self, plan_id: str) -> ExecutionRecord | None:
         return self._records.get(plan_id)

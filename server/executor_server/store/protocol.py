@@ -86,8 +86,11 @@ class Store(Protocol):
     #: land before it acts on it only when it does.
     persistent: bool
 
-    async def create_execution(self, record: ExecutionRecord) -> None:
-        """Persist a new execution. Raises DuplicateExecution if the plan id exists."""
+    async def create_execution(self, record: ExecutionRecord, events: Sequence[Event] = ()) -> None:
+        """Persist a new execution and its first events (from sequence 1) atomically.
+
+        Raises DuplicateExecution if the plan id exists (and then stores nothing).
+        """
         ...
 
     async def get_execution(self, plan_id: str) -> ExecutionRecord | None: ...

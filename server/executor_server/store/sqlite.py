@@ -190,8 +190,14 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------ Store protocol
 
-    async def create_execution(self, record: ExecutionRecord) -> None:
+    async def create_execution(self, record: ExecutionRecord, events: Sequence[Event] = ()) -> None:
         plan, options = record.plan.model_dump_json(), record.options.model_dump_json()
+        rows = [(record.plan_id, e.sequence, encode_event(e)) for e in events]
+        status, end_time = record.status, record.end_time
+        latest = _latest_status(events)
+        if latest is not None:
+            status = latest.status
+            end_time = latest.time if latest.status.is_terminal else None
 
         def insert(connection: sqlite3.Connection) -> None:
             connection.execute(
@@ -200,13 +206,17 @@ class SQLiteStore:
                     record.plan_id,
                     record.plan.name,
                     record.create_time,
-                    int(record.status),
-                    record.end_time,
+                    int(status),
+                    end_time,
                     len(record.plan.steps),
                     plan,
                     options,
                 ),
             )
+            if rows:
+                if rows[0][1] != 1:
+                    raise ValueError(f"journal of {record.plan_id} starts at 1, got {rows[0][1]}")
+                connection.executemany("INSERT INTO events VALUES (?, ?, ?)", rows)
 
         try:
             await self._write(insert)
@@ -218,9 +228,7 @@ class SQLiteStore:
 
     async def append_events(self, plan_id: str, events: Sequence[Event]) -> None:
         rows = [(plan_id, e.sequence, encode_event(e)) for e in events]
-        latest = next(
-            (e for e in reversed(events) if e.type is EventType.EXECUTION_STATUS_CHANGED), None
-        )
+        latest = _latest_status(events)
 
         def insert(connection: sqlite3.Connection) -> None:
             last = connection.execute(
@@ -330,6 +338,10 @@ def _record(row: tuple[Any, ...]) -> ExecutionRecord:
         status=ExecutionStatus(status),
         end_time=end_time,
     )
+
+
+def _latest_status(events: Sequence[Event]) -> Event | None:
+    return next((e for e in reversed(events) if e.type is EventType.EXECUTION_STATUS_CHANGED), None)
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[None], BaseException | None]]) -> None:

@@ -1,0 +1,1036 @@
+"""The engine's decisions: a pure state machine, `handle(command) -> Transition`.
+
+No asyncio and no I/O here, in the manner of sans-IO protocol libraries (h11, h2). The
+runner (engine/runner.py) turns the world into commands (a request, an attempt that ended,
+a timer that fired) and performs the effects the machine returns (start or cancel an
+attempt, arm or disarm a timer, answer a request once a sequence is durable); the machine
+alone decides what happens, so the same commands always give the same events.
+
+Where state lives:
+- `ExecutionState` (engine/state.py) is the fold of the journal: statuses, outputs, usage.
+  Every event the machine emits is applied to it at once, and recovery is replaying the
+  journal through the same fold, then `Recover`.
+- The machine adds only what is in flight and so is never journaled: the phase, the ready
+  heap, the dependency counters, the attempts running and the steps backing off. All of it
+  is derived again from the fold on recovery.
+
+Where durability is decided: here, as data. `StartAttempt.after` is the sequence that must
+be durable before a tool that is not idempotent runs (a crash must never hide an attempt
+that may have run); `Reply.sequence` is what a request's answer reports, so it is sent only
+once that is durable. The runner honours both in one place each.
+
+Scheduling is dependency counting: a step waits on a counter of unfinished dependencies and
+enters a ready heap ordered by plan position when it reaches zero, so among ready steps the
+earlier one starts first. Rollback runs the same machinery over the reversed graph: a
+completed step is compensated once every completed step that depended on it is, later plan
+positions first. A step waiting out a retry backoff holds no concurrency slot.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from executor_server.domain.errors import FailedPrecondition, IllegalTransition
+from executor_server.domain.models import Event, ExecutionError, ResourceUsage
+from executor_server.domain.status import (
+    EventType,
+    ExecutionErrorType,
+    ExecutionStatus,
+    StepStatus,
+    can_step_transition,
+    can_transition,
+)
+from executor_server.engine.program import Program
+from executor_server.engine.state import ExecutionState
+from executor_server.tools.protocol import Budget
+
+#: How long a cancelled attempt may take to stop before it is recorded as stopped anyway
+#: (its task is still cancelled; its late outcome is ignored).
+STOP_GRACE_SECONDS = 10.0
+
+ES = ExecutionStatus
+SS = StepStatus
+
+# Statuses of a step whose forward work completed: its output exists and it may need undoing.
+_DID_RUN = frozenset({SS.COMPLETED, SS.COMPENSATING, SS.COMPENSATED, SS.COMPENSATION_FAILED})
+
+
+class Phase(Enum):
+    """What the machine is doing; with the status (which adds PAUSED) it is the whole state
+    of control. A new kind of step adds commands and effects, not flags."""
+
+    NEW = "new"  # built, not started nor recovered
+    FORWARD = "forward"  # running the plan (status RUNNING or PAUSED)
+    STOPPING = "stopping"  # forward work ends early: running attempts wind down
+    ROLLBACK = "rollback"  # compensating (status ROLLING_BACK or PAUSED)
+    ROLLBACK_STOPPING = "rollback-stopping"  # a cancelled rollback winds down
+    ENDED = "ended"  # terminal and idle; a rollback may still be requested
+
+
+_STOPPING = (Phase.STOPPING, Phase.ROLLBACK_STOPPING)
+
+
+# ------------------------------------------------------------------ commands
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Run a new execution (its state is empty)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recover:
+    """Continue from the journal already folded into the state."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptEnded:
+    """An attempt the machine started has ended, one way or another."""
+
+    step: int
+    attempt: int
+    compensation: bool
+    output: Any = None
+    error: ExecutionError | None = None
+    #: It ended because the machine cancelled it (not by timeout nor its own error).
+    cancelled: bool = False
+    usage: ResourceUsage | None = None
+    #: The least the next attempt must wait (the other side's Retry-After).
+    retry_after: float = 0.0
+
+
+class TimerKind(Enum):
+    RETRY = "retry"  # a step's backoff is over
+    DEADLINE = "deadline"  # max_execution_time
+    STOP_GRACE = "stop-grace"  # cancelled attempts had their time to stop
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    kind: TimerKind
+    step: int = -1
+
+
+DEADLINE = Timer(TimerKind.DEADLINE)
+STOP_GRACE = Timer(TimerKind.STOP_GRACE)
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    timer: Timer
+
+
+@dataclass(frozen=True, slots=True)
+class ReportProgress:
+    step: int
+    attempt: int
+    fraction: float
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    ticket: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    ticket: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    ticket: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Rollback:
+    ticket: int = 0
+    #: Answer once the rollback has started, not when it has ended.
+    detach: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitEnd:
+    """Answer once the execution has ended and has nothing more to do."""
+
+    ticket: int = 0
+
+
+Command = (
+    Start
+    | Recover
+    | AttemptEnded
+    | TimerFired
+    | ReportProgress
+    | Pause
+    | Resume
+    | Cancel
+    | Rollback
+    | AwaitEnd
+)
+
+
+# ------------------------------------------------------------------ effects
+
+
+@dataclass(frozen=True, slots=True)
+class StartAttempt:
+    step: int
+    attempt: int
+    compensation: bool
+    #: Run the tool only once this sequence is durable (0: at once).
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAttempt:
+    step: int
+    attempt: int
+    compensation: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ArmTimer:
+    timer: Timer
+    delay: float  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class DisarmTimer:
+    timer: Timer
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Answer request `ticket` with `status` once `sequence` is durable."""
+
+    ticket: int
+    sequence: int
+    status: ExecutionStatus
+
+
+Effect = StartAttempt | CancelAttempt | ArmTimer | DisarmTimer | Reply
+
+
+@dataclass(slots=True)
+class Transition:
+    events: list[Event] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ the machine
+
+
+class Machine:
+    """One execution's decisions. Raises FailedPrecondition for a request its state does not
+    allow (nothing changes), IllegalTransition if it ever tried a forbidden transition."""
+
+    def __init__(
+        self,
+        program: Program,
+        state: ExecutionState,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.program = program
+        self.state = state
+        self._clock = clock
+        options = program.options
+        self._fail_fast = not options.continue_on_failure
+        #: Shared with tools through their contexts: they count network requests and disk.
+        self.budget = Budget(options.resource_limits, state.usage.copy())
+        self.budget.used.add(state.compensation_usage)
+        self.phase = Phase.NEW
+        self._stop: tuple[ExecutionStatus, ExecutionError | None] | None = None
+        self._first_failure: ExecutionError | None = None
+        self._ready: list[int] = []  # a heap of positions (negated while rolling back)
+        self._waiting_on: list[int] = []
+        self._attempts: list[int] = [s.attempts for s in state.steps]
+        self.running: dict[int, int] = {}  # step -> attempt in flight
+        self._backing_off: set[int] = set()
+        self._interrupted: list[int] = []  # attempts a previous process left running
+        self._on_phase_end: list[int] = []  # tickets answered when the phase ends
+        self._on_end: list[int] = []  # tickets answered when nothing more is to be done
+        self._out = Transition()
+
+    # ------------------------------------------------------------ the one entry point
+
+    def handle(self, command: Command) -> Transition:
+        """Apply one command; returns the events it journals and the effects to perform."""
+        self._out = Transition()
+        match command:
+            case AttemptEnded():
+                self._attempt_ended(command)
+            case TimerFired(timer):
+                self._timer_fired(timer)
+            case ReportProgress():
+                self._progress(command)
+            case Start():
+                self._start()
+            case Recover():
+                self._recover()
+            case Pause(ticket):
+                self._pause(ticket)
+            case Resume(ticket):
+                self._resume(ticket)
+            case Cancel(ticket, reason):
+                self._cancel(ticket, reason)
+            case Rollback(ticket, detach):
+                self._rollback(ticket, detach)
+            case AwaitEnd(ticket):
+                self._on_end.append(ticket)
+        self._advance()
+        out, self._out = self._out, Transition()
+        return out
+
+    @property
+    def status(self) -> ExecutionStatus:
+        return self.state.status
+
+    @property
+    def compensating(self) -> bool:
+        return self.phase in (Phase.ROLLBACK, Phase.ROLLBACK_STOPPING)
+
+    # ------------------------------------------------------------ events
+
+    def _emit(
+        self,
+        type: EventType,
+        *,
+        status: ExecutionStatus | None = None,
+        step: int | None = None,
+        step_status: StepStatus | None = None,
+        attempt: int = 0,
+        message: str = "",
+        error: ExecutionError | None = None,
+        output: Any = None,
+        usage: ResourceUsage | None = None,
+        retry_delay: float | None = None,
+        progress: float | None = None,
+    ) -> int:
+        """Check one transition against the tables, fold it and journal it; returns its
+        sequence. Raises IllegalTransition."""
+        state = self.state
+        step_id = step_name = ""
+        if step is not None:
+            action = self.program.plan.steps[step]
+            step_id, step_name = action.id, action.name
+            if step_status is not None:
+                _check_step(state.steps[step].status, step_status)
+        if status is not None and (state.last_sequence or status is not ES.PENDING):
+            _check_execution(state.status, status)  # the first event creates it, PENDING
+        event = Event(
+            sequence=state.last_sequence + 1,
+            plan_id=self.program.plan.id,
+            time=self._clock(),
+            type=type,
+            status=status if status is not None else state.status,
+            step_id=step_id,
+            step_name=step_name,
+            step_status=step_status,
+            attempt=attempt,
+            message=message,
+            error=error,
+            output=output,
+            usage=usage,
+            retry_delay=retry_delay,
+            progress=progress,
+        )
+        state.apply(event)
+        self._out.events.append(event)
+        return event.sequence
+
+    def _set_status(
+        self, status: ExecutionStatus, message: str, error: ExecutionError | None = None
+    ) -> int:
+        return self._emit(
+            EventType.EXECUTION_STATUS_CHANGED, status=status, message=message, error=error
+        )
+
+    def _set_step(
+        self,
+        i: int,
+        status: StepStatus,
+        attempt: int,
+        message: str,
+        *,
+        error: ExecutionError | None = None,
+        output: Any = None,
+        usage: ResourceUsage | None = None,
+    ) -> int:
+        return self._emit(
+            EventType.STEP_STATUS_CHANGED,
+            step=i,
+            step_status=status,
+            attempt=attempt,
+            message=message,
+            error=error,
+            output=output,
+            usage=usage,
+        )
+
+    def _reply(self, ticket: int, status: ExecutionStatus | None = None) -> None:
+        if ticket:
+            state = self.state
+            self._out.effects.append(Reply(ticket, state.last_sequence, status or state.status))
+
+    def _refuse(self, operation: str) -> FailedPrecondition:
+        status = self.state.status
+        return FailedPrecondition(
+            f"cannot {operation} an execution that is {status.name}",
+            plan_id=self.program.plan.id,
+            status=status,
+        )
+
+    # ------------------------------------------------------------ starting
+
+    def _start(self) -> None:
+        if self.phase is not Phase.NEW or self.state.last_sequence:
+            raise IllegalTransition("execution", self.phase.value, "start")
+        self._set_status(ES.PENDING, "accepted")
+        self._set_status(ES.RUNNING, "started")
+        self._begin_forward()
+
+    def _recover(self) -> None:
+        """Settle what a previous process left in flight, then continue.
+
+        An attempt (or compensation) that was running when the process died is run again
+        only if its tool is idempotent or its retry policy allows another attempt; else the
+        step fails (or its compensation does).
+        """
+        if self.phase is not Phase.NEW:
+            raise IllegalTransition("execution", self.phase.value, "recover")
+        state = self.state
+        failed = next((s for s in state.steps if s.status is SS.FAILED), None)
+        if failed is not None:
+            self._first_failure = ExecutionError(
+                failed.error_type or ExecutionErrorType.INTERNAL,
+                failed.error,
+                step_id=failed.step_id,
+            )
+        for i, step in enumerate(state.steps):
+            if step.status is SS.RUNNING:
+                n = step.attempts
+                if self._first_failure is not None and self._fail_fast:
+                    lost = _interrupted(n, step.step_id)
+                    self._set_step(i, SS.CANCELLED, n, lost.message, error=lost)
+                elif self._settle_interrupted(i, n, compensation=False):
+                    self._interrupted.append(i)
+            elif step.status is SS.COMPENSATING and step.compensation is not None:
+                # Run again or not, the rollback's own ordering takes it from here.
+                self._settle_interrupted(i, step.compensation.attempts, compensation=True)
+        status = state.status
+        if status.is_terminal:
+            self.phase = Phase.ENDED  # revived to be rolled back
+        elif state.rolling_back:
+            self._begin_rollback()
+        else:
+            if status is ES.PENDING:
+                self._set_status(ES.RUNNING, "started")
+            self._begin_forward()
+            if self._first_failure is not None and self._fail_fast:
+                self._halt(ES.FAILED, None)
+
+    def _settle_interrupted(self, i: int, attempt: int, *, compensation: bool) -> bool:
+        """Whether the interrupted attempt runs again (else the step or its undo fails)."""
+        step_id = self.program.plan.steps[i].id
+        lost = _interrupted(attempt, step_id)
+        undo = self.program.undo[i]
+        if compensation and undo is not None:
+            idempotent, retry, tool = undo.idempotent, undo.retry, undo.tool
+        else:
+            idempotent, retry = self.program.idempotent[i], self.program.retry[i]
+            tool = self.program.tools[i]
+        if idempotent or retry.allows_retry(attempt, lost.error_type, True):
+            self._emit(
+                EventType.STEP_RETRY_SCHEDULED,
+                step=i,
+                attempt=attempt,
+                retry_delay=0.0,
+                message=f"{lost.message}; running it again",
+                error=lost,
+            )
+            return True
+        error = ExecutionError(
+            ExecutionErrorType.INTERNAL,
+            f"{lost.message}; tool {tool.spec.name!r} is not idempotent and the retry policy "
+            "allows no further attempt, so it is not run again",
+            step_id=step_id,
+        )
+        failed = SS.COMPENSATION_FAILED if compensation else SS.FAILED
+        self._set_step(i, failed, attempt, error.message, error=error)
+        if not compensation:
+            self._first_failure = self._first_failure or error
+        return False
+
+    def _begin_forward(self) -> None:
+        self.phase = Phase.FORWARD
+        steps = self.state.steps
+        self._waiting_on = [
+            sum(1 for d in deps if steps[d].status is not SS.COMPLETED)
+            for deps in self.program.dependencies
+        ]
+        self._ready = [
+            i
+            for i, waiting in enumerate(self._waiting_on)
+            if waiting == 0 and steps[i].status is SS.PENDING
+        ]
+        self._ready.extend(self._interrupted)
+        self._interrupted = []
+        heapq.heapify(self._ready)
+        if self.state.status is ES.RUNNING:
+            self._arm_deadline()
+
+    # ------------------------------------------------------------ running steps
+
+    def _can_start(self) -> bool:
+        return self.phase in (Phase.FORWARD, Phase.ROLLBACK) and self.state.status is not ES.PAUSED
+
+    def _advance(self) -> None:
+        """Start what may start, then end the phase if nothing is left to do."""
+        while True:
+            ready, running = self._ready, self.running
+            limit, compensation = self.program.concurrency, self.compensating
+            while ready and len(running) < limit and self._can_start():
+                self._begin_attempt(abs(heapq.heappop(ready)), compensation=compensation)
+            if running or not self._phase_may_end():
+                break
+            if self.phase in (Phase.FORWARD, Phase.STOPPING):
+                self._finish_forward()
+            else:
+                self._finish_rollback()
+            if self.phase is Phase.ENDED:
+                break  # else an automatic rollback has begun: go on with it
+        if self.phase is Phase.ENDED and self._on_end:
+            for ticket in self._on_end:
+                self._reply(ticket)
+            self._on_end = []
+
+    def _phase_may_end(self) -> bool:
+        paused = self.state.status is ES.PAUSED
+        if self.phase in (Phase.FORWARD, Phase.ROLLBACK):
+            # A paused execution stays paused, even with nothing left to do.
+            return not self._ready and not self._backing_off and not paused
+        if self.phase in _STOPPING:
+            # A cancel ends it at once; a failure while paused ends it when it is resumed.
+            return not paused or (self._stop is not None and self._stop[0] is ES.CANCELLED)
+        return False
+
+    def _begin_attempt(self, i: int, *, compensation: bool) -> None:
+        attempt = self._attempts[i] + 1
+        self._attempts[i] = attempt
+        budget = self.budget
+        limit = budget.limits.max_tool_invocations
+        if limit and budget.used.tool_invocations >= limit:
+            error = ExecutionError(
+                ExecutionErrorType.RESOURCE_EXHAUSTED,
+                f"resource limit reached: max_tool_invocations (limit {limit})",
+                step_id=self.program.plan.steps[i].id,
+            )
+            self._attempt_failed(i, attempt, compensation, error, None, 0.0)
+            return
+        budget.used.tool_invocations += 1
+        if compensation:
+            undo = self.program.undo[i]
+            assert undo is not None  # only steps with an undo are made ready
+            idempotent = undo.idempotent
+            status = SS.COMPENSATING
+        else:
+            idempotent = self.program.idempotent[i]
+            status = SS.RUNNING
+        started = self._set_step(i, status, attempt, f"attempt {attempt} started")
+        self.running[i] = attempt
+        # A tool that must not run twice unknowingly waits until the journal holds that
+        # this attempt may have run. An idempotent one need not wait.
+        self._out.effects.append(
+            StartAttempt(i, attempt, compensation, 0 if idempotent else started)
+        )
+
+    def _attempt_ended(self, ended: AttemptEnded) -> None:
+        i = ended.step
+        if self.running.get(i) != ended.attempt or ended.compensation != self.compensating:
+            return  # an attempt given up on (it outlived its stop grace): already recorded
+        del self.running[i]
+        error = ended.error
+        if ended.cancelled:
+            self._attempt_stopped(i, ended.attempt, ended.compensation, ended.usage)
+        elif error is not None:
+            self._attempt_failed(
+                i, ended.attempt, ended.compensation, error, ended.usage, ended.retry_after
+            )
+        else:
+            # It finished, even if a stop was on its way to it: its work happened.
+            self._attempt_succeeded(i, ended)
+
+    def _attempt_succeeded(self, i: int, ended: AttemptEnded) -> None:
+        if ended.compensation:
+            self._set_step(
+                i,
+                SS.COMPENSATED,
+                ended.attempt,
+                "completed",
+                output=ended.output,
+                usage=ended.usage,
+            )
+            self._compensated(i)
+            return
+        self._set_step(
+            i, SS.COMPLETED, ended.attempt, "completed", output=ended.output, usage=ended.usage
+        )
+        ready = self._ready
+        waiting = self._waiting_on
+        for d in self.program.dependents[i]:
+            waiting[d] -= 1
+            if waiting[d] == 0:
+                heapq.heappush(ready, d)
+
+    def _attempt_failed(
+        self,
+        i: int,
+        attempt: int,
+        compensation: bool,
+        error: ExecutionError,
+        usage: ResourceUsage | None,
+        retry_after: float,
+    ) -> None:
+        undo = self.program.undo[i]
+        retry = undo.retry if compensation and undo is not None else self.program.retry[i]
+        if retry.allows_retry(attempt, error.error_type, error.retryable):
+            if self.phase in _STOPPING:
+                # Stopped while it failed: it would have been retried, so it was cut short.
+                self._attempt_stopped(i, attempt, compensation, usage)
+                return
+            # The other side's Retry-After wins over a shorter backoff.
+            step_id = self.program.plan.steps[i].id
+            delay = max(retry.delay(attempt, seed=f"{self.program.plan.id}:{step_id}"), retry_after)
+            self._emit(
+                EventType.STEP_RETRY_SCHEDULED,
+                step=i,
+                attempt=attempt,
+                message=f"attempt {attempt} failed; retrying in {delay:.3g}s",
+                error=error,
+                usage=usage,
+                retry_delay=delay,
+            )
+            self._backing_off.add(i)
+            self._out.effects.append(ArmTimer(Timer(TimerKind.RETRY, i), delay))
+            return
+        failed = SS.COMPENSATION_FAILED if compensation else SS.FAILED
+        self._set_step(i, failed, attempt, error.message, error=error, usage=usage)
+        if compensation:
+            self._compensated(i)  # a failed undo does not hold back the others
+        else:
+            self._step_failed(i, error)
+
+    def _attempt_stopped(
+        self, i: int, attempt: int, compensation: bool, usage: ResourceUsage | None
+    ) -> None:
+        why = self._stop[1] if self._stop is not None else None
+        reason = why.message if why else "the execution failed"
+        error = ExecutionError(
+            why.error_type if why else ExecutionErrorType.CANCELLED,
+            reason,
+            step_id=self.program.plan.steps[i].id,
+        )
+        stopped = SS.COMPENSATION_FAILED if compensation else SS.CANCELLED
+        self._set_step(i, stopped, attempt, f"cancelled: {reason}", error=error, usage=usage)
+
+    def _step_failed(self, i: int, error: ExecutionError) -> None:
+        if self._first_failure is None:
+            self._first_failure = error
+        if self._fail_fast:
+            self._halt(ES.FAILED, None)
+            return
+        # Steps downstream of a failure can never run: settle them now.
+        steps = self.state.steps
+        skipped: set[int] = set()
+        stack = list(self.program.dependents[i])
+        while stack:
+            d = stack.pop()
+            if d in skipped or steps[d].status is not SS.PENDING:
+                continue
+            skipped.add(d)
+            stack.extend(self.program.dependents[d])
+        failed = self.program.plan.steps[i].label
+        for d in sorted(skipped):
+            self._set_step(
+                d,
+                SS.SKIPPED,
+                0,
+                f"not run: dependency {failed!r} failed",
+                error=ExecutionError(
+                    ExecutionErrorType.DEPENDENCY_FAILED,
+                    f"dependency {failed!r} failed",
+                    step_id=self.program.plan.steps[d].id,
+                ),
+            )
+
+    def _progress(self, report: ReportProgress) -> None:
+        if self.running.get(report.step) == report.attempt:
+            self._emit(
+                EventType.STEP_PROGRESS,
+                step=report.step,
+                attempt=report.attempt,
+                message=report.message,
+                progress=report.fraction,
+            )
+
+    # ------------------------------------------------------------ timers
+
+    def _timer_fired(self, timer: Timer) -> None:
+        if timer.kind is TimerKind.RETRY:
+            i = timer.step
+            if i in self._backing_off:
+                self._backing_off.discard(i)
+                heapq.heappush(self._ready, -i if self.compensating else i)
+        elif timer.kind is TimerKind.DEADLINE:
+            if self.phase is Phase.FORWARD and self.state.status is ES.RUNNING:
+                limit = self.program.deadline
+                self._halt(
+                    ES.FAILED,
+                    ExecutionError(
+                        ExecutionErrorType.TIMEOUT,
+                        f"execution exceeded max_execution_time of {limit:g}s",
+                        retryable=True,
+                    ),
+                )
+        elif self.phase in _STOPPING:
+            # Attempts that ignored their cancellation: record them stopped and move on.
+            for i, attempt in sorted(self.running.items()):
+                self._attempt_stopped(i, attempt, self.compensating, None)
+            self.running.clear()
+
+    def _arm_deadline(self) -> None:
+        limit = self.program.deadline
+        if limit is not None:
+            left = limit - self.state.execution_time(self._clock())
+            self._out.effects.append(ArmTimer(DEADLINE, max(left, 0.0)))
+
+    def _disarm_deadline(self) -> None:
+        if self.program.deadline is not None:
+            self._out.effects.append(DisarmTimer(DEADLINE))
+
+    # ------------------------------------------------------------ stopping
+
+    def _halt(self, status: ExecutionStatus, error: ExecutionError | None) -> None:
+        """End the current phase early: cancel what runs; what waits never runs."""
+        if self.phase in _STOPPING:
+            if status is ES.CANCELLED and self._stop is not None and self._stop[0] is not status:
+                self._stop = (status, error)  # a cancel overrides a failure still winding down
+            return
+        self.phase = Phase.ROLLBACK_STOPPING if self.compensating else Phase.STOPPING
+        self._stop = (status, error)
+        self._disarm_deadline()
+        for i in sorted(self._backing_off):
+            self._out.effects.append(DisarmTimer(Timer(TimerKind.RETRY, i)))
+            self._attempt_stopped(i, self._attempts[i], self.compensating, None)
+        self._backing_off.clear()
+        if self.running:
+            for i, attempt in self.running.items():
+                self._out.effects.append(CancelAttempt(i, attempt, self.compensating))
+            self._out.effects.append(ArmTimer(STOP_GRACE, STOP_GRACE_SECONDS))
+
+    def _end_phase(self) -> None:
+        self.phase = Phase.ENDED
+        self._stop = None
+        self._ready = []
+        self._out.effects.append(DisarmTimer(STOP_GRACE))
+        for ticket in self._on_phase_end:
+            self._reply(ticket)
+        self._on_phase_end = []
+
+    def _finish_forward(self) -> None:
+        """Settle the steps that never ran, then emit the terminal event."""
+        stop = self._stop
+        if stop is not None and stop[0] is ES.CANCELLED:
+            never_ran, why = SS.CANCELLED, stop[1]
+        else:
+            never_ran, why = SS.SKIPPED, None
+        note = "not run: " + (why.message if why else "the execution failed")
+        for i, step in enumerate(self.state.steps):
+            if step.status is SS.PENDING:
+                self._set_step(i, never_ran, 0, note, error=why)
+            elif step.status is SS.RUNNING:  # interrupted, and never restarted
+                self._set_step(i, SS.CANCELLED, step.attempts, note, error=why)
+        self._disarm_deadline()
+        if stop is not None:
+            status, error = stop
+            if status is ES.FAILED and error is None:
+                error = self._first_failure
+        elif self._first_failure is not None:
+            status, error = ES.FAILED, self._first_failure
+        else:
+            status, error = ES.COMPLETED, None
+        self._set_status(status, error.message if error else "all steps completed", error)
+        self._end_phase()
+        options = self.program.options
+        if options.auto_rollback and (
+            status is ES.FAILED or (status is ES.CANCELLED and options.rollback_on_cancel)
+        ):
+            # In the same transition as the terminal event, so journaled in the same commit:
+            # a crash between the two cannot leave a FAILED execution that was due to roll back.
+            self._set_status(ES.ROLLING_BACK, "automatic rollback started")
+            self._begin_rollback()
+
+    # ------------------------------------------------------------ requests
+
+    def _pause(self, ticket: int) -> None:
+        status = self.state.status
+        if status is ES.PAUSED:
+            self._reply(ticket)
+            return
+        if status not in (ES.RUNNING, ES.ROLLING_BACK) or self.phase in _STOPPING:
+            raise self._refuse("pause")
+        self._disarm_deadline()
+        self._set_status(ES.PAUSED, "paused by request")
+        self._reply(ticket)
+
+    def _resume(self, ticket: int) -> None:
+        status = self.state.status
+        if status in (ES.RUNNING, ES.ROLLING_BACK) and self.phase is not Phase.ENDED:
+            self._reply(ticket)
+            return
+        if status is not ES.PAUSED:
+            raise self._refuse("resume")
+        if self.state.rolling_back:
+            self._set_status(ES.ROLLING_BACK, "rollback resumed by request")
+        else:
+            self._set_status(ES.RUNNING, "resumed by request")
+            if self.phase is Phase.FORWARD:
+                self._arm_deadline()
+        self._reply(ticket)  # what the resume did; the run may move on in this transition
+
+    def _cancel(self, ticket: int, reason: str) -> None:
+        status = self.state.status
+        if status is ES.CANCELLED:
+            self._reply(ticket)
+            return
+        if self.phase is Phase.ENDED or self.phase is Phase.NEW:
+            raise self._refuse("cancel")
+        message = f"cancelled: {reason}" if reason else "cancelled by request"
+        self._on_phase_end.append(ticket)
+        self._halt(ES.CANCELLED, ExecutionError(ExecutionErrorType.CANCELLED, message))
+
+    def _rollback(self, ticket: int, detach: bool) -> None:
+        phase, status = self.phase, self.state.status
+        if phase in (Phase.ROLLBACK, Phase.ROLLBACK_STOPPING):
+            if detach:
+                self._reply(ticket)
+            else:
+                self._on_end.append(ticket)
+            return
+        if phase is Phase.ENDED and status is ES.ROLLED_BACK:
+            self._reply(ticket)
+            return
+        if phase is not Phase.ENDED or status not in (ES.FAILED, ES.CANCELLED, ES.ROLLBACK_FAILED):
+            raise self._refuse("roll back")
+        self._set_status(ES.ROLLING_BACK, "rollback started by request")
+        self._begin_rollback()
+        if detach:
+            self._reply(ticket)
+        else:
+            self._on_end.append(ticket)
+
+    # ------------------------------------------------------------ rollback
+
+    def _begin_rollback(self) -> None:
+        """Compensate in reverse dependency order."""
+        self.phase = Phase.ROLLBACK
+        steps = self.state.steps
+        for i, s in enumerate(steps):
+            # An interrupted compensation continues its numbering; a new rollback starts afresh.
+            c = s.compensation
+            self._attempts[i] = c.attempts if s.status is SS.COMPENSATING and c else 0
+        # A step is compensated after every step that depended on it and ran; steps with
+        # nothing to undo pass their turn on at once.
+        took_part = [s.status in _DID_RUN for s in steps]
+        dependents = self.program.dependents
+        self._waiting_on = [
+            sum(1 for d in dependents[i] if took_part[d]) for i in range(len(steps))
+        ]
+        self._ready = []
+        self._interrupted = []
+        self._make_ready([i for i in range(len(steps)) if took_part[i] and not self._waiting_on[i]])
+
+    def _needs_compensation(self, i: int) -> bool:
+        status = self.state.steps[i].status
+        return (
+            status in _DID_RUN and status is not SS.COMPENSATED and self.program.undo[i] is not None
+        )
+
+    def _make_ready(self, positions: list[int]) -> None:
+        stack = positions
+        steps = self.state.steps
+        while stack:
+            i = stack.pop()
+            if self._needs_compensation(i):
+                heapq.heappush(self._ready, -i)  # later plan positions first
+                continue
+            for d in self.program.dependencies[i]:  # nothing to undo here: pass the turn on
+                if steps[d].status in _DID_RUN:
+                    self._waiting_on[d] -= 1
+                    if self._waiting_on[d] == 0:
+                        stack.append(d)
+
+    def _compensated(self, i: int) -> None:
+        steps = self.state.steps
+        for d in self.program.dependencies[i]:
+            if steps[d].status in _DID_RUN:
+                self._waiting_on[d] -= 1
+                if self._waiting_on[d] == 0:
+                    self._make_ready([d])
+
+    def _finish_rollback(self) -> None:
+        """ROLLED_BACK, or ROLLBACK_FAILED naming what failed and what never ran."""
+        steps = self.state.steps
+        labels = [s.label for s in self.program.plan.steps]
+        failed = [
+            (labels[i], s.compensation)
+            for i, s in enumerate(steps)
+            if s.status is SS.COMPENSATION_FAILED and s.compensation is not None
+        ]
+        not_run = [
+            labels[i]
+            for i, s in enumerate(steps)
+            if s.status is SS.COMPLETED and self.program.undo[i] is not None
+        ]
+        stopped = self._stop is not None
+        if self.state.status is ES.PAUSED:  # a paused rollback was cancelled
+            self._set_status(ES.ROLLING_BACK, "rollback resumed to record its cancellation")
+        if not stopped and not failed:
+            self._set_status(ES.ROLLED_BACK, "every completed step compensated")
+            self._end_phase()
+            return
+        parts = [f"compensation of {label!r} failed: {c.error}" for label, c in failed]
+        if not_run:
+            parts.append("not compensated: " + ", ".join(map(repr, not_run)))
+        if stopped:
+            parts.insert(0, "rollback cancelled")
+            error_type = ExecutionErrorType.CANCELLED
+        else:
+            error_type = failed[0][1].error_type or ExecutionErrorType.INTERNAL
+        first_failed = next((s.step_id for s in steps if s.status is SS.COMPENSATION_FAILED), "")
+        error = ExecutionError(error_type, "; ".join(parts), retryable=True, step_id=first_failed)
+        self._set_status(ES.ROLLBACK_FAILED, error.message, error)
+        self._end_phase()
+
+    # ------------------------------------------------------------ views
+
+    def outputs(self, own: int | None = None) -> Mapping[str, Any]:
+        """Outputs of completed steps by id or name, as references see them; `self` is the
+        step being compensated."""
+        return _Outputs(self.program.index, self.state, own)
+
+
+def _check_execution(current: ExecutionStatus, target: ExecutionStatus) -> None:
+    if not can_transition(current, target):
+        raise IllegalTransition("execution", current.name, target.name)
+
+
+def _check_step(current: StepStatus, target: StepStatus) -> None:
+    if not can_step_transition(current, target):
+        raise IllegalTransition("step", current.name, target.name)
+
+
+def _interrupted(attempt: int, step_id: str) -> ExecutionError:
+    return ExecutionError(
+        ExecutionErrorType.INTERNAL,
+        f"attempt {attempt} was interrupted by a server restart",
+        retryable=True,
+        step_id=step_id,
+    )
+
+
+class _Outputs(Mapping[str, Any]):
+    __slots__ = ("_index", "_own", "_state")
+
+    def __init__(self, index: Mapping[str, int], state: ExecutionState, own: int | None) -> None:
+        self._index = index
+        self._state = state
+        self._own = own
+
+    def _position(self, key: object) -> int | None:
+        if key == "self":
+            return self._own
+        return self._index.get(key) if isinstance(key, str) else None
+
+    def __getitem__(self, key: str) -> Any:
+        i = self._position(key)
+        if i is None or self._state.steps[i].status not in _DID_RUN:
+            raise KeyError(key)
+        return self._state.steps[i].output
+
+    def __contains__(self, key: object) -> bool:
+        i = self._position(key)
+        return i is not None and self._state.steps[i].status in _DID_RUN
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in self._index if k in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def abandon(state: ExecutionState, why: str, clock: Callable[[], float] = time.time) -> list[Event]:
+    """The events that end an execution that cannot be resumed (a tool it needs is gone),
+    through transitions the tables allow: what was in flight fails, what never ran is
+    skipped, and a paused execution is resumed to record its failure."""
+    message = f"cannot resume after a restart: {why}"
+    error = ExecutionError(ExecutionErrorType.TOOL_NOT_FOUND, message)
+    events: list[Event] = []
+
+    def emit(**fields: Any) -> None:
+        step_status = fields.get("step_status")
+        if step_status is not None:
+            _check_step(state.steps[fields.pop("position")].status, step_status)
+        status = fields.get("status", state.status)
+        if fields["type"] is EventType.EXECUTION_STATUS_CHANGED:
+            _check_execution(state.status, status)
+        event = Event(
+            sequence=state.last_sequence + 1,
+            plan_id=state.plan.id,
+            time=clock(),
+            status=status,
+            message=message,
+            error=error,
+            **{k: v for k, v in fields.items() if k != "status"},
+        )
+        state.apply(event)
+        events.append(event)
+
+    settle = {
+        SS.PENDING: SS.SKIPPED,
+        SS.RUNNING: SS.FAILED,
+        SS.COMPENSATING: SS.COMPENSATION_FAILED,
+    }
+    for i, step in enumerate(state.steps):
+        target = settle.get(step.status)
+        if target is not None:
+            attempt = step.attempts
+            if step.status is SS.COMPENSATING and step.compensation is not None:
+                attempt = step.compensation.attempts
+            emit(
+                type=EventType.STEP_STATUS_CHANGED,
+                position=i,
+                step_id=step.step_id,
+                step_name=step.step_name,
+                step_status=target,
+                attempt=attempt,
+            )
+    if state.status is ES.PAUSED:
+        emit(
+            type=EventType.EXECUTION_STATUS_CHANGED,
+            status=ES.ROLLING_BACK if state.rolling_back else ES.RUNNING,
+        )
+    if state.status is ES.PENDING:
+        emit(type=EventType.EXECUTION_STATUS_CHANGED, status=ES.RUNNING)
+    final = ES.ROLLBACK_FAILED if state.rolling_back else ES.FAILED
+    emit(type=EventType.EXECUTION_STATUS_CHANGED, status=final)
+    return events

@@ -1,0 +1,411 @@
+"""The thin async side of one execution: it performs the machine's effects and turns what
+happens back into commands (engine/machine.py decides everything).
+
+- One task group per execution holds its attempt tasks and its journal flusher; only
+  shutdown cancels the group. An attempt's outcome comes back through the task's
+  done-callback, which runs however the task ended — even when it was cancelled before
+  its first step — so no attempt is ever lost and nothing is ever uncancelled.
+- A backoff, the plan deadline and a stop's grace period are loop timers, not tasks: a step
+  waiting to retry holds no concurrency slot.
+- Durability is honoured in two places, both decided by the machine: an attempt whose
+  `StartAttempt.after` is set runs its tool only once that sequence is stored, and
+  `request` answers only once its reply's sequence is stored. Every event goes to the
+  journal through `_perform`, and every ToolContext is built in `_context`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from executor_server.domain.errors import StepError, Unavailable
+from executor_server.domain.frozen import NotJson, freeze
+from executor_server.domain.models import ExecutionError, ResourceUsage
+from executor_server.domain.status import ExecutionErrorType, ExecutionStatus
+from executor_server.engine.attempt import check_arguments, check_output
+from executor_server.engine.journal import Journal
+from executor_server.engine.machine import (
+    ArmTimer,
+    AttemptEnded,
+    CancelAttempt,
+    Command,
+    DisarmTimer,
+    Machine,
+    Phase,
+    Reply,
+    ReportProgress,
+    StartAttempt,
+    Timer,
+    TimerFired,
+    Transition,
+)
+from executor_server.engine.metering import Metered
+from executor_server.tools.protocol import CompensatingTool, ToolContext
+
+log = logging.getLogger(__name__)
+
+
+class _Attempt:
+    """One attempt in flight: its task, and the timer that cuts it off."""
+
+    __slots__ = ("began", "context", "effect", "expired", "task", "timeout", "timer")
+
+    def __init__(self, effect: StartAttempt, context: ToolContext, timeout: float) -> None:
+        self.effect = effect
+        self.context = context
+        self.timeout = timeout
+        self.task: asyncio.Task[AttemptEnded] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.expired = False
+        self.began = False
+
+    def arm_timeout(self) -> None:
+        """Called when the tool first waits: a call that never waits cannot be interrupted,
+        and most (echo, cached answers) then cost no timer at all."""
+        deadline = self.context.deadline
+        if deadline is not None:
+            self.timer = asyncio.get_running_loop().call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self.expired = True
+        if self.task is not None:
+            self.task.cancel()
+
+
+class Runner:
+    """Runs one machine. `handle` is synchronous: a command takes effect at once."""
+
+    def __init__(
+        self,
+        machine: Machine,
+        journal: Journal,
+        workspace: Path,
+        *,
+        on_finished: Callable[[Runner], None] | None = None,
+    ) -> None:
+        self.machine = machine
+        self.program = machine.program
+        self.journal = journal
+        self.workspace = workspace
+        self._on_finished = on_finished
+        self._loop = asyncio.get_running_loop()
+        self._group: asyncio.TaskGroup | None = None
+        self._deferred: list[StartAttempt] = []  # attempts decided before `run` began
+        self._attempts: dict[tuple[int, int, bool], _Attempt] = {}
+        self._timers: dict[Timer, asyncio.TimerHandle] = {}
+        self._replies: dict[int, asyncio.Future[tuple[int, ExecutionStatus]]] = {}
+        self._tickets = itertools.count(1)
+        self._ended = asyncio.Event()  # the machine is ENDED, or broke
+        self._crash: BaseException | None = None
+        self._closing = False
+        #: The machine has ended and all of its journal is stored: it takes no more requests.
+        self.finished = False
+
+    @property
+    def plan_id(self) -> str:
+        return self.program.plan.id
+
+    @property
+    def status(self) -> ExecutionStatus:
+        return self.machine.status
+
+    # ------------------------------------------------------------ commands in, effects out
+
+    def handle(self, command: Command) -> None:
+        """Apply a command. Raises what the machine raises for a refused request."""
+        transition = self.machine.handle(command)
+        self._perform(transition)
+
+    def _perform(self, transition: Transition) -> None:
+        if transition.events:
+            self.journal.append(transition.events)  # the one way an event is journaled
+        for effect in transition.effects:
+            match effect:
+                case StartAttempt():
+                    self._start_attempt(effect)
+                case CancelAttempt(step, attempt, compensation):
+                    self._cancel_attempt((step, attempt, compensation))
+                case ArmTimer(timer, delay):
+                    self._disarm(timer)
+                    self._timers[timer] = self._loop.call_later(delay, self._fire, timer)
+                case DisarmTimer(timer):
+                    self._disarm(timer)
+                case Reply(ticket, sequence, status):
+                    future = self._replies.pop(ticket, None)
+                    if future is not None and not future.done():
+                        future.set_result((sequence, status))
+        if self.machine.phase is Phase.ENDED:
+            self._ended.set()
+
+    def _from_callback(self, command: Command) -> None:
+        """A command from a loop callback: a failure here is a bug of ours, and must end
+        the run (left unfinished in the journal) rather than vanish into the loop's log."""
+        if self._closing:
+            return  # shutting down: what is in flight stays in flight for the next start
+        try:
+            self.handle(command)
+        except Exception as exc:
+            self._crash = exc
+            self._ended.set()
+
+    def _fire(self, timer: Timer) -> None:
+        self._timers.pop(timer, None)
+        self._from_callback(TimerFired(timer))
+
+    def _disarm(self, timer: Timer) -> None:
+        handle = self._timers.pop(timer, None)
+        if handle is not None:
+            handle.cancel()
+
+    # ------------------------------------------------------------ requests
+
+    async def request(self, command: Callable[[int], Command]) -> ExecutionStatus:
+        """Send the command built for a fresh ticket; returns the status it answers with,
+        once everything that answer reports is durable. Raises what the machine raises
+        (FailedPrecondition), or Unavailable when the server stops first."""
+        ticket = next(self._tickets)
+        reply: asyncio.Future[tuple[int, ExecutionStatus]] = self._loop.create_future()
+        self._replies[ticket] = reply
+        try:
+            self.handle(command(ticket))
+        except BaseException:
+            del self._replies[ticket]
+            raise
+        sequence, status = await reply
+        await self.journal.durable(sequence)
+        return status
+
+    async def settled(self) -> None:
+        """Wait until everything the state holds now is durable."""
+        await self.journal.durable(self.machine.state.last_sequence)
+
+    # ------------------------------------------------------------ attempts
+
+    def _start_attempt(self, effect: StartAttempt) -> None:
+        if self._group is None:
+            self._deferred.append(effect)
+            return
+        i = effect.step
+        undo = self.program.undo[i] if effect.compensation else None
+        timeout = undo.timeout if undo is not None else self.program.timeout[i]
+        attempt = _Attempt(effect, self._context(effect, timeout), timeout)
+        self._attempts[(i, effect.attempt, effect.compensation)] = attempt
+        task = self._group.create_task(self._run_attempt(attempt))
+        attempt.task = task
+        task.add_done_callback(lambda _: self._attempt_done(attempt))
+
+    def _cancel_attempt(self, key: tuple[int, int, bool]) -> None:
+        attempt = self._attempts.get(key)
+        if attempt is not None and attempt.task is not None:
+            attempt.task.cancel()
+            return
+        for effect in self._deferred:  # never started: it ends here, cancelled
+            if (effect.step, effect.attempt, effect.compensation) == key:
+                self._deferred.remove(effect)
+                ended = AttemptEnded(
+                    effect.step, effect.attempt, effect.compensation, cancelled=True
+                )
+                self._loop.call_soon(self._from_callback, ended)
+                return
+
+    def _context(self, effect: StartAttempt, timeout: float) -> ToolContext:
+        """The one place a ToolContext is built."""
+        step = self.program.plan.steps[effect.step]
+        on_progress = None
+        if self.program.options.progress_reporting:
+            i, n = effect.step, effect.attempt
+
+            def on_progress(fraction: float, message: str) -> None:
+                self.handle(ReportProgress(i, n, fraction, message))
+
+        context = ToolContext(
+            plan_id=self.plan_id,
+            step_id=step.id,
+            step_name=step.name,
+            attempt=effect.attempt,
+            deadline=self._loop.time() + timeout,
+            workspace=self.workspace,
+            budget=self.machine.budget,
+            on_progress=on_progress,
+        )
+        context.usage.tool_invocations = 1
+        return context
+
+    def _call(self, effect: StartAttempt, context: ToolContext) -> Coroutine[Any, Any, Any]:
+        """The tool call of an attempt, its references resolved. Raises StepError."""
+        i, program = effect.step, self.program
+        if not effect.compensation:
+            tool, template = program.tools[i], program.arguments[i]
+            arguments = template.resolve(self.machine.outputs())
+            if template.steps:
+                check_arguments(tool, arguments)
+            return tool.invoke(arguments, context)
+        undo = program.undo[i]
+        if undo is None:  # the machine compensates only steps with an undo
+            raise StepError("the step has nothing to undo", error_type=ExecutionErrorType.INTERNAL)
+        arguments = undo.arguments.resolve(self.machine.outputs(own=i))
+        if undo.by_tool and isinstance(undo.tool, CompensatingTool):
+            output = self.machine.state.steps[i].output
+            return undo.tool.compensate(arguments, output, context)
+        if undo.arguments.steps:
+            check_arguments(undo.tool, arguments)
+        return undo.tool.invoke(arguments, context)
+
+    async def _run_attempt(self, attempt: _Attempt) -> AttemptEnded:
+        """One attempt, start to outcome. Returns its outcome for every failure of the tool;
+        only cancellation ends it otherwise (the done-callback tells which kind)."""
+        attempt.began = True
+        effect, context = attempt.effect, attempt.context
+        i = effect.step
+        try:
+            if effect.after:
+                await self.journal.durable(effect.after)
+            metered = Metered(self._call(effect, context), attempt.arm_timeout)
+            try:
+                output = await metered
+            finally:
+                context.usage.cpu_time_ms += metered.cpu_seconds * 1000.0
+            output = self._checked(effect, output)
+        except StepError as exc:
+            return self._failed(
+                attempt, exc.error_type, exc.message, exc.retryable, exc.retry_after
+            )
+        except Unavailable:
+            raise  # the journal closed under it: only at shutdown, which cancels it anyway
+        except Exception as exc:
+            return self._failed(
+                attempt, ExecutionErrorType.TOOL_FAILED, f"{type(exc).__name__}: {exc}", True
+            )
+        return AttemptEnded(
+            i, effect.attempt, effect.compensation, output=output, usage=context.usage
+        )
+
+    def _checked(self, effect: StartAttempt, output: Any) -> Any:
+        """The output, read-only from now on. Raises StepError(VALIDATION)."""
+        i = effect.step
+        spec = (
+            self.program.undo[i].tool.spec  # type: ignore[union-attr]
+            if effect.compensation
+            else self.program.tools[i].spec
+        )
+        try:
+            output = freeze(output)
+        except NotJson:
+            raise StepError(
+                f"tool {spec.name!r} returned a value that is not JSON",
+                error_type=ExecutionErrorType.VALIDATION,
+                retryable=False,
+            ) from None
+        if not effect.compensation:
+            check_output(spec, output, self.program.output_rules[i])
+        return output
+
+    def _failed(
+        self,
+        attempt: _Attempt,
+        error_type: ExecutionErrorType,
+        message: str,
+        retryable: bool,
+        retry_after: float | None = None,
+    ) -> AttemptEnded:
+        effect = attempt.effect
+        step_id = self.program.plan.steps[effect.step].id
+        return AttemptEnded(
+            effect.step,
+            effect.attempt,
+            effect.compensation,
+            error=ExecutionError(error_type, message, retryable, step_id),
+            usage=attempt.context.usage,
+            retry_after=retry_after or 0.0,
+        )
+
+    def _attempt_done(self, attempt: _Attempt) -> None:
+        effect, task = attempt.effect, attempt.task
+        assert task is not None  # set right after the task is created
+        self._attempts.pop((effect.step, effect.attempt, effect.compensation), None)
+        if attempt.timer is not None:
+            attempt.timer.cancel()
+        usage: ResourceUsage | None = attempt.context.usage if attempt.began else None
+        if attempt.expired:
+            # A cut-off attempt may have done part of its work: only an idempotent tool is
+            # safe to call again blindly.
+            undo = self.program.undo[effect.step]
+            tool = undo.tool if effect.compensation and undo else self.program.tools[effect.step]
+            ended = self._failed(
+                attempt,
+                ExecutionErrorType.TIMEOUT,
+                f"attempt timed out after {attempt.timeout:g}s",
+                tool.spec.idempotent,
+            )
+        elif task.cancelled():
+            ended = AttemptEnded(
+                effect.step, effect.attempt, effect.compensation, cancelled=True, usage=usage
+            )
+        elif (exc := task.exception()) is not None:
+            log.error(
+                "attempt crashed",
+                exc_info=exc,
+                extra={"plan_id": self.plan_id, "step": effect.step},
+            )
+            ended = self._failed(
+                attempt, ExecutionErrorType.INTERNAL, "internal error while running the step", False
+            )
+        else:
+            ended = task.result()
+        self._from_callback(ended)
+
+    # ------------------------------------------------------------ the run
+
+    async def run(self) -> None:
+        """Perform effects until the machine has ended and its journal is stored.
+
+        Cancelling this task (server shutdown) leaves the execution unfinished in the
+        journal, to be resumed, rather than cancelled. Raises what broke the machine.
+        """
+        try:
+            async with asyncio.TaskGroup() as group:
+                try:
+                    await self._run(group)
+                except asyncio.CancelledError:
+                    self._closing = True  # the group now cancels the attempts: not outcomes
+                    raise
+                # Attempts given up on may still be winding down: they are the group's.
+                for attempt in self._attempts.values():
+                    if attempt.task is not None:
+                        attempt.task.cancel()
+        finally:
+            self._closing = True
+            for handle in self._timers.values():
+                handle.cancel()
+            self._timers.clear()
+            self.journal.close()
+            for reply in self._replies.values():
+                if not reply.done():
+                    reply.set_exception(Unavailable("the execution was stopped by the server"))
+            self._replies.clear()
+
+    async def _run(self, group: asyncio.TaskGroup) -> None:
+        self._group = group
+        deferred, self._deferred = self._deferred, []
+        for effect in deferred:
+            self._start_attempt(effect)
+        flusher = group.create_task(self.journal.run_flusher())
+        while True:
+            await self._ended.wait()
+            if self._crash is not None:
+                raise self._crash
+            self.journal.drain()
+            await flusher
+            # Events may have come after the flusher's last look, or a rollback begun.
+            if self.machine.phase is Phase.ENDED and self.journal.written:
+                break
+            self._ended.clear()
+            self.journal.undrain()
+            flusher = group.create_task(self.journal.run_flusher())
+        self.finished = True
+        if self._on_finished is not None:
+            self._on_finished(self)

@@ -40,7 +40,7 @@ UV_ENV      := UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=$(VENV) VIRTUAL_
 PYTEST_ARGS ?=
 ARGS        ?=
 
-.PHONY: install run proto check-proto lint lint-py lint-proto breaking test fmt clean bench
+.PHONY: install run proto check-proto lint lint-py lint-proto breaking test fuzz fmt clean bench
 
 # ----------------------------------------------------------------- install
 
@@ -118,6 +118,12 @@ breaking: $(NPM_STAMP)
 test: install
 	$(MAKE) --no-print-directory lint
 	$(PYTEST) $(PYTEST_ARGS)
+
+# The engine machine's stateful test, far longer than CI runs it.
+MACHINE_EXAMPLES ?= 2000
+
+fuzz: install
+	MACHINE_EXAMPLES=$(MACHINE_EXAMPLES) $(PYTEST) tests/test_machine.py -q
 
 # ----------------------------------------------------------------- bench
 

@@ -891,6 +891,17 @@ class Machine:
         """ROLLED_BACK, or ROLLBACK_FAILED naming what failed and what never ran."""
         steps = self.state.steps
         labels = [s.label for s in self.program.plan.steps]
+        why = self._stop[1] if self._stop is not None else None
+        for i, s in enumerate(steps):  # interrupted by a restart, and never restarted
+            if s.status is SS.COMPENSATING and s.compensation is not None:
+                error = ExecutionError(
+                    why.error_type if why else ExecutionErrorType.CANCELLED,
+                    "not run again: " + (why.message if why else "the rollback stopped"),
+                    step_id=s.step_id,
+                )
+                self._set_step(
+                    i, SS.COMPENSATION_FAILED, s.compensation.attempts, error.message, error=error
+                )
         failed = [
             (labels[i], s.compensation)
             for i, s in enumerate(steps)

@@ -7,6 +7,7 @@ ExecutorError
 │   ├── AlreadyExists           the plan id is taken by a plan with other content
 │   ├── FailedPrecondition      the execution's status does not allow the operation
 │   ├── ResourceExhausted       the server is at capacity
+│   ├── StillRunning            the request took effect but its end did not come in time
 │   └── Unavailable             the server is shutting down
 └── StepError               one attempt of a step failed; the engine records it as data
     └── ToolError               raised by tools
@@ -90,6 +91,16 @@ class ResourceExhausted(RequestError):
     def __init__(self, message: str, *, retry_after_seconds: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class StillRunning(RequestError):
+    """Accepted and under way, but not finished within the time the server waits."""
+
+    reason = "STILL_WINDING_DOWN"
+
+    def __init__(self, message: str, *, plan_id: str, status: ExecutionStatus) -> None:
+        super().__init__(message, metadata={"plan_id": plan_id, "status": status.name})
+        self.status = status
 
 
 class Unavailable(RequestError):

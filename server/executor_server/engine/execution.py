@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -401,7 +402,11 @@ class Execution:
         while True:
             while ready and len(running) < self._concurrency and self._can_start():
                 i = heapq.heappop(ready) * direction
-                running[i] = tasks.create_task(self._run_job(i, job_for(i)))
+                task = tasks.create_task(self._run_job(i, job_for(i)))
+                running[i] = task
+                # Not a `finally` in the job: a task cancelled before its first step never
+                # runs its body, and must still leave the running set and wake us.
+                task.add_done_callback(partial(self._job_ended, i))
             if not running and (self._halt is not None or not ready) and self._resumed.is_set():
                 break  # a paused execution stays paused, even with nothing left to do
             await self._wake.wait()
@@ -756,13 +761,15 @@ class Execution:
                 message=error.message,
                 error=error,
             )
-        finally:
-            del self._running[i]
-            self._wake.set()
         if error is None:
             job.on_done(i)
         else:
             job.on_failed(i, error)
+
+    def _job_ended(self, i: int, task: asyncio.Task[None]) -> None:
+        if self._running.get(i) is task:
+            del self._running[i]
+        self._wake.set()
 
     def _attempt_of(self, i: int, job: _Job) -> int:
         record = self.state.steps[i]

@@ -26,6 +26,7 @@ from executor_server.domain.errors import (
     NotFound,
     ResourceExhausted,
     StepError,
+    StillRunning,
     Unavailable,
 )
 from executor_server.domain.models import (
@@ -411,8 +412,18 @@ class Executor:
             await asyncio.wait_for(execution.phase_ended.wait(), CANCEL_WAIT_SECONDS)
         except TimeoutError:
             log.warning("cancel is taking long", extra={"plan_id": plan_id})
+            raise StillRunning(
+                f"cancel requested, but running attempts are still winding down after "
+                f"{CANCEL_WAIT_SECONDS:g}s; the execution ends CANCELLED once they stop "
+                "(watch it, or cancel again to wait once more)",
+                plan_id=plan_id,
+                status=execution.status,
+            ) from None
         await execution.journal.durable(execution.state.last_sequence)
-        return execution.status
+        status = execution.status
+        if status is not ExecutionStatus.CANCELLED and not execution.rolls_back:
+            raise _refused("cancel", plan_id, status)  # it ended otherwise just before
+        return status
 
     async def rollback(self, plan_id: str, *, detach: bool = False) -> ExecutionStatus:
         """Compensate the completed steps of a FAILED or CANCELLED execution (again, for one

@@ -24,6 +24,7 @@ from executor_server.domain.errors import (
     NotFound,
     RequestError,
     ResourceExhausted,
+    StillRunning,
     Unavailable,
 )
 
@@ -37,6 +38,7 @@ _CODES: dict[type[RequestError], int] = {
     AlreadyExists: code_pb2.ALREADY_EXISTS,
     FailedPrecondition: code_pb2.FAILED_PRECONDITION,
     ResourceExhausted: code_pb2.RESOURCE_EXHAUSTED,
+    StillRunning: code_pb2.DEADLINE_EXCEEDED,
     Unavailable: code_pb2.UNAVAILABLE,
 }
 

@@ -22,6 +22,7 @@ from typing import Any
 from executor_server.domain.errors import (
     AlreadyExists,
     FailedPrecondition,
+    FieldViolation,
     InvalidArgument,
     NotFound,
     ResourceExhausted,
@@ -54,6 +55,7 @@ from executor_server.engine.execution import Execution
 from executor_server.engine.journal import Journal
 from executor_server.engine.state import ExecutionState
 from executor_server.engine.validation import (
+    UUID,
     PlanGraph,
     validate_options,
     validate_plan,
@@ -151,7 +153,7 @@ class Executor:
     async def _forget(self, plan_id: str) -> None:
         self._ended.pop(plan_id, None)
         await self._store.delete_execution(plan_id)
-        workspace = self._workspace_root / plan_id
+        workspace = self._workspace(plan_id)
         await asyncio.to_thread(shutil.rmtree, workspace, ignore_errors=True)
 
     async def delete(self, plan_id: str) -> None:
@@ -211,6 +213,13 @@ class Executor:
                 )
             ],
         )
+
+    def _workspace(self, plan_id: str) -> Path:
+        """The workspace directory of an execution: plan ids are UUIDs (checked where they
+        enter), and this makes sure no id can name a directory outside the root."""
+        if not UUID.match(plan_id):
+            raise ValueError(f"not a plan id: {plan_id[:64]!r}")
+        return self._workspace_root / plan_id
 
     def start_closing(self) -> None:
         """Refuse new plans and steps (UNAVAILABLE) from now on."""
@@ -307,7 +316,7 @@ class Executor:
             record.options,
             Journal(self._store, plan.id, durable_sequence=state.last_sequence),
             state,
-            self._workspace_root / plan.id,
+            self._workspace(plan.id),
         )
         if journaled:
             execution.recover()
@@ -498,6 +507,11 @@ class Executor:
         Raises InvalidArgument for a malformed step or context.
         """
         self._check_open()
+        if context.plan_id and not UUID.match(context.plan_id):
+            # It names the workspace directory: only a plan id can.
+            raise InvalidArgument(
+                [FieldViolation("context.plan_id", "must be a plan id (a UUID) or empty")]
+            )
         tool, rules = validate_step(step, context.step_outputs.keys(), self.tools)
         options = ExecutionOptions(
             resource_limits=context.resource_limits,
@@ -537,7 +551,7 @@ class Executor:
             options,
             Journal(store, plan_id),
             ExecutionState(plan, record.create_time),
-            self._workspace_root / plan_id,
+            self._workspace(plan_id),
         )
         execution.accept()
         await execution.run()

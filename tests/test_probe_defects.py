@@ -6,6 +6,7 @@ Every test here failed on the server as it was before the fix.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 from tests.support.tools import Gate
@@ -13,6 +14,7 @@ from tests.support.tools import Gate
 from executor_client import (
     AsyncExecutorClient,
     DeadlineExceededError,
+    InvalidArgumentError,
     executor_pb2,
     plan,
     status_name,
@@ -74,3 +76,54 @@ async def test_cancel_that_cannot_finish_in_time_says_so(
     events = [e async for e in client.watch(p.id)]
     assert status_name(events[-1].status) == "CANCELLED"
     assert status_name(await client.cancel_execution(p.id)) == "CANCELLED"
+
+
+# ---------------------------------------------------------------- 3. $ref stays inside
+
+
+@pytest.fixture
+async def http_hits() -> AsyncIterator[tuple[int, list[bytes]]]:
+    """A local HTTP server that counts the requests it gets, answering a schema."""
+    hits: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hits.append(await reader.readline())
+        body = b'{"type": "string", "description": "fetched from the network"}'
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with srv:
+        yield srv.sockets[0].getsockname()[1], hits
+
+
+@pytest.mark.parametrize(
+    "ref", ["http://127.0.0.1:{port}/schema.json", "file:///etc/passwd", "other.json#/x"]
+)
+async def test_a_schema_ref_outside_the_schema_is_refused_not_fetched(
+    client: AsyncExecutorClient, http_hits: tuple[int, list[bytes]], ref: str
+) -> None:
+    port, hits = http_hits
+    ref = ref.format(port=port)
+    rules = [{"$ref": ref}]
+    with pytest.raises(InvalidArgumentError) as refused:
+        await client.execute_plan(plan(step("echo", {}, validation_rules=rules)))
+    (violation,) = refused.value.field_violations
+    assert violation.field == "plan.steps[0].validation_rules[0].json_schema"
+    assert "points outside the schema" in violation.description
+    assert "root:" not in violation.description  # nothing of /etc/passwd comes back
+    assert hits == []
+    with pytest.raises(InvalidArgumentError):  # the same through ExecuteStep
+        await client.execute_step(step("echo", {}, validation_rules=rules))
+    assert hits == []
+
+
+async def test_a_schema_ref_within_the_schema_still_works(client: AsyncExecutorClient) -> None:
+    schema = {"$defs": {"n": {"type": "integer"}}, "properties": {"n": {"$ref": "#/$defs/n"}}}
+    ok = plan(step("echo", {"n": 1}, validation_rules=[schema]))
+    assert status_name((await client.execute_plan(ok)).status) == "COMPLETED"
+    bad = plan(step("echo", {"n": "one"}, validation_rules=[schema]))
+    result = await client.execute_plan(bad)
+    assert status_name(result.status) == "FAILED"
+    assert result.error.error_type == pb.EXECUTION_ERROR_TYPE_VALIDATION

@@ -57,6 +57,7 @@ from executor_server.engine.state import ExecutionState
 from executor_server.engine.validation import (
     UUID,
     PlanGraph,
+    carries_schemas,
     validate_options,
     validate_plan,
     validate_step,
@@ -247,7 +248,10 @@ class Executor:
         Raises InvalidArgument, AlreadyExists, ResourceExhausted, Unavailable.
         """
         self._check_open()
-        graph = validate_plan(plan, options, self.tools)
+        if carries_schemas(plan.steps):
+            graph = await asyncio.to_thread(validate_plan, plan, options, self.tools)
+        else:
+            graph = validate_plan(plan, options, self.tools)
         earlier = self._admitting.get(plan.id)
         if earlier is not None:  # the same id, submitted a moment ago: let it decide first
             await asyncio.wait([earlier])
@@ -512,7 +516,9 @@ class Executor:
             raise InvalidArgument(
                 [FieldViolation("context.plan_id", "must be a plan id (a UUID) or empty")]
             )
-        tool, rules = validate_step(step, context.step_outputs.keys(), self.tools)
+        tool, rules = await asyncio.to_thread(
+            validate_step, step, context.step_outputs.keys(), self.tools
+        )
         options = ExecutionOptions(
             resource_limits=context.resource_limits,
             timeout_policy=context.timeout_policy,

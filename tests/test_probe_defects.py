@@ -6,8 +6,11 @@ Every test here failed on the server as it was before the fix.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
+import grpc
 import pytest
 from tests.support.tools import Gate
 
@@ -22,6 +25,7 @@ from executor_client import (
     step_status_name,
 )
 from executor_server.engine import executor as engine_executor
+from executor_server.rpc.decoding import MAX_JSON_DEPTH
 
 pb = executor_pb2
 
@@ -127,3 +131,125 @@ async def test_a_schema_ref_within_the_schema_still_works(client: AsyncExecutorC
     result = await client.execute_plan(bad)
     assert status_name(result.status) == "FAILED"
     assert result.error.error_type == pb.EXECUTION_ERROR_TYPE_VALIDATION
+
+
+# ---------------------------------------------------------------- 5. malformed bodies
+
+SERVICE = "/executor.v1.ExecutorService/"
+UNARY_METHODS = [
+    "ExecutePlan",
+    "ExecuteStep",
+    "CancelExecution",
+    "PauseExecution",
+    "ResumeExecution",
+    "GetExecutionStatus",
+    "RollbackExecution",
+    "ListTools",
+    "ListExecutions",
+    "DeleteExecution",
+]
+# Not a valid message of any type: a field whose length runs past the end of the body.
+GARBAGE = b"\x0a\xff\xff\xff\x0f\x01\x02"
+
+
+def deep_plan(depth: int) -> bytes:
+    """An ExecutePlanRequest whose arguments nest `depth` levels, built field by field (Go
+    and Java clients encode such messages happily; only decoding has a limit)."""
+    request = pb.ExecutePlanRequest(plan=plan(step("echo", {})))
+    level = request.plan.steps[0].tool_execution.arguments
+    for _ in range(depth):
+        level = level.fields["a"].struct_value
+    level.fields["leaf"].number_value = 1
+    return request.SerializeToString()
+
+
+async def raw_call(
+    address: str, method: str, body: bytes, metadata: Any = ()
+) -> grpc.aio.AioRpcError:
+    """Send `body` as the request of `method`; returns the error the server answered."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = channel.unary_unary(SERVICE + method, None, None)
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await call(body, metadata=metadata, timeout=10)
+    return failed.value
+
+
+@pytest.fixture
+def address(port: int) -> str:
+    return f"127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("method", [*UNARY_METHODS, "WatchExecution"])
+async def test_a_malformed_body_is_invalid_argument_without_a_traceback(
+    address: str, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    if method == "WatchExecution":
+        async with grpc.aio.insecure_channel(address) as channel:
+            stream = channel.unary_stream(SERVICE + method, None, None)(GARBAGE, timeout=10)
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                async for _ in stream:
+                    pass
+        error = failed.value
+    else:
+        error = await raw_call(address, method, GARBAGE)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "could not be decoded" in (error.details() or "")
+    assert "DecodeError" not in (error.details() or "")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("depth", [28, 40, 1000])
+async def test_json_nested_past_the_limit_is_invalid_argument_naming_it(
+    address: str, client: AsyncExecutorClient, depth: int
+) -> None:
+    body = deep_plan(depth)
+    if depth <= MAX_JSON_DEPTH:
+        async with grpc.aio.insecure_channel(address) as channel:
+            answer = await channel.unary_unary(SERVICE + "ExecutePlan", None, None)(
+                body, timeout=10
+            )
+        result = pb.ExecutePlanResponse.FromString(answer).result
+        assert status_name(result.status) == "COMPLETED"
+        return
+    error = await raw_call(address, "ExecutePlan", body)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"{MAX_JSON_DEPTH} levels" in (error.details() or "")
+    # The server goes on serving.
+    assert status_name((await client.execute_plan(plan(step("echo", {})))).status) == "COMPLETED"
+
+
+# ---------------------------------------------------------------- 6. bounded error answers
+
+
+def trailer_bytes(error: grpc.aio.AioRpcError) -> int:
+    trailers: Any = error.trailing_metadata() or ()
+    size = sum(len(key) + len(value) for key, value in trailers)
+    return size + len((error.details() or "").encode())
+
+
+async def test_a_huge_id_still_gets_its_not_found(address: str) -> None:
+    huge = "x" * 20_000
+    body = pb.GetExecutionStatusRequest(plan_id=huge).SerializeToString()
+    error = await raw_call(address, "GetExecutionStatus", body)
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert trailer_bytes(error) < 8 * 1024
+    assert "more characters" in (error.details() or "")
+
+
+async def test_twenty_thousand_bad_steps_get_their_invalid_argument(
+    address: str, client: AsyncExecutorClient
+) -> None:
+    p = pb.ActionPlan(id="not-a-uuid-" + "y" * 5000)
+    for i in range(20_000):
+        p.steps.add(id=f"bad-{i}", name=f"s{i}")  # no tool, id not a UUID
+    body = pb.ExecutePlanRequest(plan=p).SerializeToString()
+    error = await raw_call(address, "ExecutePlan", body)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert trailer_bytes(error) < 8 * 1024
+    with pytest.raises(InvalidArgumentError) as refused:  # the client reads the details
+        await client.execute_plan(p)
+    violations = refused.value.field_violations
+    assert violations[0].field == "plan.id"
+    assert violations[-1].description.startswith("and ")
+    assert violations[-1].description.endswith(" more violations not listed")
+    assert len(violations) < 100

@@ -19,6 +19,16 @@ from dataclasses import dataclass
 
 from executor_server.domain.status import ExecutionErrorType, ExecutionStatus
 
+MAX_ECHO_CHARS = 200
+
+
+def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """`text` cut to `limit` characters, saying how much was left out: for values a
+    request brought that an answer echoes back."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
 
 class ExecutorError(Exception):
     """Root of every error the Executor raises on purpose."""
@@ -58,7 +68,9 @@ class NotFound(RequestError):
     reason = "EXECUTION_NOT_FOUND"
 
     def __init__(self, plan_id: str) -> None:
-        super().__init__(f"no execution with plan id {plan_id!r}", metadata={"plan_id": plan_id})
+        super().__init__(
+            f"no execution with plan id {clip(plan_id)!r}", metadata={"plan_id": plan_id}
+        )
         self.plan_id = plan_id
 
 
@@ -67,7 +79,7 @@ class AlreadyExists(RequestError):
 
     def __init__(self, plan_id: str) -> None:
         super().__init__(
-            f"an execution with plan id {plan_id!r} already exists with different content",
+            f"an execution with plan id {clip(plan_id)!r} already exists with different content",
             metadata={"plan_id": plan_id},
         )
         self.plan_id = plan_id

@@ -18,6 +18,7 @@ from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
 from executor_server.engine.executor import Executor
 from executor_server.rpc.auth import BearerTokenAuth
+from executor_server.rpc.decoding import SafeDecoding
 from executor_server.rpc.servicer import ExecutorServicer
 from executor_server.store.protocol import Store
 
@@ -60,7 +61,11 @@ class ExecutorServer:
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._server = grpc.aio.server(
             options=channel_options(max_message_bytes),
-            interceptors=[BearerTokenAuth(auth_tokens)] if auth_tokens else [],
+            # Authentication first: an anonymous call is refused before its body is decoded.
+            interceptors=[
+                *([BearerTokenAuth(auth_tokens)] if auth_tokens else []),
+                SafeDecoding(),
+            ],
         )
         pb_grpc.add_ExecutorServiceServicer_to_server(  # type: ignore[no-untyped-call]
             ExecutorServicer(executor), self._server

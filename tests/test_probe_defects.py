@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,13 +20,17 @@ from executor_client import (
     DeadlineExceededError,
     InvalidArgumentError,
     executor_pb2,
+    output,
     plan,
     status_name,
     step,
     step_status_name,
 )
+from executor_server.app import Config, build_server
+from executor_server.domain.limits import Limits
 from executor_server.engine import executor as engine_executor
 from executor_server.rpc.decoding import MAX_JSON_DEPTH
+from executor_server.tools.registry import ToolRegistry
 
 pb = executor_pb2
 
@@ -253,3 +258,85 @@ async def test_twenty_thousand_bad_steps_get_their_invalid_argument(
     assert violations[-1].description.startswith("and ")
     assert violations[-1].description.endswith(" more violations not listed")
     assert len(violations) < 100
+
+
+# ---------------------------------------------------------------- 4. bounded outputs
+
+
+def doubling_plan(steps: int) -> pb.ActionPlan:
+    """Each echo step doubles the previous one's text: 1 KiB · 2^(steps-1) at the end."""
+    chain = [step("echo", {"v": "x" * 1024}, name="s0")]
+    for k in range(1, steps):
+        previous = f"${{steps.s{k - 1}.output.v}}"
+        chain.append(step("echo", {"v": previous * 2}, name=f"s{k}", depends_on=[chain[-1]]))
+    return plan(*chain)
+
+
+async def test_a_doubling_chain_stops_at_the_argument_limit(client: AsyncExecutorClient) -> None:
+    p = doubling_plan(18)  # a 256 MiB output at the end, unbounded
+    result = await client.execute_plan(p)
+    assert status_name(result.status) == "FAILED"
+    assert result.error.error_type == pb.EXECUTION_ERROR_TYPE_RESOURCE_EXHAUSTED
+    assert "max_argument_bytes" in result.error.message
+    assert result.step_results[12].error_type == pb.EXECUTION_ERROR_TYPE_RESOURCE_EXHAUSTED
+    # Every answer about it still arrives.
+    status = await client.get_execution_status(p.id)
+    assert status_name(status.status) == "FAILED"
+    assert status_name([e async for e in client.watch(p.id)][-1].status) == "FAILED"
+
+
+async def test_an_output_over_the_limit_fails_its_step(client: AsyncExecutorClient) -> None:
+    half = step("echo", {"v": "y" * (3 * 1024 * 1024)}, name="half")
+    p = plan(half, step("echo", {"v": "${steps.half.output.v}"}, name="copy", depends_on=[half]))
+    assert status_name((await client.execute_plan(p)).status) == "COMPLETED"
+    # An output of 5 MiB made by a tool itself (arguments are not the bound here).
+    r = await client.execute_step(step("echo", {"v": "z" * (5 * 1024 * 1024)}))
+    assert step_status_name(r.result.status) == "FAILED"
+    assert r.result.error_type == pb.EXECUTION_ERROR_TYPE_RESOURCE_EXHAUSTED
+    assert "max_output_bytes" in r.result.error
+
+
+@pytest.fixture
+async def small_server(tmp_path: Path, tools: ToolRegistry) -> AsyncIterator[str]:
+    """A server whose answers may hold 1 MiB at most."""
+    limits = Limits(
+        max_message_bytes=1024 * 1024,
+        max_output_bytes=600 * 1024,
+        max_argument_bytes=600 * 1024,
+    )
+    config = Config(address="127.0.0.1:0", data_dir=tmp_path, limits=limits)
+    srv = await build_server(config, tools=tools)
+    port = await srv.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await srv.stop(drain_seconds=0, grace_seconds=1)
+
+
+async def test_answers_fit_the_message_limit_by_eliding_the_largest_outputs(
+    small_server: str,
+) -> None:
+    a = step("echo", {"v": "o" * 250_000}, name="a")
+    b = step("echo", {"v": "${steps.a.output.v}${steps.a.output.v}"}, name="b", depends_on=[a])
+    c = step("echo", {"v": "${steps.a.output.v}"}, name="c", depends_on=[a])
+    p = plan(a, b, c, step("echo", {"v": "small"}, name="d"))
+    # The client accepts no more than the server may send.
+    options = [("grpc.max_receive_message_length", 1024 * 1024)]
+    async with AsyncExecutorClient(small_server, options=options, timeout=20) as client:
+        result = await client.execute_plan(p)
+        assert status_name(result.status) == "COMPLETED"
+        status = await client.get_execution_status(p.id)
+        for answer in (result.step_results, status.step_results):
+            elided = [r.step_name for r in answer if r.elided_output_bytes]
+            assert elided == ["b"]  # the largest, until the rest fits
+            assert answer[1].elided_output_bytes > 500_000
+            assert not answer[1].HasField("output")
+            assert output(answer[2].output) == {"v": "o" * 250_000}
+        # Watching delivers every output whole, in messages that each fit.
+        completed = {
+            e.step_name: output(e.output)
+            async for e in client.watch(p.id)
+            if e.step_status == pb.STEP_STATUS_COMPLETED
+        }
+        sizes = {name: len(v["v"]) for name, v in completed.items()}
+        assert sizes == {"a": 250_000, "b": 500_000, "c": 250_000, "d": 5}

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from executor_server.domain.status import ExecutionErrorType, ExecutionStatus
 
 MAX_ECHO_CHARS = 200
+MAX_STEP_ERROR_CHARS = 4000
 
 
 def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
@@ -132,6 +133,8 @@ class StepError(ExecutorError):
         retryable: bool = True,
         retry_after: float | None = None,
     ) -> None:
+        # Journaled, and sent in events and results: a tool cannot make it unbounded.
+        message = clip(message, MAX_STEP_ERROR_CHARS)
         super().__init__(message)
         self.message = message
         self.error_type = error_type

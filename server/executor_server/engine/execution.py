@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from executor_server.domain.errors import StepError
+from executor_server.domain.limits import Limits
 from executor_server.domain.models import (
     Event,
     ExecutionError,
@@ -123,8 +124,10 @@ class Execution:
         journal: Journal,
         state: ExecutionState,
         workspace: Path,
+        limits: Limits,
     ) -> None:
         self.graph = graph
+        self.limits = limits
         self.plan = graph.plan
         self.options = options
         self.journal = journal
@@ -495,14 +498,18 @@ class Execution:
         def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
             arguments = call.arguments
             if has_refs:
-                arguments = references.resolve(arguments, self._outputs)
+                arguments = references.resolve(
+                    arguments, self._outputs, self.limits.max_argument_bytes
+                )
                 check_arguments(tool, arguments)
             return tool.invoke(arguments, context)
 
         return _Job(
             spec=tool.spec,
             call=start,
-            check=lambda output: check_output(tool.spec, output, rules),
+            check=lambda output: check_output(
+                tool.spec, output, rules, self.limits.max_output_bytes
+            ),
             retry=self._retry(i),
             timeout=self._attempt_timeout(i),
             previous_attempts=self.state.steps[i].attempts,
@@ -647,7 +654,9 @@ class Execution:
             def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
                 arguments = declared.arguments
                 if has_refs:
-                    arguments = references.resolve(arguments, outputs)
+                    arguments = references.resolve(
+                        arguments, outputs, self.limits.max_argument_bytes
+                    )
                     check_arguments(undo, arguments)
                 return undo.invoke(arguments, context)
 
@@ -665,7 +674,9 @@ class Execution:
             assert call is not None
 
             def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
-                arguments = references.resolve(call.arguments, outputs)
+                arguments = references.resolve(
+                    call.arguments, outputs, self.limits.max_argument_bytes
+                )
                 return self_undo.compensate(arguments, record.output, context)
 
             retry, timeout = self._retry(i), self._attempt_timeout(i)
@@ -676,7 +687,7 @@ class Execution:
         return _Job(
             spec=spec,
             call=start,
-            check=lambda output: check_json(spec, output),
+            check=lambda output: check_json(spec, output, self.limits.max_output_bytes),
             retry=retry,
             timeout=timeout,
             previous_attempts=previous,

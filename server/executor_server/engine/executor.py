@@ -30,6 +30,7 @@ from executor_server.domain.errors import (
     StillRunning,
     Unavailable,
 )
+from executor_server.domain.limits import Limits
 from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
@@ -99,8 +100,10 @@ class Executor:
         workspace_root: Path,
         max_active_executions: int = 1000,
         retention: timedelta | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.tools = tools
+        self.limits = limits or Limits()
         self._store = store
         self._workspace_root = workspace_root
         self._max_active = max_active_executions
@@ -321,6 +324,7 @@ class Executor:
             Journal(self._store, plan.id, durable_sequence=state.last_sequence),
             state,
             self._workspace(plan.id),
+            self.limits,
         )
         if journaled:
             execution.recover()
@@ -529,8 +533,12 @@ class Executor:
         call = step.tool_execution
         assert call is not None
         try:
-            arguments = references.resolve(call.arguments, context.step_outputs)
-            check_arguments(tool, arguments)
+            arguments = call.arguments
+            if references.find_references(arguments):
+                arguments = references.resolve(
+                    arguments, context.step_outputs, self.limits.max_argument_bytes
+                )
+                check_arguments(tool, arguments)
         except StepError as exc:
             now = time.time()
             failed = StepResult(
@@ -558,6 +566,7 @@ class Executor:
             Journal(store, plan_id),
             ExecutionState(plan, record.create_time),
             self._workspace(plan_id),
+            self.limits,
         )
         execution.accept()
         await execution.run()

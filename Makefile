@@ -119,11 +119,15 @@ test: install
 	$(MAKE) --no-print-directory lint
 	$(PYTEST) $(PYTEST_ARGS)
 
-# The engine machine's stateful test, far longer than CI runs it.
+# The outside probe of tests/test_fuzz_rpc.py and the engine machine's stateful test,
+# longer and with fresh random examples each run (`make test` runs them briefly, the same
+# examples every time).
+FUZZ_EXAMPLES ?= 3000
 MACHINE_EXAMPLES ?= 2000
 
 fuzz: install
-	MACHINE_EXAMPLES=$(MACHINE_EXAMPLES) $(PYTEST) tests/test_machine.py -q
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 MACHINE_EXAMPLES=$(MACHINE_EXAMPLES) \
+		$(PYTEST) tests/test_fuzz_rpc.py tests/test_machine.py --timeout 3600 $(PYTEST_ARGS)
 
 # ----------------------------------------------------------------- bench
 

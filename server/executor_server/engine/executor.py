@@ -22,13 +22,16 @@ from typing import Any
 from executor_server.domain.errors import (
     AlreadyExists,
     FailedPrecondition,
+    FieldViolation,
     InvalidArgument,
     NotFound,
     RequestError,
     ResourceExhausted,
     StepError,
+    StillRunning,
     Unavailable,
 )
+from executor_server.domain.limits import Limits
 from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
@@ -60,7 +63,13 @@ from executor_server.engine.machine import (
 from executor_server.engine.program import Program, build_program
 from executor_server.engine.runner import Runner
 from executor_server.engine.state import ExecutionState
-from executor_server.engine.validation import validate_options, validate_plan, validate_step
+from executor_server.engine.validation import (
+    UUID,
+    carries_schemas,
+    validate_options,
+    validate_plan,
+    validate_step,
+)
 from executor_server.store.memory import MemoryStore
 from executor_server.store.protocol import (
     DuplicateExecution,
@@ -75,6 +84,9 @@ log = logging.getLogger(__name__)
 
 WATCH_BATCH = 500
 RECENT_JOURNALS = 32  # journals of ended executions kept for watchers that lag behind
+#: How long cancel waits for running attempts to stop before it answers STILL_WINDING_DOWN
+#: (the machine gives up on them after STOP_GRACE_SECONDS and records them stopped).
+CANCEL_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +117,10 @@ class Executor:
         workspace_root: Path,
         max_active_executions: int = 1000,
         retention: timedelta | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.tools = tools
+        self.limits = limits or Limits()
         self._store = store
         self._workspace_root = workspace_root
         self._max_active = max_active_executions
@@ -157,7 +171,7 @@ class Executor:
     async def _forget(self, plan_id: str) -> None:
         self._ended.pop(plan_id, None)
         await self._store.delete_execution(plan_id)
-        workspace = self._workspace_root / plan_id
+        workspace = self._workspace(plan_id)
         await asyncio.to_thread(shutil.rmtree, workspace, ignore_errors=True)
 
     async def delete(self, plan_id: str) -> None:
@@ -210,6 +224,13 @@ class Executor:
             )
         return len(records)
 
+    def _workspace(self, plan_id: str) -> Path:
+        """The workspace directory of an execution: plan ids are UUIDs (checked where they
+        enter), and this makes sure no id can name a directory outside the root."""
+        if not UUID.match(plan_id):
+            raise ValueError(f"not a plan id: {plan_id[:64]!r}")
+        return self._workspace_root / plan_id
+
     def start_closing(self) -> None:
         """Refuse new plans and steps (UNAVAILABLE) from now on."""
         self._closing = True
@@ -231,7 +252,11 @@ class Executor:
     def _runner_for(self, program: Program, state: ExecutionState, journal: Journal) -> Runner:
         machine = Machine(program, state)
         return Runner(
-            machine, journal, self._workspace_root / program.plan_id, on_finished=self._finished
+            machine,
+            journal,
+            self._workspace(program.plan_id),
+            self.limits,
+            on_finished=self._finished,
         )
 
     def _finished(self, runner: Runner) -> None:
@@ -299,7 +324,10 @@ class Executor:
         Raises InvalidArgument, AlreadyExists, ResourceExhausted, Unavailable.
         """
         self._check_open()
-        program = validate_plan(plan, options, self.tools)
+        if carries_schemas(plan.steps):
+            program = await asyncio.to_thread(validate_plan, plan, options, self.tools)
+        else:
+            program = validate_plan(plan, options, self.tools)
         entry = self._live.get(plan.id)
         if entry is None:
             if len(self._live) >= self._max_active:
@@ -395,9 +423,21 @@ class Executor:
 
         Raises NotFound, FailedPrecondition (already finished otherwise than cancelled).
         """
-        return await self._control(
-            plan_id, partial(Cancel, reason=reason), "cancel", ExecutionStatus.CANCELLED
-        )
+        try:
+            async with asyncio.timeout(CANCEL_WAIT_SECONDS):
+                return await self._control(
+                    plan_id, partial(Cancel, reason=reason), "cancel", ExecutionStatus.CANCELLED
+                )
+        except TimeoutError:
+            log.warning("cancel is taking long", extra={"plan_id": plan_id})
+            runner = await self._runner(plan_id)
+            raise StillRunning(
+                f"cancel requested, but running attempts are still winding down after "
+                f"{CANCEL_WAIT_SECONDS:g}s; the execution ends CANCELLED once they stop "
+                "(watch it, or cancel again to wait once more)",
+                plan_id=plan_id,
+                status=runner.status if runner is not None else ExecutionStatus.CANCELLED,
+            ) from None
 
     async def rollback(self, plan_id: str, *, detach: bool = False) -> ExecutionStatus:
         """Compensate the completed steps of a FAILED or CANCELLED execution (again, for one
@@ -463,7 +503,16 @@ class Executor:
         Raises InvalidArgument for a malformed step or context.
         """
         self._check_open()
-        tool, rules = validate_step(step, context.step_outputs.keys(), self.tools)
+        if context.plan_id and not UUID.match(context.plan_id):
+            # It names the workspace directory: only a plan id can.
+            raise InvalidArgument(
+                [FieldViolation("context.plan_id", "must be a plan id (a UUID) or empty")]
+            )
+        known = context.step_outputs.keys()
+        if carries_schemas([step]):
+            tool, rules = await asyncio.to_thread(validate_step, step, known, self.tools)
+        else:
+            tool, rules = validate_step(step, known, self.tools)
         options = ExecutionOptions(
             resource_limits=context.resource_limits,
             timeout_policy=context.timeout_policy,
@@ -474,8 +523,12 @@ class Executor:
         call = step.tool_execution
         assert call is not None  # validate_step requires it
         try:
-            arguments = references.resolve(call.arguments, context.step_outputs)
-            check_arguments(tool, arguments)
+            arguments = call.arguments
+            if references.find_references(arguments):
+                arguments = references.resolve(
+                    arguments, context.step_outputs, self.limits.max_argument_bytes
+                )
+                check_arguments(tool, arguments)
         except StepError as exc:
             now = time.time()
             failed = StepResult(
@@ -506,7 +559,7 @@ class Executor:
         record = ExecutionRecord(plan, options, time.time())
         state = ExecutionState(plan, record.create_time)
         runner = Runner(
-            Machine(program, state), Journal(store, plan_id), self._workspace_root / plan_id
+            Machine(program, state), Journal(store, plan_id), self._workspace(plan_id), self.limits
         )
         runner.handle(Start())
         await runner.journal.create(record)

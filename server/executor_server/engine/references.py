@@ -13,9 +13,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from executor_server.domain.errors import StepError
-from executor_server.domain.frozen import FrozenDict, FrozenList, freeze
+from executor_server.domain.frozen import freeze
 from executor_server.domain.status import ExecutionErrorType
+from executor_server.engine.sizes import TooLarge, json_size
 
+# Outputs were checked for depth when they were made; arguments may nest them a little.
+_NO_DEPTH_LIMIT = 1000
 _INDEX = re.compile(r"-?[0-9]+")
 REFERENCE = re.compile(r"\$\{steps\.([^.}\s]+)\.output((?:\.[^.}\s]+)*)\}")
 
@@ -43,22 +46,65 @@ def has_reference(value: Any) -> bool:
     return isinstance(value, str) and REFERENCE.search(value) is not None
 
 
-def resolve(value: Any, outputs: Mapping[str, Any]) -> Any:
+def resolve(value: Any, outputs: Mapping[str, Any], max_bytes: int) -> Any:
     """A copy of `value` with every reference replaced from `outputs` (keyed by name or id).
 
-    Raises StepError(VALIDATION) when a referenced step or path is missing.
+    Raises StepError: VALIDATION when a referenced step or path is missing,
+    RESOURCE_EXHAUSTED when the result would be larger than `max_bytes` as JSON (checked
+    as it is built: references repeated or doubling from step to step cannot blow up).
     """
+    budget = _Budget(max_bytes)
+    return _resolve(value, outputs, budget)
+
+
+class _Budget:
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def take(self, size: int) -> None:
+        self.left -= size
+        if self.left < 0:
+            raise StepError(
+                f"resolved arguments are larger than max_argument_bytes ({self.limit:,} bytes)",
+                error_type=ExecutionErrorType.RESOURCE_EXHAUSTED,
+                retryable=False,
+            )
+
+    def take_value(self, value: Any) -> None:
+        try:
+            size = json_size(value, max(self.left, 0), max_depth=_NO_DEPTH_LIMIT)
+        except TooLarge:
+            size = self.left + 1
+        self.take(size)
+
+
+def _resolve(value: Any, outputs: Mapping[str, Any], budget: _Budget) -> Any:
     if isinstance(value, str):
         if "${" not in value:
+            budget.take(len(value))
             return value
         whole = REFERENCE.fullmatch(value)
         if whole:
-            return _lookup(whole, outputs)
-        return REFERENCE.sub(lambda m: _as_text(_lookup(m, outputs)), value)
+            found = _lookup(whole, outputs)
+            budget.take_value(found)
+            return found
+
+        def text(match: re.Match[str]) -> str:
+            piece = _as_text(_lookup(match, outputs))
+            budget.take(len(piece))
+            return piece
+
+        return REFERENCE.sub(text, value)
     if isinstance(value, dict):
-        return {key: resolve(item, outputs) for key, item in value.items()}
+        budget.take(2 * len(value))
+        return {key: _resolve(item, outputs, budget) for key, item in value.items()}
     if isinstance(value, list):
-        return [resolve(item, outputs) for item in value]
+        budget.take(len(value))
+        return [_resolve(item, outputs, budget) for item in value]
+    budget.take(8)
     return value
 
 
@@ -92,14 +138,15 @@ def _unresolved(match: re.Match[str], why: str) -> StepError:
     )
 
 
-Resolver = Callable[[Mapping[str, Any]], Any]
+Resolver = Callable[[Mapping[str, Any], "_Budget"], Any]
 
 
 class Template:
     """Arguments compiled once, at submission: a read-only value, and where references
     occur in it already parsed, so a step start only looks them up.
 
-    `resolve(outputs)` raises StepError(VALIDATION) like `resolve`.
+    `resolve(outputs, max_bytes)` raises StepError like `resolve`, and gives the same value,
+    read-only.
     """
 
     __slots__ = ("_resolver", "steps", "value")
@@ -110,10 +157,17 @@ class Template:
         self.steps = frozenset(find_references(value))
         self._resolver = _compile(self.value) if self.steps else None
 
-    def resolve(self, outputs: Mapping[str, Any]) -> Any:
+    def resolve(self, outputs: Mapping[str, Any], max_bytes: int) -> Any:
         if self._resolver is None:
             return self.value
-        return self._resolver(outputs)
+        return freeze(self._resolver(outputs, _Budget(max_bytes)))
+
+
+def _cost(value: Any) -> int:
+    """What `_resolve` charges the budget for a value without references."""
+    budget = _Budget(1 << 62)
+    _resolve(value, {}, budget)
+    return budget.limit - budget.left
 
 
 def _compile(value: Any) -> Resolver | None:
@@ -129,26 +183,50 @@ def _compile(value: Any) -> Resolver | None:
         parts = {k: _compile(v) for k, v in value.items()}
         if not any(parts.values()):
             return None
-        items = [(k, parts[k], v) for k, v in value.items()]
+        items = [(k, parts[k], v, 0 if parts[k] else _cost(v)) for k, v in value.items()]
+        own = 2 * len(value)
 
-        def build_dict(outputs: Mapping[str, Any]) -> Any:
-            return FrozenDict({k: (v if f is None else f(outputs)) for k, f, v in items})
+        def build_dict(outputs: Mapping[str, Any], budget: _Budget) -> Any:
+            budget.take(own)
+            built = {}
+            for key, part, constant, cost in items:
+                if part is None:
+                    budget.take(cost)
+                    built[key] = constant
+                else:
+                    built[key] = part(outputs, budget)
+            return built
 
         return build_dict
     if isinstance(value, list):
-        elements = [(_compile(v), v) for v in value]
-        if not any(f for f, _ in elements):
+        compiled = [_compile(v) for v in value]
+        elements = [(f, v, 0 if f else _cost(v)) for f, v in zip(compiled, value, strict=True)]
+        if not any(compiled):
             return None
+        length = len(value)
 
-        def build_list(outputs: Mapping[str, Any]) -> Any:
-            return FrozenList([v if f is None else f(outputs) for f, v in elements])
+        def build_list(outputs: Mapping[str, Any], budget: _Budget) -> Any:
+            budget.take(length)
+            built = []
+            for part, constant, cost in elements:
+                if part is None:
+                    budget.take(cost)
+                    built.append(constant)
+                else:
+                    built.append(part(outputs, budget))
+            return built
 
         return build_list
     return None
 
 
 def _slot(match: re.Match[str]) -> Resolver:
-    return lambda outputs: _lookup(match, outputs)
+    def look_up(outputs: Mapping[str, Any], budget: _Budget) -> Any:
+        found = _lookup(match, outputs)
+        budget.take_value(found)
+        return found
+
+    return look_up
 
 
 def _interpolation(text: str) -> Resolver:
@@ -160,7 +238,13 @@ def _interpolation(text: str) -> Resolver:
         at = match.end()
     pieces.append(text[at:])
 
-    def build(outputs: Mapping[str, Any]) -> str:
-        return "".join(p if isinstance(p, str) else _as_text(_lookup(p, outputs)) for p in pieces)
+    def build(outputs: Mapping[str, Any], budget: _Budget) -> str:
+        parts = []
+        for piece in pieces:
+            if not isinstance(piece, str):
+                piece = _as_text(_lookup(piece, outputs))
+            budget.take(len(piece))
+            parts.append(piece)
+        return "".join(parts)
 
     return build

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from executor_server.domain.errors import StepError, Unavailable
-from executor_server.domain.frozen import NotJson, freeze
+from executor_server.domain.frozen import freeze
+from executor_server.domain.limits import Limits
 from executor_server.domain.models import ExecutionError, ResourceUsage
 from executor_server.domain.status import ExecutionErrorType, ExecutionStatus
-from executor_server.engine.attempt import check_arguments, check_output
+from executor_server.engine.attempt import check_arguments, check_json, check_output
 from executor_server.engine.journal import Journal
 from executor_server.engine.machine import (
     ArmTimer,
@@ -52,16 +53,17 @@ log = logging.getLogger(__name__)
 class _Attempt:
     """One attempt in flight: its task, and the timer that cuts it off."""
 
-    __slots__ = ("began", "context", "effect", "expired", "task", "timeout", "timer")
+    __slots__ = ("began", "context", "effect", "expired", "reported", "task", "timeout", "timer")
 
     def __init__(self, effect: StartAttempt, context: ToolContext, timeout: float) -> None:
         self.effect = effect
         self.context = context
         self.timeout = timeout
-        self.task: asyncio.Task[AttemptEnded] | None = None
+        self.task: asyncio.Task[None] | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.expired = False
         self.began = False
+        self.reported = False  # its outcome reached the machine
 
     def arm_timeout(self) -> None:
         """Called when the tool first waits: a call that never waits cannot be interrupted,
@@ -84,10 +86,12 @@ class Runner:
         machine: Machine,
         journal: Journal,
         workspace: Path,
+        limits: Limits,
         *,
         on_finished: Callable[[Runner], None] | None = None,
     ) -> None:
         self.machine = machine
+        self.limits = limits
         self.program = machine.program
         self.journal = journal
         self.workspace = workspace
@@ -198,6 +202,12 @@ class Runner:
         attempt.task = task
         task.add_done_callback(lambda _: self._attempt_done(attempt))
 
+    def _end_attempt(self, attempt: _Attempt) -> None:
+        effect = attempt.effect
+        self._attempts.pop((effect.step, effect.attempt, effect.compensation), None)
+        if attempt.timer is not None:
+            attempt.timer.cancel()
+
     def _cancel_attempt(self, key: tuple[int, int, bool]) -> None:
         attempt = self._attempts.get(key)
         if attempt is not None and attempt.task is not None:
@@ -240,14 +250,16 @@ class Runner:
         i, program = effect.step, self.program
         if not effect.compensation:
             tool, template = program.tools[i], program.arguments[i]
-            arguments = template.resolve(self.machine.outputs())
+            arguments = template.resolve(self.machine.outputs(), self.limits.max_argument_bytes)
             if template.steps:
                 check_arguments(tool, arguments)
             return tool.invoke(arguments, context)
         undo = program.undo[i]
         if undo is None:  # the machine compensates only steps with an undo
             raise StepError("the step has nothing to undo", error_type=ExecutionErrorType.INTERNAL)
-        arguments = undo.arguments.resolve(self.machine.outputs(own=i))
+        arguments = undo.arguments.resolve(
+            self.machine.outputs(own=i), self.limits.max_argument_bytes
+        )
         if undo.by_tool and isinstance(undo.tool, CompensatingTool):
             output = self.machine.state.steps[i].output
             return undo.tool.compensate(arguments, output, context)
@@ -255,9 +267,19 @@ class Runner:
             check_arguments(undo.tool, arguments)
         return undo.tool.invoke(arguments, context)
 
-    async def _run_attempt(self, attempt: _Attempt) -> AttemptEnded:
-        """One attempt, start to outcome. Returns its outcome for every failure of the tool;
-        only cancellation ends it otherwise (the done-callback tells which kind)."""
+    async def _run_attempt(self, attempt: _Attempt) -> None:
+        """One attempt, start to outcome. The outcome of a call that returned or raised is
+        reported as the task ends, in its last step: a failure stops its siblings before
+        they take a step of their own. An attempt that ended otherwise (cancelled, timed
+        out, broken) is reported by the done-callback."""
+        ended = await self._attempt_outcome(attempt)
+        if not attempt.expired:
+            attempt.reported = True
+            self._end_attempt(attempt)
+            self._from_callback(ended)
+
+    async def _attempt_outcome(self, attempt: _Attempt) -> AttemptEnded:
+        """Its outcome for every failure of the tool; only cancellation ends it otherwise."""
         attempt.began = True
         effect, context = attempt.effect, attempt.context
         i = effect.step
@@ -285,24 +307,16 @@ class Runner:
         )
 
     def _checked(self, effect: StartAttempt, output: Any) -> Any:
-        """The output, read-only from now on. Raises StepError(VALIDATION)."""
-        i = effect.step
-        spec = (
-            self.program.undo[i].tool.spec  # type: ignore[union-attr]
-            if effect.compensation
-            else self.program.tools[i].spec
-        )
-        try:
-            output = freeze(output)
-        except NotJson:
-            raise StepError(
-                f"tool {spec.name!r} returned a value that is not JSON",
-                error_type=ExecutionErrorType.VALIDATION,
-                retryable=False,
-            ) from None
-        if not effect.compensation:
-            check_output(spec, output, self.program.output_rules[i])
-        return output
+        """The output, read-only from now on. Raises StepError: VALIDATION when it is not
+        JSON, nests too deep or breaks a rule, RESOURCE_EXHAUSTED past max_output_bytes."""
+        i, limit = effect.step, self.limits.max_output_bytes
+        if effect.compensation:
+            undo = self.program.undo[i]
+            if undo is not None:
+                check_json(undo.tool.spec, output, limit)
+        else:
+            check_output(self.program.tools[i].spec, output, self.program.output_rules[i], limit)
+        return freeze(output)
 
     def _failed(
         self,
@@ -324,11 +338,11 @@ class Runner:
         )
 
     def _attempt_done(self, attempt: _Attempt) -> None:
+        if attempt.reported:
+            return
         effect, task = attempt.effect, attempt.task
         assert task is not None  # set right after the task is created
-        self._attempts.pop((effect.step, effect.attempt, effect.compensation), None)
-        if attempt.timer is not None:
-            attempt.timer.cancel()
+        self._end_attempt(attempt)
         usage: ResourceUsage | None = attempt.context.usage if attempt.began else None
         if attempt.expired:
             # A cut-off attempt may have done part of its work: only an idempotent tool is
@@ -355,7 +369,7 @@ class Runner:
                 attempt, ExecutionErrorType.INTERNAL, "internal error while running the step", False
             )
         else:
-            ended = task.result()
+            return  # it returned and reported
         self._from_callback(ended)
 
     # ------------------------------------------------------------ the run

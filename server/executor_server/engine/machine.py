@@ -51,7 +51,7 @@ from executor_server.tools.protocol import Budget
 
 #: How long a cancelled attempt may take to stop before it is recorded as stopped anyway
 #: (its task is still cancelled; its late outcome is ignored).
-STOP_GRACE_SECONDS = 10.0
+STOP_GRACE_SECONDS = 30.0
 
 ES = ExecutionStatus
 SS = StepStatus

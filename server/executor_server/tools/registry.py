@@ -8,6 +8,7 @@ built; one that the settings turn off (`ToolDisabled`) is left out and noted in 
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -65,8 +66,7 @@ class ToolRegistry:
         try:
             obj = ep.load()
             tool = obj() if isinstance(obj, type) else obj
-            if not isinstance(tool, Tool):
-                raise TypeError(f"{type(tool).__name__} has no `spec` and async `invoke`")
+            _check_tool(tool)
             if tool.spec.name != ep.name:
                 raise ValueError(f"entry point name differs from tool name {tool.spec.name!r}")
             if tool.spec.name in self._tools:
@@ -84,7 +84,9 @@ class ToolRegistry:
         self._tools[tool.spec.name] = tool
 
     def register(self, tool: Tool) -> None:
-        """Add a tool by hand (embedding, tests). Raises ValueError on a duplicate name."""
+        """Add a tool by hand (embedding, tests). Raises TypeError for an object that is not
+        a tool (no `spec`, or an `invoke` that is not async), ValueError on a duplicate name."""
+        _check_tool(tool)
         if tool.spec.name in self._tools:
             raise ValueError(f"tool {tool.spec.name!r} is already registered")
         self._tools[tool.spec.name] = tool
@@ -101,3 +103,16 @@ class ToolRegistry:
 
     def __len__(self) -> int:
         return len(self._tools)
+
+
+def _check_tool(tool: object) -> None:
+    """Raises TypeError unless `tool` has a spec and async `invoke` (and `compensate`, when
+    it has one): a synchronous one would load, then fail every attempt it is given."""
+    if not isinstance(tool, Tool):
+        raise TypeError(f"{type(tool).__name__} has no `spec` and async `invoke`")
+    for method in ("invoke", "compensate"):
+        function = getattr(tool, method, None)
+        if function is not None and not inspect.iscoroutinefunction(function):
+            raise TypeError(
+                f"{type(tool).__name__}.{method} is not async: define it with `async def`"
+            )

@@ -17,9 +17,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from executor_server.domain.models import ActionPlan, Event, ExecutionOptions
+from executor_server.domain.models import Event
 from executor_server.domain.status import EventType, ExecutionStatus
-from executor_server.store.codec import decode_event, encode_event
+from executor_server.store.codec import (
+    decode_event,
+    decode_options,
+    decode_plan,
+    encode_event,
+    encode_options,
+    encode_plan,
+)
 from executor_server.store.protocol import (
     DuplicateExecution,
     ExecutionQuery,
@@ -191,7 +198,7 @@ class SQLiteStore:
     # ------------------------------------------------------------------ Store protocol
 
     async def create_execution(self, record: ExecutionRecord, events: Sequence[Event] = ()) -> None:
-        plan, options = record.plan.model_dump_json(), record.options.model_dump_json()
+        plan, options = encode_plan(record.plan), encode_options(record.options)
         rows = [(record.plan_id, e.sequence, encode_event(e)) for e in events]
         status, end_time = record.status, record.end_time
         latest = _latest_status(events)
@@ -247,8 +254,10 @@ class SQLiteStore:
         await self._write(insert)
 
     async def get_execution(self, plan_id: str) -> ExecutionRecord | None:
-        rows = await self._read(f"SELECT {_RECORD} FROM executions WHERE plan_id = ?", (plan_id,))
-        return _record(rows[0]) if rows else None
+        records = await self._read_records(
+            f"SELECT {_RECORD} FROM executions WHERE plan_id = ?", (plan_id,)
+        )
+        return records[0] if records else None
 
     async def read_events(
         self, plan_id: str, after_sequence: int = 0, limit: int | None = None
@@ -262,11 +271,10 @@ class SQLiteStore:
 
     async def unfinished_executions(self) -> list[ExecutionRecord]:
         marks = ",".join("?" * len(_TERMINAL))
-        rows = await self._read(
+        return await self._read_records(
             f"SELECT {_RECORD} FROM executions WHERE status NOT IN ({marks}) ORDER BY create_time",
             _TERMINAL,
         )
-        return [_record(row) for row in rows]
 
     async def list_executions(self, query: ExecutionQuery) -> list[ExecutionSummary]:
         where: list[str] = []
@@ -316,6 +324,15 @@ class SQLiteStore:
     async def _read(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         return await asyncio.to_thread(self._read_sync, sql, params)
 
+    async def _read_records(self, sql: str, params: Sequence[object]) -> list[ExecutionRecord]:
+        """Records, decoded on the reading thread: a plan of many steps is not decoded on
+        the event loop."""
+
+        def read() -> list[ExecutionRecord]:
+            return [_record(row) for row in self._read_sync(sql, params)]
+
+        return await asyncio.to_thread(read)
+
     def _read_sync(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
@@ -332,8 +349,8 @@ _RECORD = "plan, options, create_time, status, end_time"
 def _record(row: tuple[Any, ...]) -> ExecutionRecord:
     plan, options, create_time, status, end_time = row
     return ExecutionRecord(
-        plan=ActionPlan.model_validate_json(plan),
-        options=ExecutionOptions.model_validate_json(options),
+        plan=decode_plan(plan),
+        options=decode_options(options),
         create_time=create_time,
         status=ExecutionStatus(status),
         end_time=end_time,

@@ -26,6 +26,7 @@ from bench import remote
 from bench.engine import engine_rows, time_minimal
 from bench.report import Row, machine, render, write_json
 from bench.shapes import Shape, chain, independent, layered
+from executor_server.app import tune_gc
 
 DEFAULT_JSON = Path(__file__).parent / "results.json"
 ROOT = Path(__file__).resolve().parent.parent
@@ -315,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         help="also write pyinstrument profiles of the engine to bench/profiles/",
     )
     args = parser.parse_args(argv)
+    # The in-process engine runs in this process: tune its collector as `executor serve`
+    # does (the baselines share the process, and the setting).
+    tune_gc()
     sizes = quick() if args.quick else full()
     started = time.perf_counter()
     code_before = code_state()

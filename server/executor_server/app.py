@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,6 +20,20 @@ from executor_server.tools.registry import ToolRegistry
 from executor_server.tools.settings import ToolSettings
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
+
+
+#: The collector's first-generation threshold for a serving process (CPython's default is
+#: 700). An execution allocates a few long-lived records per step (events, results); at the
+#: default the collector keeps rescanning them, which cost a quarter of the engine's time on
+#: a 10,000-step plan (BENCHMARKS.md). Reference cycles are still collected, just in
+#: larger batches.
+GC_THRESHOLD = (50_000, 50, 100)
+
+
+def tune_gc() -> None:
+    """Set the serving process's collector thresholds (process-wide: for `serve`, not for
+    an application embedding the engine, which owns its process)."""
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 def default_data_dir() -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import structlog
 
-from executor_server.app import DEFAULT_ADDRESS, Config, build_server, default_data_dir
+from executor_server.app import DEFAULT_ADDRESS, Config, build_server, default_data_dir, tune_gc
 from executor_server.domain.limits import Limits
 from executor_server.store.sqlite import StoreError
 from executor_server.tools.settings import (
@@ -202,6 +202,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def serve(config: Config) -> None:
+    tune_gc()
     server = await build_server(config)
     for error in server.executor.tools.load_errors:
         log.warning(

@@ -4,6 +4,7 @@ scheduler and Dask on the same shapes."""
 from __future__ import annotations
 
 import asyncio
+import statistics
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -12,10 +13,12 @@ from pathlib import Path
 
 from bench.baselines import run_dask, run_minimal
 from bench.report import Row, median_of
-from bench.shapes import Shape, to_domain
-from executor_server.domain.models import ExecutionOptions
+from bench.shapes import Shape, to_domain, to_pb
+from executor_client._gen.executor.v1 import executor_pb2 as pb
+from executor_server.domain.models import ExecutionOptions, ExecutionResult
 from executor_server.domain.status import ExecutionStatus
 from executor_server.engine.executor import Executor
+from executor_server.rpc import convert
 from executor_server.store.memory import MemoryStore
 from executor_server.store.protocol import Store
 from executor_server.store.sqlite import SQLiteStore
@@ -109,3 +112,46 @@ def engine_rows(shapes: list[Shape], *, repeats: int, budget: float) -> tuple[li
             )
             rows.append(Row(section, figure, "steps/s", rate, shape.size / dask, "dask", ">=", 1.0))
     return rows, raw
+
+
+def conversion_rows(shape: Shape, *, repeats: int) -> tuple[list[Row], dict]:
+    """The wire conversion of a big plan, against the engine's own run time on it (journal
+    off): decoding the request bytes into the compiler's input, and the result into the
+    response bytes. Each should cost less than running the plan."""
+    request_bytes = pb.ExecutePlanRequest(
+        plan=to_pb(shape), options=pb.ExecutionOptions(max_concurrent_steps=CONCURRENCY)
+    ).SerializeToString()
+
+    def decode() -> float:
+        started = time.perf_counter()
+        request = pb.ExecutePlanRequest.FromString(request_bytes)
+        convert.plan(request.plan)
+        convert.options(request.options)
+        return time.perf_counter() - started
+
+    async def run_once() -> tuple[float, ExecutionResult]:
+        plan = to_domain(shape)
+        async with executor("off") as engine:
+            started = time.perf_counter()
+            result = await engine.execute_plan(
+                plan, ExecutionOptions(max_concurrent_steps=CONCURRENCY)
+            )
+            return time.perf_counter() - started, result
+
+    runs = [asyncio.run(run_once()) for _ in range(repeats)]
+    engine_s = statistics.median(r[0] for r in runs)
+    result = runs[0][1]
+
+    def encode() -> float:
+        started = time.perf_counter()
+        pb.ExecutePlanResponse(result=convert.result_to_pb(result)).SerializeToString()
+        return time.perf_counter() - started
+
+    decode_s = statistics.median(decode() for _ in range(repeats))
+    encode_s = statistics.median(encode() for _ in range(repeats))
+    section = "conversion"
+    rows = [
+        Row(section, f"{shape.name}: request in", "s", decode_s, engine_s, "engine run", "<=", 1.0),
+        Row(section, f"{shape.name}: result out", "s", encode_s, engine_s, "engine run", "<=", 1.0),
+    ]
+    return rows, {"engine_s": engine_s, "decode_s": decode_s, "encode_s": encode_s}

@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # run as a script: bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import remote
-from bench.engine import engine_rows, time_minimal
+from bench.engine import conversion_rows, engine_rows, time_minimal
 from bench.report import Row, machine, render, write_json
 from bench.shapes import Shape, chain, independent, layered
 from executor_server.app import tune_gc
@@ -334,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
             sizes.engine_shapes, repeats=sizes.repeats, budget=sizes.budget
         )
         rows += engine
+        progress(f"wire conversion of {sizes.big.name}")
+        converted, raw["conversion"] = conversion_rows(sizes.big, repeats=sizes.repeats)
+        rows += converted
     if args.only in (None, "grpc"):
         progress("minimal scheduler on the big plans")
         minimal_s = {s.name: time_minimal(s) for s in (sizes.big, sizes.huge)}

@@ -209,12 +209,17 @@ class Executor:
                     "execution not resumed",
                     extra={"plan_id": record.plan_id, "error": exc.message},
                 )
-                await self._store.append_events(record.plan_id, abandon(state, exc.message))
+                journal = Journal(self._store, record.plan_id, state.last_sequence)
+                journal.append(abandon(state, exc.message))
+                await journal.flush()
                 continue
-            runner = self._runner_for(
-                program, state, Journal(self._store, record.plan_id, state.last_sequence)
-            )
-            runner.handle(Recover())
+            journal = Journal(self._store, record.plan_id, state.last_sequence)
+            runner = self._runner_for(program, state, journal)
+            try:
+                runner.handle(Recover())
+            except Exception:  # a bug of ours: keep serving the others, resume it next start
+                log.exception("execution not resumed", extra={"plan_id": record.plan_id})
+                continue
             admitted: asyncio.Future[Runner | None] = asyncio.get_running_loop().create_future()
             admitted.set_result(runner)
             self._live[record.plan_id] = admitted

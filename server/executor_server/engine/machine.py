@@ -539,8 +539,8 @@ class Machine:
         budget.used.tool_invocations += 1
         if compensation:
             undo = self.program.undo[i]
-            assert undo is not None  # only steps with an undo are made ready
-            idempotent = undo.idempotent
+            # Only steps with an undo are made ready; the hint of one without is moot.
+            idempotent = undo.idempotent if undo is not None else True
             status = SS.COMPENSATING
         else:
             idempotent = self.program.idempotent[i]

@@ -38,6 +38,7 @@ from typing import Any
 from executor_server.domain.errors import FailedPrecondition, IllegalTransition
 from executor_server.domain.models import Event, ExecutionError, ResourceUsage
 from executor_server.domain.status import (
+    STEP_TRANSITIONS,
     EventType,
     ExecutionErrorType,
     ExecutionStatus,
@@ -242,6 +243,8 @@ class Machine:
         self.program = program
         self.state = state
         self._clock = clock
+        self._steps = program.plan.steps
+        self._plan_id = program.plan.id
         options = program.options
         self._fail_fast = not options.continue_on_failure
         #: Shared with tools through their contexts: they count network requests and disk.
@@ -365,16 +368,31 @@ class Machine:
         output: Any = None,
         usage: ResourceUsage | None = None,
     ) -> int:
-        return self._emit(
+        """`_emit` for a step's status, the one event of every step start and end: built
+        directly, as it is the hot path. Raises IllegalTransition."""
+        state = self.state
+        current = state.steps[i].status
+        if status not in STEP_TRANSITIONS[current]:
+            raise IllegalTransition("step", current.name, status.name)
+        action = self._steps[i]
+        event = Event(
+            state.last_sequence + 1,
+            self._plan_id,
+            self._clock(),
             EventType.STEP_STATUS_CHANGED,
-            step=i,
-            step_status=status,
-            attempt=attempt,
-            message=message,
-            error=error,
-            output=output,
-            usage=usage,
+            state.status,
+            action.id,
+            action.name,
+            status,
+            attempt,
+            message,
+            error,
+            output,
+            usage,
         )
+        state.apply(event)
+        self._out.events.append(event)
+        return event.sequence
 
     def _reply(self, ticket: int, status: ExecutionStatus | None = None) -> None:
         if ticket:

@@ -89,6 +89,126 @@ check-proto: proto
 		exit 1; \
 	fi
 
+# ----------------------------------------------------------------- clients (Go, TypeScript, Java)
+#
+# `make stubs` regenerates every language from proto/: Python (`make proto`), then Go,
+# TypeScript and Java with `buf generate` (buf.gen.yaml, local plugins only), and the
+# descriptor set the server's reflection serves (with the proto's comments). Every
+# generator is pinned here and installed into the project's own directories:
+#   .tools/go/bin/   protoc-gen-go, protoc-gen-go-grpc, grpcurl, ghz  (go install, module proxy)
+#   .tools/protoc/   protoc and protoc-gen-grpc-java                   (Maven Central)
+#   client_ts/node_modules/  protoc-gen-es, tsc   (npm ci from client_ts/package-lock.json)
+
+GO                         ?= go
+MVN                        ?= mvn
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GRPCURL_VERSION            := v1.9.3
+GHZ_VERSION                := v0.120.0
+PROTOC_VERSION             := 4.36.2
+# The newest protoc-gen-grpc-java whose linux-x86_64 binary Maven Central serves here.
+GRPC_JAVA_PLUGIN_VERSION   := 1.82.0
+MVN_FLAGS                  := -B -q -Dstyle.color=never
+MVN_DEPENDENCY_PLUGIN      := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
+
+GO_TOOLS    := $(TOOLS)/go/bin
+PROTOC_DIR  := $(TOOLS)/protoc
+GRPCURL     := $(GO_TOOLS)/grpcurl
+GHZ         := $(GO_TOOLS)/ghz
+TS_DIR      := client_ts
+JAVA_DIR    := client_java
+GO_DIR      := client_go
+TS_NPM_STAMP := $(TS_DIR)/node_modules/.npm-ci.stamp
+REFLECTION_DESCRIPTORS := server/executor_server/rpc/_gen/executor.binpb
+STUB_DIRS   := $(GO_DIR)/gen $(TS_DIR)/src/gen $(JAVA_DIR)/src/generated $(dir $(REFLECTION_DESCRIPTORS))
+# protoc's and grpc-java's binaries are published per platform (os-maven-plugin's names).
+PROTOC_PLATFORM := $(if $(filter Darwin,$(shell uname -s)),osx,linux)-$(if $(filter aarch64 arm64,$(shell uname -m)),aarch_64,x86_64)
+ADDR        ?= 127.0.0.1:50051
+
+.PHONY: stubs stubs-clients check-stubs shell-tools example-go example-ts example-java
+
+# go_tool NAME PACKAGE VERSION: a stamp per version, so changing a pin reinstalls.
+define go_tool
+$(GO_TOOLS)/.$(1)-$(3).stamp: | $(UV_STAMP)
+	GOBIN="$$(abspath $(GO_TOOLS))" GOFLAGS=-mod=mod $(GO) install $(2)@$(3)
+	touch $$@
+endef
+$(eval $(call go_tool,protoc-gen-go,google.golang.org/protobuf/cmd/protoc-gen-go,$(PROTOC_GEN_GO_VERSION)))
+$(eval $(call go_tool,protoc-gen-go-grpc,google.golang.org/grpc/cmd/protoc-gen-go-grpc,$(PROTOC_GEN_GO_GRPC_VERSION)))
+$(eval $(call go_tool,grpcurl,github.com/fullstorydev/grpcurl/cmd/grpcurl,$(GRPCURL_VERSION)))
+$(eval $(call go_tool,ghz,github.com/bojand/ghz/cmd/ghz,$(GHZ_VERSION)))
+
+# maven_exe NAME GROUP:ARTIFACT:VERSION: a platform binary from Maven Central.
+define maven_exe
+$(PROTOC_DIR)/.$(1)-$(lastword $(subst :, ,$(2))).stamp: | $(UV_STAMP)
+	$(MVN) $(MVN_FLAGS) $(MVN_DEPENDENCY_PLUGIN):copy -Dartifact=$(2):exe:$(PROTOC_PLATFORM) \
+		-DoutputDirectory="$$(abspath $(PROTOC_DIR))" -Dmdep.stripVersion=true
+	mv -f $(PROTOC_DIR)/$(1)-$(PROTOC_PLATFORM).exe $(PROTOC_DIR)/$(1)
+	chmod +x $(PROTOC_DIR)/$(1)
+	touch $$@
+endef
+$(eval $(call maven_exe,protoc,com.google.protobuf:protoc:$(PROTOC_VERSION)))
+$(eval $(call maven_exe,protoc-gen-grpc-java,io.grpc:protoc-gen-grpc-java:$(GRPC_JAVA_PLUGIN_VERSION)))
+
+STUB_TOOLS := \
+	$(GO_TOOLS)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION).stamp \
+	$(GO_TOOLS)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION).stamp \
+	$(PROTOC_DIR)/.protoc-$(PROTOC_VERSION).stamp \
+	$(PROTOC_DIR)/.protoc-gen-grpc-java-$(GRPC_JAVA_PLUGIN_VERSION).stamp \
+	$(TS_NPM_STAMP) $(NPM_STAMP)
+
+shell-tools: $(GO_TOOLS)/.grpcurl-$(GRPCURL_VERSION).stamp $(GO_TOOLS)/.ghz-$(GHZ_VERSION).stamp
+
+$(TS_NPM_STAMP): $(TS_DIR)/package.json $(TS_DIR)/package-lock.json
+	cd $(TS_DIR) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+stubs: proto stubs-clients
+
+# google.rpc's error details (BadRequest, ErrorInfo, RetryInfo) have no npm package for
+# protobuf-es: TypeScript generates them from the proto that the pinned
+# googleapis-common-protos (uv.lock) ships, the same definitions the server sends.
+stubs-clients: $(STUB_TOOLS) $(VENV_STAMP)
+	$(BUF) generate
+	rpc_protos="$$(mktemp -d)"; trap 'rm -rf "$$rpc_protos"' EXIT; \
+	mkdir -p "$$rpc_protos/google/rpc"; \
+	cp "$$($(VPY) -c 'import os, google.rpc.error_details_pb2 as m; print(os.path.dirname(m.__file__))')/error_details.proto" "$$rpc_protos/google/rpc/"; \
+	$(BUF) generate "$$rpc_protos" --template $(TS_DIR)/buf.gen.googleapis.yaml
+	mkdir -p $(dir $(REFLECTION_DESCRIPTORS))
+	$(BUF) build $(PROTO_DIR) -o $(REFLECTION_DESCRIPTORS)
+
+# Like check-proto, for every other language and the reflection descriptors.
+check-stubs: stubs-clients
+	git diff --exit-code --stat -- $(STUB_DIRS) \
+		|| { echo "error: generated stubs are out of date: run 'make stubs' and commit the result" >&2; exit 1; }
+	drift="$$(git status --porcelain --untracked-files=all -- $(STUB_DIRS) | grep -v '^[MADRC] ' || true)"; \
+	if [ -n "$$drift" ]; then \
+		echo "$$drift" >&2; \
+		echo "error: untracked or modified generated stubs: run 'make stubs' and commit them" >&2; \
+		exit 1; \
+	fi
+
+# The example programs: `make example-go ADDR=127.0.0.1:50051` against a running server.
+example-go:
+	cd $(GO_DIR) && $(GO) run ./cmd/example $(ADDR)
+
+$(TS_DIR)/dist/.build.stamp: $(TS_NPM_STAMP) $(TS_DIR)/tsconfig.json \
+		$(shell find $(TS_DIR)/src $(TS_DIR)/example -name '*.ts' 2>/dev/null)
+	cd $(TS_DIR) && npm run --silent build
+	touch $@
+
+example-ts: $(TS_DIR)/dist/.build.stamp
+	node $(TS_DIR)/dist/example/main.js $(ADDR)
+
+# `mvn package` also writes the runtime classpath, so the example starts without Maven.
+$(JAVA_DIR)/target/.build.stamp: $(JAVA_DIR)/pom.xml $(shell find $(JAVA_DIR)/src -name '*.java' 2>/dev/null)
+	$(MVN) $(MVN_FLAGS) -f $(JAVA_DIR)/pom.xml package
+	touch $@
+
+example-java: $(JAVA_DIR)/target/.build.stamp
+	java -cp "$(JAVA_DIR)/target/classes:$$(cat $(JAVA_DIR)/target/classpath.txt)" \
+		dev.executor.example.Example $(ADDR)
+
 # ----------------------------------------------------------------- lint
 
 lint-py: $(VENV_STAMP)
@@ -100,7 +220,7 @@ lint-py: $(VENV_STAMP)
 lint-proto: $(NPM_STAMP)
 	$(BUF) lint
 
-lint: lint-py lint-proto check-proto
+lint: lint-py lint-proto check-proto check-stubs
 
 # Breaking-change check against the proto on branch main (skipped while main
 # has no proto to compare against). Not part of `test` yet.

@@ -109,6 +109,8 @@ PROTOC_VERSION             := 4.36.2
 # The newest protoc-gen-grpc-java whose linux-x86_64 binary Maven Central serves here.
 GRPC_JAVA_PLUGIN_VERSION   := 1.82.0
 MVN_FLAGS                  := -B -q -Dstyle.color=never
+# Debian's Maven 3.8 prints colour resets even in batch mode.
+MVN_NO_ANSI                := | sed -u 's/\x1b\[[0-9;]*m//g'
 MVN_DEPENDENCY_PLUGIN      := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
 GO_TOOLS    := $(TOOLS)/go/bin
@@ -142,7 +144,7 @@ $(eval $(call go_tool,ghz,github.com/bojand/ghz/cmd/ghz,$(GHZ_VERSION)))
 define maven_exe
 $(PROTOC_DIR)/.$(1)-$(lastword $(subst :, ,$(2))).stamp: | $(UV_STAMP)
 	$(MVN) $(MVN_FLAGS) $(MVN_DEPENDENCY_PLUGIN):copy -Dartifact=$(2):exe:$(PROTOC_PLATFORM) \
-		-DoutputDirectory="$$(abspath $(PROTOC_DIR))" -Dmdep.stripVersion=true
+		-DoutputDirectory="$$(abspath $(PROTOC_DIR))" -Dmdep.stripVersion=true $(MVN_NO_ANSI)
 	mv -f $(PROTOC_DIR)/$(1)-$(PROTOC_PLATFORM).exe $(PROTOC_DIR)/$(1)
 	chmod +x $(PROTOC_DIR)/$(1)
 	touch $$@
@@ -202,7 +204,7 @@ example-ts: $(TS_DIR)/dist/.build.stamp
 
 # `mvn package` also writes the runtime classpath, so the example starts without Maven.
 $(JAVA_DIR)/target/.build.stamp: $(JAVA_DIR)/pom.xml $(shell find $(JAVA_DIR)/src -name '*.java' 2>/dev/null)
-	$(MVN) $(MVN_FLAGS) -f $(JAVA_DIR)/pom.xml package
+	$(MVN) $(MVN_FLAGS) -f $(JAVA_DIR)/pom.xml package $(MVN_NO_ANSI)
 	touch $@
 
 example-java: $(JAVA_DIR)/target/.build.stamp

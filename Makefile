@@ -237,7 +237,7 @@ breaking: $(NPM_STAMP)
 
 # ----------------------------------------------------------------- test
 
-test: install
+test: install shell-tools
 	$(MAKE) --no-print-directory lint
 	$(PYTEST) $(PYTEST_ARGS)
 

@@ -33,14 +33,18 @@ _METHOD = "ServerReflectionInfo"
 _MAX_NAME_IN_ERROR = 200
 
 
-def _file(serialized: bytes) -> descriptor_pb2.FileDescriptorProto:
-    return descriptor_pb2.FileDescriptorProto.FromString(serialized)
+def _file(serialized: bytes, name: str) -> descriptor_pb2.FileDescriptorProto:
+    """A generated module's file under its canonical name (the Python packages rename
+    `grpc/health/v1/health.proto` to `grpc_health/...`); these import nothing, so no
+    reference to them changes."""
+    file = descriptor_pb2.FileDescriptorProto.FromString(serialized)
+    file.name = name
+    return file
 
 
 def _v1_reflection_file() -> descriptor_pb2.FileDescriptorProto:
     """grpc/reflection/v1/reflection.proto, from v1alpha's: same messages, new package."""
-    v1 = _file(pb.DESCRIPTOR.serialized_pb)
-    v1.name = "grpc/reflection/v1/reflection.proto"
+    v1 = _file(pb.DESCRIPTOR.serialized_pb, "grpc/reflection/v1/reflection.proto")
     v1.package = "grpc.reflection.v1"
     v1.ClearField("options")  # v1alpha's are deprecated=true and its language packages
 
@@ -242,18 +246,26 @@ def _error(
     )
 
 
-def enable_reflection(server: grpc.aio.Server, services: Iterable[str]) -> None:
-    """Serves reflection v1 and v1alpha on `server`, listing `services` and both reflection
-    services, with the contract's descriptors (comments included)."""
-    index = DescriptorIndex(
+def _descriptors() -> DescriptorIndex:
+    return DescriptorIndex(
         [
             *contract_files(),
-            _file(health_pb2.DESCRIPTOR.serialized_pb),
-            _file(pb.DESCRIPTOR.serialized_pb),
+            _file(health_pb2.DESCRIPTOR.serialized_pb, "grpc/health/v1/health.proto"),
+            _file(pb.DESCRIPTOR.serialized_pb, "grpc/reflection/v1alpha/reflection.proto"),
             _v1_reflection_file(),
         ]
     )
-    servicer = ReflectionServicer(index, services)
+
+
+# Read and checked once, when the module loads: never on the event loop, and a broken
+# descriptor set stops the server before it listens.
+DESCRIPTORS = _descriptors()
+
+
+def enable_reflection(server: grpc.aio.Server, services: Iterable[str]) -> None:
+    """Serves reflection v1 and v1alpha on `server`, listing `services` and both reflection
+    services, with the contract's descriptors (comments included)."""
+    servicer = ReflectionServicer(DESCRIPTORS, services)
     handler = grpc.stream_stream_rpc_method_handler(
         servicer.server_reflection_info,
         request_deserializer=pb.ServerReflectionRequest.FromString,

@@ -13,6 +13,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_reflection.v1alpha import reflection_pb2 as pb
 
 from executor_client import executor_pb2
+from executor_server.rpc.reflection import DescriptorIndex
 
 Ask: TypeAlias = (
     "grpc.aio.StreamStreamMultiCallable[pb.ServerReflectionRequest, pb.ServerReflectionResponse]"
@@ -157,3 +158,29 @@ async def test_unknown_names_are_not_found_and_the_stream_goes_on(
     assert list(got[5].all_extension_numbers_response.extension_number) == []
     assert "grpc/health/v1/health.proto" in files(got[7])
     assert got[0].original_request.file_containing_symbol == "executor.v1.Nope"
+
+
+def test_extensions_are_indexed_by_type_and_number() -> None:
+    """The contract declares none; a proto2 file with one shows the index finds them."""
+    file = descriptor_pb2.FileDescriptorProto(name="t/ext.proto", package="t", syntax="proto2")
+    base = file.message_type.add(name="Base")
+    base.extension_range.add(start=100, end=200)
+    file.extension.add(
+        name="tag",
+        number=100,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+        extendee=".t.Base",
+    )
+    index = DescriptorIndex([file])
+    assert index.file_of_extension("t.Base", 100) == "t/ext.proto"
+    assert index.file_of_extension("t.Base", 101) is None
+    assert index.extension_numbers(".t.Base") == [100]
+    assert index.extension_numbers("t.tag") is None  # not a message
+    assert index.file_of_symbol("t.tag") == "t/ext.proto"
+
+
+def test_a_descriptor_set_that_does_not_link_is_refused() -> None:
+    orphan = descriptor_pb2.FileDescriptorProto(name="a.proto", dependency=["missing.proto"])
+    with pytest.raises(ValueError, match=r"missing\.proto"):
+        DescriptorIndex([orphan])

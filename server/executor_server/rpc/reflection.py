@@ -74,6 +74,7 @@ class DescriptorIndex:
         self._files: dict[str, descriptor_pb2.FileDescriptorProto] = {}
         self._serialized: dict[str, bytes] = {}
         self._symbols: dict[str, str] = {}
+        self._messages: set[str] = set()
         self._extensions: dict[tuple[str, int], str] = {}
         for file in files:
             self._files.setdefault(file.name, file)
@@ -112,6 +113,7 @@ class DescriptorIndex:
         def message(m: descriptor_pb2.DescriptorProto, parent: str) -> None:
             name = parent + m.name
             declare(name)
+            self._messages.add(name)
             for field in m.field:
                 declare(f"{name}.{field.name}")
             for oneof in m.oneof_decl:
@@ -154,8 +156,9 @@ class DescriptorIndex:
         return self._extensions.get((containing_type.lstrip("."), number))
 
     def extension_numbers(self, containing_type: str) -> list[int] | None:
+        """The extension numbers of a message type; None if there is no such message."""
         name = containing_type.lstrip(".")
-        if self._symbols.get(name) is None:
+        if name not in self._messages:
             return None
         return sorted(n for (extendee, n) in self._extensions if extendee == name)
 

@@ -278,6 +278,23 @@ private static final long serialVersionUID = 0L;
     return endTime_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : endTime_;
   }
 
+  public static final int ELIDED_OUTPUT_BYTES_FIELD_NUMBER = 9;
+  private long elidedOutputBytes_ = 0L;
+  /**
+   * <pre>
+   * Set instead of `output` when the output was left out to keep this answer within the
+   * server's message size limit: its size in bytes. The step's COMPENSATED event
+   * (WatchExecution) carries it whole.
+   * </pre>
+   *
+   * <code>uint64 elided_output_bytes = 9 [json_name = "elidedOutputBytes"];</code>
+   * @return The elidedOutputBytes.
+   */
+  @java.lang.Override
+  public long getElidedOutputBytes() {
+    return elidedOutputBytes_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -316,6 +333,9 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000008) != 0)) {
       output.writeMessage(8, getEndTime());
     }
+    if (elidedOutputBytes_ != 0L) {
+      output.writeUInt64(9, elidedOutputBytes_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -350,6 +370,10 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000008) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(8, getEndTime());
+    }
+    if (elidedOutputBytes_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(9, elidedOutputBytes_);
     }
     return size;
   }
@@ -401,6 +425,8 @@ private static final long serialVersionUID = 0L;
       if (!getEndTime()
           .equals(other.getEndTime())) return false;
     }
+    if (getElidedOutputBytes()
+        != other.getElidedOutputBytes()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -436,6 +462,9 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + END_TIME_FIELD_NUMBER;
       hash = (53 * hash) + getEndTime().hashCode();
     }
+    hash = (37 * hash) + ELIDED_OUTPUT_BYTES_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getElidedOutputBytes());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -604,6 +633,7 @@ private static final long serialVersionUID = 0L;
         endTimeBuilder_.dispose();
         endTimeBuilder_ = null;
       }
+      elidedOutputBytes_ = 0L;
       return this;
     }
 
@@ -674,6 +704,9 @@ private static final long serialVersionUID = 0L;
             : endTimeBuilder_.build();
         to_bitField0_ |= 0x00000008;
       }
+      if (((from_bitField0_ & 0x00000100) != 0)) {
+        result.elidedOutputBytes_ = elidedOutputBytes_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -714,6 +747,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasEndTime()) {
         mergeEndTime(other.getEndTime());
+      }
+      if (other.getElidedOutputBytes() != 0L) {
+        setElidedOutputBytes(other.getElidedOutputBytes());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -787,6 +823,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000080;
               break;
             } // case 66
+            case 72: {
+              elidedOutputBytes_ = input.readUInt64();
+              bitField0_ |= 0x00000100;
+              break;
+            } // case 72
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1574,6 +1615,56 @@ private static final long serialVersionUID = 0L;
         endTime_ = null;
       }
       return endTimeBuilder_;
+    }
+
+    private long elidedOutputBytes_ ;
+    /**
+     * <pre>
+     * Set instead of `output` when the output was left out to keep this answer within the
+     * server's message size limit: its size in bytes. The step's COMPENSATED event
+     * (WatchExecution) carries it whole.
+     * </pre>
+     *
+     * <code>uint64 elided_output_bytes = 9 [json_name = "elidedOutputBytes"];</code>
+     * @return The elidedOutputBytes.
+     */
+    @java.lang.Override
+    public long getElidedOutputBytes() {
+      return elidedOutputBytes_;
+    }
+    /**
+     * <pre>
+     * Set instead of `output` when the output was left out to keep this answer within the
+     * server's message size limit: its size in bytes. The step's COMPENSATED event
+     * (WatchExecution) carries it whole.
+     * </pre>
+     *
+     * <code>uint64 elided_output_bytes = 9 [json_name = "elidedOutputBytes"];</code>
+     * @param value The elidedOutputBytes to set.
+     * @return This builder for chaining.
+     */
+    public Builder setElidedOutputBytes(long value) {
+
+      elidedOutputBytes_ = value;
+      bitField0_ |= 0x00000100;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set instead of `output` when the output was left out to keep this answer within the
+     * server's message size limit: its size in bytes. The step's COMPENSATED event
+     * (WatchExecution) carries it whole.
+     * </pre>
+     *
+     * <code>uint64 elided_output_bytes = 9 [json_name = "elidedOutputBytes"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearElidedOutputBytes() {
+      bitField0_ = (bitField0_ & ~0x00000100);
+      elidedOutputBytes_ = 0L;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:executor.v1.CompensationResult)

@@ -141,4 +141,16 @@ public interface CompensationResultOrBuilder extends
    * <code>.google.protobuf.Timestamp end_time = 8 [json_name = "endTime"];</code>
    */
   com.google.protobuf.TimestampOrBuilder getEndTimeOrBuilder();
+
+  /**
+   * <pre>
+   * Set instead of `output` when the output was left out to keep this answer within the
+   * server's message size limit: its size in bytes. The step's COMPENSATED event
+   * (WatchExecution) carries it whole.
+   * </pre>
+   *
+   * <code>uint64 elided_output_bytes = 9 [json_name = "elidedOutputBytes"];</code>
+   * @return The elidedOutputBytes.
+   */
+  long getElidedOutputBytes();
 }

@@ -333,7 +333,7 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
       "eps\022-\n\022compensating_steps\030\010 \001(\rR\021compens" +
       "atingSteps\022+\n\021compensated_steps\030\t \001(\rR\020c" +
       "ompensatedSteps\022:\n\031compensation_failed_s" +
-      "teps\030\n \001(\rR\027compensationFailedSteps\"\233\003\n\022" +
+      "teps\030\n \001(\rR\027compensationFailedSteps\"\313\003\n\022" +
       "CompensationResult\022/\n\006status\030\001 \001(\0162\027.exe" +
       "cutor.v1.StepStatusR\006status\022.\n\006output\030\002 " +
       "\001(\0132\026.google.protobuf.ValueR\006output\022\024\n\005e" +
@@ -344,215 +344,218 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
       "R\rexecutionTime\0229\n\nstart_time\030\007 \001(\0132\032.go" +
       "ogle.protobuf.TimestampR\tstartTime\0225\n\010en" +
       "d_time\030\010 \001(\0132\032.google.protobuf.Timestamp" +
-      "R\007endTime\"\310\004\n\nStepResult\022\027\n\007step_id\030\001 \001(" +
-      "\tR\006stepId\022/\n\006status\030\002 \001(\0162\027.executor.v1." +
-      "StepStatusR\006status\022.\n\006output\030\003 \001(\0132\026.goo" +
-      "gle.protobuf.ValueR\006output\022\024\n\005error\030\004 \001(" +
-      "\tR\005error\022@\n\016execution_time\030\005 \001(\0132\031.googl" +
-      "e.protobuf.DurationR\rexecutionTime\022\037\n\013re" +
-      "try_count\030\006 \001(\rR\nretryCount\0223\n\010metadata\030" +
-      "\007 \001(\0132\027.google.protobuf.StructR\010metadata" +
-      "\022\033\n\tstep_name\030\010 \001(\tR\010stepName\022>\n\nerror_t" +
-      "ype\030\t \001(\0162\037.executor.v1.ExecutionErrorTy" +
-      "peR\terrorType\0229\n\nstart_time\030\n \001(\0132\032.goog" +
-      "le.protobuf.TimestampR\tstartTime\0225\n\010end_" +
-      "time\030\013 \001(\0132\032.google.protobuf.TimestampR\007" +
-      "endTime\022C\n\014compensation\030\014 \001(\0132\037.executor" +
-      ".v1.CompensationResultR\014compensation\"\323\005\n" +
-      "\017ExecutionResult\022\027\n\007plan_id\030\001 \001(\tR\006planI" +
-      "d\0224\n\006status\030\002 \001(\0162\034.executor.v1.Executio" +
-      "nStatusR\006status\022:\n\014step_results\030\003 \003(\0132\027." +
-      "executor.v1.StepResultR\013stepResults\022@\n\016e" +
-      "xecution_time\030\004 \001(\0132\031.google.protobuf.Du" +
-      "rationR\rexecutionTime\022A\n\016resource_usage\030" +
-      "\005 \001(\0132\032.executor.v1.ResourceUsageR\rresou" +
-      "rceUsage\0223\n\010metadata\030\006 \001(\0132\027.google.prot" +
-      "obuf.StructR\010metadata\0221\n\005error\030\007 \001(\0132\033.e" +
-      "xecutor.v1.ExecutionErrorR\005error\022\033\n\tplan" +
-      "_name\030\010 \001(\tR\010planName\0221\n\010progress\030\t \001(\0132" +
-      "\025.executor.v1.ProgressR\010progress\022;\n\013crea" +
-      "te_time\030\n \001(\0132\032.google.protobuf.Timestam" +
-      "pR\ncreateTime\0229\n\nstart_time\030\013 \001(\0132\032.goog" +
-      "le.protobuf.TimestampR\tstartTime\0225\n\010end_" +
-      "time\030\014 \001(\0132\032.google.protobuf.TimestampR\007" +
-      "endTime\022I\n\022compensation_usage\030\r \001(\0132\032.ex" +
-      "ecutor.v1.ResourceUsageR\021compensationUsa" +
-      "ge\"\312\004\n\016ExecutionEvent\022\032\n\010sequence\030\001 \001(\004R" +
-      "\010sequence\022\027\n\007plan_id\030\002 \001(\tR\006planId\0229\n\nev" +
-      "ent_time\030\003 \001(\0132\032.google.protobuf.Timesta" +
-      "mpR\teventTime\0224\n\006status\030\004 \001(\0162\034.executor" +
-      ".v1.ExecutionStatusR\006status\022\027\n\007step_id\030\005" +
-      " \001(\tR\006stepId\0228\n\013step_status\030\006 \001(\0162\027.exec" +
-      "utor.v1.StepStatusR\nstepStatus\022\030\n\007attemp" +
-      "t\030\007 \001(\rR\007attempt\022\030\n\007message\030\010 \001(\tR\007messa" +
-      "ge\0223\n\004type\030\t \001(\0162\037.executor.v1.Execution" +
-      "EventTypeR\004type\0221\n\005error\030\n \001(\0132\033.executo" +
-      "r.v1.ExecutionErrorR\005error\022:\n\013retry_dela" +
-      "y\030\013 \001(\0132\031.google.protobuf.DurationR\nretr" +
-      "yDelay\022\032\n\010progress\030\014 \001(\001R\010progress\022\033\n\tst" +
-      "ep_name\030\r \001(\tR\010stepName\022.\n\006output\030\016 \001(\0132" +
-      "\026.google.protobuf.ValueR\006output\"\264\003\n\010Tool" +
-      "Spec\022\022\n\004name\030\001 \001(\tR\004name\022\024\n\005title\030\002 \001(\tR" +
-      "\005title\022 \n\013description\030\003 \001(\tR\013description" +
-      "\022:\n\014input_schema\030\004 \001(\0132\027.google.protobuf" +
-      ".StructR\013inputSchema\022<\n\routput_schema\030\005 " +
-      "\001(\0132\027.google.protobuf.StructR\014outputSche" +
-      "ma\022\033\n\tread_only\030\006 \001(\010R\010readOnly\022 \n\013destr" +
-      "uctive\030\007 \001(\010R\013destructive\022\036\n\nidempotent\030" +
-      "\010 \001(\010R\nidempotent\022\035\n\nopen_world\030\t \001(\010R\to" +
-      "penWorld\022B\n\017default_timeout\030\n \001(\0132\031.goog" +
-      "le.protobuf.DurationR\016defaultTimeout\022 \n\013" +
-      "compensable\030\013 \001(\010R\013compensable\"J\n\rToolLo" +
-      "adError\022\037\n\013entry_point\030\001 \001(\tR\nentryPoint" +
-      "\022\030\n\007message\030\002 \001(\tR\007message\"\222\001\n\022ExecutePl" +
-      "anRequest\022+\n\004plan\030\001 \001(\0132\027.executor.v1.Ac" +
-      "tionPlanR\004plan\0227\n\007options\030\002 \001(\0132\035.execut" +
-      "or.v1.ExecutionOptionsR\007options\022\026\n\006detac" +
-      "h\030\003 \001(\010R\006detach\"K\n\023ExecutePlanResponse\0224" +
-      "\n\006result\030\001 \001(\0132\034.executor.v1.ExecutionRe" +
-      "sultR\006result\"\234\003\n\020ExecutionContext\022\027\n\007pla" +
-      "n_id\030\001 \001(\tR\006planId\022Q\n\014step_outputs\030\002 \003(\013" +
-      "2..executor.v1.ExecutionContext.StepOutp" +
-      "utsEntryR\013stepOutputs\022D\n\017resource_limits" +
-      "\030\003 \001(\0132\033.executor.v1.ResourceLimitsR\016res" +
-      "ourceLimits\022A\n\016timeout_policy\030\004 \001(\0132\032.ex" +
-      "ecutor.v1.TimeoutPolicyR\rtimeoutPolicy\022;" +
-      "\n\014retry_policy\030\005 \001(\0132\030.executor.v1.Retry" +
-      "PolicyR\013retryPolicy\032V\n\020StepOutputsEntry\022" +
-      "\020\n\003key\030\001 \001(\tR\003key\022,\n\005value\030\002 \001(\0132\026.googl" +
-      "e.protobuf.ValueR\005value:\0028\001\"z\n\022ExecuteSt" +
-      "epRequest\022+\n\004step\030\001 \001(\0132\027.executor.v1.Ac" +
-      "tionStepR\004step\0227\n\007context\030\002 \001(\0132\035.execut" +
-      "or.v1.ExecutionContextR\007context\"\211\001\n\023Exec" +
-      "uteStepResponse\022/\n\006result\030\001 \001(\0132\027.execut" +
-      "or.v1.StepResultR\006result\022A\n\016resource_usa" +
-      "ge\030\002 \001(\0132\032.executor.v1.ResourceUsageR\rre" +
-      "sourceUsage\"I\n\026CancelExecutionRequest\022\027\n" +
-      "\007plan_id\030\001 \001(\tR\006planId\022\026\n\006reason\030\002 \001(\tR\006" +
-      "reason\"O\n\027CancelExecutionResponse\0224\n\006sta" +
-      "tus\030\001 \001(\0162\034.executor.v1.ExecutionStatusR" +
-      "\006status\"0\n\025PauseExecutionRequest\022\027\n\007plan" +
-      "_id\030\001 \001(\tR\006planId\"N\n\026PauseExecutionRespo" +
-      "nse\0224\n\006status\030\001 \001(\0162\034.executor.v1.Execut" +
-      "ionStatusR\006status\"1\n\026ResumeExecutionRequ" +
-      "est\022\027\n\007plan_id\030\001 \001(\tR\006planId\"O\n\027ResumeEx" +
-      "ecutionResponse\0224\n\006status\030\001 \001(\0162\034.execut" +
-      "or.v1.ExecutionStatusR\006status\"4\n\031GetExec" +
-      "utionStatusRequest\022\027\n\007plan_id\030\001 \001(\tR\006pla" +
-      "nId\"\316\005\n\032GetExecutionStatusResponse\022\027\n\007pl" +
-      "an_id\030\001 \001(\tR\006planId\0224\n\006status\030\002 \001(\0162\034.ex" +
-      "ecutor.v1.ExecutionStatusR\006status\0221\n\010pro" +
-      "gress\030\003 \001(\0132\025.executor.v1.ProgressR\010prog" +
-      "ress\022:\n\014step_results\030\004 \003(\0132\027.executor.v1" +
-      ".StepResultR\013stepResults\0221\n\005error\030\005 \001(\0132" +
-      "\033.executor.v1.ExecutionErrorR\005error\022A\n\016r" +
-      "esource_usage\030\006 \001(\0132\032.executor.v1.Resour" +
-      "ceUsageR\rresourceUsage\022\033\n\tplan_name\030\007 \001(" +
-      "\tR\010planName\022;\n\013create_time\030\010 \001(\0132\032.googl" +
-      "e.protobuf.TimestampR\ncreateTime\0229\n\nstar" +
-      "t_time\030\t \001(\0132\032.google.protobuf.Timestamp" +
-      "R\tstartTime\0225\n\010end_time\030\n \001(\0132\032.google.p" +
-      "rotobuf.TimestampR\007endTime\022@\n\016execution_" +
-      "time\030\013 \001(\0132\031.google.protobuf.DurationR\re" +
-      "xecutionTime\022#\n\rlast_sequence\030\014 \001(\004R\014las" +
-      "tSequence\022I\n\022compensation_usage\030\r \001(\0132\032." +
-      "executor.v1.ResourceUsageR\021compensationU" +
-      "sage\"K\n\030RollbackExecutionRequest\022\027\n\007plan" +
-      "_id\030\001 \001(\tR\006planId\022\026\n\006detach\030\002 \001(\010R\006detac" +
-      "h\"Q\n\031RollbackExecutionResponse\0224\n\006status" +
-      "\030\001 \001(\0162\034.executor.v1.ExecutionStatusR\006st" +
-      "atus\"W\n\025WatchExecutionRequest\022\027\n\007plan_id" +
-      "\030\001 \001(\tR\006planId\022%\n\016after_sequence\030\002 \001(\004R\r" +
-      "afterSequence\"M\n\026WatchExecutionResponse\022" +
-      "3\n\006events\030\001 \003(\0132\033.executor.v1.ExecutionE" +
-      "ventR\006events\"N\n\020ListToolsRequest\022\033\n\tpage" +
-      "_size\030\001 \001(\005R\010pageSize\022\035\n\npage_token\030\002 \001(" +
-      "\tR\tpageToken\"\245\001\n\021ListToolsResponse\022+\n\005to" +
-      "ols\030\001 \003(\0132\025.executor.v1.ToolSpecR\005tools\022" +
-      "&\n\017next_page_token\030\002 \001(\tR\rnextPageToken\022" +
-      ";\n\013load_errors\030\003 \003(\0132\032.executor.v1.ToolL" +
-      "oadErrorR\nloadErrors\"\223\002\n\020ExecutionSummar" +
-      "y\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\033\n\tplan_name\030" +
-      "\002 \001(\tR\010planName\0224\n\006status\030\003 \001(\0162\034.execut" +
-      "or.v1.ExecutionStatusR\006status\022;\n\013create_" +
-      "time\030\004 \001(\0132\032.google.protobuf.TimestampR\n" +
-      "createTime\0225\n\010end_time\030\005 \001(\0132\032.google.pr" +
-      "otobuf.TimestampR\007endTime\022\037\n\013total_steps" +
-      "\030\006 \001(\rR\ntotalSteps\"\256\002\n\025ListExecutionsReq" +
-      "uest\022\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npag" +
-      "e_token\030\002 \001(\tR\tpageToken\0228\n\010statuses\030\003 \003" +
-      "(\0162\034.executor.v1.ExecutionStatusR\010status" +
-      "es\022?\n\rcreated_after\030\004 \001(\0132\032.google.proto" +
-      "buf.TimestampR\014createdAfter\022A\n\016created_b" +
-      "efore\030\005 \001(\0132\032.google.protobuf.TimestampR" +
-      "\rcreatedBefore\022\033\n\tplan_name\030\006 \001(\tR\010planN" +
-      "ame\"\177\n\026ListExecutionsResponse\022=\n\nexecuti" +
-      "ons\030\001 \003(\0132\035.executor.v1.ExecutionSummary" +
-      "R\nexecutions\022&\n\017next_page_token\030\002 \001(\tR\rn" +
-      "extPageToken\"1\n\026DeleteExecutionRequest\022\027" +
-      "\n\007plan_id\030\001 \001(\tR\006planId\"\031\n\027DeleteExecuti" +
-      "onResponse*\324\002\n\017ExecutionStatus\022 \n\034EXECUT" +
-      "ION_STATUS_UNSPECIFIED\020\000\022\034\n\030EXECUTION_ST" +
-      "ATUS_PENDING\020\001\022\034\n\030EXECUTION_STATUS_RUNNI" +
-      "NG\020\002\022\036\n\032EXECUTION_STATUS_COMPLETED\020\003\022\033\n\027" +
-      "EXECUTION_STATUS_FAILED\020\004\022\036\n\032EXECUTION_S" +
-      "TATUS_CANCELLED\020\005\022\033\n\027EXECUTION_STATUS_PA" +
-      "USED\020\006\022!\n\035EXECUTION_STATUS_ROLLING_BACK\020" +
-      "\007\022 \n\034EXECUTION_STATUS_ROLLED_BACK\020\010\022$\n E" +
-      "XECUTION_STATUS_ROLLBACK_FAILED\020\t*\242\002\n\nSt" +
-      "epStatus\022\033\n\027STEP_STATUS_UNSPECIFIED\020\000\022\027\n" +
-      "\023STEP_STATUS_PENDING\020\001\022\027\n\023STEP_STATUS_RU" +
-      "NNING\020\002\022\031\n\025STEP_STATUS_COMPLETED\020\003\022\026\n\022ST" +
-      "EP_STATUS_FAILED\020\004\022\027\n\023STEP_STATUS_SKIPPE" +
-      "D\020\005\022\031\n\025STEP_STATUS_CANCELLED\020\006\022\034\n\030STEP_S" +
-      "TATUS_COMPENSATING\020\007\022\033\n\027STEP_STATUS_COMP" +
-      "ENSATED\020\010\022#\n\037STEP_STATUS_COMPENSATION_FA" +
-      "ILED\020\t*\222\003\n\022ExecutionErrorType\022$\n EXECUTI" +
-      "ON_ERROR_TYPE_UNSPECIFIED\020\000\022\'\n#EXECUTION" +
-      "_ERROR_TYPE_TOOL_NOT_FOUND\020\001\022+\n\'EXECUTIO" +
-      "N_ERROR_TYPE_RESOURCE_EXHAUSTED\020\002\022 \n\034EXE" +
-      "CUTION_ERROR_TYPE_TIMEOUT\020\003\022 \n\034EXECUTION" +
-      "_ERROR_TYPE_NETWORK\020\004\022#\n\037EXECUTION_ERROR" +
-      "_TYPE_VALIDATION\020\005\022$\n EXECUTION_ERROR_TY" +
-      "PE_TOOL_FAILED\020\006\022*\n&EXECUTION_ERROR_TYPE" +
-      "_DEPENDENCY_FAILED\020\007\022\"\n\036EXECUTION_ERROR_" +
-      "TYPE_CANCELLED\020\010\022!\n\035EXECUTION_ERROR_TYPE" +
-      "_INTERNAL\020\t*\362\001\n\022ExecutionEventType\022$\n EX" +
-      "ECUTION_EVENT_TYPE_UNSPECIFIED\020\000\0221\n-EXEC" +
-      "UTION_EVENT_TYPE_EXECUTION_STATUS_CHANGE" +
-      "D\020\001\022,\n(EXECUTION_EVENT_TYPE_STEP_STATUS_" +
-      "CHANGED\020\002\022-\n)EXECUTION_EVENT_TYPE_STEP_R" +
-      "ETRY_SCHEDULED\020\003\022&\n\"EXECUTION_EVENT_TYPE" +
-      "_STEP_PROGRESS\020\0042\371\007\n\017ExecutorService\022P\n\013" +
-      "ExecutePlan\022\037.executor.v1.ExecutePlanReq" +
-      "uest\032 .executor.v1.ExecutePlanResponse\022P" +
-      "\n\013ExecuteStep\022\037.executor.v1.ExecuteStepR" +
-      "equest\032 .executor.v1.ExecuteStepResponse" +
-      "\022\\\n\017CancelExecution\022#.executor.v1.Cancel" +
-      "ExecutionRequest\032$.executor.v1.CancelExe" +
-      "cutionResponse\022Y\n\016PauseExecution\022\".execu" +
-      "tor.v1.PauseExecutionRequest\032#.executor." +
-      "v1.PauseExecutionResponse\022\\\n\017ResumeExecu" +
-      "tion\022#.executor.v1.ResumeExecutionReques" +
-      "t\032$.executor.v1.ResumeExecutionResponse\022" +
-      "e\n\022GetExecutionStatus\022&.executor.v1.GetE" +
-      "xecutionStatusRequest\032\'.executor.v1.GetE" +
-      "xecutionStatusResponse\022b\n\021RollbackExecut" +
-      "ion\022%.executor.v1.RollbackExecutionReque" +
-      "st\032&.executor.v1.RollbackExecutionRespon" +
-      "se\022[\n\016WatchExecution\022\".executor.v1.Watch" +
-      "ExecutionRequest\032#.executor.v1.WatchExec" +
-      "utionResponse0\001\022J\n\tListTools\022\035.executor." +
-      "v1.ListToolsRequest\032\036.executor.v1.ListTo" +
-      "olsResponse\022Y\n\016ListExecutions\022\".executor" +
-      ".v1.ListExecutionsRequest\032#.executor.v1." +
-      "ListExecutionsResponse\022\\\n\017DeleteExecutio" +
-      "n\022#.executor.v1.DeleteExecutionRequest\032$" +
-      ".executor.v1.DeleteExecutionResponseB\221\001\n" +
-      "\017dev.executor.v1P\001Z1executor.dev/client-" +
-      "go/gen/executor/v1;executorv1\242\002\003EXX\252\002\013Ex" +
-      "ecutor.V1\312\002\013Executor\\V1\342\002\027Executor\\V1\\GP" +
-      "BMetadata\352\002\014Executor::V1b\006proto3"
+      "R\007endTime\022.\n\023elided_output_bytes\030\t \001(\004R\021" +
+      "elidedOutputBytes\"\370\004\n\nStepResult\022\027\n\007step" +
+      "_id\030\001 \001(\tR\006stepId\022/\n\006status\030\002 \001(\0162\027.exec" +
+      "utor.v1.StepStatusR\006status\022.\n\006output\030\003 \001" +
+      "(\0132\026.google.protobuf.ValueR\006output\022\024\n\005er" +
+      "ror\030\004 \001(\tR\005error\022@\n\016execution_time\030\005 \001(\013" +
+      "2\031.google.protobuf.DurationR\rexecutionTi" +
+      "me\022\037\n\013retry_count\030\006 \001(\rR\nretryCount\0223\n\010m" +
+      "etadata\030\007 \001(\0132\027.google.protobuf.StructR\010" +
+      "metadata\022\033\n\tstep_name\030\010 \001(\tR\010stepName\022>\n" +
+      "\nerror_type\030\t \001(\0162\037.executor.v1.Executio" +
+      "nErrorTypeR\terrorType\0229\n\nstart_time\030\n \001(" +
+      "\0132\032.google.protobuf.TimestampR\tstartTime" +
+      "\0225\n\010end_time\030\013 \001(\0132\032.google.protobuf.Tim" +
+      "estampR\007endTime\022C\n\014compensation\030\014 \001(\0132\037." +
+      "executor.v1.CompensationResultR\014compensa" +
+      "tion\022.\n\023elided_output_bytes\030\r \001(\004R\021elide" +
+      "dOutputBytes\"\323\005\n\017ExecutionResult\022\027\n\007plan" +
+      "_id\030\001 \001(\tR\006planId\0224\n\006status\030\002 \001(\0162\034.exec" +
+      "utor.v1.ExecutionStatusR\006status\022:\n\014step_" +
+      "results\030\003 \003(\0132\027.executor.v1.StepResultR\013" +
+      "stepResults\022@\n\016execution_time\030\004 \001(\0132\031.go" +
+      "ogle.protobuf.DurationR\rexecutionTime\022A\n" +
+      "\016resource_usage\030\005 \001(\0132\032.executor.v1.Reso" +
+      "urceUsageR\rresourceUsage\0223\n\010metadata\030\006 \001" +
+      "(\0132\027.google.protobuf.StructR\010metadata\0221\n" +
+      "\005error\030\007 \001(\0132\033.executor.v1.ExecutionErro" +
+      "rR\005error\022\033\n\tplan_name\030\010 \001(\tR\010planName\0221\n" +
+      "\010progress\030\t \001(\0132\025.executor.v1.ProgressR\010" +
+      "progress\022;\n\013create_time\030\n \001(\0132\032.google.p" +
+      "rotobuf.TimestampR\ncreateTime\0229\n\nstart_t" +
+      "ime\030\013 \001(\0132\032.google.protobuf.TimestampR\ts" +
+      "tartTime\0225\n\010end_time\030\014 \001(\0132\032.google.prot" +
+      "obuf.TimestampR\007endTime\022I\n\022compensation_" +
+      "usage\030\r \001(\0132\032.executor.v1.ResourceUsageR" +
+      "\021compensationUsage\"\312\004\n\016ExecutionEvent\022\032\n" +
+      "\010sequence\030\001 \001(\004R\010sequence\022\027\n\007plan_id\030\002 \001" +
+      "(\tR\006planId\0229\n\nevent_time\030\003 \001(\0132\032.google." +
+      "protobuf.TimestampR\teventTime\0224\n\006status\030" +
+      "\004 \001(\0162\034.executor.v1.ExecutionStatusR\006sta" +
+      "tus\022\027\n\007step_id\030\005 \001(\tR\006stepId\0228\n\013step_sta" +
+      "tus\030\006 \001(\0162\027.executor.v1.StepStatusR\nstep" +
+      "Status\022\030\n\007attempt\030\007 \001(\rR\007attempt\022\030\n\007mess" +
+      "age\030\010 \001(\tR\007message\0223\n\004type\030\t \001(\0162\037.execu" +
+      "tor.v1.ExecutionEventTypeR\004type\0221\n\005error" +
+      "\030\n \001(\0132\033.executor.v1.ExecutionErrorR\005err" +
+      "or\022:\n\013retry_delay\030\013 \001(\0132\031.google.protobu" +
+      "f.DurationR\nretryDelay\022\032\n\010progress\030\014 \001(\001" +
+      "R\010progress\022\033\n\tstep_name\030\r \001(\tR\010stepName\022" +
+      ".\n\006output\030\016 \001(\0132\026.google.protobuf.ValueR" +
+      "\006output\"\264\003\n\010ToolSpec\022\022\n\004name\030\001 \001(\tR\004name" +
+      "\022\024\n\005title\030\002 \001(\tR\005title\022 \n\013description\030\003 " +
+      "\001(\tR\013description\022:\n\014input_schema\030\004 \001(\0132\027" +
+      ".google.protobuf.StructR\013inputSchema\022<\n\r" +
+      "output_schema\030\005 \001(\0132\027.google.protobuf.St" +
+      "ructR\014outputSchema\022\033\n\tread_only\030\006 \001(\010R\010r" +
+      "eadOnly\022 \n\013destructive\030\007 \001(\010R\013destructiv" +
+      "e\022\036\n\nidempotent\030\010 \001(\010R\nidempotent\022\035\n\nope" +
+      "n_world\030\t \001(\010R\topenWorld\022B\n\017default_time" +
+      "out\030\n \001(\0132\031.google.protobuf.DurationR\016de" +
+      "faultTimeout\022 \n\013compensable\030\013 \001(\010R\013compe" +
+      "nsable\"J\n\rToolLoadError\022\037\n\013entry_point\030\001" +
+      " \001(\tR\nentryPoint\022\030\n\007message\030\002 \001(\tR\007messa" +
+      "ge\"\222\001\n\022ExecutePlanRequest\022+\n\004plan\030\001 \001(\0132" +
+      "\027.executor.v1.ActionPlanR\004plan\0227\n\007option" +
+      "s\030\002 \001(\0132\035.executor.v1.ExecutionOptionsR\007" +
+      "options\022\026\n\006detach\030\003 \001(\010R\006detach\"K\n\023Execu" +
+      "tePlanResponse\0224\n\006result\030\001 \001(\0132\034.executo" +
+      "r.v1.ExecutionResultR\006result\"\234\003\n\020Executi" +
+      "onContext\022\027\n\007plan_id\030\001 \001(\tR\006planId\022Q\n\014st" +
+      "ep_outputs\030\002 \003(\0132..executor.v1.Execution" +
+      "Context.StepOutputsEntryR\013stepOutputs\022D\n" +
+      "\017resource_limits\030\003 \001(\0132\033.executor.v1.Res" +
+      "ourceLimitsR\016resourceLimits\022A\n\016timeout_p" +
+      "olicy\030\004 \001(\0132\032.executor.v1.TimeoutPolicyR" +
+      "\rtimeoutPolicy\022;\n\014retry_policy\030\005 \001(\0132\030.e" +
+      "xecutor.v1.RetryPolicyR\013retryPolicy\032V\n\020S" +
+      "tepOutputsEntry\022\020\n\003key\030\001 \001(\tR\003key\022,\n\005val" +
+      "ue\030\002 \001(\0132\026.google.protobuf.ValueR\005value:" +
+      "\0028\001\"z\n\022ExecuteStepRequest\022+\n\004step\030\001 \001(\0132" +
+      "\027.executor.v1.ActionStepR\004step\0227\n\007contex" +
+      "t\030\002 \001(\0132\035.executor.v1.ExecutionContextR\007" +
+      "context\"\211\001\n\023ExecuteStepResponse\022/\n\006resul" +
+      "t\030\001 \001(\0132\027.executor.v1.StepResultR\006result" +
+      "\022A\n\016resource_usage\030\002 \001(\0132\032.executor.v1.R" +
+      "esourceUsageR\rresourceUsage\"I\n\026CancelExe" +
+      "cutionRequest\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\026" +
+      "\n\006reason\030\002 \001(\tR\006reason\"O\n\027CancelExecutio" +
+      "nResponse\0224\n\006status\030\001 \001(\0162\034.executor.v1." +
+      "ExecutionStatusR\006status\"0\n\025PauseExecutio" +
+      "nRequest\022\027\n\007plan_id\030\001 \001(\tR\006planId\"N\n\026Pau" +
+      "seExecutionResponse\0224\n\006status\030\001 \001(\0162\034.ex" +
+      "ecutor.v1.ExecutionStatusR\006status\"1\n\026Res" +
+      "umeExecutionRequest\022\027\n\007plan_id\030\001 \001(\tR\006pl" +
+      "anId\"O\n\027ResumeExecutionResponse\0224\n\006statu" +
+      "s\030\001 \001(\0162\034.executor.v1.ExecutionStatusR\006s" +
+      "tatus\"4\n\031GetExecutionStatusRequest\022\027\n\007pl" +
+      "an_id\030\001 \001(\tR\006planId\"\316\005\n\032GetExecutionStat" +
+      "usResponse\022\027\n\007plan_id\030\001 \001(\tR\006planId\0224\n\006s" +
+      "tatus\030\002 \001(\0162\034.executor.v1.ExecutionStatu" +
+      "sR\006status\0221\n\010progress\030\003 \001(\0132\025.executor.v" +
+      "1.ProgressR\010progress\022:\n\014step_results\030\004 \003" +
+      "(\0132\027.executor.v1.StepResultR\013stepResults" +
+      "\0221\n\005error\030\005 \001(\0132\033.executor.v1.ExecutionE" +
+      "rrorR\005error\022A\n\016resource_usage\030\006 \001(\0132\032.ex" +
+      "ecutor.v1.ResourceUsageR\rresourceUsage\022\033" +
+      "\n\tplan_name\030\007 \001(\tR\010planName\022;\n\013create_ti" +
+      "me\030\010 \001(\0132\032.google.protobuf.TimestampR\ncr" +
+      "eateTime\0229\n\nstart_time\030\t \001(\0132\032.google.pr" +
+      "otobuf.TimestampR\tstartTime\0225\n\010end_time\030" +
+      "\n \001(\0132\032.google.protobuf.TimestampR\007endTi" +
+      "me\022@\n\016execution_time\030\013 \001(\0132\031.google.prot" +
+      "obuf.DurationR\rexecutionTime\022#\n\rlast_seq" +
+      "uence\030\014 \001(\004R\014lastSequence\022I\n\022compensatio" +
+      "n_usage\030\r \001(\0132\032.executor.v1.ResourceUsag" +
+      "eR\021compensationUsage\"K\n\030RollbackExecutio" +
+      "nRequest\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\026\n\006det" +
+      "ach\030\002 \001(\010R\006detach\"Q\n\031RollbackExecutionRe" +
+      "sponse\0224\n\006status\030\001 \001(\0162\034.executor.v1.Exe" +
+      "cutionStatusR\006status\"W\n\025WatchExecutionRe" +
+      "quest\022\027\n\007plan_id\030\001 \001(\tR\006planId\022%\n\016after_" +
+      "sequence\030\002 \001(\004R\rafterSequence\"M\n\026WatchEx" +
+      "ecutionResponse\0223\n\006events\030\001 \003(\0132\033.execut" +
+      "or.v1.ExecutionEventR\006events\"N\n\020ListTool" +
+      "sRequest\022\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035\n" +
+      "\npage_token\030\002 \001(\tR\tpageToken\"\245\001\n\021ListToo" +
+      "lsResponse\022+\n\005tools\030\001 \003(\0132\025.executor.v1." +
+      "ToolSpecR\005tools\022&\n\017next_page_token\030\002 \001(\t" +
+      "R\rnextPageToken\022;\n\013load_errors\030\003 \003(\0132\032.e" +
+      "xecutor.v1.ToolLoadErrorR\nloadErrors\"\223\002\n" +
+      "\020ExecutionSummary\022\027\n\007plan_id\030\001 \001(\tR\006plan" +
+      "Id\022\033\n\tplan_name\030\002 \001(\tR\010planName\0224\n\006statu" +
+      "s\030\003 \001(\0162\034.executor.v1.ExecutionStatusR\006s" +
+      "tatus\022;\n\013create_time\030\004 \001(\0132\032.google.prot" +
+      "obuf.TimestampR\ncreateTime\0225\n\010end_time\030\005" +
+      " \001(\0132\032.google.protobuf.TimestampR\007endTim" +
+      "e\022\037\n\013total_steps\030\006 \001(\rR\ntotalSteps\"\256\002\n\025L" +
+      "istExecutionsRequest\022\033\n\tpage_size\030\001 \001(\005R" +
+      "\010pageSize\022\035\n\npage_token\030\002 \001(\tR\tpageToken" +
+      "\0228\n\010statuses\030\003 \003(\0162\034.executor.v1.Executi" +
+      "onStatusR\010statuses\022?\n\rcreated_after\030\004 \001(" +
+      "\0132\032.google.protobuf.TimestampR\014createdAf" +
+      "ter\022A\n\016created_before\030\005 \001(\0132\032.google.pro" +
+      "tobuf.TimestampR\rcreatedBefore\022\033\n\tplan_n" +
+      "ame\030\006 \001(\tR\010planName\"\177\n\026ListExecutionsRes" +
+      "ponse\022=\n\nexecutions\030\001 \003(\0132\035.executor.v1." +
+      "ExecutionSummaryR\nexecutions\022&\n\017next_pag" +
+      "e_token\030\002 \001(\tR\rnextPageToken\"1\n\026DeleteEx" +
+      "ecutionRequest\022\027\n\007plan_id\030\001 \001(\tR\006planId\"" +
+      "\031\n\027DeleteExecutionResponse*\324\002\n\017Execution" +
+      "Status\022 \n\034EXECUTION_STATUS_UNSPECIFIED\020\000" +
+      "\022\034\n\030EXECUTION_STATUS_PENDING\020\001\022\034\n\030EXECUT" +
+      "ION_STATUS_RUNNING\020\002\022\036\n\032EXECUTION_STATUS" +
+      "_COMPLETED\020\003\022\033\n\027EXECUTION_STATUS_FAILED\020" +
+      "\004\022\036\n\032EXECUTION_STATUS_CANCELLED\020\005\022\033\n\027EXE" +
+      "CUTION_STATUS_PAUSED\020\006\022!\n\035EXECUTION_STAT" +
+      "US_ROLLING_BACK\020\007\022 \n\034EXECUTION_STATUS_RO" +
+      "LLED_BACK\020\010\022$\n EXECUTION_STATUS_ROLLBACK" +
+      "_FAILED\020\t*\242\002\n\nStepStatus\022\033\n\027STEP_STATUS_" +
+      "UNSPECIFIED\020\000\022\027\n\023STEP_STATUS_PENDING\020\001\022\027" +
+      "\n\023STEP_STATUS_RUNNING\020\002\022\031\n\025STEP_STATUS_C" +
+      "OMPLETED\020\003\022\026\n\022STEP_STATUS_FAILED\020\004\022\027\n\023ST" +
+      "EP_STATUS_SKIPPED\020\005\022\031\n\025STEP_STATUS_CANCE" +
+      "LLED\020\006\022\034\n\030STEP_STATUS_COMPENSATING\020\007\022\033\n\027" +
+      "STEP_STATUS_COMPENSATED\020\010\022#\n\037STEP_STATUS" +
+      "_COMPENSATION_FAILED\020\t*\222\003\n\022ExecutionErro" +
+      "rType\022$\n EXECUTION_ERROR_TYPE_UNSPECIFIE" +
+      "D\020\000\022\'\n#EXECUTION_ERROR_TYPE_TOOL_NOT_FOU" +
+      "ND\020\001\022+\n\'EXECUTION_ERROR_TYPE_RESOURCE_EX" +
+      "HAUSTED\020\002\022 \n\034EXECUTION_ERROR_TYPE_TIMEOU" +
+      "T\020\003\022 \n\034EXECUTION_ERROR_TYPE_NETWORK\020\004\022#\n" +
+      "\037EXECUTION_ERROR_TYPE_VALIDATION\020\005\022$\n EX" +
+      "ECUTION_ERROR_TYPE_TOOL_FAILED\020\006\022*\n&EXEC" +
+      "UTION_ERROR_TYPE_DEPENDENCY_FAILED\020\007\022\"\n\036" +
+      "EXECUTION_ERROR_TYPE_CANCELLED\020\010\022!\n\035EXEC" +
+      "UTION_ERROR_TYPE_INTERNAL\020\t*\362\001\n\022Executio" +
+      "nEventType\022$\n EXECUTION_EVENT_TYPE_UNSPE" +
+      "CIFIED\020\000\0221\n-EXECUTION_EVENT_TYPE_EXECUTI" +
+      "ON_STATUS_CHANGED\020\001\022,\n(EXECUTION_EVENT_T" +
+      "YPE_STEP_STATUS_CHANGED\020\002\022-\n)EXECUTION_E" +
+      "VENT_TYPE_STEP_RETRY_SCHEDULED\020\003\022&\n\"EXEC" +
+      "UTION_EVENT_TYPE_STEP_PROGRESS\020\0042\371\007\n\017Exe" +
+      "cutorService\022P\n\013ExecutePlan\022\037.executor.v" +
+      "1.ExecutePlanRequest\032 .executor.v1.Execu" +
+      "tePlanResponse\022P\n\013ExecuteStep\022\037.executor" +
+      ".v1.ExecuteStepRequest\032 .executor.v1.Exe" +
+      "cuteStepResponse\022\\\n\017CancelExecution\022#.ex" +
+      "ecutor.v1.CancelExecutionRequest\032$.execu" +
+      "tor.v1.CancelExecutionResponse\022Y\n\016PauseE" +
+      "xecution\022\".executor.v1.PauseExecutionReq" +
+      "uest\032#.executor.v1.PauseExecutionRespons" +
+      "e\022\\\n\017ResumeExecution\022#.executor.v1.Resum" +
+      "eExecutionRequest\032$.executor.v1.ResumeEx" +
+      "ecutionResponse\022e\n\022GetExecutionStatus\022&." +
+      "executor.v1.GetExecutionStatusRequest\032\'." +
+      "executor.v1.GetExecutionStatusResponse\022b" +
+      "\n\021RollbackExecution\022%.executor.v1.Rollba" +
+      "ckExecutionRequest\032&.executor.v1.Rollbac" +
+      "kExecutionResponse\022[\n\016WatchExecution\022\".e" +
+      "xecutor.v1.WatchExecutionRequest\032#.execu" +
+      "tor.v1.WatchExecutionResponse0\001\022J\n\tListT" +
+      "ools\022\035.executor.v1.ListToolsRequest\032\036.ex" +
+      "ecutor.v1.ListToolsResponse\022Y\n\016ListExecu" +
+      "tions\022\".executor.v1.ListExecutionsReques" +
+      "t\032#.executor.v1.ListExecutionsResponse\022\\" +
+      "\n\017DeleteExecution\022#.executor.v1.DeleteEx" +
+      "ecutionRequest\032$.executor.v1.DeleteExecu" +
+      "tionResponseB\221\001\n\017dev.executor.v1P\001Z1exec" +
+      "utor.dev/client-go/gen/executor/v1;execu" +
+      "torv1\242\002\003EXX\252\002\013Executor.V1\312\002\013Executor\\V1\342" +
+      "\002\027Executor\\V1\\GPBMetadata\352\002\014Executor::V1" +
+      "b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -638,13 +641,13 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
     internal_static_executor_v1_CompensationResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_CompensationResult_descriptor,
-        new java.lang.String[] { "Status", "Output", "Error", "ErrorType", "Attempts", "ExecutionTime", "StartTime", "EndTime", });
+        new java.lang.String[] { "Status", "Output", "Error", "ErrorType", "Attempts", "ExecutionTime", "StartTime", "EndTime", "ElidedOutputBytes", });
     internal_static_executor_v1_StepResult_descriptor =
       getDescriptor().getMessageType(13);
     internal_static_executor_v1_StepResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_StepResult_descriptor,
-        new java.lang.String[] { "StepId", "Status", "Output", "Error", "ExecutionTime", "RetryCount", "Metadata", "StepName", "ErrorType", "StartTime", "EndTime", "Compensation", });
+        new java.lang.String[] { "StepId", "Status", "Output", "Error", "ExecutionTime", "RetryCount", "Metadata", "StepName", "ErrorType", "StartTime", "EndTime", "Compensation", "ElidedOutputBytes", });
     internal_static_executor_v1_ExecutionResult_descriptor =
       getDescriptor().getMessageType(14);
     internal_static_executor_v1_ExecutionResult_fieldAccessorTable = new

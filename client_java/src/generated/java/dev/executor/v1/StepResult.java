@@ -422,6 +422,23 @@ private static final long serialVersionUID = 0L;
     return compensation_ == null ? dev.executor.v1.CompensationResult.getDefaultInstance() : compensation_;
   }
 
+  public static final int ELIDED_OUTPUT_BYTES_FIELD_NUMBER = 13;
+  private long elidedOutputBytes_ = 0L;
+  /**
+   * <pre>
+   * Set instead of `output` when the output was left out to keep this answer within the
+   * server's message size limit (the largest outputs go first): its size in bytes. The
+   * step's COMPLETED event (WatchExecution) carries it whole.
+   * </pre>
+   *
+   * <code>uint64 elided_output_bytes = 13 [json_name = "elidedOutputBytes"];</code>
+   * @return The elidedOutputBytes.
+   */
+  @java.lang.Override
+  public long getElidedOutputBytes() {
+    return elidedOutputBytes_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -472,6 +489,9 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000020) != 0)) {
       output.writeMessage(12, getCompensation());
     }
+    if (elidedOutputBytes_ != 0L) {
+      output.writeUInt64(13, elidedOutputBytes_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -520,6 +540,10 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000020) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(12, getCompensation());
+    }
+    if (elidedOutputBytes_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(13, elidedOutputBytes_);
     }
     return size;
   }
@@ -585,6 +609,8 @@ private static final long serialVersionUID = 0L;
       if (!getCompensation()
           .equals(other.getCompensation())) return false;
     }
+    if (getElidedOutputBytes()
+        != other.getElidedOutputBytes()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -632,6 +658,9 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + COMPENSATION_FIELD_NUMBER;
       hash = (53 * hash) + getCompensation().hashCode();
     }
+    hash = (37 * hash) + ELIDED_OUTPUT_BYTES_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getElidedOutputBytes());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -810,6 +839,7 @@ private static final long serialVersionUID = 0L;
         compensationBuilder_.dispose();
         compensationBuilder_ = null;
       }
+      elidedOutputBytes_ = 0L;
       return this;
     }
 
@@ -898,6 +928,9 @@ private static final long serialVersionUID = 0L;
             : compensationBuilder_.build();
         to_bitField0_ |= 0x00000020;
       }
+      if (((from_bitField0_ & 0x00001000) != 0)) {
+        result.elidedOutputBytes_ = elidedOutputBytes_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -954,6 +987,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasCompensation()) {
         mergeCompensation(other.getCompensation());
+      }
+      if (other.getElidedOutputBytes() != 0L) {
+        setElidedOutputBytes(other.getElidedOutputBytes());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1051,6 +1087,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000800;
               break;
             } // case 98
+            case 104: {
+              elidedOutputBytes_ = input.readUInt64();
+              bitField0_ |= 0x00001000;
+              break;
+            } // case 104
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2272,6 +2313,56 @@ private static final long serialVersionUID = 0L;
         compensation_ = null;
       }
       return compensationBuilder_;
+    }
+
+    private long elidedOutputBytes_ ;
+    /**
+     * <pre>
+     * Set instead of `output` when the output was left out to keep this answer within the
+     * server's message size limit (the largest outputs go first): its size in bytes. The
+     * step's COMPLETED event (WatchExecution) carries it whole.
+     * </pre>
+     *
+     * <code>uint64 elided_output_bytes = 13 [json_name = "elidedOutputBytes"];</code>
+     * @return The elidedOutputBytes.
+     */
+    @java.lang.Override
+    public long getElidedOutputBytes() {
+      return elidedOutputBytes_;
+    }
+    /**
+     * <pre>
+     * Set instead of `output` when the output was left out to keep this answer within the
+     * server's message size limit (the largest outputs go first): its size in bytes. The
+     * step's COMPLETED event (WatchExecution) carries it whole.
+     * </pre>
+     *
+     * <code>uint64 elided_output_bytes = 13 [json_name = "elidedOutputBytes"];</code>
+     * @param value The elidedOutputBytes to set.
+     * @return This builder for chaining.
+     */
+    public Builder setElidedOutputBytes(long value) {
+
+      elidedOutputBytes_ = value;
+      bitField0_ |= 0x00001000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set instead of `output` when the output was left out to keep this answer within the
+     * server's message size limit (the largest outputs go first): its size in bytes. The
+     * step's COMPLETED event (WatchExecution) carries it whole.
+     * </pre>
+     *
+     * <code>uint64 elided_output_bytes = 13 [json_name = "elidedOutputBytes"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearElidedOutputBytes() {
+      bitField0_ = (bitField0_ & ~0x00001000);
+      elidedOutputBytes_ = 0L;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:executor.v1.StepResult)

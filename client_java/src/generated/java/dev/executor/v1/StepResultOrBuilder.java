@@ -211,4 +211,16 @@ public interface StepResultOrBuilder extends
    * <code>.executor.v1.CompensationResult compensation = 12 [json_name = "compensation"];</code>
    */
   dev.executor.v1.CompensationResultOrBuilder getCompensationOrBuilder();
+
+  /**
+   * <pre>
+   * Set instead of `output` when the output was left out to keep this answer within the
+   * server's message size limit (the largest outputs go first): its size in bytes. The
+   * step's COMPLETED event (WatchExecution) carries it whole.
+   * </pre>
+   *
+   * <code>uint64 elided_output_bytes = 13 [json_name = "elidedOutputBytes"];</code>
+   * @return The elidedOutputBytes.
+   */
+  long getElidedOutputBytes();
 }

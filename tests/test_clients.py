@@ -1,7 +1,8 @@
 """The Go, TypeScript and Java clients drive the real server: each example program, run the
 way a user runs it (`make example-<language> ADDR=...`), submits a plan whose second step
 uses the first one's output, prints every event WatchExecution delivers and the result, and
-prints the BadRequest field violations of an invalid plan.
+prints the BadRequest field violations of an invalid plan; and it sends the bearer token
+that EXECUTOR_TOKEN holds.
 
 The first run of each builds it (go build; npm ci and tsc; mvn package), from the lock files
 (go.sum, client_ts/package-lock.json, the versions pinned in client_java/pom.xml).
@@ -10,14 +11,19 @@ The first run of each builds it (go build; npm ci and tsc; mvn package), from th
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.commands import find, need, run
+from tests.support.tools import make_registry
 
 from executor_client import AsyncExecutorClient, output, status_name
+from executor_server.app import Config, build_server
 
 # Each example needs its toolchain; make installs the rest.
 TOOLCHAINS = {
@@ -64,16 +70,22 @@ def parse(stdout: str) -> Run:
     return parsed
 
 
+async def example(language: str, port: int, token: str | None = None) -> tuple[int, str, str]:
+    """`make example-<language> ADDR=127.0.0.1:<port>`, with EXECUTOR_TOKEN set to `token`."""
+    need(*TOOLCHAINS[language])
+    env = {k: v for k, v in os.environ.items() if k != "EXECUTOR_TOKEN"}
+    if token is not None:
+        env["EXECUTOR_TOKEN"] = token
+    target, address = f"example-{language}", f"ADDR=127.0.0.1:{port}"
+    return await run("make", "-s", "--no-print-directory", target, address, env=env, time_limit=840)
+
+
 @pytest.mark.timeout(900)  # a first build on a fresh machine downloads the dependencies
 @pytest.mark.parametrize("language", ["go", "ts", "java"])
 async def test_example_runs_a_plan_and_reads_a_rejection(
     language: str, port: int, client: AsyncExecutorClient
 ) -> None:
-    need(*TOOLCHAINS[language])
-    code, out, err = await run(
-        "make", "-s", "--no-print-directory", f"example-{language}", f"ADDR=127.0.0.1:{port}",
-        time_limit=840,
-    )  # fmt: skip
+    code, out, err = await example(language, port)
     assert code == 0, f"example-{language} failed:\n{out}\n{err}"
     printed = parse(out)
 
@@ -118,3 +130,31 @@ async def test_example_runs_a_plan_and_reads_a_rejection(
         printed.steps["fetch"][1],
         printed.steps["bill"][1],
     ]
+
+
+TOKEN = "correct horse battery staple"
+
+
+@pytest.fixture
+async def secured(tmp_path: Path) -> AsyncIterator[int]:
+    """A server that wants a bearer token on every call; its port."""
+    config = Config(address="127.0.0.1:0", data_dir=tmp_path, auth_tokens=(TOKEN,))
+    server = await build_server(config, tools=make_registry())
+    port = await server.start()
+    try:
+        yield port
+    finally:
+        await server.stop(drain_seconds=0, grace_seconds=1)
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("language", ["go", "ts", "java"])
+async def test_example_sends_the_token_from_the_environment(language: str, secured: int) -> None:
+    code, out, err = await example(language, secured)
+    assert code != 0, out  # make exits 2 when the example exits 1
+    assert "submitted" not in out
+    assert "unauthenticated" in err.lower(), err
+
+    code, out, err = await example(language, secured, token=TOKEN)
+    assert code == 0, f"{out}\n{err}"
+    assert parse(out).result == "COMPLETED"

@@ -3789,8 +3789,8 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x0eWatchExecution\x12\".executor.v1.WatchExecutionRequest\x1a#.executor.v1.WatchExecutionResponse0\x01\x12J\n" +
 	"\tListTools\x12\x1d.executor.v1.ListToolsRequest\x1a\x1e.executor.v1.ListToolsResponse\x12Y\n" +
 	"\x0eListExecutions\x12\".executor.v1.ListExecutionsRequest\x1a#.executor.v1.ListExecutionsResponse\x12\\\n" +
-	"\x0fDeleteExecution\x12#.executor.v1.DeleteExecutionRequest\x1a$.executor.v1.DeleteExecutionResponseB\x91\x01\n" +
-	"\x0fdev.executor.v1P\x01Z1executor.dev/client-go/gen/executor/v1;executorv1\xa2\x02\x03EXX\xaa\x02\vExecutor.V1\xca\x02\vExecutor\\V1\xe2\x02\x17Executor\\V1\\GPBMetadata\xea\x02\fExecutor::V1b\x06proto3"
+	"\x0fDeleteExecution\x12#.executor.v1.DeleteExecutionRequest\x1a$.executor.v1.DeleteExecutionResponseB\x13\n" +
+	"\x0fdev.executor.v1P\x01b\x06proto3"
 
 var (
 	file_executor_v1_executor_proto_rawDescOnce sync.Once

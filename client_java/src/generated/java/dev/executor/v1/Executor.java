@@ -551,11 +551,8 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
       "t\032#.executor.v1.ListExecutionsResponse\022\\" +
       "\n\017DeleteExecution\022#.executor.v1.DeleteEx" +
       "ecutionRequest\032$.executor.v1.DeleteExecu" +
-      "tionResponseB\221\001\n\017dev.executor.v1P\001Z1exec" +
-      "utor.dev/client-go/gen/executor/v1;execu" +
-      "torv1\242\002\003EXX\252\002\013Executor.V1\312\002\013Executor\\V1\342" +
-      "\002\027Executor\\V1\\GPBMetadata\352\002\014Executor::V1" +
-      "b\006proto3"
+      "tionResponseB\023\n\017dev.executor.v1P\001b\006proto" +
+      "3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,

@@ -14,7 +14,6 @@ from typing import Any, Protocol
 from rich.console import Console, Group
 from rich.live import Live
 from rich.markup import escape
-from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
@@ -27,6 +26,7 @@ from executor_client.plans import status_name, step_status_name
 #: Exit code after a Ctrl-C detach: the shell's convention for "interrupted" (128 + SIGINT).
 EXIT_INTERRUPTED = 130
 
+_BAR_WIDTH = 40
 _FINISHED_STEPS = {
     pb.STEP_STATUS_COMPLETED,
     pb.STEP_STATUS_FAILED,
@@ -122,10 +122,12 @@ class LiveView:
             )
         total = len(self.rows)
         done = sum(1 for r in self.rows.values() if r.status in _FINISHED_STEPS)
-        bar = Table.grid(padding=(0, 1))
-        bar.add_row(
-            ProgressBar(total=max(total, 1), completed=done, width=40),
-            Text(f"{done}/{total} steps"),
+        filled = round(_BAR_WIDTH * done / total) if total else 0
+        # Two characters, not only two colours: the bar reads the same under NO_COLOR.
+        bar = Text.assemble(
+            ("━" * filled, "green"),
+            ("─" * (_BAR_WIDTH - filled), "dim"),
+            f" {done}/{total} steps ",
             Text.from_markup(render.styled(status_name(self.status))),
         )
         head = Text.from_markup(f"[bold]{escape(self.title)}[/]  [dim]{self.plan_id}[/]")
@@ -199,6 +201,8 @@ async def follow(
         view = LiveView(console, status)
     else:
         view = PlainView(console)
+        name = f" ({status.plan_name})" if status.plan_name else ""
+        console.print(f"{plan_id}{name}", markup=False)
     cursor = [after_sequence]  # the last sequence shown, to resume after a prompt
     interrupts: asyncio.Queue[None] = asyncio.Queue()
     loop = asyncio.get_running_loop()

@@ -299,38 +299,51 @@ def _show_submitted(settings: Settings, result: pb.ExecutionResult) -> None:
 
 
 @cli.command()
-@_plan_argument
+@click.argument(
+    "plan_files", metavar="PLAN...", nargs=-1, required=True, type=click.Path(dir_okay=False)
+)
 @connection_options()
-def validate(plan_file: str) -> None:
-    """Check PLAN without running it.
+def validate(plan_files: tuple[str, ...]) -> None:
+    """Check each PLAN without running it.
 
     Offline: its fields, durations, step names, dependencies, cycles and references. With
     --server (or EXECUTOR_SERVER) also its tools and their arguments against that server's
-    schemas.
+    schemas. Exits 0 when every plan is valid, 2 otherwise.
     """
     from executor_client.cli.check import check_against_tools
 
     settings = _settings()
-    loaded = _load(plan_file, None)
+    loaded: list[LoadedPlan] = []
+    failed = False
+    for path in plan_files:
+        try:
+            loaded.append(load_plan(path))
+        except PlanFileError as error:
+            _load_failed(settings, error)
+            failed = True
     if not settings.server_given:
-        _valid(settings, loaded, "offline")
-        sys.exit(EXIT_OK)
+        for plan in loaded:
+            _valid(settings, plan, "offline")
+        sys.exit(EXIT_REFUSED if failed else EXIT_OK)
 
     async def work(client: AsyncExecutorClient) -> int:
-        problems = check_against_tools(loaded, await client.list_tools())
-        if problems:
-            _load_failed(settings, PlanFileError(loaded.source, problems))
-            return EXIT_REFUSED
-        _valid(settings, loaded, f"against {settings.server}")
-        return EXIT_OK
+        tools = await client.list_tools()
+        bad = failed
+        for plan in loaded:
+            if problems := check_against_tools(plan, tools):
+                _load_failed(settings, PlanFileError(plan.source, problems))
+                bad = True
+            else:
+                _valid(settings, plan, f"against {settings.server}")
+        return EXIT_REFUSED if bad else EXIT_OK
 
-    _call(work, loaded)
+    _call(work)
 
 
 def _valid(settings: Settings, loaded: LoadedPlan, how: str) -> None:
     steps = len(loaded.plan.steps)
     if settings.json:
-        _print_json({"valid": True, "checked": how, "steps": steps})
+        _print_json({"file": loaded.source, "valid": True, "checked": how, "steps": steps})
     else:
         settings.stdout.print(f"{loaded.source}: valid ({steps} steps, checked {how})")
 

@@ -117,7 +117,7 @@ def print_status(console: Console, status: pb.GetExecutionStatusResponse) -> Non
             styled(step_status_name(result.status)),
             str(result.retry_count + 1) if result.HasField("start_time") else "",
             duration_text(result.execution_time.ToTimedelta().total_seconds())
-            if result.HasField("execution_time")
+            if result.HasField("start_time")
             else "",
             escape(detail),
         )

@@ -467,13 +467,16 @@ class _Builder:
             return
         index: dict[str, int] = {}
         for i, step in enumerate(plan.steps):
-            for key, kind in ((step.id, "id"), (step.name, "name")):
+            # A name used twice also derives the same id twice: say it once, of the name.
+            for key, kind in ((step.name, "name"), (step.id, "id")):
                 if not key:
                     continue
                 if key in index and index[key] != i:
+                    other = index[key]
                     self.problem(
-                        ("steps", i, kind), f"{kind} {key!r} is used by steps[{index[key]}] too"
+                        ("steps", i, kind), f"{kind} {key!r} is used by steps[{other}] too"
                     )
+                    break
                 index.setdefault(key, i)
             if not step.HasField("tool_execution") or not step.tool_execution.tool_name:
                 self.problem(("steps", i), "a step needs a tool (tool: NAME)")

@@ -1,4 +1,7 @@
-"""`executor serve`: run the server until SIGTERM or SIGINT, then shut down gracefully."""
+"""`executor serve`: run the server until SIGTERM or SIGINT, then shut down gracefully.
+
+The `executor` command itself is the client's (`executor_client.cli`), which hands
+`serve ARGS` to `main` here, so a client-only install has every other command."""
 
 from __future__ import annotations
 
@@ -58,6 +61,7 @@ def configure_logging(level: str, fmt: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """Every flag of `executor serve`, in one place (the other commands are the client's)."""
     parser = argparse.ArgumentParser(prog="executor", description="The Executor plan runner.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the gRPC server")

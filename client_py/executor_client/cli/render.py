@@ -65,7 +65,9 @@ def event_line(event: pb.ExecutionEvent) -> str:
     at = event.event_time.ToDatetime().astimezone().strftime("%H:%M:%S.%f")[:-3]
     head = f"{event.sequence:>4} {at}"
     name = event.step_name or event.step_id
-    error = f": {event.error.message}" if event.error.message else ""
+    # The message often repeats the error ("cancelled: <reason>"): say it once.
+    said = event.error.message and event.error.message in event.message
+    error = f": {event.error.message}" if event.error.message and not said else ""
     kind = event.type
     if kind == pb.EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED:
         attempt = f" (attempt {event.attempt})" if event.attempt > 1 else ""
@@ -77,7 +79,7 @@ def event_line(event: pb.ExecutionEvent) -> str:
         text = f"step {name} {event.progress:.0%}"
     else:
         text = f"execution {status_name(event.status)}{error}"
-    if event.message and event.message not in error:
+    if event.message:
         text += f" - {event.message}"
     return f"{head} {text}"
 

@@ -16,8 +16,10 @@ from grpc_reflection.v1alpha import reflection
 
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
+from executor_server.domain.limits import Limits
 from executor_server.engine.executor import Executor
 from executor_server.rpc.auth import BearerTokenAuth
+from executor_server.rpc.decoding import SafeDecoding
 from executor_server.rpc.servicer import ExecutorServicer
 from executor_server.store.protocol import Store
 
@@ -50,20 +52,25 @@ class ExecutorServer:
         store: Store,
         *,
         address: str,
-        max_message_bytes: int = 64 * 1024 * 1024,
+        limits: Limits | None = None,
         auth_tokens: Sequence[str] = (),
     ) -> None:
+        limits = limits or executor.limits
         self.executor = executor
         self._store = store
         self.address = address
         self.port: int | None = None
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._server = grpc.aio.server(
-            options=channel_options(max_message_bytes),
-            interceptors=[BearerTokenAuth(auth_tokens)] if auth_tokens else [],
+            options=channel_options(limits.max_message_bytes),
+            # Authentication first: an anonymous call is refused before its body is decoded.
+            interceptors=[
+                *([BearerTokenAuth(auth_tokens)] if auth_tokens else []),
+                SafeDecoding(),
+            ],
         )
         pb_grpc.add_ExecutorServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            ExecutorServicer(executor), self._server
+            ExecutorServicer(executor, limits), self._server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(

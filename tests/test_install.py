@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tests.support.cli import EXAMPLES, executor, serving
 from tests.support.proc import ROOT
 

@@ -80,7 +80,8 @@ steps:
   - name: bill
     tool_execution: {{tool_name: echo, arguments: {{order: "${{steps.fetch.output.order}}"}}}}
     dependencies: [fetch]
-    retry_policy: {{max_attempts: 3, initial_backoff: 250ms, non_retryable_error_types: [VALIDATION]}}
+    retry_policy:
+      {{max_attempts: 3, initial_backoff: 250ms, non_retryable_error_types: [VALIDATION]}}
     compensation: {{tool: echo, arguments: {{undo: true}}, timeout: 5s}}
     validation_rules: [{{json_schema: {{type: object}}, description: an object}}]
 """
@@ -107,6 +108,7 @@ steps:
     assert bill.validation_rules[0].description == "an object"
     # Where each field was written, by its path on the wire.
     assert loaded.locate("plan.steps[1].dependencies[0]") == 18
+    assert loaded.locate("plan.steps[1].retry_policy.initial_backoff") == 20
     assert loaded.locate("plan.steps[0].tool_execution.arguments.order") == 13
     assert loaded.locate("options.max_concurrent_steps") == 6
 

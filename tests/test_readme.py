@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from tests.support.cli import cli_env, serving
 from tests.support.proc import ROOT
 

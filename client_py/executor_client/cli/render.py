@@ -106,11 +106,12 @@ def print_status(console: Console, status: pb.GetExecutionStatusResponse) -> Non
     for column in ("step", "status", "tries", "time", "output / error"):
         table.add_column(column, overflow="fold")
     for result in status.step_results:
-        detail = (
-            result.error or _short(output(result.output))
-            if result.HasField("output")
-            else result.error
-        )
+        detail = result.error
+        if not detail and result.HasField("output"):
+            detail = _short(output(result.output))
+        elif not detail and result.elided_output_bytes:
+            # Left out to keep the answer small; the COMPLETED event carries it.
+            detail = f"({result.elided_output_bytes} bytes of output: see `executor watch`)"
         if result.HasField("compensation") and result.compensation.status:
             undo = step_status_name(result.compensation.status)
             detail = f"{detail}  undo: {undo} {result.compensation.error}".strip()

@@ -108,19 +108,23 @@ class Server:
         response_type = REQUESTS[method][1]
         try:
             if method == "WatchExecution":
-                stream = self.channel.unary_stream(SERVICE + method)(body, timeout=CALL_SECONDS)
+                stream = self.channel.unary_stream(SERVICE + method, None, None)(
+                    body, timeout=CALL_SECONDS
+                )
                 for answer in stream:  # the first batch tells enough; stop there
                     response_type.FromString(answer)
-                    stream.cancel()
+                    stream.cancel()  # type: ignore[no-untyped-call]
                     break
             else:
-                answer = self.channel.unary_unary(SERVICE + method)(body, timeout=CALL_SECONDS)
+                answer = self.channel.unary_unary(SERVICE + method, None, None)(
+                    body, timeout=CALL_SECONDS
+                )
                 response_type.FromString(answer)
         except grpc.RpcError as error:
-            code = error.code()  # type: ignore[attr-defined]
+            code = error.code()
             if code is grpc.StatusCode.CANCELLED and method == "WatchExecution":
                 return  # we cancelled it ourselves
-            assert code in DOCUMENTED, f"{method} answered {code}: {error.details()}"  # type: ignore[attr-defined]
+            assert code in DOCUMENTED, f"{method} answered {code}: {error.details()}"
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +176,8 @@ def durations(draw: st.DrawFn) -> Any:
 @st.composite
 def steps(draw: st.DrawFn, known: list[str]) -> pb.ActionStep:
     s = pb.ActionStep(id=draw(ids | st.uuids().map(str)), name=draw(names))
-    arguments = draw(st.dictionaries(st.text(max_size=8), json_values, max_size=4))
-    if known and draw(st.booleans()):  # a reference to another step
+    arguments: dict[str, Any] = draw(st.dictionaries(st.text(max_size=8), json_values, max_size=4))
+    if draw(st.booleans()) and known:  # a reference to another step
         arguments["ref"] = f"${{steps.{draw(st.sampled_from(known))}.output}}"
     s.tool_execution.tool_name = draw(st.sampled_from([*TOOLS, "nope", ""]))
     s.tool_execution.arguments.CopyFrom(_struct(arguments))
@@ -185,7 +189,7 @@ def steps(draw: st.DrawFn, known: list[str]) -> pb.ActionStep:
         s.retry_policy.backoff_multiplier = draw(st.floats(width=32))
         s.retry_policy.jitter = draw(st.floats(width=32))
         s.retry_policy.non_retryable_error_types.extend(
-            draw(st.lists(st.integers(0, 50), max_size=2))
+            draw(st.lists(st.integers(0, 50), max_size=2))  # type: ignore[arg-type]
         )
     if draw(st.booleans()):
         s.validation_rules.add(
@@ -233,6 +237,7 @@ def plan_requests(draw: st.DrawFn) -> pb.ExecutePlanRequest:
 
 def ordinary_request(method: str, plan_id: str) -> bytes:
     """A well-formed request of `method` about `plan_id`, to flip bytes in."""
+    body: Any
     if method == "ExecutePlan":
         body = pb.ExecutePlanRequest(
             plan=plan(step("echo", {"x": [1, "two"]}), id=plan_id), detach=True
@@ -339,7 +344,7 @@ def test_zz_the_server_survived(server: Server) -> None:
     """Runs last in this module: still SERVING, still running plans, and a clean log."""
     server.wait_serving()
     p = plan(step("echo", {"after": "the fuzz"}), name="ordinary")
-    answer = server.channel.unary_unary(SERVICE + "ExecutePlan")(
+    answer = server.channel.unary_unary(SERVICE + "ExecutePlan", None, None)(
         pb.ExecutePlanRequest(plan=p).SerializeToString(), timeout=CALL_SECONDS
     )
     result = pb.ExecutePlanResponse.FromString(answer).result

@@ -3,11 +3,13 @@ in another: output, `--output json`, exit codes, the examples in examples/plans/
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -82,6 +84,7 @@ def test_fan_out_over_http_against_a_local_server(server: str, tmp_path: Path) -
     for name, price in (("tea", 3), ("cake", 5), ("jam", 2)):
         (site / f"{name}.json").write_text(json.dumps({"price": price}))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Prices, directory=str(site)))
+    httpd.daemon_threads = False  # server_close() then waits for every request's thread
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -120,17 +123,20 @@ def test_budget_is_enforced(server: str) -> None:
 
 
 def _quick_long_job(tmp_path: Path) -> Path:
-    """examples/plans/long-job.yaml with 1 s steps instead of 10 s ones."""
+    """examples/plans/long-job.yaml with 2 s steps instead of 10 s ones."""
     plan = tmp_path / "long-job.yaml"
     text = (EXAMPLES / "long-job.yaml").read_text()
     assert "seconds: 10" in text
-    plan.write_text(text.replace("seconds: 10", "seconds: 1"))
+    plan.write_text(text.replace("seconds: 10", "seconds: 2"))
     return plan
 
 
-def test_long_job_paused_and_resumed_from_a_second_terminal(server: str, tmp_path: Path) -> None:
-    first = subprocess.Popen(
-        [str(EXECUTOR), "run", str(_quick_long_job(tmp_path))],
+@contextlib.contextmanager
+def _running(plan: Path, server: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`executor run PLAN` in the background, once its first step runs; yields the process
+    and the plan id (the first line it printed)."""
+    process = subprocess.Popen(
+        [str(EXECUTOR), "run", str(plan)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -138,11 +144,34 @@ def test_long_job_paused_and_resumed_from_a_second_terminal(server: str, tmp_pat
         env=cli_env(server),
     )
     try:
-        assert first.stdout is not None
-        plan_id = first.stdout.readline().split()[0]
-        for line in first.stdout:
-            if "step extract RUNNING" in line:
+        assert process.stdout is not None
+        plan_id = process.stdout.readline().split()[0]
+        for line in process.stdout:
+            if "RUNNING" in line and " step " in line:
                 break
+        yield process, plan_id
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def _settled_steps(plan_id: str, server: str) -> dict[str, str]:
+    """Every step's status by name, once none is running."""
+    for _ in range(100):
+        status = status_of(plan_id, server)
+        steps = {s["stepName"]: s["status"] for s in status["stepResults"]}
+        if "STEP_STATUS_RUNNING" not in steps.values():
+            return steps
+        time.sleep(0.1)
+    raise AssertionError(f"steps still running: {steps}")
+
+
+def test_long_job_paused_and_resumed_from_a_second_terminal(server: str, tmp_path: Path) -> None:
+    with _running(_quick_long_job(tmp_path), server) as (first, plan_id):
         listed = executor(
             "list", "--status", "running", "--name", "nightly", "-o", "json", server=server
         )
@@ -152,16 +181,14 @@ def test_long_job_paused_and_resumed_from_a_second_terminal(server: str, tmp_pat
         assert paused.code == 0 and "PAUSED" in paused.stdout
         # The running step finishes; no new one starts while paused.
         status = wait_for_status(plan_id, server, ["PAUSED"])
+        steps = _settled_steps(plan_id, server)
+        assert steps["load"] == "STEP_STATUS_PENDING", steps
         again = executor("pause", plan_id, server=server)  # already paused: no change
         assert again.code == 0
         resumed = executor("resume", plan_id, "-o", "json", server=server)
         assert resumed.code == 0
         assert resumed.json_lines() == [{"planId": plan_id, "status": "EXECUTION_STATUS_RUNNING"}]
         out, err = first.communicate(timeout=30)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
     assert first.returncode == 0, err
     assert status["status"] == "EXECUTION_STATUS_PAUSED"
     assert "execution PAUSED" in out and "(nightly): COMPLETED" in out
@@ -349,28 +376,11 @@ def test_startup_line_unreachable_server_and_authentication(tmp_path: Path) -> N
 
 
 def test_interrupt_off_a_terminal_detaches(server: str) -> None:
-    run = subprocess.Popen(
-        [str(EXECUTOR), "run", str(EXAMPLES / "long-job.yaml")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=cli_env(server),
-    )
-    try:
-        assert run.stdout is not None
-        for line in run.stdout:
-            if "step extract RUNNING" in line:
-                break
+    with _running(EXAMPLES / "long-job.yaml", server) as (run, plan_id):
         run.send_signal(signal.SIGINT)
         out, _ = run.communicate(timeout=20)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
     assert run.returncode == 130
-    plan_id = out.strip().split()[-1]
-    assert "detached" in out
+    assert f"detached; the execution goes on: executor watch {plan_id}" in out
     # The execution goes on without its watcher.
     assert status_of(plan_id, server)["status"] == "EXECUTION_STATUS_RUNNING"
     assert executor("cancel", plan_id, server=server).code == 0

@@ -94,7 +94,8 @@ def connection_options(*, top: bool = False) -> Callable[[Callable[..., T]], Cal
                 envvar=TOKEN_ENV if top else None,
                 expose_value=False,
                 callback=_set("token"),
-                help=f"bearer token, when the server requires one (env {TOKEN_ENV})",
+                help=f"bearer token, when the server requires one (env {TOKEN_ENV}: safer, "
+                "as other users can read a command line)",
             ),
             click.option(
                 "--output",

@@ -26,7 +26,7 @@ from executor_client._common import DEFAULT_TARGET
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client.aio import AsyncExecutorClient
 from executor_client.cli import render
-from executor_client.cli.follow import follow
+from executor_client.cli.follow import EXIT_INTERRUPTED, follow
 from executor_client.errors import ExecutorClientError
 from executor_client.planfile import LoadedPlan, PlanFileError, load_plan
 from executor_client.plans import status_name
@@ -121,31 +121,11 @@ def _version() -> str:
         return "unknown"
 
 
-class _Group(click.Group):
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        if args and args[0] == "serve":
-            _serve_available_or_exit()
-        return super().resolve_command(ctx, args)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(_version(), "--version", "-V", prog_name="executor")
 @connection_options(top=True)
 def cli() -> None:
     """Run action plans on an Executor server, and control their executions."""
-
-
-def _serve_available_or_exit() -> None:
-    try:
-        import executor_server.cli  # noqa: F401
-    except ImportError:
-        render.stderr_console().print(
-            "error: `executor serve` comes with the server package: "
-            "pip install executor (or: uv tool install executor)"
-        )
-        sys.exit(EXIT_REFUSED)
 
 
 @cli.command(
@@ -155,8 +135,15 @@ def _serve_available_or_exit() -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def serve(args: tuple[str, ...]) -> None:
     """Run the server (`executor serve --help` for its flags)."""
-    from executor_server.cli import main as serve_main
-
+    # The server's own parser owns every serve flag; a client-only install has none.
+    try:
+        from executor_server.cli import main as serve_main
+    except ImportError:
+        render.stderr_console().print(
+            "error: `executor serve` comes with the server package (the `executor` wheel); "
+            "this installation has only the client"
+        )
+        sys.exit(EXIT_REFUSED)
     sys.exit(serve_main(["serve", *args]))
 
 
@@ -186,6 +173,8 @@ def _call(
     except ExecutorClientError as error:
         _refused(settings, error, plan)
         code = EXIT_REFUSED
+    except KeyboardInterrupt:  # outside a follow, which handles Ctrl-C itself
+        code = EXIT_INTERRUPTED
     sys.exit(code)
 
 
@@ -271,7 +260,7 @@ def run(plan_file: str, plan_id: str | None, detach: bool) -> None:
             interactive=settings.stdout.is_terminal and sys.stdin.isatty(),
         )
 
-    _call(work, loaded, timeout=None)
+    _call(work, loaded)
 
 
 @cli.command()
@@ -413,7 +402,7 @@ def watch(plan_id: str, after: int) -> None:
             interactive=settings.stdout.is_terminal and sys.stdin.isatty(),
         )
 
-    _call(work, timeout=None)
+    _call(work)
 
 
 def _control(
@@ -485,7 +474,7 @@ def rollback(plan_id: str, detach: bool) -> None:
             return EXIT_OK
         return EXIT_ENDED_OTHERWISE
 
-    _call(work, timeout=None if not detach else 30.0)
+    _call(work, timeout=30.0 if detach else None)  # a rollback may take long
 
 
 @cli.command()

@@ -29,11 +29,9 @@ from tests.support.proc import EXECUTOR
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data_dir = tmp_path_factory.mktemp("server")
-    with serving(data_dir, "--http-allow", "127.0.0.1") as (address, _log):
-        yield address
+@pytest.fixture
+def server(executor_serve: str) -> str:
+    return executor_serve
 
 
 def _events(lines: list[dict[str, object]]) -> list[dict[str, object]]:

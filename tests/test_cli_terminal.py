@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
 import pytest
-from tests.support.cli import EXAMPLES, cli_env, executor, serving, status_of
+from tests.support.cli import EXAMPLES, cli_env, executor, status_of
 from tests.support.proc import EXECUTOR
 
 pytestmark = pytest.mark.timeout(90)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serving(tmp_path_factory.mktemp("server")) as (address, _log):
-        yield address
+@pytest.fixture
+def server(executor_serve: str) -> str:
+    return executor_serve
 
 
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

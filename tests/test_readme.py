@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.cli import cli_env, serving
+from tests.support.cli import cli_env
 from tests.support.proc import ROOT
 
 pytestmark = pytest.mark.timeout(120)
@@ -34,10 +33,9 @@ PYTHON = _blocks("python", README)
 COMMAND_LINE = _blocks("sh", _section("The command line"))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serving(tmp_path_factory.mktemp("server")) as (address, _log):
-        yield address
+@pytest.fixture
+def server(executor_serve: str) -> str:
+    return executor_serve
 
 
 def test_there_are_snippets_to_run() -> None:

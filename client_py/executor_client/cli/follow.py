@@ -131,7 +131,8 @@ class LiveView:
             Text.from_markup(render.styled(status_name(self.status))),
         )
         head = Text.from_markup(f"[bold]{escape(self.title)}[/]  [dim]{self.plan_id}[/]")
-        return Group(head, table, bar)
+        # The bar above the rows: a plan taller than the terminal cuts rows, not the bar.
+        return Group(head, bar, table)
 
     def start(self) -> None:
         # A fresh Live each time: after a prompt it draws below it, not over it.

@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -22,6 +22,8 @@ from executor_client.aio import AsyncExecutorClient
 from executor_client.cli import render
 from executor_client.errors import FailedPreconditionError
 from executor_client.plans import status_name, step_status_name
+
+Mode = Literal["live", "plain", "json"]
 
 #: Exit code after a Ctrl-C detach: the shell's convention for "interrupted" (128 + SIGINT).
 EXIT_INTERRUPTED = 130
@@ -184,7 +186,7 @@ async def follow(
     plan_id: str,
     *,
     console: Console,
-    mode: str,
+    mode: Mode,
     after_sequence: int = 0,
     interactive: bool,
 ) -> int:
@@ -224,9 +226,9 @@ async def follow(
             view.stop()
             choice = await _ask(console, interrupts) if interactive else "d"
             if choice == "d":
-                console.print(
-                    f"detached; the execution goes on: executor watch {plan_id}", highlight=False
-                )
+                # Not into a stream of JSON lines: a script reads those.
+                notice = render.stderr_console() if mode == "json" else console
+                notice.print(f"detached; the execution goes on: executor watch {plan_id}")
                 return EXIT_INTERRUPTED
             if choice == "c":
                 try:

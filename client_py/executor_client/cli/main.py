@@ -26,7 +26,7 @@ from executor_client._common import DEFAULT_TARGET
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client.aio import AsyncExecutorClient
 from executor_client.cli import render
-from executor_client.cli.follow import EXIT_INTERRUPTED, follow
+from executor_client.cli.follow import EXIT_INTERRUPTED, Mode, follow
 from executor_client.errors import ExecutorClientError
 from executor_client.planfile import LoadedPlan, PlanFileError, load_plan
 from executor_client.plans import status_name
@@ -214,7 +214,7 @@ def _load(path: str, plan_id: str | None) -> LoadedPlan:
         sys.exit(EXIT_REFUSED)
 
 
-def _follow_mode(settings: Settings) -> str:
+def _follow_mode(settings: Settings) -> Mode:
     if settings.json:
         return "json"
     return "live" if settings.stdout.is_terminal else "plain"
@@ -426,7 +426,7 @@ def _control(
 
 def _show_status(settings: Settings, plan_id: str, new_status: int) -> None:
     if settings.json:
-        _print_json({"planId": plan_id, "status": pb.ExecutionStatus.Name(new_status)})
+        _print_json({"planId": plan_id, "status": f"EXECUTION_STATUS_{status_name(new_status)}"})
     else:
         settings.stdout.print(f"{plan_id}: {render.styled(status_name(new_status))}")
 

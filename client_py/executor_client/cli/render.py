@@ -60,6 +60,14 @@ def duration_text(value: float) -> str:
     return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
+def error_type_name(value: int) -> str:
+    """``EXECUTION_ERROR_TYPE_TIMEOUT`` -> ``TIMEOUT``; a value from a newer server as its number."""
+    try:
+        return pb.ExecutionErrorType.Name(value).removeprefix("EXECUTION_ERROR_TYPE_")
+    except ValueError:
+        return str(value)
+
+
 def event_line(event: pb.ExecutionEvent) -> str:
     """One event as one plain line: sequence, time, what changed."""
     at = event.event_time.ToDatetime().astimezone().strftime("%H:%M:%S.%f")[:-3]
@@ -96,9 +104,7 @@ def print_status(console: Console, status: pb.GetExecutionStatusResponse) -> Non
         where = (
             f" at step {_step_label(status, status.error.step_id)}" if status.error.step_id else ""
         )
-        error_type = pb.ExecutionErrorType.Name(status.error.error_type).removeprefix(
-            "EXECUTION_ERROR_TYPE_"
-        )
+        error_type = error_type_name(status.error.error_type)
         console.print(
             f"error{where}: {error_type}: {escape(status.error.message)}", highlight=False
         )

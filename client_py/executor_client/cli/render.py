@@ -61,7 +61,7 @@ def duration_text(value: float) -> str:
 
 
 def error_type_name(value: int) -> str:
-    """``EXECUTION_ERROR_TYPE_TIMEOUT`` -> ``TIMEOUT``; a value from a newer server as its number."""
+    """``EXECUTION_ERROR_TYPE_TIMEOUT`` -> ``TIMEOUT``; a newer server's value as its number."""
     try:
         return pb.ExecutionErrorType.Name(value).removeprefix("EXECUTION_ERROR_TYPE_")
     except ValueError:

@@ -208,6 +208,10 @@ def test_graph_problems() -> None:
             "p.yaml:1: steps[0].tool_execution: tool_execution is given twice",
         ),
         (
+            "steps: [{tool: echo, retry_policy: {max_attempts: -1}}]\n",
+            "p.yaml:1: steps[0].retry_policy.max_attempts: expected a whole number from 0 to",
+        ),
+        (
             "steps: [{tool: echo, arguments: [1]}]\n",
             "p.yaml:1: steps[0].arguments: expected a mapping, got a list",
         ),

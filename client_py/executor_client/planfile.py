@@ -57,7 +57,8 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 _MAX_NODES = 1_000_000
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_REFERENCE = re.compile(r"\$\{steps\.([^.}\s]+)\.output((?:\.[^.}\s]+)*)\}")
+#: `${steps.<name-or-id>.output[.<path>]}`, as the server reads it.
+REFERENCE = re.compile(r"\$\{steps\.([^.}\s]+)\.output((?:\.[^.}\s]+)*)\}")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
 _UNIT_NANOS = {"h": 3600 * 10**9, "m": 60 * 10**9, "s": 10**9, "ms": 10**6, "us": 10**3}
 _UNIT_NANOS |= {"µs": 10**3, "ns": 1}
@@ -277,11 +278,11 @@ def _format(path: Path_) -> str:
 
 _DURATION = "google.protobuf.Duration"
 _FREE_FORM = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
-_INT_TYPES = {
-    FieldDescriptor.CPPTYPE_INT32,
-    FieldDescriptor.CPPTYPE_INT64,
-    FieldDescriptor.CPPTYPE_UINT32,
-    FieldDescriptor.CPPTYPE_UINT64,
+_INT_RANGES = {
+    FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
 }
 # Shorthands a person writes instead of the contract's nesting: (message, key) -> field path.
 _SHORTHANDS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -413,8 +414,12 @@ class _Builder:
             return item
         if expected == FieldDescriptor.CPPTYPE_BOOL and isinstance(item, bool):
             return item
-        if expected in _INT_TYPES and isinstance(item, int) and not isinstance(item, bool):
-            return item
+        if expected in _INT_RANGES and isinstance(item, int) and not isinstance(item, bool):
+            low, high = _INT_RANGES[expected]
+            if low <= item <= high:
+                return item
+            self.problem(path, f"expected a whole number from {low} to {high}, got {item}")
+            return None
         if (
             expected in {FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE}
             and isinstance(item, int | float)
@@ -549,7 +554,7 @@ def _ancestors(start: int, deps: list[set[int]]) -> set[int]:
 
 def _references(value: Any) -> set[str]:
     if isinstance(value, str):
-        return {m.group(1) for m in _REFERENCE.finditer(value)}
+        return {m.group(1) for m in REFERENCE.finditer(value)}
     if isinstance(value, dict):
         return set().union(*(_references(v) for v in value.values())) if value else set()
     if isinstance(value, list):

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from jsonschema_rs import Draft202012Validator
 
 from executor_client._gen.executor.v1 import executor_pb2 as pb
-from executor_client.planfile import LoadedPlan, Problem
+from executor_client.planfile import REFERENCE, LoadedPlan, Problem
 from executor_client.plans import output
-
-_REFERENCE = re.compile(r"\$\{steps\.[^.}\s]+\.output(?:\.[^.}\s]+)*\}")
 
 
 def check_against_tools(loaded: LoadedPlan, tools: Iterable[pb.ToolSpec]) -> list[Problem]:
@@ -53,7 +50,7 @@ def check_against_tools(loaded: LoadedPlan, tools: Iterable[pb.ToolSpec]) -> lis
             values: Any = output(arguments)
             for error in validator.iter_errors(values):
                 instance = error.instance
-                if isinstance(instance, str) and _REFERENCE.search(instance):
+                if isinstance(instance, str) and REFERENCE.search(instance):
                     continue
                 path = ".".join(str(p) for p in error.instance_path)
                 problem(f"{where}.arguments" + (f".{path}" if path else ""), error.message)

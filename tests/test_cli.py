@@ -267,8 +267,10 @@ def test_control_of_an_ended_execution_is_refused_with_its_status(server: str) -
 
 
 def test_cancel_a_running_execution(server: str) -> None:
-    submitted = executor("submit", EXAMPLES / "long-job.yaml", server=server)
+    submitted = executor("run", "--detach", EXAMPLES / "long-job.yaml", server=server)
+    assert submitted.code == 0
     plan_id = submitted.stdout.strip()
+    assert status_of(plan_id, server)["status"] == "EXECUTION_STATUS_RUNNING"
     cancelled = executor("cancel", plan_id, "--reason", "not tonight", server=server)
     assert cancelled.code == 0 and "CANCELLED" in cancelled.stdout
     watched = executor("watch", plan_id, server=server)

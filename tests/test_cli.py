@@ -24,7 +24,7 @@ from tests.support.cli import (
     status_of,
     wait_for_status,
 )
-from tests.support.proc import EXECUTOR
+from tests.support.proc import EXECUTOR, write_plugin
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -356,7 +356,10 @@ def test_server_violations_point_at_the_file_line(server: str, tmp_path: Path) -
 def test_startup_line_unreachable_server_and_authentication(tmp_path: Path) -> None:
     nobody = executor("list", server="127.0.0.1:1")
     assert nobody.code == 2 and "UNAVAILABLE" in nobody.stderr and "Traceback" not in nobody.stderr
-    with serving(tmp_path / "d", env={"EXECUTOR_AUTH_TOKENS": "s3cret"}) as (address, log):
+    # A plugin with a broken entry point (and two good ones) beside the server.
+    plugins = write_plugin(tmp_path / "plugins")
+    env = {"EXECUTOR_AUTH_TOKENS": "s3cret", "PYTHONPATH": str(plugins)}
+    with serving(tmp_path / "d", env=env) as (address, log):
         denied = executor("list", server=address)
         assert denied.code == 2 and "UNAUTHENTICATED" in denied.stderr
         allowed = executor("--token", "s3cret", "list", server=address)
@@ -370,7 +373,9 @@ def test_startup_line_unreachable_server_and_authentication(tmp_path: Path) -> N
     assert line["address"] == address
     assert line["database"] == str(tmp_path / "d" / "executor.db")
     assert line["auth"] is True and "s3cret" not in log.read_text()
-    assert "echo" in line["tools"] and line["tools_failed"] == []
+    assert "echo" in line["tools"] and "mark" in line["tools"]
+    assert line["tools_failed"] == ["broken = crashtools:DoesNotExist"]
+    assert line["event"].endswith("tools loaded; failed to load: broken = crashtools:DoesNotExist")
     assert f"on {address}; journal {tmp_path / 'd' / 'executor.db'}" in line["event"]
     assert f"{len(line['tools'])} tools loaded" in line["event"]
 

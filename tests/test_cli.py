@@ -242,6 +242,15 @@ def test_submit_status_watch_list_delete(server: str, tmp_path: Path) -> None:
     assert "Traceback" not in gone.stderr
 
 
+def test_a_plan_piped_in(server: str) -> None:
+    plan = '{"name": "piped", "steps": [{"name": "hi", "tool": "echo", "arguments": {"a": 1}}]}'
+    ran = executor("run", "-", "-o", "json", server=server, stdin=plan)
+    assert ran.code == 0, ran.stderr
+    assert ran.json_lines()[-1]["planName"] == "piped"
+    bad = executor("submit", "-", server=server, stdin="steps: [{tool: echo, timeout: x}]\n")
+    assert bad.code == 2 and "<stdin>:1: steps[0].timeout: not a duration" in bad.stderr
+
+
 def test_a_given_id_makes_resubmission_attach(server: str, tmp_path: Path) -> None:
     plan_id = "0b9d3c56-7f0e-4a36-9d3e-3d1f7a0c2b11"
     first = executor("run", EXAMPLES / "budget.yaml", "--id", plan_id, "-o", "json", server=server)

@@ -153,7 +153,8 @@ def parse_duration(value: Any) -> int:
 
 
 def load_plan(path: str | Path, *, plan_id: str | None = None) -> LoadedPlan:
-    """Reads a plan file (``.json``, else YAML) and builds the request's plan and options.
+    """Reads a plan file (YAML, or JSON: the YAML it also is) and builds the request's plan
+    and options.
 
     Args:
         plan_id: Overrides the file's ``id``; without either the plan gets a fresh UUID.

@@ -44,14 +44,17 @@ def executor(
     env: Mapping[str, str] | None = None,
     timeout: float = 30,
     executable: Path = EXECUTOR,
+    stdin: str | None = None,
 ) -> Result:
-    """Runs `executor ARGS...` to its end, stdin closed and stdout a pipe (not a terminal)."""
+    """Runs `executor ARGS...` to its end, stdout a pipe (not a terminal), stdin `stdin`
+    (else closed)."""
     done = subprocess.run(
         [str(executable), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
-        stdin=subprocess.DEVNULL,
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
         env=cli_env(server, **(env or {})),
         check=False,
     )

@@ -28,7 +28,14 @@ from executor_client.aio import AsyncExecutorClient
 from executor_client.cli import render
 from executor_client.cli.follow import EXIT_INTERRUPTED, Mode, follow
 from executor_client.errors import ExecutorClientError
-from executor_client.planfile import LoadedPlan, PlanFileError, load_plan
+from executor_client.planfile import (
+    MAX_FILE_BYTES,
+    LoadedPlan,
+    PlanFileError,
+    Problem,
+    load_plan,
+    parse_plan,
+)
 from executor_client.plans import status_name
 
 __all__ = ["cli", "main"]
@@ -206,8 +213,14 @@ def _print_json(value: Any) -> None:
 
 
 def _load(path: str, plan_id: str | None) -> LoadedPlan:
+    """The plan file at `path`, or on standard input for `-` (a planner's output, piped)."""
     settings = _settings()
     try:
+        if path == "-":
+            text = sys.stdin.read(MAX_FILE_BYTES + 1)
+            if len(text) > MAX_FILE_BYTES:
+                raise PlanFileError("<stdin>", [Problem("", f"larger than {MAX_FILE_BYTES} bytes")])
+            return parse_plan(text, source="<stdin>", plan_id=plan_id)
         return load_plan(path, plan_id=plan_id)
     except PlanFileError as error:
         _load_failed(settings, error)
@@ -220,7 +233,9 @@ def _follow_mode(settings: Settings) -> Mode:
     return "live" if settings.stdout.is_terminal else "plain"
 
 
-_plan_argument = click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+_plan_argument = click.argument(
+    "plan_file", metavar="PLAN", type=click.Path(dir_okay=False, allow_dash=True)
+)
 _id_option = click.option(
     "--id",
     "plan_id",
@@ -238,7 +253,7 @@ _id_option = click.option(
 @click.option("--detach", "-d", is_flag=True, help="print the plan id once it runs, and return")
 @connection_options()
 def run(plan_file: str, plan_id: str | None, detach: bool) -> None:
-    """Submit PLAN (YAML or JSON) and follow it to its end.
+    """Submit PLAN (a YAML or JSON file, `-` for standard input) and follow it to its end.
 
     On a terminal it shows a live view; elsewhere one line per event. Ctrl-C asks whether
     to detach or cancel (not on a terminal: it detaches). Exits 0 when the execution

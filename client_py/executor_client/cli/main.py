@@ -212,16 +212,25 @@ def _print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+def _read(path: str, plan_id: str | None = None) -> LoadedPlan:
+    """The plan file at `path`, or on standard input for `-` (a planner's output, piped).
+
+    Raises:
+        PlanFileError: It cannot be read or is no valid plan.
+    """
+    if path != "-":
+        return load_plan(path, plan_id=plan_id)
+    text = sys.stdin.read(MAX_FILE_BYTES + 1)
+    if len(text) > MAX_FILE_BYTES:
+        raise PlanFileError("<stdin>", [Problem("", f"larger than {MAX_FILE_BYTES} bytes")])
+    return parse_plan(text, source="<stdin>", plan_id=plan_id)
+
+
 def _load(path: str, plan_id: str | None) -> LoadedPlan:
-    """The plan file at `path`, or on standard input for `-` (a planner's output, piped)."""
+    """Like `_read`; a plan file that is no valid plan ends the command (exit code 2)."""
     settings = _settings()
     try:
-        if path == "-":
-            text = sys.stdin.read(MAX_FILE_BYTES + 1)
-            if len(text) > MAX_FILE_BYTES:
-                raise PlanFileError("<stdin>", [Problem("", f"larger than {MAX_FILE_BYTES} bytes")])
-            return parse_plan(text, source="<stdin>", plan_id=plan_id)
-        return load_plan(path, plan_id=plan_id)
+        return _read(path, plan_id)
     except PlanFileError as error:
         _load_failed(settings, error)
         sys.exit(EXIT_REFUSED)
@@ -305,7 +314,11 @@ def _show_submitted(settings: Settings, result: pb.ExecutionResult) -> None:
 
 @cli.command()
 @click.argument(
-    "plan_files", metavar="PLAN...", nargs=-1, required=True, type=click.Path(dir_okay=False)
+    "plan_files",
+    metavar="PLAN...",
+    nargs=-1,
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
 )
 @connection_options()
 def validate(plan_files: tuple[str, ...]) -> None:
@@ -322,7 +335,7 @@ def validate(plan_files: tuple[str, ...]) -> None:
     failed = False
     for path in plan_files:
         try:
-            loaded.append(load_plan(path))
+            loaded.append(_read(path))
         except PlanFileError as error:
             _load_failed(settings, error)
             failed = True

@@ -328,7 +328,7 @@ def validate(plan_files: tuple[str, ...]) -> None:
     --server (or EXECUTOR_SERVER) also its tools and their arguments against that server's
     schemas. Exits 0 when every plan is valid, 2 otherwise.
     """
-    from executor_client.cli.check import check_against_tools
+    from executor_client.cli.check import check_against_tools  # jsonschema: only here
 
     settings = _settings()
     loaded: list[LoadedPlan] = []
@@ -370,13 +370,14 @@ def _load_failed(settings: Settings, error: PlanFileError) -> None:
     if settings.json:
         _print_json(
             {
+                "file": error.source,
                 "error": {
                     "code": "INVALID_PLAN_FILE",
                     "problems": [
                         {"path": p.path, "message": p.message, "line": p.line}
                         for p in error.problems
                     ],
-                }
+                },
             }
         )
     render.print_plan_error(settings.stderr, error)

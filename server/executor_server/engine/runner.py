@@ -230,7 +230,7 @@ class Runner:
             i, n = effect.step, effect.attempt
 
             def on_progress(fraction: float, message: str) -> None:
-                self.handle(ReportProgress(i, n, fraction, message))
+                self._from_callback(ReportProgress(i, n, fraction, message))
 
         context = ToolContext(
             plan_id=self.plan_id,

@@ -362,6 +362,23 @@ async def test_simultaneous_submissions_with_different_content_admit_exactly_one
     assert len(recorder.for_plan(plan_id)) == 1
 
 
+@both_stores
+async def test_a_refused_resubmission_does_not_refuse_the_identical_one_beside_it(
+    client: AsyncExecutorClient, recorder: Record
+) -> None:
+    p = plan(step("record", {"variant": "stored"}, name="v"))
+    await client.execute_plan(p)
+    other = plan(step("record", {"variant": "other"}, name="v"), id=p.id)
+    for _ in range(3):  # the other content first, then the stored one, at once
+        outcomes = await asyncio.gather(
+            client.execute_plan(other), client.execute_plan(p), return_exceptions=True
+        )
+        assert isinstance(outcomes[0], AlreadyExistsError), outcomes[0]
+        assert not isinstance(outcomes[1], BaseException), outcomes[1]
+        assert status_name(outcomes[1].status) == "COMPLETED"
+    assert len(recorder.for_plan(p.id)) == 1
+
+
 async def test_a_client_that_gives_up_waiting_leaves_the_execution_running(
     client: AsyncExecutorClient, gate: Gate
 ) -> None:

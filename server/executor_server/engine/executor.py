@@ -333,14 +333,23 @@ class Executor:
             program = await asyncio.to_thread(validate_plan, plan, options, self.tools)
         else:
             program = validate_plan(plan, options, self.tools)
-        entry = self._live.get(plan.id)
-        if entry is None:
-            if len(self._live) >= self._max_active:
-                raise ResourceExhausted(
-                    f"the server is running {len(self._live)} executions, its limit"
-                )
-            entry = self._claim(plan.id, self._admit(program))
-        runner = await asyncio.shield(entry)
+        while True:
+            entry = self._live.get(plan.id)
+            ours = entry is None
+            if entry is None:
+                if len(self._live) >= self._max_active:
+                    raise ResourceExhausted(
+                        f"the server is running {len(self._live)} executions, its limit"
+                    )
+                entry = self._claim(plan.id, self._admit(program))
+            try:
+                runner = await asyncio.shield(entry)
+                break
+            except RequestError:
+                if ours:
+                    raise
+                # Another submission of this id was refused (its content differs from the
+                # stored one): that says nothing about ours, so decide ours afresh.
         if runner is None:  # it ran before and has finished
             return await self._stored_result(plan.id)
         if runner.program is not program and not (

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from executor_server.engine.executor import Executor
+from executor_server.observability.telemetry import Telemetry
 from executor_server.rpc.server import ExecutorServer
 from executor_server.store.memory import MemoryStore
 from executor_server.store.protocol import Store
@@ -46,11 +47,18 @@ class Config:
     max_message_bytes: int = 64 * 1024 * 1024
     drain_seconds: float = 1.0
     grace_seconds: float = 5.0
+    #: Serve Prometheus metrics at http://HOST:PORT/metrics; None: no metrics.
+    metrics_address: str | None = None
+    #: Export traces over OTLP/gRPC here; None: only if OTEL_EXPORTER_OTLP_* says where.
+    otlp_endpoint: str | None = None
 
 
-async def build_server(config: Config, tools: ToolRegistry | None = None) -> ExecutorServer:
+async def build_server(
+    config: Config, tools: ToolRegistry | None = None, telemetry: Telemetry | None = None
+) -> ExecutorServer:
     """Open the store, resume unfinished executions and assemble the server (not yet
-    listening). `tools` replaces plugin discovery (embedding, tests).
+    listening). `tools` replaces plugin discovery (embedding, tests); `telemetry` the
+    metrics and tracing the config asks for.
 
     Raises StoreError when the database cannot be used.
     """
@@ -63,6 +71,12 @@ async def build_server(config: Config, tools: ToolRegistry | None = None) -> Exe
             deny=config.deny_tools,
             settings=config.tool_settings,
         )
+    if telemetry is None:
+        telemetry = await asyncio.to_thread(
+            Telemetry.configure,
+            metrics_address=config.metrics_address,
+            otlp_endpoint=config.otlp_endpoint,
+        )
     store: Store = (
         await SQLiteStore.open(config.db_path, synchronous=config.journal_sync)
         if config.db_path is not None
@@ -74,6 +88,7 @@ async def build_server(config: Config, tools: ToolRegistry | None = None) -> Exe
         workspace_root=config.data_dir / "workspaces",
         max_active_executions=config.max_active_executions,
         retention=config.retention,
+        observer=telemetry,
     )
     await executor.start()
     return ExecutorServer(
@@ -82,4 +97,5 @@ async def build_server(config: Config, tools: ToolRegistry | None = None) -> Exe
         address=config.address,
         max_message_bytes=config.max_message_bytes,
         auth_tokens=config.auth_tokens,
+        telemetry=telemetry,
     )

@@ -58,6 +58,7 @@ from executor_server.engine.validation import (
     validate_plan,
     validate_step,
 )
+from executor_server.observability import NULL_OBSERVER, Observer
 from executor_server.store.memory import MemoryStore
 from executor_server.store.protocol import (
     DuplicateExecution,
@@ -95,8 +96,10 @@ class Executor:
         workspace_root: Path,
         max_active_executions: int = 1000,
         retention: timedelta | None = None,
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
         self.tools = tools
+        self._observer = observer
         self._store = store
         self._workspace_root = workspace_root
         self._max_active = max_active_executions
@@ -301,12 +304,14 @@ class Executor:
         state = ExecutionState(plan, record.create_time)
         for event in journaled or ():
             state.apply(event)
+        observer = self._observer.execution(plan, state.status)  # observability
         execution = Execution(
             graph,
             record.options,
-            Journal(self._store, plan.id, durable_sequence=state.last_sequence),
+            Journal(self._store, plan.id, state.last_sequence, observer),
             state,
             self._workspace_root / plan.id,
+            observer,
         )
         if journaled:
             execution.recover()
@@ -521,12 +526,15 @@ class Executor:
         store = MemoryStore()
         record = ExecutionRecord(plan, options, time.time())
         await store.create_execution(record)
+        state = ExecutionState(plan, record.create_time)
+        observer = self._observer.execution(plan, state.status, standalone=True)  # observability
         execution = Execution(
             graph,
             options,
-            Journal(store, plan_id),
-            ExecutionState(plan, record.create_time),
+            Journal(store, plan_id, observer=observer),
+            state,
             self._workspace_root / plan_id,
+            observer,
         )
         execution.accept()
         await execution.run()

@@ -49,7 +49,8 @@ _ACTIVE = (
     ExecutionStatus.PAUSED,
     ExecutionStatus.ROLLING_BACK,
 )
-_ATTEMPT_ENDS = (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.CANCELLED)
+_SETTLED = (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED)
+_UNDONE = (StepStatus.COMPENSATED, StepStatus.COMPENSATION_FAILED)
 
 
 M = TypeVar("M", Counter, Gauge, Histogram)
@@ -74,6 +75,11 @@ class _Children(Generic[M]):
 
 def _label(status: ExecutionStatus | StepStatus | ExecutionErrorType) -> str:
     return status.name.lower()
+
+
+# Two tables: the enums are IntEnums, so ExecutionStatus.CANCELLED == StepStatus.SKIPPED.
+_EXECUTION_LABELS = {s: _label(s) for s in ExecutionStatus}
+_STEP_LABELS = {s: _label(s) for s in StepStatus}
 
 
 class Metrics:
@@ -182,6 +188,7 @@ class Metrics:
         self.rpc_msg_sent = _Children(
             Counter("grpc_server_msg_sent", "Response messages sent.", rpc_labels, registry=r)
         )
+        self._tools: dict[str, _ToolMetrics] = {}
         # Known label values start at zero, so rates and alerts work from the first scrape.
         for s in ExecutionStatus:
             (self.executions if s.is_terminal else self.active)(_label(s))
@@ -191,9 +198,31 @@ class Metrics:
     def execution(self, info: PlanInfo, status: ExecutionStatus) -> ExecutionMetrics:
         return ExecutionMetrics(self, info, status)
 
+    def tool(self, name: str) -> _ToolMetrics:
+        found = self._tools.get(name)
+        if found is None:
+            found = self._tools[name] = _ToolMetrics(self, name)
+        return found
+
+
+class _ToolMetrics:
+    """The children of one tool's labelled metrics, fetched once."""
+
+    __slots__ = ("attempts", "compensations", "duration", "steps")
+
+    def __init__(self, metrics: Metrics, tool: str) -> None:
+        self.steps = {s: metrics.steps(tool, _STEP_LABELS[s]) for s in _SETTLED}
+        self.compensations = {s: metrics.compensations(tool, _STEP_LABELS[s]) for s in _UNDONE}
+        self.attempts = {
+            error: metrics.attempts(tool, _label(error) if error else "completed")
+            for error in (None, *ExecutionErrorType)
+        }
+        self.duration = metrics.step_duration(tool)
+
 
 class ExecutionMetrics:
-    """Counts one execution's events."""
+    """Counts one execution's events. Counter increments are added up over a batch and
+    applied once per counter: a batch of a busy plan holds many steps of the same tool."""
 
     __slots__ = (
         "_active",
@@ -204,6 +233,7 @@ class ExecutionMetrics:
         "_m",
         "_ready_at",
         "_running_since",
+        "_tools",
     )
 
     def __init__(self, metrics: Metrics, info: PlanInfo, status: ExecutionStatus) -> None:
@@ -214,10 +244,11 @@ class ExecutionMetrics:
         self._running_since: float | None = None
         if status is ExecutionStatus.RUNNING:  # resumed after a restart
             self._running_since = time.time()
+        self._tools: dict[str, _ToolMetrics] = {}  # step id -> its tool's metrics
         self._first_start: dict[str, float] = {}  # step id -> its first attempt's start
         self._attempt_of: set[str] = set()  # steps with a forward attempt running
         self._ready_at: dict[str, float] = {}  # step id -> when its retry may start
-        self._done_at: dict[str, float] = {}  # step id -> when it completed
+        self._done_at: dict[str, float] = {}  # step id and name -> when it completed
         if not info.standalone:
             self._enter(status)
 
@@ -225,14 +256,17 @@ class ExecutionMetrics:
         self._m.journal_commit.observe(seconds)
 
     def published(self, events: Sequence[Event]) -> None:
+        counts: dict[Counter, int] = {}
         for event in events:
             kind = event.type
             if kind is EventType.STEP_STATUS_CHANGED:
-                self._step(event)
+                self._step(event, counts)
             elif kind is EventType.EXECUTION_STATUS_CHANGED:
                 self._execution(event)
             elif kind is EventType.STEP_RETRY_SCHEDULED:
-                self._retry(event)
+                self._retry(event, counts)
+        for counter, n in counts.items():
+            counter.inc(n)
 
     def closed(self) -> None:
         self._enter(None)
@@ -242,7 +276,7 @@ class ExecutionMetrics:
             self._active.dec()
         self._active = None
         if status is not None and status in _ACTIVE:
-            self._active = self._m.active(_label(status))
+            self._active = self._m.active(_EXECUTION_LABELS[status])
             self._active.inc()
 
     def _execution(self, event: Event) -> None:
@@ -253,47 +287,66 @@ class ExecutionMetrics:
             return
         self._enter(status)
         if status.is_terminal:
-            self._m.executions(_label(status)).inc()
+            self._m.executions(_EXECUTION_LABELS[status]).inc()
             error = event.error
             if error is not None and error.message.startswith(_DEADLINE):
                 self._m.budget_exhausted("max_execution_time").inc()
 
-    def _step(self, event: Event) -> None:
+    def _tool(self, step_id: str, undo: bool = False) -> _ToolMetrics:
+        if undo:
+            return self._m.tool(self._info.undo_tool(step_id))
+        found = self._tools.get(step_id)
+        if found is None:
+            found = self._tools[step_id] = self._m.tool(self._info.tool(step_id))
+        return found
+
+    def _step(self, event: Event, counts: dict[Counter, int]) -> None:
         status = event.step_status
         step_id = event.step_id
-        m = self._m
         if status is StepStatus.RUNNING:
-            self._attempt_started(step_id, event.time)
+            self._attempt_started(event)
             return
-        if status is StepStatus.COMPENSATING:
+        if status is StepStatus.COMPENSATING or status is None:
             return
-        if status is StepStatus.COMPENSATED or status is StepStatus.COMPENSATION_FAILED:
-            m.compensations(self._info.undo_tool(step_id), _label(status)).inc()
-            self._count_exhaustion(event.error)
-            return
-        assert status is not None
-        tool = self._info.tool(step_id)
-        if step_id in self._attempt_of and status in _ATTEMPT_ENDS:
-            self._attempt_of.discard(step_id)
-            m.attempts(tool, _outcome(event.error)).inc()
-        m.steps(tool, _label(status)).inc()
-        started = self._first_start.pop(step_id, None)
-        if started is not None:
-            m.step_duration(tool).observe(max(event.time - started, 0.0))
-        if status is StepStatus.COMPLETED:
-            self._done_at[step_id] = event.time
-        self._count_exhaustion(event.error)
+        error = event.error
+        if status in _UNDONE:
+            counter = self._tool(step_id, undo=True).compensations[status]
+            counts[counter] = counts.get(counter, 0) + 1
+        else:
+            tool = self._tool(step_id)
+            settled = tool.steps.get(status)
+            if settled is None:
+                return  # not an outcome (a step sent back to PENDING, say)
+            counts[settled] = counts.get(settled, 0) + 1
+            if step_id in self._attempt_of:
+                self._attempt_of.discard(step_id)
+                counter = tool.attempts[error.error_type if error else None]
+                counts[counter] = counts.get(counter, 0) + 1
+            started = self._first_start.pop(step_id, None)
+            if started is not None:
+                tool.duration.observe(max(event.time - started, 0.0))
+            if status is StepStatus.COMPLETED:
+                # Dependencies name a step by id or by name.
+                self._done_at[step_id] = event.time
+                if event.step_name:
+                    self._done_at[event.step_name] = event.time
+        if error is not None and error.error_type is ExecutionErrorType.RESOURCE_EXHAUSTED:
+            self._count_exhaustion(error)
 
-    def _retry(self, event: Event) -> None:
+    def _retry(self, event: Event, counts: dict[Counter, int]) -> None:
         step_id = event.step_id
         if step_id in self._attempt_of:
             self._attempt_of.discard(step_id)
-            self._m.attempts(self._info.tool(step_id), _outcome(event.error)).inc()
+            error = event.error
+            counter = self._tool(step_id).attempts[error.error_type if error else None]
+            counts[counter] = counts.get(counter, 0) + 1
         self._ready_at[step_id] = event.time + (event.retry_delay or 0.0)
 
-    def _attempt_started(self, step_id: str, at: float) -> None:
+    def _attempt_started(self, event: Event) -> None:
+        step_id, at = event.step_id, event.time
         self._attempt_of.add(step_id)
-        self._first_start.setdefault(step_id, at)
+        if step_id not in self._first_start:
+            self._first_start[step_id] = at
         ready = self._ready_at.pop(step_id, None)
         since = self._running_since
         if ready is None:
@@ -301,21 +354,15 @@ class ExecutionMetrics:
                 return  # started before this process saw the execution run
             ready = since
             done = self._done_at
-            for dep in self._info.dependency_ids(step_id):
+            for dep in self._info.step(step_id).dependencies:
                 finished = done.get(dep)
                 if finished is not None and finished > ready:
                     ready = finished
         elif since is not None and since > ready:
             ready = since  # paused while the retry waited
-        self._m.schedule_to_start.observe(max(at - ready, 0.0))
+        self._m.schedule_to_start.observe(at - ready if at > ready else 0.0)
 
-    def _count_exhaustion(self, error: ExecutionError | None) -> None:
-        if error is None or error.error_type is not ExecutionErrorType.RESOURCE_EXHAUSTED:
-            return
+    def _count_exhaustion(self, error: ExecutionError) -> None:
         match = _LIMIT.match(error.message)
         limit = match.group(1) if match and match.group(1) in LIMITS else "other"
         self._m.budget_exhausted(limit).inc()
-
-
-def _outcome(error: ExecutionError | None) -> str:
-    return "completed" if error is None else _label(error.error_type)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 
 from opentelemetry import context as otel_context
@@ -60,6 +60,32 @@ def otlp_provider(endpoint: str | None) -> TracerProvider | None:
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     return provider
+
+
+class _TraceContext(Mapping[str, str]):
+    """The propagation headers of an attempt's span, made when a tool first reads them:
+    most tools never do."""
+
+    __slots__ = ("_carrier", "_span")
+
+    def __init__(self, span: Span) -> None:
+        self._span = span
+        self._carrier: dict[str, str] | None = None
+
+    def _headers(self) -> dict[str, str]:
+        if self._carrier is None:
+            self._carrier = {}
+            propagate.inject(self._carrier, context=trace.set_span_in_context(self._span))
+        return self._carrier
+
+    def __getitem__(self, key: str) -> str:
+        return self._headers()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._headers())
+
+    def __len__(self) -> int:
+        return len(self._headers())
 
 
 def _ns(seconds: float) -> int:
@@ -127,9 +153,7 @@ class ExecutionTrace:
         if earlier is not None:  # never expected: an attempt ends before the next starts
             earlier.end()
         self._attempts[step_id] = span
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier, context=trace.set_span_in_context(span))
-        return carrier
+        return _TraceContext(span)
 
     def published(self, events: Sequence[Event]) -> None:
         for event in events:

@@ -107,7 +107,9 @@ class _Call:
         self._propagate = propagate_trace
         self._watch = watch
 
-    def _attach(self, context: grpc.aio.ServicerContext[Any, Any]) -> Token[otel_context.Context] | None:
+    def _attach(
+        self, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Token[otel_context.Context] | None:
         if not self._propagate:
             return None
         carrier = {

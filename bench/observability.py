@@ -1,0 +1,163 @@
+"""What observability costs: the same workloads with metrics (and traces) on and off, in
+alternating runs of the same process run, so drift hits both sides alike.
+
+- In process: `Executor.execute_plan` of the layered 100x100 plan (journal off, the path
+  where a per-event cost shows most), with no observer, with metrics, and with metrics and
+  traces (the SDK's batch processor feeding an exporter that drops the spans: the cost of
+  making them, not of a collector's network).
+- Over gRPC: 1-step ExecutePlan latency and throughput (journal on, as served by default)
+  against two servers alive side by side, one with `--metrics-address`, one without; the
+  metrics one also pays the RPC interceptor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from bench import remote
+from bench.engine import CONCURRENCY
+from bench.report import Row
+from bench.shapes import Shape, to_domain
+from executor_server.domain.models import ExecutionOptions
+from executor_server.domain.status import ExecutionStatus
+from executor_server.engine.executor import Executor
+from executor_server.observability import NULL_OBSERVER, Observer
+from executor_server.observability.metrics import Metrics
+from executor_server.observability.telemetry import Telemetry
+from executor_server.store.memory import MemoryStore
+from executor_server.tools.builtins import Echo
+from executor_server.tools.registry import ToolRegistry
+
+MODES = ("off", "metrics", "metrics+traces")
+
+
+class _Discard(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def _observer(mode: str) -> tuple[Observer, TracerProvider | None]:
+    if mode == "off":
+        return NULL_OBSERVER, None
+    provider = None
+    if mode == "metrics+traces":
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(_Discard()))
+    return Telemetry(metrics=Metrics(), tracer_provider=provider), provider
+
+
+async def _time_engine(shape: Shape, mode: str) -> float:
+    plan = to_domain(shape)
+    observer, provider = _observer(mode)
+    with tempfile.TemporaryDirectory(prefix="bench-obs-") as tmp:
+        store = MemoryStore()
+        engine = Executor(
+            ToolRegistry([Echo()]), store, workspace_root=Path(tmp) / "ws", observer=observer
+        )
+        try:
+            started = time.perf_counter()
+            result = await engine.execute_plan(
+                plan, ExecutionOptions(max_concurrent_steps=CONCURRENCY)
+            )
+            elapsed = time.perf_counter() - started
+        finally:
+            await engine.close()
+            await store.close()
+    if provider is not None:
+        provider.shutdown()
+    if result.status is not ExecutionStatus.COMPLETED:
+        raise RuntimeError(f"{shape.name} with {mode}: ended {result.status.name}")
+    return elapsed
+
+
+def engine_rows(shape: Shape, rounds: int) -> tuple[list[Row], dict[str, Any]]:
+    runs: dict[str, list[float]] = {mode: [] for mode in MODES}
+    for _ in range(rounds):  # off, metrics, traces, off, metrics, traces, ...
+        for mode in MODES:
+            runs[mode].append(asyncio.run(_time_engine(shape, mode)))
+    rate = {mode: shape.size / statistics.median(runs[mode]) for mode in MODES}
+    section = "observability"
+    rows = [
+        Row(
+            section,
+            f"engine, journal off: {shape.name} steps/s, metrics on",
+            "steps/s",
+            rate["metrics"],
+            rate["off"],
+            "metrics off",
+            ">=",
+            0.95,
+            note=f"median of {rounds} alternating runs",
+        ),
+        Row(
+            section,
+            f"engine, journal off: {shape.name} steps/s, metrics and traces on",
+            "steps/s",
+            rate["metrics+traces"],
+            rate["off"],
+            "both off",
+            note="spans made and batched, then dropped",
+        ),
+    ]
+    return rows, {f"{mode}_s": times for mode, times in runs.items()}
+
+
+async def grpc_rows(tmp: Path, calls: int, seconds: float, rounds: int) -> tuple[list[Row], dict]:
+    requests = remote.OneStepPlans()
+    lat: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    thr: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+    off_port, on_port, metrics_port = remote.free_port(), remote.free_port(), remote.free_port()
+    off_argv = remote.executor_argv(off_port, "on", tmp / "obs-off")
+    on_argv = [
+        *remote.executor_argv(on_port, "on", tmp / "obs-on"),
+        f"--metrics-address=127.0.0.1:{metrics_port}",
+    ]
+    async with (
+        remote.spawn(off_argv, off_port, tmp / "obs-off.log") as off,
+        remote.spawn(on_argv, on_port, tmp / "obs-on.log") as on,
+    ):
+        servers = {"off": off, "on": on}
+        for _ in range(rounds):
+            for name, server in servers.items():
+                call = remote.execute_plan(server.channel)
+                lat[name].append(await remote.latency(call, requests, calls // rounds))
+                thr[name].append(await remote.throughput(call, requests, seconds / rounds))
+    p50 = {k: statistics.median(r["p50_ms"] for r in v) for k, v in lat.items()}
+    per_s = {
+        k: sum(r["calls"] for r in v) / sum(r["calls"] / r["per_s"] for r in v)
+        for k, v in thr.items()
+    }
+    section = "observability"
+    rows = [
+        Row(
+            section,
+            "gRPC, journal on: 1-step plan latency p50, metrics on",
+            "ms",
+            p50["on"],
+            p50["off"],
+            "metrics off",
+            "<=",
+            1.05,
+        ),
+        Row(
+            section,
+            f"gRPC, journal on: 1-step plans/s, {remote.CONCURRENCY} in flight, metrics on",
+            "calls/s",
+            per_s["on"],
+            per_s["off"],
+            "metrics off",
+            ">=",
+            0.95,
+            note=f"{rounds} alternating rounds each",
+        ),
+    ]
+    return rows, {"latency": lat, "throughput": thr}

@@ -78,7 +78,7 @@ def full() -> Sizes:
         watchers=50,
         watch_concurrency=64,
         watch_repeats=2,
-        observability_rounds=5,
+        observability_rounds=7,
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from blockbuster import BlockBuster
+from google.protobuf import duration_pb2
 from prometheus_client.parser import text_string_to_metric_families
 from tests.support.tools import Gate, make_registry
 
@@ -255,3 +256,22 @@ async def test_bad_observability_flags_are_usage_errors(
     _, stderr = await process.communicate()
     assert process.returncode == 2
     assert message in stderr.decode()
+
+
+async def test_the_execution_deadline_counts_as_an_exhausted_budget(
+    client: AsyncExecutorClient, metrics_port: int
+) -> None:
+    before = await scrape(metrics_port)
+    late = await client.execute_plan(
+        plan(step("sleep", {"seconds": 30})),
+        pb.ExecutionOptions(
+            resource_limits=pb.ResourceLimits(
+                max_execution_time=duration_pb2.Duration(nanos=50_000_000)
+            )
+        ),
+    )
+    assert status_name(late.status) == "FAILED"
+    moved = delta(before, await scrape(metrics_port))
+    assert moved[("executor_budget_exhausted_total", labels(limit="max_execution_time"))] == 1
+    assert moved[("executor_steps_total", labels(tool="sleep", status="cancelled"))] == 1
+    assert moved[("executor_step_attempts_total", labels(tool="sleep", outcome="timeout"))] == 1

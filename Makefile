@@ -40,7 +40,7 @@ UV_ENV      := UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=$(VENV) VIRTUAL_
 PYTEST_ARGS ?=
 ARGS        ?=
 
-.PHONY: install run proto check-proto lint lint-py lint-proto breaking test fmt clean bench
+.PHONY: install run proto check-proto lint lint-py lint-proto breaking test fuzz fmt clean bench
 
 # ----------------------------------------------------------------- install
 
@@ -118,6 +118,13 @@ breaking: $(NPM_STAMP)
 test: install
 	$(MAKE) --no-print-directory lint
 	$(PYTEST) $(PYTEST_ARGS)
+
+# The outside probe of tests/test_fuzz_rpc.py, longer and with fresh random examples each
+# run (`make test` runs it briefly, the same examples every time).
+FUZZ_EXAMPLES ?= 3000
+
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(PYTEST) tests/test_fuzz_rpc.py --timeout 3600 $(PYTEST_ARGS)
 
 # ----------------------------------------------------------------- bench
 

@@ -11,10 +11,19 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from tests.support.tools import make_registry
 
-from executor_client import AsyncExecutorClient, UnauthenticatedError, plan, status_name, step
+from executor_client import (
+    AsyncExecutorClient,
+    UnauthenticatedError,
+    executor_pb2,
+    plan,
+    status_name,
+    step,
+)
 from executor_server.engine.executor import Executor
 from executor_server.rpc.server import ExecutorServer
 from executor_server.store.memory import MemoryStore
+
+pb = executor_pb2
 
 TOKEN = "correct horse battery staple"
 
@@ -64,3 +73,18 @@ async def test_health_and_reflection_need_no_token(secured: str) -> None:
         async for response in reflection.ServerReflectionInfo(iter([request])):
             names = {s.name for s in response.list_services_response.service}
             assert "executor.v1.ExecutorService" in names
+
+
+async def test_an_anonymous_body_is_refused_before_it_is_decoded(secured: str) -> None:
+    # Garbage, and a body nested past the decoder's limit: neither is parsed, both are
+    # refused for what they lack.
+    deep = pb.ExecutePlanRequest(plan=plan(step("echo", {})))
+    level = deep.plan.steps[0].tool_execution.arguments
+    for _ in range(200):
+        level = level.fields["a"].struct_value
+    async with grpc.aio.insecure_channel(secured) as channel:
+        for body in (b"\x0a\xff\xff\xff\x0f", deep.SerializeToString()):
+            call = channel.unary_unary("/executor.v1.ExecutorService/ExecutePlan", None, None)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await call(body, timeout=10)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 
 from executor_server.domain.errors import StepError
 from executor_server.domain.status import ExecutionErrorType
-from executor_server.engine.references import find_references, has_reference, resolve
+from executor_server.engine import references
+from executor_server.engine.references import find_references, has_reference
+
+ROOMY = 64 * 1024 * 1024
+
+
+def resolve(value: Any, outputs: Any) -> Any:
+    return references.resolve(value, outputs, ROOMY)
+
 
 OUTPUTS: dict[str, Any] = {
     "a": {"n": 3, "obj": {"k": [1, 2]}, "items": [{"id": "x"}, {"id": "y"}], "none": None},
@@ -268,3 +276,31 @@ def test_interpolation_is_compact_json_or_the_string_itself(
     got = resolve(f"{prefix}<${{steps.{name}.output}}>", {name: output})
     text = output if isinstance(output, str) else json.dumps(output, separators=(",", ":"))
     assert got == f"{prefix}<{text}>"
+
+
+# ---------------------------------------------------------------- size budget
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "${steps.big.output}${steps.big.output}",  # interpolated twice
+        ["${steps.big.output}", "${steps.big.output}"],  # the whole value twice
+        {"a": "${steps.big.output.text}", "b": "${steps.big.output.text}"},
+    ],
+)
+def test_resolution_stops_at_the_argument_budget(template: Any) -> None:
+    outputs = {"big": {"text": "x" * 600}}
+    assert references.resolve(["${steps.big.output}"], outputs, 1000)  # one fits
+    with pytest.raises(StepError) as refused:
+        references.resolve(template, outputs, 1000)
+    assert refused.value.error_type is ExecutionErrorType.RESOURCE_EXHAUSTED
+    assert "max_argument_bytes (1,000 bytes)" in refused.value.message
+    assert not refused.value.retryable
+
+
+def test_a_reference_repeated_a_million_times_is_refused_early() -> None:
+    outputs = {"big": "y" * 1_000_000}
+    template = "${steps.big.output}" * 1_000_000  # would be a terabyte
+    with pytest.raises(StepError):
+        references.resolve(template, outputs, 4 * 1024 * 1024)

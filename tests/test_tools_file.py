@@ -295,3 +295,59 @@ async def test_arguments_are_validated_at_submission(client: AsyncExecutorClient
     with pytest.raises(InvalidArgumentError) as caught:
         await client.execute_plan(plan(step("file.write", {"path": "a", "contents": "typo"})))
     assert "contents" in str(caught.value) or "content" in str(caught.value)
+
+
+# ---------------------------------------------------------------- found by outside probing
+
+
+@pytest.mark.parametrize("plan_id", ["/tmp/x", "/../../tmp/x", "a/../../x", "..", "x" * 300])
+async def test_execute_step_cannot_choose_a_workspace_outside_the_root(
+    client: AsyncExecutorClient, tmp_path: Path, plan_id: str
+) -> None:
+    from executor_client import InvalidArgumentError
+
+    s = step("file.write", {"path": "planted.txt", "content": "x"})
+    with pytest.raises(InvalidArgumentError) as refused:
+        await client.execute_step(s, pb.ExecutionContext(plan_id=plan_id))
+    assert [v.field for v in refused.value.field_violations] == ["context.plan_id"]
+    planted = await asyncio.to_thread(
+        lambda: [*tmp_path.rglob("planted.txt"), *Path("/tmp/x").glob("planted.txt")]
+    )
+    assert planted == []
+
+
+async def test_execute_step_with_a_plan_id_writes_in_that_plans_workspace(
+    client: AsyncExecutorClient, tmp_path: Path
+) -> None:
+    plan_id = str(uuid.uuid4())
+    s = step("file.write", {"path": "here.txt", "content": "x"})
+    response = await client.execute_step(s, pb.ExecutionContext(plan_id=plan_id))
+    assert response.result.status == pb.STEP_STATUS_COMPLETED
+    written = workspace(tmp_path, plan_id) / "here.txt"
+    assert await asyncio.to_thread(written.read_text) == "x"
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("file.read", {"path": "link.txt"}),
+        ("file.write", {"path": "link.txt", "content": "pwned", "mode": "append"}),
+        ("file.write", {"path": "link.txt", "content": "pwned"}),
+    ],
+)
+async def test_a_hard_link_to_an_outside_file_is_neither_read_nor_written(
+    client: AsyncExecutorClient, tmp_path: Path, tool: str, arguments: dict[str, Any]
+) -> None:
+    outside = tmp_path / "outside.txt"
+    await asyncio.to_thread(outside.write_text, "secret\n")
+    plan_id = str(uuid.uuid4())
+    ws = workspace(tmp_path, plan_id)
+    await asyncio.to_thread(ws.mkdir, parents=True)
+    await asyncio.to_thread(os.link, outside, ws / "link.txt")  # as a command.run step could
+    result = await client.execute_plan(plan(step(tool, arguments), id=plan_id))
+    assert status_name(result.status) == "FAILED"
+    assert "hard link" in result.error.message
+    assert "secret" not in result.error.message
+    assert await asyncio.to_thread(outside.read_text) == "secret\n"
+    undo_copies = await asyncio.to_thread(lambda: list((ws / ".executor").rglob("content")))
+    assert undo_copies == []  # no copy of it for a rollback to bring in either

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
+from executor_server.domain.limits import Limits
 from executor_server.engine.executor import Executor
 from executor_server.observability.telemetry import Telemetry
 from executor_server.rpc.server import ExecutorServer
@@ -44,7 +45,7 @@ class Config:
     retention: timedelta | None = timedelta(days=7)
     #: Bearer tokens that open the service; none leaves it open (bind to loopback then).
     auth_tokens: tuple[str, ...] = ()
-    max_message_bytes: int = 64 * 1024 * 1024
+    limits: Limits = field(default_factory=Limits)
     drain_seconds: float = 1.0
     grace_seconds: float = 5.0
     #: Serve Prometheus metrics at http://HOST:PORT/metrics; None: no metrics.
@@ -88,6 +89,7 @@ async def build_server(
         workspace_root=config.data_dir / "workspaces",
         max_active_executions=config.max_active_executions,
         retention=config.retention,
+        limits=config.limits,
         observer=telemetry,
     )
     await executor.start()
@@ -95,7 +97,7 @@ async def build_server(
         executor,
         store,
         address=config.address,
-        max_message_bytes=config.max_message_bytes,
+        limits=config.limits,
         auth_tokens=config.auth_tokens,
         telemetry=telemetry,
     )

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from executor_server.app import DEFAULT_ADDRESS, Config, build_server, default_data_dir
+from executor_server.domain.limits import Limits
 from executor_server.observability.telemetry import parse_address
 from executor_server.store.sqlite import StoreError
 from executor_server.tools.settings import (
@@ -154,6 +155,33 @@ def _parser() -> argparse.ArgumentParser:
         help="after SIGTERM on timeout or cancel, wait this long before SIGKILL "
         "(default: %(default)s)",
     )
+    limits = serve.add_argument_group("limits (README: Limits)")
+    default = Limits()
+    limits.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=default.max_message_bytes,
+        help="the largest request or answer (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-plan-steps",
+        type=int,
+        default=default.max_plan_steps,
+        help="the most steps a plan may have (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-output-bytes",
+        type=int,
+        default=default.max_output_bytes,
+        help="the largest output a step may return, as JSON (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-argument-bytes",
+        type=int,
+        default=default.max_argument_bytes,
+        help="the largest arguments a step's references may resolve to, as JSON "
+        "(default: %(default)s)",
+    )
     serve.add_argument(
         "--drain-seconds",
         type=float,
@@ -269,6 +297,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         tool_settings = _tool_settings(args)
         tokens = _auth_tokens(args.auth_token_file)
+        limits = Limits(
+            max_message_bytes=args.max_message_bytes,
+            max_plan_steps=args.max_plan_steps,
+            max_output_bytes=args.max_output_bytes,
+            max_argument_bytes=args.max_argument_bytes,
+        )
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
     configure_logging(args.log_level, args.log_format)
@@ -283,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_active_executions=args.max_active_executions,
         retention=timedelta(hours=args.retention_hours) if args.retention_hours > 0 else None,
         auth_tokens=tokens,
+        limits=limits,
         drain_seconds=args.drain_seconds,
         grace_seconds=args.grace_seconds,
         metrics_address=args.metrics_address,

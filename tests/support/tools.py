@@ -25,7 +25,8 @@ __all__ = ["BadOutput", "Crash", "Gate", "Record", "Slow", "make_registry"]
 class Gate:
     """Blocks each call until the test opens the gate named by the `key` argument.
 
-    `fail: true` makes the call fail (retryable=false) once the gate opens. Records which
+    `fail: true` makes the call fail (retryable=false) once the gate opens; `linger: s`
+    makes a cancelled call take `s` seconds to wind down. Records which
     keys started, which saw cancellation, and how many calls ran at once.
     """
 
@@ -35,7 +36,11 @@ class Gate:
         description="Waits until the test opens the gate `key`, then returns the key.",
         input_schema={
             "type": "object",
-            "properties": {"key": {"type": "string"}, "fail": {"type": "boolean"}},
+            "properties": {
+                "key": {"type": "string"},
+                "fail": {"type": "boolean"},
+                "linger": {"type": "number", "minimum": 0},
+            },
             "required": ["key"],
             "additionalProperties": False,
         },
@@ -62,6 +67,7 @@ class Gate:
             await self._open[key].wait()
         except asyncio.CancelledError:
             self.cancelled.append(key)
+            await asyncio.sleep(float(arguments.get("linger", 0)))
             raise
         finally:
             self.running -= 1

@@ -7,6 +7,7 @@ ExecutorError
 │   ├── AlreadyExists           the plan id is taken by a plan with other content
 │   ├── FailedPrecondition      the execution's status does not allow the operation
 │   ├── ResourceExhausted       the server is at capacity
+│   ├── StillRunning            the request took effect but its end did not come in time
 │   └── Unavailable             the server is shutting down
 └── StepError               one attempt of a step failed; the engine records it as data
     └── ToolError               raised by tools
@@ -17,6 +18,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from executor_server.domain.status import ExecutionErrorType, ExecutionStatus
+
+MAX_ECHO_CHARS = 200
+MAX_STEP_ERROR_CHARS = 4000
+
+
+def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """`text` cut to `limit` characters, saying how much was left out: for values a
+    request brought that an answer echoes back."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
 
 
 class ExecutorError(Exception):
@@ -57,7 +69,9 @@ class NotFound(RequestError):
     reason = "EXECUTION_NOT_FOUND"
 
     def __init__(self, plan_id: str) -> None:
-        super().__init__(f"no execution with plan id {plan_id!r}", metadata={"plan_id": plan_id})
+        super().__init__(
+            f"no execution with plan id {clip(plan_id)!r}", metadata={"plan_id": plan_id}
+        )
         self.plan_id = plan_id
 
 
@@ -66,7 +80,7 @@ class AlreadyExists(RequestError):
 
     def __init__(self, plan_id: str) -> None:
         super().__init__(
-            f"an execution with plan id {plan_id!r} already exists with different content",
+            f"an execution with plan id {clip(plan_id)!r} already exists with different content",
             metadata={"plan_id": plan_id},
         )
         self.plan_id = plan_id
@@ -92,6 +106,16 @@ class ResourceExhausted(RequestError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class StillRunning(RequestError):
+    """Accepted and under way, but not finished within the time the server waits."""
+
+    reason = "STILL_WINDING_DOWN"
+
+    def __init__(self, message: str, *, plan_id: str, status: ExecutionStatus) -> None:
+        super().__init__(message, metadata={"plan_id": plan_id, "status": status.name})
+        self.status = status
+
+
 class Unavailable(RequestError):
     reason = "SHUTTING_DOWN"
 
@@ -109,6 +133,8 @@ class StepError(ExecutorError):
         retryable: bool = True,
         retry_after: float | None = None,
     ) -> None:
+        # Journaled, and sent in events and results: a tool cannot make it unbounded.
+        message = clip(message, MAX_STEP_ERROR_CHARS)
         super().__init__(message)
         self.message = message
         self.error_type = error_type

@@ -7,8 +7,10 @@ from collections.abc import Coroutine
 from typing import Any
 
 from executor_server.domain.errors import StepError
+from executor_server.domain.limits import MAX_JSON_DEPTH
 from executor_server.domain.status import ExecutionErrorType
 from executor_server.engine.metering import Metered
+from executor_server.engine.sizes import NotJson, TooDeep, TooLarge, json_size
 from executor_server.engine.validation import OutputRule, compile_schema
 from executor_server.tools.protocol import Tool, ToolContext, ToolSpec
 
@@ -65,20 +67,37 @@ async def run_attempt(
     return output
 
 
-def check_json(spec: ToolSpec, output: Any) -> None:
-    """Raises StepError(VALIDATION) for an output that cannot be journaled or sent."""
-    if not _is_json(output):
+def check_json(spec: ToolSpec, output: Any, max_bytes: int) -> None:
+    """Raises StepError for an output that cannot be journaled or sent: VALIDATION when it
+    is not JSON or nests too deep, RESOURCE_EXHAUSTED when it is larger than `max_bytes`."""
+    try:
+        json_size(output, max_bytes)
+    except NotJson:
+        why = "a value that is not JSON"
+    except TooDeep:
+        why = f"a value nested deeper than {MAX_JSON_DEPTH} levels"
+    except TooLarge:
         raise StepError(
-            f"tool {spec.name!r} returned a value that is not JSON",
-            error_type=ExecutionErrorType.VALIDATION,
+            f"tool {spec.name!r} returned an output larger than max_output_bytes "
+            f"({max_bytes:,} bytes)",
+            error_type=ExecutionErrorType.RESOURCE_EXHAUSTED,
             retryable=False,
-        )
+        ) from None
+    else:
+        return
+    raise StepError(
+        f"tool {spec.name!r} returned {why}",
+        error_type=ExecutionErrorType.VALIDATION,
+        retryable=False,
+    )
 
 
-def check_output(spec: ToolSpec, output: Any, rules: tuple[OutputRule, ...]) -> None:
-    """Raises StepError(VALIDATION) when the output is not JSON or breaks one of `rules`
-    (the tool's output schema first, then the step's own rules)."""
-    check_json(spec, output)
+def check_output(
+    spec: ToolSpec, output: Any, rules: tuple[OutputRule, ...], max_bytes: int
+) -> None:
+    """Raises StepError as check_json does, and VALIDATION when the output breaks one of
+    `rules` (the tool's output schema first, then the step's own rules)."""
+    check_json(spec, output, max_bytes)
     for rule in rules:
         if rule.validator.is_valid(output):
             continue
@@ -102,13 +121,3 @@ def check_arguments(tool: Tool, arguments: dict[str, Any]) -> None:
             error_type=ExecutionErrorType.VALIDATION,
             retryable=False,
         )
-
-
-def _is_json(value: Any) -> bool:
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return True
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_is_json(v) for v in value)
-    return False

@@ -20,10 +20,12 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from executor_server.domain.errors import StepError
+from executor_server.domain.limits import Limits
 from executor_server.domain.models import (
     Event,
     ExecutionError,
@@ -123,9 +125,11 @@ class Execution:
         journal: Journal,
         state: ExecutionState,
         workspace: Path,
+        limits: Limits,
         observer: ExecutionObserver = NULL_EXECUTION_OBSERVER,
     ) -> None:
         self.graph = graph
+        self.limits = limits
         self._observer = observer
         self.plan = graph.plan
         self.options = options
@@ -404,7 +408,11 @@ class Execution:
         while True:
             while ready and len(running) < self._concurrency and self._can_start():
                 i = heapq.heappop(ready) * direction
-                running[i] = tasks.create_task(self._run_job(i, job_for(i)))
+                task = tasks.create_task(self._run_job(i, job_for(i)))
+                running[i] = task
+                # Not a `finally` in the job: a task cancelled before its first step never
+                # runs its body, and must still leave the running set and wake us.
+                task.add_done_callback(partial(self._job_ended, i))
             if not running and (self._halt is not None or not ready) and self._resumed.is_set():
                 break  # a paused execution stays paused, even with nothing left to do
             await self._wake.wait()
@@ -493,14 +501,18 @@ class Execution:
         def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
             arguments = call.arguments
             if has_refs:
-                arguments = references.resolve(arguments, self._outputs)
+                arguments = references.resolve(
+                    arguments, self._outputs, self.limits.max_argument_bytes
+                )
                 check_arguments(tool, arguments)
             return tool.invoke(arguments, context)
 
         return _Job(
             spec=tool.spec,
             call=start,
-            check=lambda output: check_output(tool.spec, output, rules),
+            check=lambda output: check_output(
+                tool.spec, output, rules, self.limits.max_output_bytes
+            ),
             retry=self._retry(i),
             timeout=self._attempt_timeout(i),
             previous_attempts=self.state.steps[i].attempts,
@@ -645,7 +657,9 @@ class Execution:
             def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
                 arguments = declared.arguments
                 if has_refs:
-                    arguments = references.resolve(arguments, outputs)
+                    arguments = references.resolve(
+                        arguments, outputs, self.limits.max_argument_bytes
+                    )
                     check_arguments(undo, arguments)
                 return undo.invoke(arguments, context)
 
@@ -663,7 +677,9 @@ class Execution:
             assert call is not None
 
             def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
-                arguments = references.resolve(call.arguments, outputs)
+                arguments = references.resolve(
+                    call.arguments, outputs, self.limits.max_argument_bytes
+                )
                 return self_undo.compensate(arguments, record.output, context)
 
             retry, timeout = self._retry(i), self._attempt_timeout(i)
@@ -674,7 +690,7 @@ class Execution:
         return _Job(
             spec=spec,
             call=start,
-            check=lambda output: check_json(spec, output),
+            check=lambda output: check_json(spec, output, self.limits.max_output_bytes),
             retry=retry,
             timeout=timeout,
             previous_attempts=previous,
@@ -759,13 +775,15 @@ class Execution:
                 message=error.message,
                 error=error,
             )
-        finally:
-            del self._running[i]
-            self._wake.set()
         if error is None:
             job.on_done(i)
         else:
             job.on_failed(i, error)
+
+    def _job_ended(self, i: int, task: asyncio.Task[None]) -> None:
+        if self._running.get(i) is task:
+            del self._running[i]
+        self._wake.set()
 
     def _attempt_of(self, i: int, job: _Job) -> int:
         record = self.state.steps[i]

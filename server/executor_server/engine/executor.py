@@ -22,12 +22,15 @@ from typing import Any
 from executor_server.domain.errors import (
     AlreadyExists,
     FailedPrecondition,
+    FieldViolation,
     InvalidArgument,
     NotFound,
     ResourceExhausted,
     StepError,
+    StillRunning,
     Unavailable,
 )
+from executor_server.domain.limits import Limits
 from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
@@ -53,7 +56,9 @@ from executor_server.engine.execution import Execution
 from executor_server.engine.journal import Journal
 from executor_server.engine.state import ExecutionState
 from executor_server.engine.validation import (
+    UUID,
     PlanGraph,
+    carries_schemas,
     validate_options,
     validate_plan,
     validate_step,
@@ -96,9 +101,11 @@ class Executor:
         workspace_root: Path,
         max_active_executions: int = 1000,
         retention: timedelta | None = None,
+        limits: Limits | None = None,
         observer: Observer = NULL_OBSERVER,
     ) -> None:
         self.tools = tools
+        self.limits = limits or Limits()
         self._observer = observer
         self._store = store
         self._workspace_root = workspace_root
@@ -153,7 +160,7 @@ class Executor:
     async def _forget(self, plan_id: str) -> None:
         self._ended.pop(plan_id, None)
         await self._store.delete_execution(plan_id)
-        workspace = self._workspace_root / plan_id
+        workspace = self._workspace(plan_id)
         await asyncio.to_thread(shutil.rmtree, workspace, ignore_errors=True)
 
     async def delete(self, plan_id: str) -> None:
@@ -214,6 +221,13 @@ class Executor:
             ],
         )
 
+    def _workspace(self, plan_id: str) -> Path:
+        """The workspace directory of an execution: plan ids are UUIDs (checked where they
+        enter), and this makes sure no id can name a directory outside the root."""
+        if not UUID.match(plan_id):
+            raise ValueError(f"not a plan id: {plan_id[:64]!r}")
+        return self._workspace_root / plan_id
+
     def start_closing(self) -> None:
         """Refuse new plans and steps (UNAVAILABLE) from now on."""
         self._closing = True
@@ -240,7 +254,10 @@ class Executor:
         Raises InvalidArgument, AlreadyExists, ResourceExhausted, Unavailable.
         """
         self._check_open()
-        graph = validate_plan(plan, options, self.tools)
+        if carries_schemas(plan.steps):
+            graph = await asyncio.to_thread(validate_plan, plan, options, self.tools)
+        else:
+            graph = validate_plan(plan, options, self.tools)
         earlier = self._admitting.get(plan.id)
         if earlier is not None:  # the same id, submitted a moment ago: let it decide first
             await asyncio.wait([earlier])
@@ -310,7 +327,8 @@ class Executor:
             record.options,
             Journal(self._store, plan.id, state.last_sequence, observer),
             state,
-            self._workspace_root / plan.id,
+            self._workspace(plan.id),
+            self.limits,
             observer,
         )
         if journaled:
@@ -416,8 +434,18 @@ class Executor:
             await asyncio.wait_for(execution.phase_ended.wait(), CANCEL_WAIT_SECONDS)
         except TimeoutError:
             log.warning("cancel is taking long", extra={"plan_id": plan_id})
+            raise StillRunning(
+                f"cancel requested, but running attempts are still winding down after "
+                f"{CANCEL_WAIT_SECONDS:g}s; the execution ends CANCELLED once they stop "
+                "(watch it, or cancel again to wait once more)",
+                plan_id=plan_id,
+                status=execution.status,
+            ) from None
         await execution.journal.durable(execution.state.last_sequence)
-        return execution.status
+        status = execution.status
+        if status is not ExecutionStatus.CANCELLED and not execution.rolls_back:
+            raise _refused("cancel", plan_id, status)  # it ended otherwise just before
+        return status
 
     async def rollback(self, plan_id: str, *, detach: bool = False) -> ExecutionStatus:
         """Compensate the completed steps of a FAILED or CANCELLED execution (again, for one
@@ -492,7 +520,14 @@ class Executor:
         Raises InvalidArgument for a malformed step or context.
         """
         self._check_open()
-        tool, rules = validate_step(step, context.step_outputs.keys(), self.tools)
+        if context.plan_id and not UUID.match(context.plan_id):
+            # It names the workspace directory: only a plan id can.
+            raise InvalidArgument(
+                [FieldViolation("context.plan_id", "must be a plan id (a UUID) or empty")]
+            )
+        tool, rules = await asyncio.to_thread(
+            validate_step, step, context.step_outputs.keys(), self.tools
+        )
         options = ExecutionOptions(
             resource_limits=context.resource_limits,
             timeout_policy=context.timeout_policy,
@@ -503,8 +538,12 @@ class Executor:
         call = step.tool_execution
         assert call is not None
         try:
-            arguments = references.resolve(call.arguments, context.step_outputs)
-            check_arguments(tool, arguments)
+            arguments = call.arguments
+            if references.find_references(arguments):
+                arguments = references.resolve(
+                    arguments, context.step_outputs, self.limits.max_argument_bytes
+                )
+                check_arguments(tool, arguments)
         except StepError as exc:
             now = time.time()
             failed = StepResult(
@@ -533,7 +572,8 @@ class Executor:
             options,
             Journal(store, plan_id, observer=observer),
             state,
-            self._workspace_root / plan_id,
+            self._workspace(plan_id),
+            self.limits,
             observer,
         )
         execution.accept()

@@ -14,7 +14,10 @@ from typing import Any
 
 from executor_server.domain.errors import StepError
 from executor_server.domain.status import ExecutionErrorType
+from executor_server.engine.sizes import TooLarge, json_size
 
+# Outputs were checked for depth when they were made; arguments may nest them a little.
+_NO_DEPTH_LIMIT = 1000
 _INDEX = re.compile(r"-?[0-9]+")
 REFERENCE = re.compile(r"\$\{steps\.([^.}\s]+)\.output((?:\.[^.}\s]+)*)\}")
 
@@ -42,22 +45,65 @@ def has_reference(value: Any) -> bool:
     return isinstance(value, str) and REFERENCE.search(value) is not None
 
 
-def resolve(value: Any, outputs: Mapping[str, Any]) -> Any:
+def resolve(value: Any, outputs: Mapping[str, Any], max_bytes: int) -> Any:
     """A copy of `value` with every reference replaced from `outputs` (keyed by name or id).
 
-    Raises StepError(VALIDATION) when a referenced step or path is missing.
+    Raises StepError: VALIDATION when a referenced step or path is missing,
+    RESOURCE_EXHAUSTED when the result would be larger than `max_bytes` as JSON (checked
+    as it is built: references repeated or doubling from step to step cannot blow up).
     """
+    budget = _Budget(max_bytes)
+    return _resolve(value, outputs, budget)
+
+
+class _Budget:
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def take(self, size: int) -> None:
+        self.left -= size
+        if self.left < 0:
+            raise StepError(
+                f"resolved arguments are larger than max_argument_bytes ({self.limit:,} bytes)",
+                error_type=ExecutionErrorType.RESOURCE_EXHAUSTED,
+                retryable=False,
+            )
+
+    def take_value(self, value: Any) -> None:
+        try:
+            size = json_size(value, max(self.left, 0), max_depth=_NO_DEPTH_LIMIT)
+        except TooLarge:
+            size = self.left + 1
+        self.take(size)
+
+
+def _resolve(value: Any, outputs: Mapping[str, Any], budget: _Budget) -> Any:
     if isinstance(value, str):
         if "${" not in value:
+            budget.take(len(value))
             return value
         whole = REFERENCE.fullmatch(value)
         if whole:
-            return _lookup(whole, outputs)
-        return REFERENCE.sub(lambda m: _as_text(_lookup(m, outputs)), value)
+            found = _lookup(whole, outputs)
+            budget.take_value(found)
+            return found
+
+        def text(match: re.Match[str]) -> str:
+            piece = _as_text(_lookup(match, outputs))
+            budget.take(len(piece))
+            return piece
+
+        return REFERENCE.sub(text, value)
     if isinstance(value, dict):
-        return {key: resolve(item, outputs) for key, item in value.items()}
+        budget.take(2 * len(value))
+        return {key: _resolve(item, outputs, budget) for key, item in value.items()}
     if isinstance(value, list):
-        return [resolve(item, outputs) for item in value]
+        budget.take(len(value))
+        return [_resolve(item, outputs, budget) for item in value]
+    budget.take(8)
     return value
 
 

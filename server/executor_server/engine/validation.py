@@ -37,9 +37,38 @@ NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 MAX_CONCURRENT_STEPS_LIMIT = 10_000
 
 
+_OUTSIDE_REFERENCE = re.compile(r"Resource '(.*?)' is not present in a registry", re.DOTALL)
+
+
 @lru_cache(maxsize=1024)
 def _compile(schema_json: str) -> Validator:
-    return Validator(json.loads(schema_json))  # checks the schema against its meta-schema
+    # Checks the schema against its meta-schema. `offline`: a `$ref` is resolved within the
+    # schema only; fetching one (http:, file:) would let any caller reach the server's
+    # network and files and read the answers back from the error.
+    try:
+        return Validator(json.loads(schema_json), offline=True)
+    except ValidationError as exc:
+        outside = _OUTSIDE_REFERENCE.search(exc.message)
+        if outside is None:
+            raise
+        raise SchemaError(
+            f"$ref {outside.group(1)[:200]!r} points outside the schema; only references "
+            "within it ('#...') resolve"
+        ) from None
+
+
+class SchemaError(ValueError):
+    """A schema that cannot be compiled; `message` says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def carries_schemas(plan_steps: Iterable[ActionStep]) -> bool:
+    """Whether steps bring JSON Schemas of their own: compiling those is CPU work sized by
+    the request, best done off the event loop."""
+    return any(step.validation_rules for step in plan_steps)
 
 
 # Tool schemas are checked on every attempt: remember them by identity, so the hot path
@@ -50,7 +79,8 @@ _by_identity: dict[int, tuple[Mapping[str, Any], Validator]] = {}
 def compile_schema(schema: Mapping[str, Any]) -> Validator:
     """A JSON Schema 2020-12 validator for `schema`, shared by every identical schema.
 
-    Raises jsonschema_rs.ValidationError when `schema` is not a valid schema.
+    Raises jsonschema_rs.ValidationError when `schema` is not a valid schema, SchemaError
+    when it refers outside itself.
     """
     known = _by_identity.get(id(schema))
     if known is not None and known[0] is schema:
@@ -291,7 +321,7 @@ def _check_step(
             continue
         try:
             validator = compile_schema(rule.json_schema)
-        except ValidationError as exc:
+        except (ValidationError, SchemaError) as exc:
             check.add(f"{rule_field}.json_schema", f"not a valid JSON Schema: {exc.message}")
             continue
         rules.append(OutputRule(rule.description or f"validation_rules[{j}]", validator))

@@ -87,8 +87,5 @@ def _rejecting(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandle
         (False, True): (grpc.unary_stream_rpc_method_handler, refuse_stream),
     }
     make, behaviour = kinds[(handler.request_streaming, handler.response_streaming)]
-    return make(
-        behaviour,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+    # No request deserializer: the body of a call that is refused is never parsed.
+    return make(behaviour, response_serializer=handler.response_serializer)

@@ -351,6 +351,28 @@ def status_to_pb(result: ExecutionResult) -> pb.GetExecutionStatusResponse:
     return pb.GetExecutionStatusResponse(last_sequence=result.last_sequence, **_outcome(result))
 
 
+def fit_outputs(answer: Any, step_results: Any, budget: int) -> None:
+    """Leave outputs out of `answer` (largest first, each marked with its size in
+    `elided_output_bytes`) until it fits in `budget` bytes; the events carry them whole."""
+    size = answer.ByteSize()
+    if size <= budget:
+        return
+    outputs: list[tuple[int, int, Any]] = []
+    for i, result in enumerate(step_results):
+        if result.HasField("output"):
+            outputs.append((result.output.ByteSize(), i, result))
+        if result.compensation.HasField("output"):
+            compensation = result.compensation
+            outputs.append((compensation.output.ByteSize(), i, compensation))
+    outputs.sort(key=lambda o: (-o[0], o[1]))
+    for output_size, _, holder in outputs:
+        if size <= budget:
+            break
+        holder.ClearField("output")
+        holder.elided_output_bytes = output_size
+        size -= output_size
+
+
 def event_to_pb(event: Event) -> pb.ExecutionEvent:
     message = pb.ExecutionEvent(
         sequence=event.sequence,

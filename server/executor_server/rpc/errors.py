@@ -24,7 +24,9 @@ from executor_server.domain.errors import (
     NotFound,
     RequestError,
     ResourceExhausted,
+    StillRunning,
     Unavailable,
+    clip,
 )
 
 ERROR_DOMAIN = "executor.v1"
@@ -37,6 +39,7 @@ _CODES: dict[type[RequestError], int] = {
     AlreadyExists: code_pb2.ALREADY_EXISTS,
     FailedPrecondition: code_pb2.FAILED_PRECONDITION,
     ResourceExhausted: code_pb2.RESOURCE_EXHAUSTED,
+    StillRunning: code_pb2.DEADLINE_EXCEEDED,
     Unavailable: code_pb2.UNAVAILABLE,
 }
 
@@ -52,32 +55,55 @@ def error_info(reason: str, metadata: dict[str, str] | None = None) -> any_pb2.A
     return _pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata))
 
 
+# gRPC clients drop trailers over 8-16 KiB, and the details travel base64-encoded (4/3) in
+# `grpc-status-details-bin`, the message percent-encoded in `grpc-message`: these keep an
+# error's trailers near 7 KiB at most, whatever a request echoes back.
+MAX_MESSAGE_BYTES = 512
+MAX_DETAILS_BYTES = 4096
+
+
+def _clip_bytes(text: str, limit: int) -> str:
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 4].decode(errors="ignore") + " …"
+
+
+def _violations(error: InvalidArgument, budget: int) -> error_details_pb2.BadRequest:
+    """As many violations as fit in `budget` bytes, then one saying how many more."""
+    listed = error_details_pb2.BadRequest()
+    left = budget - 64  # room for the "more" entry
+    for i, v in enumerate(error.violations):
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=clip(v.field), description=clip(v.description)
+        )
+        left -= violation.ByteSize() + 3
+        if left < 0:
+            listed.field_violations.add(
+                field="request",
+                description=f"and {len(error.violations) - i:,} more violations not listed",
+            )
+            break
+        listed.field_violations.append(violation)
+    return listed
+
+
 def to_status(error: RequestError) -> grpc.Status:
     code = next(
         (c for cls, c in _CODES.items() if isinstance(error, cls)), code_pb2.FAILED_PRECONDITION
     )
-    details = [error_info(error.reason, error.metadata)]
-    if isinstance(error, InvalidArgument):
-        details.append(
-            _pack(
-                error_details_pb2.BadRequest(
-                    field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(
-                            field=v.field, description=v.description
-                        )
-                        for v in error.violations
-                    ]
-                )
-            )
-        )
+    message = _clip_bytes(error.message, MAX_MESSAGE_BYTES)
+    metadata = {key: clip(value) for key, value in error.metadata.items()}
+    details = [error_info(error.reason, metadata)]
     retry_after = getattr(error, "retry_after_seconds", None)
     if isinstance(error, (ResourceExhausted, Unavailable)):
         delay = duration_pb2.Duration()
         delay.FromMilliseconds(round((retry_after or 1.0) * 1000))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
-    return rpc_status.to_status(
-        status_pb2.Status(code=code, message=error.message, details=details)
-    )
+    if isinstance(error, InvalidArgument):
+        used = len(message.encode()) + sum(d.ByteSize() for d in details)
+        details.append(_pack(_violations(error, MAX_DETAILS_BYTES - used)))
+    return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=details))
 
 
 _INTERNAL = rpc_status.to_status(

@@ -17,9 +17,11 @@ from grpc_reflection.v1alpha import reflection
 
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
+from executor_server.domain.limits import Limits
 from executor_server.engine.executor import Executor
 from executor_server.observability.telemetry import Telemetry
 from executor_server.rpc.auth import BearerTokenAuth
+from executor_server.rpc.decoding import SafeDecoding
 from executor_server.rpc.servicer import ExecutorServicer
 from executor_server.rpc.telemetry import TelemetryInterceptor
 from executor_server.store.protocol import Store
@@ -53,10 +55,11 @@ class ExecutorServer:
         store: Store,
         *,
         address: str,
-        max_message_bytes: int = 64 * 1024 * 1024,
+        limits: Limits | None = None,
         auth_tokens: Sequence[str] = (),
         telemetry: Telemetry | None = None,
     ) -> None:
+        limits = limits or executor.limits
         self.executor = executor
         self._store = store
         self.telemetry = telemetry
@@ -70,12 +73,14 @@ class ExecutorServer:
                 TelemetryInterceptor(telemetry.metrics, propagate_trace=telemetry.tracing)
             )
         if auth_tokens:
+            # Before decoding: an anonymous call is refused before its body is decoded.
             interceptors.append(BearerTokenAuth(auth_tokens))
+        interceptors.append(SafeDecoding())
         self._server = grpc.aio.server(
-            options=channel_options(max_message_bytes), interceptors=interceptors
+            options=channel_options(limits.max_message_bytes), interceptors=interceptors
         )
         pb_grpc.add_ExecutorServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            ExecutorServicer(executor), self._server
+            ExecutorServicer(executor, limits), self._server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(

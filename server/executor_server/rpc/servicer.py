@@ -16,6 +16,7 @@ import grpc
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
 from executor_server.domain.errors import FieldViolation, InvalidArgument
+from executor_server.domain.limits import Limits
 from executor_server.domain.models import Event
 from executor_server.engine.executor import Executor
 from executor_server.rpc import convert
@@ -24,6 +25,8 @@ from executor_server.rpc.errors import streaming, unary
 Context = grpc.aio.ServicerContext[Any, Any]
 
 MAX_TOOLS_PAGE = 1000
+ANSWER_MARGIN = 64 * 1024
+WATCH_MESSAGE_BYTES = 4 * 1024 * 1024  # what every gRPC client accepts by default
 DEFAULT_EXECUTIONS_PAGE = 50
 MAX_EXECUTIONS_PAGE = 1000
 
@@ -39,31 +42,36 @@ def _plan_id(plan_id: str) -> str:
 
 
 class _EventMessages:
-    """Wire messages of recent events, shared by every watcher: with fifty watchers on one
-    execution each event is still converted once. A hit needs the very same event object, so
-    an execution deleted and submitted again under its id never sees the old messages."""
+    """Wire messages of recent events with their sizes, shared by every watcher: with fifty
+    watchers on one execution each event is still converted once. A hit needs the very same
+    event object, so an execution deleted and submitted again under its id never sees the
+    old messages."""
 
     def __init__(self, capacity: int = 16_384) -> None:
         self._capacity = capacity
-        self._messages: OrderedDict[tuple[str, int], tuple[Event, pb.ExecutionEvent]] = (
+        self._messages: OrderedDict[tuple[str, int], tuple[Event, pb.ExecutionEvent, int]] = (
             OrderedDict()
         )
 
-    def __call__(self, event: Event) -> pb.ExecutionEvent:
+    def __call__(self, event: Event) -> tuple[pb.ExecutionEvent, int]:
         key = (event.plan_id, event.sequence)
         cached = self._messages.get(key)
         if cached is not None and cached[0] is event:
-            return cached[1]
+            return cached[1], cached[2]
         message = convert.event_to_pb(event)
-        self._messages[key] = (event, message)
+        size = message.ByteSize()
+        self._messages[key] = (event, message, size)
         if len(self._messages) > self._capacity:
             self._messages.popitem(last=False)
-        return message
+        return message, size
 
 
 class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor, limits: Limits) -> None:
         self._executor = executor
+        self._limits = limits
+        # What one answer may hold, leaving room for the envelope around it.
+        self._answer_budget = limits.max_message_bytes - ANSWER_MARGIN
         self._event_messages = _EventMessages()
 
     @unary
@@ -71,10 +79,24 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
         self, request: pb.ExecutePlanRequest, context: Context
     ) -> pb.ExecutePlanResponse:
         _required(request.HasField("plan"), "plan")
+        steps = len(request.plan.steps)
+        if steps > self._limits.max_plan_steps:
+            raise InvalidArgument(
+                [
+                    FieldViolation(
+                        "plan.steps",
+                        f"{steps:,} steps; a plan may have at most "
+                        f"{self._limits.max_plan_steps:,} (--max-plan-steps)",
+                    )
+                ],
+                reason="LIMIT_EXCEEDED",
+            )
         result = await self._executor.execute_plan(
             convert.plan(request.plan), convert.options(request.options), detach=request.detach
         )
-        return pb.ExecutePlanResponse(result=convert.result_to_pb(result))
+        answer = pb.ExecutePlanResponse(result=convert.result_to_pb(result))
+        convert.fit_outputs(answer, answer.result.step_results, self._answer_budget)
+        return answer
 
     @unary
     async def ExecuteStep(
@@ -116,7 +138,9 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
         self, request: pb.GetExecutionStatusRequest, context: Context
     ) -> pb.GetExecutionStatusResponse:
         result = await self._executor.get_status(_plan_id(request.plan_id))
-        return convert.status_to_pb(result)
+        answer = convert.status_to_pb(result)
+        convert.fit_outputs(answer, answer.step_results, self._answer_budget)
+        return answer
 
     @unary
     async def RollbackExecution(
@@ -130,8 +154,19 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
         self, request: pb.WatchExecutionRequest, context: Context
     ) -> AsyncIterator[pb.WatchExecutionResponse]:
         batches = await self._executor.watch(_plan_id(request.plan_id), request.after_sequence)
+        # Messages sized by bytes: a batch of large outputs is split so that each fits.
+        budget = min(self._answer_budget, WATCH_MESSAGE_BYTES)
         async for batch in batches:
-            yield pb.WatchExecutionResponse(events=[self._event_messages(e) for e in batch])
+            events: list[pb.ExecutionEvent] = []
+            size = 0
+            for event in batch:
+                message, event_size = self._event_messages(event)
+                if events and size + event_size > budget:
+                    yield pb.WatchExecutionResponse(events=events)
+                    events, size = [], 0
+                events.append(message)
+                size += event_size + 8  # the field's tag and length
+            yield pb.WatchExecutionResponse(events=events)
 
     @unary
     async def ListTools(

@@ -122,9 +122,9 @@ class FileRead(_Configurable):
                 except OSError as exc:
                     raise _open_error(parts, exc) from None
                 st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode):
+                if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
                     os.close(fd)
-                    raise refuse(f"{display(parts)} is a {kind(st.st_mode)}, not a file")
+                    raise _not_a_plain_file(parts, st)
                 with open(fd, "rb") as f:
                     return f.read(limit), st.st_size
 
@@ -149,6 +149,17 @@ class FileRead(_Configurable):
             "size": size,
             "truncated": len(data) < size,
         }
+
+
+def _not_a_plain_file(parts: tuple[str, ...], st: os.stat_result) -> Exception:
+    if stat.S_ISREG(st.st_mode):
+        # Another name for the same file may lie outside the workspace (a step's command
+        # can make one): reading or appending through it would reach that file.
+        return refuse(
+            f"{display(parts)} has {st.st_nlink} hard links; files with more than one "
+            "link are neither read nor written"
+        )
+    return refuse(f"{display(parts)} is a {kind(st.st_mode)}, not a file")
 
 
 def _open_error(parts: tuple[str, ...], exc: OSError) -> Exception:
@@ -228,8 +239,8 @@ class FileWrite(_Configurable):
             ):
                 name = parts[-1]
                 st = lstat_or_none(d, name)
-                if st is not None and not stat.S_ISREG(st.st_mode):
-                    raise refuse(f"{display(parts)} is a {kind(st.st_mode)}, not a file")
+                if st is not None and (not stat.S_ISREG(st.st_mode) or st.st_nlink > 1):
+                    raise _not_a_plain_file(parts, st)
                 if st is not None and mode == "create":
                     raise refuse(f"{display(parts)} already exists (mode 'create')")
                 with ws.directory(undo, create=True) as u:
@@ -242,6 +253,8 @@ class FileWrite(_Configurable):
                         dir_fd=d,
                     )
                     with open(fd, "wb") as f:
+                        if (now := os.fstat(fd)).st_nlink > 1:  # linked since the check
+                            raise _not_a_plain_file(parts, now)
                         f.write(data)
                         f.flush()
                         size = os.fstat(f.fileno()).st_size
@@ -338,6 +351,9 @@ def _keep_undo(dir_fd: int, name: str, undo_fd: int, exists: bool) -> bool:
         return bool(state["existed"])
     if exists:
         src = os.open(name, os.O_RDONLY | _FILE_FLAGS, dir_fd=dir_fd)
+        if (st := os.fstat(src)).st_nlink > 1:  # linked since the caller's check
+            os.close(src)
+            raise _not_a_plain_file((name,), st)
         with open(src, "rb") as f:
             _write_new(undo_fd, "content", f, copy=True)
     _write_new(undo_fd, "state.json", json.dumps({"existed": exists}).encode())

@@ -1352,8 +1352,12 @@ type CompensationResult struct {
 	ExecutionTime *durationpb.Duration   `protobuf:"bytes,6,opt,name=execution_time,json=executionTime,proto3" json:"execution_time,omitempty"`
 	StartTime     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	EndTime       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Set instead of `output` when the output was left out to keep this answer within the
+	// server's message size limit: its size in bytes. The step's COMPENSATED event
+	// (WatchExecution) carries it whole.
+	ElidedOutputBytes uint64 `protobuf:"varint,9,opt,name=elided_output_bytes,json=elidedOutputBytes,proto3" json:"elided_output_bytes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CompensationResult) Reset() {
@@ -1442,6 +1446,13 @@ func (x *CompensationResult) GetEndTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *CompensationResult) GetElidedOutputBytes() uint64 {
+	if x != nil {
+		return x.ElidedOutputBytes
+	}
+	return 0
+}
+
 type StepResult struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	StepId string                 `protobuf:"bytes,1,opt,name=step_id,json=stepId,proto3" json:"step_id,omitempty"`
@@ -1455,14 +1466,18 @@ type StepResult struct {
 	// Attempts after the first.
 	RetryCount uint32 `protobuf:"varint,6,opt,name=retry_count,json=retryCount,proto3" json:"retry_count,omitempty"`
 	// The step's `parameters`, plus what the tool reported.
-	Metadata      *structpb.Struct       `protobuf:"bytes,7,opt,name=metadata,proto3" json:"metadata,omitempty"`
-	StepName      string                 `protobuf:"bytes,8,opt,name=step_name,json=stepName,proto3" json:"step_name,omitempty"`
-	ErrorType     ExecutionErrorType     `protobuf:"varint,9,opt,name=error_type,json=errorType,proto3,enum=executor.v1.ExecutionErrorType" json:"error_type,omitempty"`
-	StartTime     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	EndTime       *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	Compensation  *CompensationResult    `protobuf:"bytes,12,opt,name=compensation,proto3" json:"compensation,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Metadata     *structpb.Struct       `protobuf:"bytes,7,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	StepName     string                 `protobuf:"bytes,8,opt,name=step_name,json=stepName,proto3" json:"step_name,omitempty"`
+	ErrorType    ExecutionErrorType     `protobuf:"varint,9,opt,name=error_type,json=errorType,proto3,enum=executor.v1.ExecutionErrorType" json:"error_type,omitempty"`
+	StartTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	Compensation *CompensationResult    `protobuf:"bytes,12,opt,name=compensation,proto3" json:"compensation,omitempty"`
+	// Set instead of `output` when the output was left out to keep this answer within the
+	// server's message size limit (the largest outputs go first): its size in bytes. The
+	// step's COMPLETED event (WatchExecution) carries it whole.
+	ElidedOutputBytes uint64 `protobuf:"varint,13,opt,name=elided_output_bytes,json=elidedOutputBytes,proto3" json:"elided_output_bytes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *StepResult) Reset() {
@@ -1577,6 +1592,13 @@ func (x *StepResult) GetCompensation() *CompensationResult {
 		return x.Compensation
 	}
 	return nil
+}
+
+func (x *StepResult) GetElidedOutputBytes() uint64 {
+	if x != nil {
+		return x.ElidedOutputBytes
+	}
+	return 0
 }
 
 // The outcome of an execution (complete once its status is terminal).
@@ -3531,7 +3553,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x12compensating_steps\x18\b \x01(\rR\x11compensatingSteps\x12+\n" +
 	"\x11compensated_steps\x18\t \x01(\rR\x10compensatedSteps\x12:\n" +
 	"\x19compensation_failed_steps\x18\n" +
-	" \x01(\rR\x17compensationFailedSteps\"\x9b\x03\n" +
+	" \x01(\rR\x17compensationFailedSteps\"\xcb\x03\n" +
 	"\x12CompensationResult\x12/\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x17.executor.v1.StepStatusR\x06status\x12.\n" +
 	"\x06output\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x06output\x12\x14\n" +
@@ -3542,7 +3564,8 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x0eexecution_time\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\rexecutionTime\x129\n" +
 	"\n" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xc8\x04\n" +
+	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12.\n" +
+	"\x13elided_output_bytes\x18\t \x01(\x04R\x11elidedOutputBytes\"\xf8\x04\n" +
 	"\n" +
 	"StepResult\x12\x17\n" +
 	"\astep_id\x18\x01 \x01(\tR\x06stepId\x12/\n" +
@@ -3560,7 +3583,8 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"start_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12C\n" +
-	"\fcompensation\x18\f \x01(\v2\x1f.executor.v1.CompensationResultR\fcompensation\"\xd3\x05\n" +
+	"\fcompensation\x18\f \x01(\v2\x1f.executor.v1.CompensationResultR\fcompensation\x12.\n" +
+	"\x13elided_output_bytes\x18\r \x01(\x04R\x11elidedOutputBytes\"\xd3\x05\n" +
 	"\x0fExecutionResult\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x124\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1c.executor.v1.ExecutionStatusR\x06status\x12:\n" +

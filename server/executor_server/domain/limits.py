@@ -1,0 +1,37 @@
+"""The bounds the server enforces on what requests bring and what steps produce.
+
+Each has a flag of `executor serve` (the README's "Limits" table) and a default safe for a
+server shared by many callers. Exceeding one is never silent: a request is refused with a
+status naming the limit, a step fails with RESOURCE_EXHAUSTED naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MiB = 1024 * 1024
+
+#: JSON values (arguments, metadata, schemas, outputs) nest at most this deep. Protobuf
+#: decoders in Python and Java stop at 100 nested messages, and each JSON level costs up to
+#: three (Value, Struct, map entry), so every client can read what stays within this.
+MAX_JSON_DEPTH = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    #: The largest request or answer, in bytes (gRPC's max message length both ways).
+    max_message_bytes: int = 64 * MiB
+    #: The most steps one plan may have.
+    max_plan_steps: int = 100_000
+    #: The largest output one attempt may return, as JSON bytes.
+    max_output_bytes: int = 4 * MiB
+    #: The largest argument object a step's references may resolve to, as JSON bytes.
+    max_argument_bytes: int = 4 * MiB
+
+    def __post_init__(self) -> None:
+        for name in self.__slots__:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        # A step's output travels in one event and one answer: it must fit a message.
+        if self.max_output_bytes > self.max_message_bytes - MiB // 4:
+            raise ValueError("max_output_bytes must be at least 256 KiB below max_message_bytes")

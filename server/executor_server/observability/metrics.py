@@ -9,9 +9,12 @@ steps, not as executions.
 
 from __future__ import annotations
 
+import math
 import re
 import time
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from itertools import accumulate
 from typing import Generic, TypeVar
 
 from prometheus_client import (
@@ -24,6 +27,9 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
 )
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from executor_server.domain.models import Event, ExecutionError, ResourceLimits
 from executor_server.domain.status import (
@@ -82,6 +88,68 @@ _EXECUTION_LABELS = {s: _label(s) for s in ExecutionStatus}
 _STEP_LABELS = {s: _label(s) for s in StepStatus}
 
 
+class _LoopHistogramChild:
+    __slots__ = ("_bounds", "counts", "sum")
+
+    def __init__(self, bounds: list[float]) -> None:
+        self._bounds = bounds
+        self.counts = [0] * len(bounds)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self._bounds, value)] += 1
+        self.sum += value
+
+
+class LoopHistogram(Collector):
+    """A histogram for the per-step hot path, observed from the event loop's thread only.
+
+    prometheus_client's Histogram takes a lock and walks its buckets in Python on every
+    observation; here an observation is a bisect and two additions. Scrapes run in the
+    metrics server's thread and read copies, which the GIL keeps whole; at worst a scrape
+    sees an observation in `_sum` a moment before it reaches the buckets.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str] = (),
+        *,
+        buckets: Sequence[float],
+        registry: CollectorRegistry,
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._labelnames = list(labelnames)
+        self._bounds = [*buckets, math.inf]
+        self._children: dict[tuple[str, ...], _LoopHistogramChild] = {}
+        if not self._labelnames:
+            self.labels()  # exported at zero from the start, as prometheus_client does
+        registry.register(self)
+
+    def labels(self, *values: str) -> _LoopHistogramChild:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = _LoopHistogramChild(self._bounds)
+        return child
+
+    def observe(self, value: float) -> None:
+        self.labels().observe(value)
+
+    def describe(self) -> Iterable[Metric]:
+        return [HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)]
+
+    def collect(self) -> Iterable[Metric]:
+        family = HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
+        bounds = [floatToGoString(b) for b in self._bounds]  # type: ignore[no-untyped-call]
+        for values, child in list(self._children.items()):
+            counts, total = list(child.counts), child.sum
+            cumulative = list(accumulate(counts))
+            family.add_metric(list(values), list(zip(bounds, cumulative, strict=True)), total)
+        return [family]
+
+
 class Metrics:
     """Every metric of one server, in a registry of its own (several servers can share a
     process, as in tests), plus the standard process, platform and GC collectors."""
@@ -124,16 +192,14 @@ class Metrics:
                 registry=r,
             )
         )
-        self.step_duration = _Children(
-            Histogram(
-                "executor_step_duration_seconds",
-                "From a step's first attempt to its outcome, retries included.",
-                ["tool"],
-                buckets=_LONG,
-                registry=r,
-            )
+        self.step_duration = LoopHistogram(
+            "executor_step_duration_seconds",
+            "From a step's first attempt to its outcome, retries included.",
+            ["tool"],
+            buckets=_LONG,
+            registry=r,
         )
-        self.schedule_to_start = Histogram(
+        self.schedule_to_start = LoopHistogram(
             "executor_step_schedule_to_start_seconds",
             "From when an attempt could start (dependencies done, retry delay over, execution "
             "running) to when it started: time spent waiting for a concurrency slot.",
@@ -217,24 +283,28 @@ class _ToolMetrics:
             error: metrics.attempts(tool, _label(error) if error else "completed")
             for error in (None, *ExecutionErrorType)
         }
-        self.duration = metrics.step_duration(tool)
+        self.duration = metrics.step_duration.labels(tool)
+
+
+class _Step:
+    """What the metrics keep of one step of a running execution."""
+
+    __slots__ = ("attempt_open", "dependencies", "done_at", "first_start", "ready_at", "tool")
+
+    def __init__(self, tool: _ToolMetrics, dependencies: tuple[str, ...]) -> None:
+        self.tool = tool
+        self.dependencies = dependencies  # ids or names, as the plan wrote them
+        self.first_start: float | None = None  # its first attempt's start, until it settles
+        self.attempt_open = False  # a forward attempt started and has not ended
+        self.ready_at: float | None = None  # when its retry may start
+        self.done_at = 0.0  # when it completed (0: not yet)
 
 
 class ExecutionMetrics:
     """Counts one execution's events. Counter increments are added up over a batch and
     applied once per counter: a batch of a busy plan holds many steps of the same tool."""
 
-    __slots__ = (
-        "_active",
-        "_attempt_of",
-        "_done_at",
-        "_first_start",
-        "_info",
-        "_m",
-        "_ready_at",
-        "_running_since",
-        "_tools",
-    )
+    __slots__ = ("_active", "_info", "_m", "_running_since", "_steps")
 
     def __init__(self, metrics: Metrics, info: PlanInfo, status: ExecutionStatus) -> None:
         self._m = metrics
@@ -244,11 +314,8 @@ class ExecutionMetrics:
         self._running_since: float | None = None
         if status is ExecutionStatus.RUNNING:  # resumed after a restart
             self._running_since = time.time()
-        self._tools: dict[str, _ToolMetrics] = {}  # step id -> its tool's metrics
-        self._first_start: dict[str, float] = {}  # step id -> its first attempt's start
-        self._attempt_of: set[str] = set()  # steps with a forward attempt running
-        self._ready_at: dict[str, float] = {}  # step id -> when its retry may start
-        self._done_at: dict[str, float] = {}  # step id and name -> when it completed
+        # By step id, and by name too: dependencies may name a step either way.
+        self._steps: dict[str, _Step] = {}
         if not info.standalone:
             self._enter(status)
 
@@ -257,19 +324,34 @@ class ExecutionMetrics:
 
     def published(self, events: Sequence[Event]) -> None:
         counts: dict[Counter, int] = {}
+        steps = self._steps
         for event in events:
             kind = event.type
             if kind is EventType.STEP_STATUS_CHANGED:
-                self._step(event, counts)
+                step = steps.get(event.step_id) or self._track(event)
+                if event.step_status is StepStatus.RUNNING:
+                    self._attempt_started(step, event.time)
+                else:
+                    self._step_changed(step, event, counts)
             elif kind is EventType.EXECUTION_STATUS_CHANGED:
                 self._execution(event)
             elif kind is EventType.STEP_RETRY_SCHEDULED:
-                self._retry(event, counts)
+                step = steps.get(event.step_id) or self._track(event)
+                self._retry(step, event, counts)
         for counter, n in counts.items():
             counter.inc(n)
 
     def closed(self) -> None:
         self._enter(None)
+
+    def _track(self, event: Event) -> _Step:
+        step_id = event.step_id
+        plan_step = self._info.step(step_id)
+        step = _Step(self._m.tool(self._info.tool(step_id)), plan_step.dependencies)
+        self._steps[step_id] = step
+        if plan_step.name:
+            self._steps[plan_step.name] = step
+        return step
 
     def _enter(self, status: ExecutionStatus | None) -> None:
         if self._active is not None:
@@ -292,75 +374,61 @@ class ExecutionMetrics:
             if error is not None and error.message.startswith(_DEADLINE):
                 self._m.budget_exhausted("max_execution_time").inc()
 
-    def _tool(self, step_id: str, undo: bool = False) -> _ToolMetrics:
-        if undo:
-            return self._m.tool(self._info.undo_tool(step_id))
-        found = self._tools.get(step_id)
-        if found is None:
-            found = self._tools[step_id] = self._m.tool(self._info.tool(step_id))
-        return found
-
-    def _step(self, event: Event, counts: dict[Counter, int]) -> None:
-        status = event.step_status
-        step_id = event.step_id
-        if status is StepStatus.RUNNING:
-            self._attempt_started(event)
-            return
-        if status is StepStatus.COMPENSATING or status is None:
-            return
-        error = event.error
-        if status in _UNDONE:
-            counter = self._tool(step_id, undo=True).compensations[status]
-            counts[counter] = counts.get(counter, 0) + 1
-        else:
-            tool = self._tool(step_id)
-            settled = tool.steps.get(status)
-            if settled is None:
-                return  # not an outcome (a step sent back to PENDING, say)
-            counts[settled] = counts.get(settled, 0) + 1
-            if step_id in self._attempt_of:
-                self._attempt_of.discard(step_id)
-                counter = tool.attempts[error.error_type if error else None]
-                counts[counter] = counts.get(counter, 0) + 1
-            started = self._first_start.pop(step_id, None)
-            if started is not None:
-                tool.duration.observe(max(event.time - started, 0.0))
-            if status is StepStatus.COMPLETED:
-                # Dependencies name a step by id or by name.
-                self._done_at[step_id] = event.time
-                if event.step_name:
-                    self._done_at[event.step_name] = event.time
-        if error is not None and error.error_type is ExecutionErrorType.RESOURCE_EXHAUSTED:
-            self._count_exhaustion(error)
-
-    def _retry(self, event: Event, counts: dict[Counter, int]) -> None:
-        step_id = event.step_id
-        if step_id in self._attempt_of:
-            self._attempt_of.discard(step_id)
-            error = event.error
-            counter = self._tool(step_id).attempts[error.error_type if error else None]
-            counts[counter] = counts.get(counter, 0) + 1
-        self._ready_at[step_id] = event.time + (event.retry_delay or 0.0)
-
-    def _attempt_started(self, event: Event) -> None:
-        step_id, at = event.step_id, event.time
-        self._attempt_of.add(step_id)
-        if step_id not in self._first_start:
-            self._first_start[step_id] = at
-        ready = self._ready_at.pop(step_id, None)
+    def _attempt_started(self, step: _Step, at: float) -> None:
+        step.attempt_open = True
+        if step.first_start is None:
+            step.first_start = at
+        ready = step.ready_at
         since = self._running_since
         if ready is None:
             if since is None:
                 return  # started before this process saw the execution run
             ready = since
-            done = self._done_at
-            for dep in self._info.step(step_id).dependencies:
-                finished = done.get(dep)
-                if finished is not None and finished > ready:
-                    ready = finished
-        elif since is not None and since > ready:
-            ready = since  # paused while the retry waited
+            steps = self._steps
+            for name in step.dependencies:
+                dependency = steps.get(name)
+                if dependency is not None and dependency.done_at > ready:
+                    ready = dependency.done_at
+        else:
+            step.ready_at = None
+            if since is not None and since > ready:
+                ready = since  # paused while the retry waited
         self._m.schedule_to_start.observe(at - ready if at > ready else 0.0)
+
+    def _step_changed(self, step: _Step, event: Event, counts: dict[Counter, int]) -> None:
+        status = event.step_status
+        error = event.error
+        if status is StepStatus.COMPENSATING or status is None:
+            return
+        if status in _UNDONE:
+            counter = self._m.tool(self._info.undo_tool(event.step_id)).compensations[status]
+            counts[counter] = counts.get(counter, 0) + 1
+        else:
+            tool = step.tool
+            settled = tool.steps.get(status)
+            if settled is None:
+                return  # not an outcome (a step sent back to PENDING, say)
+            counts[settled] = counts.get(settled, 0) + 1
+            if step.attempt_open:
+                step.attempt_open = False
+                counter = tool.attempts[error.error_type if error else None]
+                counts[counter] = counts.get(counter, 0) + 1
+            started = step.first_start
+            if started is not None:
+                step.first_start = None
+                tool.duration.observe(max(event.time - started, 0.0))
+            if status is StepStatus.COMPLETED:
+                step.done_at = event.time
+        if error is not None and error.error_type is ExecutionErrorType.RESOURCE_EXHAUSTED:
+            self._count_exhaustion(error)
+
+    def _retry(self, step: _Step, event: Event, counts: dict[Counter, int]) -> None:
+        if step.attempt_open:
+            step.attempt_open = False
+            error = event.error
+            counter = step.tool.attempts[error.error_type if error else None]
+            counts[counter] = counts.get(counter, 0) + 1
+        step.ready_at = event.time + (event.retry_delay or 0.0)
 
     def _count_exhaustion(self, error: ExecutionError) -> None:
         match = _LIMIT.match(error.message)

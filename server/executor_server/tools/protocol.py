@@ -148,7 +148,7 @@ class ToolContext:
         self._on_progress = on_progress
         #: The W3C trace-context headers of this attempt's span (`traceparent`, maybe
         #: `tracestate`): pass them on to what the tool calls. Empty when tracing is off.
-        self.trace_context: Mapping[str, str] = trace_context or {}
+        self.trace_context: Mapping[str, str] = trace_context if trace_context is not None else {}
 
     @property
     def limits(self) -> ResourceLimits:

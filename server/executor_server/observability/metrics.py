@@ -102,7 +102,8 @@ class _LoopHistogramChild:
 
 
 class LoopHistogram(Collector):
-    """A histogram for the per-step hot path, observed from the event loop's thread only.
+    """A histogram for the hot paths (per step, per commit, per call), observed from the
+    event loop's thread only.
 
     prometheus_client's Histogram takes a lock and walks its buckets in Python on every
     observation; here an observation is a bisect and two additions. Scrapes run in the
@@ -222,7 +223,7 @@ class Metrics:
                 registry=r,
             )
         )
-        self.journal_commit = Histogram(
+        self.journal_commit = LoopHistogram(
             "executor_journal_commit_seconds",
             "Time to store one batch of events.",
             buckets=_SHORT,
@@ -242,14 +243,12 @@ class Metrics:
                 registry=r,
             )
         )
-        self.rpc_handling = _Children(
-            Histogram(
-                "grpc_server_handling_seconds",
-                "Time from the start of an RPC to its status.",
-                rpc_labels,
-                buckets=_LONG,
-                registry=r,
-            )
+        self.rpc_handling = LoopHistogram(
+            "grpc_server_handling_seconds",
+            "Time from the start of an RPC to its status.",
+            rpc_labels,
+            buckets=_LONG,
+            registry=r,
         )
         self.rpc_msg_sent = _Children(
             Counter("grpc_server_msg_sent", "Response messages sent.", rpc_labels, registry=r)

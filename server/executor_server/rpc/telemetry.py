@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
+from opentelemetry.context import Context
+from prometheus_client import Counter
 
 from executor_server.observability.metrics import Metrics
 
@@ -93,7 +95,7 @@ class TelemetryInterceptor(_Interceptor):
 
 
 class _Call:
-    """Observes the calls of one method."""
+    """Observes the calls of one method; its metric children are fetched once."""
 
     def __init__(
         self,
@@ -102,14 +104,17 @@ class _Call:
         propagate_trace: bool,
         watch: bool,
     ) -> None:
+        self._propagate = propagate_trace
         self._metrics = metrics
         self._labels = labels
-        self._propagate = propagate_trace
-        self._watch = watch
+        self._handled: dict[str, Counter] = {}
+        if metrics is not None:
+            self._started = metrics.rpc_started(*labels)
+            self._handling = metrics.rpc_handling.labels(*labels)
+            self._sent = metrics.rpc_msg_sent(*labels)
+            self._watchers = metrics.watchers if watch else None
 
-    def _attach(
-        self, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> Token[otel_context.Context] | None:
+    def _attach(self, context: grpc.aio.ServicerContext[Any, Any]) -> Token[Context] | None:
         if not self._propagate:
             return None
         carrier = {
@@ -120,11 +125,10 @@ class _Call:
         return otel_context.attach(propagate.extract(carrier)) if carrier else None
 
     def _begin(self) -> float:
-        m = self._metrics
-        if m is not None:
-            m.rpc_started(*self._labels).inc()
-            if self._watch:
-                m.watchers.inc()
+        if self._metrics is not None:
+            self._started.inc()
+            if self._watchers is not None:
+                self._watchers.inc()
         return time.perf_counter()
 
     def _end(
@@ -134,15 +138,18 @@ class _Call:
         error: BaseException | None,
         sent: int,
     ) -> None:
-        m = self._metrics
-        if m is None:
+        if self._metrics is None:
             return
-        if self._watch:
-            m.watchers.dec()
-        m.rpc_handled(*self._labels, _code(context, error)).inc()
-        m.rpc_handling(*self._labels).observe(time.perf_counter() - started)
+        if self._watchers is not None:
+            self._watchers.dec()
+        code = _code(context, error)
+        handled = self._handled.get(code)
+        if handled is None:
+            handled = self._handled[code] = self._metrics.rpc_handled(*self._labels, code)
+        handled.inc()
+        self._handling.observe(time.perf_counter() - started)
         if sent:
-            m.rpc_msg_sent(*self._labels).inc(sent)
+            self._sent.inc(sent)
 
     def unary(self, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def observed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:

@@ -19,6 +19,7 @@ from tests.support.tools import Gate, make_registry
 from executor_client import (
     AsyncExecutorClient,
     InvalidArgumentError,
+    UnauthenticatedError,
     executor_pb2,
     plan,
     retry_policy,
@@ -73,6 +74,12 @@ def delta(before: Scrape, after: Scrape) -> dict[Sample, float]:
     }
 
 
+def allow_metric_locks(no_blocking: BlockBuster) -> None:
+    """prometheus_client guards each value with a lock that a scrape holds for a moment."""
+    for name in ("threading.Lock.acquire", "threading.Lock.acquire_lock"):
+        no_blocking.functions[name].can_block_in("prometheus_client/values.py", {"inc", "set"})
+
+
 @pytest.fixture
 def tools(gate: Gate) -> ToolRegistry:
     return make_registry(gate)
@@ -82,9 +89,7 @@ def tools(gate: Gate) -> ToolRegistry:
 async def server(
     tmp_path: Path, tools: ToolRegistry, no_blocking: BlockBuster
 ) -> AsyncIterator[ExecutorServer]:
-    # prometheus_client guards each value with a lock that a scrape holds for a moment.
-    for name in ("threading.Lock.acquire", "threading.Lock.acquire_lock"):
-        no_blocking.functions[name].can_block_in("prometheus_client/values.py", {"inc", "set"})
+    allow_metric_locks(no_blocking)
     config = Config(address="127.0.0.1:0", data_dir=tmp_path, metrics_address="127.0.0.1:0")
     srv = await build_server(config, tools=tools)
     await srv.start()
@@ -275,3 +280,31 @@ async def test_the_execution_deadline_counts_as_an_exhausted_budget(
     assert moved[("executor_budget_exhausted_total", labels(limit="max_execution_time"))] == 1
     assert moved[("executor_steps_total", labels(tool="sleep", status="cancelled"))] == 1
     assert moved[("executor_step_attempts_total", labels(tool="sleep", outcome="timeout"))] == 1
+
+
+async def test_refused_calls_are_counted_with_their_code(
+    tmp_path: Path, tools: ToolRegistry, no_blocking: BlockBuster
+) -> None:
+    allow_metric_locks(no_blocking)
+    config = Config(
+        address="127.0.0.1:0",
+        data_dir=tmp_path,
+        metrics_address="127.0.0.1:0",
+        auth_tokens=("secret",),
+    )
+    srv = await build_server(config, tools=tools)
+    await srv.start()
+    try:
+        assert srv.telemetry is not None and srv.telemetry.metrics_port is not None
+        async with AsyncExecutorClient(f"127.0.0.1:{srv.port}", timeout=20.0) as anonymous:
+            with pytest.raises(UnauthenticatedError):
+                await anonymous.list_tools_page()
+        after = await scrape(srv.telemetry.metrics_port)
+    finally:
+        await srv.stop(drain_seconds=0, grace_seconds=1)
+    method = {
+        "grpc_type": "unary",
+        "grpc_service": "executor.v1.ExecutorService",
+        "grpc_method": "ListTools",
+    }
+    assert after.get_("grpc_server_handled_total", **method, grpc_code="UNAUTHENTICATED") == 1

@@ -273,7 +273,14 @@ class Metrics:
 class _ToolMetrics:
     """The children of one tool's labelled metrics, fetched once."""
 
-    __slots__ = ("attempts", "compensations", "duration", "steps")
+    __slots__ = (
+        "attempts",
+        "compensations",
+        "completed",
+        "completed_attempts",
+        "duration",
+        "steps",
+    )
 
     def __init__(self, metrics: Metrics, tool: str) -> None:
         self.steps = {s: metrics.steps(tool, _STEP_LABELS[s]) for s in _SETTLED}
@@ -283,6 +290,8 @@ class _ToolMetrics:
             for error in (None, *ExecutionErrorType)
         }
         self.duration = metrics.step_duration.labels(tool)
+        self.completed = self.steps[StepStatus.COMPLETED]
+        self.completed_attempts = self.attempts[None]
 
 
 class _Step:
@@ -328,8 +337,20 @@ class ExecutionMetrics:
             kind = event.type
             if kind is EventType.STEP_STATUS_CHANGED:
                 step = steps.get(event.step_id) or self._track(event)
-                if event.step_status is StepStatus.RUNNING:
+                status = event.step_status
+                if status is StepStatus.RUNNING:
                     self._attempt_started(step, event.time)
+                elif status is StepStatus.COMPLETED and step.attempt_open:
+                    # The common case, inline: an attempt that completed its step.
+                    tool = step.tool
+                    counts[tool.completed] = counts.get(tool.completed, 0) + 1
+                    counts[tool.completed_attempts] = counts.get(tool.completed_attempts, 0) + 1
+                    step.attempt_open = False
+                    started = step.first_start
+                    if started is not None:
+                        step.first_start = None
+                        tool.duration.observe(max(event.time - started, 0.0))
+                    step.done_at = event.time
                 else:
                     self._step_changed(step, event, counts)
             elif kind is EventType.EXECUTION_STATUS_CHANGED:

@@ -21,7 +21,12 @@ from executor_server.observability.protocol import (
     NULL_EXECUTION_OBSERVER,
     ExecutionObserver,
 )
-from executor_server.observability.tracing import TRACER_NAME, ExecutionTrace, otlp_provider
+from executor_server.observability.tracing import (
+    TRACER_NAME,
+    ExecutionTrace,
+    otlp_provider,
+    resolved_endpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +41,10 @@ class Telemetry:
         metrics: Metrics | None = None,
         tracer_provider: TracerProvider | None = None,
         metrics_address: str | None = None,
+        otlp_endpoint: str | None = None,
     ) -> None:
         self.metrics = metrics
+        self._otlp_endpoint = otlp_endpoint
         self.tracer_provider = tracer_provider
         self._tracer = tracer_provider.get_tracer(TRACER_NAME) if tracer_provider else None
         self._metrics_address = metrics_address
@@ -53,6 +60,7 @@ class Telemetry:
             metrics=Metrics() if metrics_address is not None else None,
             tracer_provider=otlp_provider(otlp_endpoint),
             metrics_address=metrics_address,
+            otlp_endpoint=resolved_endpoint(otlp_endpoint),
         )
 
     @property
@@ -74,6 +82,8 @@ class Telemetry:
 
     async def start(self) -> None:
         """Serve /metrics, if asked to. Raises RuntimeError when the address is unusable."""
+        if self.tracer_provider is not None and self._otlp_endpoint is not None:
+            log.info("exporting traces", extra={"otlp_endpoint": self._otlp_endpoint})
         if self.metrics is None or self._metrics_address is None:
             return
         host, port = parse_address(self._metrics_address)

@@ -41,13 +41,18 @@ _ATTEMPT_RUNNING = (StepStatus.RUNNING, StepStatus.COMPENSATING)
 _FAILED = (ExecutionStatus.FAILED, ExecutionStatus.ROLLBACK_FAILED)
 
 
+def resolved_endpoint(endpoint: str | None) -> str | None:
+    """Where traces go: `endpoint`, else the standard variables; None when tracing is off."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    return endpoint or next((os.environ[v] for v in _ENDPOINT_VARIABLES if os.environ.get(v)), None)
+
+
 def otlp_provider(endpoint: str | None) -> TracerProvider | None:
     """A provider exporting over OTLP/gRPC to `endpoint`, else to the standard
     OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT; None when neither is set or OTEL_SDK_DISABLED is.
     Blocking (reads package metadata): call it off the event loop."""
-    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return None
-    if not endpoint and not any(os.environ.get(v) for v in _ENDPOINT_VARIABLES):
+    if resolved_endpoint(endpoint) is None:
         return None
     # Imported only when used: the exporter brings the OTLP protobuf modules.
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter

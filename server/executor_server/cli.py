@@ -1,4 +1,7 @@
-"""`executor serve`: run the server until SIGTERM or SIGINT, then shut down gracefully."""
+"""`executor serve`: run the server until SIGTERM or SIGINT, then shut down gracefully.
+
+The `executor` command itself is the client's (`executor_client.cli`), which hands
+`serve ARGS` to `main` here, so a client-only install has every other command."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import structlog
 from executor_server.app import DEFAULT_ADDRESS, Config, build_server, default_data_dir
 from executor_server.domain.limits import Limits
 from executor_server.observability.telemetry import parse_address
+from executor_server.rpc.server import ExecutorServer
 from executor_server.store.sqlite import StoreError
 from executor_server.tools.settings import (
     CommandSettings,
@@ -60,6 +64,7 @@ def configure_logging(level: str, fmt: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """Every flag of `executor serve`, in one place (the other commands are the client's)."""
     parser = argparse.ArgumentParser(prog="executor", description="The Executor plan runner.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the gRPC server")
@@ -68,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         default=default_data_dir(),
-        help="where the journal and workspaces live (default: %(default)s)",
+        help="where the journal and workspaces live (default: %(default)s, per user: "
+        "every checkout and install of this user shares it)",
     )
     serve.add_argument("--db", type=Path, help="the SQLite journal (default: DATA_DIR/executor.db)")
     serve.add_argument(
@@ -231,14 +237,8 @@ async def serve(config: Config) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     port = await server.start()
-    log.info(
-        "executor ready",
-        extra={
-            "address": config.address,
-            "port": port,
-            "tools": [t.spec.name for t in server.executor.tools],
-        },
-    )
+    message, fields = _ready_message(config, port, server)
+    log.info(message, extra=fields)
     await stop.wait()
     log.info("shutting down")
     await server.stop(drain_seconds=config.drain_seconds, grace_seconds=config.grace_seconds)
@@ -257,6 +257,32 @@ def _otlp_endpoint(value: str) -> str:
     if url.scheme not in ("http", "https") or not url.hostname:
         raise argparse.ArgumentTypeError(f"{value!r} is not a URL like http://HOST:4317")
     return value
+
+
+def _ready_message(
+    config: Config, port: int, server: ExecutorServer
+) -> tuple[str, dict[str, object]]:
+    """The one line that says what this server is: where it listens, what it journals to
+    (the default journal is per user, shared by every checkout), who may call it, and
+    which tools it offers."""
+    host = config.address.rsplit(":", 1)[0]
+    address = f"{host}:{port}"
+    database = str(config.db_path) if config.db_path is not None else "in memory (none kept)"
+    auth = "bearer token" if config.auth_tokens else "off (anyone who can connect)"
+    tools = [t.spec.name for t in server.executor.tools]
+    failed = [e.entry_point for e in server.executor.tools.load_errors]
+    message = (
+        f"executor serving on {address}; journal {database}; authentication {auth}; "
+        f"{len(tools)} tools loaded" + (f"; failed to load: {', '.join(failed)}" if failed else "")
+    )
+    return message, {
+        "address": address,
+        "port": port,
+        "database": database,
+        "auth": bool(config.auth_tokens),
+        "tools": tools,
+        "tools_failed": failed,
+    }
 
 
 def _tool_settings(args: argparse.Namespace) -> ToolSettings:

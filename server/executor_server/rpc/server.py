@@ -74,7 +74,7 @@ class ExecutorServer:
                 TelemetryInterceptor(telemetry.metrics, propagate_trace=telemetry.tracing)
             )
         if auth_tokens:
-            # Before decoding: an anonymous call is refused before its body is decoded.
+            # Authentication before decoding: an anonymous body is never decoded.
             interceptors.append(BearerTokenAuth(auth_tokens))
         interceptors.append(SafeDecoding())
         self._server = grpc.aio.server(

@@ -14,11 +14,13 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 
 from executor_server.app import DEFAULT_ADDRESS, Config, build_server, default_data_dir, tune_gc
 from executor_server.domain.limits import Limits
+from executor_server.observability.telemetry import parse_address
 from executor_server.rpc.server import ExecutorServer
 from executor_server.store.sqlite import StoreError
 from executor_server.tools.settings import (
@@ -198,6 +200,22 @@ def _parser() -> argparse.ArgumentParser:
         default=5.0,
         help="how long calls in flight may finish at shutdown",
     )
+    # Observability (issue 16): metrics and traces, each off unless asked for.
+    observability = serve.add_argument_group("observability")
+    observability.add_argument(
+        "--metrics-address",
+        type=_metrics_address,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: no metrics)",
+    )
+    observability.add_argument(
+        "--otlp-endpoint",
+        type=_otlp_endpoint,
+        metavar="URL",
+        help="export traces over OTLP/gRPC to this collector, e.g. http://localhost:4317 "
+        "(default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT, "
+        "else no tracing)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
         "--log-format",
@@ -225,6 +243,21 @@ async def serve(config: Config) -> None:
     await stop.wait()
     log.info("shutting down")
     await server.stop(drain_seconds=config.drain_seconds, grace_seconds=config.grace_seconds)
+
+
+def _metrics_address(value: str) -> str:
+    try:
+        parse_address(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _otlp_endpoint(value: str) -> str:
+    url = urlsplit(value)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a URL like http://HOST:4317")
+    return value
 
 
 def _ready_message(
@@ -314,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         limits=limits,
         drain_seconds=args.drain_seconds,
         grace_seconds=args.grace_seconds,
+        metrics_address=args.metrics_address,
+        otlp_endpoint=args.otlp_endpoint,
     )
     try:
         asyncio.run(serve(config))

@@ -70,6 +70,7 @@ from executor_server.engine.validation import (
     validate_plan,
     validate_step,
 )
+from executor_server.observability import NULL_OBSERVER, Observer
 from executor_server.store.memory import MemoryStore
 from executor_server.store.protocol import (
     DuplicateExecution,
@@ -118,9 +119,11 @@ class Executor:
         max_active_executions: int = 1000,
         retention: timedelta | None = None,
         limits: Limits | None = None,
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
         self.tools = tools
         self.limits = limits or Limits()
+        self._observer = observer
         self._store = store
         self._workspace_root = workspace_root
         self._max_active = max_active_executions
@@ -209,12 +212,13 @@ class Executor:
                     "execution not resumed",
                     extra={"plan_id": record.plan_id, "error": exc.message},
                 )
-                journal = Journal(self._store, record.plan_id, state.last_sequence)
+                observer = self._observer.execution(record.plan, state.status)  # observability
+                journal = Journal(self._store, record.plan_id, state.last_sequence, observer)
                 journal.append(abandon(state, exc.message))
                 await journal.flush()
+                journal.close()
                 continue
-            journal = Journal(self._store, record.plan_id, state.last_sequence)
-            runner = self._runner_for(program, state, journal)
+            runner = self._runner_for(program, state)
             try:
                 runner.handle(Recover())
             except Exception:  # a bug of ours: keep serving the others, resume it next start
@@ -254,13 +258,17 @@ class Executor:
 
     # ------------------------------------------------------------------ runners
 
-    def _runner_for(self, program: Program, state: ExecutionState, journal: Journal) -> Runner:
-        machine = Machine(program, state)
+    def _runner_for(self, program: Program, state: ExecutionState) -> Runner:
+        """A runner for `state` (new, or folded from the journal up to now)."""
+        plan = program.plan
+        observer = self._observer.execution(plan, state.status)  # observability
+        journal = Journal(self._store, plan.id, state.last_sequence, observer)
         return Runner(
-            machine,
+            Machine(program, state),
             journal,
-            self._workspace(program.plan_id),
+            self._workspace(plan.id),
             self.limits,
+            observer=observer,
             on_finished=self._finished,
         )
 
@@ -368,7 +376,7 @@ class Executor:
         plan, options = program.plan, program.options
         record = ExecutionRecord(plan, options, time.time())
         state = ExecutionState(plan, record.create_time)
-        runner = self._runner_for(program, state, Journal(self._store, plan.id))
+        runner = self._runner_for(program, state)
         runner.handle(Start())
         try:
             # The record and the first events (accepted, started, the first attempts) in one
@@ -477,8 +485,7 @@ class Executor:
         """Bring a finished execution back to life, rolling back."""
         program = validate_plan(record.plan, record.options, self.tools)
         state = _folded(record, await self._store.read_events(record.plan_id))
-        journal = Journal(self._store, record.plan_id, state.last_sequence)
-        runner = self._runner_for(program, state, journal)
+        runner = self._runner_for(program, state)
         runner.handle(Recover())
         runner.handle(Rollback())  # before it runs, so that it cannot end first
         self._spawn(self._run(runner), f"execution {record.plan_id}")
@@ -572,8 +579,13 @@ class Executor:
         store = MemoryStore()
         record = ExecutionRecord(plan, options, time.time())
         state = ExecutionState(plan, record.create_time)
+        observer = self._observer.execution(plan, state.status, standalone=True)  # observability
         runner = Runner(
-            Machine(program, state), Journal(store, plan_id), self._workspace(plan_id), self.limits
+            Machine(program, state),
+            Journal(store, plan_id, observer=observer),
+            self._workspace(plan_id),
+            self.limits,
+            observer=observer,
         )
         runner.handle(Start())
         await runner.journal.create(record)

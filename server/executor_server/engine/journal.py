@@ -15,9 +15,11 @@ engine nothing.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from executor_server.domain.errors import Unavailable
 from executor_server.domain.models import Event
+from executor_server.observability import NULL_EXECUTION_OBSERVER, ExecutionObserver
 from executor_server.store.protocol import ExecutionRecord, Store
 
 TAIL_EVENTS = 4096
@@ -25,8 +27,15 @@ SETTLE_TURNS = 4
 
 
 class Journal:
-    def __init__(self, store: Store, plan_id: str, durable_sequence: int = 0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        plan_id: str,
+        durable_sequence: int = 0,
+        observer: ExecutionObserver = NULL_EXECUTION_OBSERVER,
+    ) -> None:
         self._store = store
+        self._observer = observer
         self._plan_id = plan_id
         self._pending: list[Event] = []
         self._has_pending = asyncio.Event()
@@ -52,11 +61,13 @@ class Journal:
         """
         batch, self._pending = self._pending, []
         self._has_pending.clear()
+        started = time.perf_counter()
         try:
             await self._store.create_execution(record, batch)
         except BaseException:
             self._pending = batch + self._pending
             raise
+        self._observer.committed(time.perf_counter() - started)  # observability
         self._publish(batch)
 
     async def run_flusher(self) -> None:
@@ -97,7 +108,9 @@ class Journal:
         batch, self._pending = self._pending, []
         if not batch:
             return
+        started = time.perf_counter()
         await self._store.append_events(self._plan_id, batch)
+        self._observer.committed(time.perf_counter() - started)  # observability
         self._publish(batch)
 
     def _publish(self, batch: list[Event]) -> None:
@@ -110,14 +123,25 @@ class Journal:
         self.durable_sequence = batch[-1].sequence
         published, self._published = self._published, asyncio.Event()
         published.set()
+        # observability: the one place events are published; observers see what watchers see.
+        self._observer.published(batch)
 
     async def durable(self, sequence: int) -> None:
-        """Wait until event `sequence` is stored.
+        """Wait until event `sequence` is stored where a crash cannot take it back (at once
+        for a store that forgets everything on exit: waiting would protect nothing).
 
         Raises Unavailable if the journal closed first (the server stopped the execution).
         """
-        if not self._must_wait:
-            return
+        if self._must_wait:
+            await self.visible(sequence)
+
+    async def visible(self, sequence: int) -> None:
+        """Wait until event `sequence` is published: stored, whatever the store, and seen by
+        watchers and observers. An answer waits for this, so it never reports an event that
+        a watcher cannot see yet.
+
+        Raises Unavailable if the journal closed first.
+        """
         while self.durable_sequence < sequence:
             if self._closed:
                 raise Unavailable("the execution was stopped before its events were stored")
@@ -132,6 +156,7 @@ class Journal:
         """No more events will come: wake everyone waiting for one."""
         self._closed = True
         self._published.set()
+        self._observer.closed()  # observability
 
     async def read(self, after_sequence: int, limit: int) -> list[Event]:
         """Up to `limit` durable events after `after_sequence`."""

@@ -8,8 +8,9 @@ happens back into commands (engine/machine.py decides everything).
 - A backoff, the plan deadline and a stop's grace period are loop timers, not tasks: a step
   waiting to retry holds no concurrency slot.
 - Durability is honoured in two places, both decided by the machine: an attempt whose
-  `StartAttempt.after` is set runs its tool only once that sequence is stored, and
-  `request` answers only once its reply's sequence is stored. Every event goes to the
+  `StartAttempt.after` is set runs its tool only once that sequence is durable, and
+  `request` answers only once its reply's sequence is stored and published (so an answer
+  never reports what a watcher cannot see yet). Every event goes to the
   journal through `_perform`, and every ToolContext is built in `_context`.
 """
 
@@ -45,6 +46,7 @@ from executor_server.engine.machine import (
     Transition,
 )
 from executor_server.engine.metering import Metered
+from executor_server.observability import NULL_EXECUTION_OBSERVER, ExecutionObserver
 from executor_server.tools.protocol import CompensatingTool, ToolContext
 
 log = logging.getLogger(__name__)
@@ -88,10 +90,12 @@ class Runner:
         workspace: Path,
         limits: Limits,
         *,
+        observer: ExecutionObserver = NULL_EXECUTION_OBSERVER,
         on_finished: Callable[[Runner], None] | None = None,
     ) -> None:
         self.machine = machine
         self.limits = limits
+        self._observer = observer
         self.program = machine.program
         self.journal = journal
         self.workspace = workspace
@@ -180,12 +184,12 @@ class Runner:
             del self._replies[ticket]
             raise
         sequence, status = await reply
-        await self.journal.durable(sequence)
+        await self.journal.visible(sequence)
         return status
 
     async def settled(self) -> None:
-        """Wait until everything the state holds now is durable."""
-        await self.journal.durable(self.machine.state.last_sequence)
+        """Wait until everything the state holds now is stored and published."""
+        await self.journal.visible(self.machine.state.last_sequence)
 
     # ------------------------------------------------------------ attempts
 
@@ -224,7 +228,14 @@ class Runner:
 
     def _context(self, effect: StartAttempt, timeout: float) -> ToolContext:
         """The one place a ToolContext is built."""
-        step = self.program.plan.steps[effect.step]
+        i = effect.step
+        step = self.program.plan.steps[i]
+        undo = self.program.undo[i] if effect.compensation else None
+        tool = undo.tool if undo is not None else self.program.tools[i]
+        # observability: the attempt's span starts here.
+        trace_context = self._observer.attempt_starting(
+            step.id, effect.attempt, tool.spec.name, effect.compensation
+        )
         on_progress = None
         if self.program.options.progress_reporting:
             i, n = effect.step, effect.attempt
@@ -241,6 +252,7 @@ class Runner:
             workspace=self.workspace,
             budget=self.machine.budget,
             on_progress=on_progress,
+            trace_context=trace_context,
         )
         context.usage.tool_invocations = 1
         return context

@@ -73,6 +73,11 @@ class ExecutionQuery:
         return self.after is None or (summary.create_time, summary.plan_id) < self.after
 
 
+class StoreError(Exception):
+    """The database cannot be used: corrupt, unwritable, from a newer version, or owned by
+    another server."""
+
+
 class DuplicateExecution(Exception):
     """`create_execution` found the plan id taken; `existing` is the record holding it."""
 

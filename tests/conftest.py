@@ -7,6 +7,8 @@ a blocking call made on the loop by the server, the client or the test tools fai
 
 from __future__ import annotations
 
+import itertools
+import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -91,3 +93,32 @@ def port(server: ExecutorServer) -> int:
 async def client(port: int) -> AsyncIterator[AsyncExecutorClient]:
     async with AsyncExecutorClient(f"127.0.0.1:{port}", timeout=20.0) as c:
         yield c
+
+
+# ----------------------------------------------------------------- PostgreSQL
+
+from tests.support.postgres import Cluster, cluster  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster for the whole run (each test gets a database).
+
+    Skipped with the reason when no server is installed, except in CI, where the project's
+    set-up (`make postgres`) must have installed one."""
+    try:
+        with cluster() as running:
+            yield running
+    except LookupError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> str:
+    """A fresh, empty database of the session's cluster."""
+    return pg_cluster.create_database(f"test_{os.getpid()}_{next(_databases)}")

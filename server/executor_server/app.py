@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -13,12 +14,21 @@ from executor_server.domain.limits import Limits
 from executor_server.engine.executor import Executor
 from executor_server.rpc.server import ExecutorServer
 from executor_server.store.memory import MemoryStore
+from executor_server.store.postgres import PostgresStore
 from executor_server.store.protocol import Store
 from executor_server.store.sqlite import SQLiteStore
 from executor_server.tools.registry import ToolRegistry
 from executor_server.tools.settings import ToolSettings
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
+
+
+def default_replica_id(address: str) -> str:
+    """host:port: unique among replicas, and the same after a restart, so a restarted
+    replica takes its own executions back at once. An ephemeral port adds the pid."""
+    port = address.rpartition(":")[2]
+    suffix = port if port not in ("", "0") else f"pid{os.getpid()}"
+    return f"{socket.gethostname()}:{suffix}"
 
 
 def default_data_dir() -> Path:
@@ -34,6 +44,12 @@ class Config:
     db_path: Path | None = None
     #: FULL: every commit reaches the disk; NORMAL: survives process crashes, not power loss.
     journal_sync: Literal["FULL", "NORMAL"] = "FULL"
+    #: A PostgreSQL URL: replicas share this database instead of the SQLite journal.
+    db_url: str | None = None
+    #: This replica's id on PostgreSQL (None: host:port of `address`).
+    replica_id: str | None = None
+    #: How long a replica's executions stay its own after its last heartbeat.
+    lease_seconds: float = 10.0
     #: Only these tools (None: every tool found), minus the denied ones.
     allow_tools: frozenset[str] | None = None
     deny_tools: frozenset[str] = frozenset()
@@ -64,11 +80,17 @@ async def build_server(config: Config, tools: ToolRegistry | None = None) -> Exe
             deny=config.deny_tools,
             settings=config.tool_settings,
         )
-    store: Store = (
-        await SQLiteStore.open(config.db_path, synchronous=config.journal_sync)
-        if config.db_path is not None
-        else MemoryStore()
-    )
+    store: Store
+    if config.db_url is not None:
+        store = await PostgresStore.open(
+            config.db_url,
+            replica_id=config.replica_id or default_replica_id(config.address),
+            lease_seconds=config.lease_seconds,
+        )
+    elif config.db_path is not None:
+        store = await SQLiteStore.open(config.db_path, synchronous=config.journal_sync)
+    else:
+        store = MemoryStore()
     executor = Executor(
         registry,
         store,

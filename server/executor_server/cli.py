@@ -12,11 +12,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import structlog
+from psycopg.conninfo import conninfo_to_dict
 
 from executor_server.app import DEFAULT_ADDRESS, Config, build_server, default_data_dir
 from executor_server.domain.limits import Limits
-from executor_server.store.sqlite import StoreError
+from executor_server.store.postgres import is_postgres_url, redact
+from executor_server.store.protocol import StoreError
 from executor_server.tools.settings import (
     CommandSettings,
     HttpSettings,
@@ -68,7 +71,24 @@ def _parser() -> argparse.ArgumentParser:
         default=default_data_dir(),
         help="where the journal and workspaces live (default: %(default)s)",
     )
-    serve.add_argument("--db", type=Path, help="the SQLite journal (default: DATA_DIR/executor.db)")
+    # -- the journal: a SQLite file, or PostgreSQL shared by replicas (README: replicas)
+    serve.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="the SQLite journal (default: DATA_DIR/executor.db), or "
+        "postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME for replicas sharing one database",
+    )
+    serve.add_argument(
+        "--replica-id",
+        help="this replica's id on PostgreSQL, unique among live replicas (default: HOSTNAME:PORT)",
+    )
+    serve.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=10.0,
+        help="on PostgreSQL, how long after its last heartbeat a replica's executions may "
+        "be taken over by another (default: %(default)s)",
+    )
     serve.add_argument(
         "--journal-sync",
         choices=["full", "normal"],
@@ -249,6 +269,30 @@ def _tool_settings(args: argparse.Namespace) -> ToolSettings:
     )
 
 
+def _database(args: argparse.Namespace) -> tuple[str | None, Path | None]:
+    """(PostgreSQL URL, SQLite path), at most one set. Raises ValueError for a bad URL,
+    replica id or lease."""
+    if not 0 < args.lease_seconds <= 3600:
+        raise ValueError("--lease-seconds must be > 0 and at most 3600")
+    if args.replica_id is not None and not (
+        0 < len(args.replica_id) <= 128 and args.replica_id.isprintable()
+    ):
+        raise ValueError("--replica-id must be 1 to 128 printable characters")
+    if args.db is not None and is_postgres_url(args.db):
+        if args.in_memory:
+            raise ValueError("--in-memory and a PostgreSQL --db exclude each other")
+        try:
+            parts = conninfo_to_dict(args.db)
+        except psycopg.ProgrammingError:
+            raise ValueError(f"--db: not a PostgreSQL URL: {redact(args.db)}") from None
+        if not parts.get("dbname"):
+            raise ValueError("--db: the URL names no database (postgresql://…/DBNAME)")
+        return args.db, None
+    if args.in_memory:
+        return None, None
+    return None, Path(args.db) if args.db else args.data_dir / "executor.db"
+
+
 def _auth_tokens(path: Path | None) -> tuple[str, ...]:
     """Tokens from the file (one per line) and the environment; never from the command line,
     where any user could read them. Raises OSError when the file cannot be read."""
@@ -270,13 +314,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_output_bytes=args.max_output_bytes,
             max_argument_bytes=args.max_argument_bytes,
         )
+        db_url, db_path = _database(args)
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
     configure_logging(args.log_level, args.log_format)
     config = Config(
         address=args.address,
         data_dir=args.data_dir,
-        db_path=None if args.in_memory else (args.db or args.data_dir / "executor.db"),
+        db_path=db_path,
+        db_url=db_url,
+        replica_id=args.replica_id,
+        lease_seconds=args.lease_seconds,
         journal_sync="NORMAL" if args.journal_sync == "normal" else "FULL",
         allow_tools=frozenset(args.allow_tool) if args.allow_tool else None,
         deny_tools=frozenset(args.deny_tool),

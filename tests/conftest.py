@@ -54,7 +54,8 @@ def tools(gate: Gate, recorder: Record, slow: Slow) -> ToolRegistry:
 
 @pytest.fixture
 def store_kind() -> str:
-    """Which store the server journals to; parametrize with `both_stores` to run both."""
+    """Which store the server journals to; parametrize with `both_stores` to run the
+    durable ones too (SQLite, PostgreSQL)."""
     return "memory"
 
 
@@ -70,11 +71,22 @@ def no_blocking() -> Iterator[BlockBuster]:
 
 
 @pytest.fixture
+def db_url(request: pytest.FixtureRequest, store_kind: str) -> str | None:
+    """A fresh PostgreSQL database when `store_kind` is postgres (made before blockbuster
+    watches: creating it runs programs)."""
+    return request.getfixturevalue("pg_url") if store_kind == "postgres" else None
+
+
+@pytest.fixture
 async def server(
-    tmp_path: Path, tools: ToolRegistry, store_kind: str, no_blocking: BlockBuster
+    tmp_path: Path,
+    tools: ToolRegistry,
+    store_kind: str,
+    db_url: str | None,
+    no_blocking: BlockBuster,
 ) -> AsyncIterator[ExecutorServer]:
     db_path = tmp_path / "x.db" if store_kind == "sqlite" else None
-    config = Config(address="127.0.0.1:0", data_dir=tmp_path, db_path=db_path)
+    config = Config(address="127.0.0.1:0", data_dir=tmp_path, db_path=db_path, db_url=db_url)
     srv = await build_server(config, tools=tools)
     await srv.start()
     try:

@@ -103,7 +103,13 @@ _TERMINAL = [int(s) for s in ExecutionStatus if s.is_terminal]
 _RECORD = "e.plan, e.options, e.create_time, e.status, e.end_time"
 
 # A lease is live while its owner's heartbeat is younger than the owner's own lease length.
-_EXPIRED = "(r.replica_id IS NULL OR r.heartbeat < now() - make_interval(secs => r.lease_seconds))"
+# A sub-select, not a join: when a concurrent claim changes the row first, PostgreSQL
+# re-checks the WHERE clause on the new version, and only a sub-select is evaluated again
+# (a joined replicas row would stay the one of the old owner, and both claims would win).
+_LIVE_OWNER = (
+    "EXISTS (SELECT 1 FROM replicas r WHERE r.replica_id = x.owner "
+    "AND r.heartbeat >= now() - make_interval(secs => r.lease_seconds))"
+)
 
 _APPEND = """
 WITH head AS (
@@ -365,9 +371,8 @@ class PostgresStore:
                 UPDATE executions e SET owner = %(me)s, epoch = e.epoch + 1
                 FROM (
                     SELECT x.plan_id FROM executions x
-                    LEFT JOIN replicas r ON r.replica_id = x.owner
                     WHERE x.status <> ALL(%(terminal)s::smallint[])
-                      AND (x.owner IS NULL OR {_EXPIRED} {mine})
+                      AND (NOT {_LIVE_OWNER} {mine})
                       AND NOT x.plan_id = ANY(%(held)s::text[])
                     ORDER BY x.create_time, x.plan_id
                     LIMIT %(limit)s
@@ -410,9 +415,7 @@ class PostgresStore:
     async def lease(self, plan_id: str) -> Lease | None:
         async with self._pool.connection() as connection:
             cursor = await connection.execute(
-                f"SELECT x.owner, x.epoch, x.owner IS NOT NULL AND NOT {_EXPIRED} "
-                "FROM executions x LEFT JOIN replicas r ON r.replica_id = x.owner "
-                "WHERE x.plan_id = %s",
+                f"SELECT x.owner, x.epoch, {_LIVE_OWNER} FROM executions x WHERE x.plan_id = %s",
                 (plan_id,),
             )
             row = await cursor.fetchone()

@@ -13,7 +13,7 @@ from tests.test_store_contract import event, record
 
 from executor_server.domain.status import EventType, ExecutionStatus
 from executor_server.store.postgres import SCHEMA_VERSION, PostgresStore
-from executor_server.store.protocol import Appended, LeaseLost, StoreError
+from executor_server.store.protocol import Appended, LeaseLost, SharedStore, StoreError
 
 PLAN_ID = "00000000-0000-4000-8000-000000000001"
 LONG_LEASE = 60.0  # longer than any test: only the test ages a heartbeat
@@ -23,6 +23,7 @@ LONG_LEASE = 60.0  # longer than any test: only the test ages a heartbeat
 async def replicas(pg_url: str) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
     a = await PostgresStore.open(pg_url, replica_id="a", lease_seconds=LONG_LEASE)
     b = await PostgresStore.open(pg_url, replica_id="b", lease_seconds=LONG_LEASE)
+    _: tuple[SharedStore, SharedStore] = (a, b)  # mypy: the protocol the engine will use
     try:
         yield a, b
     finally:

@@ -139,3 +139,32 @@ async def test_a_second_replica_under_a_live_id_refuses_to_start(
     finally:
         await again.kill()
         await a.kill()
+
+
+async def test_a_bad_or_unreachable_database_url_is_a_clear_error_without_the_password(
+    tmp_path: Path,
+) -> None:
+    cases = [
+        ("postgresql://u:hunter2@127.0.0.1:5432/", 2, "names no database"),
+        (
+            "postgresql://u:hunter2@127.0.0.1:1/d",
+            1,
+            "cannot connect to postgresql://u@127.0.0.1:1/d",
+        ),
+    ]
+    for i, (url, code, message) in enumerate(cases):
+        server = ServerProcess(
+            port=free_port(),
+            data_dir=tmp_path / str(i),
+            log=tmp_path / f"{i}.log",
+            extra=("--db", url),
+        )
+        try:
+            await server.start()
+            assert await server.wait_exit(within=30) == code
+        finally:
+            await server.kill()
+        text = server.log_text()
+        assert message in text
+        assert "hunter2" not in text
+        assert "Traceback" not in text

@@ -125,13 +125,28 @@ async def test_a_replica_that_lost_its_lease_can_never_write_again(
         await a.append_events(PLAN_ID, [event(3), event(4)])
     assert (caught.value.owner, caught.value.epoch, caught.value.current) == ("b", 1, 2)
     assert a.held() == {}
-    await a.heartbeat()  # a heartbeat does not give the execution back
+    assert await a.heartbeat() == []  # a heartbeat does not give the execution back
     with pytest.raises(LeaseLost):
         await a.append_events(PLAN_ID, [event(4)])
     await b.append_events(PLAN_ID, [event(4)])
 
     assert await _journal(pg_url, PLAN_ID) == [(1, 1), (2, 1), (3, 2), (4, 2)]
     assert [e.sequence for e in await a.read_events(PLAN_ID)] == [1, 2, 3, 4]
+
+
+async def test_a_replica_back_from_a_pause_learns_what_it_lost_at_its_next_heartbeat(
+    pg_url: str, replicas: tuple[PostgresStore, PostgresStore]
+) -> None:
+    a, b = replicas
+    kept, lost = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
+    await a.create_execution(record(kept, create_time=2.0))
+    await a.create_execution(record(lost, create_time=1.0))
+    await _as_if_paused(pg_url, "a")
+    assert [r.plan_id for r in await b.claim(1)] == [lost]  # the older one
+    assert await a.heartbeat() == [lost]  # before a writes anything
+    assert a.held() == {kept: 1}
+    assert await b.claim(10) == []  # the heartbeat made a live again: kept stays a's
+    await a.append_events(kept, [event(1, plan_id=kept)])
 
 
 async def test_a_fenced_append_does_not_hold_back_the_others_in_its_commit(

@@ -299,7 +299,10 @@ class PostgresStore:
                 # Leases lapse if this goes on; fencing keeps that safe.
                 log.warning("heartbeat failed", extra={"error": str(exc)})
 
-    async def heartbeat(self) -> None:
+    async def heartbeat(self) -> list[str]:
+        """Prove this replica alive, and learn which held executions another replica took
+        meanwhile (this one was paused or cut off past its lease): they are dropped from
+        `held` and returned, so the caller stops running them before it tries to write."""
         async with self._pool.connection() as connection:
             cursor = await connection.execute(
                 "UPDATE replicas SET heartbeat = now() WHERE replica_id = %s AND pid = %s",
@@ -310,6 +313,22 @@ class PostgresStore:
                     "this replica's registration was taken over; its leases are lost",
                     extra={"replica_id": self.replica_id},
                 )
+            if not self._held:
+                return []
+            held = dict(self._held)
+            cursor = await connection.execute(
+                "SELECT h.plan_id FROM unnest(%s::text[], %s::bigint[]) AS h(plan_id, epoch) "
+                "LEFT JOIN executions e ON e.plan_id = h.plan_id "
+                "WHERE e.plan_id IS NULL OR e.owner IS DISTINCT FROM %s OR e.epoch <> h.epoch",
+                (list(held), list(held.values()), self.replica_id),
+            )
+            lost = [plan_id for (plan_id,) in await cursor.fetchall()]
+        for plan_id in lost:
+            if self._held.get(plan_id) == held[plan_id]:
+                del self._held[plan_id]
+        if lost:
+            log.warning("leases lost", extra={"replica_id": self.replica_id, "plan_ids": lost})
+        return lost
 
     # ------------------------------------------------------------------ creating, owning
 

@@ -198,6 +198,11 @@ class SharedStore(Store, Protocol):
         """The executions this replica holds, with their epochs."""
         ...
 
+    async def heartbeat(self) -> list[str]:
+        """Prove this replica alive (the store also does it every lease/4 by itself);
+        returns the held executions another replica took meanwhile, no longer held."""
+        ...
+
     def listen(self) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Appended]]:
         """Notifications of appends by any replica, from now on, while the context is open.
         Notifications carry sequence numbers, never events: read those from the store."""

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import shlex
 import subprocess
 import sys
@@ -114,9 +115,15 @@ def _median(values: list[float]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
-async def grpc_figures(sizes: Sizes, minimal_s: dict[str, float], tmp: Path) -> tuple[list, dict]:
+async def grpc_figures(
+    sizes: Sizes, minimal_s: dict[str, float], tmp: Path, postgres: Cluster | None = None
+) -> tuple[list, dict]:
+    """The gRPC figures with the journal off, on (SQLite) and, given a cluster, on
+    PostgreSQL (a fresh database per server)."""
     rows: list[Row] = []
     raw: dict[str, Any] = {}
+    if postgres is not None:
+        raw["postgres_version"] = postgres.version
     requests = remote.OneStepPlans()
 
     port = remote.free_port()
@@ -126,211 +133,189 @@ async def grpc_figures(sizes: Sizes, minimal_s: dict[str, float], tmp: Path) -> 
         echo_throughput = await remote.throughput(call, requests, sizes.throughput_seconds)
     raw["bare_echo"] = {"latency": echo_latency, "throughput": echo_throughput}
 
-    with contextlib.ExitStack() as stack:
-        postgres = _postgres(stack)
-        journals = ["off", "on"] if postgres is None else ["off", "on", "postgres"]
-        if postgres is not None:
-            raw["postgres_version"] = postgres.version
-        for journal in journals:
-            rows += await _journal_figures(
-                journal,
-                sizes,
-                minimal_s,
-                tmp,
-                requests,
-                echo_latency,
-                echo_throughput,
-                raw,
-                postgres,
-            )
-    return rows, raw
+    for journal in ("off", "on", *(["postgres"] if postgres is not None else [])):
+        section = f"gRPC, journal {journal}"
+        port = remote.free_port()
+        data_dir = tmp / f"server-{journal}"
+        argv = remote.executor_argv(port, journal, data_dir, _database(postgres, journal))
+        async with remote.spawn(argv, port, tmp / f"server-{journal}.log") as server:
+            call = remote.execute_plan(server.channel)
+            lat = await remote.latency(call, requests, sizes.latency_calls)
+            thr = await remote.throughput(call, requests, sizes.throughput_seconds)
+            big = await remote.big_plan(server, sizes.big, deadline=sizes.huge_deadline)
+            fan: dict[int, list[dict[str, Any]]] = {1: [], sizes.watchers: []}
+            for _ in range(sizes.watch_repeats):  # alternate, so drift hits both alike
+                for watchers in fan:
+                    fan[watchers].append(
+                        await remote.fan_out(server, sizes.watch, watchers, sizes.watch_concurrency)
+                    )
+        # A fresh server, so that retained memory is this plan's alone.
+        port = remote.free_port()
+        huge_db = _database(postgres, journal)
+        argv = remote.executor_argv(port, journal, tmp / f"server-{journal}-huge", huge_db)
+        async with remote.spawn(argv, port, tmp / f"server-{journal}-huge.log") as server:
+            huge = await remote.retained_memory(server, sizes.huge, sizes.huge_deadline)
+        raw[section] = {
+            "latency": lat,
+            "throughput": thr,
+            "big": big,
+            "huge": huge,
+            "watch": {str(k): v for k, v in fan.items()},
+        }
 
-
-def _postgres(stack: contextlib.ExitStack) -> Cluster | None:
-    """A durable throwaway PostgreSQL cluster for the "journal postgres" figures, or None
-    (said on stderr) when no server is installed (`make postgres`)."""
-    try:
-        return stack.enter_context(cluster(durable=True))
-    except LookupError as exc:
-        print(f"bench: no PostgreSQL figures: {exc}", file=sys.stderr)
-        return None
-
-
-async def _journal_figures(
-    journal: str,
-    sizes: Sizes,
-    minimal_s: dict[str, float],
-    tmp: Path,
-    requests: remote.OneStepPlans,
-    echo_latency: dict[str, float],
-    echo_throughput: dict[str, Any],
-    raw: dict[str, Any],
-    postgres: Cluster | None,
-) -> list[Row]:
-    rows: list[Row] = []
-    section = f"gRPC, journal {journal}"
-    port = remote.free_port()
-    data_dir = tmp / f"server-{journal}"
-    db_url = postgres.create_database("bench") if journal == "postgres" and postgres else ""
-    argv = remote.executor_argv(port, journal, data_dir, db_url)
-    async with remote.spawn(argv, port, tmp / f"server-{journal}.log") as server:
-        call = remote.execute_plan(server.channel)
-        lat = await remote.latency(call, requests, sizes.latency_calls)
-        thr = await remote.throughput(call, requests, sizes.throughput_seconds)
-        big = await remote.big_plan(server, sizes.big, deadline=sizes.huge_deadline)
-        fan: dict[int, list[dict[str, Any]]] = {1: [], sizes.watchers: []}
-        for _ in range(sizes.watch_repeats):  # alternate, so drift hits both alike
-            for watchers in fan:
-                fan[watchers].append(
-                    await remote.fan_out(server, sizes.watch, watchers, sizes.watch_concurrency)
-                )
-    # A fresh server, so that retained memory is this plan's alone.
-    port = remote.free_port()
-    db_url = postgres.create_database("bench_huge") if journal == "postgres" and postgres else ""
-    argv = remote.executor_argv(port, journal, tmp / f"server-{journal}-huge", db_url)
-    async with remote.spawn(argv, port, tmp / f"server-{journal}-huge.log") as server:
-        huge = await remote.retained_memory(server, sizes.huge, sizes.huge_deadline)
-    raw[section] = {
-        "latency": lat,
-        "throughput": thr,
-        "big": big,
-        "huge": huge,
-        "watch": {str(k): v for k, v in fan.items()},
-    }
-
-    rows += [
-        Row(
-            section,
-            "1-step plan latency p50",
-            "ms",
-            lat["p50_ms"],
-            echo_latency["p50_ms"],
-            "bare echo",
-            "<=",
-            3.0,
-        ),
-        Row(
-            section,
-            "1-step plan latency p99",
-            "ms",
-            lat["p99_ms"],
-            echo_latency["p99_ms"],
-            "bare echo",
-            "<=",
-            6.0,
-        ),
-        Row(
-            section,
-            f"1-step plans/s, {remote.CONCURRENCY} in flight",
-            "calls/s",
-            thr["per_s"],
-            echo_throughput["per_s"],
-            "bare echo",
-            ">=",
-            1 / 3,
-            note=f"{thr['errors']} calls failed: {thr['error']}" if thr["errors"] else "",
-        ),
-    ]
-    big_rate = big["steps"] / big["wall_s"] if "wall_s" in big else None
-    big_minimal = sizes.big.size / minimal_s[sizes.big.name]
-    on = journal == "on"
-    rows += [
-        Row(
-            section,
-            f"{sizes.big.name} steps/s",
-            "steps/s",
-            big_rate,
-            big_minimal,
-            "minimal",
-            ">=" if on else "",
-            1 / 6 if on else None,
-            note=big.get("error", ""),
-        ),
-    ]
-    if on:
-        rows.append(
+        rows += [
+            Row(
+                section,
+                "1-step plan latency p50",
+                "ms",
+                lat["p50_ms"],
+                echo_latency["p50_ms"],
+                "bare echo",
+                "<=",
+                3.0,
+            ),
+            Row(
+                section,
+                "1-step plan latency p99",
+                "ms",
+                lat["p99_ms"],
+                echo_latency["p99_ms"],
+                "bare echo",
+                "<=",
+                6.0,
+            ),
+            Row(
+                section,
+                f"1-step plans/s, {remote.CONCURRENCY} in flight",
+                "calls/s",
+                thr["per_s"],
+                echo_throughput["per_s"],
+                "bare echo",
+                ">=",
+                1 / 3,
+                note=f"{thr['errors']} calls failed: {thr['error']}" if thr["errors"] else "",
+            ),
+        ]
+        big_rate = big["steps"] / big["wall_s"] if "wall_s" in big else None
+        big_minimal = sizes.big.size / minimal_s[sizes.big.name]
+        on = journal == "on"
+        rows += [
             Row(
                 section,
                 f"{sizes.big.name} steps/s",
                 "steps/s",
                 big_rate,
+                big_minimal,
+                "minimal",
+                ">=" if on else "",
+                1 / 6 if on else None,
+                note=big.get("error", ""),
+            ),
+        ]
+        if on:
+            rows.append(
+                Row(
+                    section,
+                    f"{sizes.big.name} steps/s",
+                    "steps/s",
+                    big_rate,
+                    None,
+                    "",
+                    ">=",
+                    25_000,
+                    absolute=True,
+                )
+            )
+        huge_wall = huge.get("wall_s")
+        huge_note = huge.get("error", "")
+        if "response_bytes" in huge:
+            huge_note = huge_note or (
+                f"blocking ExecutePlan; request {huge['request_bytes'] / 2**20:.1f} MiB, "
+                f"response {huge['response_bytes'] / 2**20:.1f} MiB"
+            )
+        rows += [
+            Row(
+                section,
+                f"{sizes.huge.name} ({sizes.huge.size:,} steps) wall",
+                "s",
+                huge_wall,
+                minimal_s[sizes.huge.name],
+                "minimal",
+                must_complete=True,
+                note=huge_note,
+            ),
+            Row(
+                section,
+                f"retained RSS per step after {sizes.huge.size:,}",
+                "KB/step",
+                huge["retained_per_step"] / 1024 if huge_wall is not None else None,
                 None,
                 "",
-                ">=",
-                25_000,
+                "<=",
+                5.0,
                 absolute=True,
-            )
-        )
-    huge_wall = huge.get("wall_s")
-    huge_note = huge.get("error", "")
-    if "response_bytes" in huge:
-        huge_note = huge_note or (
-            f"blocking ExecutePlan; request {huge['request_bytes'] / 2**20:.1f} MiB, "
-            f"response {huge['response_bytes'] / 2**20:.1f} MiB"
-        )
-    rows += [
-        Row(
-            section,
-            f"{sizes.huge.name} ({sizes.huge.size:,} steps) wall",
-            "s",
-            huge_wall,
-            minimal_s[sizes.huge.name],
-            "minimal",
-            must_complete=True,
-            note=huge_note,
-        ),
-        Row(
-            section,
-            f"retained RSS per step after {sizes.huge.size:,}",
-            "KB/step",
-            huge["retained_per_step"] / 1024 if huge_wall is not None else None,
-            None,
-            "",
-            "<=",
-            5.0,
-            absolute=True,
-            note=f"RSS {huge['rss_before'] / 2**20:.0f} -> {huge['rss_after'] / 2**20:.0f}"
-            f" MiB, peak {(huge['rss_peak'] or 0) / 2**20:.0f} MiB",
-        ),
-    ]
-    one = fan[1]
-    many = fan[sizes.watchers]
-    incomplete = [r for r in one + many if not r["complete"]]
-    rows += [
-        Row(
-            section,
-            f"watch: events/s delivered to {sizes.watchers}",
-            "events/s",
-            _median([r["delivered_per_s"] for r in many]),
-            _median([r["delivered_per_s"] for r in one]),
-            "1 watcher",
-            note="some watchers missed events" if incomplete else "",
-        ),
-        Row(
-            section,
-            f"watch: max lag, {sizes.watchers} watchers",
-            "s",
-            max(r["max_lag_s"] for r in many),
-            max(r["max_lag_s"] for r in one),
-            "1 watcher",
-            "<=",
-            1.0,
-            absolute=True,
-        ),
-        Row(
-            section,
-            f"watch: execution steps/s, {sizes.watchers} watchers",
-            "steps/s",
-            _median([r["execution_steps_per_s"] for r in many]),
-            _median([r["execution_steps_per_s"] for r in one]),
-            "1 watcher",
-            ">=",
-            0.8,
-            note=f"{sizes.watch.name}, max_concurrent_steps={sizes.watch_concurrency}; "
-            f"runs {_median([r['execution_s'] for r in one]):.2f} s with 1 watcher",
-        ),
-    ]
-    return rows
+                note=f"RSS {huge['rss_before'] / 2**20:.0f} -> {huge['rss_after'] / 2**20:.0f}"
+                f" MiB, peak {(huge['rss_peak'] or 0) / 2**20:.0f} MiB",
+            ),
+        ]
+        one = fan[1]
+        many = fan[sizes.watchers]
+        incomplete = [r for r in one + many if not r["complete"]]
+        rows += [
+            Row(
+                section,
+                f"watch: events/s delivered to {sizes.watchers}",
+                "events/s",
+                _median([r["delivered_per_s"] for r in many]),
+                _median([r["delivered_per_s"] for r in one]),
+                "1 watcher",
+                note="some watchers missed events" if incomplete else "",
+            ),
+            Row(
+                section,
+                f"watch: max lag, {sizes.watchers} watchers",
+                "s",
+                max(r["max_lag_s"] for r in many),
+                max(r["max_lag_s"] for r in one),
+                "1 watcher",
+                "<=",
+                1.0,
+                absolute=True,
+            ),
+            Row(
+                section,
+                f"watch: execution steps/s, {sizes.watchers} watchers",
+                "steps/s",
+                _median([r["execution_steps_per_s"] for r in many]),
+                _median([r["execution_steps_per_s"] for r in one]),
+                "1 watcher",
+                ">=",
+                0.8,
+                note=f"{sizes.watch.name}, max_concurrent_steps={sizes.watch_concurrency}; "
+                f"runs {_median([r['execution_s'] for r in one]):.2f} s with 1 watcher",
+            ),
+        ]
+    return rows, raw
+
+
+def _database(postgres: Cluster | None, journal: str) -> str:
+    """A fresh database's URL for a "postgres" server, else ""."""
+    if postgres is None or journal != "postgres":
+        return ""
+    return postgres.create_database(f"bench_{next(_databases)}")
+
+
+_databases = itertools.count(1)
+
+
+def _postgres(stack: contextlib.ExitStack) -> Cluster | None:
+    """A durable throwaway PostgreSQL cluster (fsync on, as a user would run it), or None,
+    said on stderr, when no server is installed (`make postgres`)."""
+    try:
+        return stack.enter_context(cluster(durable=True))
+    except LookupError as exc:
+        print(f"bench: no PostgreSQL figures: {exc}", file=sys.stderr)
+        return None
 
 
 def durability_rows(rows: list[Row]) -> list[Row]:
@@ -386,8 +371,14 @@ def main(argv: list[str] | None = None) -> int:
         minimal_s = {s.name: time_minimal(s) for s in (sizes.big, sizes.huge)}
         raw["minimal_big_s"] = minimal_s
         progress("gRPC: bare echo, then the server with the journal off and on")
-        with tempfile.TemporaryDirectory(prefix="bench-grpc-") as tmp:
-            grpc_rows, raw["grpc"] = asyncio.run(grpc_figures(sizes, minimal_s, Path(tmp)))
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-grpc-") as tmp,
+            contextlib.ExitStack() as stack,
+        ):
+            postgres = _postgres(stack)
+            grpc_rows, raw["grpc"] = asyncio.run(
+                grpc_figures(sizes, minimal_s, Path(tmp), postgres)
+            )
         rows += grpc_rows
     rows += durability_rows(rows)
     if args.profile:

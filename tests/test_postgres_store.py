@@ -177,7 +177,7 @@ async def test_concurrent_claims_take_each_execution_once(
     pg_url: str, replicas: tuple[PostgresStore, PostgresStore]
 ) -> None:
     a, b = replicas
-    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(1, 41)]
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(1, 61)]
     for plan_id in ids:
         await a.enqueue_execution(record(plan_id, create_time=float(len(ids) - int(plan_id[-3:]))))
     lease = await a.lease(ids[0])

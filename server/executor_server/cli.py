@@ -12,13 +12,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
 import structlog
-from psycopg.conninfo import conninfo_to_dict
 
 from executor_server.app import DEFAULT_ADDRESS, Config, build_server, default_data_dir
 from executor_server.domain.limits import Limits
-from executor_server.store.postgres import is_postgres_url, redact
+from executor_server.store.postgres import check_url, is_postgres_url
 from executor_server.store.protocol import StoreError
 from executor_server.tools.settings import (
     CommandSettings,
@@ -282,11 +280,9 @@ def _database(args: argparse.Namespace) -> tuple[str | None, Path | None]:
         if args.in_memory:
             raise ValueError("--in-memory and a PostgreSQL --db exclude each other")
         try:
-            parts = conninfo_to_dict(args.db)
-        except psycopg.ProgrammingError:
-            raise ValueError(f"--db: not a PostgreSQL URL: {redact(args.db)}") from None
-        if not parts.get("dbname"):
-            raise ValueError("--db: the URL names no database (postgresql://…/DBNAME)")
+            check_url(args.db)
+        except ValueError as exc:
+            raise ValueError(f"--db: {exc}") from None
         return args.db, None
     if args.in_memory:
         return None, None

@@ -51,7 +51,14 @@ from executor_server.store.protocol import (
     StoreError,
 )
 
-__all__ = ["CHANNEL", "SCHEMA_VERSION", "PostgresStore", "is_postgres_url", "redact"]
+__all__ = [
+    "CHANNEL",
+    "SCHEMA_VERSION",
+    "PostgresStore",
+    "check_url",
+    "is_postgres_url",
+    "redact",
+]
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +110,17 @@ _TERMINAL = [int(s) for s in ExecutionStatus if s.is_terminal]
 _RECORD = "e.plan, e.options, e.create_time, e.status, e.end_time"
 
 # A lease is live while its owner's heartbeat is younger than the owner's own lease length.
-# A sub-select, not a join: when a concurrent claim changes the row first, PostgreSQL
-# re-checks the WHERE clause on the new version, and only a sub-select is evaluated again
-# (a joined replicas row would stay the one of the old owner, and both claims would win).
 _LIVE_OWNER = (
     "EXISTS (SELECT 1 FROM replicas r WHERE r.replica_id = x.owner "
     "AND r.heartbeat >= now() - make_interval(secs => r.lease_seconds))"
+)
+# Claims test owners against the live replicas as one array, computed once per statement.
+# Not a join or an EXISTS (which the planner turns into one): when a concurrent claim has
+# just taken a row, PostgreSQL re-checks the row's new version, but with the joined rows of
+# the old one, so a row whose old owner was dead still looked free and both claims won.
+_LIVE_REPLICAS = (
+    "ARRAY(SELECT replica_id FROM replicas "
+    "WHERE heartbeat >= now() - make_interval(secs => lease_seconds))"
 )
 
 _APPEND = """
@@ -136,7 +148,19 @@ SELECT moved.plan_id, pg_notify(%b, moved.plan_id || ' ' || moved.last) FROM mov
 
 
 def is_postgres_url(value: str) -> bool:
+    """Whether `--db` names PostgreSQL (anything else is a SQLite path)."""
     return value.startswith(("postgresql://", "postgres://"))
+
+
+def check_url(url: str) -> None:
+    """Raises ValueError, never showing the password, unless `url` is a PostgreSQL URL
+    that names a database."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise ValueError(f"not a PostgreSQL URL: {redact(url)}") from None
+    if not parts.get("dbname"):
+        raise ValueError("the URL names no database (postgresql://USER@HOST:PORT/DBNAME)")
 
 
 def redact(url: str) -> str:
@@ -391,7 +415,7 @@ class PostgresStore:
                 FROM (
                     SELECT x.plan_id FROM executions x
                     WHERE x.status <> ALL(%(terminal)s::smallint[])
-                      AND (NOT {_LIVE_OWNER} {mine})
+                      AND (x.owner IS NULL OR x.owner <> ALL({_LIVE_REPLICAS}) {mine})
                       AND NOT x.plan_id = ANY(%(held)s::text[])
                     ORDER BY x.create_time, x.plan_id
                     LIMIT %(limit)s

@@ -178,7 +178,9 @@ def redact(url: str) -> str:
 class _Append:
     plan_id: str
     epoch: int
-    events: Sequence[Event]
+    first: int
+    last: int
+    data: list[str]  # the events, encoded by the caller (so a bad one fails only its append)
     latest: Event | None  # the last execution event, for the status projection
     future: asyncio.Future[None]
 
@@ -364,31 +366,33 @@ class PostgresStore:
         await self._insert(record, owner=None)
 
     async def _insert(self, record: ExecutionRecord, owner: str | None) -> None:
-        async with self._pool.connection() as connection:
-            cursor = await connection.execute(
-                "INSERT INTO executions (plan_id, plan_name, create_time, status, end_time, "
-                "step_count, plan, options, owner, epoch) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (plan_id) DO NOTHING",
-                (
-                    record.plan_id,
-                    record.plan.name,
-                    record.create_time,
-                    int(record.status),
-                    record.end_time,
-                    len(record.plan.steps),
-                    record.plan.model_dump_json(),
-                    record.options.model_dump_json(),
-                    owner,
-                    0 if owner is None else 1,
-                ),
-            )
-            if cursor.rowcount == 1:
-                return
-        existing = await self.get_execution(record.plan_id)
-        if existing is None:  # deleted in between: a race the caller may simply retry
-            raise DuplicateExecution(record)
-        raise DuplicateExecution(existing)
+        row = (
+            record.plan_id,
+            record.plan.name,
+            record.create_time,
+            int(record.status),
+            record.end_time,
+            len(record.plan.steps),
+            record.plan.model_dump_json(),
+            record.options.model_dump_json(),
+            owner,
+            0 if owner is None else 1,
+        )
+        while True:
+            async with self._pool.connection() as connection:
+                cursor = await connection.execute(
+                    "INSERT INTO executions (plan_id, plan_name, create_time, status, "
+                    "end_time, step_count, plan, options, owner, epoch) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (plan_id) DO NOTHING",
+                    row,
+                )
+                if cursor.rowcount == 1:
+                    return
+            existing = await self.get_execution(record.plan_id)
+            if existing is not None:
+                raise DuplicateExecution(existing)
+            # Deleted between the two statements (a purge): the id is free again.
 
     async def claim(self, limit: int) -> list[ExecutionRecord]:
         return await self._claim(limit, mine_too=False)
@@ -494,11 +498,17 @@ class PostgresStore:
             raise LeaseLost(
                 plan_id, None, lease.owner if lease else None, lease.epoch if lease else 0
             )
+        if not events:
+            return
+        data = [encode_event(e) for e in events]
         latest = next(
             (e for e in reversed(events) if e.type is EventType.EXECUTION_STATUS_CHANGED), None
         )
+        first, last = events[0].sequence, events[-1].sequence
+        if last - first + 1 != len(events):
+            raise ValueError(f"events for {plan_id} are not consecutive: {first}..{last}")
         future = asyncio.get_running_loop().create_future()
-        self._appends.put_nowait(_Append(plan_id, epoch, events, latest, future))
+        self._appends.put_nowait(_Append(plan_id, epoch, first, last, data, latest, future))
         await future
 
     async def _write_loop(self) -> None:
@@ -533,18 +543,17 @@ class PostgresStore:
                 (
                     item.plan_id,
                     item.epoch,
-                    item.events[0].sequence,
-                    item.events[-1].sequence,
+                    item.first,
+                    item.last,
                     None if latest is None else int(latest.status),
                     latest.time if latest is not None and latest.status.is_terminal else None,
                 ),
                 strict=True,
             ):
                 column.append(value)
-            for event in item.events:
-                rows[0].append(item.plan_id)
-                rows[1].append(event.sequence)
-                rows[2].append(encode_event(event))
+            rows[0].extend([item.plan_id] * len(item.data))
+            rows[1].extend(range(item.first, item.last + 1))
+            rows[2].extend(item.data)
         try:
             async with self._pool.connection() as connection:
                 cursor = await connection.execute(
@@ -591,7 +600,7 @@ class PostgresStore:
                 reasons[item.plan_id] = LeaseLost(item.plan_id, item.epoch, owner, int(epoch))
             else:
                 reasons[item.plan_id] = ValueError(
-                    f"journal of {item.plan_id} expects {last + 1}, got {item.events[0].sequence}"
+                    f"journal of {item.plan_id} expects {last + 1}, got {item.first}"
                 )
         return reasons
 

@@ -258,6 +258,9 @@ async def test_listeners_hear_every_append_as_a_sequence_number(
         async with asyncio.timeout(10):
             async for notice in heard:
                 got.append(notice)
+                # Sent in the append's commit: what it announces is readable at once.
+                stored = await b.read_events(notice.plan_id, notice.last_sequence - 1, 1)
+                assert [e.sequence for e in stored] == [notice.last_sequence]
                 if len(got) == 3:
                     break
     assert got[0] == Appended(PLAN_ID, 2)

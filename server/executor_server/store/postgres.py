@@ -473,7 +473,10 @@ class PostgresStore:
 
     @contextlib.asynccontextmanager
     async def listen(self) -> AsyncIterator[AsyncIterator[Appended]]:
-        """A connection of its own (LISTEN holds it), closed with the context."""
+        """A connection of its own (LISTEN holds it), closed with the context. If that
+        connection breaks, iteration raises psycopg.OperationalError: notifications sent
+        meanwhile are lost, so a listener reads the journals it follows again after
+        listening anew."""
         connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
         try:
             await connection.execute(f"LISTEN {CHANNEL}")

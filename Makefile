@@ -53,8 +53,14 @@ $(UV_STAMP):
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	touch $@
 
-$(VENV_STAMP): $(UV_STAMP) uv.lock pyproject.toml $(CLIENT_DIR)/pyproject.toml
+# Tool plugins of your own, one requirement per line (a path, a wheel, `name==version`):
+# `uv sync` keeps .venv exactly as the lock says, so they are installed again after
+# every sync (`make plugins`). The file is yours (git ignores it).
+PLUGINS     ?= plugins.txt
+
+$(VENV_STAMP): $(UV_STAMP) uv.lock pyproject.toml $(CLIENT_DIR)/pyproject.toml $(wildcard $(PLUGINS))
 	$(UV_ENV) $(UV) sync --frozen --all-groups --python $(PYTHON)
+	$(MAKE) --no-print-directory plugins
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json
@@ -63,8 +69,18 @@ $(NPM_STAMP): package.json package-lock.json
 
 # ----------------------------------------------------------------- run
 
-run: install
+# Serving needs only the Python environment: Node/npm (for buf) is for linting.
+run: $(VENV_STAMP)
 	$(VENV)/bin/executor serve $(ARGS)
+
+# ----------------------------------------------------------------- plugins
+
+.PHONY: plugins
+plugins:
+	@if [ -f $(PLUGINS) ]; then \
+		echo "installing the tool plugins listed in $(PLUGINS)"; \
+		$(UV_ENV) $(UV) pip install --python $(VPY) -r $(PLUGINS); \
+	fi
 
 # ----------------------------------------------------------------- codegen
 

@@ -107,6 +107,19 @@ async def client(port: int) -> AsyncIterator[AsyncExecutorClient]:
         yield c
 
 
+@pytest.fixture(scope="session")
+def executor_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`executor serve` as a child process, shared by the command-line tests; its address.
+    http.request may reach loopback, for the local HTTP example."""
+    from tests.support.cli import serving
+
+    with serving(tmp_path_factory.mktemp("executor-serve"), "--http-allow", "127.0.0.1") as (
+        address,
+        _log,
+    ):
+        yield address
+
+
 # ----------------------------------------------------------------- PostgreSQL
 
 from tests.support.postgres import Cluster, cluster  # noqa: E402

@@ -127,6 +127,7 @@ async def test_a_second_replica_under_a_live_id_refuses_to_start(
     try:
         await a.start()
         await a.wait_serving()
+        assert f"journal {pg_url} as replica a" in a.log_text()  # the start-up line
         await again.start()
         assert await again.wait_exit(within=30) == 1
         errors = [r for r in again.log_records() if r.get("event") == "cannot serve"]

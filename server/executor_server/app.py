@@ -12,6 +12,7 @@ from typing import Literal
 
 from executor_server.domain.limits import Limits
 from executor_server.engine.executor import Executor
+from executor_server.observability.telemetry import Telemetry
 from executor_server.rpc.server import ExecutorServer
 from executor_server.store.memory import MemoryStore
 from executor_server.store.postgres import PostgresStore
@@ -63,11 +64,18 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     drain_seconds: float = 1.0
     grace_seconds: float = 5.0
+    #: Serve Prometheus metrics at http://HOST:PORT/metrics; None: no metrics.
+    metrics_address: str | None = None
+    #: Export traces over OTLP/gRPC here; None: only if OTEL_EXPORTER_OTLP_* says where.
+    otlp_endpoint: str | None = None
 
 
-async def build_server(config: Config, tools: ToolRegistry | None = None) -> ExecutorServer:
+async def build_server(
+    config: Config, tools: ToolRegistry | None = None, telemetry: Telemetry | None = None
+) -> ExecutorServer:
     """Open the store, resume unfinished executions and assemble the server (not yet
-    listening). `tools` replaces plugin discovery (embedding, tests).
+    listening). `tools` replaces plugin discovery (embedding, tests); `telemetry` the
+    metrics and tracing the config asks for.
 
     Raises StoreError when the database cannot be used.
     """
@@ -79,6 +87,12 @@ async def build_server(config: Config, tools: ToolRegistry | None = None) -> Exe
             allow=config.allow_tools,
             deny=config.deny_tools,
             settings=config.tool_settings,
+        )
+    if telemetry is None:
+        telemetry = await asyncio.to_thread(
+            Telemetry.configure,
+            metrics_address=config.metrics_address,
+            otlp_endpoint=config.otlp_endpoint,
         )
     store: Store
     if config.db_url is not None:
@@ -98,6 +112,7 @@ async def build_server(config: Config, tools: ToolRegistry | None = None) -> Exe
         max_active_executions=config.max_active_executions,
         retention=config.retention,
         limits=config.limits,
+        observer=telemetry,
     )
     await executor.start()
     return ExecutorServer(
@@ -106,4 +121,5 @@ async def build_server(config: Config, tools: ToolRegistry | None = None) -> Exe
         address=config.address,
         limits=config.limits,
         auth_tokens=config.auth_tokens,
+        telemetry=telemetry,
     )

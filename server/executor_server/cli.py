@@ -1,4 +1,7 @@
-"""`executor serve`: run the server until SIGTERM or SIGINT, then shut down gracefully."""
+"""`executor serve`: run the server until SIGTERM or SIGINT, then shut down gracefully.
+
+The `executor` command itself is the client's (`executor_client.cli`), which hands
+`serve ARGS` to `main` here, so a client-only install has every other command."""
 
 from __future__ import annotations
 
@@ -11,12 +14,21 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 
-from executor_server.app import DEFAULT_ADDRESS, Config, build_server, default_data_dir
+from executor_server.app import (
+    DEFAULT_ADDRESS,
+    Config,
+    build_server,
+    default_data_dir,
+    default_replica_id,
+)
 from executor_server.domain.limits import Limits
-from executor_server.store.postgres import check_url, is_postgres_url
+from executor_server.observability.telemetry import parse_address
+from executor_server.rpc.server import ExecutorServer
+from executor_server.store.postgres import check_url, is_postgres_url, redact
 from executor_server.store.protocol import StoreError
 from executor_server.tools.settings import (
     CommandSettings,
@@ -59,6 +71,7 @@ def configure_logging(level: str, fmt: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """Every flag of `executor serve`, in one place (the other commands are the client's)."""
     parser = argparse.ArgumentParser(prog="executor", description="The Executor plan runner.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the gRPC server")
@@ -67,7 +80,8 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         default=default_data_dir(),
-        help="where the journal and workspaces live (default: %(default)s)",
+        help="where the journal and workspaces live (default: %(default)s, per user: "
+        "every checkout and install of this user shares it)",
     )
     # -- the journal: a SQLite file, or PostgreSQL shared by replicas (README: replicas)
     serve.add_argument(
@@ -210,6 +224,22 @@ def _parser() -> argparse.ArgumentParser:
         default=5.0,
         help="how long calls in flight may finish at shutdown",
     )
+    # Observability (issue 16): metrics and traces, each off unless asked for.
+    observability = serve.add_argument_group("observability")
+    observability.add_argument(
+        "--metrics-address",
+        type=_metrics_address,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: no metrics)",
+    )
+    observability.add_argument(
+        "--otlp-endpoint",
+        type=_otlp_endpoint,
+        metavar="URL",
+        help="export traces over OTLP/gRPC to this collector, e.g. http://localhost:4317 "
+        "(default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT, "
+        "else no tracing)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
         "--log-format",
@@ -231,17 +261,58 @@ async def serve(config: Config) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     port = await server.start()
-    log.info(
-        "executor ready",
-        extra={
-            "address": config.address,
-            "port": port,
-            "tools": [t.spec.name for t in server.executor.tools],
-        },
-    )
+    message, fields = _ready_message(config, port, server)
+    log.info(message, extra=fields)
     await stop.wait()
     log.info("shutting down")
     await server.stop(drain_seconds=config.drain_seconds, grace_seconds=config.grace_seconds)
+
+
+def _metrics_address(value: str) -> str:
+    try:
+        parse_address(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _otlp_endpoint(value: str) -> str:
+    url = urlsplit(value)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a URL like http://HOST:4317")
+    return value
+
+
+def _ready_message(
+    config: Config, port: int, server: ExecutorServer
+) -> tuple[str, dict[str, object]]:
+    """The one line that says what this server is: where it listens, what it journals to
+    (the default journal is per user, shared by every checkout), who may call it, and
+    which tools it offers."""
+    host = config.address.rsplit(":", 1)[0]
+    address = f"{host}:{port}"
+    if config.db_url is not None:
+        replica = config.replica_id or default_replica_id(config.address)
+        database = f"{redact(config.db_url)} as replica {replica}"
+    elif config.db_path is not None:
+        database = str(config.db_path)
+    else:
+        database = "in memory (none kept)"
+    auth = "bearer token" if config.auth_tokens else "off (anyone who can connect)"
+    tools = [t.spec.name for t in server.executor.tools]
+    failed = [e.entry_point for e in server.executor.tools.load_errors]
+    message = (
+        f"executor serving on {address}; journal {database}; authentication {auth}; "
+        f"{len(tools)} tools loaded" + (f"; failed to load: {', '.join(failed)}" if failed else "")
+    )
+    return message, {
+        "address": address,
+        "port": port,
+        "database": database,
+        "auth": bool(config.auth_tokens),
+        "tools": tools,
+        "tools_failed": failed,
+    }
 
 
 def _tool_settings(args: argparse.Namespace) -> ToolSettings:
@@ -331,6 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         limits=limits,
         drain_seconds=args.drain_seconds,
         grace_seconds=args.grace_seconds,
+        metrics_address=args.metrics_address,
+        otlp_endpoint=args.otlp_endpoint,
     )
     try:
         asyncio.run(serve(config))

@@ -45,6 +45,7 @@ from executor_server.engine.journal import Journal
 from executor_server.engine.policy import DEFAULT_MAX_CONCURRENT_STEPS, Retry, attempt_timeout
 from executor_server.engine.state import ExecutionState
 from executor_server.engine.validation import PlanGraph
+from executor_server.observability import NULL_EXECUTION_OBSERVER, ExecutionObserver
 from executor_server.tools.protocol import Budget, CompensatingTool, ToolContext, ToolSpec
 
 log = logging.getLogger(__name__)
@@ -125,9 +126,11 @@ class Execution:
         state: ExecutionState,
         workspace: Path,
         limits: Limits,
+        observer: ExecutionObserver = NULL_EXECUTION_OBSERVER,
     ) -> None:
         self.graph = graph
         self.limits = limits
+        self._observer = observer
         self.plan = graph.plan
         self.options = options
         self.journal = journal
@@ -795,7 +798,7 @@ class Execution:
         loop = asyncio.get_running_loop()
         while True:
             attempt += 1
-            context = self._context(i, attempt, loop.time() + job.timeout)
+            context = self._context(i, attempt, loop.time() + job.timeout, job)
             wait_at_least = 0.0
             try:
                 self.budget.take_tool_invocation()
@@ -860,8 +863,12 @@ class Execution:
             )
             return error
 
-    def _context(self, i: int, attempt: int, deadline: float) -> ToolContext:
+    def _context(self, i: int, attempt: int, deadline: float, job: _Job) -> ToolContext:
         step = self.plan.steps[i]
+        # observability: the one place a ToolContext is built; the attempt's span starts here.
+        trace_context = self._observer.attempt_starting(
+            step.id, attempt, job.spec.name, job.running is StepStatus.COMPENSATING
+        )
 
         def on_progress(fraction: float, message: str) -> None:
             self.emit(
@@ -877,6 +884,7 @@ class Execution:
             workspace=self.workspace,
             budget=self.budget,
             on_progress=on_progress if self.options.progress_reporting else None,
+            trace_context=trace_context,
         )
 
 

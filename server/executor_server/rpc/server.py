@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -18,10 +19,12 @@ from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
 from executor_server.domain.limits import Limits
 from executor_server.engine.executor import Executor
+from executor_server.observability.telemetry import Telemetry
 from executor_server.rpc.auth import BearerTokenAuth
 from executor_server.rpc.decoding import SafeDecoding
 from executor_server.rpc.reflection import enable_reflection
 from executor_server.rpc.servicer import ExecutorServicer
+from executor_server.rpc.telemetry import TelemetryInterceptor
 from executor_server.store.protocol import Store
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExecutorService"].full_name
@@ -58,20 +61,27 @@ class ExecutorServer:
         address: str,
         limits: Limits | None = None,
         auth_tokens: Sequence[str] = (),
+        telemetry: Telemetry | None = None,
     ) -> None:
         limits = limits or executor.limits
         self.executor = executor
         self._store = store
+        self.telemetry = telemetry
         self.address = address
         self.port: int | None = None
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        interceptors: list[Any] = []  # grpc.aio.ServerInterceptor, generic only in the stubs
+        if telemetry is not None and (telemetry.metrics is not None or telemetry.tracing):
+            # Outermost, so that refused calls are counted too.
+            interceptors.append(
+                TelemetryInterceptor(telemetry.metrics, propagate_trace=telemetry.tracing)
+            )
+        if auth_tokens:
+            # Authentication before decoding: an anonymous body is never decoded.
+            interceptors.append(BearerTokenAuth(auth_tokens))
+        interceptors.append(SafeDecoding())
         self._server = grpc.aio.server(
-            options=channel_options(limits.max_message_bytes),
-            # Authentication first: an anonymous call is refused before its body is decoded.
-            interceptors=[
-                *([BearerTokenAuth(auth_tokens)] if auth_tokens else []),
-                SafeDecoding(),
-            ],
+            options=channel_options(limits.max_message_bytes), interceptors=interceptors
         )
         pb_grpc.add_ExecutorServiceServicer_to_server(  # type: ignore[no-untyped-call]
             ExecutorServicer(executor, limits), self._server
@@ -84,6 +94,8 @@ class ExecutorServer:
         address cannot be bound."""
         for service in ("", SERVICE_NAME):
             await self._health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.telemetry is not None:
+            await self.telemetry.start()
         try:
             self.port = self._server.add_insecure_port(self.address)
         except RuntimeError as exc:
@@ -105,6 +117,8 @@ class ExecutorServer:
         await self._server.stop(grace_seconds)
         await self.executor.close()
         await self._store.close()
+        if self.telemetry is not None:
+            await self.telemetry.shutdown()  # after the executions, whose spans it exports
         log.info("stopped")
 
     async def wait_for_termination(self) -> None:

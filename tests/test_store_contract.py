@@ -27,6 +27,7 @@ from executor_server.domain.status import (
     StepStatus,
 )
 from executor_server.store.memory import MemoryStore
+from executor_server.store.postgres import PostgresStore
 from executor_server.store.protocol import (
     DuplicateExecution,
     ExecutionQuery,
@@ -39,11 +40,16 @@ PLAN_ID = "00000000-0000-4000-8000-000000000001"
 STEP_ID = "00000000-0000-4000-8000-0000000000a1"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    opened: Store = (
-        MemoryStore() if request.param == "memory" else await SQLiteStore.open(tmp_path / "x.db")
-    )
+    opened: Store
+    if request.param == "memory":
+        opened = MemoryStore()
+    elif request.param == "sqlite":
+        opened = await SQLiteStore.open(tmp_path / "x.db")
+    else:
+        url = request.getfixturevalue("pg_url")
+        opened = await PostgresStore.open(url, replica_id="contract")
     yield opened
     await opened.close()
 

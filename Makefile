@@ -40,7 +40,8 @@ UV_ENV      := UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=$(VENV) VIRTUAL_
 PYTEST_ARGS ?=
 ARGS        ?=
 
-.PHONY: install run proto check-proto lint lint-py lint-proto breaking test fuzz fmt clean bench
+.PHONY: install run proto check-proto lint lint-py lint-proto breaking test fuzz fmt clean bench \
+	postgres
 
 # ----------------------------------------------------------------- install
 
@@ -255,9 +256,32 @@ breaking: $(NPM_STAMP)
 		echo "breaking: branch main has no $(PROTO_DIR)/*.proto yet; skipping"; \
 	fi
 
+# ----------------------------------------------------------------- postgresql
+
+# The tests start their own throwaway PostgreSQL cluster (tests/support/postgres.py) from
+# Debian's server package, installed here when it is missing and this user may (root with
+# apt-get, as in CI) -- without the package's default cluster, which nothing uses.
+# Elsewhere the PostgreSQL tests skip, saying why (and fail when CI is set).
+postgres:
+	@if compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "postgres: installing Debian's postgresql"; \
+		mkdir -p /etc/postgresql-common; \
+		[ -e /etc/postgresql-common/createcluster.conf ] \
+			|| echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf; \
+		apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+			postgresql >/dev/null; \
+	else \
+		echo "postgres: no PostgreSQL server, and installing one needs root and apt-get:" \
+			"the PostgreSQL tests will skip" >&2; \
+	fi
+
 # ----------------------------------------------------------------- test
 
-test: install shell-tools
+test: install shell-tools postgres
 	$(MAKE) --no-print-directory lint
 	$(PYTEST) $(PYTEST_ARGS)
 

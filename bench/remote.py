@@ -109,7 +109,8 @@ async def spawn(argv: list[str], port: int, log: Path) -> AsyncIterator[Server]:
             process.wait()
 
 
-def executor_argv(port: int, journal: str, data_dir: Path) -> list[str]:
+def executor_argv(port: int, journal: str, data_dir: Path, db_url: str = "") -> list[str]:
+    """journal: "off" (in memory), "on" (SQLite), "postgres" (the database at `db_url`)."""
     # The console script next to this interpreter: the same environment as the bench.
     argv = [
         str(Path(sys.executable).parent / "executor"),
@@ -121,6 +122,8 @@ def executor_argv(port: int, journal: str, data_dir: Path) -> list[str]:
         "--drain-seconds=0",
         "--grace-seconds=1",
     ]
+    if journal == "postgres":
+        return [*argv, f"--db={db_url}", "--replica-id=bench"]
     return [*argv, "--in-memory"] if journal == "off" else [*argv, f"--db={data_dir}/journal.db"]
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
+import itertools
 import shlex
 import subprocess
 import sys
@@ -21,6 +23,8 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a script: bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support.postgres import Cluster, cluster
 
 from bench import observability, remote
 from bench.engine import conversion_rows, engine_rows, time_minimal
@@ -115,9 +119,15 @@ def _median(values: list[float]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
-async def grpc_figures(sizes: Sizes, minimal_s: dict[str, float], tmp: Path) -> tuple[list, dict]:
+async def grpc_figures(
+    sizes: Sizes, minimal_s: dict[str, float], tmp: Path, postgres: Cluster | None = None
+) -> tuple[list, dict]:
+    """The gRPC figures with the journal off, on (SQLite) and, given a cluster, on
+    PostgreSQL (a fresh database per server)."""
     rows: list[Row] = []
     raw: dict[str, Any] = {}
+    if postgres is not None:
+        raw["postgres_version"] = postgres.version
     requests = remote.OneStepPlans()
 
     port = remote.free_port()
@@ -127,11 +137,11 @@ async def grpc_figures(sizes: Sizes, minimal_s: dict[str, float], tmp: Path) -> 
         echo_throughput = await remote.throughput(call, requests, sizes.throughput_seconds)
     raw["bare_echo"] = {"latency": echo_latency, "throughput": echo_throughput}
 
-    for journal in ("off", "on"):
+    for journal in ("off", "on", *(["postgres"] if postgres is not None else [])):
         section = f"gRPC, journal {journal}"
         port = remote.free_port()
         data_dir = tmp / f"server-{journal}"
-        argv = remote.executor_argv(port, journal, data_dir)
+        argv = remote.executor_argv(port, journal, data_dir, _database(postgres, journal))
         async with remote.spawn(argv, port, tmp / f"server-{journal}.log") as server:
             call = remote.execute_plan(server.channel)
             lat = await remote.latency(call, requests, sizes.latency_calls)
@@ -145,7 +155,8 @@ async def grpc_figures(sizes: Sizes, minimal_s: dict[str, float], tmp: Path) -> 
                     )
         # A fresh server, so that retained memory is this plan's alone.
         port = remote.free_port()
-        argv = remote.executor_argv(port, journal, tmp / f"server-{journal}-huge")
+        huge_db = _database(postgres, journal)
+        argv = remote.executor_argv(port, journal, tmp / f"server-{journal}-huge", huge_db)
         async with remote.spawn(argv, port, tmp / f"server-{journal}-huge.log") as server:
             huge = await remote.retained_memory(server, sizes.huge, sizes.huge_deadline)
         raw[section] = {
@@ -291,20 +302,45 @@ async def grpc_figures(sizes: Sizes, minimal_s: dict[str, float], tmp: Path) -> 
     return rows, raw
 
 
+def _database(postgres: Cluster | None, journal: str) -> str:
+    """A fresh database's URL for a "postgres" server, else ""."""
+    if postgres is None or journal != "postgres":
+        return ""
+    return postgres.create_database(f"bench_{next(_databases)}")
+
+
+_databases = itertools.count(1)
+
+
+def _postgres(stack: contextlib.ExitStack) -> Cluster | None:
+    """A durable throwaway PostgreSQL cluster (fsync on, as a user would run it), or None,
+    said on stderr, when no server is installed (`make postgres`)."""
+    try:
+        return stack.enter_context(cluster(durable=True))
+    except LookupError as exc:
+        print(f"bench: no PostgreSQL figures: {exc}", file=sys.stderr)
+        return None
+
+
 def durability_rows(rows: list[Row]) -> list[Row]:
-    """Journal on against journal off, for the figures measured both ways."""
+    """Journal on against journal off, and PostgreSQL against SQLite, for the figures
+    measured both ways."""
+    return _compare(rows, "journal off", "journal on", "durability") + _compare(
+        rows, "journal on", "journal postgres", "postgresql vs sqlite"
+    )
+
+
+def _compare(rows: list[Row], baseline: str, measured: str, title: str) -> list[Row]:
     by_key = {(r.section, r.figure, r.baseline_name): r for r in rows}
     out = []
-    for (section, figure, baseline_name), off in by_key.items():
-        if not section.endswith("journal off") or baseline_name == "dask":
+    for (section, figure, baseline_name), base in by_key.items():
+        if not section.endswith(baseline) or baseline_name == "dask":
             continue
-        on = by_key.get((section.replace("journal off", "journal on"), figure, baseline_name))
-        if on is None or figure.startswith("retained") or figure.startswith("watch: max"):
+        ours = by_key.get((section.replace(baseline, measured), figure, baseline_name))
+        if ours is None or figure.startswith("retained") or figure.startswith("watch: max"):
             continue
-        kind = section.removesuffix(", journal off")
-        out.append(
-            Row("durability", f"{kind}: {figure}", off.unit, on.ours, off.ours, "journal off")
-        )
+        kind = section.removesuffix(f", {baseline}")
+        out.append(Row(title, f"{kind}: {figure}", base.unit, ours.ours, base.ours, baseline))
     return out
 
 
@@ -350,8 +386,14 @@ def main(argv: list[str] | None = None) -> int:
         minimal_s = {s.name: time_minimal(s) for s in (sizes.big, sizes.huge)}
         raw["minimal_big_s"] = minimal_s
         progress("gRPC: bare echo, then the server with the journal off and on")
-        with tempfile.TemporaryDirectory(prefix="bench-grpc-") as tmp:
-            grpc_rows, raw["grpc"] = asyncio.run(grpc_figures(sizes, minimal_s, Path(tmp)))
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-grpc-") as tmp,
+            contextlib.ExitStack() as stack,
+        ):
+            postgres = _postgres(stack)
+            grpc_rows, raw["grpc"] = asyncio.run(
+                grpc_figures(sizes, minimal_s, Path(tmp), postgres)
+            )
             progress("observability over gRPC: two servers, --metrics-address on one")
             obs_rows, raw["observability_grpc"] = asyncio.run(
                 observability.grpc_rows(

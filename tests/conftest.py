@@ -7,6 +7,8 @@ a blocking call made on the loop by the server, the client or the test tools fai
 
 from __future__ import annotations
 
+import itertools
+import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -52,7 +54,8 @@ def tools(gate: Gate, recorder: Record, slow: Slow) -> ToolRegistry:
 
 @pytest.fixture
 def store_kind() -> str:
-    """Which store the server journals to; parametrize with `both_stores` to run both."""
+    """Which store the server journals to; parametrize with `both_stores` to run the
+    durable ones too (SQLite, PostgreSQL)."""
     return "memory"
 
 
@@ -68,11 +71,22 @@ def no_blocking() -> Iterator[BlockBuster]:
 
 
 @pytest.fixture
+def db_url(request: pytest.FixtureRequest, store_kind: str) -> str | None:
+    """A fresh PostgreSQL database when `store_kind` is postgres (made before blockbuster
+    watches: creating it runs programs)."""
+    return request.getfixturevalue("pg_url") if store_kind == "postgres" else None
+
+
+@pytest.fixture
 async def server(
-    tmp_path: Path, tools: ToolRegistry, store_kind: str, no_blocking: BlockBuster
+    tmp_path: Path,
+    tools: ToolRegistry,
+    store_kind: str,
+    db_url: str | None,
+    no_blocking: BlockBuster,
 ) -> AsyncIterator[ExecutorServer]:
     db_path = tmp_path / "x.db" if store_kind == "sqlite" else None
-    config = Config(address="127.0.0.1:0", data_dir=tmp_path, db_path=db_path)
+    config = Config(address="127.0.0.1:0", data_dir=tmp_path, db_path=db_path, db_url=db_url)
     srv = await build_server(config, tools=tools)
     await srv.start()
     try:
@@ -104,3 +118,32 @@ def executor_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _log,
     ):
         yield address
+
+
+# ----------------------------------------------------------------- PostgreSQL
+
+from tests.support.postgres import Cluster, cluster  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster for the whole run (each test gets a database).
+
+    Skipped with the reason when no server is installed, except in CI, where the project's
+    set-up (`make postgres`) must have installed one."""
+    try:
+        with cluster() as running:
+            yield running
+    except LookupError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> str:
+    """A fresh, empty database of the session's cluster."""
+    return pg_cluster.create_database(f"test_{os.getpid()}_{next(_databases)}")

@@ -12,6 +12,7 @@ import contextlib
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from tests.support.events import (
     STEP_CHANGED,
     assert_well_formed,
@@ -54,13 +55,23 @@ async def _watch_into(
         sink.append(event)
 
 
-async def test_a_killed_server_resumes_every_execution_correctly(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def journal(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """The server's journal flags: the default SQLite file, or a PostgreSQL database."""
+    if request.param == "sqlite":
+        return ()
+    return ("--db", request.getfixturevalue("pg_url"))
+
+
+async def test_a_killed_server_resumes_every_execution_correctly(
+    tmp_path: Path, journal: tuple[str, ...]
+) -> None:
     plugin = write_plugin(tmp_path / "plugin")
     marks = tmp_path / "marks.txt"
     data = tmp_path / "data"
     port = free_port()
     log = tmp_path / "server.log"
-    server = ServerProcess(port=port, data_dir=data, log=log, pythonpath=plugin)
+    server = ServerProcess(port=port, data_dir=data, log=log, pythonpath=plugin, extra=journal)
     f = str(marks)
 
     # (a) a chain: a1 completes, a2 (idempotent) is running at the crash.

@@ -27,6 +27,7 @@ from executor_server.domain.status import (
     StepStatus,
 )
 from executor_server.store.memory import MemoryStore
+from executor_server.store.postgres import PostgresStore
 from executor_server.store.protocol import (
     DuplicateExecution,
     ExecutionQuery,
@@ -39,11 +40,16 @@ PLAN_ID = "00000000-0000-4000-8000-000000000001"
 STEP_ID = "00000000-0000-4000-8000-0000000000a1"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    opened: Store = (
-        MemoryStore() if request.param == "memory" else await SQLiteStore.open(tmp_path / "x.db")
-    )
+    opened: Store
+    if request.param == "memory":
+        opened = MemoryStore()
+    elif request.param == "sqlite":
+        opened = await SQLiteStore.open(tmp_path / "x.db")
+    else:
+        url = request.getfixturevalue("pg_url")
+        opened = await PostgresStore.open(url, replica_id="contract")
     yield opened
     await opened.close()
 
@@ -101,6 +107,26 @@ async def test_a_second_record_with_the_same_id_is_refused(store: Store) -> None
     with pytest.raises(DuplicateExecution) as caught:
         await store.create_execution(record(create_time=2.0))
     assert caught.value.existing.create_time == 1.0
+
+
+async def test_a_record_and_its_first_events_are_created_together(store: Store) -> None:
+    first = [
+        event(1, type=EventType.EXECUTION_STATUS_CHANGED, status=ExecutionStatus.PENDING),
+        event(2, type=EventType.EXECUTION_STATUS_CHANGED, status=ExecutionStatus.RUNNING),
+        event(3, step_id=STEP_ID, step_name="a", step_status=StepStatus.RUNNING, attempt=1),
+    ]
+    await store.create_execution(record(), first)
+    assert await store.read_events(PLAN_ID) == first
+    loaded = await store.get_execution(PLAN_ID)
+    assert loaded is not None and loaded.status is ExecutionStatus.RUNNING
+    await store.append_events(
+        PLAN_ID, [event(4, step_id=STEP_ID, step_status=StepStatus.COMPLETED)]
+    )
+    assert [e.sequence for e in await store.read_events(PLAN_ID)] == [1, 2, 3, 4]
+    # A refused duplicate stores none of its events.
+    with pytest.raises(DuplicateExecution):
+        await store.create_execution(record(create_time=2.0), first)
+    assert len(await store.read_events(PLAN_ID)) == 4
 
 
 async def test_events_round_trip_with_every_field(store: Store) -> None:

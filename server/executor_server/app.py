@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from executor_server.engine.executor import Executor
 from executor_server.observability.telemetry import Telemetry
 from executor_server.rpc.server import ExecutorServer
 from executor_server.store.memory import MemoryStore
+from executor_server.store.postgres import PostgresStore
 from executor_server.store.protocol import Store
 from executor_server.store.sqlite import SQLiteStore
 from executor_server.tools.registry import ToolRegistry
@@ -37,6 +39,14 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
+def default_replica_id(address: str) -> str:
+    """host:port: unique among replicas, and the same after a restart, so a restarted
+    replica takes its own executions back at once. An ephemeral port adds the pid."""
+    port = address.rpartition(":")[2]
+    suffix = port if port not in ("", "0") else f"pid{os.getpid()}"
+    return f"{socket.gethostname()}:{suffix}"
+
+
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "executor"
@@ -50,6 +60,12 @@ class Config:
     db_path: Path | None = None
     #: FULL: every commit reaches the disk; NORMAL: survives process crashes, not power loss.
     journal_sync: Literal["FULL", "NORMAL"] = "FULL"
+    #: A PostgreSQL URL: replicas share this database instead of the SQLite journal.
+    db_url: str | None = None
+    #: This replica's id on PostgreSQL (None: host:port of `address`).
+    replica_id: str | None = None
+    #: How long a replica's executions stay its own after its last heartbeat.
+    lease_seconds: float = 10.0
     #: Only these tools (None: every tool found), minus the denied ones.
     allow_tools: frozenset[str] | None = None
     deny_tools: frozenset[str] = frozenset()
@@ -93,11 +109,17 @@ async def build_server(
             metrics_address=config.metrics_address,
             otlp_endpoint=config.otlp_endpoint,
         )
-    store: Store = (
-        await SQLiteStore.open(config.db_path, synchronous=config.journal_sync)
-        if config.db_path is not None
-        else MemoryStore()
-    )
+    store: Store
+    if config.db_url is not None:
+        store = await PostgresStore.open(
+            config.db_url,
+            replica_id=config.replica_id or default_replica_id(config.address),
+            lease_seconds=config.lease_seconds,
+        )
+    elif config.db_path is not None:
+        store = await SQLiteStore.open(config.db_path, synchronous=config.journal_sync)
+    else:
+        store = MemoryStore()
     executor = Executor(
         registry,
         store,

@@ -18,11 +18,19 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from executor_server.app import DEFAULT_ADDRESS, Config, build_server, default_data_dir, tune_gc
+from executor_server.app import (
+    DEFAULT_ADDRESS,
+    Config,
+    build_server,
+    default_data_dir,
+    default_replica_id,
+    tune_gc,
+)
 from executor_server.domain.limits import Limits
 from executor_server.observability.telemetry import parse_address
 from executor_server.rpc.server import ExecutorServer
-from executor_server.store.sqlite import StoreError
+from executor_server.store.postgres import check_url, is_postgres_url, redact
+from executor_server.store.protocol import StoreError
 from executor_server.tools.settings import (
     CommandSettings,
     HttpSettings,
@@ -76,7 +84,24 @@ def _parser() -> argparse.ArgumentParser:
         help="where the journal and workspaces live (default: %(default)s, per user: "
         "every checkout and install of this user shares it)",
     )
-    serve.add_argument("--db", type=Path, help="the SQLite journal (default: DATA_DIR/executor.db)")
+    # -- the journal: a SQLite file, or PostgreSQL shared by replicas (README: replicas)
+    serve.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="the SQLite journal (default: DATA_DIR/executor.db), or "
+        "postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME for replicas sharing one database",
+    )
+    serve.add_argument(
+        "--replica-id",
+        help="this replica's id on PostgreSQL, unique among live replicas (default: HOSTNAME:PORT)",
+    )
+    serve.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=10.0,
+        help="on PostgreSQL, how long after its last heartbeat a replica's executions may "
+        "be taken over by another (default: %(default)s)",
+    )
     serve.add_argument(
         "--journal-sync",
         choices=["full", "normal"],
@@ -268,7 +293,13 @@ def _ready_message(
     which tools it offers."""
     host = config.address.rsplit(":", 1)[0]
     address = f"{host}:{port}"
-    database = str(config.db_path) if config.db_path is not None else "in memory (none kept)"
+    if config.db_url is not None:
+        replica = config.replica_id or default_replica_id(config.address)
+        database = f"{redact(config.db_url)} as replica {replica}"
+    elif config.db_path is not None:
+        database = str(config.db_path)
+    else:
+        database = "in memory (none kept)"
     auth = "bearer token" if config.auth_tokens else "off (anyone who can connect)"
     tools = [t.spec.name for t in server.executor.tools]
     failed = [e.entry_point for e in server.executor.tools.load_errors]
@@ -309,6 +340,28 @@ def _tool_settings(args: argparse.Namespace) -> ToolSettings:
     )
 
 
+def _database(args: argparse.Namespace) -> tuple[str | None, Path | None]:
+    """(PostgreSQL URL, SQLite path), at most one set. Raises ValueError for a bad URL,
+    replica id or lease."""
+    if not 0 < args.lease_seconds <= 3600:
+        raise ValueError("--lease-seconds must be > 0 and at most 3600")
+    if args.replica_id is not None and not (
+        0 < len(args.replica_id) <= 128 and args.replica_id.isprintable()
+    ):
+        raise ValueError("--replica-id must be 1 to 128 printable characters")
+    if args.db is not None and is_postgres_url(args.db):
+        if args.in_memory:
+            raise ValueError("--in-memory and a PostgreSQL --db exclude each other")
+        try:
+            check_url(args.db)
+        except ValueError as exc:
+            raise ValueError(f"--db: {exc}") from None
+        return args.db, None
+    if args.in_memory:
+        return None, None
+    return None, Path(args.db) if args.db else args.data_dir / "executor.db"
+
+
 def _auth_tokens(path: Path | None) -> tuple[str, ...]:
     """Tokens from the file (one per line) and the environment; never from the command line,
     where any user could read them. Raises OSError when the file cannot be read."""
@@ -330,13 +383,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_output_bytes=args.max_output_bytes,
             max_argument_bytes=args.max_argument_bytes,
         )
+        db_url, db_path = _database(args)
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
     configure_logging(args.log_level, args.log_format)
     config = Config(
         address=args.address,
         data_dir=args.data_dir,
-        db_path=None if args.in_memory else (args.db or args.data_dir / "executor.db"),
+        db_path=db_path,
+        db_url=db_url,
+        replica_id=args.replica_id,
+        lease_seconds=args.lease_seconds,
         journal_sync="NORMAL" if args.journal_sync == "normal" else "FULL",
         allow_tools=frozenset(args.allow_tool) if args.allow_tool else None,
         deny_tools=frozenset(args.deny_tool),

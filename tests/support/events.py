@@ -13,7 +13,7 @@ from executor_client import AsyncExecutorClient, executor_pb2, status_name, step
 pb = executor_pb2
 
 #: Runs a test once per store: in memory and SQLite (overrides the `store_kind` fixture).
-both_stores = pytest.mark.parametrize("store_kind", ["memory", "sqlite"])
+both_stores = pytest.mark.parametrize("store_kind", ["memory", "sqlite", "postgres"])
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "ROLLED_BACK", "ROLLBACK_FAILED"}
 

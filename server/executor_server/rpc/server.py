@@ -46,6 +46,9 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
         # grace, and a client cut off re-attaches by resubmitting the same plan.
         ("grpc.max_connection_age_ms", 3_600_000),
         ("grpc.max_connection_age_grace_ms", 600_000),
+        # grpcio turns SO_REUSEPORT on by default, which lets a second server bind the same
+        # port and silently take half the connections: a port in use must be an error.
+        ("grpc.so_reuseport", 0),
     ]
 
 

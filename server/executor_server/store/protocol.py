@@ -3,12 +3,14 @@
 The journal is the source of truth: an execution's state is the fold of its events
 (engine/state.py), so a store only appends and reads them back. `ExecutionRecord.status` is
 the store's own projection of the latest execution event, kept for listing and recovery.
-Implementations: `memory` (tests, embedding); SQLite and PostgreSQL plug in here.
+Implementations: `memory` (tests, embedding), `sqlite` (the embedded default, one server per
+file) and `postgres` (several replicas on one database: `SharedStore` adds ownership).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -73,12 +75,56 @@ class ExecutionQuery:
         return self.after is None or (summary.create_time, summary.plan_id) < self.after
 
 
+class StoreError(Exception):
+    """The database cannot be used: corrupt, unwritable, from a newer version, or owned by
+    another server."""
+
+
 class DuplicateExecution(Exception):
     """`create_execution` found the plan id taken; `existing` is the record holding it."""
 
     def __init__(self, existing: ExecutionRecord) -> None:
         super().__init__(existing.plan_id)
         self.existing = existing
+
+
+class LeaseLost(Exception):
+    """A write for an execution this replica does not own (any more): another replica holds
+    it under a higher fencing epoch, or nobody does. Nothing of the write was stored."""
+
+    def __init__(self, plan_id: str, epoch: int | None, owner: str | None, current: int) -> None:
+        held = f"epoch {epoch}" if epoch is not None else "no lease"
+        super().__init__(
+            f"execution {plan_id}: this replica holds {held}, but "
+            + (
+                f"{owner} owns it at epoch {current}"
+                if owner
+                else f"nobody owns it (epoch {current})"
+            )
+        )
+        self.plan_id = plan_id
+        self.epoch = epoch
+        self.owner = owner
+        self.current = current
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who owns an execution: `owner` writes for it while `live` (its heartbeat is fresh);
+    each new owner gets a higher `epoch`, which fences every write of the previous one."""
+
+    plan_id: str
+    owner: str | None
+    epoch: int
+    live: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """A notification that `plan_id`'s journal now ends at `last_sequence`."""
+
+    plan_id: str
+    last_sequence: int
 
 
 class Store(Protocol):
@@ -122,3 +168,45 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class SharedStore(Store, Protocol):
+    """A store several replicas share. Each replica has an id and a heartbeat; each
+    execution is owned by at most one replica through a lease with a fencing epoch, and
+    `append_events` writes only under the epoch this replica holds, checked in the same
+    transaction (else LeaseLost). `create_execution` makes this replica the owner."""
+
+    replica_id: str
+
+    async def enqueue_execution(self, record: ExecutionRecord) -> None:
+        """Persist a new execution owned by nobody yet, for any replica to `claim`.
+        Raises DuplicateExecution if the plan id exists."""
+        ...
+
+    async def claim(self, limit: int) -> list[ExecutionRecord]:
+        """Take over up to `limit` unfinished executions that nobody owns or whose owner's
+        heartbeat expired (oldest first; rows other replicas are claiming are skipped), each
+        under a new epoch. The caller replays their journals and continues them."""
+        ...
+
+    async def release(self, plan_ids: Sequence[str] | None = None) -> None:
+        """Give up these leases (None: all held), so another replica may claim at once."""
+        ...
+
+    async def lease(self, plan_id: str) -> Lease | None:
+        """The current owner of an execution (None if the execution is unknown)."""
+        ...
+
+    def held(self) -> dict[str, int]:
+        """The executions this replica holds, with their epochs."""
+        ...
+
+    async def heartbeat(self) -> list[str]:
+        """Prove this replica alive (the store also does it every lease/4 by itself);
+        returns the held executions another replica took meanwhile, no longer held."""
+        ...
+
+    def listen(self) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Appended]]:
+        """Notifications of appends by any replica, from now on, while the context is open.
+        Notifications carry sequence numbers, never events: read those from the store."""
+        ...

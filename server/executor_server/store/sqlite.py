@@ -10,6 +10,9 @@ The event loop never touches the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
@@ -32,7 +35,10 @@ from executor_server.store.protocol import (
     ExecutionQuery,
     ExecutionRecord,
     ExecutionSummary,
+    StoreError,
 )
+
+__all__ = ["OwnerLock", "SQLiteStore", "StoreError"]
 
 SCHEMA_VERSION = 1
 _TERMINAL = tuple(int(s) for s in ExecutionStatus if s.is_terminal)
@@ -62,8 +68,48 @@ CREATE TABLE IF NOT EXISTS events (
 Write = Callable[[sqlite3.Connection], None]
 
 
-class StoreError(Exception):
-    """The database cannot be used: corrupt, unwritable, or from a newer version."""
+class OwnerLock:
+    """One server per database file: an exclusive `flock` on `<db>.lock`, held while the
+    store is open and released by the kernel when the process dies, however it dies.
+
+    The file holds the owner's pid, so a second server can say who is in the way. The lock
+    file itself is never deleted: removing it would let two servers lock two different
+    files of the same name.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Raises StoreError naming the database and the process holding it, OSError when
+        the lock file cannot be made."""
+        real = self.database.resolve()  # a symlink to the database takes the same lock
+        path = real.with_name(real.name + ".lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode("ascii", "replace").strip()
+            os.close(fd)
+            who = f"process {holder}" if holder.isdigit() else "another process"
+            raise StoreError(
+                f"database {self.database} is in use by another server ({who}, lock "
+                f"{path}): stop it, or give this server its own --db"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 class SQLiteStore:
@@ -79,6 +125,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._owner = OwnerLock(path)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -92,7 +139,11 @@ class SQLiteStore:
         (WAL) survives a crash of the process, not of the machine, at a fraction of the cost.
         """
         store = cls(path, synchronous=synchronous)
-        connection = await asyncio.to_thread(store._connect_writer)
+        try:
+            connection = await asyncio.to_thread(store._connect_writer)
+        except BaseException:
+            store._owner.release()
+            raise
         store._writer = threading.Thread(
             target=store._write_loop, args=(connection,), name="sqlite-writer", daemon=True
         )
@@ -109,6 +160,7 @@ class SQLiteStore:
         where = str(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._owner.acquire()  # before anything reads or writes the file
             connection = self._connect()
             connection.execute("PRAGMA journal_mode = WAL")
             version = connection.execute("PRAGMA user_version").fetchone()[0]
@@ -139,6 +191,7 @@ class SQLiteStore:
             for connection in self._readers:
                 connection.close()
             self._readers.clear()
+        self._owner.release()
 
     # ------------------------------------------------------------------ writing
 

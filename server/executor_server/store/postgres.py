@@ -1,0 +1,723 @@
+"""The PostgreSQL store: several replicas share one database (`--db postgresql://…`).
+
+Ownership. Each replica registers under its id and heartbeats (one UPDATE per replica every
+`lease_seconds / 4`, never one per execution). An execution is owned by one replica at a
+time: `executions.owner` with a fencing `epoch` that grows by one at every change of
+owner. The lease of an execution lives as long as its owner's heartbeat is fresh, judged
+by the database's clock, so replicas' clocks never matter. Every journal write carries the
+epoch the writer holds and lands only if the row still has it, in the same statement, so a
+replica that lost its lease (paused, partitioned, slow) can never write for that execution
+again: it gets LeaseLost. Idle replicas `claim` unowned or expired work with
+`FOR UPDATE SKIP LOCKED`, so two claimers never wait on each other or take the same row.
+
+Writing. As with SQLite, a commit costs more than a row, so one writer task gathers every
+append waiting into one statement: the fenced UPDATE of each execution's head, the INSERT
+of the events of those that passed, and one NOTIFY per execution with its new last
+sequence (a number, never the events: a listener reads what it misses from the table).
+Parameters go in binary: psycopg's text form escapes arrays element by element in Python,
+four times the CPU per event (bench/pg_drivers.py).
+
+The schema is versioned (`executor_schema`); `open` creates or migrates it under an
+advisory lock, and refuses a database written by a newer server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from executor_server.domain.models import Event
+from executor_server.domain.status import EventType, ExecutionStatus
+from executor_server.store.codec import (
+    decode_event,
+    decode_options,
+    decode_plan,
+    encode_event,
+    encode_options,
+    encode_plan,
+)
+from executor_server.store.protocol import (
+    Appended,
+    DuplicateExecution,
+    ExecutionQuery,
+    ExecutionRecord,
+    ExecutionSummary,
+    Lease,
+    LeaseLost,
+    StoreError,
+)
+
+__all__ = [
+    "CHANNEL",
+    "SCHEMA_VERSION",
+    "PostgresStore",
+    "check_url",
+    "is_postgres_url",
+    "redact",
+]
+
+log = logging.getLogger(__name__)
+
+#: The NOTIFY channel of appends; payload "<plan_id> <last_sequence>".
+CHANNEL = "executor_events"
+#: Serialises schema changes between replicas starting at once.
+_MIGRATION_LOCK = 0x45584543  # "EXEC"
+
+# MIGRATIONS[i] takes the schema from version i to i + 1; append, never edit.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE executions (
+        plan_id       text PRIMARY KEY,
+        plan_name     text NOT NULL,
+        create_time   double precision NOT NULL,
+        status        smallint NOT NULL,
+        end_time      double precision,
+        step_count    integer NOT NULL,
+        plan          text NOT NULL,
+        options       text NOT NULL,
+        last_sequence bigint NOT NULL DEFAULT 0,
+        owner         text,
+        epoch         bigint NOT NULL DEFAULT 0
+    );
+    CREATE INDEX executions_by_time ON executions (create_time, plan_id);
+    CREATE INDEX executions_by_status ON executions (status, create_time);
+    CREATE INDEX executions_by_end ON executions (end_time) WHERE end_time IS NOT NULL;
+    CREATE INDEX executions_unfinished ON executions (create_time) WHERE end_time IS NULL;
+    CREATE TABLE events (
+        plan_id  text NOT NULL,
+        sequence bigint NOT NULL,
+        data     text NOT NULL,
+        epoch    bigint NOT NULL,  -- the writer's: the journal shows who wrote what
+        PRIMARY KEY (plan_id, sequence)
+    );
+    CREATE TABLE replicas (
+        replica_id    text PRIMARY KEY,
+        host          text NOT NULL,
+        pid           integer NOT NULL,
+        lease_seconds double precision NOT NULL,
+        started       timestamptz NOT NULL DEFAULT now(),
+        heartbeat     timestamptz NOT NULL DEFAULT now()
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_TERMINAL = [int(s) for s in ExecutionStatus if s.is_terminal]
+_RECORD = "e.plan, e.options, e.create_time, e.status, e.end_time"
+
+# A lease is live while its owner's heartbeat is younger than the owner's own lease length.
+_LIVE_OWNER = (
+    "EXISTS (SELECT 1 FROM replicas r WHERE r.replica_id = x.owner "
+    "AND r.heartbeat >= now() - make_interval(secs => r.lease_seconds))"
+)
+# Claims test owners against the live replicas as one array, computed once per statement.
+# Not a join or an EXISTS (which the planner turns into one): when a concurrent claim has
+# just taken a row, PostgreSQL re-checks the row's new version, but with the joined rows of
+# the old one, so a row whose old owner was dead still looked free and both claims won.
+_LIVE_REPLICAS = (
+    "ARRAY(SELECT replica_id FROM replicas "
+    "WHERE heartbeat >= now() - make_interval(secs => lease_seconds))"
+)
+
+_APPEND = """
+WITH head AS (
+    SELECT * FROM unnest(%b::text[], %b::bigint[], %b::bigint[], %b::bigint[], %b::smallint[],
+                         %b::float8[])
+        AS h(plan_id, epoch, first, last, status, end_time)
+), moved AS (
+    UPDATE executions e SET
+        last_sequence = head.last,
+        status = COALESCE(head.status, e.status),
+        end_time = CASE WHEN head.status IS NULL THEN e.end_time ELSE head.end_time END
+    FROM head
+    WHERE e.plan_id = head.plan_id AND e.owner = %b AND e.epoch = head.epoch
+      AND e.last_sequence = head.first - 1
+    RETURNING e.plan_id, e.epoch, head.last
+), written AS (
+    INSERT INTO events (plan_id, sequence, data, epoch)
+    SELECT v.plan_id, v.sequence, v.data, moved.epoch
+    FROM unnest(%b::text[], %b::bigint[], %b::text[]) AS v(plan_id, sequence, data)
+    JOIN moved USING (plan_id)
+)
+SELECT moved.plan_id, pg_notify(%b, moved.plan_id || ' ' || moved.last) FROM moved
+"""
+
+
+def is_postgres_url(value: str) -> bool:
+    """Whether `--db` names PostgreSQL (anything else is a SQLite path)."""
+    return value.startswith(("postgresql://", "postgres://"))
+
+
+def check_url(url: str) -> None:
+    """Raises ValueError, never showing the password, unless `url` is a PostgreSQL URL
+    that names a database."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise ValueError(f"not a PostgreSQL URL: {redact(url)}") from None
+    if not parts.get("dbname"):
+        raise ValueError("the URL names no database (postgresql://USER@HOST:PORT/DBNAME)")
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://…"
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
+
+
+@dataclass(slots=True)
+class _Append:
+    plan_id: str
+    epoch: int
+    first: int
+    last: int
+    data: list[str]  # the events, encoded by the caller (so a bad one fails only its append)
+    latest: Event | None  # the last execution event, for the status projection
+    future: asyncio.Future[None]
+
+
+class PostgresStore:
+    persistent = True
+
+    def __init__(self, url: str, *, replica_id: str, lease_seconds: float) -> None:
+        self.url = url
+        self.replica_id = replica_id
+        self.lease_seconds = lease_seconds
+        self._host = socket.gethostname()
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] = AsyncConnectionPool(
+            url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True}
+        )
+        self._held: dict[str, int] = {}
+        self._appends: asyncio.Queue[_Append | None] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    async def open(cls, url: str, *, replica_id: str, lease_seconds: float = 10.0) -> PostgresStore:
+        """Connect, create or migrate the schema, register this replica and start its
+        heartbeat.
+
+        Raises StoreError when the database cannot be reached or used, comes from a newer
+        server, or a live replica already has `replica_id`.
+        """
+        store = cls(url, replica_id=replica_id, lease_seconds=lease_seconds)
+        where = redact(url)
+        # One plain connection first: it fails at once with the real reason, where the
+        # pool would retry quietly until its timeout.
+        try:
+            connection = await psycopg.AsyncConnection.connect(
+                url, autocommit=True, connect_timeout=10
+            )
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to {where}: {exc}") from exc
+        try:
+            async with connection:
+                await store._migrate(connection, where)
+                await store._register(connection)
+            await store._pool.open(wait=True, timeout=15)
+        except PoolTimeout as exc:
+            await store._pool.close()
+            raise StoreError(f"cannot connect to {where}: {exc}") from exc
+        except psycopg.Error as exc:
+            await store._pool.close()
+            raise StoreError(f"cannot use database {where}: {exc}") from exc
+        except BaseException:
+            await store._pool.close()
+            raise
+        store._tasks = [
+            asyncio.create_task(store._write_loop(), name="postgres-writer"),
+            asyncio.create_task(store._heartbeat_loop(), name="postgres-heartbeat"),
+        ]
+        return store
+
+    async def _migrate(self, connection: psycopg.AsyncConnection[TupleRow], where: str) -> None:
+        async with connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            await connection.execute(
+                "CREATE TABLE IF NOT EXISTS executor_schema (version integer NOT NULL)"
+            )
+            row = await (await connection.execute("SELECT version FROM executor_schema")).fetchone()
+            version = 0 if row is None else int(row[0])
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"database {where} has schema version {version}; this server knows up to "
+                    f"{SCHEMA_VERSION}: upgrade the server"
+                )
+            for step in MIGRATIONS[version:]:
+                await connection.execute(step)
+            if row is None:
+                await connection.execute(
+                    "INSERT INTO executor_schema VALUES (%s)", (SCHEMA_VERSION,)
+                )
+            elif version < SCHEMA_VERSION:
+                await connection.execute(
+                    "UPDATE executor_schema SET version = %s", (SCHEMA_VERSION,)
+                )
+            if version < SCHEMA_VERSION:
+                log.info(
+                    "database schema migrated",
+                    extra={"database": where, "from": version, "to": SCHEMA_VERSION},
+                )
+
+    async def _register(self, connection: psycopg.AsyncConnection[TupleRow]) -> None:
+        """Refuses an id a live replica has: two processes under one id would each think
+        they own its executions (a restart of a dead one on this host is fine)."""
+        async with connection.transaction():
+            cursor = await connection.execute(
+                "SELECT host, pid, extract(epoch FROM now() - heartbeat), lease_seconds "
+                "FROM replicas WHERE replica_id = %s FOR UPDATE",
+                (self.replica_id,),
+            )
+            row = await cursor.fetchone()
+            if row is not None:
+                host, pid, age, lease = row[0], int(row[1]), float(row[2]), float(row[3])
+                dead_here = host == self._host and not _alive(pid)
+                if age < lease and not dead_here:
+                    raise StoreError(
+                        f"replica id {self.replica_id!r} is in use by a live replica (process "
+                        f"{pid} on {host}, heartbeat {age:.1f} s ago): give this server another "
+                        "--replica-id, or wait for that lease to expire"
+                    )
+            await connection.execute(
+                "INSERT INTO replicas (replica_id, host, pid, lease_seconds) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (replica_id) DO UPDATE SET "
+                "host = EXCLUDED.host, pid = EXCLUDED.pid, lease_seconds = "
+                "EXCLUDED.lease_seconds, started = now(), heartbeat = now()",
+                (self.replica_id, self._host, os.getpid(), self.lease_seconds),
+            )
+
+    async def close(self) -> None:
+        """Write what is waiting, hand every held execution over (another replica may claim
+        it at once, without waiting for the lease to expire) and deregister."""
+        if self._tasks:
+            writer, heartbeat = self._tasks
+            self._appends.put_nowait(None)
+            await writer
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            self._tasks = []
+            with contextlib.suppress(psycopg.Error, PoolTimeout):
+                await self.release()
+                async with self._pool.connection() as connection:
+                    await connection.execute(
+                        "DELETE FROM replicas WHERE replica_id = %s AND pid = %s",
+                        (self.replica_id, os.getpid()),
+                    )
+        await self._pool.close()
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 4)
+            try:
+                await self.heartbeat()
+            except (psycopg.Error, PoolTimeout) as exc:
+                # Leases lapse if this goes on; fencing keeps that safe.
+                log.warning("heartbeat failed", extra={"error": str(exc)})
+
+    async def heartbeat(self) -> list[str]:
+        """Prove this replica alive, and learn which held executions another replica took
+        meanwhile (this one was paused or cut off past its lease): they are dropped from
+        `held` and returned, so the caller stops running them before it tries to write."""
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(
+                "UPDATE replicas SET heartbeat = now() WHERE replica_id = %s AND pid = %s",
+                (self.replica_id, os.getpid()),
+            )
+            if cursor.rowcount == 0:
+                log.error(
+                    "this replica's registration was taken over; its leases are lost",
+                    extra={"replica_id": self.replica_id},
+                )
+            if not self._held:
+                return []
+            held = dict(self._held)
+            cursor = await connection.execute(
+                "SELECT h.plan_id FROM unnest(%s::text[], %s::bigint[]) AS h(plan_id, epoch) "
+                "LEFT JOIN executions e ON e.plan_id = h.plan_id "
+                "WHERE e.plan_id IS NULL OR e.owner IS DISTINCT FROM %s OR e.epoch <> h.epoch",
+                (list(held), list(held.values()), self.replica_id),
+            )
+            lost = [plan_id for (plan_id,) in await cursor.fetchall()]
+        for plan_id in lost:
+            if self._held.get(plan_id) == held[plan_id]:
+                del self._held[plan_id]
+        if lost:
+            log.warning("leases lost", extra={"replica_id": self.replica_id, "plan_ids": lost})
+        return lost
+
+    # ------------------------------------------------------------------ creating, owning
+
+    async def create_execution(self, record: ExecutionRecord, events: Sequence[Event] = ()) -> None:
+        await self._insert(record, owner=self.replica_id, events=events)
+        self._held[record.plan_id] = 1
+
+    async def enqueue_execution(self, record: ExecutionRecord) -> None:
+        await self._insert(record, owner=None)
+
+    async def _insert(
+        self, record: ExecutionRecord, owner: str | None, events: Sequence[Event] = ()
+    ) -> None:
+        """The record and its first events in one transaction."""
+        status, end_time = record.status, record.end_time
+        latest = next(
+            (e for e in reversed(events) if e.type is EventType.EXECUTION_STATUS_CHANGED), None
+        )
+        if latest is not None:
+            status = latest.status
+            end_time = latest.time if latest.status.is_terminal else None
+        epoch = 0 if owner is None else 1
+        row = (
+            record.plan_id,
+            record.plan.name,
+            record.create_time,
+            int(status),
+            end_time,
+            len(record.plan.steps),
+            encode_plan(record.plan),
+            encode_options(record.options),
+            owner,
+            epoch,
+            len(events),
+        )
+        journal = [(record.plan_id, e.sequence, encode_event(e), epoch) for e in events]
+        if journal and journal[0][1] != 1:
+            raise ValueError(f"journal of {record.plan_id} starts at 1, got {journal[0][1]}")
+        while True:
+            async with self._pool.connection() as connection, connection.transaction():
+                cursor = await connection.execute(
+                    "INSERT INTO executions (plan_id, plan_name, create_time, status, "
+                    "end_time, step_count, plan, options, owner, epoch, last_sequence) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (plan_id) DO NOTHING",
+                    row,
+                )
+                if cursor.rowcount == 1:
+                    if journal:
+                        async with connection.cursor() as insert:
+                            await insert.executemany(
+                                "INSERT INTO events (plan_id, sequence, data, epoch) "
+                                "VALUES (%s, %s, %s, %s)",
+                                journal,
+                            )
+                    return
+            existing = await self.get_execution(record.plan_id)
+            if existing is not None:
+                raise DuplicateExecution(existing)
+            # Deleted between the two statements (a purge): the id is free again.
+
+    async def claim(self, limit: int) -> list[ExecutionRecord]:
+        return await self._claim(limit, mine_too=False)
+
+    async def unfinished_executions(self) -> list[ExecutionRecord]:
+        """The unfinished executions this replica owns, oldest first: those it holds, and
+        every one it can claim now (nobody live owns it, or this replica's id held it
+        before a restart), each claimed under a new epoch."""
+        held = await self._read(
+            f"SELECT {_RECORD} FROM executions e WHERE plan_id = ANY(%s::text[]) "
+            "AND status <> ALL(%s::smallint[])",
+            (list(self._held), _TERMINAL),
+        )
+        claimed = await self._claim(None, mine_too=True)
+        records = claimed + [_record(row) for row in held]
+        return sorted(records, key=lambda r: (r.create_time, r.plan_id))
+
+    async def _claim(self, limit: int | None, *, mine_too: bool) -> list[ExecutionRecord]:
+        mine = "OR x.owner = %(me)s" if mine_too else ""
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(
+                f"""
+                UPDATE executions e SET owner = %(me)s, epoch = e.epoch + 1
+                FROM (
+                    SELECT x.plan_id FROM executions x
+                    WHERE x.status <> ALL(%(terminal)s::smallint[])
+                      AND (x.owner IS NULL OR x.owner <> ALL({_LIVE_REPLICAS}) {mine})
+                      AND NOT x.plan_id = ANY(%(held)s::text[])
+                    ORDER BY x.create_time, x.plan_id
+                    LIMIT %(limit)s
+                    FOR UPDATE OF x SKIP LOCKED
+                ) claimed
+                WHERE e.plan_id = claimed.plan_id
+                RETURNING e.plan_id, e.epoch, {_RECORD}
+                """,
+                {
+                    "me": self.replica_id,
+                    "terminal": _TERMINAL,
+                    "held": list(self._held),
+                    "limit": limit,
+                },
+            )
+            rows = await cursor.fetchall()
+        rows.sort(key=lambda row: (row[4], row[0]))  # RETURNING has no order
+        for row in rows:
+            self._held[row[0]] = int(row[1])
+        if rows:
+            log.info(
+                "executions claimed", extra={"replica_id": self.replica_id, "count": len(rows)}
+            )
+        return [_record(row[2:]) for row in rows]
+
+    async def release(self, plan_ids: Sequence[str] | None = None) -> None:
+        chosen = list(self._held) if plan_ids is None else [p for p in plan_ids if p in self._held]
+        if not chosen:
+            return
+        async with self._pool.connection() as connection:
+            await connection.execute(
+                "UPDATE executions e SET owner = NULL FROM unnest(%s::text[], %s::bigint[]) "
+                "AS h(plan_id, epoch) WHERE e.plan_id = h.plan_id AND e.owner = %s "
+                "AND e.epoch = h.epoch",
+                (chosen, [self._held[p] for p in chosen], self.replica_id),
+            )
+        for plan_id in chosen:
+            del self._held[plan_id]
+
+    async def lease(self, plan_id: str) -> Lease | None:
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(
+                f"SELECT x.owner, x.epoch, {_LIVE_OWNER} FROM executions x WHERE x.plan_id = %s",
+                (plan_id,),
+            )
+            row = await cursor.fetchone()
+        return None if row is None else Lease(plan_id, row[0], int(row[1]), bool(row[2]))
+
+    def held(self) -> dict[str, int]:
+        return dict(self._held)
+
+    @contextlib.asynccontextmanager
+    async def listen(self) -> AsyncIterator[AsyncIterator[Appended]]:
+        """A connection of its own (LISTEN holds it), closed with the context. If that
+        connection breaks, iteration raises psycopg.OperationalError: notifications sent
+        meanwhile are lost, so a listener reads the journals it follows again after
+        listening anew."""
+        connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        try:
+            await connection.execute(f"LISTEN {CHANNEL}")
+
+            async def notifications() -> AsyncIterator[Appended]:
+                async for notify in connection.notifies():
+                    plan_id, _, last = notify.payload.partition(" ")
+                    yield Appended(plan_id, int(last))
+
+            yield notifications()
+        finally:
+            await connection.close()
+
+    # ------------------------------------------------------------------ writing
+
+    async def append_events(self, plan_id: str, events: Sequence[Event]) -> None:
+        """Raises LeaseLost when this replica does not hold the execution at the epoch the
+        database has, ValueError when the events do not continue its journal."""
+        epoch = self._held.get(plan_id)
+        if epoch is None:
+            lease = await self.lease(plan_id)
+            raise LeaseLost(
+                plan_id, None, lease.owner if lease else None, lease.epoch if lease else 0
+            )
+        if not events:
+            return
+        data = [encode_event(e) for e in events]
+        latest = next(
+            (e for e in reversed(events) if e.type is EventType.EXECUTION_STATUS_CHANGED), None
+        )
+        first, last = events[0].sequence, events[-1].sequence
+        if last - first + 1 != len(events):
+            raise ValueError(f"events for {plan_id} are not consecutive: {first}..{last}")
+        future = asyncio.get_running_loop().create_future()
+        self._appends.put_nowait(_Append(plan_id, epoch, first, last, data, latest, future))
+        await future
+
+    async def _write_loop(self) -> None:
+        carry: _Append | None = None
+        while True:
+            first = carry or await self._appends.get()
+            carry = None
+            if first is None:
+                return
+            batch = {first.plan_id: first}
+            stop = False
+            while not self._appends.empty():  # everything already waiting joins this commit
+                more = self._appends.get_nowait()
+                if more is None:
+                    stop = True
+                    break
+                if more.plan_id in batch:  # one append per journal per statement
+                    carry = more
+                    break
+                batch[more.plan_id] = more
+            await self._commit(list(batch.values()))
+            if stop:
+                return
+
+    async def _commit(self, batch: list[_Append]) -> None:
+        heads: tuple[list[Any], ...] = ([], [], [], [], [], [])
+        rows: tuple[list[Any], ...] = ([], [], [])
+        for item in batch:
+            latest = item.latest
+            for column, value in zip(
+                heads,
+                (
+                    item.plan_id,
+                    item.epoch,
+                    item.first,
+                    item.last,
+                    None if latest is None else int(latest.status),
+                    latest.time if latest is not None and latest.status.is_terminal else None,
+                ),
+                strict=True,
+            ):
+                column.append(value)
+            rows[0].extend([item.plan_id] * len(item.data))
+            rows[1].extend(range(item.first, item.last + 1))
+            rows[2].extend(item.data)
+        try:
+            async with self._pool.connection() as connection:
+                cursor = await connection.execute(
+                    _APPEND, (*heads, self.replica_id, *rows, CHANNEL), prepare=True
+                )
+                passed = {row[0] for row in await cursor.fetchall()}
+        except Exception as exc:  # the database failed the whole statement
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        refused = [item for item in batch if item.plan_id not in passed]
+        reasons = await self._why_refused(refused) if refused else {}
+        for item in batch:
+            if item.future.done():  # the caller gave up (cancelled); the write happened anyway
+                continue
+            error = reasons.get(item.plan_id)
+            if error is None:
+                item.future.set_result(None)
+            else:
+                item.future.set_exception(error)
+
+    async def _why_refused(self, refused: list[_Append]) -> dict[str, Exception]:
+        try:
+            async with self._pool.connection() as connection:
+                cursor = await connection.execute(
+                    "SELECT plan_id, owner, epoch, last_sequence FROM executions "
+                    "WHERE plan_id = ANY(%s::text[])",
+                    ([item.plan_id for item in refused],),
+                )
+                found = {row[0]: row[1:] for row in await cursor.fetchall()}
+        except Exception as exc:
+            return {item.plan_id: exc for item in refused}
+        reasons: dict[str, Exception] = {}
+        for item in refused:
+            row = found.get(item.plan_id)
+            if row is None:
+                reasons[item.plan_id] = ValueError(f"no execution {item.plan_id} to append to")
+                continue
+            owner, epoch, last = row
+            if owner != self.replica_id or epoch != item.epoch:
+                if self._held.get(item.plan_id) == item.epoch:
+                    del self._held[item.plan_id]
+                reasons[item.plan_id] = LeaseLost(item.plan_id, item.epoch, owner, int(epoch))
+            else:
+                reasons[item.plan_id] = ValueError(
+                    f"journal of {item.plan_id} expects {last + 1}, got {item.first}"
+                )
+        return reasons
+
+    # ------------------------------------------------------------------ reading
+
+    async def get_execution(self, plan_id: str) -> ExecutionRecord | None:
+        rows = await self._read(
+            f"SELECT {_RECORD} FROM executions e WHERE plan_id = %s", (plan_id,)
+        )
+        return _record(rows[0]) if rows else None
+
+    async def read_events(
+        self, plan_id: str, after_sequence: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        rows = await self._read(
+            "SELECT sequence, data FROM events WHERE plan_id = %s AND sequence > %s "
+            "ORDER BY sequence LIMIT %s",
+            (plan_id, after_sequence, limit),
+        )
+        return [decode_event(plan_id, sequence, data) for sequence, data in rows]
+
+    async def list_executions(self, query: ExecutionQuery) -> list[ExecutionSummary]:
+        where: list[str] = []
+        params: list[object] = []
+        if query.statuses:
+            where.append("status = ANY(%s::smallint[])")
+            params.append([int(s) for s in query.statuses])
+        if query.created_after is not None:
+            where.append("create_time >= %s")
+            params.append(query.created_after)
+        if query.created_before is not None:
+            where.append("create_time < %s")
+            params.append(query.created_before)
+        if query.plan_name:
+            where.append("plan_name = %s")
+            params.append(query.plan_name)
+        if query.after is not None:
+            where.append("(create_time, plan_id) < (%s, %s)")
+            params.extend(query.after)
+        rows = await self._read(
+            "SELECT plan_id, plan_name, status, create_time, end_time, step_count "
+            f"FROM executions {'WHERE ' + ' AND '.join(where) if where else ''} "
+            "ORDER BY create_time DESC, plan_id DESC LIMIT %s",
+            (*params, query.limit),
+        )
+        return [
+            ExecutionSummary(plan_id, name, ExecutionStatus(status), created, ended, steps)
+            for plan_id, name, status, created, ended, steps in rows
+        ]
+
+    async def delete_execution(self, plan_id: str) -> None:
+        async with self._pool.connection() as connection, connection.transaction():
+            await connection.execute("DELETE FROM events WHERE plan_id = %s", (plan_id,))
+            await connection.execute("DELETE FROM executions WHERE plan_id = %s", (plan_id,))
+        self._held.pop(plan_id, None)
+
+    async def finished_before(self, end_time: float, limit: int) -> list[str]:
+        rows = await self._read(
+            "SELECT plan_id FROM executions WHERE end_time IS NOT NULL AND end_time < %s LIMIT %s",
+            (end_time, limit),
+        )
+        return [plan_id for (plan_id,) in rows]
+
+    async def _read(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(sql, params)
+            return await cursor.fetchall()
+
+
+def _record(row: Sequence[Any]) -> ExecutionRecord:
+    plan, options, create_time, status, end_time = row
+    return ExecutionRecord(
+        plan=decode_plan(plan),
+        options=decode_options(options),
+        create_time=create_time,
+        status=ExecutionStatus(status),
+        end_time=end_time,
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -24,6 +24,14 @@ enters a ready heap ordered by plan position when it reaches zero, so among read
 earlier one starts first. Rollback runs the same machinery over the reversed graph: a
 completed step is compensated once every completed step that depended on it is, later plan
 positions first. A step waiting out a retry backoff holds no concurrency slot.
+
+Where the next features go: an approval gate, a signal or a sleep is a step in WAITING that
+holds no slot, exactly like a backoff (`_backing_off`), left by a new command (Approve,
+Signal) or a new TimerKind; a condition or a fan-out is decided where a completed step
+releases its dependents (`_attempt_succeeded`); re-running from a failure is a command that
+sets FAILED, CANCELLED and SKIPPED steps back to PENDING (STEP_TRANSITIONS already plans
+the row) and `_begin_forward` again. Each is a command, an event and maybe an effect here,
+and a case in the runner's `_perform` if it has a new effect.
 """
 
 from __future__ import annotations

@@ -10,12 +10,22 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import structlog
 
-from executor_server.app import DEFAULT_ADDRESS, Config, build_server, default_data_dir
+from executor_server.app import (
+    DEFAULT_ADDRESS,
+    Config,
+    Unprotected,
+    build_server,
+    default_data_dir,
+)
+from executor_server.domain.access import TokenTable, parse_tokens
 from executor_server.domain.limits import Limits
+from executor_server.rpc.auth import Access
+from executor_server.rpc.tls import TlsFiles, TlsMaterial
 from executor_server.store.sqlite import StoreError
 from executor_server.tools.settings import (
     CommandSettings,
@@ -91,12 +101,6 @@ def _parser() -> argparse.ArgumentParser:
         help="purge finished executions (and their workspaces) this long after they end; "
         "0 keeps them forever (default: %(default)s)",
     )
-    serve.add_argument(
-        "--auth-token-file",
-        type=Path,
-        help="require 'authorization: Bearer <token>' with one of the tokens in this file "
-        f"(one per line); also read from ${TOKENS_ENV} (comma-separated)",
-    )
     http = serve.add_argument_group("http.request")
     http.add_argument(
         "--http-allow",
@@ -153,6 +157,7 @@ def _parser() -> argparse.ArgumentParser:
         help="after SIGTERM on timeout or cancel, wait this long before SIGKILL "
         "(default: %(default)s)",
     )
+    _security_flags(serve)
     limits = serve.add_argument_group("limits (README: Limits)")
     default = Limits()
     limits.add_argument(
@@ -201,7 +206,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def serve(config: Config) -> None:
+def _security_flags(serve: argparse.ArgumentParser) -> None:
+    security = serve.add_argument_group("security (README: Security; SECURITY.md)")
+    security.add_argument(
+        "--auth-token-file",
+        type=Path,
+        help="require 'authorization: Bearer <token>' with a token of this file: one per "
+        "line, 'TOKEN [viewer|approver|operator [NAME]]' (a bare token: operator); also "
+        f"read from ${TOKENS_ENV} (comma-separated entries); re-read on SIGHUP",
+    )
+    security.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve TLS with this chain")
+    security.add_argument("--tls-key", type=Path, metavar="PEM", help="the key of --tls-cert")
+    security.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        metavar="PEM",
+        help="require client certificates issued by this CA (mutual TLS)",
+    )
+    security.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="serve a non-loopback address without tokens or client certificates",
+    )
+
+
+async def serve(config: Config, token_file: Path | None = None) -> None:
     server = await build_server(config)
     for error in server.executor.tools.load_errors:
         log.warning(
@@ -212,6 +241,9 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if token_file is not None and server.access is not None:
+        reload = partial(_reload_tokens, server.access, token_file)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload()))
     port = await server.start()
     log.info(
         "executor ready",
@@ -219,6 +251,7 @@ async def serve(config: Config) -> None:
             "address": config.address,
             "port": port,
             "tools": [t.spec.name for t in server.executor.tools],
+            **server.security,
         },
     )
     await stop.wait()
@@ -249,13 +282,45 @@ def _tool_settings(args: argparse.Namespace) -> ToolSettings:
     )
 
 
-def _auth_tokens(path: Path | None) -> tuple[str, ...]:
-    """Tokens from the file (one per line) and the environment; never from the command line,
-    where any user could read them. Raises OSError when the file cannot be read."""
-    tokens = [t.strip() for t in os.environ.get(TOKENS_ENV, "").split(",")]
+def _auth_tokens(path: Path | None) -> TokenTable | None:
+    """Tokens from the file and the environment; never from the command line, where any
+    user could read them. None when there are none. Raises OSError when the file cannot be
+    read, ValueError when an entry is malformed."""
+    lines = os.environ.get(TOKENS_ENV, "").split(",")
+    table = parse_tokens(lines, TOKENS_ENV)
     if path is not None:
-        tokens += [line.strip() for line in path.read_text().splitlines()]
-    return tuple(t for t in tokens if t)
+        lines += path.read_text().splitlines()
+        table = parse_tokens(lines, str(path))
+    return table or None
+
+
+async def _reload_tokens(access: Access, path: Path) -> None:
+    """SIGHUP: the token file again. A file that cannot be used keeps the tokens in force."""
+    try:
+        tokens = await asyncio.to_thread(_auth_tokens, path)
+        if tokens is None:
+            raise ValueError("it has no tokens, which would lock every caller out")
+        access.replace_tokens(tokens)
+    except (OSError, ValueError) as exc:
+        count = len(access.tokens or ())
+        log.error(
+            "token file not reloaded; the previous tokens stay in force",
+            extra={"file": str(path), "error": str(exc), "tokens": count},
+        )
+        return
+    log.info("token file reloaded", extra={"file": str(path), "tokens": len(tokens)})
+
+
+def _tls(args: argparse.Namespace) -> TlsMaterial | None:
+    """Raises ValueError for an incomplete set of flags or a file that is not PEM, OSError
+    when one cannot be read."""
+    if args.tls_cert is None and args.tls_key is None:
+        if args.tls_client_ca is not None:
+            raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
+        return None
+    if args.tls_cert is None or args.tls_key is None:
+        raise ValueError("--tls-cert and --tls-key go together")
+    return TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca).load()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -264,6 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         tool_settings = _tool_settings(args)
         tokens = _auth_tokens(args.auth_token_file)
+        tls = _tls(args)
         limits = Limits(
             max_message_bytes=args.max_message_bytes,
             max_plan_steps=args.max_plan_steps,
@@ -284,12 +350,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_active_executions=args.max_active_executions,
         retention=timedelta(hours=args.retention_hours) if args.retention_hours > 0 else None,
         auth_tokens=tokens,
+        tls=tls,
+        allow_unauthenticated=args.allow_unauthenticated,
         limits=limits,
         drain_seconds=args.drain_seconds,
         grace_seconds=args.grace_seconds,
     )
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, args.auth_token_file))
+    except Unprotected as exc:
+        log.error("cannot serve", extra={"error": str(exc)})
+        return 2
     except (StoreError, RuntimeError) as exc:  # a bad database, an address in use
         log.error("cannot serve", extra={"error": str(exc)})
         return 1

@@ -152,6 +152,8 @@ class Execution:
         self._waiting_on: list[int] = []
         self._interrupted: list[int] = []  # forward attempts a previous process left running
         self._rollback_requested = False
+        #: Who asked for the stop or rollback under way, for its events.
+        self._requested_by = ""
         # Why the phase stops early: (final status, error); None while it runs normally.
         self._halt: tuple[ExecutionStatus, ExecutionError | None] | None = None
         self._first_failure: ExecutionError | None = None
@@ -183,6 +185,7 @@ class Execution:
         usage: ResourceUsage | None = None,
         retry_delay: float | None = None,
         progress: float | None = None,
+        actor: str = "",
     ) -> int:
         """Apply one transition and queue it for the journal; returns its sequence."""
         action = self.plan.steps[step] if step is not None else None
@@ -202,25 +205,34 @@ class Execution:
             usage=usage,
             retry_delay=retry_delay,
             progress=progress,
+            actor=actor,
         )
         self.state.apply(event)
         self.journal.append(event)
         return event.sequence
 
     def _set_status(
-        self, status: ExecutionStatus, message: str, error: ExecutionError | None = None
+        self,
+        status: ExecutionStatus,
+        message: str,
+        error: ExecutionError | None = None,
+        actor: str = "",
     ) -> int:
         current = self.state.status
         assert status is current or can_transition(current, status), f"{current} -> {status}"
         return self.emit(
-            EventType.EXECUTION_STATUS_CHANGED, status=status, message=message, error=error
+            EventType.EXECUTION_STATUS_CHANGED,
+            status=status,
+            message=message,
+            error=error,
+            actor=actor,
         )
 
     # ------------------------------------------------------------------ control
 
-    def accept(self) -> None:
-        """Record the execution's first event."""
-        self._set_status(ExecutionStatus.PENDING, "accepted")
+    def accept(self, by: str = "") -> None:
+        """Record the execution's first event; `by` names who submitted it."""
+        self._set_status(ExecutionStatus.PENDING, "accepted", actor=by)
 
     async def started(self) -> None:
         """Wait until the execution is running, as journaled (or has ended)."""
@@ -232,31 +244,36 @@ class Execution:
         """A rollback is under way or about to start."""
         return self.state.rolling_back or self._rollback_requested
 
-    def request_rollback(self) -> None:
+    def request_rollback(self, by: str = "") -> None:
         """Roll back when `run` starts (for a FAILED, CANCELLED or ROLLBACK_FAILED state)."""
         self._rollback_requested = True
+        self._requested_by = by
 
     def can_pause(self) -> bool:
         active = (ExecutionStatus.RUNNING, ExecutionStatus.ROLLING_BACK)
         return self.state.status in active and self._halt is None
 
-    def pause(self) -> int:
+    def pause(self, by: str = "") -> int:
         self._resumed.clear()
         self._disarm_deadline()
-        return self._set_status(ExecutionStatus.PAUSED, "paused by request")
+        return self._set_status(ExecutionStatus.PAUSED, _by("paused", by), actor=by)
 
-    def resume(self) -> int:
+    def resume(self, by: str = "") -> int:
         if self.state.rolling_back:
-            seq = self._set_status(ExecutionStatus.ROLLING_BACK, "rollback resumed by request")
+            seq = self._set_status(
+                ExecutionStatus.ROLLING_BACK, _by("rollback resumed", by), actor=by
+            )
         else:
-            seq = self._set_status(ExecutionStatus.RUNNING, "resumed by request")
+            seq = self._set_status(ExecutionStatus.RUNNING, _by("resumed", by), actor=by)
             self._arm_deadline()
         self._resumed.set()
         self._wake.set()
         return seq
 
-    def cancel(self, reason: str) -> None:
-        message = f"cancelled: {reason}" if reason else "cancelled by request"
+    def cancel(self, reason: str, by: str = "") -> None:
+        message = f"cancelled: {reason}" if reason else _by("cancelled", by)
+        if self._halt is None:
+            self._requested_by = by
         self._stop(ExecutionStatus.CANCELLED, ExecutionError(ExecutionErrorType.CANCELLED, message))
 
     def _stop(self, status: ExecutionStatus, error: ExecutionError | None) -> None:
@@ -481,7 +498,8 @@ class Execution:
         else:
             status, error = ExecutionStatus.COMPLETED, None
         message = error.message if error else "all steps completed"
-        self._set_status(status, message, error)
+        actor = self._requested_by if status is ExecutionStatus.CANCELLED else ""
+        self._set_status(status, message, error, actor)
         if self._rollback_due():
             # Journaled with the terminal event, in the same batch: a crash between the two
             # cannot leave a FAILED execution that was due to roll back.
@@ -599,7 +617,10 @@ class Execution:
         else:
             self._resumed.set()
             if self.state.status is not ExecutionStatus.ROLLING_BACK:
-                self._set_status(ExecutionStatus.ROLLING_BACK, "rollback started by request")
+                by = self._requested_by
+                self._set_status(
+                    ExecutionStatus.ROLLING_BACK, _by("rollback started", by), actor=by
+                )
         self._started_at = self.state.last_sequence
         self._started.set()
 
@@ -726,7 +747,8 @@ class Execution:
             (s.step_id for s in steps if s.status is StepStatus.COMPENSATION_FAILED), ""
         )
         error = ExecutionError(error_type, "; ".join(parts), retryable=True, step_id=first_failed)
-        self._set_status(ExecutionStatus.ROLLBACK_FAILED, error.message, error)
+        actor = self._requested_by if self._halt is not None else ""  # who cancelled it
+        self._set_status(ExecutionStatus.ROLLBACK_FAILED, error.message, error, actor)
 
     # ------------------------------------------------------------------ one step
 
@@ -878,6 +900,10 @@ class Execution:
             budget=self.budget,
             on_progress=on_progress if self.options.progress_reporting else None,
         )
+
+
+def _by(what: str, actor: str) -> str:
+    return f"{what} by {actor}" if actor else f"{what} by request"
 
 
 def _interrupted(attempt: int, step_id: str) -> ExecutionError:

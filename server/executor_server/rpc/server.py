@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,11 +15,13 @@ from grpc_reflection.v1alpha import reflection
 
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
+from executor_server.domain.access import TokenTable
 from executor_server.domain.limits import Limits
 from executor_server.engine.executor import Executor
-from executor_server.rpc.auth import BearerTokenAuth
+from executor_server.rpc.auth import Access
 from executor_server.rpc.decoding import SafeDecoding
 from executor_server.rpc.servicer import ExecutorServicer
+from executor_server.rpc.tls import TlsMaterial
 from executor_server.store.protocol import Store
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExecutorService"].full_name
@@ -53,21 +54,26 @@ class ExecutorServer:
         *,
         address: str,
         limits: Limits | None = None,
-        auth_tokens: Sequence[str] = (),
+        tokens: TokenTable | None = None,
+        tls: TlsMaterial | None = None,
     ) -> None:
+        """`tokens` close the service to callers without one; `tls` with a client CA
+        admits only clients with a certificate from it. Raises ValueError for an empty
+        token table."""
         limits = limits or executor.limits
         self.executor = executor
         self._store = store
         self.address = address
         self.port: int | None = None
+        self._tls = tls
+        mutual = tls is not None and tls.mutual
+        #: None on a server that authenticates nobody.
+        self.access = Access(tokens, client_certificates=mutual) if tokens or mutual else None
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._server = grpc.aio.server(
             options=channel_options(limits.max_message_bytes),
             # Authentication first: an anonymous call is refused before its body is decoded.
-            interceptors=[
-                *([BearerTokenAuth(auth_tokens)] if auth_tokens else []),
-                SafeDecoding(),
-            ],
+            interceptors=[*([self.access] if self.access else []), SafeDecoding()],
         )
         pb_grpc.add_ExecutorServiceServicer_to_server(  # type: ignore[no-untyped-call]
             ExecutorServicer(executor, limits), self._server
@@ -83,14 +89,35 @@ class ExecutorServer:
         for service in ("", SERVICE_NAME):
             await self._health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
         try:
-            self.port = self._server.add_insecure_port(self.address)
+            if self._tls is None:
+                self.port = self._server.add_insecure_port(self.address)
+            else:
+                credentials = self._tls.server_credentials()
+                self.port = self._server.add_secure_port(self.address, credentials)
         except RuntimeError as exc:
             raise RuntimeError(f"cannot listen on {self.address}: {exc}") from exc
         await self._server.start()
         for service in ("", SERVICE_NAME):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving", extra={"address": self.address, "port": self.port})
+        log.info("serving", extra={"address": self.address, "port": self.port, **self.security})
+        if self.access is None:
+            log.warning(
+                "the service is open: every caller may do everything",
+                extra={"address": self.address},
+            )
         return self.port
+
+    @property
+    def security(self) -> dict[str, str]:
+        """How callers are authenticated and their traffic protected, for the logs."""
+        transport = "plaintext" if self._tls is None else "tls"
+        kinds = []
+        if self.access is not None and self.access.tokens is not None:
+            kinds.append(f"tokens ({len(self.access.tokens)})")
+        if self._tls is not None and self._tls.mutual:
+            transport = "mutual tls"
+            kinds.append("client certificates")
+        return {"transport": transport, "authentication": " and ".join(kinds) or "none"}
 
     async def stop(self, *, drain_seconds: float = 0.0, grace_seconds: float = 5.0) -> None:
         """Report NOT_SERVING, give balancers `drain_seconds` to notice, refuse new plans,

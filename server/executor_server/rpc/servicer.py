@@ -20,6 +20,7 @@ from executor_server.domain.limits import Limits
 from executor_server.domain.models import Event
 from executor_server.engine.executor import Executor
 from executor_server.rpc import convert
+from executor_server.rpc.auth import caller
 from executor_server.rpc.errors import streaming, unary
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -92,7 +93,10 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
                 reason="LIMIT_EXCEEDED",
             )
         result = await self._executor.execute_plan(
-            convert.plan(request.plan), convert.options(request.options), detach=request.detach
+            convert.plan(request.plan),
+            convert.options(request.options),
+            detach=request.detach,
+            by=caller().name,
         )
         answer = pb.ExecutePlanResponse(result=convert.result_to_pb(result))
         convert.fit_outputs(answer, answer.result.step_results, self._answer_budget)
@@ -116,21 +120,23 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
     async def CancelExecution(
         self, request: pb.CancelExecutionRequest, context: Context
     ) -> pb.CancelExecutionResponse:
-        status = await self._executor.cancel(_plan_id(request.plan_id), request.reason)
+        status = await self._executor.cancel(
+            _plan_id(request.plan_id), request.reason, by=caller().name
+        )
         return pb.CancelExecutionResponse(status=int(status))  # type: ignore[arg-type]
 
     @unary
     async def PauseExecution(
         self, request: pb.PauseExecutionRequest, context: Context
     ) -> pb.PauseExecutionResponse:
-        status = await self._executor.pause(_plan_id(request.plan_id))
+        status = await self._executor.pause(_plan_id(request.plan_id), by=caller().name)
         return pb.PauseExecutionResponse(status=int(status))  # type: ignore[arg-type]
 
     @unary
     async def ResumeExecution(
         self, request: pb.ResumeExecutionRequest, context: Context
     ) -> pb.ResumeExecutionResponse:
-        status = await self._executor.resume(_plan_id(request.plan_id))
+        status = await self._executor.resume(_plan_id(request.plan_id), by=caller().name)
         return pb.ResumeExecutionResponse(status=int(status))  # type: ignore[arg-type]
 
     @unary
@@ -146,7 +152,9 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
     async def RollbackExecution(
         self, request: pb.RollbackExecutionRequest, context: Context
     ) -> pb.RollbackExecutionResponse:
-        status = await self._executor.rollback(_plan_id(request.plan_id), detach=request.detach)
+        status = await self._executor.rollback(
+            _plan_id(request.plan_id), detach=request.detach, by=caller().name
+        )
         return pb.RollbackExecutionResponse(status=int(status))  # type: ignore[arg-type]
 
     @streaming
@@ -207,7 +215,7 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
     async def DeleteExecution(
         self, request: pb.DeleteExecutionRequest, context: Context
     ) -> pb.DeleteExecutionResponse:
-        await self._executor.delete(_plan_id(request.plan_id))
+        await self._executor.delete(_plan_id(request.plan_id), by=caller().name)
         return pb.DeleteExecutionResponse()
 
 

@@ -1,0 +1,108 @@
+"""`executor serve` as users run it: the start-up refusal of an open network listener, the
+mode it logs, and the token file re-read on SIGHUP."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+from tests.support.proc import ServerProcess, free_port, wait_until
+
+from executor_client import AsyncExecutorClient, PermissionDeniedError, UnauthenticatedError
+
+
+def _ready(server: ServerProcess) -> dict[str, object]:
+    return next(r for r in server.log_records() if r.get("event") == "executor ready")
+
+
+async def test_an_open_listener_on_the_network_is_refused_at_start(tmp_path: Path) -> None:
+    server = ServerProcess(
+        port=free_port(),
+        data_dir=tmp_path,
+        log=tmp_path / "log",
+        extra=("--in-memory",),
+        bind="0.0.0.0",
+    )
+    try:
+        await server.start()
+        assert await server.wait_exit(30) == 2
+        refusal = next(r for r in server.log_records() if r.get("event") == "cannot serve")
+        assert "refusing to serve 0.0.0.0:" in refusal["error"]
+        assert "--allow-unauthenticated" in refusal["error"]
+    finally:
+        await server.kill()
+
+
+async def test_allow_unauthenticated_serves_and_the_log_says_so(tmp_path: Path) -> None:
+    server = ServerProcess(
+        port=free_port(),
+        data_dir=tmp_path,
+        log=tmp_path / "log",
+        extra=("--in-memory", "--allow-unauthenticated"),
+        bind="0.0.0.0",
+    )
+    try:
+        await server.start()
+        await server.wait_serving()
+        ready = _ready(server)
+        assert (ready["transport"], ready["authentication"]) == ("plaintext", "none")
+        assert any(
+            r.get("level") == "warning" and "open" in r["event"] for r in server.log_records()
+        )
+    finally:
+        await server.kill()
+
+
+async def test_sighup_reloads_the_token_file_and_a_broken_one_keeps_the_old(
+    tmp_path: Path,
+) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("tok-alpha-9f2 viewer alice\n")
+    server = ServerProcess(
+        port=free_port(),
+        data_dir=tmp_path,
+        log=tmp_path / "log",
+        extra=("--in-memory", "--auth-token-file", str(tokens)),
+    )
+    try:
+        await server.start()
+        await server.wait_serving()
+        ready = _ready(server)
+        assert (ready["transport"], ready["authentication"]) == ("plaintext", "tokens (1)")
+        assert server.process is not None
+
+        async def reload(expect: str) -> None:
+            before = server.log_text().count(expect)
+            server.process.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
+            await wait_until(lambda: server.log_text().count(expect) > before)
+
+        async with AsyncExecutorClient(server.address, token="tok-alpha-9f2") as first:
+            await first.list_tools()
+            with pytest.raises(PermissionDeniedError):
+                await first.delete_execution("00000000-0000-4000-8000-000000000001")
+
+            tokens.write_text("tok-alpha-9f2 operator alice\ntok-beta-7c1 viewer bob\n")
+            await reload("token file reloaded")
+            # alice is an operator now: the delete is refused for what it names, not her role
+            with pytest.raises(Exception, match="NOT_FOUND"):
+                await first.delete_execution("00000000-0000-4000-8000-000000000001")
+
+            tokens.write_text("tok-beta-7c1 admin bob\n")  # no such role: not taken
+            await reload("token file not reloaded")
+            await first.list_tools()
+            tokens.write_text("")  # no tokens at all would lock everyone out: not taken
+            await reload("token file not reloaded")
+            await first.list_tools()
+
+            tokens.write_text("tok-beta-7c1 viewer bob\n")
+            await reload("token file reloaded")
+            with pytest.raises(UnauthenticatedError):
+                await first.list_tools()
+        async with AsyncExecutorClient(server.address, token="tok-beta-7c1") as second:
+            await second.list_tools()
+        refused = [r for r in server.log_records() if r["event"].startswith("token file not")]
+        assert "unknown role 'admin'" in refused[0]["error"]
+        assert "tok-alpha" not in server.log_text() and "tok-beta" not in server.log_text()
+    finally:
+        await server.kill()

@@ -13,6 +13,7 @@ from typing import Literal
 from executor_server.domain.access import TokenTable
 from executor_server.domain.limits import Limits
 from executor_server.engine.executor import Executor
+from executor_server.engine.secrets import Secrets
 from executor_server.rpc.server import ExecutorServer
 from executor_server.rpc.tls import TlsMaterial
 from executor_server.store.memory import MemoryStore
@@ -51,6 +52,8 @@ class Config:
     tls: TlsMaterial | None = None
     #: Serve on a non-loopback address with no authentication at all.
     allow_unauthenticated: bool = False
+    #: What `${secrets.NAME}` in arguments resolves to.
+    secrets: Secrets = field(default_factory=Secrets)
     limits: Limits = field(default_factory=Limits)
     drain_seconds: float = 1.0
     grace_seconds: float = 5.0
@@ -85,6 +88,7 @@ async def build_server(config: Config, tools: ToolRegistry | None = None) -> Exe
         max_active_executions=config.max_active_executions,
         retention=config.retention,
         limits=config.limits,
+        secrets=config.secrets,
     )
     await executor.start()
     return ExecutorServer(

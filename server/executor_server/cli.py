@@ -8,10 +8,11 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -24,6 +25,7 @@ from executor_server.app import (
 )
 from executor_server.domain.access import TokenTable, parse_tokens
 from executor_server.domain.limits import Limits
+from executor_server.engine.secrets import Masker, Secrets
 from executor_server.rpc.auth import Access
 from executor_server.rpc.tls import TlsFiles, TlsMaterial
 from executor_server.store.sqlite import StoreError
@@ -39,8 +41,10 @@ log = logging.getLogger("executor_server")
 TOKENS_ENV = "EXECUTOR_AUTH_TOKENS"
 
 
-def configure_logging(level: str, fmt: str) -> None:
-    """Structured logs for our code and the libraries' stdlib logging alike."""
+def configure_logging(level: str, fmt: str, secrets: Secrets | None = None) -> None:
+    """Structured logs for our code and the libraries' stdlib logging alike, with every
+    secret's value masked in whatever a record carries."""
+    masker = secrets.masker() if secrets else None
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -58,6 +62,7 @@ def configure_logging(level: str, fmt: str) -> None:
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                *([_masking(masker)] if masker else []),
                 renderer,
             ],
         )
@@ -65,6 +70,20 @@ def configure_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def _masking(masker: Masker) -> structlog.typing.Processor:
+    def mask(logger: object, name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+        return {key: masker.value(_plain(value)) for key, value in event.items()}
+
+    return mask
+
+
+def _plain(value: Any) -> Any:
+    """JSON-like values as they are, anything else as its text (so it can be masked)."""
+    if value is None or isinstance(value, (str, int, float, bool, dict, list)):
+        return value
+    return str(value)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -224,6 +243,20 @@ def _security_flags(serve: argparse.ArgumentParser) -> None:
         help="require client certificates issued by this CA (mutual TLS)",
     )
     security.add_argument(
+        "--secrets-dir",
+        type=Path,
+        metavar="DIR",
+        help="${secrets.NAME} in arguments is the content of DIR/NAME (one file per secret, "
+        "as Kubernetes and Docker mount them)",
+    )
+    security.add_argument(
+        "--secret-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="${secrets.NAME} is this environment variable of the server (repeatable)",
+    )
+    security.add_argument(
         "--allow-unauthenticated",
         action="store_true",
         help="serve a non-loopback address without tokens or client certificates",
@@ -330,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tool_settings = _tool_settings(args)
         tokens = _auth_tokens(args.auth_token_file)
         tls = _tls(args)
+        secrets = Secrets.load(args.secrets_dir, args.secret_env)
         limits = Limits(
             max_message_bytes=args.max_message_bytes,
             max_plan_steps=args.max_plan_steps,
@@ -338,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
-    configure_logging(args.log_level, args.log_format)
+    configure_logging(args.log_level, args.log_format, secrets)
     config = Config(
         address=args.address,
         data_dir=args.data_dir,
@@ -352,6 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         auth_tokens=tokens,
         tls=tls,
         allow_unauthenticated=args.allow_unauthenticated,
+        secrets=secrets,
         limits=limits,
         drain_seconds=args.drain_seconds,
         grace_seconds=args.grace_seconds,

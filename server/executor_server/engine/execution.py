@@ -19,7 +19,7 @@ import heapq
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,12 @@ from executor_server.engine import references
 from executor_server.engine.attempt import check_arguments, check_json, check_output, run_attempt
 from executor_server.engine.journal import Journal
 from executor_server.engine.policy import DEFAULT_MAX_CONCURRENT_STEPS, Retry, attempt_timeout
+from executor_server.engine.secrets import (
+    Secrets,
+    declares_write_only,
+    find_secrets,
+    write_only_values,
+)
 from executor_server.engine.state import ExecutionState
 from executor_server.engine.validation import PlanGraph
 from executor_server.tools.protocol import Budget, CompensatingTool, ToolContext, ToolSpec
@@ -125,8 +131,14 @@ class Execution:
         state: ExecutionState,
         workspace: Path,
         limits: Limits,
+        secrets: Secrets | None = None,
     ) -> None:
         self.graph = graph
+        self.secrets = secrets or Secrets()
+        # What steps produce is masked before it becomes an event: every secret, and the
+        # write-only arguments of the steps that started.
+        self._masker = self.secrets.masker()
+        self._hidden: set[str] = set()
         self.limits = limits
         self.plan = graph.plan
         self.options = options
@@ -188,6 +200,12 @@ class Execution:
         actor: str = "",
     ) -> int:
         """Apply one transition and queue it for the journal; returns its sequence."""
+        masker = self._masker
+        if masker is not None:
+            message = masker.text(message)
+            output = masker.value(output)
+            if error is not None:
+                error = replace(error, message=masker.text(error.message))
         action = self.plan.steps[step] if step is not None else None
         event = Event(
             sequence=self.state.last_sequence + 1,
@@ -512,14 +530,18 @@ class Execution:
         assert call is not None
         rules = self.graph.output_rules[i]
         has_refs = bool(references.find_references(call.arguments))
+        prepare = self._secret_preparation(i, call.arguments, tool.spec.input_schema)
 
         def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
-            arguments = call.arguments
+            arguments = prepare(call.arguments) if prepare else call.arguments
             if has_refs:
                 arguments = references.resolve(
                     arguments, self._outputs, self.limits.max_argument_bytes
                 )
+            if has_refs or prepare:
                 check_arguments(tool, arguments)
+            if prepare:
+                self._hide_write_only(tool.spec.input_schema, arguments)
             return tool.invoke(arguments, context)
 
         return _Job(
@@ -537,6 +559,34 @@ class Execution:
             on_done=self._release_dependents,
             on_failed=self._step_failed,
         )
+
+    def _secret_preparation(
+        self, i: int, arguments: Any, schema: Mapping[str, Any]
+    ) -> Callable[[Any], Any] | None:
+        """What puts secrets into a step's arguments when an attempt starts (None: none
+        needed). Secrets go in first: text a step's output brings in through a reference is
+        never taken for a secret's name."""
+        names = find_secrets(arguments)
+        if not names and not declares_write_only(schema):
+            return None
+
+        def put_secrets(value: Any) -> Any:
+            try:
+                return self.secrets.resolve(value) if names else value
+            except KeyError as missing:
+                raise StepError(
+                    f"secret {missing.args[0]!r} is not among the server's secrets (any more)",
+                    error_type=ExecutionErrorType.VALIDATION,
+                    retryable=False,
+                ) from None
+
+        return put_secrets
+
+    def _hide_write_only(self, schema: Mapping[str, Any], arguments: Any) -> None:
+        hidden = set(write_only_values(schema, arguments)) - self._hidden
+        if hidden:
+            self._hidden |= hidden
+            self._masker = self.secrets.masker(self._hidden)
 
     def _retry(self, i: int) -> Retry:
         own = self.plan.steps[i].retry_policy
@@ -671,14 +721,18 @@ class Execution:
             assert undo is not None
             spec = undo.spec
             has_refs = bool(references.find_references(declared.arguments))
+            prepare = self._secret_preparation(i, declared.arguments, spec.input_schema)
 
             def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
-                arguments = declared.arguments
+                arguments = prepare(declared.arguments) if prepare else declared.arguments
                 if has_refs:
                     arguments = references.resolve(
                         arguments, outputs, self.limits.max_argument_bytes
                     )
+                if has_refs or prepare:
                     check_arguments(undo, arguments)
+                if prepare:
+                    self._hide_write_only(spec.input_schema, arguments)
                 return undo.invoke(arguments, context)
 
             retry = Retry.resolve(
@@ -693,11 +747,13 @@ class Execution:
             spec = tool.spec
             call = step.tool_execution
             assert call is not None
+            prepare = self._secret_preparation(i, call.arguments, spec.input_schema)
 
             def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
-                arguments = references.resolve(
-                    call.arguments, outputs, self.limits.max_argument_bytes
-                )
+                arguments = prepare(call.arguments) if prepare else call.arguments
+                arguments = references.resolve(arguments, outputs, self.limits.max_argument_bytes)
+                if prepare:
+                    self._hide_write_only(spec.input_schema, arguments)
                 return self_undo.compensate(arguments, record.output, context)
 
             retry, timeout = self._retry(i), self._attempt_timeout(i)

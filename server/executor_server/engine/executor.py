@@ -12,7 +12,7 @@ import shutil
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
@@ -54,6 +54,7 @@ from executor_server.engine import references
 from executor_server.engine.attempt import check_arguments
 from executor_server.engine.execution import Execution
 from executor_server.engine.journal import Journal
+from executor_server.engine.secrets import Secrets
 from executor_server.engine.state import ExecutionState
 from executor_server.engine.validation import (
     UUID,
@@ -101,9 +102,11 @@ class Executor:
         max_active_executions: int = 1000,
         retention: timedelta | None = None,
         limits: Limits | None = None,
+        secrets: Secrets | None = None,
     ) -> None:
         self.tools = tools
         self.limits = limits or Limits()
+        self.secrets = secrets or Secrets()
         self._store = store
         self._workspace_root = workspace_root
         self._max_active = max_active_executions
@@ -239,6 +242,27 @@ class Executor:
             task.cancel()
         await asyncio.gather(*self._runs, return_exceptions=True)
 
+    def _check_secrets(self, steps: Sequence[ActionStep], field: str) -> None:
+        """Raises InvalidArgument naming each secret a step refers to that the server does
+        not have."""
+        violations = []
+        for i, step in enumerate(steps):
+            where = f"{field}[{i}]" if field == "plan.steps" else field
+            for part, call in (
+                ("tool_execution", step.tool_execution),
+                ("compensation", step.compensation),
+            ):
+                if call is None:
+                    continue
+                for name in self.secrets.unknown(call.arguments):
+                    violations.append(
+                        FieldViolation(
+                            f"{where}.{part}.arguments", f"unknown secret {name[:128]!r}"
+                        )
+                    )
+        if violations:
+            raise InvalidArgument(violations, reason="UNKNOWN_SECRET")
+
     def _check_open(self) -> None:
         if self._closing:
             raise Unavailable("the server is shutting down")
@@ -258,6 +282,7 @@ class Executor:
             graph = await asyncio.to_thread(validate_plan, plan, options, self.tools)
         else:
             graph = validate_plan(plan, options, self.tools)
+        self._check_secrets(plan.steps, "plan.steps")
         earlier = self._admitting.get(plan.id)
         if earlier is not None:  # the same id, submitted a moment ago: let it decide first
             await asyncio.wait([earlier])
@@ -331,6 +356,7 @@ class Executor:
             state,
             self._workspace(plan.id),
             self.limits,
+            self.secrets,
         )
         if journaled:
             execution.recover()
@@ -531,6 +557,7 @@ class Executor:
         tool, rules = await asyncio.to_thread(
             validate_step, step, context.step_outputs.keys(), self.tools
         )
+        self._check_secrets([step], "step")
         options = ExecutionOptions(
             resource_limits=context.resource_limits,
             timeout_policy=context.timeout_policy,
@@ -575,6 +602,7 @@ class Executor:
             ExecutionState(plan, record.create_time),
             self._workspace(plan_id),
             self.limits,
+            self.secrets,
         )
         execution.accept()
         await execution.run()

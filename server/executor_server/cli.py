@@ -204,6 +204,31 @@ def _parser() -> argparse.ArgumentParser:
         help="the largest arguments a step's references may resolve to, as JSON "
         "(default: %(default)s)",
     )
+    limits.add_argument(
+        "--max-watchers-per-execution",
+        type=int,
+        default=default.max_watchers_per_execution,
+        help="open WatchExecution streams of one execution (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-watchers",
+        type=int,
+        default=default.max_watchers,
+        help="open WatchExecution streams in all (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-concurrent-rpcs",
+        type=int,
+        default=default.max_concurrent_rpcs,
+        help="ExecutorService calls in flight; health and reflection not counted "
+        "(default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-executions-per-minute",
+        type=int,
+        default=default.max_executions_per_minute,
+        help="submissions each authenticated caller may make per minute (default: %(default)s)",
+    )
     serve.add_argument(
         "--drain-seconds",
         type=float,
@@ -369,6 +394,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_plan_steps=args.max_plan_steps,
             max_output_bytes=args.max_output_bytes,
             max_argument_bytes=args.max_argument_bytes,
+            max_watchers_per_execution=args.max_watchers_per_execution,
+            max_watchers=args.max_watchers,
+            max_concurrent_rpcs=args.max_concurrent_rpcs,
+            max_executions_per_minute=args.max_executions_per_minute,
         )
     except (ValueError, OSError) as exc:
         parser.error(str(exc))

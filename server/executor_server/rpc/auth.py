@@ -14,9 +14,9 @@ which records it as the actor of what the call did.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
-import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -25,6 +25,7 @@ from grpc_status import rpc_status
 
 from executor_server.domain.access import ANONYMOUS, Principal, Role, TokenTable
 from executor_server.rpc.errors import error_info
+from executor_server.rpc.handlers import rejecting, within
 
 _OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 _SERVICE = "/executor.v1.ExecutorService/"
@@ -47,6 +48,15 @@ _UNAUTHENTICATED = rpc_status.to_status(
 )
 
 _caller: contextvars.ContextVar[Principal] = contextvars.ContextVar("caller", default=ANONYMOUS)
+
+
+@contextlib.contextmanager
+def _acting_as(principal: Principal) -> Iterator[None]:
+    token = _caller.set(principal)
+    try:
+        yield
+    finally:
+        _caller.reset(token)
 
 
 def caller() -> Principal:
@@ -129,14 +139,14 @@ class Access(_Interceptor):
         if handler is None:  # an unknown method: gRPC answers UNIMPLEMENTED
             return handler  # type: ignore[return-value]
         if self._tokens is None:
-            return _acting(handler, _certificate_holder)
+            return within(handler, lambda context: _acting_as(_certificate_holder(context)))
         principal = self._from_token(details.invocation_metadata)
         if principal is None:
-            return _rejecting(handler, _UNAUTHENTICATED)
+            return rejecting(handler, _UNAUTHENTICATED)
         needed = required_role(method)
         if principal.role < needed:
-            return _rejecting(handler, _permission_denied(method, principal, needed))
-        return _acting(handler, lambda _context: principal)
+            return rejecting(handler, _permission_denied(method, principal, needed))
+        return within(handler, lambda _context: _acting_as(principal))
 
 
 def _certificate_holder(context: Any) -> Principal:
@@ -148,60 +158,3 @@ def _certificate_holder(context: Any) -> Principal:
         if values:
             return Principal(values[0].decode(errors="replace"), Role.OPERATOR)
     return Principal("client-certificate", Role.OPERATOR)
-
-
-def _acting(
-    handler: grpc.RpcMethodHandler[Any, Any], principal_of: Callable[[Any], Principal]
-) -> grpc.RpcMethodHandler[Any, Any]:
-    """`handler`, run with `caller()` naming the principal."""
-    decode, encode = handler.request_deserializer, handler.response_serializer
-    unary = handler.unary_unary
-    if unary is not None:
-
-        async def as_caller(request: Any, context: Any) -> Any:
-            token = _caller.set(principal_of(context))
-            try:
-                return await unary(request, context)
-            finally:
-                _caller.reset(token)
-
-        return grpc.unary_unary_rpc_method_handler(
-            as_caller, request_deserializer=decode, response_serializer=encode
-        )
-    stream = handler.unary_stream
-    if stream is not None and inspect.isasyncgenfunction(stream):
-
-        async def stream_as_caller(request: Any, context: Any) -> AsyncIterator[Any]:
-            token = _caller.set(principal_of(context))
-            try:
-                async for response in stream(request, context):
-                    yield response
-            finally:
-                _caller.reset(token)
-
-        return grpc.unary_stream_rpc_method_handler(
-            stream_as_caller, request_deserializer=decode, response_serializer=encode
-        )
-    return handler  # ExecutorService has unary and server-streaming (generator) methods only
-
-
-def _rejecting(
-    handler: grpc.RpcMethodHandler[Any, Any], status: grpc.Status
-) -> grpc.RpcMethodHandler[Any, Any]:
-    """A handler of the same kind as `handler` that refuses the call with `status`."""
-
-    async def refuse(request: Any, context: Any) -> Any:
-        await context.abort_with_status(status)
-
-    async def refuse_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-        await context.abort_with_status(status)
-        yield  # pragma: no cover - makes this an async generator, as gRPC expects
-
-    # ExecutorService has unary and server-streaming methods only.
-    kinds = {
-        (False, False): (grpc.unary_unary_rpc_method_handler, refuse),
-        (False, True): (grpc.unary_stream_rpc_method_handler, refuse_stream),
-    }
-    make, behaviour = kinds[(handler.request_streaming, handler.response_streaming)]
-    # No request deserializer: the body of a call that is refused is never parsed.
-    return make(behaviour, response_serializer=handler.response_serializer)

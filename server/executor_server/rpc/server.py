@@ -18,6 +18,7 @@ from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
 from executor_server.domain.access import TokenTable
 from executor_server.domain.limits import Limits
 from executor_server.engine.executor import Executor
+from executor_server.rpc.admission import ConcurrencyLimit
 from executor_server.rpc.auth import Access
 from executor_server.rpc.decoding import SafeDecoding
 from executor_server.rpc.servicer import ExecutorServicer
@@ -73,7 +74,12 @@ class ExecutorServer:
         self._server = grpc.aio.server(
             options=channel_options(limits.max_message_bytes),
             # Authentication first: an anonymous call is refused before its body is decoded.
-            interceptors=[*([self.access] if self.access else []), SafeDecoding()],
+            # Callers beyond the limit are refused before anything else is done for them.
+            interceptors=[
+                ConcurrencyLimit(limits.max_concurrent_rpcs),
+                *([self.access] if self.access else []),
+                SafeDecoding(),
+            ],
         )
         pb_grpc.add_ExecutorServiceServicer_to_server(  # type: ignore[no-untyped-call]
             ExecutorServicer(executor, limits), self._server

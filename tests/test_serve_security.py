@@ -47,9 +47,13 @@ async def test_allow_unauthenticated_serves_and_the_log_says_so(tmp_path: Path) 
         await server.wait_serving()
         ready = _ready(server)
         assert (ready["transport"], ready["authentication"]) == ("plaintext", "none")
-        assert any(
-            r.get("level") == "warning" and "open" in r["event"] for r in server.log_records()
-        )
+        warnings = [r["event"] for r in server.log_records() if r.get("level") == "warning"]
+        assert any("the service is open" in w for w in warnings)
+        # SIGHUP with no token file to re-read does not stop the server.
+        assert server.process is not None
+        server.process.send_signal(signal.SIGHUP)
+        await wait_until(lambda: "no token file to reload" in server.log_text())
+        await server.wait_serving()
     finally:
         await server.kill()
 
@@ -104,5 +108,22 @@ async def test_sighup_reloads_the_token_file_and_a_broken_one_keeps_the_old(
         refused = [r for r in server.log_records() if r["event"].startswith("token file not")]
         assert "unknown role 'admin'" in refused[0]["error"]
         assert "tok-alpha" not in server.log_text() and "tok-beta" not in server.log_text()
+    finally:
+        await server.kill()
+
+
+async def test_a_token_file_without_tokens_is_refused_at_start(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("# nothing here yet\n")
+    server = ServerProcess(
+        port=free_port(),
+        data_dir=tmp_path,
+        log=tmp_path / "log",
+        extra=("--in-memory", "--auth-token-file", str(tokens)),
+    )
+    try:
+        await server.start()
+        assert await server.wait_exit(30) == 2
+        assert "has no tokens" in server.log_text()
     finally:
         await server.kill()

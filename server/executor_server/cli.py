@@ -10,7 +10,6 @@ import signal
 import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -299,9 +298,10 @@ async def serve(config: Config, token_file: Path | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    if token_file is not None and server.access is not None:
-        reload = partial(_reload_tokens, server.access, token_file)
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload()))
+    # SIGHUP re-reads the token file, and never stops the server (its default action).
+    hangup = asyncio.Event()
+    loop.add_signal_handler(signal.SIGHUP, hangup.set)
+    reloading = asyncio.create_task(_reload_on_hangup(hangup, server.access, token_file))
     port = await server.start()
     log.info(
         "executor ready",
@@ -313,6 +313,7 @@ async def serve(config: Config, token_file: Path | None = None) -> None:
         },
     )
     await stop.wait()
+    reloading.cancel()
     log.info("shutting down")
     await server.stop(drain_seconds=config.drain_seconds, grace_seconds=config.grace_seconds)
 
@@ -343,21 +344,36 @@ def _tool_settings(args: argparse.Namespace) -> ToolSettings:
 def _auth_tokens(path: Path | None) -> TokenTable | None:
     """Tokens from the file and the environment; never from the command line, where any
     user could read them. None when there are none. Raises OSError when the file cannot be
-    read, ValueError when an entry is malformed."""
-    lines = os.environ.get(TOKENS_ENV, "").split(",")
-    table = parse_tokens(lines, TOKENS_ENV)
+    read, ValueError when an entry is malformed or the file has no token at all (it would
+    leave the service open)."""
+    table = parse_tokens(os.environ.get(TOKENS_ENV, "").split(","), TOKENS_ENV)
     if path is not None:
-        lines += path.read_text().splitlines()
-        table = parse_tokens(lines, str(path))
+        listed = parse_tokens(path.read_text().splitlines(), str(path))
+        if not listed:
+            raise ValueError(f"--auth-token-file {path} has no tokens")
+        if listed.keys() & table.keys():
+            raise ValueError(f"a token is both in {path} and in ${TOKENS_ENV}")
+        table = TokenTable({**table, **listed})
     return table or None
 
 
+async def _reload_on_hangup(
+    hangup: asyncio.Event, access: Access | None, path: Path | None
+) -> None:
+    while True:
+        await hangup.wait()
+        hangup.clear()
+        if access is None or access.tokens is None or path is None:
+            log.info("SIGHUP: no token file to reload")
+            continue
+        await _reload_tokens(access, path)
+
+
 async def _reload_tokens(access: Access, path: Path) -> None:
-    """SIGHUP: the token file again. A file that cannot be used keeps the tokens in force."""
+    """The token file again. A file that cannot be used keeps the tokens in force."""
     try:
         tokens = await asyncio.to_thread(_auth_tokens, path)
-        if tokens is None:
-            raise ValueError("it has no tokens, which would lock every caller out")
+        assert tokens is not None  # a file without tokens raised
         access.replace_tokens(tokens)
     except (OSError, ValueError) as exc:
         count = len(access.tokens or ())

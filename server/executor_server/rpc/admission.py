@@ -25,11 +25,13 @@ else:
 
 class ConcurrencyLimit(_Interceptor):
     """At most `limit` ExecutorService calls in flight; the next is refused before its body
-    is decoded. Health and reflection are not counted."""
+    is decoded. Health and reflection are not counted. It must come after interceptors
+    whose handlers differ from call to call (it keeps the first handler of each method)."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self.in_flight = 0
+        self._counted_handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
         self._refusal = to_status(
             LimitExceeded(
                 f"the server is handling {limit:,} calls, its limit (--max-concurrent-rpcs)",
@@ -54,11 +56,16 @@ class ConcurrencyLimit(_Interceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
         handler: grpc.RpcMethodHandler[Any, Any] | None = await continuation(details)
-        if handler is None or details.method.startswith(_UNCOUNTED):
+        method = details.method
+        if handler is None or method.startswith(_UNCOUNTED):
             return handler  # type: ignore[return-value]
         if self.in_flight >= self._limit:
             return rejecting(handler, self._refusal)
-        return within(handler, self._counted)
+        # The same for every call of a method: each handler is wrapped once.
+        counted = self._counted_handlers.get(method)
+        if counted is None:
+            counted = self._counted_handlers[method] = within(handler, self._counted)
+        return counted
 
 
 class SubmissionRate:

@@ -73,11 +73,11 @@ class ExecutorServer:
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._server = grpc.aio.server(
             options=channel_options(limits.max_message_bytes),
-            # Authentication first: an anonymous call is refused before its body is decoded.
-            # Callers beyond the limit are refused before anything else is done for them.
+            # Who calls first: an anonymous call is refused before its body is decoded, and
+            # before it takes a place among the calls in flight.
             interceptors=[
-                ConcurrencyLimit(limits.max_concurrent_rpcs),
                 *([self.access] if self.access else []),
+                ConcurrencyLimit(limits.max_concurrent_rpcs),
                 SafeDecoding(),
             ],
         )

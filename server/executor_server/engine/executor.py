@@ -554,9 +554,11 @@ class Executor:
             raise InvalidArgument(
                 [FieldViolation("context.plan_id", "must be a plan id (a UUID) or empty")]
             )
-        tool, rules = await asyncio.to_thread(
-            validate_step, step, context.step_outputs.keys(), self.tools
-        )
+        known = context.step_outputs.keys()
+        if carries_schemas([step]):
+            tool, rules = await asyncio.to_thread(validate_step, step, known, self.tools)
+        else:
+            tool, rules = validate_step(step, known, self.tools)
         self._check_secrets([step], "step")
         options = ExecutionOptions(
             resource_limits=context.resource_limits,

@@ -530,7 +530,7 @@ class Execution:
         assert call is not None
         rules = self.graph.output_rules[i]
         has_refs = bool(references.find_references(call.arguments))
-        prepare = self._secret_preparation(i, call.arguments, tool.spec.input_schema)
+        prepare = self._secret_preparation(call.arguments, tool.spec.input_schema)
 
         def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
             arguments = prepare(call.arguments) if prepare else call.arguments
@@ -561,7 +561,7 @@ class Execution:
         )
 
     def _secret_preparation(
-        self, i: int, arguments: Any, schema: Mapping[str, Any]
+        self, arguments: Any, schema: Mapping[str, Any]
     ) -> Callable[[Any], Any] | None:
         """What puts secrets into a step's arguments when an attempt starts (None: none
         needed). Secrets go in first: text a step's output brings in through a reference is
@@ -721,7 +721,7 @@ class Execution:
             assert undo is not None
             spec = undo.spec
             has_refs = bool(references.find_references(declared.arguments))
-            prepare = self._secret_preparation(i, declared.arguments, spec.input_schema)
+            prepare = self._secret_preparation(declared.arguments, spec.input_schema)
 
             def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
                 arguments = prepare(declared.arguments) if prepare else declared.arguments
@@ -747,7 +747,7 @@ class Execution:
             spec = tool.spec
             call = step.tool_execution
             assert call is not None
-            prepare = self._secret_preparation(i, call.arguments, spec.input_schema)
+            prepare = self._secret_preparation(call.arguments, spec.input_schema)
 
             def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
                 arguments = prepare(call.arguments) if prepare else call.arguments

@@ -7,9 +7,15 @@ import signal
 from pathlib import Path
 
 import pytest
+import trustme
 from tests.support.proc import ServerProcess, free_port, wait_until
 
-from executor_client import AsyncExecutorClient, PermissionDeniedError, UnauthenticatedError
+from executor_client import (
+    AsyncExecutorClient,
+    PermissionDeniedError,
+    UnauthenticatedError,
+    UnavailableError,
+)
 
 
 def _ready(server: ServerProcess) -> dict[str, object]:
@@ -52,7 +58,7 @@ async def test_allow_unauthenticated_serves_and_the_log_says_so(tmp_path: Path) 
         # SIGHUP with no token file to re-read does not stop the server.
         assert server.process is not None
         server.process.send_signal(signal.SIGHUP)
-        await wait_until(lambda: "no token file to reload" in server.log_text())
+        await wait_until(lambda: "no token file or certificates to reload" in server.log_text())
         await server.wait_serving()
     finally:
         await server.kill()
@@ -125,5 +131,54 @@ async def test_a_token_file_without_tokens_is_refused_at_start(tmp_path: Path) -
         await server.start()
         assert await server.wait_exit(30) == 2
         assert "has no tokens" in server.log_text()
+    finally:
+        await server.kill()
+
+
+def _write_cert(ca: trustme.CA, cert: Path, key: Path) -> None:
+    issued = ca.issue_cert("127.0.0.1")
+    cert.write_bytes(b"".join(p.bytes() for p in issued.cert_chain_pems))
+    key.write_bytes(issued.private_key_pem.bytes())
+
+
+async def test_sighup_reloads_the_certificates_for_new_connections(tmp_path: Path) -> None:
+    old_ca, new_ca = trustme.CA(), trustme.CA()
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    _write_cert(old_ca, cert, key)
+    server = ServerProcess(
+        port=free_port(),
+        data_dir=tmp_path,
+        log=tmp_path / "log",
+        extra=("--in-memory", "--tls-cert", str(cert), "--tls-key", str(key)),
+    )
+    try:
+        await server.start()
+        await wait_until(lambda: "executor ready" in server.log_text())
+        assert _ready(server)["transport"] == "tls"
+        assert server.process is not None
+
+        async def reload(expect: str) -> None:
+            before = server.log_text().count(expect)
+            server.process.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
+            await wait_until(lambda: server.log_text().count(expect) > before)
+
+        async def works(ca: trustme.CA) -> bool:
+            async with AsyncExecutorClient(
+                server.address, tls_ca=ca.cert_pem.bytes(), timeout=5
+            ) as client:
+                try:
+                    await client.list_tools()
+                except UnavailableError:
+                    return False
+                return True
+
+        assert await works(old_ca)
+        _write_cert(new_ca, cert, key)
+        await reload("certificates reloaded")
+        assert await works(new_ca)
+        assert not await works(old_ca)
+        key.write_text("not a key")
+        await reload("certificates not reloaded")
+        assert await works(new_ca)
     finally:
         await server.kill()

@@ -26,7 +26,8 @@ from executor_server.domain.access import TokenTable, parse_tokens
 from executor_server.domain.limits import Limits
 from executor_server.engine.secrets import Masker, Secrets
 from executor_server.rpc.auth import Access
-from executor_server.rpc.tls import TlsFiles, TlsMaterial
+from executor_server.rpc.server import ExecutorServer
+from executor_server.rpc.tls import ServerTls, TlsFiles
 from executor_server.store.sqlite import StoreError
 from executor_server.tools.settings import (
     CommandSettings,
@@ -258,7 +259,9 @@ def _security_flags(serve: argparse.ArgumentParser) -> None:
         "line, 'TOKEN [viewer|approver|operator [NAME]]' (a bare token: operator); also "
         f"read from ${TOKENS_ENV} (comma-separated entries); re-read on SIGHUP",
     )
-    security.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve TLS with this chain")
+    security.add_argument(
+        "--tls-cert", type=Path, metavar="PEM", help="serve TLS with this chain (re-read on SIGHUP)"
+    )
     security.add_argument("--tls-key", type=Path, metavar="PEM", help="the key of --tls-cert")
     security.add_argument(
         "--tls-client-ca",
@@ -287,7 +290,9 @@ def _security_flags(serve: argparse.ArgumentParser) -> None:
     )
 
 
-async def serve(config: Config, token_file: Path | None = None) -> None:
+async def serve(
+    config: Config, token_file: Path | None = None, tls_files: TlsFiles | None = None
+) -> None:
     server = await build_server(config)
     for error in server.executor.tools.load_errors:
         log.warning(
@@ -301,7 +306,7 @@ async def serve(config: Config, token_file: Path | None = None) -> None:
     # SIGHUP re-reads the token file, and never stops the server (its default action).
     hangup = asyncio.Event()
     loop.add_signal_handler(signal.SIGHUP, hangup.set)
-    reloading = asyncio.create_task(_reload_on_hangup(hangup, server.access, token_file))
+    reloading = asyncio.create_task(_reload_on_hangup(hangup, server, token_file, tls_files))
     port = await server.start()
     log.info(
         "executor ready",
@@ -358,19 +363,23 @@ def _auth_tokens(path: Path | None) -> TokenTable | None:
 
 
 async def _reload_on_hangup(
-    hangup: asyncio.Event, access: Access | None, path: Path | None
+    hangup: asyncio.Event, server: ExecutorServer, token_file: Path | None, tls: TlsFiles | None
 ) -> None:
+    """Each SIGHUP: the token file and the TLS files again. What cannot be used is logged,
+    and what is in force stays."""
+    access = server.access
     while True:
         await hangup.wait()
         hangup.clear()
-        if access is None or access.tokens is None or path is None:
-            log.info("SIGHUP: no token file to reload")
-            continue
-        await _reload_tokens(access, path)
+        if access is not None and access.tokens is not None and token_file is not None:
+            await _reload_tokens(access, token_file)
+        if server.tls is not None and tls is not None:
+            await _reload_tls(server.tls, tls)
+        if token_file is None and tls is None:
+            log.info("SIGHUP: no token file or certificates to reload")
 
 
 async def _reload_tokens(access: Access, path: Path) -> None:
-    """The token file again. A file that cannot be used keeps the tokens in force."""
     try:
         tokens = await asyncio.to_thread(_auth_tokens, path)
         assert tokens is not None  # a file without tokens raised
@@ -385,7 +394,19 @@ async def _reload_tokens(access: Access, path: Path) -> None:
     log.info("token file reloaded", extra={"file": str(path), "tokens": len(tokens)})
 
 
-def _tls(args: argparse.Namespace) -> TlsMaterial | None:
+async def _reload_tls(current: ServerTls, files: TlsFiles) -> None:
+    try:
+        current.replace(await asyncio.to_thread(files.load))
+    except (OSError, ValueError) as exc:
+        log.error(
+            "certificates not reloaded; the previous ones stay in force",
+            extra={"cert": str(files.cert), "error": str(exc)},
+        )
+        return
+    log.info("certificates reloaded; new connections use them", extra={"cert": str(files.cert)})
+
+
+def _tls(args: argparse.Namespace) -> TlsFiles | None:
     """Raises ValueError for an incomplete set of flags or a file that is not PEM, OSError
     when one cannot be read."""
     if args.tls_cert is None and args.tls_key is None:
@@ -394,7 +415,7 @@ def _tls(args: argparse.Namespace) -> TlsMaterial | None:
         return None
     if args.tls_cert is None or args.tls_key is None:
         raise ValueError("--tls-cert and --tls-key go together")
-    return TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca).load()
+    return TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -403,7 +424,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         tool_settings = _tool_settings(args)
         tokens = _auth_tokens(args.auth_token_file)
-        tls = _tls(args)
+        tls_files = _tls(args)
+        tls = tls_files.load() if tls_files else None
         secrets = Secrets.load(args.secrets_dir, args.secret_env)
         limits = Limits(
             max_message_bytes=args.max_message_bytes,
@@ -437,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         grace_seconds=args.grace_seconds,
     )
     try:
-        asyncio.run(serve(config, args.auth_token_file))
+        asyncio.run(serve(config, args.auth_token_file, tls_files))
     except Unprotected as exc:
         log.error("cannot serve", extra={"error": str(exc)})
         return 2

@@ -22,7 +22,7 @@ from executor_server.rpc.admission import ConcurrencyLimit
 from executor_server.rpc.auth import Access
 from executor_server.rpc.decoding import SafeDecoding
 from executor_server.rpc.servicer import ExecutorServicer
-from executor_server.rpc.tls import TlsMaterial
+from executor_server.rpc.tls import ServerTls, TlsMaterial
 from executor_server.store.protocol import Store
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExecutorService"].full_name
@@ -66,7 +66,8 @@ class ExecutorServer:
         self._store = store
         self.address = address
         self.port: int | None = None
-        self._tls = tls
+        #: None on a plaintext server.
+        self.tls = ServerTls(tls) if tls is not None else None
         mutual = tls is not None and tls.mutual
         #: None on a server that authenticates nobody.
         self.access = Access(tokens, client_certificates=mutual) if tokens or mutual else None
@@ -95,10 +96,10 @@ class ExecutorServer:
         for service in ("", SERVICE_NAME):
             await self._health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
         try:
-            if self._tls is None:
+            if self.tls is None:
                 self.port = self._server.add_insecure_port(self.address)
             else:
-                credentials = self._tls.server_credentials()
+                credentials = self.tls.credentials()
                 self.port = self._server.add_secure_port(self.address, credentials)
         except RuntimeError as exc:
             raise RuntimeError(f"cannot listen on {self.address}: {exc}") from exc
@@ -116,11 +117,11 @@ class ExecutorServer:
     @property
     def security(self) -> dict[str, str]:
         """How callers are authenticated and their traffic protected, for the logs."""
-        transport = "plaintext" if self._tls is None else "tls"
+        transport = "plaintext" if self.tls is None else "tls"
         kinds = []
         if self.access is not None and self.access.tokens is not None:
             kinds.append(f"tokens ({len(self.access.tokens)})")
-        if self._tls is not None and self._tls.mutual:
+        if self.tls is not None and self.tls.material.mutual:
             transport = "mutual tls"
             kinds.append("client certificates")
         return {"transport": transport, "authentication": " and ".join(kinds) or "none"}

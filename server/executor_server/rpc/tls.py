@@ -1,7 +1,9 @@
-"""TLS for the listener, and mutual TLS when a client CA is given."""
+"""TLS for the listener, and mutual TLS when a client CA is given; certificates can be
+replaced while serving (the next handshakes use them)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +39,41 @@ class TlsMaterial:
     def mutual(self) -> bool:
         return self.client_ca is not None
 
-    def server_credentials(self) -> grpc.ServerCredentials:
-        return grpc.ssl_server_credentials(
-            [(self.private_key, self.cert_chain)],
-            root_certificates=self.client_ca,
-            require_client_auth=self.mutual,
+    def configuration(self) -> grpc.ServerCertificateConfiguration:
+        return grpc.ssl_server_certificate_configuration(
+            [(self.private_key, self.cert_chain)], root_certificates=self.client_ca
         )
+
+
+class ServerTls:
+    """The listener's credentials. `replace` hands new certificates to the handshakes that
+    follow; connections already open keep theirs."""
+
+    def __init__(self, material: TlsMaterial) -> None:
+        self.material = material
+        self._next: grpc.ServerCertificateConfiguration | None = None
+        self._lock = threading.Lock()  # gRPC asks for the next one from its own threads
+
+    def credentials(self) -> grpc.ServerCredentials:
+        return grpc.dynamic_ssl_server_credentials(
+            self.material.configuration(),
+            self._fetch,  # type: ignore[arg-type]  # None keeps the current one (grpc docs)
+            require_client_authentication=self.material.mutual,
+        )
+
+    def replace(self, material: TlsMaterial) -> None:
+        """Raises ValueError when `material` would turn mutual TLS on or off: that changes
+        who may call, and takes a restart."""
+        if material.mutual != self.material.mutual:
+            raise ValueError("client certificates cannot be turned on or off without a restart")
+        configuration = material.configuration()
+        with self._lock:
+            self.material, self._next = material, configuration
+
+    def _fetch(self) -> grpc.ServerCertificateConfiguration | None:
+        with self._lock:
+            configuration, self._next = self._next, None
+        return configuration  # None: keep the current one
 
 
 def _pem(path: Path, kind: bytes, flag: str) -> bytes:

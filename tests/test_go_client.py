@@ -15,8 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
+from tests.support.tools import make_registry
 
 from executor_client import AsyncExecutorClient, output, status_name
+from executor_server.engine.executor import Executor
+from executor_server.rpc.server import ExecutorServer
+from executor_server.rpc.tls import TlsMaterial
+from executor_server.store.memory import MemoryStore
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "go-client"
@@ -128,3 +134,45 @@ async def test_generated_go_code_is_up_to_date() -> None:
     env = {**os.environ, "PATH": f"{Path(GO).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     code, out, err = await run("./generate.sh", "--check", cwd=EXAMPLE, time_limit=240, env=env)
     assert code == 0, f"{out}\n{err}"
+
+
+@pytest.mark.timeout(300)
+async def test_go_client_speaks_mutual_tls(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1")
+    tls = TlsMaterial(
+        b"".join(p.bytes() for p in server_cert.cert_chain_pems),
+        server_cert.private_key_pem.bytes(),
+        client_ca=ca.cert_pem.bytes(),
+    )
+    executor = Executor(make_registry(), MemoryStore(), workspace_root=tmp_path / "ws")
+    server = ExecutorServer(executor, MemoryStore(), address="127.0.0.1:0", tls=tls)
+    port = await server.start()
+    files = {name: tmp_path / f"{name}.pem" for name in ("ca", "cert", "key")}
+    ca.cert_pem.write_to_path(str(files["ca"]))
+    client_cert = ca.issue_cert("go-client@example.com", common_name="go-client")
+    client_cert.cert_chain_pems[0].write_to_path(str(files["cert"]))
+    client_cert.private_key_pem.write_to_path(str(files["key"]))
+    try:
+        binary = await build(tmp_path)
+        address = ("-addr", f"127.0.0.1:{port}", "-timeout", "30s")
+        code, out, err = await run(
+            str(binary),
+            *address,
+            "-tls-ca", str(files["ca"]),
+            "-tls-cert", str(files["cert"]),
+            "-tls-key", str(files["key"]),
+            cwd=tmp_path,
+            time_limit=45,
+        )  # fmt: skip
+        assert code == 0, f"the Go client failed:\n{err}"
+        summary = json.loads(out)
+        assert summary["final_status"] == "EXECUTION_STATUS_COMPLETED"
+        assert summary["events"][0]["actor"] == "go-client"
+        # Without its certificate the handshake fails.
+        code, _, err = await run(
+            str(binary), *address, "-tls-ca", str(files["ca"]), cwd=tmp_path, time_limit=45
+        )
+        assert code != 0
+    finally:
+        await server.stop(grace_seconds=1)

@@ -10,6 +10,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -22,6 +24,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -55,6 +58,7 @@ type EventSummary struct {
 	Status     string `json:"status"`
 	StepName   string `json:"step_name,omitempty"`
 	StepStatus string `json:"step_status,omitempty"`
+	Actor      string `json:"actor,omitempty"` // who asked for it, on an authenticating server
 }
 
 // InvalidPlanSummary is the failed ExecutePlan call of an invalid plan.
@@ -77,6 +81,9 @@ func main() {
 	token := flag.String("token", os.Getenv("EXECUTOR_TOKEN"),
 		"bearer token, for servers started with --auth-token-file (default $EXECUTOR_TOKEN)")
 	timeout := flag.Duration("timeout", 60*time.Second, "deadline of the whole run")
+	tlsCA := flag.String("tls-ca", "", "speak TLS, trusting this CA's PEM (servers started with --tls-cert)")
+	tlsCert := flag.String("tls-cert", "", "client certificate PEM, for mutual TLS (--tls-client-ca)")
+	tlsKey := flag.String("tls-key", "", "the key of -tls-cert")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("executor-go-client: ")
@@ -87,7 +94,11 @@ func main() {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+*token)
 	}
 
-	summary, err := run(ctx, *addr)
+	transport, err := transportCredentials(*tlsCA, *tlsCert, *tlsKey)
+	if err != nil {
+		log.Fatal(err)
+	}
+	summary, err := run(ctx, *addr, transport)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -98,8 +109,36 @@ func main() {
 	fmt.Println(string(out))
 }
 
-func run(ctx context.Context, addr string) (*Summary, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// transportCredentials is plaintext without a CA, else TLS trusting that CA, with a client
+// certificate when one is given.
+func transportCredentials(caFile, certFile, keyFile string) (credentials.TransportCredentials, error) {
+	if caFile == "" {
+		if certFile != "" || keyFile != "" {
+			return nil, errors.New("-tls-cert and -tls-key need -tls-ca")
+		}
+		return insecure.NewCredentials(), nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no certificate in it", caFile)
+	}
+	config := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	if certFile != "" || keyFile != "" {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		config.Certificates = []tls.Certificate{pair}
+	}
+	return credentials.NewTLS(config), nil
+}
+
+func run(ctx context.Context, addr string, transport credentials.TransportCredentials) (*Summary, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(transport))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
@@ -173,6 +212,7 @@ func run(ctx context.Context, addr string) (*Summary, error) {
 				Type:     event.GetType().String(),
 				Status:   event.GetStatus().String(),
 				StepName: event.GetStepName(),
+				Actor:    event.GetActor(),
 			}
 			if event.GetStepStatus() != executorv1.StepStatus_STEP_STATUS_UNSPECIFIED {
 				e.StepStatus = event.GetStepStatus().String()

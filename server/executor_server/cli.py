@@ -255,6 +255,7 @@ def _security_flags(serve: argparse.ArgumentParser) -> None:
     security.add_argument(
         "--auth-token-file",
         type=Path,
+        metavar="FILE",
         help="require 'authorization: Bearer <token>' with a token of this file: one per "
         "line, 'TOKEN [viewer|approver|operator [NAME]]' (a bare token: operator); also "
         f"read from ${TOKENS_ENV} (comma-separated entries); re-read on SIGHUP",

@@ -139,6 +139,7 @@ class Execution:
         # write-only arguments of the steps that started.
         self._masker = self.secrets.masker()
         self._hidden: set[str] = set()
+        self._hides: dict[int, bool] = {}  # by input schema: does it declare writeOnly?
         self.limits = limits
         self.plan = graph.plan
         self.options = options
@@ -567,7 +568,10 @@ class Execution:
         needed). Secrets go in first: text a step's output brings in through a reference is
         never taken for a secret's name."""
         names = find_secrets(arguments)
-        if not names and not declares_write_only(schema):
+        hides = self._hides.get(id(schema))
+        if hides is None:  # once per tool, not per step
+            hides = self._hides[id(schema)] = declares_write_only(schema)
+        if not names and not hides:
             return None
 
         def put_secrets(value: Any) -> Any:

@@ -100,7 +100,6 @@ class Access(_Interceptor):
         if tokens is None and not client_certificates:
             raise ValueError("Access needs tokens, client certificates or both")
         self._tokens = tokens
-        self._certificates = client_certificates
 
     @property
     def tokens(self) -> TokenTable | None:

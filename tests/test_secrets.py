@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.proc import ServerProcess, free_port
+from tests.support.proc import ServerProcess, free_port, wait_until
 from tests.support.tools import make_registry
 
 from executor_client import (
@@ -57,6 +58,19 @@ class Login:
         return {"said": f"{arguments['user']}:{arguments['password']}"}
 
 
+class Measure:
+    """Tells how long its `value` is: which value it got, without showing it."""
+
+    spec = ToolSpec(
+        name="measure",
+        description="Measures.",
+        input_schema={"type": "object", "properties": {"value": {"type": "string"}}},
+    )
+
+    async def invoke(self, arguments: dict[str, Any], context: ToolContext) -> Any:
+        return {"length": len(arguments["value"])}
+
+
 def _read_all(directory: Path, pattern: str) -> bytes:
     """The database with its WAL and shared-memory files."""
     return b"".join(f.read_bytes() for f in directory.glob(pattern))
@@ -72,7 +86,7 @@ async def server(tmp_path: Path) -> AsyncIterator[ExecutorServer]:
     config = Config(
         address="127.0.0.1:0", data_dir=tmp_path, db_path=tmp_path / "x.db", secrets=secrets
     )
-    srv = await build_server(config, tools=make_registry(Login()))
+    srv = await build_server(config, tools=make_registry(Login(), Measure()))
     await srv.start()
     try:
         yield srv
@@ -187,6 +201,7 @@ async def test_the_served_process_keeps_secrets_out_of_its_log_and_journal(
         log=tmp_path / "log",
         extra=("--secrets-dir", str(secrets_dir), "--log-level", "debug"),
     )
+    rotated = "sk-live-rotated-0123456789"
     try:
         await server.start()
         await server.wait_serving()
@@ -197,11 +212,40 @@ async def test_the_served_process_keeps_secrets_out_of_its_log_and_journal(
             )
             result = await client.execute_plan(p)
             assert output(result.step_results[0].output) == {"k": "***"}
-        assert server.process is not None
+            assert server.process is not None
+            # SIGHUP re-reads the directory; a value too short to mask is not taken.
+            (secrets_dir / "api_key").write_text("abc")
+            server.process.send_signal(signal.SIGHUP)
+            await wait_until(lambda: "secrets not reloaded" in server.log_text())
+            (secrets_dir / "api_key").write_text(rotated)
+            server.process.send_signal(signal.SIGHUP)
+            await wait_until(lambda: "secrets reloaded" in server.log_text())
+            again = plan(step("echo", {"k": "${secrets.api_key}"}))
+            result = await client.execute_plan(again)
+            assert output(result.step_results[0].output) == {"k": "***"}
         server.process.terminate()
         await server.wait_exit(30)
     finally:
         await server.kill()
     assert _leaks(server.log.read_bytes()) == []
+    assert rotated.encode() not in server.log.read_bytes()
     journal = await asyncio.to_thread(_read_all, tmp_path, "executor.db*")
-    assert journal and _leaks(journal) == []
+    assert journal and _leaks(journal) == [] and rotated.encode() not in journal
+
+
+async def test_replaced_secrets_resolve_from_then_on_and_the_old_values_stay_masked(
+    server: ExecutorServer,
+) -> None:
+    rotated = "sk-live-rotated-0123456789"
+    async with AsyncExecutorClient(f"127.0.0.1:{server.port}") as client:
+        measure = plan(step("measure", {"value": "${secrets.api_key}"}))
+        result = await client.execute_plan(measure)
+        assert output(result.step_results[0].output) == {"length": len(API_KEY)}
+
+        server.executor.secrets.replace(Secrets({"api_key": rotated}))  # what SIGHUP does
+        result = await client.execute_plan(plan(step("measure", {"value": "${secrets.api_key}"})))
+        assert output(result.step_results[0].output) == {"length": len(rotated)}
+        echoed = await client.execute_plan(plan(step("echo", {"old": API_KEY, "new": rotated})))
+        assert output(echoed.step_results[0].output) == {"old": "***", "new": "***"}
+        with pytest.raises(InvalidArgumentError, match="unknown secret 'DB_PASSWORD'"):
+            await client.execute_plan(plan(step("echo", {"x": "${secrets.DB_PASSWORD}"})))

@@ -58,7 +58,9 @@ async def test_allow_unauthenticated_serves_and_the_log_says_so(tmp_path: Path) 
         # SIGHUP with no token file to re-read does not stop the server.
         assert server.process is not None
         server.process.send_signal(signal.SIGHUP)
-        await wait_until(lambda: "no token file or certificates to reload" in server.log_text())
+        await wait_until(
+            lambda: "no token file, certificates or secrets to reload" in server.log_text()
+        )
         await server.wait_serving()
     finally:
         await server.kill()

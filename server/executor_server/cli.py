@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from executor_server.app import (
 )
 from executor_server.domain.access import TokenTable, parse_tokens
 from executor_server.domain.limits import Limits
-from executor_server.engine.secrets import Masker, Secrets
+from executor_server.engine.secrets import Secrets
 from executor_server.rpc.auth import Access
 from executor_server.rpc.server import ExecutorServer
 from executor_server.rpc.tls import ServerTls, TlsFiles
@@ -44,7 +45,6 @@ TOKENS_ENV = "EXECUTOR_AUTH_TOKENS"
 def configure_logging(level: str, fmt: str, secrets: Secrets | None = None) -> None:
     """Structured logs for our code and the libraries' stdlib logging alike, with every
     secret's value masked in whatever a record carries."""
-    masker = secrets.masker() if secrets else None
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -62,7 +62,7 @@ def configure_logging(level: str, fmt: str, secrets: Secrets | None = None) -> N
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
-                *([_masking(masker)] if masker else []),
+                *([_masking(secrets)] if secrets is not None else []),
                 renderer,
             ],
         )
@@ -72,8 +72,11 @@ def configure_logging(level: str, fmt: str, secrets: Secrets | None = None) -> N
     root.setLevel(level.upper())
 
 
-def _masking(masker: Masker) -> structlog.typing.Processor:
+def _masking(secrets: Secrets) -> structlog.typing.Processor:
     def mask(logger: object, name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+        masker = secrets.masker()  # the current secrets, after a reload too
+        if masker is None:
+            return event
         return {key: masker.value(_plain(value)) for key, value in event.items()}
 
     return mask
@@ -275,7 +278,7 @@ def _security_flags(serve: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="DIR",
         help="${secrets.NAME} in arguments is the content of DIR/NAME (one file per secret, "
-        "as Kubernetes and Docker mount them)",
+        "as Kubernetes and Docker mount them); re-read on SIGHUP",
     )
     security.add_argument(
         "--secret-env",
@@ -291,9 +294,21 @@ def _security_flags(serve: argparse.ArgumentParser) -> None:
     )
 
 
-async def serve(
-    config: Config, token_file: Path | None = None, tls_files: TlsFiles | None = None
-) -> None:
+@dataclass(frozen=True, slots=True)
+class Reloadable:
+    """Where what SIGHUP re-reads comes from."""
+
+    token_file: Path | None = None
+    tls: TlsFiles | None = None
+    secrets_dir: Path | None = None
+    secret_env: tuple[str, ...] = ()
+
+    @property
+    def secrets(self) -> bool:
+        return self.secrets_dir is not None or bool(self.secret_env)
+
+
+async def serve(config: Config, sources: Reloadable | None = None) -> None:
     server = await build_server(config)
     for error in server.executor.tools.load_errors:
         log.warning(
@@ -307,7 +322,9 @@ async def serve(
     # SIGHUP re-reads the token file, and never stops the server (its default action).
     hangup = asyncio.Event()
     loop.add_signal_handler(signal.SIGHUP, hangup.set)
-    reloading = asyncio.create_task(_reload_on_hangup(hangup, server, token_file, tls_files))
+    reloading = asyncio.create_task(
+        _reload_on_hangup(hangup, server, config.secrets, sources or Reloadable())
+    )
     port = await server.start()
     log.info(
         "executor ready",
@@ -364,20 +381,34 @@ def _auth_tokens(path: Path | None) -> TokenTable | None:
 
 
 async def _reload_on_hangup(
-    hangup: asyncio.Event, server: ExecutorServer, token_file: Path | None, tls: TlsFiles | None
+    hangup: asyncio.Event, server: ExecutorServer, secrets: Secrets, sources: Reloadable
 ) -> None:
-    """Each SIGHUP: the token file and the TLS files again. What cannot be used is logged,
-    and what is in force stays."""
+    """Each SIGHUP: the token file, the TLS files and the secrets again. What cannot be
+    used is logged, and what is in force stays."""
     access = server.access
     while True:
         await hangup.wait()
         hangup.clear()
-        if access is not None and access.tokens is not None and token_file is not None:
-            await _reload_tokens(access, token_file)
-        if server.tls is not None and tls is not None:
-            await _reload_tls(server.tls, tls)
-        if token_file is None and tls is None:
-            log.info("SIGHUP: no token file or certificates to reload")
+        if access is not None and access.tokens is not None and sources.token_file is not None:
+            await _reload_tokens(access, sources.token_file)
+        if server.tls is not None and sources.tls is not None:
+            await _reload_tls(server.tls, sources.tls)
+        if sources.secrets:
+            await _reload_secrets(secrets, sources)
+        if sources == Reloadable():
+            log.info("SIGHUP: no token file, certificates or secrets to reload")
+
+
+async def _reload_secrets(secrets: Secrets, sources: Reloadable) -> None:
+    try:
+        fresh = await asyncio.to_thread(Secrets.load, sources.secrets_dir, sources.secret_env)
+    except (OSError, ValueError) as exc:
+        log.error(
+            "secrets not reloaded; the previous ones stay in force", extra={"error": str(exc)}
+        )
+        return
+    secrets.replace(fresh)
+    log.info("secrets reloaded", extra={"secrets": len(fresh.names)})
 
 
 async def _reload_tokens(access: Access, path: Path) -> None:
@@ -460,7 +491,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         grace_seconds=args.grace_seconds,
     )
     try:
-        asyncio.run(serve(config, args.auth_token_file, tls_files))
+        sources = Reloadable(
+            args.auth_token_file, tls_files, args.secrets_dir, tuple(args.secret_env)
+        )
+        asyncio.run(serve(config, sources))
     except Unprotected as exc:
         log.error("cannot serve", extra={"error": str(exc)})
         return 2

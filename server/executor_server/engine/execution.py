@@ -138,6 +138,7 @@ class Execution:
         # What steps produce is masked before it becomes an event: every secret, and the
         # write-only arguments of the steps that started.
         self._masker = self.secrets.masker()
+        self._masker_generation = self.secrets.generation
         self._hidden: set[str] = set()
         self._hides: dict[int, bool] = {}  # by input schema: does it declare writeOnly?
         self.limits = limits
@@ -201,6 +202,9 @@ class Execution:
         actor: str = "",
     ) -> int:
         """Apply one transition and queue it for the journal; returns its sequence."""
+        if self._masker_generation != self.secrets.generation:  # reloaded meanwhile
+            self._masker = self.secrets.masker(self._hidden)
+            self._masker_generation = self.secrets.generation
         masker = self._masker
         if masker is not None:
             message = masker.text(message)

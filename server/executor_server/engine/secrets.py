@@ -51,11 +51,17 @@ def has_secret(value: Any) -> bool:
 
 
 class Secrets:
-    """The server's secrets by name. Raises ValueError for a bad name or a value too short
-    to mask safely."""
+    """The server's secrets by name, shared by everything that resolves or masks them;
+    `replace` swaps them while serving. Raises ValueError for a bad name or a value too
+    short to mask safely."""
 
     def __init__(self, values: Mapping[str, str] | None = None) -> None:
         self._values = dict(values or {})
+        #: Values replaced by a reload: no longer resolved, still masked (a tool may have
+        #: kept one).
+        self._retired: set[str] = set()
+        #: Bumped by each `replace`, so that maskers built before can be told apart.
+        self.generation = 0
         for name, value in self._values.items():
             if not NAME.fullmatch(name):
                 raise ValueError(f"secret name {name[:64]!r} must be of [A-Za-z0-9_.-]")
@@ -90,6 +96,13 @@ class Secrets:
             values[name] = os.environ[name]
         return cls(values)
 
+    def replace(self, other: Secrets) -> None:
+        """Resolve `other`'s values from now on; every value replaced stays masked."""
+        self._retired |= set(self._values.values()) - set(other._values.values())
+        self._values = dict(other._values)
+        self._pattern = _alternation([*self._values.values(), *self._retired])
+        self.generation += 1
+
     @property
     def names(self) -> frozenset[str]:
         return frozenset(self._values)
@@ -115,14 +128,12 @@ class Secrets:
         return value
 
     def masker(self, extra: Iterable[str] = ()) -> Masker | None:
-        """What masks these secrets and the `extra` values; None when there is nothing to
-        mask."""
-        values = [*self._values.values(), *(v for v in extra if len(v) >= MIN_SECRET_LENGTH)]
-        if not values:
-            return None
-        if len(values) == len(self._values) and self._pattern is not None:
-            return Masker(self._pattern)
-        pattern = _alternation(values)
+        """What masks these secrets (the retired ones too) and the `extra` values; None
+        when there is nothing to mask."""
+        more = [v for v in extra if len(v) >= MIN_SECRET_LENGTH]
+        if not more:
+            return Masker(self._pattern) if self._pattern is not None else None
+        pattern = _alternation([*self._values.values(), *self._retired, *more])
         assert pattern is not None
         return Masker(pattern)
 

@@ -91,3 +91,16 @@ def port(server: ExecutorServer) -> int:
 async def client(port: int) -> AsyncIterator[AsyncExecutorClient]:
     async with AsyncExecutorClient(f"127.0.0.1:{port}", timeout=20.0) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def executor_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`executor serve` as a child process, shared by the command-line tests; its address.
+    http.request may reach loopback, for the local HTTP example."""
+    from tests.support.cli import serving
+
+    with serving(tmp_path_factory.mktemp("executor-serve"), "--http-allow", "127.0.0.1") as (
+        address,
+        _log,
+    ):
+        yield address

@@ -38,6 +38,7 @@ from executor_client.errors import (
     UnimplementedError,
     from_rpc_error,
 )
+from executor_client.planfile import LoadedPlan, PlanFileError, load_plan, parse_plan
 from executor_client.plans import (
     compensation,
     output,
@@ -60,8 +61,10 @@ __all__ = [
     "FieldViolation",
     "InternalError",
     "InvalidArgumentError",
+    "LoadedPlan",
     "NotFoundError",
     "PermissionDeniedError",
+    "PlanFileError",
     "ResourceExhaustedError",
     "UnauthenticatedError",
     "UnavailableError",
@@ -70,7 +73,9 @@ __all__ = [
     "executor_pb2",
     "executor_pb2_grpc",
     "from_rpc_error",
+    "load_plan",
     "output",
+    "parse_plan",
     "plan",
     "retry_policy",
     "status_name",

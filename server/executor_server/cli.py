@@ -1,4 +1,7 @@
-"""`executor serve`: run the server until SIGTERM or SIGINT, then shut down gracefully."""
+"""`executor serve`: run the server until SIGTERM or SIGINT, then shut down gracefully.
+
+The `executor` command itself is the client's (`executor_client.cli`), which hands
+`serve ARGS` to `main` here, so a client-only install has every other command."""
 
 from __future__ import annotations
 
@@ -90,6 +93,7 @@ def _plain(value: Any) -> Any:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """Every flag of `executor serve`, in one place (the other commands are the client's)."""
     parser = argparse.ArgumentParser(prog="executor", description="The Executor plan runner.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the gRPC server")
@@ -98,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         default=default_data_dir(),
-        help="where the journal and workspaces live (default: %(default)s)",
+        help="where the journal and workspaces live (default: %(default)s, per user: "
+        "every checkout and install of this user shares it)",
     )
     serve.add_argument("--db", type=Path, help="the SQLite journal (default: DATA_DIR/executor.db)")
     serve.add_argument(
@@ -326,19 +331,43 @@ async def serve(config: Config, sources: Reloadable | None = None) -> None:
         _reload_on_hangup(hangup, server, config.secrets, sources or Reloadable())
     )
     port = await server.start()
-    log.info(
-        "executor ready",
-        extra={
-            "address": config.address,
-            "port": port,
-            "tools": [t.spec.name for t in server.executor.tools],
-            **server.security,
-        },
-    )
+    message, fields = _ready_message(config, port, server)
+    log.info(message, extra=fields)
     await stop.wait()
     reloading.cancel()
     log.info("shutting down")
     await server.stop(drain_seconds=config.drain_seconds, grace_seconds=config.grace_seconds)
+
+
+def _ready_message(
+    config: Config, port: int, server: ExecutorServer
+) -> tuple[str, dict[str, object]]:
+    """The one line that says what this server is: where it listens, what it journals to
+    (the default journal is per user, shared by every checkout), who may call it, and
+    which tools it offers."""
+    host = config.address.rsplit(":", 1)[0]
+    address = f"{host}:{port}"
+    database = str(config.db_path) if config.db_path is not None else "in memory (none kept)"
+    security = server.security
+    auth = security["authentication"]
+    if auth == "none":
+        auth = "off (anyone who can connect)"
+    tools = [t.spec.name for t in server.executor.tools]
+    failed = [e.entry_point for e in server.executor.tools.load_errors]
+    message = (
+        f"executor serving on {address}; journal {database}; {security['transport']}; "
+        f"authentication {auth}; {len(tools)} tools loaded"
+        + (f"; failed to load: {', '.join(failed)}" if failed else "")
+    )
+    return message, {
+        "address": address,
+        "port": port,
+        "database": database,
+        "auth": server.access is not None,
+        "tools": tools,
+        "tools_failed": failed,
+        **security,
+    }
 
 
 def _tool_settings(args: argparse.Namespace) -> ToolSettings:

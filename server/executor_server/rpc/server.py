@@ -1,4 +1,5 @@
-"""The gRPC server: ExecutorService plus standard health and reflection.
+"""The gRPC server: ExecutorService plus standard health and reflection (v1 and v1alpha,
+with the proto's comments: see reflection.py).
 
 Health reports NOT_SERVING until the server is ready and again as soon as it starts to shut
 down, so a load balancer drains it before the listener closes.
@@ -11,7 +12,6 @@ import logging
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
@@ -21,6 +21,7 @@ from executor_server.engine.executor import Executor
 from executor_server.rpc.admission import ConcurrencyLimit
 from executor_server.rpc.auth import Access
 from executor_server.rpc.decoding import SafeDecoding
+from executor_server.rpc.reflection import enable_reflection
 from executor_server.rpc.servicer import ExecutorServicer
 from executor_server.rpc.tls import ServerTls, TlsMaterial
 from executor_server.store.protocol import Store
@@ -86,9 +87,7 @@ class ExecutorServer:
             ExecutorServicer(executor, limits), self._server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        reflection.enable_server_reflection(
-            [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
-        )
+        enable_reflection(self._server, [SERVICE_NAME, health.SERVICE_NAME])
 
     async def start(self) -> int:
         """Listen and report SERVING; returns the bound port. Raises RuntimeError if the

@@ -1,0 +1,633 @@
+"""`executor`: every operation of the service, one command each.
+
+Exit codes: 0 the command succeeded (for `run`/`watch`: the execution COMPLETED), 1 the
+execution ended any other way, 2 the request was refused (invalid plan, bad usage,
+authentication, not found, not allowed now) or the server could not be reached, 130 after
+a Ctrl-C detach.
+
+A new operation is one function here: a command that calls the client (see `pause`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, NoReturn, TypeVar
+
+import click
+from rich.console import Console
+
+from executor_client._common import DEFAULT_TARGET
+from executor_client._gen.executor.v1 import executor_pb2 as pb
+from executor_client.aio import AsyncExecutorClient
+from executor_client.cli import render
+from executor_client.cli.follow import EXIT_INTERRUPTED, Mode, follow
+from executor_client.errors import ExecutorClientError
+from executor_client.planfile import (
+    MAX_FILE_BYTES,
+    LoadedPlan,
+    PlanFileError,
+    Problem,
+    load_plan,
+    parse_plan,
+)
+from executor_client.plans import status_name
+
+__all__ = ["cli", "main"]
+
+EXIT_OK, EXIT_ENDED_OTHERWISE, EXIT_REFUSED = 0, 1, 2
+SERVER_ENV, TOKEN_ENV = "EXECUTOR_SERVER", "EXECUTOR_TOKEN"
+
+T = TypeVar("T")
+
+
+@dataclass
+class Settings:
+    """The options every command takes, before or after the command's name."""
+
+    server: str = DEFAULT_TARGET
+    server_given: bool = False
+    token: str | None = None
+    output: str = "text"
+    stdout: Console = field(default_factory=lambda: render.console(sys.stdout))
+    stderr: Console = field(default_factory=render.stderr_console)
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+    def client(self, timeout: float | None = 30.0) -> AsyncExecutorClient:
+        metadata = [("authorization", f"Bearer {self.token}")] if self.token else []
+        return AsyncExecutorClient(self.server, timeout=timeout, metadata=metadata)
+
+
+def _set(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        settings = ctx.ensure_object(Settings)
+        if value is None:
+            return
+        setattr(settings, name, value)
+        if name == "server":
+            source = ctx.get_parameter_source(param.name or "")
+            settings.server_given = source not in (None, click.core.ParameterSource.DEFAULT)
+
+    return callback
+
+
+def connection_options(*, top: bool = False) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """--server, --token and --output; on the group they read the environment too."""
+
+    def decorate(f: Callable[..., T]) -> Callable[..., T]:
+        options = [
+            click.option(
+                "--server",
+                "-s",
+                metavar="HOST:PORT",
+                envvar=SERVER_ENV if top else None,
+                default=DEFAULT_TARGET if top else None,
+                show_default=top,
+                expose_value=False,
+                callback=_set("server"),
+                help=f"the Executor server (env {SERVER_ENV})",
+            ),
+            click.option(
+                "--token",
+                metavar="TOKEN",
+                envvar=TOKEN_ENV if top else None,
+                expose_value=False,
+                callback=_set("token"),
+                help=f"bearer token, when the server requires one (env {TOKEN_ENV}: safer, "
+                "as other users can read a command line)",
+            ),
+            click.option(
+                "--output",
+                "-o",
+                type=click.Choice(["text", "json"]),
+                default="text" if top else None,
+                expose_value=False,
+                callback=_set("output"),
+                help="text for people; json (proto JSON, one object per line) for scripts",
+            ),
+        ]
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+def _version() -> str:
+    try:
+        return version("executor-client")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree
+        return "unknown"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", "-V", prog_name="executor")
+@connection_options(top=True)
+def cli() -> None:
+    """Run action plans on an Executor server, and control their executions."""
+
+
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def serve(args: tuple[str, ...]) -> None:
+    """Run the server (`executor serve --help` for its flags)."""
+    # The server's own parser owns every serve flag; a client-only install has none.
+    try:
+        from executor_server.cli import main as serve_main
+    except ImportError:
+        render.stderr_console().print(
+            "error: `executor serve` comes with the server package (the `executor` wheel); "
+            "this installation has only the client"
+        )
+        sys.exit(EXIT_REFUSED)
+    sys.exit(serve_main(["serve", *args]))
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _settings() -> Settings:
+    return click.get_current_context().ensure_object(Settings)
+
+
+def _call(
+    work: Callable[[AsyncExecutorClient], Awaitable[int]],
+    plan: LoadedPlan | None = None,
+    *,
+    timeout: float | None = 30.0,
+) -> NoReturn:
+    """Runs one command against the server and exits with its code; a refused request is
+    shown with the server's details (on stdout as JSON with --output json)."""
+    settings = _settings()
+
+    async def session() -> int:
+        async with settings.client(timeout) as client:
+            return await work(client)
+
+    try:
+        code = asyncio.run(session())
+    except ExecutorClientError as error:
+        _refused(settings, error, plan)
+        code = EXIT_REFUSED
+    except KeyboardInterrupt:  # outside a follow, which handles Ctrl-C itself
+        code = EXIT_INTERRUPTED
+    sys.exit(code)
+
+
+def _refused(settings: Settings, error: ExecutorClientError, plan: LoadedPlan | None) -> None:
+    if settings.json:
+        violations = []
+        for v in error.field_violations:
+            item: dict[str, Any] = {"field": v.field, "description": v.description}
+            if plan is not None and (line := plan.locate(v.field)):
+                item["line"] = line
+            violations.append(item)
+        body: dict[str, Any] = {"code": error.code.name, "message": error.message}
+        if error.reason:
+            body |= {"reason": error.reason, "metadata": error.metadata}
+        if violations:
+            body["fieldViolations"] = violations
+        _print_json({"error": body})
+    render.print_client_error(settings.stderr, error, plan)
+    if error.code.name == "UNAVAILABLE":
+        settings.stderr.print(
+            f"  (is a server running at {settings.server}? start one with "
+            "`executor serve`, or pass --server)"
+        )
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def _read(path: str, plan_id: str | None = None) -> LoadedPlan:
+    """The plan file at `path`, or on standard input for `-` (a planner's output, piped).
+
+    Raises:
+        PlanFileError: It cannot be read or is no valid plan.
+    """
+    if path != "-":
+        return load_plan(path, plan_id=plan_id)
+    text = sys.stdin.read(MAX_FILE_BYTES + 1)
+    if len(text) > MAX_FILE_BYTES:
+        raise PlanFileError("<stdin>", [Problem("", f"larger than {MAX_FILE_BYTES} bytes")])
+    return parse_plan(text, source="<stdin>", plan_id=plan_id)
+
+
+def _load(path: str, plan_id: str | None) -> LoadedPlan:
+    """Like `_read`; a plan file that is no valid plan ends the command (exit code 2)."""
+    settings = _settings()
+    try:
+        return _read(path, plan_id)
+    except PlanFileError as error:
+        _load_failed(settings, error)
+        sys.exit(EXIT_REFUSED)
+
+
+def _follow_mode(settings: Settings) -> Mode:
+    if settings.json:
+        return "json"
+    return "live" if settings.stdout.is_terminal else "plain"
+
+
+_plan_argument = click.argument(
+    "plan_file", metavar="PLAN", type=click.Path(dir_okay=False, allow_dash=True)
+)
+_id_option = click.option(
+    "--id",
+    "plan_id",
+    metavar="UUID",
+    help="the plan id (default: the file's `id`, else a fresh one for each submission)",
+)
+
+
+# ------------------------------------------------------------------ plans
+
+
+@cli.command()
+@_plan_argument
+@_id_option
+@click.option("--detach", "-d", is_flag=True, help="print the plan id once it runs, and return")
+@connection_options()
+def run(plan_file: str, plan_id: str | None, detach: bool) -> None:
+    """Submit PLAN (a YAML or JSON file, `-` for standard input) and follow it to its end.
+
+    On a terminal it shows a live view; elsewhere one line per event. Ctrl-C asks whether
+    to detach or cancel (not on a terminal: it detaches). Exits 0 when the execution
+    COMPLETED, 1 when it ended otherwise.
+    """
+    settings = _settings()
+    loaded = _load(plan_file, plan_id)
+
+    async def work(client: AsyncExecutorClient) -> int:
+        result = await client.execute_plan(loaded.plan, loaded.options, detach=True)
+        if detach:
+            _show_submitted(settings, result)
+            return EXIT_OK
+        return await follow(
+            client,
+            result.plan_id,
+            console=settings.stdout,
+            mode=_follow_mode(settings),
+            interactive=settings.stdout.is_terminal and sys.stdin.isatty(),
+        )
+
+    _call(work, loaded)
+
+
+@cli.command()
+@_plan_argument
+@_id_option
+@connection_options()
+def submit(plan_file: str, plan_id: str | None) -> None:
+    """Submit PLAN and print its id once it runs (`run --detach`)."""
+    settings = _settings()
+    loaded = _load(plan_file, plan_id)
+
+    async def work(client: AsyncExecutorClient) -> int:
+        _show_submitted(
+            settings, await client.execute_plan(loaded.plan, loaded.options, detach=True)
+        )
+        return EXIT_OK
+
+    _call(work, loaded)
+
+
+def _show_submitted(settings: Settings, result: pb.ExecutionResult) -> None:
+    if settings.json:
+        render.emit_json(settings.stdout, result)
+    else:
+        sys.stdout.write(result.plan_id + "\n")
+
+
+@cli.command()
+@click.argument(
+    "plan_files",
+    metavar="PLAN...",
+    nargs=-1,
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+)
+@connection_options()
+def validate(plan_files: tuple[str, ...]) -> None:
+    """Check each PLAN without running it.
+
+    Offline: its fields, durations, step names, dependencies, cycles and references. With
+    --server (or EXECUTOR_SERVER) also its tools and their arguments against that server's
+    schemas. Exits 0 when every plan is valid, 2 otherwise.
+    """
+    from executor_client.cli.check import check_against_tools  # jsonschema: only here
+
+    settings = _settings()
+    loaded: list[LoadedPlan] = []
+    failed = False
+    for path in plan_files:
+        try:
+            loaded.append(_read(path))
+        except PlanFileError as error:
+            _load_failed(settings, error)
+            failed = True
+    if not settings.server_given:
+        for plan in loaded:
+            _valid(settings, plan, "offline")
+        sys.exit(EXIT_REFUSED if failed else EXIT_OK)
+
+    async def work(client: AsyncExecutorClient) -> int:
+        tools = await client.list_tools()
+        bad = failed
+        for plan in loaded:
+            if problems := check_against_tools(plan, tools):
+                _load_failed(settings, PlanFileError(plan.source, problems))
+                bad = True
+            else:
+                _valid(settings, plan, f"against {settings.server}")
+        return EXIT_REFUSED if bad else EXIT_OK
+
+    _call(work)
+
+
+def _valid(settings: Settings, loaded: LoadedPlan, how: str) -> None:
+    steps = len(loaded.plan.steps)
+    if settings.json:
+        _print_json({"file": loaded.source, "valid": True, "checked": how, "steps": steps})
+    else:
+        settings.stdout.print(f"{loaded.source}: valid ({steps} steps, checked {how})")
+
+
+def _load_failed(settings: Settings, error: PlanFileError) -> None:
+    if settings.json:
+        _print_json(
+            {
+                "file": error.source,
+                "error": {
+                    "code": "INVALID_PLAN_FILE",
+                    "problems": [
+                        {"path": p.path, "message": p.message, "line": p.line}
+                        for p in error.problems
+                    ],
+                },
+            }
+        )
+    render.print_plan_error(settings.stderr, error)
+
+
+# ------------------------------------------------------------------ executions
+
+
+@cli.command()
+@click.argument("plan_id", metavar="ID")
+@connection_options()
+def status(plan_id: str) -> None:
+    """Status, progress, step results and usage of execution ID."""
+    settings = _settings()
+
+    async def work(client: AsyncExecutorClient) -> int:
+        response = await client.get_execution_status(plan_id)
+        if settings.json:
+            render.emit_json(settings.stdout, response)
+        else:
+            render.print_status(settings.stdout, response)
+        return EXIT_OK
+
+    _call(work)
+
+
+@cli.command()
+@click.argument("plan_id", metavar="ID")
+@click.option(
+    "--after",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="only events after sequence N (resume where you left off)",
+)
+@connection_options()
+def watch(plan_id: str, after: int) -> None:
+    """Follow execution ID to its end (replaying what happened so far).
+
+    Exits 0 when it COMPLETED, 1 when it ended otherwise.
+    """
+    settings = _settings()
+
+    async def work(client: AsyncExecutorClient) -> int:
+        return await follow(
+            client,
+            plan_id,
+            console=settings.stdout,
+            mode=_follow_mode(settings),
+            after_sequence=after,
+            interactive=settings.stdout.is_terminal and sys.stdin.isatty(),
+        )
+
+    _call(work)
+
+
+def _control(
+    name: str, summary: str, operation: Callable[[AsyncExecutorClient, str], Awaitable[int]]
+) -> None:
+    """Registers `executor NAME ID`: one call, its new status printed."""
+
+    @cli.command(name=name, help=f"{summary}\n\nPrints the execution's new status.")
+    @click.argument("plan_id", metavar="ID")
+    @connection_options()
+    def command(plan_id: str) -> None:
+        settings = _settings()
+
+        async def work(client: AsyncExecutorClient) -> int:
+            new_status = await operation(client, plan_id)
+            _show_status(settings, plan_id, new_status)
+            return EXIT_OK
+
+        _call(work)
+
+
+def _show_status(settings: Settings, plan_id: str, new_status: int) -> None:
+    if settings.json:
+        _print_json({"planId": plan_id, "status": f"EXECUTION_STATUS_{status_name(new_status)}"})
+    else:
+        settings.stdout.print(f"{plan_id}: {render.styled(status_name(new_status))}")
+
+
+_control(
+    "pause",
+    "Pause execution ID: no new attempt starts; running ones finish.",
+    lambda c, i: c.pause_execution(i),
+)
+_control(
+    "resume", "Resume paused execution ID where it stopped.", lambda c, i: c.resume_execution(i)
+)
+
+
+@cli.command()
+@click.argument("plan_id", metavar="ID")
+@click.option("--reason", default="", help="recorded with the cancellation")
+@connection_options()
+def cancel(plan_id: str, reason: str) -> None:
+    """Cancel execution ID: running attempts are cancelled, pending steps will not run."""
+    settings = _settings()
+
+    async def work(client: AsyncExecutorClient) -> int:
+        _show_status(settings, plan_id, await client.cancel_execution(plan_id, reason))
+        return EXIT_OK
+
+    _call(work)
+
+
+@cli.command()
+@click.argument("plan_id", metavar="ID")
+@click.option("--detach", "-d", is_flag=True, help="return once the rollback has started")
+@connection_options()
+def rollback(plan_id: str, detach: bool) -> None:
+    """Compensate the completed steps of FAILED or CANCELLED execution ID.
+
+    Waits for the rollback to end unless --detach; exits 0 when ROLLED_BACK, 1 otherwise.
+    """
+    settings = _settings()
+
+    async def work(client: AsyncExecutorClient) -> int:
+        new_status = await client.rollback_execution(plan_id, detach=detach)
+        _show_status(settings, plan_id, new_status)
+        if detach or new_status == pb.EXECUTION_STATUS_ROLLED_BACK:
+            return EXIT_OK
+        return EXIT_ENDED_OTHERWISE
+
+    _call(work, timeout=30.0 if detach else None)  # a rollback may take long
+
+
+@cli.command()
+@click.argument("plan_id", metavar="ID")
+@connection_options()
+def delete(plan_id: str) -> None:
+    """Forget finished execution ID: its journal, results and workspace."""
+    settings = _settings()
+
+    async def work(client: AsyncExecutorClient) -> int:
+        await client.delete_execution(plan_id)
+        if settings.json:
+            _print_json({"planId": plan_id, "deleted": True})
+        else:
+            settings.stdout.print(f"{plan_id}: deleted")
+        return EXIT_OK
+
+    _call(work)
+
+
+_STATUSES = [
+    v.name.removeprefix("EXECUTION_STATUS_") for v in pb.ExecutionStatus.DESCRIPTOR.values
+][1:]
+
+
+@cli.command(name="list")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    metavar="STATUS",
+    type=click.Choice(_STATUSES, case_sensitive=False),
+    help=f"only these statuses (repeatable): {', '.join(_STATUSES)}",
+)
+@click.option("--name", default="", help="only plans with exactly this name")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=50,
+    show_default=True,
+    help="at most this many, newest first",
+)
+@connection_options()
+def list_(statuses: Sequence[str], name: str, limit: int) -> None:
+    """Executions the server knows, newest first."""
+    settings = _settings()
+    wanted = [f"EXECUTION_STATUS_{s.upper()}" for s in statuses]
+
+    async def work(client: AsyncExecutorClient) -> int:
+        found: list[pb.ExecutionSummary] = []
+        token = ""
+        while len(found) < limit:
+            page = await client.list_executions_page(
+                pb.ListExecutionsRequest(
+                    page_size=min(limit - len(found), 1000),
+                    page_token=token,
+                    statuses=wanted,
+                    plan_name=name,
+                )
+            )
+            found.extend(page.executions)
+            if not (token := page.next_page_token):
+                break
+        if settings.json:
+            for summary in found[:limit]:
+                render.emit_json(settings.stdout, summary)
+        else:
+            render.print_executions(settings.stdout, found[:limit])
+        return EXIT_OK
+
+    _call(work)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@connection_options()
+def tools(name: str | None) -> None:
+    """The server's tools; with NAME, that tool's description, hints and schemas."""
+    settings = _settings()
+
+    async def work(client: AsyncExecutorClient) -> int:
+        first = await client.list_tools_page()
+        specs = list(first.tools) + await _rest_of_tools(client, first.next_page_token)
+        if name is None:
+            if settings.json:
+                for spec in specs:
+                    render.emit_json(settings.stdout, spec)
+            else:
+                render.print_tools(settings.stdout, specs)
+            for error in first.load_errors:
+                settings.stderr.print(
+                    f"warning: plugin {error.entry_point} not loaded: {error.message}"
+                )
+            return EXIT_OK
+        for spec in specs:
+            if spec.name == name:
+                if settings.json:
+                    render.emit_json(settings.stdout, spec)
+                else:
+                    render.print_tool(settings.stdout, spec)
+                return EXIT_OK
+        settings.stderr.print(
+            f"error: the server has no tool {name!r} (it has: {', '.join(s.name for s in specs)})"
+        )
+        return EXIT_REFUSED
+
+    _call(work)
+
+
+async def _rest_of_tools(client: AsyncExecutorClient, token: str) -> list[pb.ToolSpec]:
+    specs: list[pb.ToolSpec] = []
+    while token:
+        page = await client.list_tools_page(page_token=token)
+        specs.extend(page.tools)
+        token = page.next_page_token
+    return specs
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The `executor` console script."""
+    # A pipe closed early (`executor list | head`) is not an error worth a traceback.
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="executor")
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_ENDED_OTHERWISE)

@@ -19,7 +19,9 @@ from executor_client import (
 
 
 def _ready(server: ServerProcess) -> dict[str, object]:
-    return next(r for r in server.log_records() if r.get("event") == "executor ready")
+    return next(
+        r for r in server.log_records() if str(r.get("event")).startswith("executor serving on")
+    )
 
 
 async def test_an_open_listener_on_the_network_is_refused_at_start(tmp_path: Path) -> None:
@@ -155,7 +157,7 @@ async def test_sighup_reloads_the_certificates_for_new_connections(tmp_path: Pat
     )
     try:
         await server.start()
-        await wait_until(lambda: "executor ready" in server.log_text())
+        await wait_until(lambda: "executor serving on" in server.log_text())
         assert _ready(server)["transport"] == "tls"
         assert server.process is not None
 

@@ -22,7 +22,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import remote
+from bench import observability, remote
 from bench.engine import engine_rows, time_minimal
 from bench.report import Row, machine, render, write_json
 from bench.shapes import Shape, chain, independent, layered
@@ -61,6 +61,7 @@ class Sizes:
     watchers: int
     watch_concurrency: int
     watch_repeats: int
+    observability_rounds: int  # alternating runs with observability off and on
 
 
 def full() -> Sizes:
@@ -77,6 +78,7 @@ def full() -> Sizes:
         watchers=50,
         watch_concurrency=64,
         watch_repeats=2,
+        observability_rounds=7,
     )
 
 
@@ -94,6 +96,7 @@ def quick() -> Sizes:
         watchers=50,
         watch_concurrency=64,
         watch_repeats=1,
+        observability_rounds=2,
     )
 
 
@@ -330,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
             sizes.engine_shapes, repeats=sizes.repeats, budget=sizes.budget
         )
         rows += engine
+        progress(f"observability in process: {sizes.big.name}, off / metrics / metrics+traces")
+        obs, raw["observability_engine"] = observability.engine_rows(
+            sizes.big, sizes.observability_rounds
+        )
+        rows += obs
     if args.only in (None, "grpc"):
         progress("minimal scheduler on the big plans")
         minimal_s = {s.name: time_minimal(s) for s in (sizes.big, sizes.huge)}
@@ -337,7 +345,16 @@ def main(argv: list[str] | None = None) -> int:
         progress("gRPC: bare echo, then the server with the journal off and on")
         with tempfile.TemporaryDirectory(prefix="bench-grpc-") as tmp:
             grpc_rows, raw["grpc"] = asyncio.run(grpc_figures(sizes, minimal_s, Path(tmp)))
-        rows += grpc_rows
+            progress("observability over gRPC: two servers, --metrics-address on one")
+            obs_rows, raw["observability_grpc"] = asyncio.run(
+                observability.grpc_rows(
+                    Path(tmp),
+                    sizes.latency_calls,
+                    sizes.throughput_seconds,
+                    sizes.observability_rounds,
+                )
+            )
+        rows += grpc_rows + obs_rows
     rows += durability_rows(rows)
     if args.profile:
         from bench.profile import profile_engine, profile_server  # only when asked

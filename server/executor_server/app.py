@@ -14,6 +14,7 @@ from executor_server.domain.access import TokenTable
 from executor_server.domain.limits import Limits
 from executor_server.engine.executor import Executor
 from executor_server.engine.secrets import Secrets
+from executor_server.observability.telemetry import Telemetry
 from executor_server.rpc.server import ExecutorServer
 from executor_server.rpc.tls import TlsMaterial
 from executor_server.store.memory import MemoryStore
@@ -57,11 +58,18 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     drain_seconds: float = 1.0
     grace_seconds: float = 5.0
+    #: Serve Prometheus metrics at http://HOST:PORT/metrics; None: no metrics.
+    metrics_address: str | None = None
+    #: Export traces over OTLP/gRPC here; None: only if OTEL_EXPORTER_OTLP_* says where.
+    otlp_endpoint: str | None = None
 
 
-async def build_server(config: Config, tools: ToolRegistry | None = None) -> ExecutorServer:
+async def build_server(
+    config: Config, tools: ToolRegistry | None = None, telemetry: Telemetry | None = None
+) -> ExecutorServer:
     """Open the store, resume unfinished executions and assemble the server (not yet
-    listening). `tools` replaces plugin discovery (embedding, tests).
+    listening). `tools` replaces plugin discovery (embedding, tests); `telemetry` the
+    metrics and tracing the config asks for.
 
     Raises StoreError when the database cannot be used, Unprotected when the server
     would be open to the network.
@@ -76,6 +84,12 @@ async def build_server(config: Config, tools: ToolRegistry | None = None) -> Exe
             deny=config.deny_tools,
             settings=config.tool_settings,
         )
+    if telemetry is None:
+        telemetry = await asyncio.to_thread(
+            Telemetry.configure,
+            metrics_address=config.metrics_address,
+            otlp_endpoint=config.otlp_endpoint,
+        )
     store: Store = (
         await SQLiteStore.open(config.db_path, synchronous=config.journal_sync)
         if config.db_path is not None
@@ -89,6 +103,7 @@ async def build_server(config: Config, tools: ToolRegistry | None = None) -> Exe
         retention=config.retention,
         limits=config.limits,
         secrets=config.secrets,
+        observer=telemetry,
     )
     await executor.start()
     return ExecutorServer(
@@ -98,6 +113,7 @@ async def build_server(config: Config, tools: ToolRegistry | None = None) -> Exe
         limits=config.limits,
         tokens=config.auth_tokens,
         tls=config.tls,
+        telemetry=telemetry,
     )
 
 

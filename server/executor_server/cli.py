@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -29,6 +30,7 @@ from executor_server.app import (
 from executor_server.domain.access import TokenTable, parse_tokens
 from executor_server.domain.limits import Limits
 from executor_server.engine.secrets import Secrets
+from executor_server.observability.telemetry import parse_address
 from executor_server.rpc.auth import Access
 from executor_server.rpc.server import ExecutorServer
 from executor_server.rpc.tls import ServerTls, TlsFiles
@@ -249,6 +251,22 @@ def _parser() -> argparse.ArgumentParser:
         default=5.0,
         help="how long calls in flight may finish at shutdown",
     )
+    # Observability (issue 16): metrics and traces, each off unless asked for.
+    observability = serve.add_argument_group("observability")
+    observability.add_argument(
+        "--metrics-address",
+        type=_metrics_address,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: no metrics)",
+    )
+    observability.add_argument(
+        "--otlp-endpoint",
+        type=_otlp_endpoint,
+        metavar="URL",
+        help="export traces over OTLP/gRPC to this collector, e.g. http://localhost:4317 "
+        "(default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT, "
+        "else no tracing)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
         "--log-format",
@@ -337,6 +355,21 @@ async def serve(config: Config, sources: Reloadable | None = None) -> None:
     reloading.cancel()
     log.info("shutting down")
     await server.stop(drain_seconds=config.drain_seconds, grace_seconds=config.grace_seconds)
+
+
+def _metrics_address(value: str) -> str:
+    try:
+        parse_address(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _otlp_endpoint(value: str) -> str:
+    url = urlsplit(value)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a URL like http://HOST:4317")
+    return value
 
 
 def _ready_message(
@@ -518,6 +551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         limits=limits,
         drain_seconds=args.drain_seconds,
         grace_seconds=args.grace_seconds,
+        metrics_address=args.metrics_address,
+        otlp_endpoint=args.otlp_endpoint,
     )
     try:
         sources = Reloadable(

@@ -51,6 +51,7 @@ from executor_server.engine.secrets import (
 )
 from executor_server.engine.state import ExecutionState
 from executor_server.engine.validation import PlanGraph
+from executor_server.observability import NULL_EXECUTION_OBSERVER, ExecutionObserver
 from executor_server.tools.protocol import Budget, CompensatingTool, ToolContext, ToolSpec
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class Execution:
         state: ExecutionState,
         workspace: Path,
         limits: Limits,
+        observer: ExecutionObserver = NULL_EXECUTION_OBSERVER,
         secrets: Secrets | None = None,
     ) -> None:
         self.graph = graph
@@ -142,6 +144,7 @@ class Execution:
         self._hidden: set[str] = set()
         self._hides: dict[int, bool] = {}  # by input schema: does it declare writeOnly?
         self.limits = limits
+        self._observer = observer
         self.plan = graph.plan
         self.options = options
         self.journal = journal
@@ -881,7 +884,7 @@ class Execution:
         loop = asyncio.get_running_loop()
         while True:
             attempt += 1
-            context = self._context(i, attempt, loop.time() + job.timeout)
+            context = self._context(i, attempt, loop.time() + job.timeout, job)
             wait_at_least = 0.0
             try:
                 self.budget.take_tool_invocation()
@@ -946,8 +949,12 @@ class Execution:
             )
             return error
 
-    def _context(self, i: int, attempt: int, deadline: float) -> ToolContext:
+    def _context(self, i: int, attempt: int, deadline: float, job: _Job) -> ToolContext:
         step = self.plan.steps[i]
+        # observability: the one place a ToolContext is built; the attempt's span starts here.
+        trace_context = self._observer.attempt_starting(
+            step.id, attempt, job.spec.name, job.running is StepStatus.COMPENSATING
+        )
 
         def on_progress(fraction: float, message: str) -> None:
             self.emit(
@@ -963,6 +970,7 @@ class Execution:
             workspace=self.workspace,
             budget=self.budget,
             on_progress=on_progress if self.options.progress_reporting else None,
+            trace_context=trace_context,
         )
 
 

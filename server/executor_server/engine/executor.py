@@ -64,6 +64,7 @@ from executor_server.engine.validation import (
     validate_plan,
     validate_step,
 )
+from executor_server.observability import NULL_OBSERVER, Observer
 from executor_server.store.memory import MemoryStore
 from executor_server.store.protocol import (
     DuplicateExecution,
@@ -103,10 +104,12 @@ class Executor:
         retention: timedelta | None = None,
         limits: Limits | None = None,
         secrets: Secrets | None = None,
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
         self.tools = tools
         self.limits = limits or Limits()
         self.secrets = secrets or Secrets()
+        self._observer = observer
         self._store = store
         self._workspace_root = workspace_root
         self._max_active = max_active_executions
@@ -349,13 +352,15 @@ class Executor:
         state = ExecutionState(plan, record.create_time)
         for event in journaled or ():
             state.apply(event)
+        observer = self._observer.execution(plan, state.status)  # observability
         execution = Execution(
             graph,
             record.options,
-            Journal(self._store, plan.id, durable_sequence=state.last_sequence),
+            Journal(self._store, plan.id, state.last_sequence, observer),
             state,
             self._workspace(plan.id),
             self.limits,
+            observer,
             self.secrets,
         )
         if journaled:
@@ -597,13 +602,16 @@ class Executor:
         store = MemoryStore()
         record = ExecutionRecord(plan, options, time.time())
         await store.create_execution(record)
+        state = ExecutionState(plan, record.create_time)
+        observer = self._observer.execution(plan, state.status, standalone=True)  # observability
         execution = Execution(
             graph,
             options,
-            Journal(store, plan_id),
-            ExecutionState(plan, record.create_time),
+            Journal(store, plan_id, observer=observer),
+            state,
             self._workspace(plan_id),
             self.limits,
+            observer,
             self.secrets,
         )
         execution.accept()

@@ -11,9 +11,11 @@ slow watcher costs the engine nothing.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from executor_server.domain.errors import Unavailable
 from executor_server.domain.models import Event
+from executor_server.observability import NULL_EXECUTION_OBSERVER, ExecutionObserver
 from executor_server.store.protocol import Store
 
 TAIL_EVENTS = 4096
@@ -21,8 +23,15 @@ SETTLE_TURNS = 4
 
 
 class Journal:
-    def __init__(self, store: Store, plan_id: str, durable_sequence: int = 0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        plan_id: str,
+        durable_sequence: int = 0,
+        observer: ExecutionObserver = NULL_EXECUTION_OBSERVER,
+    ) -> None:
         self._store = store
+        self._observer = observer
         self._plan_id = plan_id
         self._pending: list[Event] = []
         self._has_pending = asyncio.Event()
@@ -69,13 +78,17 @@ class Journal:
         batch, self._pending = self._pending, []
         if not batch:
             return
+        started = time.perf_counter()
         await self._store.append_events(self._plan_id, batch)
+        self._observer.committed(time.perf_counter() - started)  # observability
         self._tail.extend(batch)
         if len(self._tail) > 2 * TAIL_EVENTS:
             del self._tail[:-TAIL_EVENTS]
         self.durable_sequence = batch[-1].sequence
         published, self._published = self._published, asyncio.Event()
         published.set()
+        # observability: the one place events are published; observers see what watchers see.
+        self._observer.published(batch)
 
     async def durable(self, sequence: int) -> None:
         """Wait until event `sequence` is stored.
@@ -98,6 +111,7 @@ class Journal:
         """No more events will come: wake everyone waiting for one."""
         self._closed = True
         self._published.set()
+        self._observer.closed()  # observability
 
     async def read(self, after_sequence: int, limit: int) -> list[Event]:
         """Up to `limit` durable events after `after_sequence`."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -18,11 +19,13 @@ from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
 from executor_server.domain.access import TokenTable
 from executor_server.domain.limits import Limits
 from executor_server.engine.executor import Executor
+from executor_server.observability.telemetry import Telemetry
 from executor_server.rpc.admission import ConcurrencyLimit
 from executor_server.rpc.auth import Access
 from executor_server.rpc.decoding import SafeDecoding
 from executor_server.rpc.reflection import enable_reflection
 from executor_server.rpc.servicer import ExecutorServicer
+from executor_server.rpc.telemetry import TelemetryInterceptor
 from executor_server.rpc.tls import ServerTls, TlsMaterial
 from executor_server.store.protocol import Store
 
@@ -58,6 +61,7 @@ class ExecutorServer:
         limits: Limits | None = None,
         tokens: TokenTable | None = None,
         tls: TlsMaterial | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         """`tokens` close the service to callers without one; `tls` with a client CA
         admits only clients with a certificate from it. Raises ValueError for an empty
@@ -65,6 +69,7 @@ class ExecutorServer:
         limits = limits or executor.limits
         self.executor = executor
         self._store = store
+        self.telemetry = telemetry
         self.address = address
         self.port: int | None = None
         #: None on a plaintext server.
@@ -73,15 +78,20 @@ class ExecutorServer:
         #: None on a server that authenticates nobody.
         self.access = Access(tokens, client_certificates=mutual) if tokens or mutual else None
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        interceptors: list[Any] = []  # grpc.aio.ServerInterceptor, generic only in the stubs
+        if telemetry is not None and (telemetry.metrics is not None or telemetry.tracing):
+            # Outermost, so that refused calls are counted too.
+            interceptors.append(
+                TelemetryInterceptor(telemetry.metrics, propagate_trace=telemetry.tracing)
+            )
+        if self.access is not None:
+            # Who calls, before anything else: an anonymous call is refused before its body
+            # is decoded, and before it takes a place among the calls in flight.
+            interceptors.append(self.access)
+        interceptors.append(ConcurrencyLimit(limits.max_concurrent_rpcs))
+        interceptors.append(SafeDecoding())
         self._server = grpc.aio.server(
-            options=channel_options(limits.max_message_bytes),
-            # Who calls first: an anonymous call is refused before its body is decoded, and
-            # before it takes a place among the calls in flight.
-            interceptors=[
-                *([self.access] if self.access else []),
-                ConcurrencyLimit(limits.max_concurrent_rpcs),
-                SafeDecoding(),
-            ],
+            options=channel_options(limits.max_message_bytes), interceptors=interceptors
         )
         pb_grpc.add_ExecutorServiceServicer_to_server(  # type: ignore[no-untyped-call]
             ExecutorServicer(executor, limits), self._server
@@ -94,6 +104,8 @@ class ExecutorServer:
         address cannot be bound."""
         for service in ("", SERVICE_NAME):
             await self._health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.telemetry is not None:
+            await self.telemetry.start()
         try:
             if self.tls is None:
                 self.port = self._server.add_insecure_port(self.address)
@@ -136,6 +148,8 @@ class ExecutorServer:
         await self._server.stop(grace_seconds)
         await self.executor.close()
         await self._store.close()
+        if self.telemetry is not None:
+            await self.telemetry.shutdown()  # after the executions, whose spans it exports
         log.info("stopped")
 
     async def wait_for_termination(self) -> None:

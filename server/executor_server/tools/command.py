@@ -18,7 +18,8 @@ whatever the server's user may. What it gets:
   interpreter start (~15 ms), so it is used only when the plan sets a limit.
 - An environment built from scratch: only the variables on the operator's pass-through
   list (`--command-env`, default PATH, LANG, LC_ALL, TZ) come from the server's own
-  environment, plus those the step's `env` sets explicitly.
+  environment, plus TRACEPARENT (and TRACESTATE) when tracing is on, plus those the
+  step's `env` sets explicitly.
 - Exact CPU time and peak memory: the tool reaps the child itself with `wait4`, whose
   rusage covers the command and its reaped descendants, and reports them to the budget.
   The exit is awaited through a pidfd on the event loop, so no thread waits per command.
@@ -174,6 +175,8 @@ class CommandRun:
         argv = [str(a) for a in arguments["argv"]]
         cwd_parts = split(str(arguments.get("cwd", ".")), allow_root=True)
         env = {k: os.environ[k] for k in self.settings.env_passthrough if k in os.environ}
+        # TRACEPARENT (and TRACESTATE): the attempt's trace, for a traced program to continue.
+        env.update((k.upper(), v) for k, v in context.trace_context.items())
         env.update({str(k): str(v) for k, v in (arguments.get("env") or {}).items()})
         stdin = arguments.get("stdin")
         cap = min(

@@ -197,6 +197,9 @@ class HttpRequest:
         headers = dict(arguments.get("headers") or {})
         if any(name.lower() == "host" for name in headers):
             raise _refused("the Host header comes from the url and cannot be set")
+        # The attempt's trace continues at the other end, unless the plan set its own.
+        given = {name.lower() for name in headers}
+        headers.update((k, v) for k, v in context.trace_context.items() if k not in given)
         content: bytes | None = None
         if "json" in arguments:
             content = json.dumps(arguments["json"], separators=(",", ":")).encode()

@@ -9,6 +9,7 @@ timeouts and fail-fast reach them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -113,6 +114,7 @@ class ToolContext:
         "plan_id",
         "step_id",
         "step_name",
+        "trace_context",
         "usage",
         "workspace",
     )
@@ -128,6 +130,7 @@ class ToolContext:
         workspace: Path,
         budget: Budget,
         on_progress: Any = None,
+        trace_context: Mapping[str, str] | None = None,
     ) -> None:
         self.plan_id = plan_id
         self.step_id = step_id
@@ -143,6 +146,9 @@ class ToolContext:
         self.usage = ResourceUsage()
         self._budget = budget
         self._on_progress = on_progress
+        #: The W3C trace-context headers of this attempt's span (`traceparent`, maybe
+        #: `tracestate`): pass them on to what the tool calls. Empty when tracing is off.
+        self.trace_context: Mapping[str, str] = trace_context if trace_context is not None else {}
 
     @property
     def limits(self) -> ResourceLimits:

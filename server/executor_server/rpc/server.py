@@ -63,9 +63,8 @@ class ExecutorServer:
         tls: TlsMaterial | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
-        """`tokens` close the service to callers without one; `tls` with a client CA
-        admits only clients with a certificate from it. Raises ValueError for an empty
-        token table."""
+        """`tokens` (when there are any) close the service to callers without one; `tls`
+        with a client CA admits only clients with a certificate from it."""
         limits = limits or executor.limits
         self.executor = executor
         self._store = store

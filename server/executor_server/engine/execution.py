@@ -19,7 +19,7 @@ import heapq
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,12 @@ from executor_server.engine import references
 from executor_server.engine.attempt import check_arguments, check_json, check_output, run_attempt
 from executor_server.engine.journal import Journal
 from executor_server.engine.policy import DEFAULT_MAX_CONCURRENT_STEPS, Retry, attempt_timeout
+from executor_server.engine.secrets import (
+    Secrets,
+    declares_write_only,
+    find_secrets,
+    write_only_values,
+)
 from executor_server.engine.state import ExecutionState
 from executor_server.engine.validation import PlanGraph
 from executor_server.observability import NULL_EXECUTION_OBSERVER, ExecutionObserver
@@ -127,8 +133,16 @@ class Execution:
         workspace: Path,
         limits: Limits,
         observer: ExecutionObserver = NULL_EXECUTION_OBSERVER,
+        secrets: Secrets | None = None,
     ) -> None:
         self.graph = graph
+        self.secrets = secrets or Secrets()
+        # What steps produce is masked before it becomes an event: every secret, and the
+        # write-only arguments of the steps that started.
+        self._masker = self.secrets.masker()
+        self._masker_generation = self.secrets.generation
+        self._hidden: set[str] = set()
+        self._hides: dict[int, bool] = {}  # by input schema: does it declare writeOnly?
         self.limits = limits
         self._observer = observer
         self.plan = graph.plan
@@ -155,6 +169,8 @@ class Execution:
         self._waiting_on: list[int] = []
         self._interrupted: list[int] = []  # forward attempts a previous process left running
         self._rollback_requested = False
+        #: Who asked for the stop or rollback under way, for its events.
+        self._requested_by = ""
         # Why the phase stops early: (final status, error); None while it runs normally.
         self._halt: tuple[ExecutionStatus, ExecutionError | None] | None = None
         self._first_failure: ExecutionError | None = None
@@ -186,8 +202,18 @@ class Execution:
         usage: ResourceUsage | None = None,
         retry_delay: float | None = None,
         progress: float | None = None,
+        actor: str = "",
     ) -> int:
         """Apply one transition and queue it for the journal; returns its sequence."""
+        if self._masker_generation != self.secrets.generation:  # reloaded meanwhile
+            self._masker = self.secrets.masker(self._hidden)
+            self._masker_generation = self.secrets.generation
+        masker = self._masker
+        if masker is not None:
+            message = masker.text(message)
+            output = masker.value(output)
+            if error is not None:
+                error = replace(error, message=masker.text(error.message))
         action = self.plan.steps[step] if step is not None else None
         event = Event(
             sequence=self.state.last_sequence + 1,
@@ -205,25 +231,34 @@ class Execution:
             usage=usage,
             retry_delay=retry_delay,
             progress=progress,
+            actor=actor,
         )
         self.state.apply(event)
         self.journal.append(event)
         return event.sequence
 
     def _set_status(
-        self, status: ExecutionStatus, message: str, error: ExecutionError | None = None
+        self,
+        status: ExecutionStatus,
+        message: str,
+        error: ExecutionError | None = None,
+        actor: str = "",
     ) -> int:
         current = self.state.status
         assert status is current or can_transition(current, status), f"{current} -> {status}"
         return self.emit(
-            EventType.EXECUTION_STATUS_CHANGED, status=status, message=message, error=error
+            EventType.EXECUTION_STATUS_CHANGED,
+            status=status,
+            message=message,
+            error=error,
+            actor=actor,
         )
 
     # ------------------------------------------------------------------ control
 
-    def accept(self) -> None:
-        """Record the execution's first event."""
-        self._set_status(ExecutionStatus.PENDING, "accepted")
+    def accept(self, by: str = "") -> None:
+        """Record the execution's first event; `by` names who submitted it."""
+        self._set_status(ExecutionStatus.PENDING, "accepted", actor=by)
 
     async def started(self) -> None:
         """Wait until the execution is running, as journaled (or has ended)."""
@@ -235,31 +270,36 @@ class Execution:
         """A rollback is under way or about to start."""
         return self.state.rolling_back or self._rollback_requested
 
-    def request_rollback(self) -> None:
+    def request_rollback(self, by: str = "") -> None:
         """Roll back when `run` starts (for a FAILED, CANCELLED or ROLLBACK_FAILED state)."""
         self._rollback_requested = True
+        self._requested_by = by
 
     def can_pause(self) -> bool:
         active = (ExecutionStatus.RUNNING, ExecutionStatus.ROLLING_BACK)
         return self.state.status in active and self._halt is None
 
-    def pause(self) -> int:
+    def pause(self, by: str = "") -> int:
         self._resumed.clear()
         self._disarm_deadline()
-        return self._set_status(ExecutionStatus.PAUSED, "paused by request")
+        return self._set_status(ExecutionStatus.PAUSED, _by("paused", by), actor=by)
 
-    def resume(self) -> int:
+    def resume(self, by: str = "") -> int:
         if self.state.rolling_back:
-            seq = self._set_status(ExecutionStatus.ROLLING_BACK, "rollback resumed by request")
+            seq = self._set_status(
+                ExecutionStatus.ROLLING_BACK, _by("rollback resumed", by), actor=by
+            )
         else:
-            seq = self._set_status(ExecutionStatus.RUNNING, "resumed by request")
+            seq = self._set_status(ExecutionStatus.RUNNING, _by("resumed", by), actor=by)
             self._arm_deadline()
         self._resumed.set()
         self._wake.set()
         return seq
 
-    def cancel(self, reason: str) -> None:
-        message = f"cancelled: {reason}" if reason else "cancelled by request"
+    def cancel(self, reason: str, by: str = "") -> None:
+        message = f"cancelled: {reason}" if reason else _by("cancelled", by)
+        if self._halt is None:
+            self._requested_by = by
         self._stop(ExecutionStatus.CANCELLED, ExecutionError(ExecutionErrorType.CANCELLED, message))
 
     def _stop(self, status: ExecutionStatus, error: ExecutionError | None) -> None:
@@ -484,7 +524,8 @@ class Execution:
         else:
             status, error = ExecutionStatus.COMPLETED, None
         message = error.message if error else "all steps completed"
-        self._set_status(status, message, error)
+        actor = self._requested_by if status is ExecutionStatus.CANCELLED else ""
+        self._set_status(status, message, error, actor)
         if self._rollback_due():
             # Journaled with the terminal event, in the same batch: a crash between the two
             # cannot leave a FAILED execution that was due to roll back.
@@ -497,14 +538,18 @@ class Execution:
         assert call is not None
         rules = self.graph.output_rules[i]
         has_refs = bool(references.find_references(call.arguments))
+        prepare = self._secret_preparation(call.arguments, tool.spec.input_schema)
 
         def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
-            arguments = call.arguments
+            arguments = prepare(call.arguments) if prepare else call.arguments
             if has_refs:
                 arguments = references.resolve(
                     arguments, self._outputs, self.limits.max_argument_bytes
                 )
+            if has_refs or prepare:
                 check_arguments(tool, arguments)
+            if prepare:
+                self._hide_write_only(tool.spec.input_schema, arguments)
             return tool.invoke(arguments, context)
 
         return _Job(
@@ -522,6 +567,37 @@ class Execution:
             on_done=self._release_dependents,
             on_failed=self._step_failed,
         )
+
+    def _secret_preparation(
+        self, arguments: Any, schema: Mapping[str, Any]
+    ) -> Callable[[Any], Any] | None:
+        """What puts secrets into a step's arguments when an attempt starts (None: none
+        needed). Secrets go in first: text a step's output brings in through a reference is
+        never taken for a secret's name."""
+        names = find_secrets(arguments)
+        hides = self._hides.get(id(schema))
+        if hides is None:  # once per tool, not per step
+            hides = self._hides[id(schema)] = declares_write_only(schema)
+        if not names and not hides:
+            return None
+
+        def put_secrets(value: Any) -> Any:
+            try:
+                return self.secrets.resolve(value) if names else value
+            except KeyError as missing:
+                raise StepError(
+                    f"secret {missing.args[0]!r} is not among the server's secrets (any more)",
+                    error_type=ExecutionErrorType.VALIDATION,
+                    retryable=False,
+                ) from None
+
+        return put_secrets
+
+    def _hide_write_only(self, schema: Mapping[str, Any], arguments: Any) -> None:
+        hidden = set(write_only_values(schema, arguments)) - self._hidden
+        if hidden:
+            self._hidden |= hidden
+            self._masker = self.secrets.masker(self._hidden)
 
     def _retry(self, i: int) -> Retry:
         own = self.plan.steps[i].retry_policy
@@ -602,7 +678,10 @@ class Execution:
         else:
             self._resumed.set()
             if self.state.status is not ExecutionStatus.ROLLING_BACK:
-                self._set_status(ExecutionStatus.ROLLING_BACK, "rollback started by request")
+                by = self._requested_by
+                self._set_status(
+                    ExecutionStatus.ROLLING_BACK, _by("rollback started", by), actor=by
+                )
         self._started_at = self.state.last_sequence
         self._started.set()
 
@@ -653,14 +732,18 @@ class Execution:
             assert undo is not None
             spec = undo.spec
             has_refs = bool(references.find_references(declared.arguments))
+            prepare = self._secret_preparation(declared.arguments, spec.input_schema)
 
             def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
-                arguments = declared.arguments
+                arguments = prepare(declared.arguments) if prepare else declared.arguments
                 if has_refs:
                     arguments = references.resolve(
                         arguments, outputs, self.limits.max_argument_bytes
                     )
+                if has_refs or prepare:
                     check_arguments(undo, arguments)
+                if prepare:
+                    self._hide_write_only(spec.input_schema, arguments)
                 return undo.invoke(arguments, context)
 
             retry = Retry.resolve(
@@ -675,11 +758,13 @@ class Execution:
             spec = tool.spec
             call = step.tool_execution
             assert call is not None
+            prepare = self._secret_preparation(call.arguments, spec.input_schema)
 
             def start(context: ToolContext) -> Coroutine[Any, Any, Any]:
-                arguments = references.resolve(
-                    call.arguments, outputs, self.limits.max_argument_bytes
-                )
+                arguments = prepare(call.arguments) if prepare else call.arguments
+                arguments = references.resolve(arguments, outputs, self.limits.max_argument_bytes)
+                if prepare:
+                    self._hide_write_only(spec.input_schema, arguments)
                 return self_undo.compensate(arguments, record.output, context)
 
             retry, timeout = self._retry(i), self._attempt_timeout(i)
@@ -729,7 +814,8 @@ class Execution:
             (s.step_id for s in steps if s.status is StepStatus.COMPENSATION_FAILED), ""
         )
         error = ExecutionError(error_type, "; ".join(parts), retryable=True, step_id=first_failed)
-        self._set_status(ExecutionStatus.ROLLBACK_FAILED, error.message, error)
+        actor = self._requested_by if self._halt is not None else ""  # who cancelled it
+        self._set_status(ExecutionStatus.ROLLBACK_FAILED, error.message, error, actor)
 
     # ------------------------------------------------------------------ one step
 
@@ -886,6 +972,10 @@ class Execution:
             on_progress=on_progress if self.options.progress_reporting else None,
             trace_context=trace_context,
         )
+
+
+def _by(what: str, actor: str) -> str:
+    return f"{what} by {actor}" if actor else f"{what} by request"
 
 
 def _interrupted(attempt: int, step_id: str) -> ExecutionError:

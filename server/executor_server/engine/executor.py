@@ -12,7 +12,7 @@ import shutil
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
@@ -54,6 +54,7 @@ from executor_server.engine import references
 from executor_server.engine.attempt import check_arguments
 from executor_server.engine.execution import Execution
 from executor_server.engine.journal import Journal
+from executor_server.engine.secrets import Secrets
 from executor_server.engine.state import ExecutionState
 from executor_server.engine.validation import (
     UUID,
@@ -102,10 +103,12 @@ class Executor:
         max_active_executions: int = 1000,
         retention: timedelta | None = None,
         limits: Limits | None = None,
+        secrets: Secrets | None = None,
         observer: Observer = NULL_OBSERVER,
     ) -> None:
         self.tools = tools
         self.limits = limits or Limits()
+        self.secrets = secrets or Secrets()
         self._observer = observer
         self._store = store
         self._workspace_root = workspace_root
@@ -163,8 +166,9 @@ class Executor:
         workspace = self._workspace(plan_id)
         await asyncio.to_thread(shutil.rmtree, workspace, ignore_errors=True)
 
-    async def delete(self, plan_id: str) -> None:
-        """Forget a finished execution. Raises NotFound, FailedPrecondition (unfinished)."""
+    async def delete(self, plan_id: str, *, by: str = "") -> None:
+        """Forget a finished execution (`by` names who asked, for the log). Raises
+        NotFound, FailedPrecondition (unfinished)."""
         async with self._admission:
             live = self._live.get(plan_id)
             if live is not None:
@@ -175,6 +179,7 @@ class Executor:
             if not record.status.is_terminal:
                 raise _refused("delete", plan_id, record.status)
             await self._forget(plan_id)
+        log.info("execution deleted", extra={"plan_id": plan_id, "by": by})
 
     async def list_executions(
         self, query: ExecutionQuery
@@ -240,6 +245,27 @@ class Executor:
             task.cancel()
         await asyncio.gather(*self._runs, return_exceptions=True)
 
+    def _check_secrets(self, steps: Sequence[ActionStep], field: str) -> None:
+        """Raises InvalidArgument naming each secret a step refers to that the server does
+        not have."""
+        violations = []
+        for i, step in enumerate(steps):
+            where = f"{field}[{i}]" if field == "plan.steps" else field
+            for part, call in (
+                ("tool_execution", step.tool_execution),
+                ("compensation", step.compensation),
+            ):
+                if call is None:
+                    continue
+                for name in self.secrets.unknown(call.arguments):
+                    violations.append(
+                        FieldViolation(
+                            f"{where}.{part}.arguments", f"unknown secret {name[:128]!r}"
+                        )
+                    )
+        if violations:
+            raise InvalidArgument(violations, reason="UNKNOWN_SECRET")
+
     def _check_open(self) -> None:
         if self._closing:
             raise Unavailable("the server is shutting down")
@@ -247,9 +273,10 @@ class Executor:
     # ------------------------------------------------------------------ plans
 
     async def execute_plan(
-        self, plan: ActionPlan, options: ExecutionOptions, *, detach: bool = False
+        self, plan: ActionPlan, options: ExecutionOptions, *, detach: bool = False, by: str = ""
     ) -> ExecutionResult:
-        """Run `plan` (or attach to its execution if the same plan was submitted before).
+        """Run `plan` (or attach to its execution if the same plan was submitted before);
+        `by` names the caller, recorded as the submitter.
 
         Raises InvalidArgument, AlreadyExists, ResourceExhausted, Unavailable.
         """
@@ -258,6 +285,7 @@ class Executor:
             graph = await asyncio.to_thread(validate_plan, plan, options, self.tools)
         else:
             graph = validate_plan(plan, options, self.tools)
+        self._check_secrets(plan.steps, "plan.steps")
         earlier = self._admitting.get(plan.id)
         if earlier is not None:  # the same id, submitted a moment ago: let it decide first
             await asyncio.wait([earlier])
@@ -270,7 +298,7 @@ class Executor:
             record = ExecutionRecord(plan, options, time.time())
             # Admission runs to its end even if the client goes away: a stored record
             # without a running execution would be lost work.
-            admitting = asyncio.ensure_future(self._admit(graph, record))
+            admitting = asyncio.ensure_future(self._admit(graph, record, by))
             self._admitting[plan.id] = admitting
             admitting.add_done_callback(partial(self._admitted, plan.id))
             execution = await asyncio.shield(admitting)
@@ -291,7 +319,9 @@ class Executor:
         if not admitting.cancelled():
             admitting.exception()  # its submitter reports it, if still there to hear
 
-    async def _admit(self, graph: PlanGraph, record: ExecutionRecord) -> Execution | None:
+    async def _admit(
+        self, graph: PlanGraph, record: ExecutionRecord, by: str = ""
+    ) -> Execution | None:
         """Store and start a new execution; None when the same plan ran before.
 
         Raises AlreadyExists when the id is taken by other content.
@@ -305,7 +335,7 @@ class Executor:
         # Stored but not started when the server began closing meanwhile: the next start
         # finds it unfinished and runs it.
         self._check_open()
-        return self._start(graph, record)
+        return self._start(graph, record, by=by)
 
     def _start(
         self,
@@ -314,9 +344,10 @@ class Executor:
         journaled: list[Event] | None = None,
         *,
         rollback: bool = False,
+        by: str = "",
     ) -> Execution:
         """Run a new execution, or continue one from the events it `journaled` before
-        (and roll it back, if asked)."""
+        (and roll it back, if asked); `by` names who asked."""
         plan = graph.plan
         state = ExecutionState(plan, record.create_time)
         for event in journaled or ():
@@ -330,13 +361,14 @@ class Executor:
             self._workspace(plan.id),
             self.limits,
             observer,
+            self.secrets,
         )
         if journaled:
             execution.recover()
         else:
-            execution.accept()
+            execution.accept(by)
         if rollback:
-            execution.request_rollback()
+            execution.request_rollback(by)
         self._live[plan.id] = execution
         self._spawn(self._run(execution), f"execution {plan.id}")
         return execution
@@ -389,7 +421,7 @@ class Executor:
             raise NotFound(plan_id)
         return record.status
 
-    async def pause(self, plan_id: str) -> ExecutionStatus:
+    async def pause(self, plan_id: str, *, by: str = "") -> ExecutionStatus:
         """Raises NotFound, FailedPrecondition (not running)."""
         execution = await self._controllable(plan_id)
         status = execution if isinstance(execution, ExecutionStatus) else execution.status
@@ -397,11 +429,11 @@ class Executor:
             return status
         if not isinstance(execution, Execution) or not execution.can_pause():
             raise _refused("pause", plan_id, status)
-        seq = execution.pause()
+        seq = execution.pause(by)
         await execution.journal.durable(seq)
         return ExecutionStatus.PAUSED
 
-    async def resume(self, plan_id: str) -> ExecutionStatus:
+    async def resume(self, plan_id: str, *, by: str = "") -> ExecutionStatus:
         """Raises NotFound, FailedPrecondition (not paused)."""
         execution = await self._controllable(plan_id)
         status = execution if isinstance(execution, ExecutionStatus) else execution.status
@@ -412,12 +444,12 @@ class Executor:
         ):
             raise _refused("resume", plan_id, status)
         if status is ExecutionStatus.PAUSED:
-            seq = execution.resume()
+            seq = execution.resume(by)
             status = execution.status  # what the resume did; the run may move on meanwhile
             await execution.journal.durable(seq)
         return status
 
-    async def cancel(self, plan_id: str, reason: str = "") -> ExecutionStatus:
+    async def cancel(self, plan_id: str, reason: str = "", *, by: str = "") -> ExecutionStatus:
         """Cancel and wait (briefly) for running attempts to wind down.
 
         Raises NotFound, FailedPrecondition (already finished otherwise than cancelled).
@@ -429,7 +461,7 @@ class Executor:
         # A live execution may have just ended: its status decides, as for a stored one.
         if not isinstance(execution, Execution) or status.is_terminal:
             raise _refused("cancel", plan_id, status)
-        execution.cancel(reason)
+        execution.cancel(reason, by)
         try:  # the end of what was cancelled, not of a rollback that may follow
             await asyncio.wait_for(execution.phase_ended.wait(), CANCEL_WAIT_SECONDS)
         except TimeoutError:
@@ -447,7 +479,9 @@ class Executor:
             raise _refused("cancel", plan_id, status)  # it ended otherwise just before
         return status
 
-    async def rollback(self, plan_id: str, *, detach: bool = False) -> ExecutionStatus:
+    async def rollback(
+        self, plan_id: str, *, detach: bool = False, by: str = ""
+    ) -> ExecutionStatus:
         """Compensate the completed steps of a FAILED or CANCELLED execution (again, for one
         that ended ROLLBACK_FAILED: only what is not yet compensated). Waits for the end of
         the rollback unless `detach`. Raises NotFound, FailedPrecondition."""
@@ -459,7 +493,7 @@ class Executor:
                     raise _refused("roll back", plan_id, live.status)
                 await live.finished.wait()
                 live = None
-            execution = live or await self._revive_for_rollback(plan_id)
+            execution = live or await self._revive_for_rollback(plan_id, by)
         if isinstance(execution, ExecutionStatus):
             return execution
         if detach:
@@ -469,7 +503,7 @@ class Executor:
         await execution.journal.durable(execution.state.last_sequence)
         return execution.status
 
-    async def _revive_for_rollback(self, plan_id: str) -> Execution | ExecutionStatus:
+    async def _revive_for_rollback(self, plan_id: str, by: str = "") -> Execution | ExecutionStatus:
         """Start the rollback of a finished execution; a rolled-back one stays as it is."""
         record = await self._store.get_execution(plan_id)
         if record is None:
@@ -485,7 +519,7 @@ class Executor:
             raise _refused("roll back", plan_id, record.status)
         graph = validate_plan(record.plan, record.options, self.tools)
         events = await self._store.read_events(plan_id)
-        return self._start(graph, record, events, rollback=True)
+        return self._start(graph, record, events, rollback=True, by=by)
 
     async def watch(self, plan_id: str, after_sequence: int = 0) -> AsyncIterator[list[Event]]:
         """Batches of events after `after_sequence`: first the journal, then live ones as
@@ -530,6 +564,7 @@ class Executor:
             tool, rules = await asyncio.to_thread(validate_step, step, known, self.tools)
         else:
             tool, rules = validate_step(step, known, self.tools)
+        self._check_secrets([step], "step")
         options = ExecutionOptions(
             resource_limits=context.resource_limits,
             timeout_policy=context.timeout_policy,
@@ -577,6 +612,7 @@ class Executor:
             self._workspace(plan_id),
             self.limits,
             observer,
+            self.secrets,
         )
         execution.accept()
         await execution.run()

@@ -344,6 +344,9 @@ def test_validate_with_server_checks_tools_and_schemas(server: str, tmp_path: Pa
         "    arguments: {seconds: -1}\n"
         "  - name: mystery\n"
         "    tool: does.not.exist\n"
+        "  - name: secret_nap\n"
+        "    tool: sleep\n"
+        '    arguments: {seconds: "${secrets.nap_seconds}"}\n'
     )
     offline = executor("validate", plan, server=None)
     assert offline.code == 0
@@ -351,6 +354,7 @@ def test_validate_with_server_checks_tools_and_schemas(server: str, tmp_path: Pa
     assert online.code == 2
     assert f"{plan}:4: steps[0].tool_execution.arguments.seconds:" in online.stderr
     assert f"{plan}:6: steps[1].tool_execution.tool_name: the server has no tool" in online.stderr
+    assert "steps[2]" not in online.stderr  # a secret is known when the step starts
 
 
 def test_server_violations_point_at_the_file_line(server: str, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from tests.support.tools import make_registry
 
 from executor_client import AsyncExecutorClient, output, status_name
 from executor_server.app import Config, build_server
+from executor_server.domain.access import parse_tokens
 
 # Each example needs its toolchain; make installs the rest.
 TOOLCHAINS = {
@@ -132,13 +133,14 @@ async def test_example_runs_a_plan_and_reads_a_rejection(
     ]
 
 
-TOKEN = "correct horse battery staple"
+TOKEN = "correct-horse-battery-staple"
 
 
 @pytest.fixture
 async def secured(tmp_path: Path) -> AsyncIterator[int]:
     """A server that wants a bearer token on every call; its port."""
-    config = Config(address="127.0.0.1:0", data_dir=tmp_path, auth_tokens=(TOKEN,))
+    tokens = parse_tokens([TOKEN], "test")
+    config = Config(address="127.0.0.1:0", data_dir=tmp_path, auth_tokens=tokens)
     server = await build_server(config, tools=make_registry())
     port = await server.start()
     try:

@@ -28,6 +28,7 @@ from executor_client import (
 )
 from executor_client.plans import compensation
 from executor_server.app import Config, build_server
+from executor_server.domain.access import parse_tokens
 from executor_server.rpc.server import ExecutorServer
 from executor_server.tools.registry import ToolRegistry
 
@@ -290,7 +291,7 @@ async def test_refused_calls_are_counted_with_their_code(
         address="127.0.0.1:0",
         data_dir=tmp_path,
         metrics_address="127.0.0.1:0",
-        auth_tokens=("secret",),
+        auth_tokens=parse_tokens(["secret"], "test"),
     )
     srv = await build_server(config, tools=tools)
     await srv.start()

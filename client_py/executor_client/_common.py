@@ -10,6 +10,8 @@ import enum
 import random
 import time
 from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
 from typing import Final
 
 import grpc
@@ -32,6 +34,52 @@ DEFAULT_CHANNEL_OPTIONS: Final[tuple[tuple[str, int], ...]] = (
     ("grpc.keepalive_time_ms", 300_000),
     ("grpc.keepalive_timeout_ms", 20_000),
 )
+
+
+_Option = tuple[str, int | str]
+
+#: PEM data, or the path of a file holding it.
+Pem = bytes | str | PathLike[str]
+
+
+def _pem(value: Pem | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return Path(value).read_bytes()
+
+
+def channel_security(
+    *,
+    token: str | None,
+    metadata: Sequence[tuple[str, str]],
+    tls: bool,
+    tls_ca: Pem | None,
+    tls_cert: Pem | None,
+    tls_key: Pem | None,
+    tls_server_name: str | None,
+    options: Sequence[_Option],
+) -> tuple[
+    grpc.ChannelCredentials | None, tuple[tuple[str, str], ...], list[tuple[str, int | str]]
+]:
+    """The channel credentials (None: plaintext), call metadata and channel options the
+    client's security arguments ask for. Raises ValueError for a certificate without its
+    key (or the reverse), OSError when a PEM file cannot be read."""
+    if (tls_cert is None) != (tls_key is None):
+        raise ValueError("tls_cert and tls_key go together")
+    metadata = tuple(metadata)
+    if token is not None:
+        metadata += (("authorization", f"Bearer {token}"),)
+    options = list(options)
+    if tls_server_name is not None:
+        options.append(("grpc.ssl_target_name_override", tls_server_name))
+    if not (tls or tls_ca is not None or tls_cert is not None):
+        return None, metadata, options
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=_pem(tls_ca),
+        private_key=_pem(tls_key),
+        certificate_chain=_pem(tls_cert),
+    )
+    return credentials, metadata, options
 
 
 class _Default(enum.Enum):

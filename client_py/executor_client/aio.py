@@ -21,8 +21,10 @@ from executor_client._common import (
     DEFAULT_CHANNEL_OPTIONS,
     DEFAULT_TARGET,
     ClientBase,
+    Pem,
     Timeout,
     WatchCursor,
+    channel_security,
 )
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client._gen.executor.v1 import executor_pb2_grpc
@@ -77,11 +79,20 @@ class AsyncExecutorClient(ClientBase):
     or call :meth:`close`.
 
     Args:
-        target: ``host:port`` to open an insecure channel to; ignored with ``channel``.
-        channel: A channel to use instead (e.g. with TLS); the client does not close it.
+        target: ``host:port`` to open a channel to; ignored with ``channel``.
+        channel: A channel to use instead; the client does not close it.
         timeout: Default per-call deadline in seconds; None waits forever.
         metadata: Sent with every call (e.g. ``[("authorization", "Bearer ...")]``).
         options: Channel options for the channel the client opens.
+        token: A bearer token, sent as ``authorization: Bearer <token>`` with every call.
+        tls: Speak TLS, trusting the system's CAs (implied by the ``tls_*`` arguments).
+        tls_ca: PEM (bytes, or a file's path) of the CA that signed the server's certificate.
+        tls_cert, tls_key: The client's certificate chain and key, for mutual TLS.
+        tls_server_name: The name to check the server's certificate against, when it is
+            not the host of ``target``.
+
+    Raises ValueError for ``tls_cert`` without ``tls_key`` (or the reverse), OSError when
+    a PEM file cannot be read.
     """
 
     def __init__(
@@ -92,12 +103,32 @@ class AsyncExecutorClient(ClientBase):
         timeout: float | None = 30.0,
         metadata: Sequence[tuple[str, str]] = (),
         options: Sequence[tuple[str, int | str]] = DEFAULT_CHANNEL_OPTIONS,
+        token: str | None = None,
+        tls: bool = False,
+        tls_ca: Pem | None = None,
+        tls_cert: Pem | None = None,
+        tls_key: Pem | None = None,
+        tls_server_name: str | None = None,
     ) -> None:
+        credentials, metadata, options = channel_security(
+            token=token,
+            metadata=metadata,
+            tls=tls,
+            tls_ca=tls_ca,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_server_name=tls_server_name,
+            options=options,
+        )
         super().__init__(timeout, metadata)
         self._owns_channel = channel is None
-        self._channel = (
-            channel if channel is not None else grpc.aio.insecure_channel(target, options=options)
-        )
+        if channel is None:
+            channel = (
+                grpc.aio.insecure_channel(target, options=options)
+                if credentials is None
+                else grpc.aio.secure_channel(target, credentials, options=options)
+            )
+        self._channel = channel
         self._stub: _Stub = executor_pb2_grpc.ExecutorServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     async def __aenter__(self) -> Self:

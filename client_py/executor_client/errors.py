@@ -139,6 +139,11 @@ class UnauthenticatedError(ExecutorClientError):
 class PermissionDeniedError(ExecutorClientError):
     """The caller may not perform this operation."""
 
+    @property
+    def required_role(self) -> str | None:
+        """The role the operation needs (``viewer``, ``approver``, ``operator``), if given."""
+        return self.metadata.get("required_role") or None
+
 
 class UnavailableError(ExecutorClientError):
     """The server cannot be reached or is shutting down; the request may be retried."""

@@ -59,6 +59,8 @@ _MAX_NODES = 1_000_000
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 #: `${steps.<name-or-id>.output[.<path>]}`, as the server reads it.
 REFERENCE = re.compile(r"\$\{steps\.([^.}\s]+)\.output((?:\.[^.}\s]+)*)\}")
+#: `${secrets.NAME}`: resolved by the server when the step starts, as text.
+SECRET_REFERENCE = re.compile(r"\$\{secrets\.[^}\s]*\}")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
 _UNIT_NANOS = {"h": 3600 * 10**9, "m": 60 * 10**9, "s": 10**9, "ms": 10**6, "us": 10**3}
 _UNIT_NANOS |= {"µs": 10**3, "ns": 1}

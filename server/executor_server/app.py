@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import os
 import socket
 from dataclasses import dataclass, field
@@ -11,10 +12,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
+from executor_server.domain.access import TokenTable
 from executor_server.domain.limits import Limits
 from executor_server.engine.executor import Executor
+from executor_server.engine.secrets import Secrets
 from executor_server.observability.telemetry import Telemetry
 from executor_server.rpc.server import ExecutorServer
+from executor_server.rpc.tls import TlsMaterial
 from executor_server.store.memory import MemoryStore
 from executor_server.store.postgres import PostgresStore
 from executor_server.store.protocol import Store
@@ -74,8 +78,14 @@ class Config:
     max_active_executions: int = 1000
     #: How long finished executions are kept before they are purged; None keeps them.
     retention: timedelta | None = timedelta(days=7)
-    #: Bearer tokens that open the service; none leaves it open (bind to loopback then).
-    auth_tokens: tuple[str, ...] = ()
+    #: Bearer tokens with their roles; None leaves the service open but to client
+    #: certificates, if `tls` asks for them.
+    auth_tokens: TokenTable | None = None
+    tls: TlsMaterial | None = None
+    #: Serve on a non-loopback address with no authentication at all.
+    allow_unauthenticated: bool = False
+    #: What `${secrets.NAME}` in arguments resolves to.
+    secrets: Secrets = field(default_factory=Secrets)
     limits: Limits = field(default_factory=Limits)
     drain_seconds: float = 1.0
     grace_seconds: float = 5.0
@@ -92,8 +102,10 @@ async def build_server(
     listening). `tools` replaces plugin discovery (embedding, tests); `telemetry` the
     metrics and tracing the config asks for.
 
-    Raises StoreError when the database cannot be used.
+    Raises StoreError when the database cannot be used, Unprotected when the server
+    would be open to the network.
     """
+    check_exposure(config)
     # Discovery imports plugin code and reads package metadata: keep it off the loop.
     registry = tools
     if registry is None:
@@ -127,6 +139,7 @@ async def build_server(
         max_active_executions=config.max_active_executions,
         retention=config.retention,
         limits=config.limits,
+        secrets=config.secrets,
         observer=telemetry,
     )
     await executor.start()
@@ -135,6 +148,37 @@ async def build_server(
         store,
         address=config.address,
         limits=config.limits,
-        auth_tokens=config.auth_tokens,
+        tokens=config.auth_tokens,
+        tls=config.tls,
         telemetry=telemetry,
     )
+
+
+class Unprotected(Exception):
+    """A server that anyone on the network could call, not asked for."""
+
+
+def check_exposure(config: Config) -> None:
+    """Raises Unprotected for a non-loopback address without tokens or client certificates,
+    unless the operator allowed it."""
+    authenticated = bool(config.auth_tokens) or (config.tls is not None and config.tls.mutual)
+    if authenticated or config.allow_unauthenticated or is_loopback(config.address):
+        return
+    raise Unprotected(
+        f"refusing to serve {config.address} without authentication: anyone who can reach "
+        "it could run plans; give --auth-token-file or --tls-client-ca, or say "
+        "--allow-unauthenticated"
+    )
+
+
+def is_loopback(address: str) -> bool:
+    """Whether HOST:PORT (or a unix: socket) can only be reached from this machine."""
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name, or an empty host (every interface)

@@ -11,9 +11,11 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
@@ -21,14 +23,19 @@ import structlog
 from executor_server.app import (
     DEFAULT_ADDRESS,
     Config,
+    Unprotected,
     build_server,
     default_data_dir,
     default_replica_id,
     tune_gc,
 )
+from executor_server.domain.access import TokenTable, parse_tokens
 from executor_server.domain.limits import Limits
+from executor_server.engine.secrets import Secrets
 from executor_server.observability.telemetry import parse_address
+from executor_server.rpc.auth import Access
 from executor_server.rpc.server import ExecutorServer
+from executor_server.rpc.tls import ServerTls, TlsFiles
 from executor_server.store.postgres import check_url, is_postgres_url, redact
 from executor_server.store.protocol import StoreError
 from executor_server.tools.settings import (
@@ -43,8 +50,9 @@ log = logging.getLogger("executor_server")
 TOKENS_ENV = "EXECUTOR_AUTH_TOKENS"
 
 
-def configure_logging(level: str, fmt: str) -> None:
-    """Structured logs for our code and the libraries' stdlib logging alike."""
+def configure_logging(level: str, fmt: str, secrets: Secrets | None = None) -> None:
+    """Structured logs for our code and the libraries' stdlib logging alike, with every
+    secret's value masked in whatever a record carries."""
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -62,6 +70,7 @@ def configure_logging(level: str, fmt: str) -> None:
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                *([_masking(secrets)] if secrets is not None else []),
                 renderer,
             ],
         )
@@ -69,6 +78,23 @@ def configure_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def _masking(secrets: Secrets) -> structlog.typing.Processor:
+    def mask(logger: object, name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+        masker = secrets.masker()  # the current secrets, after a reload too
+        if masker is None:
+            return event
+        return {key: masker.value(_plain(value)) for key, value in event.items()}
+
+    return mask
+
+
+def _plain(value: Any) -> Any:
+    """JSON-like values as they are, anything else as its text (so it can be masked)."""
+    if value is None or isinstance(value, (str, int, float, bool, dict, list)):
+        return value
+    return str(value)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -123,12 +149,6 @@ def _parser() -> argparse.ArgumentParser:
         default=24 * 7,
         help="purge finished executions (and their workspaces) this long after they end; "
         "0 keeps them forever (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--auth-token-file",
-        type=Path,
-        help="require 'authorization: Bearer <token>' with one of the tokens in this file "
-        f"(one per line); also read from ${TOKENS_ENV} (comma-separated)",
     )
     http = serve.add_argument_group("http.request")
     http.add_argument(
@@ -186,6 +206,7 @@ def _parser() -> argparse.ArgumentParser:
         help="after SIGTERM on timeout or cancel, wait this long before SIGKILL "
         "(default: %(default)s)",
     )
+    _security_flags(serve)
     limits = serve.add_argument_group("limits (README: Limits)")
     default = Limits()
     limits.add_argument(
@@ -212,6 +233,31 @@ def _parser() -> argparse.ArgumentParser:
         default=default.max_argument_bytes,
         help="the largest arguments a step's references may resolve to, as JSON "
         "(default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-watchers-per-execution",
+        type=int,
+        default=default.max_watchers_per_execution,
+        help="open WatchExecution streams of one execution (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-watchers",
+        type=int,
+        default=default.max_watchers,
+        help="open WatchExecution streams in all (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-concurrent-rpcs",
+        type=int,
+        default=default.max_concurrent_rpcs,
+        help="ExecutorService calls in flight; health and reflection not counted "
+        "(default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-executions-per-minute",
+        type=int,
+        default=default.max_executions_per_minute,
+        help="submissions each authenticated caller may make per minute (default: %(default)s)",
     )
     serve.add_argument(
         "--drain-seconds",
@@ -250,7 +296,62 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def serve(config: Config) -> None:
+def _security_flags(serve: argparse.ArgumentParser) -> None:
+    security = serve.add_argument_group("security (README: Security; SECURITY.md)")
+    security.add_argument(
+        "--auth-token-file",
+        type=Path,
+        metavar="FILE",
+        help="require 'authorization: Bearer <token>' with a token of this file: one per "
+        "line, 'TOKEN [viewer|approver|operator [NAME]]' (a bare token: operator); also "
+        f"read from ${TOKENS_ENV} (comma-separated entries); re-read on SIGHUP",
+    )
+    security.add_argument(
+        "--tls-cert", type=Path, metavar="PEM", help="serve TLS with this chain (re-read on SIGHUP)"
+    )
+    security.add_argument("--tls-key", type=Path, metavar="PEM", help="the key of --tls-cert")
+    security.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        metavar="PEM",
+        help="require client certificates issued by this CA (mutual TLS)",
+    )
+    security.add_argument(
+        "--secrets-dir",
+        type=Path,
+        metavar="DIR",
+        help="${secrets.NAME} in arguments is the content of DIR/NAME (one file per secret, "
+        "as Kubernetes and Docker mount them); re-read on SIGHUP",
+    )
+    security.add_argument(
+        "--secret-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="${secrets.NAME} is this environment variable of the server (repeatable)",
+    )
+    security.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="serve a non-loopback address without tokens or client certificates",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Reloadable:
+    """Where what SIGHUP re-reads comes from."""
+
+    token_file: Path | None = None
+    tls: TlsFiles | None = None
+    secrets_dir: Path | None = None
+    secret_env: tuple[str, ...] = ()
+
+    @property
+    def secrets(self) -> bool:
+        return self.secrets_dir is not None or bool(self.secret_env)
+
+
+async def serve(config: Config, sources: Reloadable | None = None) -> None:
     tune_gc()
     server = await build_server(config)
     for error in server.executor.tools.load_errors:
@@ -262,10 +363,17 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # SIGHUP re-reads the token file, and never stops the server (its default action).
+    hangup = asyncio.Event()
+    loop.add_signal_handler(signal.SIGHUP, hangup.set)
+    reloading = asyncio.create_task(
+        _reload_on_hangup(hangup, server, config.secrets, sources or Reloadable())
+    )
     port = await server.start()
     message, fields = _ready_message(config, port, server)
     log.info(message, extra=fields)
     await stop.wait()
+    reloading.cancel()
     log.info("shutting down")
     await server.stop(drain_seconds=config.drain_seconds, grace_seconds=config.grace_seconds)
 
@@ -300,20 +408,25 @@ def _ready_message(
         database = str(config.db_path)
     else:
         database = "in memory (none kept)"
-    auth = "bearer token" if config.auth_tokens else "off (anyone who can connect)"
+    security = server.security
+    auth = security["authentication"]
+    if auth == "none":
+        auth = "off (anyone who can connect)"
     tools = [t.spec.name for t in server.executor.tools]
     failed = [e.entry_point for e in server.executor.tools.load_errors]
     message = (
-        f"executor serving on {address}; journal {database}; authentication {auth}; "
-        f"{len(tools)} tools loaded" + (f"; failed to load: {', '.join(failed)}" if failed else "")
+        f"executor serving on {address}; journal {database}; {security['transport']}; "
+        f"authentication {auth}; {len(tools)} tools loaded"
+        + (f"; failed to load: {', '.join(failed)}" if failed else "")
     )
     return message, {
         "address": address,
         "port": port,
         "database": database,
-        "auth": bool(config.auth_tokens),
+        "auth": server.access is not None,
         "tools": tools,
         "tools_failed": failed,
+        **security,
     }
 
 
@@ -362,13 +475,90 @@ def _database(args: argparse.Namespace) -> tuple[str | None, Path | None]:
     return None, Path(args.db) if args.db else args.data_dir / "executor.db"
 
 
-def _auth_tokens(path: Path | None) -> tuple[str, ...]:
-    """Tokens from the file (one per line) and the environment; never from the command line,
-    where any user could read them. Raises OSError when the file cannot be read."""
-    tokens = [t.strip() for t in os.environ.get(TOKENS_ENV, "").split(",")]
+def _auth_tokens(path: Path | None) -> TokenTable | None:
+    """Tokens from the file and the environment; never from the command line, where any
+    user could read them. None when there are none. Raises OSError when the file cannot be
+    read, ValueError when an entry is malformed or the file has no token at all (it would
+    leave the service open)."""
+    table = parse_tokens(os.environ.get(TOKENS_ENV, "").split(","), TOKENS_ENV)
     if path is not None:
-        tokens += [line.strip() for line in path.read_text().splitlines()]
-    return tuple(t for t in tokens if t)
+        listed = parse_tokens(path.read_text().splitlines(), str(path))
+        if not listed:
+            raise ValueError(f"--auth-token-file {path} has no tokens")
+        if listed.keys() & table.keys():
+            raise ValueError(f"a token is both in {path} and in ${TOKENS_ENV}")
+        table = TokenTable({**table, **listed})
+    return table or None
+
+
+async def _reload_on_hangup(
+    hangup: asyncio.Event, server: ExecutorServer, secrets: Secrets, sources: Reloadable
+) -> None:
+    """Each SIGHUP: the token file, the TLS files and the secrets again. What cannot be
+    used is logged, and what is in force stays."""
+    access = server.access
+    while True:
+        await hangup.wait()
+        hangup.clear()
+        if access is not None and access.tokens is not None and sources.token_file is not None:
+            await _reload_tokens(access, sources.token_file)
+        if server.tls is not None and sources.tls is not None:
+            await _reload_tls(server.tls, sources.tls)
+        if sources.secrets:
+            await _reload_secrets(secrets, sources)
+        if sources == Reloadable():
+            log.info("SIGHUP: no token file, certificates or secrets to reload")
+
+
+async def _reload_secrets(secrets: Secrets, sources: Reloadable) -> None:
+    try:
+        fresh = await asyncio.to_thread(Secrets.load, sources.secrets_dir, sources.secret_env)
+    except (OSError, ValueError) as exc:
+        log.error(
+            "secrets not reloaded; the previous ones stay in force", extra={"error": str(exc)}
+        )
+        return
+    secrets.replace(fresh)
+    log.info("secrets reloaded", extra={"secrets": len(fresh.names)})
+
+
+async def _reload_tokens(access: Access, path: Path) -> None:
+    try:
+        tokens = await asyncio.to_thread(_auth_tokens, path)
+        assert tokens is not None  # a file without tokens raised
+        access.replace_tokens(tokens)
+    except (OSError, ValueError) as exc:
+        count = len(access.tokens or ())
+        log.error(
+            "token file not reloaded; the previous tokens stay in force",
+            extra={"file": str(path), "error": str(exc), "tokens": count},
+        )
+        return
+    log.info("token file reloaded", extra={"file": str(path), "tokens": len(tokens)})
+
+
+async def _reload_tls(current: ServerTls, files: TlsFiles) -> None:
+    try:
+        current.replace(await asyncio.to_thread(files.load))
+    except (OSError, ValueError) as exc:
+        log.error(
+            "certificates not reloaded; the previous ones stay in force",
+            extra={"cert": str(files.cert), "error": str(exc)},
+        )
+        return
+    log.info("certificates reloaded; new connections use them", extra={"cert": str(files.cert)})
+
+
+def _tls(args: argparse.Namespace) -> TlsFiles | None:
+    """Raises ValueError for an incomplete set of flags or a file that is not PEM, OSError
+    when one cannot be read."""
+    if args.tls_cert is None and args.tls_key is None:
+        if args.tls_client_ca is not None:
+            raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
+        return None
+    if args.tls_cert is None or args.tls_key is None:
+        raise ValueError("--tls-cert and --tls-key go together")
+    return TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -377,16 +567,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         tool_settings = _tool_settings(args)
         tokens = _auth_tokens(args.auth_token_file)
+        tls_files = _tls(args)
+        tls = tls_files.load() if tls_files else None
+        secrets = Secrets.load(args.secrets_dir, args.secret_env)
         limits = Limits(
             max_message_bytes=args.max_message_bytes,
             max_plan_steps=args.max_plan_steps,
             max_output_bytes=args.max_output_bytes,
             max_argument_bytes=args.max_argument_bytes,
+            max_watchers_per_execution=args.max_watchers_per_execution,
+            max_watchers=args.max_watchers,
+            max_concurrent_rpcs=args.max_concurrent_rpcs,
+            max_executions_per_minute=args.max_executions_per_minute,
         )
         db_url, db_path = _database(args)
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
-    configure_logging(args.log_level, args.log_format)
+    configure_logging(args.log_level, args.log_format, secrets)
     config = Config(
         address=args.address,
         data_dir=args.data_dir,
@@ -401,6 +598,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_active_executions=args.max_active_executions,
         retention=timedelta(hours=args.retention_hours) if args.retention_hours > 0 else None,
         auth_tokens=tokens,
+        tls=tls,
+        allow_unauthenticated=args.allow_unauthenticated,
+        secrets=secrets,
         limits=limits,
         drain_seconds=args.drain_seconds,
         grace_seconds=args.grace_seconds,
@@ -408,7 +608,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         otlp_endpoint=args.otlp_endpoint,
     )
     try:
-        asyncio.run(serve(config))
+        sources = Reloadable(
+            args.auth_token_file, tls_files, args.secrets_dir, tuple(args.secret_env)
+        )
+        asyncio.run(serve(config, sources))
+    except Unprotected as exc:
+        log.error("cannot serve", extra={"error": str(exc)})
+        return 2
     except (StoreError, RuntimeError) as exc:  # a bad database, an address in use
         log.error("cannot serve", extra={"error": str(exc)})
         return 1

@@ -102,8 +102,10 @@ class ServerProcess:
         log: Path,
         pythonpath: Path | None = None,
         extra: tuple[str, ...] = (),
+        bind: str = "127.0.0.1",
     ) -> None:
         self.port = port
+        self.bind = bind
         self.data_dir = data_dir
         self.log = log
         self.pythonpath = pythonpath
@@ -125,7 +127,7 @@ class ServerProcess:
                 str(EXECUTOR),
                 "serve",
                 "--address",
-                self.address,
+                f"{self.bind}:{self.port}",
                 "--data-dir",
                 str(self.data_dir),
                 "--log-format",

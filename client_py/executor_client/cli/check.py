@@ -8,7 +8,7 @@ from typing import Any
 from jsonschema_rs import Draft202012Validator
 
 from executor_client._gen.executor.v1 import executor_pb2 as pb
-from executor_client.planfile import REFERENCE, LoadedPlan, Problem
+from executor_client.planfile import REFERENCE, SECRET_REFERENCE, LoadedPlan, Problem
 from executor_client.plans import output
 
 
@@ -50,7 +50,10 @@ def check_against_tools(loaded: LoadedPlan, tools: Iterable[pb.ToolSpec]) -> lis
             values: Any = output(arguments)
             for error in validator.iter_errors(values):
                 instance = error.instance
-                if isinstance(instance, str) and REFERENCE.search(instance):
+                # Only known when the step starts, as the server sees it too.
+                if isinstance(instance, str) and (
+                    REFERENCE.search(instance) or SECRET_REFERENCE.search(instance)
+                ):
                     continue
                 path = ".".join(str(p) for p in error.instance_path)
                 problem(f"{where}.arguments" + (f".{path}" if path else ""), error.message)

@@ -7,6 +7,7 @@ ExecutorError
 │   ├── AlreadyExists           the plan id is taken by a plan with other content
 │   ├── FailedPrecondition      the execution's status does not allow the operation
 │   ├── ResourceExhausted       the server is at capacity
+│   │   └── LimitExceeded           beyond one of its limits, named
 │   ├── StillRunning            the request took effect but its end did not come in time
 │   └── Unavailable             the server is shutting down
 ├── StepError               one attempt of a step failed; the engine records it as data
@@ -105,6 +106,18 @@ class ResourceExhausted(RequestError):
     def __init__(self, message: str, *, retry_after_seconds: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class LimitExceeded(ResourceExhausted):
+    """A request beyond one of the server's limits (domain.limits), named in `limit`."""
+
+    reason = "LIMIT_EXCEEDED"
+
+    def __init__(
+        self, message: str, *, limit: str, value: int, retry_after_seconds: float = 1.0
+    ) -> None:
+        super().__init__(message, retry_after_seconds=retry_after_seconds)
+        self.metadata = {"limit": limit, "value": str(value)}
 
 
 class StillRunning(RequestError):

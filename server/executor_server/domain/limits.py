@@ -27,11 +27,23 @@ class Limits:
     max_output_bytes: int = 4 * MiB
     #: The largest argument object a step's references may resolve to, as JSON bytes.
     max_argument_bytes: int = 4 * MiB
+    #: Watchers (open WatchExecution streams) of one execution at once.
+    max_watchers_per_execution: int = 100
+    #: Watchers of all executions at once.
+    max_watchers: int = 5_000
+    #: ExecutorService calls in flight at once; health and reflection are not counted, so
+    #: probes still answer when the server is full.
+    max_concurrent_rpcs: int = 10_000
+    #: Submissions (ExecutePlan, ExecuteStep) each authenticated caller may make per minute,
+    #: bursts of up to that many included.
+    max_executions_per_minute: int = 1_200
 
     def __post_init__(self) -> None:
         for name in self.__slots__:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.max_watchers_per_execution > self.max_watchers:
+            raise ValueError("max_watchers_per_execution must not exceed max_watchers")
         # A step's output travels in one event and one answer: it must fit a message.
         if self.max_output_bytes > self.max_message_bytes - MiB // 4:
             raise ValueError("max_output_bytes must be at least 256 KiB below max_message_bytes")

@@ -245,6 +245,8 @@ class Event:
     usage: ResourceUsage | None = None
     retry_delay: float | None = None
     progress: float | None = None
+    #: The name of the caller who asked for this transition; "" for the engine's own.
+    actor: str = ""
 
     @property
     def is_terminal(self) -> bool:

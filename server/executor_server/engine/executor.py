@@ -12,7 +12,7 @@ import shutil
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
@@ -62,6 +62,7 @@ from executor_server.engine.machine import (
 )
 from executor_server.engine.program import Program, build_program
 from executor_server.engine.runner import Runner
+from executor_server.engine.secrets import Secrets
 from executor_server.engine.state import ExecutionState
 from executor_server.engine.validation import (
     UUID,
@@ -119,10 +120,12 @@ class Executor:
         max_active_executions: int = 1000,
         retention: timedelta | None = None,
         limits: Limits | None = None,
+        secrets: Secrets | None = None,
         observer: Observer = NULL_OBSERVER,
     ) -> None:
         self.tools = tools
         self.limits = limits or Limits()
+        self.secrets = secrets or Secrets()
         self._observer = observer
         self._store = store
         self._workspace_root = workspace_root
@@ -177,8 +180,9 @@ class Executor:
         workspace = self._workspace(plan_id)
         await asyncio.to_thread(shutil.rmtree, workspace, ignore_errors=True)
 
-    async def delete(self, plan_id: str) -> None:
-        """Forget a finished execution. Raises NotFound, FailedPrecondition (unfinished)."""
+    async def delete(self, plan_id: str, *, by: str = "") -> None:
+        """Forget a finished execution (`by` names who asked, for the log). Raises
+        NotFound, FailedPrecondition (unfinished)."""
         if (runner := await self._runner(plan_id)) is not None:
             raise _refused("delete", plan_id, runner.status)
         record = await self._store.get_execution(plan_id)
@@ -189,6 +193,7 @@ class Executor:
         if plan_id in self._live:  # revived for a rollback while we read
             raise _refused("delete", plan_id, ExecutionStatus.ROLLING_BACK)
         await self._forget(plan_id)
+        log.info("execution deleted", extra={"plan_id": plan_id, "by": by})
 
     async def list_executions(
         self, query: ExecutionQuery
@@ -252,6 +257,27 @@ class Executor:
             task.cancel()
         await asyncio.gather(*self._runs, return_exceptions=True)
 
+    def _check_secrets(self, steps: Sequence[ActionStep], field: str) -> None:
+        """Raises InvalidArgument naming each secret a step refers to that the server does
+        not have."""
+        violations = []
+        for i, step in enumerate(steps):
+            where = f"{field}[{i}]" if field == "plan.steps" else field
+            for part, call in (
+                ("tool_execution", step.tool_execution),
+                ("compensation", step.compensation),
+            ):
+                if call is None:
+                    continue
+                for name in self.secrets.unknown(call.arguments):
+                    violations.append(
+                        FieldViolation(
+                            f"{where}.{part}.arguments", f"unknown secret {name[:128]!r}"
+                        )
+                    )
+        if violations:
+            raise InvalidArgument(violations, reason="UNKNOWN_SECRET")
+
     def _check_open(self) -> None:
         if self._closing:
             raise Unavailable("the server is shutting down")
@@ -264,7 +290,7 @@ class Executor:
         observer = self._observer.execution(plan, state.status)  # observability
         journal = Journal(self._store, plan.id, state.last_sequence, observer)
         return Runner(
-            Machine(program, state),
+            Machine(program, state, secrets=self.secrets),
             journal,
             self._workspace(plan.id),
             self.limits,
@@ -330,9 +356,10 @@ class Executor:
     # ------------------------------------------------------------------ plans
 
     async def execute_plan(
-        self, plan: ActionPlan, options: ExecutionOptions, *, detach: bool = False
+        self, plan: ActionPlan, options: ExecutionOptions, *, detach: bool = False, by: str = ""
     ) -> ExecutionResult:
-        """Run `plan` (or attach to its execution if the same plan was submitted before).
+        """Run `plan` (or attach to its execution if the same plan was submitted before);
+        `by` names the caller, recorded as the submitter.
 
         Raises InvalidArgument, AlreadyExists, ResourceExhausted, Unavailable.
         """
@@ -341,6 +368,7 @@ class Executor:
             program = await asyncio.to_thread(validate_plan, plan, options, self.tools)
         else:
             program = validate_plan(plan, options, self.tools)
+        self._check_secrets(plan.steps, "plan.steps")
         while True:
             entry = self._live.get(plan.id)
             ours = entry is None
@@ -349,7 +377,7 @@ class Executor:
                     raise ResourceExhausted(
                         f"the server is running {len(self._live)} executions, its limit"
                     )
-                entry = self._claim(plan.id, self._admit(program))
+                entry = self._claim(plan.id, self._admit(program, by))
             try:
                 runner = await asyncio.shield(entry)
                 break
@@ -368,7 +396,7 @@ class Executor:
             await runner.request(AwaitEnd)
         return await self._result(runner)
 
-    async def _admit(self, program: Program) -> Runner | None:
+    async def _admit(self, program: Program, by: str = "") -> Runner | None:
         """Store and start a new execution; None when the same plan ran before.
 
         Raises AlreadyExists when the id is taken by other content.
@@ -377,7 +405,7 @@ class Executor:
         record = ExecutionRecord(plan, options, time.time())
         state = ExecutionState(plan, record.create_time)
         runner = self._runner_for(program, state)
-        runner.handle(Start())
+        runner.handle(Start(by))
         try:
             # The record and the first events (accepted, started, the first attempts) in one
             # commit; no tool runs before it is stored.
@@ -431,15 +459,15 @@ class Executor:
             return record.status
         raise _refused(operation, plan_id, record.status)
 
-    async def pause(self, plan_id: str) -> ExecutionStatus:
+    async def pause(self, plan_id: str, *, by: str = "") -> ExecutionStatus:
         """Raises NotFound, FailedPrecondition (not running)."""
-        return await self._control(plan_id, Pause, "pause", ExecutionStatus.PAUSED)
+        return await self._control(plan_id, partial(Pause, by=by), "pause", ExecutionStatus.PAUSED)
 
-    async def resume(self, plan_id: str) -> ExecutionStatus:
+    async def resume(self, plan_id: str, *, by: str = "") -> ExecutionStatus:
         """Raises NotFound, FailedPrecondition (not paused)."""
-        return await self._control(plan_id, Resume, "resume")
+        return await self._control(plan_id, partial(Resume, by=by), "resume")
 
-    async def cancel(self, plan_id: str, reason: str = "") -> ExecutionStatus:
+    async def cancel(self, plan_id: str, reason: str = "", *, by: str = "") -> ExecutionStatus:
         """Cancel, and answer once it is cancelled: running attempts are cancelled and get
         STOP_GRACE_SECONDS to stop before they are recorded as stopped anyway.
 
@@ -448,7 +476,10 @@ class Executor:
         try:
             async with asyncio.timeout(CANCEL_WAIT_SECONDS):
                 return await self._control(
-                    plan_id, partial(Cancel, reason=reason), "cancel", ExecutionStatus.CANCELLED
+                    plan_id,
+                    partial(Cancel, reason=reason, by=by),
+                    "cancel",
+                    ExecutionStatus.CANCELLED,
                 )
         except TimeoutError:
             log.warning("cancel is taking long", extra={"plan_id": plan_id})
@@ -461,11 +492,13 @@ class Executor:
                 status=runner.status if runner is not None else ExecutionStatus.CANCELLED,
             ) from None
 
-    async def rollback(self, plan_id: str, *, detach: bool = False) -> ExecutionStatus:
+    async def rollback(
+        self, plan_id: str, *, detach: bool = False, by: str = ""
+    ) -> ExecutionStatus:
         """Compensate the completed steps of a FAILED or CANCELLED execution (again, for one
         that ended ROLLBACK_FAILED: only what is not yet compensated). Waits for the end of
         the rollback unless `detach`. Raises NotFound, FailedPrecondition."""
-        command = partial(Rollback, detach=detach)
+        command = partial(Rollback, detach=detach, by=by)
         while True:
             runner = await self._runner(plan_id)
             if runner is not None:
@@ -479,15 +512,15 @@ class Executor:
                 raise _refused("roll back", plan_id, record.status)
             if plan_id not in self._live:  # else someone revived it meanwhile: join them
                 self._check_open()
-                await asyncio.shield(self._claim(plan_id, self._revive(record)))
+                await asyncio.shield(self._claim(plan_id, self._revive(record, by)))
 
-    async def _revive(self, record: ExecutionRecord) -> Runner | None:
+    async def _revive(self, record: ExecutionRecord, by: str = "") -> Runner | None:
         """Bring a finished execution back to life, rolling back."""
         program = validate_plan(record.plan, record.options, self.tools)
         state = _folded(record, await self._store.read_events(record.plan_id))
         runner = self._runner_for(program, state)
         runner.handle(Recover())
-        runner.handle(Rollback())  # before it runs, so that it cannot end first
+        runner.handle(Rollback(by=by))  # before it runs, so that it cannot end first
         self._spawn(self._run(runner), f"execution {record.plan_id}")
         return runner
 
@@ -534,6 +567,7 @@ class Executor:
             tool, rules = await asyncio.to_thread(validate_step, step, known, self.tools)
         else:
             tool, rules = validate_step(step, known, self.tools)
+        self._check_secrets([step], "step")
         options = ExecutionOptions(
             resource_limits=context.resource_limits,
             timeout_policy=context.timeout_policy,
@@ -581,7 +615,7 @@ class Executor:
         state = ExecutionState(plan, record.create_time)
         observer = self._observer.execution(plan, state.status, standalone=True)  # observability
         runner = Runner(
-            Machine(program, state),
+            Machine(program, state, secrets=self.secrets),
             Journal(store, plan_id, observer=observer),
             self._workspace(plan_id),
             self.limits,

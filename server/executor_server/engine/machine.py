@@ -38,12 +38,13 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
 from executor_server.domain.errors import FailedPrecondition, IllegalTransition
+from executor_server.domain.frozen import freeze
 from executor_server.domain.models import Event, ExecutionError, ResourceUsage
 from executor_server.domain.status import (
     STEP_TRANSITIONS,
@@ -55,6 +56,7 @@ from executor_server.domain.status import (
     can_transition,
 )
 from executor_server.engine.program import Program
+from executor_server.engine.secrets import Secrets
 from executor_server.engine.state import ExecutionState
 from executor_server.tools.protocol import Budget
 
@@ -89,7 +91,9 @@ _STOPPING = (Phase.STOPPING, Phase.ROLLBACK_STOPPING)
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """Run a new execution (its state is empty)."""
+    """Run a new execution (its state is empty); `by` names who submitted it."""
+
+    by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,17 +149,20 @@ class ReportProgress:
 @dataclass(frozen=True, slots=True)
 class Pause:
     ticket: int = 0
+    by: str = ""  # who asks, named in the event (its actor)
 
 
 @dataclass(frozen=True, slots=True)
 class Resume:
     ticket: int = 0
+    by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Cancel:
     ticket: int = 0
     reason: str = ""
+    by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +170,7 @@ class Rollback:
     ticket: int = 0
     #: Answer once the rollback has started, not when it has ended.
     detach: bool = False
+    by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,10 +255,20 @@ class Machine:
         state: ExecutionState,
         *,
         clock: Callable[[], float] = time.time,
+        secrets: Secrets | None = None,
     ) -> None:
         self.program = program
         self.state = state
         self._clock = clock
+        # What steps produce is masked before it becomes an event: every secret, and the
+        # write-only arguments of the steps that started (`hide`). The secrets may be
+        # reloaded while serving (SIGHUP): their generation tells.
+        self.secrets = secrets or Secrets()
+        self._hidden: set[str] = set()
+        self._masker = self.secrets.masker()
+        self._masker_generation = self.secrets.generation
+        #: Who asked for the stop or the rollback under way, for its events.
+        self._requested_by = ""
         self._steps = program.plan.steps
         self._plan_id = program.plan.id
         options = program.options
@@ -283,18 +301,18 @@ class Machine:
                 self._timer_fired(timer)
             case ReportProgress():
                 self._progress(command)
-            case Start():
-                self._start()
+            case Start(by):
+                self._start(by)
             case Recover():
                 self._recover()
-            case Pause(ticket):
-                self._pause(ticket)
-            case Resume(ticket):
-                self._resume(ticket)
-            case Cancel(ticket, reason):
-                self._cancel(ticket, reason)
-            case Rollback(ticket, detach):
-                self._rollback(ticket, detach)
+            case Pause(ticket, by):
+                self._pause(ticket, by)
+            case Resume(ticket, by):
+                self._resume(ticket, by)
+            case Cancel(ticket, reason, by):
+                self._cancel(ticket, reason, by)
+            case Rollback(ticket, detach, by):
+                self._rollback(ticket, detach, by)
             case AwaitEnd(ticket):
                 self._on_end.append(ticket)
         self._advance()
@@ -325,9 +343,12 @@ class Machine:
         usage: ResourceUsage | None = None,
         retry_delay: float | None = None,
         progress: float | None = None,
+        actor: str = "",
     ) -> int:
         """Check one transition against the tables, fold it and journal it; returns its
         sequence. Raises IllegalTransition."""
+        if self._masking():
+            message, output, error = self._mask(message, output, error)
         state = self.state
         step_id = step_name = ""
         if step is not None:
@@ -353,16 +374,49 @@ class Machine:
             usage=usage,
             retry_delay=retry_delay,
             progress=progress,
+            actor=actor,
         )
         state.apply(event)
         self._out.events.append(event)
         return event.sequence
 
+    def _masking(self) -> bool:
+        if self._masker_generation != self.secrets.generation:  # reloaded meanwhile
+            self._masker = self.secrets.masker(self._hidden)
+            self._masker_generation = self.secrets.generation
+        return self._masker is not None
+
+    def _mask(
+        self, message: str, output: Any, error: ExecutionError | None
+    ) -> tuple[str, Any, ExecutionError | None]:
+        masker = self._masker
+        assert masker is not None  # checked by _masking
+        if error is not None:
+            error = replace(error, message=masker.text(error.message))
+        if output is not None:
+            output = freeze(masker.value(output))
+        return masker.text(message), output, error
+
+    def hide(self, values: Iterable[str]) -> None:
+        """Mask these values (write-only arguments a step was given) in events from now on."""
+        new = set(values) - self._hidden
+        if new:
+            self._hidden |= new
+            self._masker = self.secrets.masker(self._hidden)
+
     def _set_status(
-        self, status: ExecutionStatus, message: str, error: ExecutionError | None = None
+        self,
+        status: ExecutionStatus,
+        message: str,
+        error: ExecutionError | None = None,
+        actor: str = "",
     ) -> int:
         return self._emit(
-            EventType.EXECUTION_STATUS_CHANGED, status=status, message=message, error=error
+            EventType.EXECUTION_STATUS_CHANGED,
+            status=status,
+            message=message,
+            error=error,
+            actor=actor,
         )
 
     def _set_step(
@@ -382,6 +436,8 @@ class Machine:
         current = state.steps[i].status
         if status not in STEP_TRANSITIONS[current]:
             raise IllegalTransition("step", current.name, status.name)
+        if self._masking():
+            message, output, error = self._mask(message, output, error)
         action = self._steps[i]
         event = Event(
             state.last_sequence + 1,
@@ -417,10 +473,10 @@ class Machine:
 
     # ------------------------------------------------------------ starting
 
-    def _start(self) -> None:
+    def _start(self, by: str) -> None:
         if self.phase is not Phase.NEW or self.state.last_sequence:
             raise IllegalTransition("execution", self.phase.value, "start")
-        self._set_status(ES.PENDING, "accepted")
+        self._set_status(ES.PENDING, "accepted", actor=by)
         self._set_status(ES.RUNNING, "started")
         self._begin_forward()
 
@@ -794,7 +850,8 @@ class Machine:
             status, error = ES.FAILED, self._first_failure
         else:
             status, error = ES.COMPLETED, None
-        self._set_status(status, error.message if error else "all steps completed", error)
+        actor = self._requested_by if status is ES.CANCELLED else ""
+        self._set_status(status, error.message if error else "all steps completed", error, actor)
         self._end_phase()
         options = self.program.options
         if options.auto_rollback and (
@@ -807,7 +864,7 @@ class Machine:
 
     # ------------------------------------------------------------ requests
 
-    def _pause(self, ticket: int) -> None:
+    def _pause(self, ticket: int, by: str) -> None:
         status = self.state.status
         if status is ES.PAUSED:
             self._reply(ticket)
@@ -815,10 +872,10 @@ class Machine:
         if status not in (ES.RUNNING, ES.ROLLING_BACK) or self.phase in _STOPPING:
             raise self._refuse("pause")
         self._disarm_deadline()
-        self._set_status(ES.PAUSED, "paused by request")
+        self._set_status(ES.PAUSED, _by("paused", by), actor=by)
         self._reply(ticket)
 
-    def _resume(self, ticket: int) -> None:
+    def _resume(self, ticket: int, by: str) -> None:
         status = self.state.status
         if status in (ES.RUNNING, ES.ROLLING_BACK) and self.phase is not Phase.ENDED:
             self._reply(ticket)
@@ -826,25 +883,27 @@ class Machine:
         if status is not ES.PAUSED:
             raise self._refuse("resume")
         if self.state.rolling_back:
-            self._set_status(ES.ROLLING_BACK, "rollback resumed by request")
+            self._set_status(ES.ROLLING_BACK, _by("rollback resumed", by), actor=by)
         else:
-            self._set_status(ES.RUNNING, "resumed by request")
+            self._set_status(ES.RUNNING, _by("resumed", by), actor=by)
             if self.phase is Phase.FORWARD:
                 self._arm_deadline()
         self._reply(ticket)  # what the resume did; the run may move on in this transition
 
-    def _cancel(self, ticket: int, reason: str) -> None:
+    def _cancel(self, ticket: int, reason: str, by: str) -> None:
         status = self.state.status
         if status is ES.CANCELLED:
             self._reply(ticket)
             return
         if self.phase is Phase.ENDED or self.phase is Phase.NEW:
             raise self._refuse("cancel")
-        message = f"cancelled: {reason}" if reason else "cancelled by request"
+        message = f"cancelled: {reason}" if reason else _by("cancelled", by)
+        if self._stop is None or self._stop[0] is not ES.CANCELLED:  # the first cancel names it
+            self._requested_by = by
         self._on_phase_end.append(ticket)
         self._halt(ES.CANCELLED, ExecutionError(ExecutionErrorType.CANCELLED, message))
 
-    def _rollback(self, ticket: int, detach: bool) -> None:
+    def _rollback(self, ticket: int, detach: bool, by: str) -> None:
         phase, status = self.phase, self.state.status
         if phase in (Phase.ROLLBACK, Phase.ROLLBACK_STOPPING):
             if detach:
@@ -857,7 +916,8 @@ class Machine:
             return
         if phase is not Phase.ENDED or status not in (ES.FAILED, ES.CANCELLED, ES.ROLLBACK_FAILED):
             raise self._refuse("roll back")
-        self._set_status(ES.ROLLING_BACK, "rollback started by request")
+        self._requested_by = by
+        self._set_status(ES.ROLLING_BACK, _by("rollback started", by), actor=by)
         self._begin_rollback()
         if detach:
             self._reply(ticket)
@@ -955,7 +1015,8 @@ class Machine:
             error_type = failed[0][1].error_type or ExecutionErrorType.INTERNAL
         first_failed = next((s.step_id for s in steps if s.status is SS.COMPENSATION_FAILED), "")
         error = ExecutionError(error_type, "; ".join(parts), retryable=True, step_id=first_failed)
-        self._set_status(ES.ROLLBACK_FAILED, error.message, error)
+        actor = self._requested_by if stopped else ""  # who cancelled it
+        self._set_status(ES.ROLLBACK_FAILED, error.message, error, actor)
         self._end_phase()
 
     # ------------------------------------------------------------ views
@@ -964,6 +1025,10 @@ class Machine:
         """Outputs of completed steps by id or name, as references see them; `self` is the
         step being compensated."""
         return _Outputs(self.program.index, self.state, own)
+
+
+def _by(what: str, actor: str) -> str:
+    return f"{what} by {actor}" if actor else f"{what} by request"
 
 
 def _check_execution(current: ExecutionStatus, target: ExecutionStatus) -> None:

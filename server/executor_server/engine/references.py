@@ -15,6 +15,7 @@ from typing import Any
 from executor_server.domain.errors import StepError
 from executor_server.domain.frozen import freeze
 from executor_server.domain.status import ExecutionErrorType
+from executor_server.engine.secrets import find_secrets
 from executor_server.engine.sizes import TooLarge, json_size
 
 # Outputs were checked for depth when they were made; arguments may nest them a little.
@@ -149,12 +150,14 @@ class Template:
     read-only.
     """
 
-    __slots__ = ("_resolver", "steps", "value")
+    __slots__ = ("_resolver", "secrets", "steps", "value")
 
     def __init__(self, value: Any) -> None:
         self.value = freeze(value)
         #: The names or ids of the steps whose outputs it needs; empty for a constant.
         self.steps = frozenset(find_references(value))
+        #: It names `${secrets.NAME}`: those go in first, when an attempt starts.
+        self.secrets = bool(find_secrets(value))
         self._resolver = _compile(self.value) if self.steps else None
 
     def resolve(self, outputs: Mapping[str, Any], max_bytes: int) -> Any:

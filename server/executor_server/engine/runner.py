@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from executor_server.domain.frozen import freeze
 from executor_server.domain.limits import Limits
 from executor_server.domain.models import ExecutionError, ResourceUsage
 from executor_server.domain.status import ExecutionErrorType, ExecutionStatus
+from executor_server.engine import references
 from executor_server.engine.attempt import check_arguments, check_json, check_output
 from executor_server.engine.journal import Journal
 from executor_server.engine.machine import (
@@ -46,8 +47,10 @@ from executor_server.engine.machine import (
     Transition,
 )
 from executor_server.engine.metering import Metered
+from executor_server.engine.references import Template
+from executor_server.engine.secrets import declares_write_only, write_only_values
 from executor_server.observability import NULL_EXECUTION_OBSERVER, ExecutionObserver
-from executor_server.tools.protocol import CompensatingTool, ToolContext
+from executor_server.tools.protocol import CompensatingTool, Tool, ToolContext
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,7 @@ class Runner:
         self._ended = asyncio.Event()  # the machine is ENDED, or broke
         self._crash: BaseException | None = None
         self._closing = False
+        self._hides: dict[int, bool] = {}  # by input schema: does it declare writeOnly?
         #: The machine has ended and all of its journal is stored: it takes no more requests.
         self.finished = False
 
@@ -258,26 +262,53 @@ class Runner:
         return context
 
     def _call(self, effect: StartAttempt, context: ToolContext) -> Coroutine[Any, Any, Any]:
-        """The tool call of an attempt, its references resolved. Raises StepError."""
+        """The tool call of an attempt, its secrets and references resolved. Raises
+        StepError."""
         i, program = effect.step, self.program
         if not effect.compensation:
-            tool, template = program.tools[i], program.arguments[i]
-            arguments = template.resolve(self.machine.outputs(), self.limits.max_argument_bytes)
-            if template.steps:
-                check_arguments(tool, arguments)
+            tool = program.tools[i]
+            arguments = self._arguments(program.arguments[i], tool, self.machine.outputs())
             return tool.invoke(arguments, context)
         undo = program.undo[i]
         if undo is None:  # the machine compensates only steps with an undo
             raise StepError("the step has nothing to undo", error_type=ExecutionErrorType.INTERNAL)
-        arguments = undo.arguments.resolve(
-            self.machine.outputs(own=i), self.limits.max_argument_bytes
-        )
+        outputs = self.machine.outputs(own=i)
         if undo.by_tool and isinstance(undo.tool, CompensatingTool):
+            arguments = self._arguments(undo.arguments, undo.tool, outputs, check=False)
             output = self.machine.state.steps[i].output
             return undo.tool.compensate(arguments, output, context)
-        if undo.arguments.steps:
-            check_arguments(undo.tool, arguments)
-        return undo.tool.invoke(arguments, context)
+        return undo.tool.invoke(self._arguments(undo.arguments, undo.tool, outputs), context)
+
+    def _arguments(
+        self, template: Template, tool: Tool, outputs: Mapping[str, Any], *, check: bool = True
+    ) -> Any:
+        """Arguments as the tool gets them: secrets first (so that text an output brings in
+        through a reference is never taken for a secret's name), then references; checked
+        against the input schema when either changed them. Raises StepError."""
+        limit = self.limits.max_argument_bytes
+        if template.secrets:
+            try:
+                value = self.machine.secrets.resolve(template.value)
+            except KeyError as missing:
+                raise StepError(
+                    f"secret {missing.args[0]!r} is not among the server's secrets (any more)",
+                    error_type=ExecutionErrorType.VALIDATION,
+                    retryable=False,
+                ) from None
+            if template.steps:
+                value = references.resolve(value, outputs, limit)
+            value = freeze(value)
+        else:
+            value = template.resolve(outputs, limit)
+        if check and (template.steps or template.secrets):
+            check_arguments(tool, value)
+        schema = tool.spec.input_schema
+        hides = self._hides.get(id(schema))
+        if hides is None:  # once per tool, not per step
+            hides = self._hides[id(schema)] = declares_write_only(schema)
+        if hides:
+            self.machine.hide(write_only_values(schema, value))
+        return value
 
     async def _run_attempt(self, attempt: _Attempt) -> None:
         """One attempt, start to outcome. The outcome of a call that returned or raised is

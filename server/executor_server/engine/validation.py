@@ -30,6 +30,7 @@ from executor_server.domain.models import (
 from executor_server.engine import references
 from executor_server.engine.policy import MAX_ATTEMPTS_LIMIT
 from executor_server.engine.program import Program, build_program
+from executor_server.engine.secrets import has_secret
 from executor_server.tools.protocol import Tool
 from executor_server.tools.registry import ToolRegistry
 
@@ -139,13 +140,14 @@ class _Collector:
             self.add(f"{field}.expected_duration_multiplier", "must be a positive finite number")
 
     def arguments(self, field: str, tool: Tool, arguments: Mapping[str, Any]) -> None:
-        """Check arguments against the tool's input schema. A value that is a reference is
-        only known when the step starts, so errors about it wait until then."""
+        """Check arguments against the tool's input schema. A value that is a reference (to
+        a step's output or a secret) is only known when the step starts, so errors about it
+        wait until then."""
         validator = compile_schema(tool.spec.input_schema)
         if validator.is_valid(arguments):
             return
         for error in validator.iter_errors(arguments):
-            if references.has_reference(error.instance):
+            if references.has_reference(error.instance) or has_secret(error.instance):
                 continue
             path = ".".join(str(p) for p in error.instance_path)
             self.add(f"{field}.{path}" if path else field, error.message)

@@ -387,6 +387,7 @@ def event_to_pb(event: Event) -> pb.ExecutionEvent:
         type=int(event.type),  # type: ignore[arg-type]
         error=error_to_pb(event.error),
         progress=event.progress or 0.0,
+        actor=event.actor,
     )
     if event.retry_delay is not None:
         message.retry_delay.CopyFrom(seconds_to_duration(event.retry_delay))

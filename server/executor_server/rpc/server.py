@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -17,14 +16,17 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
+from executor_server.domain.access import TokenTable
 from executor_server.domain.limits import Limits
 from executor_server.engine.executor import Executor
 from executor_server.observability.telemetry import Telemetry
-from executor_server.rpc.auth import BearerTokenAuth
+from executor_server.rpc.admission import ConcurrencyLimit
+from executor_server.rpc.auth import Access
 from executor_server.rpc.decoding import SafeDecoding
 from executor_server.rpc.reflection import enable_reflection
 from executor_server.rpc.servicer import ExecutorServicer
 from executor_server.rpc.telemetry import TelemetryInterceptor
+from executor_server.rpc.tls import ServerTls, TlsMaterial
 from executor_server.store.protocol import Store
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExecutorService"].full_name
@@ -60,15 +62,23 @@ class ExecutorServer:
         *,
         address: str,
         limits: Limits | None = None,
-        auth_tokens: Sequence[str] = (),
+        tokens: TokenTable | None = None,
+        tls: TlsMaterial | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
+        """`tokens` (when there are any) close the service to callers without one; `tls`
+        with a client CA admits only clients with a certificate from it."""
         limits = limits or executor.limits
         self.executor = executor
         self._store = store
         self.telemetry = telemetry
         self.address = address
         self.port: int | None = None
+        #: None on a plaintext server.
+        self.tls = ServerTls(tls) if tls is not None else None
+        mutual = tls is not None and tls.mutual
+        #: None on a server that authenticates nobody.
+        self.access = Access(tokens, client_certificates=mutual) if tokens or mutual else None
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         interceptors: list[Any] = []  # grpc.aio.ServerInterceptor, generic only in the stubs
         if telemetry is not None and (telemetry.metrics is not None or telemetry.tracing):
@@ -76,9 +86,11 @@ class ExecutorServer:
             interceptors.append(
                 TelemetryInterceptor(telemetry.metrics, propagate_trace=telemetry.tracing)
             )
-        if auth_tokens:
-            # Authentication before decoding: an anonymous body is never decoded.
-            interceptors.append(BearerTokenAuth(auth_tokens))
+        if self.access is not None:
+            # Who calls, before anything else: an anonymous call is refused before its body
+            # is decoded, and before it takes a place among the calls in flight.
+            interceptors.append(self.access)
+        interceptors.append(ConcurrencyLimit(limits.max_concurrent_rpcs))
         interceptors.append(SafeDecoding())
         self._server = grpc.aio.server(
             options=channel_options(limits.max_message_bytes), interceptors=interceptors
@@ -97,14 +109,35 @@ class ExecutorServer:
         if self.telemetry is not None:
             await self.telemetry.start()
         try:
-            self.port = self._server.add_insecure_port(self.address)
+            if self.tls is None:
+                self.port = self._server.add_insecure_port(self.address)
+            else:
+                credentials = self.tls.credentials()
+                self.port = self._server.add_secure_port(self.address, credentials)
         except RuntimeError as exc:
             raise RuntimeError(f"cannot listen on {self.address}: {exc}") from exc
         await self._server.start()
         for service in ("", SERVICE_NAME):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving", extra={"address": self.address, "port": self.port})
+        log.info("serving", extra={"address": self.address, "port": self.port, **self.security})
+        if self.access is None:
+            log.warning(
+                "the service is open: every caller may do everything",
+                extra={"address": self.address},
+            )
         return self.port
+
+    @property
+    def security(self) -> dict[str, str]:
+        """How callers are authenticated and their traffic protected, for the logs."""
+        transport = "plaintext" if self.tls is None else "tls"
+        kinds = []
+        if self.access is not None and self.access.tokens is not None:
+            kinds.append(f"tokens ({len(self.access.tokens)})")
+        if self.tls is not None and self.tls.material.mutual:
+            transport = "mutual tls"
+            kinds.append("client certificates")
+        return {"transport": transport, "authentication": " and ".join(kinds) or "none"}
 
     async def stop(self, *, drain_seconds: float = 0.0, grace_seconds: float = 5.0) -> None:
         """Report NOT_SERVING, give balancers `drain_seconds` to notice, refuse new plans,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
-from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -15,11 +16,13 @@ import grpc
 
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client._gen.executor.v1 import executor_pb2_grpc as pb_grpc
-from executor_server.domain.errors import FieldViolation, InvalidArgument
+from executor_server.domain.errors import FieldViolation, InvalidArgument, LimitExceeded
 from executor_server.domain.limits import Limits
 from executor_server.domain.models import Event
 from executor_server.engine.executor import Executor
 from executor_server.rpc import convert
+from executor_server.rpc.admission import SubmissionRate
+from executor_server.rpc.auth import caller
 from executor_server.rpc.errors import streaming, unary
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -73,6 +76,41 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
         # What one answer may hold, leaving room for the envelope around it.
         self._answer_budget = limits.max_message_bytes - ANSWER_MARGIN
         self._event_messages = _EventMessages()
+        self._watchers: Counter[str] = Counter()
+        self._submissions = SubmissionRate(limits.max_executions_per_minute)
+
+    def _submitted_by(self) -> str:
+        """The caller's name, once its submission is within its rate (an unauthenticated
+        caller has no rate of its own). Raises LimitExceeded."""
+        name = caller().name
+        if name:
+            self._submissions.take(name)
+        return name
+
+    @contextlib.contextmanager
+    def _watcher(self, plan_id: str) -> Iterator[None]:
+        """Count one watcher of `plan_id`. Raises LimitExceeded past either watcher limit."""
+        limits = self._limits
+        if self._watchers[plan_id] >= limits.max_watchers_per_execution:
+            raise LimitExceeded(
+                f"execution {plan_id} has {limits.max_watchers_per_execution:,} watchers, the "
+                "limit (--max-watchers-per-execution)",
+                limit="max_watchers_per_execution",
+                value=limits.max_watchers_per_execution,
+            )
+        if self._watchers.total() >= limits.max_watchers:
+            raise LimitExceeded(
+                f"the server has {limits.max_watchers:,} watchers, its limit (--max-watchers)",
+                limit="max_watchers",
+                value=limits.max_watchers,
+            )
+        self._watchers[plan_id] += 1
+        try:
+            yield
+        finally:
+            self._watchers[plan_id] -= 1
+            if not self._watchers[plan_id]:
+                del self._watchers[plan_id]
 
     @unary
     async def ExecutePlan(
@@ -91,8 +129,12 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
                 ],
                 reason="LIMIT_EXCEEDED",
             )
+        by = self._submitted_by()
         result = await self._executor.execute_plan(
-            convert.plan(request.plan), convert.options(request.options), detach=request.detach
+            convert.plan(request.plan),
+            convert.options(request.options),
+            detach=request.detach,
+            by=by,
         )
         answer = pb.ExecutePlanResponse(result=convert.result_to_pb(result))
         convert.fit_outputs(answer, answer.result.step_results, self._answer_budget)
@@ -103,6 +145,7 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
         self, request: pb.ExecuteStepRequest, context: Context
     ) -> pb.ExecuteStepResponse:
         _required(request.HasField("step"), "step")
+        self._submitted_by()
         step = convert.step(request.step, "step")
         result, usage = await self._executor.execute_step(
             step, convert.step_context(request.context)
@@ -116,21 +159,23 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
     async def CancelExecution(
         self, request: pb.CancelExecutionRequest, context: Context
     ) -> pb.CancelExecutionResponse:
-        status = await self._executor.cancel(_plan_id(request.plan_id), request.reason)
+        status = await self._executor.cancel(
+            _plan_id(request.plan_id), request.reason, by=caller().name
+        )
         return pb.CancelExecutionResponse(status=int(status))  # type: ignore[arg-type]
 
     @unary
     async def PauseExecution(
         self, request: pb.PauseExecutionRequest, context: Context
     ) -> pb.PauseExecutionResponse:
-        status = await self._executor.pause(_plan_id(request.plan_id))
+        status = await self._executor.pause(_plan_id(request.plan_id), by=caller().name)
         return pb.PauseExecutionResponse(status=int(status))  # type: ignore[arg-type]
 
     @unary
     async def ResumeExecution(
         self, request: pb.ResumeExecutionRequest, context: Context
     ) -> pb.ResumeExecutionResponse:
-        status = await self._executor.resume(_plan_id(request.plan_id))
+        status = await self._executor.resume(_plan_id(request.plan_id), by=caller().name)
         return pb.ResumeExecutionResponse(status=int(status))  # type: ignore[arg-type]
 
     @unary
@@ -146,27 +191,31 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
     async def RollbackExecution(
         self, request: pb.RollbackExecutionRequest, context: Context
     ) -> pb.RollbackExecutionResponse:
-        status = await self._executor.rollback(_plan_id(request.plan_id), detach=request.detach)
+        status = await self._executor.rollback(
+            _plan_id(request.plan_id), detach=request.detach, by=caller().name
+        )
         return pb.RollbackExecutionResponse(status=int(status))  # type: ignore[arg-type]
 
     @streaming
     async def WatchExecution(
         self, request: pb.WatchExecutionRequest, context: Context
     ) -> AsyncIterator[pb.WatchExecutionResponse]:
-        batches = await self._executor.watch(_plan_id(request.plan_id), request.after_sequence)
-        # Messages sized by bytes: a batch of large outputs is split so that each fits.
-        budget = min(self._answer_budget, WATCH_MESSAGE_BYTES)
-        async for batch in batches:
-            events: list[pb.ExecutionEvent] = []
-            size = 0
-            for event in batch:
-                message, event_size = self._event_messages(event)
-                if events and size + event_size > budget:
-                    yield pb.WatchExecutionResponse(events=events)
-                    events, size = [], 0
-                events.append(message)
-                size += event_size + 8  # the field's tag and length
-            yield pb.WatchExecutionResponse(events=events)
+        plan_id = _plan_id(request.plan_id)
+        with self._watcher(plan_id):
+            batches = await self._executor.watch(plan_id, request.after_sequence)
+            # Messages sized by bytes: a batch of large outputs is split so that each fits.
+            budget = min(self._answer_budget, WATCH_MESSAGE_BYTES)
+            async for batch in batches:
+                events: list[pb.ExecutionEvent] = []
+                size = 0
+                for event in batch:
+                    message, event_size = self._event_messages(event)
+                    if events and size + event_size > budget:
+                        yield pb.WatchExecutionResponse(events=events)
+                        events, size = [], 0
+                    events.append(message)
+                    size += event_size + 8  # the field's tag and length
+                yield pb.WatchExecutionResponse(events=events)
 
     @unary
     async def ListTools(
@@ -207,7 +256,7 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
     async def DeleteExecution(
         self, request: pb.DeleteExecutionRequest, context: Context
     ) -> pb.DeleteExecutionResponse:
-        await self._executor.delete(_plan_id(request.plan_id))
+        await self._executor.delete(_plan_id(request.plan_id), by=caller().name)
         return pb.DeleteExecutionResponse()
 
 

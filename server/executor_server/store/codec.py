@@ -65,6 +65,8 @@ def encode_event(event: Event) -> str:
         data["rd"] = event.retry_delay
     if event.progress is not None:
         data["p"] = event.progress
+    if event.actor:
+        data["by"] = event.actor
     return _dumps(data)
 
 
@@ -91,6 +93,7 @@ def decode_event(plan_id: str, sequence: int, text: str | bytes) -> Event:
         usage=ResourceUsage(*usage) if usage is not None else None,
         retry_delay=data.get("rd"),
         progress=data.get("p"),
+        actor=data.get("by", ""),
     )
 
 

@@ -1768,7 +1768,11 @@ type ExecutionEvent struct {
 	Progress float64 `protobuf:"fixed64,12,opt,name=progress,proto3" json:"progress,omitempty"`
 	StepName string  `protobuf:"bytes,13,opt,name=step_name,json=stepName,proto3" json:"step_name,omitempty"`
 	// For a step that COMPLETED: its output.
-	Output        *structpb.Value `protobuf:"bytes,14,opt,name=output,proto3" json:"output,omitempty"`
+	Output *structpb.Value `protobuf:"bytes,14,opt,name=output,proto3" json:"output,omitempty"`
+	// Who asked for this transition (submitted, paused, resumed, cancelled, rolled back):
+	// the name of the caller's token or client certificate. Empty for what the engine did
+	// by itself, and on a server that authenticates nobody.
+	Actor         string `protobuf:"bytes,15,opt,name=actor,proto3" json:"actor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1899,6 +1903,13 @@ func (x *ExecutionEvent) GetOutput() *structpb.Value {
 		return x.Output
 	}
 	return nil
+}
+
+func (x *ExecutionEvent) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
 }
 
 // A tool's description, in the shape MCP made familiar.
@@ -3601,7 +3612,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12I\n" +
-	"\x12compensation_usage\x18\r \x01(\v2\x1a.executor.v1.ResourceUsageR\x11compensationUsage\"\xca\x04\n" +
+	"\x12compensation_usage\x18\r \x01(\v2\x1a.executor.v1.ResourceUsageR\x11compensationUsage\"\xe0\x04\n" +
 	"\x0eExecutionEvent\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x17\n" +
 	"\aplan_id\x18\x02 \x01(\tR\x06planId\x129\n" +
@@ -3620,7 +3631,8 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"retryDelay\x12\x1a\n" +
 	"\bprogress\x18\f \x01(\x01R\bprogress\x12\x1b\n" +
 	"\tstep_name\x18\r \x01(\tR\bstepName\x12.\n" +
-	"\x06output\x18\x0e \x01(\v2\x16.google.protobuf.ValueR\x06output\"\xb4\x03\n" +
+	"\x06output\x18\x0e \x01(\v2\x16.google.protobuf.ValueR\x06output\x12\x14\n" +
+	"\x05actor\x18\x0f \x01(\tR\x05actor\"\xb4\x03\n" +
 	"\bToolSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12 \n" +

@@ -353,7 +353,7 @@ class ExecutionResult(_message.Message):
     def __init__(self, plan_id: _Optional[str] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., step_results: _Optional[_Iterable[_Union[StepResult, _Mapping]]] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., resource_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., plan_name: _Optional[str] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compensation_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ...) -> None: ...
 
 class ExecutionEvent(_message.Message):
-    __slots__ = ("sequence", "plan_id", "event_time", "status", "step_id", "step_status", "attempt", "message", "type", "error", "retry_delay", "progress", "step_name", "output")
+    __slots__ = ("sequence", "plan_id", "event_time", "status", "step_id", "step_status", "attempt", "message", "type", "error", "retry_delay", "progress", "step_name", "output", "actor")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -368,6 +368,7 @@ class ExecutionEvent(_message.Message):
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     STEP_NAME_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     plan_id: str
     event_time: _timestamp_pb2.Timestamp
@@ -382,7 +383,8 @@ class ExecutionEvent(_message.Message):
     progress: float
     step_name: str
     output: _struct_pb2.Value
-    def __init__(self, sequence: _Optional[int] = ..., plan_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., step_id: _Optional[str] = ..., step_status: _Optional[_Union[StepStatus, str]] = ..., attempt: _Optional[int] = ..., message: _Optional[str] = ..., type: _Optional[_Union[ExecutionEventType, str]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., progress: _Optional[float] = ..., step_name: _Optional[str] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
+    actor: str
+    def __init__(self, sequence: _Optional[int] = ..., plan_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., step_id: _Optional[str] = ..., step_status: _Optional[_Union[StepStatus, str]] = ..., attempt: _Optional[int] = ..., message: _Optional[str] = ..., type: _Optional[_Union[ExecutionEventType, str]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., progress: _Optional[float] = ..., step_name: _Optional[str] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class ToolSpec(_message.Message):
     __slots__ = ("name", "title", "description", "input_schema", "output_schema", "read_only", "destructive", "idempotent", "open_world", "default_timeout", "compensable")

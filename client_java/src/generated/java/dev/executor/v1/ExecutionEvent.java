@@ -39,6 +39,7 @@ private static final long serialVersionUID = 0L;
     message_ = "";
     type_ = 0;
     stepName_ = "";
+    actor_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -467,6 +468,57 @@ private static final long serialVersionUID = 0L;
     return output_ == null ? com.google.protobuf.Value.getDefaultInstance() : output_;
   }
 
+  public static final int ACTOR_FIELD_NUMBER = 15;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object actor_ = "";
+  /**
+   * <pre>
+   * Who asked for this transition (submitted, paused, resumed, cancelled, rolled back):
+   * the name of the caller's token or client certificate. Empty for what the engine did
+   * by itself, and on a server that authenticates nobody.
+   * </pre>
+   *
+   * <code>string actor = 15 [json_name = "actor"];</code>
+   * @return The actor.
+   */
+  @java.lang.Override
+  public java.lang.String getActor() {
+    java.lang.Object ref = actor_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      actor_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Who asked for this transition (submitted, paused, resumed, cancelled, rolled back):
+   * the name of the caller's token or client certificate. Empty for what the engine did
+   * by itself, and on a server that authenticates nobody.
+   * </pre>
+   *
+   * <code>string actor = 15 [json_name = "actor"];</code>
+   * @return The bytes for actor.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getActorBytes() {
+    java.lang.Object ref = actor_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      actor_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -523,6 +575,9 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000008) != 0)) {
       output.writeMessage(14, getOutput());
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(actor_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 15, actor_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -578,6 +633,9 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000008) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(14, getOutput());
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(actor_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(15, actor_);
     }
     return size;
   }
@@ -641,6 +699,8 @@ private static final long serialVersionUID = 0L;
       if (!getOutput()
           .equals(other.getOutput())) return false;
     }
+    if (!getActor()
+        .equals(other.getActor())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -690,6 +750,8 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + OUTPUT_FIELD_NUMBER;
       hash = (53 * hash) + getOutput().hashCode();
     }
+    hash = (37 * hash) + ACTOR_FIELD_NUMBER;
+    hash = (53 * hash) + getActor().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -864,6 +926,7 @@ private static final long serialVersionUID = 0L;
         outputBuilder_.dispose();
         outputBuilder_ = null;
       }
+      actor_ = "";
       return this;
     }
 
@@ -952,6 +1015,9 @@ private static final long serialVersionUID = 0L;
             : outputBuilder_.build();
         to_bitField0_ |= 0x00000008;
       }
+      if (((from_bitField0_ & 0x00004000) != 0)) {
+        result.actor_ = actor_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -1016,6 +1082,11 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasOutput()) {
         mergeOutput(other.getOutput());
+      }
+      if (!other.getActor().isEmpty()) {
+        actor_ = other.actor_;
+        bitField0_ |= 0x00004000;
+        onChanged();
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1119,6 +1190,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00002000;
               break;
             } // case 114
+            case 122: {
+              actor_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00004000;
+              break;
+            } // case 122
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2322,6 +2398,108 @@ private static final long serialVersionUID = 0L;
         output_ = null;
       }
       return outputBuilder_;
+    }
+
+    private java.lang.Object actor_ = "";
+    /**
+     * <pre>
+     * Who asked for this transition (submitted, paused, resumed, cancelled, rolled back):
+     * the name of the caller's token or client certificate. Empty for what the engine did
+     * by itself, and on a server that authenticates nobody.
+     * </pre>
+     *
+     * <code>string actor = 15 [json_name = "actor"];</code>
+     * @return The actor.
+     */
+    public java.lang.String getActor() {
+      java.lang.Object ref = actor_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        actor_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Who asked for this transition (submitted, paused, resumed, cancelled, rolled back):
+     * the name of the caller's token or client certificate. Empty for what the engine did
+     * by itself, and on a server that authenticates nobody.
+     * </pre>
+     *
+     * <code>string actor = 15 [json_name = "actor"];</code>
+     * @return The bytes for actor.
+     */
+    public com.google.protobuf.ByteString
+        getActorBytes() {
+      java.lang.Object ref = actor_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        actor_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Who asked for this transition (submitted, paused, resumed, cancelled, rolled back):
+     * the name of the caller's token or client certificate. Empty for what the engine did
+     * by itself, and on a server that authenticates nobody.
+     * </pre>
+     *
+     * <code>string actor = 15 [json_name = "actor"];</code>
+     * @param value The actor to set.
+     * @return This builder for chaining.
+     */
+    public Builder setActor(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      actor_ = value;
+      bitField0_ |= 0x00004000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Who asked for this transition (submitted, paused, resumed, cancelled, rolled back):
+     * the name of the caller's token or client certificate. Empty for what the engine did
+     * by itself, and on a server that authenticates nobody.
+     * </pre>
+     *
+     * <code>string actor = 15 [json_name = "actor"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearActor() {
+      actor_ = getDefaultInstance().getActor();
+      bitField0_ = (bitField0_ & ~0x00004000);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Who asked for this transition (submitted, paused, resumed, cancelled, rolled back):
+     * the name of the caller's token or client certificate. Empty for what the engine did
+     * by itself, and on a server that authenticates nobody.
+     * </pre>
+     *
+     * <code>string actor = 15 [json_name = "actor"];</code>
+     * @param value The bytes for actor to set.
+     * @return This builder for chaining.
+     */
+    public Builder setActorBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      actor_ = value;
+      bitField0_ |= 0x00004000;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:executor.v1.ExecutionEvent)

@@ -228,4 +228,28 @@ public interface ExecutionEventOrBuilder extends
    * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
    */
   com.google.protobuf.ValueOrBuilder getOutputOrBuilder();
+
+  /**
+   * <pre>
+   * Who asked for this transition (submitted, paused, resumed, cancelled, rolled back):
+   * the name of the caller's token or client certificate. Empty for what the engine did
+   * by itself, and on a server that authenticates nobody.
+   * </pre>
+   *
+   * <code>string actor = 15 [json_name = "actor"];</code>
+   * @return The actor.
+   */
+  java.lang.String getActor();
+  /**
+   * <pre>
+   * Who asked for this transition (submitted, paused, resumed, cancelled, rolled back):
+   * the name of the caller's token or client certificate. Empty for what the engine did
+   * by itself, and on a server that authenticates nobody.
+   * </pre>
+   *
+   * <code>string actor = 15 [json_name = "actor"];</code>
+   * @return The bytes for actor.
+   */
+  com.google.protobuf.ByteString
+      getActorBytes();
 }

@@ -379,7 +379,7 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
       "tartTime\0225\n\010end_time\030\014 \001(\0132\032.google.prot" +
       "obuf.TimestampR\007endTime\022I\n\022compensation_" +
       "usage\030\r \001(\0132\032.executor.v1.ResourceUsageR" +
-      "\021compensationUsage\"\312\004\n\016ExecutionEvent\022\032\n" +
+      "\021compensationUsage\"\340\004\n\016ExecutionEvent\022\032\n" +
       "\010sequence\030\001 \001(\004R\010sequence\022\027\n\007plan_id\030\002 \001" +
       "(\tR\006planId\0229\n\nevent_time\030\003 \001(\0132\032.google." +
       "protobuf.TimestampR\teventTime\0224\n\006status\030" +
@@ -394,165 +394,165 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
       "f.DurationR\nretryDelay\022\032\n\010progress\030\014 \001(\001" +
       "R\010progress\022\033\n\tstep_name\030\r \001(\tR\010stepName\022" +
       ".\n\006output\030\016 \001(\0132\026.google.protobuf.ValueR" +
-      "\006output\"\264\003\n\010ToolSpec\022\022\n\004name\030\001 \001(\tR\004name" +
-      "\022\024\n\005title\030\002 \001(\tR\005title\022 \n\013description\030\003 " +
-      "\001(\tR\013description\022:\n\014input_schema\030\004 \001(\0132\027" +
-      ".google.protobuf.StructR\013inputSchema\022<\n\r" +
-      "output_schema\030\005 \001(\0132\027.google.protobuf.St" +
-      "ructR\014outputSchema\022\033\n\tread_only\030\006 \001(\010R\010r" +
-      "eadOnly\022 \n\013destructive\030\007 \001(\010R\013destructiv" +
-      "e\022\036\n\nidempotent\030\010 \001(\010R\nidempotent\022\035\n\nope" +
-      "n_world\030\t \001(\010R\topenWorld\022B\n\017default_time" +
-      "out\030\n \001(\0132\031.google.protobuf.DurationR\016de" +
-      "faultTimeout\022 \n\013compensable\030\013 \001(\010R\013compe" +
-      "nsable\"J\n\rToolLoadError\022\037\n\013entry_point\030\001" +
-      " \001(\tR\nentryPoint\022\030\n\007message\030\002 \001(\tR\007messa" +
-      "ge\"\222\001\n\022ExecutePlanRequest\022+\n\004plan\030\001 \001(\0132" +
-      "\027.executor.v1.ActionPlanR\004plan\0227\n\007option" +
-      "s\030\002 \001(\0132\035.executor.v1.ExecutionOptionsR\007" +
-      "options\022\026\n\006detach\030\003 \001(\010R\006detach\"K\n\023Execu" +
-      "tePlanResponse\0224\n\006result\030\001 \001(\0132\034.executo" +
-      "r.v1.ExecutionResultR\006result\"\234\003\n\020Executi" +
-      "onContext\022\027\n\007plan_id\030\001 \001(\tR\006planId\022Q\n\014st" +
-      "ep_outputs\030\002 \003(\0132..executor.v1.Execution" +
-      "Context.StepOutputsEntryR\013stepOutputs\022D\n" +
-      "\017resource_limits\030\003 \001(\0132\033.executor.v1.Res" +
-      "ourceLimitsR\016resourceLimits\022A\n\016timeout_p" +
-      "olicy\030\004 \001(\0132\032.executor.v1.TimeoutPolicyR" +
-      "\rtimeoutPolicy\022;\n\014retry_policy\030\005 \001(\0132\030.e" +
-      "xecutor.v1.RetryPolicyR\013retryPolicy\032V\n\020S" +
-      "tepOutputsEntry\022\020\n\003key\030\001 \001(\tR\003key\022,\n\005val" +
-      "ue\030\002 \001(\0132\026.google.protobuf.ValueR\005value:" +
-      "\0028\001\"z\n\022ExecuteStepRequest\022+\n\004step\030\001 \001(\0132" +
-      "\027.executor.v1.ActionStepR\004step\0227\n\007contex" +
-      "t\030\002 \001(\0132\035.executor.v1.ExecutionContextR\007" +
-      "context\"\211\001\n\023ExecuteStepResponse\022/\n\006resul" +
-      "t\030\001 \001(\0132\027.executor.v1.StepResultR\006result" +
-      "\022A\n\016resource_usage\030\002 \001(\0132\032.executor.v1.R" +
-      "esourceUsageR\rresourceUsage\"I\n\026CancelExe" +
-      "cutionRequest\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\026" +
-      "\n\006reason\030\002 \001(\tR\006reason\"O\n\027CancelExecutio" +
-      "nResponse\0224\n\006status\030\001 \001(\0162\034.executor.v1." +
-      "ExecutionStatusR\006status\"0\n\025PauseExecutio" +
-      "nRequest\022\027\n\007plan_id\030\001 \001(\tR\006planId\"N\n\026Pau" +
-      "seExecutionResponse\0224\n\006status\030\001 \001(\0162\034.ex" +
-      "ecutor.v1.ExecutionStatusR\006status\"1\n\026Res" +
-      "umeExecutionRequest\022\027\n\007plan_id\030\001 \001(\tR\006pl" +
-      "anId\"O\n\027ResumeExecutionResponse\0224\n\006statu" +
+      "\006output\022\024\n\005actor\030\017 \001(\tR\005actor\"\264\003\n\010ToolSp" +
+      "ec\022\022\n\004name\030\001 \001(\tR\004name\022\024\n\005title\030\002 \001(\tR\005t" +
+      "itle\022 \n\013description\030\003 \001(\tR\013description\022:" +
+      "\n\014input_schema\030\004 \001(\0132\027.google.protobuf.S" +
+      "tructR\013inputSchema\022<\n\routput_schema\030\005 \001(" +
+      "\0132\027.google.protobuf.StructR\014outputSchema" +
+      "\022\033\n\tread_only\030\006 \001(\010R\010readOnly\022 \n\013destruc" +
+      "tive\030\007 \001(\010R\013destructive\022\036\n\nidempotent\030\010 " +
+      "\001(\010R\nidempotent\022\035\n\nopen_world\030\t \001(\010R\tope" +
+      "nWorld\022B\n\017default_timeout\030\n \001(\0132\031.google" +
+      ".protobuf.DurationR\016defaultTimeout\022 \n\013co" +
+      "mpensable\030\013 \001(\010R\013compensable\"J\n\rToolLoad" +
+      "Error\022\037\n\013entry_point\030\001 \001(\tR\nentryPoint\022\030" +
+      "\n\007message\030\002 \001(\tR\007message\"\222\001\n\022ExecutePlan" +
+      "Request\022+\n\004plan\030\001 \001(\0132\027.executor.v1.Acti" +
+      "onPlanR\004plan\0227\n\007options\030\002 \001(\0132\035.executor" +
+      ".v1.ExecutionOptionsR\007options\022\026\n\006detach\030" +
+      "\003 \001(\010R\006detach\"K\n\023ExecutePlanResponse\0224\n\006" +
+      "result\030\001 \001(\0132\034.executor.v1.ExecutionResu" +
+      "ltR\006result\"\234\003\n\020ExecutionContext\022\027\n\007plan_" +
+      "id\030\001 \001(\tR\006planId\022Q\n\014step_outputs\030\002 \003(\0132." +
+      ".executor.v1.ExecutionContext.StepOutput" +
+      "sEntryR\013stepOutputs\022D\n\017resource_limits\030\003" +
+      " \001(\0132\033.executor.v1.ResourceLimitsR\016resou" +
+      "rceLimits\022A\n\016timeout_policy\030\004 \001(\0132\032.exec" +
+      "utor.v1.TimeoutPolicyR\rtimeoutPolicy\022;\n\014" +
+      "retry_policy\030\005 \001(\0132\030.executor.v1.RetryPo" +
+      "licyR\013retryPolicy\032V\n\020StepOutputsEntry\022\020\n" +
+      "\003key\030\001 \001(\tR\003key\022,\n\005value\030\002 \001(\0132\026.google." +
+      "protobuf.ValueR\005value:\0028\001\"z\n\022ExecuteStep" +
+      "Request\022+\n\004step\030\001 \001(\0132\027.executor.v1.Acti" +
+      "onStepR\004step\0227\n\007context\030\002 \001(\0132\035.executor" +
+      ".v1.ExecutionContextR\007context\"\211\001\n\023Execut" +
+      "eStepResponse\022/\n\006result\030\001 \001(\0132\027.executor" +
+      ".v1.StepResultR\006result\022A\n\016resource_usage" +
+      "\030\002 \001(\0132\032.executor.v1.ResourceUsageR\rreso" +
+      "urceUsage\"I\n\026CancelExecutionRequest\022\027\n\007p" +
+      "lan_id\030\001 \001(\tR\006planId\022\026\n\006reason\030\002 \001(\tR\006re" +
+      "ason\"O\n\027CancelExecutionResponse\0224\n\006statu" +
       "s\030\001 \001(\0162\034.executor.v1.ExecutionStatusR\006s" +
-      "tatus\"4\n\031GetExecutionStatusRequest\022\027\n\007pl" +
-      "an_id\030\001 \001(\tR\006planId\"\316\005\n\032GetExecutionStat" +
-      "usResponse\022\027\n\007plan_id\030\001 \001(\tR\006planId\0224\n\006s" +
-      "tatus\030\002 \001(\0162\034.executor.v1.ExecutionStatu" +
-      "sR\006status\0221\n\010progress\030\003 \001(\0132\025.executor.v" +
-      "1.ProgressR\010progress\022:\n\014step_results\030\004 \003" +
-      "(\0132\027.executor.v1.StepResultR\013stepResults" +
-      "\0221\n\005error\030\005 \001(\0132\033.executor.v1.ExecutionE" +
-      "rrorR\005error\022A\n\016resource_usage\030\006 \001(\0132\032.ex" +
-      "ecutor.v1.ResourceUsageR\rresourceUsage\022\033" +
-      "\n\tplan_name\030\007 \001(\tR\010planName\022;\n\013create_ti" +
-      "me\030\010 \001(\0132\032.google.protobuf.TimestampR\ncr" +
-      "eateTime\0229\n\nstart_time\030\t \001(\0132\032.google.pr" +
-      "otobuf.TimestampR\tstartTime\0225\n\010end_time\030" +
-      "\n \001(\0132\032.google.protobuf.TimestampR\007endTi" +
-      "me\022@\n\016execution_time\030\013 \001(\0132\031.google.prot" +
-      "obuf.DurationR\rexecutionTime\022#\n\rlast_seq" +
-      "uence\030\014 \001(\004R\014lastSequence\022I\n\022compensatio" +
-      "n_usage\030\r \001(\0132\032.executor.v1.ResourceUsag" +
-      "eR\021compensationUsage\"K\n\030RollbackExecutio" +
-      "nRequest\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\026\n\006det" +
-      "ach\030\002 \001(\010R\006detach\"Q\n\031RollbackExecutionRe" +
-      "sponse\0224\n\006status\030\001 \001(\0162\034.executor.v1.Exe" +
-      "cutionStatusR\006status\"W\n\025WatchExecutionRe" +
-      "quest\022\027\n\007plan_id\030\001 \001(\tR\006planId\022%\n\016after_" +
-      "sequence\030\002 \001(\004R\rafterSequence\"M\n\026WatchEx" +
-      "ecutionResponse\0223\n\006events\030\001 \003(\0132\033.execut" +
-      "or.v1.ExecutionEventR\006events\"N\n\020ListTool" +
-      "sRequest\022\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035\n" +
-      "\npage_token\030\002 \001(\tR\tpageToken\"\245\001\n\021ListToo" +
-      "lsResponse\022+\n\005tools\030\001 \003(\0132\025.executor.v1." +
-      "ToolSpecR\005tools\022&\n\017next_page_token\030\002 \001(\t" +
-      "R\rnextPageToken\022;\n\013load_errors\030\003 \003(\0132\032.e" +
-      "xecutor.v1.ToolLoadErrorR\nloadErrors\"\223\002\n" +
-      "\020ExecutionSummary\022\027\n\007plan_id\030\001 \001(\tR\006plan" +
-      "Id\022\033\n\tplan_name\030\002 \001(\tR\010planName\0224\n\006statu" +
-      "s\030\003 \001(\0162\034.executor.v1.ExecutionStatusR\006s" +
-      "tatus\022;\n\013create_time\030\004 \001(\0132\032.google.prot" +
-      "obuf.TimestampR\ncreateTime\0225\n\010end_time\030\005" +
-      " \001(\0132\032.google.protobuf.TimestampR\007endTim" +
-      "e\022\037\n\013total_steps\030\006 \001(\rR\ntotalSteps\"\256\002\n\025L" +
-      "istExecutionsRequest\022\033\n\tpage_size\030\001 \001(\005R" +
-      "\010pageSize\022\035\n\npage_token\030\002 \001(\tR\tpageToken" +
-      "\0228\n\010statuses\030\003 \003(\0162\034.executor.v1.Executi" +
-      "onStatusR\010statuses\022?\n\rcreated_after\030\004 \001(" +
-      "\0132\032.google.protobuf.TimestampR\014createdAf" +
-      "ter\022A\n\016created_before\030\005 \001(\0132\032.google.pro" +
-      "tobuf.TimestampR\rcreatedBefore\022\033\n\tplan_n" +
-      "ame\030\006 \001(\tR\010planName\"\177\n\026ListExecutionsRes" +
-      "ponse\022=\n\nexecutions\030\001 \003(\0132\035.executor.v1." +
-      "ExecutionSummaryR\nexecutions\022&\n\017next_pag" +
-      "e_token\030\002 \001(\tR\rnextPageToken\"1\n\026DeleteEx" +
-      "ecutionRequest\022\027\n\007plan_id\030\001 \001(\tR\006planId\"" +
-      "\031\n\027DeleteExecutionResponse*\324\002\n\017Execution" +
-      "Status\022 \n\034EXECUTION_STATUS_UNSPECIFIED\020\000" +
-      "\022\034\n\030EXECUTION_STATUS_PENDING\020\001\022\034\n\030EXECUT" +
-      "ION_STATUS_RUNNING\020\002\022\036\n\032EXECUTION_STATUS" +
-      "_COMPLETED\020\003\022\033\n\027EXECUTION_STATUS_FAILED\020" +
-      "\004\022\036\n\032EXECUTION_STATUS_CANCELLED\020\005\022\033\n\027EXE" +
-      "CUTION_STATUS_PAUSED\020\006\022!\n\035EXECUTION_STAT" +
-      "US_ROLLING_BACK\020\007\022 \n\034EXECUTION_STATUS_RO" +
-      "LLED_BACK\020\010\022$\n EXECUTION_STATUS_ROLLBACK" +
-      "_FAILED\020\t*\242\002\n\nStepStatus\022\033\n\027STEP_STATUS_" +
-      "UNSPECIFIED\020\000\022\027\n\023STEP_STATUS_PENDING\020\001\022\027" +
-      "\n\023STEP_STATUS_RUNNING\020\002\022\031\n\025STEP_STATUS_C" +
-      "OMPLETED\020\003\022\026\n\022STEP_STATUS_FAILED\020\004\022\027\n\023ST" +
-      "EP_STATUS_SKIPPED\020\005\022\031\n\025STEP_STATUS_CANCE" +
-      "LLED\020\006\022\034\n\030STEP_STATUS_COMPENSATING\020\007\022\033\n\027" +
-      "STEP_STATUS_COMPENSATED\020\010\022#\n\037STEP_STATUS" +
-      "_COMPENSATION_FAILED\020\t*\222\003\n\022ExecutionErro" +
-      "rType\022$\n EXECUTION_ERROR_TYPE_UNSPECIFIE" +
-      "D\020\000\022\'\n#EXECUTION_ERROR_TYPE_TOOL_NOT_FOU" +
-      "ND\020\001\022+\n\'EXECUTION_ERROR_TYPE_RESOURCE_EX" +
-      "HAUSTED\020\002\022 \n\034EXECUTION_ERROR_TYPE_TIMEOU" +
-      "T\020\003\022 \n\034EXECUTION_ERROR_TYPE_NETWORK\020\004\022#\n" +
-      "\037EXECUTION_ERROR_TYPE_VALIDATION\020\005\022$\n EX" +
-      "ECUTION_ERROR_TYPE_TOOL_FAILED\020\006\022*\n&EXEC" +
-      "UTION_ERROR_TYPE_DEPENDENCY_FAILED\020\007\022\"\n\036" +
-      "EXECUTION_ERROR_TYPE_CANCELLED\020\010\022!\n\035EXEC" +
-      "UTION_ERROR_TYPE_INTERNAL\020\t*\362\001\n\022Executio" +
-      "nEventType\022$\n EXECUTION_EVENT_TYPE_UNSPE" +
-      "CIFIED\020\000\0221\n-EXECUTION_EVENT_TYPE_EXECUTI" +
-      "ON_STATUS_CHANGED\020\001\022,\n(EXECUTION_EVENT_T" +
-      "YPE_STEP_STATUS_CHANGED\020\002\022-\n)EXECUTION_E" +
-      "VENT_TYPE_STEP_RETRY_SCHEDULED\020\003\022&\n\"EXEC" +
-      "UTION_EVENT_TYPE_STEP_PROGRESS\020\0042\371\007\n\017Exe" +
-      "cutorService\022P\n\013ExecutePlan\022\037.executor.v" +
-      "1.ExecutePlanRequest\032 .executor.v1.Execu" +
-      "tePlanResponse\022P\n\013ExecuteStep\022\037.executor" +
-      ".v1.ExecuteStepRequest\032 .executor.v1.Exe" +
-      "cuteStepResponse\022\\\n\017CancelExecution\022#.ex" +
-      "ecutor.v1.CancelExecutionRequest\032$.execu" +
-      "tor.v1.CancelExecutionResponse\022Y\n\016PauseE" +
-      "xecution\022\".executor.v1.PauseExecutionReq" +
-      "uest\032#.executor.v1.PauseExecutionRespons" +
-      "e\022\\\n\017ResumeExecution\022#.executor.v1.Resum" +
-      "eExecutionRequest\032$.executor.v1.ResumeEx" +
-      "ecutionResponse\022e\n\022GetExecutionStatus\022&." +
-      "executor.v1.GetExecutionStatusRequest\032\'." +
-      "executor.v1.GetExecutionStatusResponse\022b" +
-      "\n\021RollbackExecution\022%.executor.v1.Rollba" +
-      "ckExecutionRequest\032&.executor.v1.Rollbac" +
-      "kExecutionResponse\022[\n\016WatchExecution\022\".e" +
-      "xecutor.v1.WatchExecutionRequest\032#.execu" +
-      "tor.v1.WatchExecutionResponse0\001\022J\n\tListT" +
-      "ools\022\035.executor.v1.ListToolsRequest\032\036.ex" +
-      "ecutor.v1.ListToolsResponse\022Y\n\016ListExecu" +
-      "tions\022\".executor.v1.ListExecutionsReques" +
-      "t\032#.executor.v1.ListExecutionsResponse\022\\" +
-      "\n\017DeleteExecution\022#.executor.v1.DeleteEx" +
-      "ecutionRequest\032$.executor.v1.DeleteExecu" +
-      "tionResponseB\023\n\017dev.executor.v1P\001b\006proto" +
-      "3"
+      "tatus\"0\n\025PauseExecutionRequest\022\027\n\007plan_i" +
+      "d\030\001 \001(\tR\006planId\"N\n\026PauseExecutionRespons" +
+      "e\0224\n\006status\030\001 \001(\0162\034.executor.v1.Executio" +
+      "nStatusR\006status\"1\n\026ResumeExecutionReques" +
+      "t\022\027\n\007plan_id\030\001 \001(\tR\006planId\"O\n\027ResumeExec" +
+      "utionResponse\0224\n\006status\030\001 \001(\0162\034.executor" +
+      ".v1.ExecutionStatusR\006status\"4\n\031GetExecut" +
+      "ionStatusRequest\022\027\n\007plan_id\030\001 \001(\tR\006planI" +
+      "d\"\316\005\n\032GetExecutionStatusResponse\022\027\n\007plan" +
+      "_id\030\001 \001(\tR\006planId\0224\n\006status\030\002 \001(\0162\034.exec" +
+      "utor.v1.ExecutionStatusR\006status\0221\n\010progr" +
+      "ess\030\003 \001(\0132\025.executor.v1.ProgressR\010progre" +
+      "ss\022:\n\014step_results\030\004 \003(\0132\027.executor.v1.S" +
+      "tepResultR\013stepResults\0221\n\005error\030\005 \001(\0132\033." +
+      "executor.v1.ExecutionErrorR\005error\022A\n\016res" +
+      "ource_usage\030\006 \001(\0132\032.executor.v1.Resource" +
+      "UsageR\rresourceUsage\022\033\n\tplan_name\030\007 \001(\tR" +
+      "\010planName\022;\n\013create_time\030\010 \001(\0132\032.google." +
+      "protobuf.TimestampR\ncreateTime\0229\n\nstart_" +
+      "time\030\t \001(\0132\032.google.protobuf.TimestampR\t" +
+      "startTime\0225\n\010end_time\030\n \001(\0132\032.google.pro" +
+      "tobuf.TimestampR\007endTime\022@\n\016execution_ti" +
+      "me\030\013 \001(\0132\031.google.protobuf.DurationR\rexe" +
+      "cutionTime\022#\n\rlast_sequence\030\014 \001(\004R\014lastS" +
+      "equence\022I\n\022compensation_usage\030\r \001(\0132\032.ex" +
+      "ecutor.v1.ResourceUsageR\021compensationUsa" +
+      "ge\"K\n\030RollbackExecutionRequest\022\027\n\007plan_i" +
+      "d\030\001 \001(\tR\006planId\022\026\n\006detach\030\002 \001(\010R\006detach\"" +
+      "Q\n\031RollbackExecutionResponse\0224\n\006status\030\001" +
+      " \001(\0162\034.executor.v1.ExecutionStatusR\006stat" +
+      "us\"W\n\025WatchExecutionRequest\022\027\n\007plan_id\030\001" +
+      " \001(\tR\006planId\022%\n\016after_sequence\030\002 \001(\004R\raf" +
+      "terSequence\"M\n\026WatchExecutionResponse\0223\n" +
+      "\006events\030\001 \003(\0132\033.executor.v1.ExecutionEve" +
+      "ntR\006events\"N\n\020ListToolsRequest\022\033\n\tpage_s" +
+      "ize\030\001 \001(\005R\010pageSize\022\035\n\npage_token\030\002 \001(\tR" +
+      "\tpageToken\"\245\001\n\021ListToolsResponse\022+\n\005tool" +
+      "s\030\001 \003(\0132\025.executor.v1.ToolSpecR\005tools\022&\n" +
+      "\017next_page_token\030\002 \001(\tR\rnextPageToken\022;\n" +
+      "\013load_errors\030\003 \003(\0132\032.executor.v1.ToolLoa" +
+      "dErrorR\nloadErrors\"\223\002\n\020ExecutionSummary\022" +
+      "\027\n\007plan_id\030\001 \001(\tR\006planId\022\033\n\tplan_name\030\002 " +
+      "\001(\tR\010planName\0224\n\006status\030\003 \001(\0162\034.executor" +
+      ".v1.ExecutionStatusR\006status\022;\n\013create_ti" +
+      "me\030\004 \001(\0132\032.google.protobuf.TimestampR\ncr" +
+      "eateTime\0225\n\010end_time\030\005 \001(\0132\032.google.prot" +
+      "obuf.TimestampR\007endTime\022\037\n\013total_steps\030\006" +
+      " \001(\rR\ntotalSteps\"\256\002\n\025ListExecutionsReque" +
+      "st\022\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npage_" +
+      "token\030\002 \001(\tR\tpageToken\0228\n\010statuses\030\003 \003(\016" +
+      "2\034.executor.v1.ExecutionStatusR\010statuses" +
+      "\022?\n\rcreated_after\030\004 \001(\0132\032.google.protobu" +
+      "f.TimestampR\014createdAfter\022A\n\016created_bef" +
+      "ore\030\005 \001(\0132\032.google.protobuf.TimestampR\rc" +
+      "reatedBefore\022\033\n\tplan_name\030\006 \001(\tR\010planNam" +
+      "e\"\177\n\026ListExecutionsResponse\022=\n\nexecution" +
+      "s\030\001 \003(\0132\035.executor.v1.ExecutionSummaryR\n" +
+      "executions\022&\n\017next_page_token\030\002 \001(\tR\rnex" +
+      "tPageToken\"1\n\026DeleteExecutionRequest\022\027\n\007" +
+      "plan_id\030\001 \001(\tR\006planId\"\031\n\027DeleteExecution" +
+      "Response*\324\002\n\017ExecutionStatus\022 \n\034EXECUTIO" +
+      "N_STATUS_UNSPECIFIED\020\000\022\034\n\030EXECUTION_STAT" +
+      "US_PENDING\020\001\022\034\n\030EXECUTION_STATUS_RUNNING" +
+      "\020\002\022\036\n\032EXECUTION_STATUS_COMPLETED\020\003\022\033\n\027EX" +
+      "ECUTION_STATUS_FAILED\020\004\022\036\n\032EXECUTION_STA" +
+      "TUS_CANCELLED\020\005\022\033\n\027EXECUTION_STATUS_PAUS" +
+      "ED\020\006\022!\n\035EXECUTION_STATUS_ROLLING_BACK\020\007\022" +
+      " \n\034EXECUTION_STATUS_ROLLED_BACK\020\010\022$\n EXE" +
+      "CUTION_STATUS_ROLLBACK_FAILED\020\t*\242\002\n\nStep" +
+      "Status\022\033\n\027STEP_STATUS_UNSPECIFIED\020\000\022\027\n\023S" +
+      "TEP_STATUS_PENDING\020\001\022\027\n\023STEP_STATUS_RUNN" +
+      "ING\020\002\022\031\n\025STEP_STATUS_COMPLETED\020\003\022\026\n\022STEP" +
+      "_STATUS_FAILED\020\004\022\027\n\023STEP_STATUS_SKIPPED\020" +
+      "\005\022\031\n\025STEP_STATUS_CANCELLED\020\006\022\034\n\030STEP_STA" +
+      "TUS_COMPENSATING\020\007\022\033\n\027STEP_STATUS_COMPEN" +
+      "SATED\020\010\022#\n\037STEP_STATUS_COMPENSATION_FAIL" +
+      "ED\020\t*\222\003\n\022ExecutionErrorType\022$\n EXECUTION" +
+      "_ERROR_TYPE_UNSPECIFIED\020\000\022\'\n#EXECUTION_E" +
+      "RROR_TYPE_TOOL_NOT_FOUND\020\001\022+\n\'EXECUTION_" +
+      "ERROR_TYPE_RESOURCE_EXHAUSTED\020\002\022 \n\034EXECU" +
+      "TION_ERROR_TYPE_TIMEOUT\020\003\022 \n\034EXECUTION_E" +
+      "RROR_TYPE_NETWORK\020\004\022#\n\037EXECUTION_ERROR_T" +
+      "YPE_VALIDATION\020\005\022$\n EXECUTION_ERROR_TYPE" +
+      "_TOOL_FAILED\020\006\022*\n&EXECUTION_ERROR_TYPE_D" +
+      "EPENDENCY_FAILED\020\007\022\"\n\036EXECUTION_ERROR_TY" +
+      "PE_CANCELLED\020\010\022!\n\035EXECUTION_ERROR_TYPE_I" +
+      "NTERNAL\020\t*\362\001\n\022ExecutionEventType\022$\n EXEC" +
+      "UTION_EVENT_TYPE_UNSPECIFIED\020\000\0221\n-EXECUT" +
+      "ION_EVENT_TYPE_EXECUTION_STATUS_CHANGED\020" +
+      "\001\022,\n(EXECUTION_EVENT_TYPE_STEP_STATUS_CH" +
+      "ANGED\020\002\022-\n)EXECUTION_EVENT_TYPE_STEP_RET" +
+      "RY_SCHEDULED\020\003\022&\n\"EXECUTION_EVENT_TYPE_S" +
+      "TEP_PROGRESS\020\0042\371\007\n\017ExecutorService\022P\n\013Ex" +
+      "ecutePlan\022\037.executor.v1.ExecutePlanReque" +
+      "st\032 .executor.v1.ExecutePlanResponse\022P\n\013" +
+      "ExecuteStep\022\037.executor.v1.ExecuteStepReq" +
+      "uest\032 .executor.v1.ExecuteStepResponse\022\\" +
+      "\n\017CancelExecution\022#.executor.v1.CancelEx" +
+      "ecutionRequest\032$.executor.v1.CancelExecu" +
+      "tionResponse\022Y\n\016PauseExecution\022\".executo" +
+      "r.v1.PauseExecutionRequest\032#.executor.v1" +
+      ".PauseExecutionResponse\022\\\n\017ResumeExecuti" +
+      "on\022#.executor.v1.ResumeExecutionRequest\032" +
+      "$.executor.v1.ResumeExecutionResponse\022e\n" +
+      "\022GetExecutionStatus\022&.executor.v1.GetExe" +
+      "cutionStatusRequest\032\'.executor.v1.GetExe" +
+      "cutionStatusResponse\022b\n\021RollbackExecutio" +
+      "n\022%.executor.v1.RollbackExecutionRequest" +
+      "\032&.executor.v1.RollbackExecutionResponse" +
+      "\022[\n\016WatchExecution\022\".executor.v1.WatchEx" +
+      "ecutionRequest\032#.executor.v1.WatchExecut" +
+      "ionResponse0\001\022J\n\tListTools\022\035.executor.v1" +
+      ".ListToolsRequest\032\036.executor.v1.ListTool" +
+      "sResponse\022Y\n\016ListExecutions\022\".executor.v" +
+      "1.ListExecutionsRequest\032#.executor.v1.Li" +
+      "stExecutionsResponse\022\\\n\017DeleteExecution\022" +
+      "#.executor.v1.DeleteExecutionRequest\032$.e" +
+      "xecutor.v1.DeleteExecutionResponseB\023\n\017de" +
+      "v.executor.v1P\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -656,7 +656,7 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
     internal_static_executor_v1_ExecutionEvent_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionEvent_descriptor,
-        new java.lang.String[] { "Sequence", "PlanId", "EventTime", "Status", "StepId", "StepStatus", "Attempt", "Message", "Type", "Error", "RetryDelay", "Progress", "StepName", "Output", });
+        new java.lang.String[] { "Sequence", "PlanId", "EventTime", "Status", "StepId", "StepStatus", "Attempt", "Message", "Type", "Error", "RetryDelay", "Progress", "StepName", "Output", "Actor", });
     internal_static_executor_v1_ToolSpec_descriptor =
       getDescriptor().getMessageType(16);
     internal_static_executor_v1_ToolSpec_fieldAccessorTable = new

@@ -350,7 +350,11 @@ class Executor:
         try:
             runner = await asyncio.shield(entry)
         except RequestError:
-            return None  # its admission was refused; that requester hears why
+            # Its admission was refused; that requester hears why. Its entry leaves now
+            # (awaiting a finished task does not yield to its done-callback).
+            if self._live.get(plan_id) is entry:
+                del self._live[plan_id]
+            return None
         return None if runner is None or runner.finished else runner
 
     # ------------------------------------------------------------------ plans
@@ -385,7 +389,11 @@ class Executor:
                 if ours:
                     raise
                 # Another submission of this id was refused (its content differs from the
-                # stored one): that says nothing about ours, so decide ours afresh.
+                # stored one): that says nothing about ours, so decide ours afresh. Its
+                # entry may not have left yet (its done-callback is still to run, and
+                # awaiting a finished task does not yield): take it out now.
+                if self._live.get(plan.id) is entry:
+                    del self._live[plan.id]
         if runner is None:  # it ran before and has finished
             return await self._stored_result(plan.id)
         if runner.program is not program and not (

@@ -51,5 +51,11 @@ def make_pki(root: Path) -> Pki:
     server_cert, server_key = _write(root / "server", ca.issue_cert("127.0.0.1", "localhost"))
     client_cert, client_key = _write(root / "client", ca.issue_cert(common_name="client"))
     return Pki(
-        root, root / "ca.pem", server_cert, server_key, client_cert, client_key, root / "other-ca.pem"
+        root,
+        root / "ca.pem",
+        server_cert,
+        server_key,
+        client_cert,
+        client_key,
+        root / "other-ca.pem",
     )

@@ -49,7 +49,9 @@ def make_pki(root: Path) -> Pki:
     ca.cert_pem.write_to_path(str(root / "ca.pem"))
     other.cert_pem.write_to_path(str(root / "other-ca.pem"))
     server_cert, server_key = _write(root / "server", ca.issue_cert("127.0.0.1", "localhost"))
-    client_cert, client_key = _write(root / "client", ca.issue_cert(common_name="client"))
+    # Java refuses a certificate whose subjectAltName is empty: the client has an address.
+    client = ca.issue_cert("client@example.com", common_name="client")
+    client_cert, client_key = _write(root / "client", client)
     return Pki(
         root,
         root / "ca.pem",

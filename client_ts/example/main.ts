@@ -88,6 +88,7 @@ function tlsFromEnvironment(): ExecutorTlsOptions | undefined {
     cert: read("EXECUTOR_TLS_CERT"),
     key: read("EXECUTOR_TLS_KEY"),
   };
+  if (!tls.cert !== !tls.key) throw new Error("EXECUTOR_TLS_CERT and EXECUTOR_TLS_KEY go together");
   return tls.ca || tls.cert || tls.key || process.env.EXECUTOR_TLS ? tls : undefined;
 }
 

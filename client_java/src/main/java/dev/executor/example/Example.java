@@ -52,15 +52,14 @@ public final class Example {
       System.err.println("usage: Example HOST:PORT");
       System.exit(2);
     }
-    ChannelCredentials credentials;
+    ManagedChannel channel;
     try {
-      credentials = credentialsFromEnvironment();
-    } catch (IOException | IllegalArgumentException e) {
+      channel = Grpc.newChannelBuilder(args[0], credentialsFromEnvironment()).build();
+    } catch (IOException | IllegalArgumentException e) { // unreadable or unusable TLS files
       System.err.println("error: " + e.getMessage());
       System.exit(1);
       return;
     }
-    ManagedChannel channel = Grpc.newChannelBuilder(args[0], credentials).build();
     int code;
     try {
       ExecutorServiceGrpc.ExecutorServiceBlockingStub client =

@@ -1,8 +1,9 @@
 """The Go, TypeScript and Java clients drive the real server: each example program, run the
 way a user runs it (`make example-<language> ADDR=...`), submits a plan whose second step
 uses the first one's output, prints every event WatchExecution delivers and the result, and
-prints the BadRequest field violations of an invalid plan; and it sends the bearer token
-that EXECUTOR_TOKEN holds.
+prints the BadRequest field violations of an invalid plan; it sends the bearer token
+that EXECUTOR_TOKEN holds, and over mutual TLS the client certificate that
+EXECUTOR_TLS_CA, EXECUTOR_TLS_CERT and EXECUTOR_TLS_KEY name.
 
 The first run of each builds it (go build; npm ci and tsc; mvn package), from the lock files
 (go.sum, client_ts/package-lock.json, the versions pinned in client_java/pom.xml).
@@ -20,11 +21,13 @@ from typing import Any
 
 import pytest
 from tests.support.commands import find, need, run
+from tests.support.pki import Pki, make_pki
 from tests.support.tools import make_registry
 
 from executor_client import AsyncExecutorClient, output, status_name
 from executor_server.app import Config, build_server
 from executor_server.domain.access import parse_tokens
+from executor_server.rpc.tls import TlsFiles
 
 # Each example needs its toolchain; make installs the rest.
 TOOLCHAINS = {
@@ -71,12 +74,16 @@ def parse(stdout: str) -> Run:
     return parsed
 
 
-async def example(language: str, port: int, token: str | None = None) -> tuple[int, str, str]:
-    """`make example-<language> ADDR=127.0.0.1:<port>`, with EXECUTOR_TOKEN set to `token`."""
+async def example(
+    language: str, port: int, token: str | None = None, tls: dict[str, Path] | None = None
+) -> tuple[int, str, str]:
+    """`make example-<language> ADDR=127.0.0.1:<port>`, with EXECUTOR_TOKEN set to `token`
+    and the EXECUTOR_TLS_* variables to `tls`."""
     need(*TOOLCHAINS[language])
-    env = {k: v for k, v in os.environ.items() if k != "EXECUTOR_TOKEN"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECUTOR_")}
     if token is not None:
         env["EXECUTOR_TOKEN"] = token
+    env |= {f"EXECUTOR_TLS_{name.upper()}": str(path) for name, path in (tls or {}).items()}
     target, address = f"example-{language}", f"ADDR=127.0.0.1:{port}"
     return await run("make", "-s", "--no-print-directory", target, address, env=env, time_limit=840)
 
@@ -160,3 +167,37 @@ async def test_example_sends_the_token_from_the_environment(language: str, secur
     code, out, err = await example(language, secured, token=TOKEN)
     assert code == 0, f"{out}\n{err}"
     assert parse(out).result == "COMPLETED"
+
+
+@pytest.fixture
+async def mutual_tls(tmp_path: Path) -> AsyncIterator[tuple[int, Pki]]:
+    """A server that admits only clients with a certificate from its CA; its port, and
+    the certificate files."""
+    pki = make_pki(tmp_path)
+    tls = TlsFiles(pki.server_cert, pki.server_key, client_ca=pki.ca).load()
+    config = Config(address="127.0.0.1:0", data_dir=tmp_path, tls=tls)
+    server = await build_server(config, tools=make_registry())
+    port = await server.start()
+    try:
+        yield port, pki
+    finally:
+        await server.stop(drain_seconds=0, grace_seconds=1)
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("language", ["go", "ts", "java"])
+async def test_example_speaks_mutual_tls_with_the_certificate_from_the_environment(
+    language: str, mutual_tls: tuple[int, Pki]
+) -> None:
+    port, pki = mutual_tls
+    code, out, err = await example(
+        language, port, tls={"ca": pki.ca, "cert": pki.client_cert, "key": pki.client_key}
+    )
+    assert code == 0, f"{out}\n{err}"
+    assert parse(out).result == "COMPLETED"
+
+    # Without the client certificate the handshake is refused: nothing is submitted.
+    code, out, err = await example(language, port, tls={"ca": pki.ca})
+    assert code != 0, out
+    assert "submitted" not in out
+    assert "error:" in err, err  # the example's own report of the failed call

@@ -5,8 +5,11 @@
 //   node dist/example/main.js 127.0.0.1:50051
 //
 // Exits 0 only if the plan COMPLETED and the invalid plan was rejected as such. Set
-// EXECUTOR_TOKEN for a server started with --auth-token-file.
+// EXECUTOR_TOKEN for a server started with --auth-token-file; for one that serves TLS,
+// EXECUTOR_TLS_CA (the CA's PEM file; EXECUTOR_TLS=1 trusts the system's CAs instead), and
+// for mutual TLS EXECUTOR_TLS_CERT and EXECUTOR_TLS_KEY (the client's certificate and key).
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 
 import { create, type JsonObject, toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
@@ -20,6 +23,7 @@ import {
   errorInfo,
   type ExecutionEvent,
   ExecutionEventType,
+  type ExecutorTlsOptions,
   ExecutionStatus,
   type ExecutorClient,
   fieldViolations,
@@ -73,9 +77,25 @@ async function submitInvalidPlan(client: ExecutorClient): Promise<void> {
   throw new Error("the invalid plan was accepted");
 }
 
+// TLS as the EXECUTOR_TLS* variables ask (undefined: plaintext).
+function tlsFromEnvironment(): ExecutorTlsOptions | undefined {
+  const read = (name: string) => {
+    const path = process.env[name];
+    return path ? readFileSync(path) : undefined;
+  };
+  const tls = {
+    ca: read("EXECUTOR_TLS_CA"),
+    cert: read("EXECUTOR_TLS_CERT"),
+    key: read("EXECUTOR_TLS_KEY"),
+  };
+  if (!tls.cert !== !tls.key) throw new Error("EXECUTOR_TLS_CERT and EXECUTOR_TLS_KEY go together");
+  return tls.ca || tls.cert || tls.key || process.env.EXECUTOR_TLS ? tls : undefined;
+}
+
 async function main(address: string): Promise<boolean> {
   const client = createExecutorClient(address, {
     token: process.env.EXECUTOR_TOKEN,
+    tls: tlsFromEnvironment(),
     defaultTimeoutMs: 60_000,
   });
 

@@ -22,8 +22,17 @@ export interface ExecutorClientOptions {
   token?: string;
   /** Deadline of each call that sets none of its own. */
   defaultTimeoutMs?: number;
-  /** "http" (default) or "https". */
+  /** "http" (default) or "https" (TLS, trusting the system's CAs unless `tls` says more). */
   scheme?: "http" | "https";
+  /** TLS ("https"), with PEM data: `ca` the CA that signed the server's certificate (else the
+   * system's CAs), `cert` and `key` the client's certificate chain and key for mutual TLS. */
+  tls?: ExecutorTlsOptions;
+}
+
+export interface ExecutorTlsOptions {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
 }
 
 /** A client of executor.v1.ExecutorService at `address` ("host:port"), over gRPC on HTTP/2. */
@@ -39,10 +48,15 @@ export function createExecutorClient(
       return next(request);
     });
   }
+  const tls = options.tls;
+  if (tls && (tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new Error("tls.cert and tls.key go together");
+  }
   const transport = createGrpcTransport({
-    baseUrl: `${options.scheme ?? "http"}://${address}`,
+    baseUrl: `${tls ? "https" : (options.scheme ?? "http")}://${address}`,
     interceptors,
     defaultTimeoutMs: options.defaultTimeoutMs,
+    nodeOptions: tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : undefined,
   });
   return createClient(ExecutorService, transport);
 }

@@ -62,10 +62,18 @@ def executor(
 
 
 def wait_serving(
-    address: str, process: subprocess.Popen[bytes], log: Path, within: float = 30
+    address: str,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    within: float = 30,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> None:
     deadline = time.monotonic() + within
-    with grpc.insecure_channel(address) as channel:
+    with (
+        grpc.insecure_channel(address)
+        if credentials is None
+        else grpc.secure_channel(address, credentials)
+    ) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -84,8 +92,10 @@ def serving(
     *flags: str,
     env: Mapping[str, str] | None = None,
     executable: Path = EXECUTOR,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> Iterator[tuple[str, Path]]:
-    """`executor serve` on a free loopback port; yields its address and its log file."""
+    """`executor serve` on a free loopback port; yields its address and its log file.
+    `credentials`: what the readiness probe connects with, for a server that speaks TLS."""
     address = f"127.0.0.1:{free_port()}"
     log = data_dir / "server.log"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -110,7 +120,7 @@ def serving(
             env=cli_env(None, **(env or {})),
         )
     try:
-        wait_serving(address, process, log)
+        wait_serving(address, process, log, credentials=credentials)
         yield address, log
     finally:
         process.terminate()

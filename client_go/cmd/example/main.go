@@ -6,11 +6,15 @@
 //	go run ./cmd/example 127.0.0.1:50051
 //
 // It exits 0 only if the plan COMPLETED and the invalid plan was rejected as such. Set
-// EXECUTOR_TOKEN for a server started with --auth-token-file.
+// EXECUTOR_TOKEN for a server started with --auth-token-file; for one that serves TLS,
+// EXECUTOR_TLS_CA (the CA's PEM file; EXECUTOR_TLS=1 trusts the system's CAs instead), and
+// for mutual TLS EXECUTOR_TLS_CERT and EXECUTOR_TLS_KEY (the client's certificate and key).
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +27,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -48,7 +53,11 @@ func run(addr string) error {
 	if token := os.Getenv("EXECUTOR_TOKEN"); token != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	transport, err := transportCredentials()
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(transport))
 	if err != nil {
 		return err
 	}
@@ -107,6 +116,36 @@ func run(addr string) error {
 
 // checkoutPlan: "fetch" echoes an order; "bill" depends on it and reads its output, once
 // as a whole value (the order number stays a number) and once inside a string.
+// transportCredentials: plaintext, or TLS as the EXECUTOR_TLS* variables ask.
+func transportCredentials() (credentials.TransportCredentials, error) {
+	ca, cert, key := os.Getenv("EXECUTOR_TLS_CA"), os.Getenv("EXECUTOR_TLS_CERT"), os.Getenv("EXECUTOR_TLS_KEY")
+	if ca == "" && cert == "" && key == "" && os.Getenv("EXECUTOR_TLS") == "" {
+		return insecure.NewCredentials(), nil
+	}
+	config := &tls.Config{MinVersion: tls.VersionTLS12} // RootCAs nil: the system's
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("EXECUTOR_TLS_CA: %w", err)
+		}
+		config.RootCAs = x509.NewCertPool()
+		if !config.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("EXECUTOR_TLS_CA %s: no PEM certificate in it", ca)
+		}
+	}
+	if (cert == "") != (key == "") {
+		return nil, errors.New("EXECUTOR_TLS_CERT and EXECUTOR_TLS_KEY go together")
+	}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("EXECUTOR_TLS_CERT, EXECUTOR_TLS_KEY: %w", err)
+		}
+		config.Certificates = []tls.Certificate{pair}
+	}
+	return credentials.NewTLS(config), nil
+}
+
 func checkoutPlan() (*executorv1.ActionPlan, error) {
 	fetchArgs, err := structpb.NewStruct(map[string]any{"order": 42, "items": []any{"tea", "cake"}})
 	if err != nil {

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -42,6 +43,13 @@ __all__ = ["cli", "main"]
 
 EXIT_OK, EXIT_ENDED_OTHERWISE, EXIT_REFUSED = 0, 1, 2
 SERVER_ENV, TOKEN_ENV = "EXECUTOR_SERVER", "EXECUTOR_TOKEN"
+TLS_ENV, TLS_CA_ENV, TLS_CERT_ENV, TLS_KEY_ENV, TLS_SERVER_NAME_ENV = (
+    "EXECUTOR_TLS",
+    "EXECUTOR_TLS_CA",
+    "EXECUTOR_TLS_CERT",
+    "EXECUTOR_TLS_KEY",
+    "EXECUTOR_TLS_SERVER_NAME",
+)
 
 T = TypeVar("T")
 
@@ -53,6 +61,11 @@ class Settings:
     server: str = DEFAULT_TARGET
     server_given: bool = False
     token: str | None = None
+    tls: bool = False
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_server_name: str | None = None
     output: str = "text"
     stdout: Console = field(default_factory=lambda: render.console(sys.stdout))
     stderr: Console = field(default_factory=render.stderr_console)
@@ -61,15 +74,53 @@ class Settings:
     def json(self) -> bool:
         return self.output == "json"
 
-    def client(self, timeout: float | None = 30.0) -> AsyncExecutorClient:
-        metadata = [("authorization", f"Bearer {self.token}")] if self.token else []
-        return AsyncExecutorClient(self.server, timeout=timeout, metadata=metadata)
+    @property
+    def speaks_tls(self) -> bool:
+        return self.tls or self.tls_ca is not None or self.tls_cert is not None
+
+    def tls_material(self) -> dict[str, Any]:
+        """The client's TLS arguments, the files read and checked: a usage error (exit 2)
+        for a file that cannot be read or holds the wrong kind of PEM, or a certificate
+        without its key."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise click.UsageError(
+                f"--tls-cert and --tls-key go together (env {TLS_CERT_ENV}, {TLS_KEY_ENV}): "
+                "the certificate and the key it was issued for"
+            )
+        return {
+            "tls": self.tls,
+            "tls_ca": _pem(self.tls_ca, b"CERTIFICATE", "--tls-ca", TLS_CA_ENV),
+            "tls_cert": _pem(self.tls_cert, b"CERTIFICATE", "--tls-cert", TLS_CERT_ENV),
+            "tls_key": _pem(self.tls_key, b"PRIVATE KEY", "--tls-key", TLS_KEY_ENV),
+            "tls_server_name": self.tls_server_name,
+        }
+
+    def client(
+        self, timeout: float | None = 30.0, tls: dict[str, Any] | None = None
+    ) -> AsyncExecutorClient:
+        return AsyncExecutorClient(
+            self.server, timeout=timeout, token=self.token or None, **(tls or {})
+        )
+
+
+def _pem(path: str | None, kind: bytes, flag: str, env: str) -> bytes | None:
+    if path is None:
+        return None
+    hint = f"{flag} (env {env})"
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise click.BadParameter(f"cannot read {path}: {error.strerror}", param_hint=hint) from None
+    if b"-----BEGIN " not in data or kind not in data:
+        what = kind.decode().lower()
+        raise click.BadParameter(f"{path} is not a PEM file holding a {what}", param_hint=hint)
+    return data
 
 
 def _set(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
         settings = ctx.ensure_object(Settings)
-        if value is None:
+        if value is None or value is False:  # --tls only turns TLS on
             return
         setattr(settings, name, value)
         if name == "server":
@@ -80,7 +131,8 @@ def _set(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
 
 
 def connection_options(*, top: bool = False) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """--server, --token and --output; on the group they read the environment too."""
+    """--server, --token, the --tls options and --output; on the group they read the
+    environment too."""
 
     def decorate(f: Callable[..., T]) -> Callable[..., T]:
         options = [
@@ -103,6 +155,50 @@ def connection_options(*, top: bool = False) -> Callable[[Callable[..., T]], Cal
                 callback=_set("token"),
                 help=f"bearer token, when the server requires one (env {TOKEN_ENV}: safer, "
                 "as other users can read a command line)",
+            ),
+            click.option(
+                "--tls",
+                is_flag=True,
+                default=None,
+                envvar=TLS_ENV if top else None,
+                expose_value=False,
+                callback=_set("tls"),
+                help=f"speak TLS, trusting the system's CAs (env {TLS_ENV}=1; "
+                "implied by --tls-ca and --tls-cert)",
+            ),
+            click.option(
+                "--tls-ca",
+                metavar="PEM",
+                envvar=TLS_CA_ENV if top else None,
+                expose_value=False,
+                callback=_set("tls_ca"),
+                help=f"speak TLS, trusting the CA in this file (env {TLS_CA_ENV})",
+            ),
+            click.option(
+                "--tls-cert",
+                metavar="PEM",
+                envvar=TLS_CERT_ENV if top else None,
+                expose_value=False,
+                callback=_set("tls_cert"),
+                help=f"client certificate chain, for a server that asks for one (mutual TLS; "
+                f"env {TLS_CERT_ENV})",
+            ),
+            click.option(
+                "--tls-key",
+                metavar="PEM",
+                envvar=TLS_KEY_ENV if top else None,
+                expose_value=False,
+                callback=_set("tls_key"),
+                help=f"the client certificate's private key (env {TLS_KEY_ENV})",
+            ),
+            click.option(
+                "--tls-server-name",
+                metavar="NAME",
+                envvar=TLS_SERVER_NAME_ENV if top else None,
+                expose_value=False,
+                callback=_set("tls_server_name"),
+                help="check the server's certificate against this name instead of the host "
+                f"of --server (env {TLS_SERVER_NAME_ENV})",
             ),
             click.option(
                 "--output",
@@ -170,9 +266,10 @@ def _call(
     """Runs one command against the server and exits with its code; a refused request is
     shown with the server's details (on stdout as JSON with --output json)."""
     settings = _settings()
+    tls = settings.tls_material()
 
     async def session() -> int:
-        async with settings.client(timeout) as client:
+        async with settings.client(timeout, tls) as client:
             return await work(client)
 
     try:
@@ -201,10 +298,37 @@ def _refused(settings: Settings, error: ExecutorClientError, plan: LoadedPlan | 
         _print_json({"error": body})
     render.print_client_error(settings.stderr, error, plan)
     if error.code.name == "UNAVAILABLE":
-        settings.stderr.print(
-            f"  (is a server running at {settings.server}? start one with "
-            "`executor serve`, or pass --server)"
+        settings.stderr.print(f"  ({_unreachable_hint(settings, error.message)})", highlight=False)
+
+
+def _unreachable_hint(settings: Settings, message: str) -> str:
+    """What to check when the server could not be reached, as far as gRPC's message tells:
+    a handshake that failed, or a server that hung up at once (it speaks TLS and this
+    client does not, or it wants a client certificate this client has not sent)."""
+    server = settings.server
+    if "CERTIFICATE_VERIFY_FAILED" in message:
+        return (
+            f"the certificate of {server} is not trusted: pass the CA that signed it with "
+            f"--tls-ca (env {TLS_CA_ENV})"
         )
+    if "Hostname Verification" in message or "not in peer certificate" in message:
+        return (
+            f"the certificate of {server} names another host: pass the name it was issued "
+            f"for with --tls-server-name (env {TLS_SERVER_NAME_ENV})"
+        )
+    if "handshake failed" in message.lower():
+        return f"the TLS handshake with {server} failed: does it speak TLS?"
+    if "Socket closed" in message:
+        if not settings.speaks_tls:
+            return f"{server} hung up: if it speaks TLS, pass --tls-ca (env {TLS_CA_ENV}) or --tls"
+        if settings.tls_cert is None:
+            return (
+                f"{server} hung up during the TLS handshake: if it asks for a client "
+                f"certificate (mutual TLS), pass --tls-cert and --tls-key (env {TLS_CERT_ENV}, "
+                f"{TLS_KEY_ENV})"
+            )
+        return f"{server} hung up during the TLS handshake: was the client certificate refused?"
+    return f"is a server running at {server}? start one with `executor serve`, or pass --server"
 
 
 def _print_json(value: Any) -> None:

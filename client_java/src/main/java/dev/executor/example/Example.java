@@ -19,11 +19,15 @@ import dev.executor.v1.StepResult;
 import dev.executor.v1.ToolExecution;
 import dev.executor.v1.WatchExecutionRequest;
 import dev.executor.v1.WatchExecutionResponse;
+import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.TlsChannelCredentials;
+import java.io.File;
+import java.io.IOException;
 import java.util.Iterator;
 import java.util.List;
 import java.util.UUID;
@@ -35,7 +39,10 @@ import java.util.concurrent.TimeUnit;
  * shows how a rejected request reads (google.rpc.BadRequest field violations).
  *
  * <p>Exits 0 only if the plan COMPLETED and the invalid plan was rejected as such. Set
- * EXECUTOR_TOKEN for a server started with --auth-token-file.
+ * EXECUTOR_TOKEN for a server started with --auth-token-file; for one that serves TLS,
+ * EXECUTOR_TLS_CA (the CA's PEM file; EXECUTOR_TLS=1 trusts the system's CAs instead), and for
+ * mutual TLS EXECUTOR_TLS_CERT and EXECUTOR_TLS_KEY (the client's certificate and its PKCS#8
+ * key, "BEGIN PRIVATE KEY").
  */
 public final class Example {
   private Example() {}
@@ -45,8 +52,14 @@ public final class Example {
       System.err.println("usage: Example HOST:PORT");
       System.exit(2);
     }
-    ManagedChannel channel =
-        Grpc.newChannelBuilder(args[0], InsecureChannelCredentials.create()).build();
+    ManagedChannel channel;
+    try {
+      channel = Grpc.newChannelBuilder(args[0], credentialsFromEnvironment()).build();
+    } catch (IOException | IllegalArgumentException e) { // unreadable or unusable TLS files
+      System.err.println("error: " + e.getMessage());
+      System.exit(1);
+      return;
+    }
     int code;
     try {
       ExecutorServiceGrpc.ExecutorServiceBlockingStub client =
@@ -63,6 +76,32 @@ public final class Example {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
     System.exit(code);
+  }
+
+  /** Plaintext, or TLS as the EXECUTOR_TLS* variables ask. */
+  private static ChannelCredentials credentialsFromEnvironment() throws IOException {
+    String ca = env("EXECUTOR_TLS_CA");
+    String cert = env("EXECUTOR_TLS_CERT");
+    String key = env("EXECUTOR_TLS_KEY");
+    if (ca == null && cert == null && key == null && env("EXECUTOR_TLS") == null) {
+      return InsecureChannelCredentials.create();
+    }
+    TlsChannelCredentials.Builder tls = TlsChannelCredentials.newBuilder(); // else system CAs
+    if (ca != null) {
+      tls.trustManager(new File(ca));
+    }
+    if ((cert == null) != (key == null)) {
+      throw new IllegalArgumentException("EXECUTOR_TLS_CERT and EXECUTOR_TLS_KEY go together");
+    }
+    if (cert != null) {
+      tls.keyManager(new File(cert), new File(key));
+    }
+    return tls.build();
+  }
+
+  private static String env(String name) {
+    String value = System.getenv(name);
+    return value == null || value.isEmpty() ? null : value;
   }
 
   private static boolean run(ExecutorServiceGrpc.ExecutorServiceBlockingStub client)

@@ -30,6 +30,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 MAX_TOOLS_PAGE = 1000
 ANSWER_MARGIN = 64 * 1024
 WATCH_MESSAGE_BYTES = 4 * 1024 * 1024  # what every gRPC client accepts by default
+# Watch batches kept for the watchers reading the same ones, by count and by bytes.
+BATCH_CACHE = 256
+BATCH_CACHE_BYTES = 64 * 1024 * 1024
 DEFAULT_EXECUTIONS_PAGE = 50
 MAX_EXECUTIONS_PAGE = 1000
 
@@ -76,6 +79,10 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
         # What one answer may hold, leaving room for the envelope around it.
         self._answer_budget = limits.max_message_bytes - ANSWER_MARGIN
         self._event_messages = _EventMessages()
+        self._batches: OrderedDict[
+            tuple[str, int, int], tuple[Event, Event, list[pb.WatchExecutionResponse], int]
+        ] = OrderedDict()
+        self._batch_bytes = 0
         self._watchers: Counter[str] = Counter()
         self._submissions = SubmissionRate(limits.max_executions_per_minute)
 
@@ -206,16 +213,35 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
             # Messages sized by bytes: a batch of large outputs is split so that each fits.
             budget = min(self._answer_budget, WATCH_MESSAGE_BYTES)
             async for batch in batches:
-                events: list[pb.ExecutionEvent] = []
-                size = 0
-                for event in batch:
-                    message, event_size = self._event_messages(event)
-                    if events and size + event_size > budget:
-                        yield pb.WatchExecutionResponse(events=events)
-                        events, size = [], 0
-                    events.append(message)
-                    size += event_size + 8  # the field's tag and length
-                yield pb.WatchExecutionResponse(events=events)
+                for answer in self._batch_answers(batch, budget):
+                    yield answer
+
+    def _batch_answers(self, batch: list[Event], budget: int) -> list[pb.WatchExecutionResponse]:
+        """The messages carrying `batch`, each within `budget` bytes. Watchers that keep up
+        read the same batches: the first builds the messages, the others reuse them."""
+        first, last = batch[0], batch[-1]
+        key = (first.plan_id, first.sequence, last.sequence)
+        cached = self._batches.get(key)
+        if cached is not None and cached[0] is first and cached[1] is last:
+            return cached[2]
+        answers: list[pb.WatchExecutionResponse] = []
+        events: list[pb.ExecutionEvent] = []
+        size = total = 0
+        for event in batch:
+            message, event_size = self._event_messages(event)
+            if events and size + event_size > budget:
+                answers.append(pb.WatchExecutionResponse(events=events))
+                total += size
+                events, size = [], 0
+            events.append(message)
+            size += event_size + 8  # the field's tag and length
+        answers.append(pb.WatchExecutionResponse(events=events))
+        total += size
+        self._batches[key] = (first, last, answers, total)
+        self._batch_bytes += total
+        while len(self._batches) > BATCH_CACHE or self._batch_bytes > BATCH_CACHE_BYTES:
+            self._batch_bytes -= self._batches.popitem(last=False)[1][3]
+        return answers
 
     @unary
     async def ListTools(

@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 
 from executor_server.domain.limits import MAX_JSON_DEPTH
 from executor_server.rpc.errors import error_info
+from executor_server.rpc.handlers import behaviour, rebuilt
 
 if TYPE_CHECKING:  # the stubs make it generic; at run time it is a plain class
     _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
@@ -68,55 +69,38 @@ def _guarded(handler: Any, method: str) -> Any:
     """`handler` with a decoder that cannot fail and a behaviour that refuses what it
     could not decode (grpc's stubs type aio handlers as sync ones: hence Any)."""
     decode = _safe(handler.request_deserializer, method)
-    serialize = handler.response_serializer
+    serve = behaviour(handler)
+    if handler.request_streaming:  # reflection: check each request as it is read
+        if not inspect.isasyncgenfunction(serve):
+            return handler  # a stream writing with context.write: none of ours
 
-    def unary_unary_like(behaviour: Callable[[Any, Any], Awaitable[Any]]) -> Any:
-        async def checked(request: Any, context: Any) -> Any:
-            if type(request) is _Undecodable:
-                await context.abort_with_status(_refusal(request))
-            return await behaviour(request, context)
-
-        return checked
-
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary_like(handler.unary_unary),
-            request_deserializer=decode,
-            response_serializer=serialize,
-        )
-    if handler.unary_stream is not None:
-        stream = handler.unary_stream
-        if not inspect.isasyncgenfunction(stream):  # it writes with `context.write`
-            return grpc.unary_stream_rpc_method_handler(
-                unary_unary_like(stream), request_deserializer=decode, response_serializer=serialize
-            )
-
-        async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-            if type(request) is _Undecodable:
-                await context.abort_with_status(_refusal(request))
-            async for response in stream(request, context):
-                yield response
-
-        return grpc.unary_stream_rpc_method_handler(
-            unary_stream, request_deserializer=decode, response_serializer=serialize
-        )
-    if handler.stream_stream is not None and inspect.isasyncgenfunction(handler.stream_stream):
-        bidi = handler.stream_stream
-
-        async def stream_stream(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+        async def bidi(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
             async def checked() -> AsyncIterator[Any]:
                 async for request in requests:
                     if type(request) is _Undecodable:
                         await context.abort_with_status(_refusal(request))
                     yield request
 
-            async for response in bidi(checked(), context):
+            async for response in serve(checked(), context):
                 yield response
 
-        return grpc.stream_stream_rpc_method_handler(
-            stream_stream, request_deserializer=decode, response_serializer=serialize
-        )
-    return handler  # client streaming, or a stream writing with context.write: none of ours
+        return rebuilt(handler, bidi, request_deserializer=decode)
+    if inspect.isasyncgenfunction(serve):
+
+        async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
+            if type(request) is _Undecodable:
+                await context.abort_with_status(_refusal(request))
+            async for response in serve(request, context):
+                yield response
+
+        return rebuilt(handler, stream, request_deserializer=decode)
+
+    async def unary(request: Any, context: Any) -> Any:  # or a stream writing with write()
+        if type(request) is _Undecodable:
+            await context.abort_with_status(_refusal(request))
+        return await serve(request, context)
+
+    return rebuilt(handler, unary, request_deserializer=decode)
 
 
 class SafeDecoding(_Interceptor):

@@ -16,6 +16,31 @@ else:
     Handler = grpc.RpcMethodHandler
 
 
+_FACTORIES = {
+    (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
+}
+
+
+def behaviour(handler: Handler) -> Any:
+    """The function that serves `handler`'s calls, whatever its kind."""
+    attribute, _ = _FACTORIES[(handler.request_streaming, handler.response_streaming)]
+    return getattr(handler, attribute)
+
+
+def rebuilt(handler: Handler, serve: Any, *, request_deserializer: Any = None) -> Handler:
+    """A handler of `handler`'s kind served by `serve`, with `handler`'s serializers (or
+    `request_deserializer` instead of its own)."""
+    _, make = _FACTORIES[(handler.request_streaming, handler.response_streaming)]
+    return make(
+        serve,
+        request_deserializer=request_deserializer or handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
 def rejecting(handler: Handler, status: grpc.Status) -> Handler:
     """A handler of the same kind as `handler` that refuses the call with `status`."""
 
@@ -38,26 +63,18 @@ def rejecting(handler: Handler, status: grpc.Status) -> Handler:
 
 def within(handler: Handler, scope: Callable[[Any], AbstractContextManager[object]]) -> Handler:
     """`handler`, its whole call (a stream to its end) run inside `scope(context)`."""
-    decode, encode = handler.request_deserializer, handler.response_serializer
-    unary = handler.unary_unary
-    if unary is not None:
-
-        async def unary_within(request: Any, context: Any) -> Any:
-            with scope(context):
-                return await unary(request, context)
-
-        return grpc.unary_unary_rpc_method_handler(
-            unary_within, request_deserializer=decode, response_serializer=encode
-        )
-    stream = handler.unary_stream
-    if stream is not None and inspect.isasyncgenfunction(stream):
+    serve = behaviour(handler)
+    if inspect.isasyncgenfunction(serve):
 
         async def stream_within(request: Any, context: Any) -> AsyncIterator[Any]:
             with scope(context):
-                async for response in stream(request, context):
+                async for response in serve(request, context):
                     yield response
 
-        return grpc.unary_stream_rpc_method_handler(
-            stream_within, request_deserializer=decode, response_serializer=encode
-        )
-    return handler  # ExecutorService has unary and server-streaming (generator) methods only
+        return rebuilt(handler, stream_within)
+
+    async def within_scope(request: Any, context: Any) -> Any:
+        with scope(context):
+            return await serve(request, context)
+
+    return rebuilt(handler, within_scope)

@@ -23,6 +23,7 @@ from opentelemetry.context import Context
 from prometheus_client import Counter
 
 from executor_server.observability.metrics import Metrics
+from executor_server.rpc.handlers import behaviour, rebuilt
 
 if TYPE_CHECKING:  # the stubs make them generic; at run time they are plain classes
     _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
@@ -68,30 +69,11 @@ class TelemetryInterceptor(_Interceptor):
             (True, True): "bidi_stream",
         }[streams]
         call = _Call(self._metrics, (kind, service, name), self._propagate, method == WATCH_METHOD)
-        behaviour: Any = {
-            (False, False): handler.unary_unary,
-            (False, True): handler.unary_stream,
-            (True, False): handler.stream_unary,
-            (True, True): handler.stream_stream,
-        }[streams]
-        make = {
-            (False, False): grpc.unary_unary_rpc_method_handler,
-            (False, True): grpc.unary_stream_rpc_method_handler,
-            (True, False): grpc.stream_unary_rpc_method_handler,
-            (True, True): grpc.stream_stream_rpc_method_handler,
-        }[streams]
+        serve = behaviour(handler)
         # gRPC tells a streaming handler that yields from one that writes by its kind of
         # function, so the wrapper must be of the same kind.
-        observed = (
-            call.stream(behaviour)
-            if inspect.isasyncgenfunction(behaviour)
-            else call.unary(behaviour)
-        )
-        return make(
-            observed,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        observed = call.stream(serve) if inspect.isasyncgenfunction(serve) else call.unary(serve)
+        return rebuilt(handler, observed)
 
 
 class _Call:

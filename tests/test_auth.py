@@ -208,3 +208,19 @@ async def test_refused_bodies_are_never_decoded(secured: str) -> None:
                 with pytest.raises(grpc.aio.AioRpcError) as refused:
                     await call(body, metadata=metadata, timeout=10)
                 assert refused.value.code() == code
+
+
+def test_a_refusing_handler_has_no_decoder() -> None:
+    # Over the wire the safe decoder behind authentication would hide a parse: this checks
+    # that the refusal itself never hands the body to a deserializer.
+    from google.rpc import code_pb2, status_pb2
+    from grpc_status import rpc_status
+
+    from executor_server.rpc.handlers import rejecting
+
+    status = rpc_status.to_status(status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message="no"))
+    for make in (grpc.unary_unary_rpc_method_handler, grpc.unary_stream_rpc_method_handler):
+        original = make(lambda r, c: None, request_deserializer=pb.ExecutePlanRequest.FromString)
+        refusing = rejecting(original, status)
+        assert refusing.request_deserializer is None
+        assert refusing.response_streaming == original.response_streaming

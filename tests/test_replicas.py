@@ -1,9 +1,6 @@
 """Replicas on one PostgreSQL database, as real `executor serve` processes: a replica paused
-past its lease loses its executions to another and, once it runs again, writes nothing for
-them; two live replicas can never share an id.
-
-Today a replica claims work when it starts (the engine's recovery); claiming while running
-comes with the replayable engine core."""
+past its lease loses its executions to another that is running and, once it runs again,
+drops them and writes nothing for them; two live replicas can never share an id."""
 
 from __future__ import annotations
 
@@ -40,6 +37,13 @@ async def _heartbeat_age(url: str, replica_id: str) -> float:
         return float(row[0])
 
 
+def _dropped(replica: ServerProcess, plan_id: str) -> bool:
+    return any(
+        r.get("event", "").startswith("execution dropped") and r.get("plan_id") == plan_id
+        for r in replica.log_records()
+    )
+
+
 def _replica(tmp: Path, name: str, url: str, plugin: Path, *flags: str) -> ServerProcess:
     return ServerProcess(
         port=free_port(),
@@ -71,7 +75,9 @@ async def test_a_replica_paused_past_its_lease_writes_nothing_for_what_it_lost(
     b = _replica(tmp_path, "b", pg_url, plugin)
     try:
         await a.start()
+        await b.start()
         await a.wait_serving()
+        await b.wait_serving()
         async with AsyncExecutorClient(a.address) as client:
             await client.execute_plan(p, detach=True)
             # Journaled (watchers see only stored events), so the takeover knows attempt 1.
@@ -85,17 +91,17 @@ async def test_a_replica_paused_past_its_lease_writes_nothing_for_what_it_lost(
         written_by_a = await _journal(pg_url, p.id)
         assert {epoch for _, epoch in written_by_a} == {1}
 
-        await b.start()  # claims what a lost, replays its journal, continues
-        await b.wait_serving()
+        # b, running all along, claims what a lost, replays its journal and continues.
         async with AsyncExecutorClient(b.address) as client:
             result = await client.wait(p.id, timeout=30)
         assert status_name(result.status) == "COMPLETED"
         assert output(result.step_results[2].output) == {"attempt": 2}
 
         a.process.send_signal(signal.SIGCONT)
-        # a's attempt 1 ends now and a tries to journal it: refused, nothing lands. (Today's
-        # engine logs that as a crash of the execution; the engine core will drop it quietly.)
-        await wait_until(lambda: "LeaseLost" in a.log_text())
+        # a learns at once that its lease is gone (no heartbeat landed for a lease, or
+        # the heartbeat says so, or its next write is refused) and drops the execution.
+        await wait_until(lambda: _dropped(a, p.id))
+        assert "execution crashed" not in a.log_text()
         journal = await _journal(pg_url, p.id)
         assert journal[: len(written_by_a)] == written_by_a
         assert {epoch for _, epoch in journal[len(written_by_a) :]} == {2}

@@ -28,6 +28,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,13 +50,18 @@ from executor_server.store.codec import (
 )
 from executor_server.store.protocol import (
     Appended,
+    CommandAnswered,
+    CommandSent,
     DuplicateExecution,
     ExecutionQuery,
     ExecutionRecord,
     ExecutionSummary,
     Lease,
     LeaseLost,
+    Notification,
+    SentCommand,
     StoreError,
+    WorkOffered,
 )
 
 __all__ = [
@@ -71,6 +77,12 @@ log = logging.getLogger(__name__)
 
 #: The NOTIFY channel of appends; payload "<plan_id> <last_sequence>".
 CHANNEL = "executor_events"
+#: Work to claim (an execution queued or handed over); no payload.
+WORK_CHANNEL = "executor_work"
+#: A command waits for a replica; payload its replica id.
+COMMAND_CHANNEL = "executor_commands"
+#: A command has its answer; payload the command's id.
+ANSWER_CHANNEL = "executor_answers"
 #: Serialises schema changes between replicas starting at once.
 _MIGRATION_LOCK = 0x45584543  # "EXEC"
 
@@ -109,6 +121,21 @@ MIGRATIONS: tuple[str, ...] = (
         started       timestamptz NOT NULL DEFAULT now(),
         heartbeat     timestamptz NOT NULL DEFAULT now()
     );
+    """,
+    # Control requests on their way to the replica that owns the execution; a row lives
+    # from the request until its sender has read the answer.
+    """
+    CREATE TABLE commands (
+        command_id bigserial PRIMARY KEY,
+        plan_id    text NOT NULL,
+        target     text NOT NULL,
+        operation  text NOT NULL,
+        arguments  text NOT NULL,
+        taken      boolean NOT NULL DEFAULT false,
+        answer     text,
+        created    timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX commands_waiting ON commands (target) WHERE NOT taken;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -204,6 +231,7 @@ class PostgresStore:
             url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True}
         )
         self._held: dict[str, int] = {}
+        self._heartbeat_sent = time.monotonic()  # of the last heartbeat that landed
         self._appends: asyncio.Queue[_Append | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -295,6 +323,7 @@ class PostgresStore:
                         f"{pid} on {host}, heartbeat {age:.1f} s ago): give this server another "
                         "--replica-id, or wait for that lease to expire"
                     )
+            self._heartbeat_sent = time.monotonic()
             await connection.execute(
                 "INSERT INTO replicas (replica_id, host, pid, lease_seconds) "
                 "VALUES (%s, %s, %s, %s) ON CONFLICT (replica_id) DO UPDATE SET "
@@ -336,6 +365,7 @@ class PostgresStore:
         """Prove this replica alive, and learn which held executions another replica took
         meanwhile (this one was paused or cut off past its lease): they are dropped from
         `held` and returned, so the caller stops running them before it tries to write."""
+        sent = time.monotonic()
         async with self._pool.connection() as connection:
             cursor = await connection.execute(
                 "UPDATE replicas SET heartbeat = now() WHERE replica_id = %s AND pid = %s",
@@ -346,6 +376,8 @@ class PostgresStore:
                     "this replica's registration was taken over; its leases are lost",
                     extra={"replica_id": self.replica_id},
                 )
+            else:
+                self._heartbeat_sent = sent
             if not self._held:
                 return []
             held = dict(self._held)
@@ -366,11 +398,19 @@ class PostgresStore:
     # ------------------------------------------------------------------ creating, owning
 
     async def create_execution(self, record: ExecutionRecord, events: Sequence[Event] = ()) -> None:
-        await self._insert(record, owner=self.replica_id, events=events)
+        # Held before the row exists: a claim of this replica's meanwhile must not take it.
         self._held[record.plan_id] = 1
+        try:
+            await self._insert(record, owner=self.replica_id, events=events)
+        except BaseException:
+            if self._held.get(record.plan_id) == 1:
+                del self._held[record.plan_id]
+            raise
 
-    async def enqueue_execution(self, record: ExecutionRecord) -> None:
-        await self._insert(record, owner=None)
+    async def enqueue_execution(
+        self, record: ExecutionRecord, events: Sequence[Event] = ()
+    ) -> None:
+        await self._insert(record, owner=None, events=events)
 
     async def _insert(
         self, record: ExecutionRecord, owner: str | None, events: Sequence[Event] = ()
@@ -417,6 +457,13 @@ class PostgresStore:
                                 "VALUES (%s, %s, %s, %s)",
                                 journal,
                             )
+                        # Watchers elsewhere hear of the first events too, in this commit.
+                        await connection.execute(
+                            "SELECT pg_notify(%s, %s)",
+                            (CHANNEL, f"{record.plan_id} {len(journal)}"),
+                        )
+                    if owner is None:
+                        await connection.execute("SELECT pg_notify(%s, '')", (WORK_CHANNEL,))
                     return
             existing = await self.get_execution(record.plan_id)
             if existing is not None:
@@ -424,7 +471,7 @@ class PostgresStore:
             # Deleted between the two statements (a purge): the id is free again.
 
     async def claim(self, limit: int) -> list[ExecutionRecord]:
-        return await self._claim(limit, mine_too=False)
+        return await self._claim(limit)
 
     async def unfinished_executions(self) -> list[ExecutionRecord]:
         """The unfinished executions this replica owns, oldest first: those it holds, and
@@ -435,12 +482,38 @@ class PostgresStore:
             "AND status <> ALL(%s::smallint[])",
             (list(self._held), _TERMINAL),
         )
-        claimed = await self._claim(None, mine_too=True)
+        claimed = await self._claim(None)
         records = claimed + [_record(row) for row in held]
         return sorted(records, key=lambda r: (r.create_time, r.plan_id))
 
-    async def _claim(self, limit: int | None, *, mine_too: bool) -> list[ExecutionRecord]:
-        mine = "OR x.owner = %(me)s" if mine_too else ""
+    async def acquire(self, plan_id: str) -> ExecutionRecord | None:
+        if plan_id in self._held:
+            return await self.get_execution(plan_id)
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(
+                f"""
+                UPDATE executions e SET owner = %(me)s, epoch = e.epoch + 1
+                FROM (
+                    SELECT x.plan_id FROM executions x
+                    WHERE x.plan_id = %(plan_id)s
+                      AND (x.owner IS NULL OR x.owner <> ALL({_LIVE_REPLICAS})
+                           OR x.owner = %(me)s)
+                    FOR UPDATE OF x SKIP LOCKED
+                ) claimed
+                WHERE e.plan_id = claimed.plan_id
+                RETURNING e.plan_id, e.epoch, {_RECORD}
+                """,
+                {"me": self.replica_id, "plan_id": plan_id},
+            )
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        self._held[plan_id] = int(row[1])
+        return _record(row[2:])
+
+    async def _claim(self, limit: int | None) -> list[ExecutionRecord]:
+        # Rows owned under this replica's id that it does not hold are its own to take
+        # back: left by an earlier process under the same id, or dropped by this one.
         async with self._pool.connection() as connection:
             cursor = await connection.execute(
                 f"""
@@ -448,7 +521,8 @@ class PostgresStore:
                 FROM (
                     SELECT x.plan_id FROM executions x
                     WHERE x.status <> ALL(%(terminal)s::smallint[])
-                      AND (x.owner IS NULL OR x.owner <> ALL({_LIVE_REPLICAS}) {mine})
+                      AND (x.owner IS NULL OR x.owner <> ALL({_LIVE_REPLICAS})
+                           OR x.owner = %(me)s)
                       AND NOT x.plan_id = ANY(%(held)s::text[])
                     ORDER BY x.create_time, x.plan_id
                     LIMIT %(limit)s
@@ -478,15 +552,24 @@ class PostgresStore:
         chosen = list(self._held) if plan_ids is None else [p for p in plan_ids if p in self._held]
         if not chosen:
             return
-        async with self._pool.connection() as connection:
+        epochs = [self._held[p] for p in chosen]
+        self.forget(chosen)  # not run here any more, whether or not the release lands
+        async with self._pool.connection() as connection, connection.transaction():
             await connection.execute(
                 "UPDATE executions e SET owner = NULL FROM unnest(%s::text[], %s::bigint[]) "
                 "AS h(plan_id, epoch) WHERE e.plan_id = h.plan_id AND e.owner = %s "
                 "AND e.epoch = h.epoch",
-                (chosen, [self._held[p] for p in chosen], self.replica_id),
+                (chosen, epochs, self.replica_id),
             )
-        for plan_id in chosen:
-            del self._held[plan_id]
+            await connection.execute("SELECT pg_notify(%s, '')", (WORK_CHANNEL,))
+
+    def forget(self, plan_ids: Sequence[str]) -> None:
+        for plan_id in plan_ids:
+            self._held.pop(plan_id, None)
+
+    @property
+    def leases_sure_until(self) -> float:
+        return self._heartbeat_sent + self.lease_seconds
 
     async def lease(self, plan_id: str) -> Lease | None:
         async with self._pool.connection() as connection:
@@ -501,23 +584,73 @@ class PostgresStore:
         return dict(self._held)
 
     @contextlib.asynccontextmanager
-    async def listen(self) -> AsyncIterator[AsyncIterator[Appended]]:
+    async def listen(self) -> AsyncIterator[AsyncIterator[Notification]]:
         """A connection of its own (LISTEN holds it), closed with the context. If that
         connection breaks, iteration raises psycopg.OperationalError: notifications sent
         meanwhile are lost, so a listener reads the journals it follows again after
         listening anew."""
         connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
         try:
-            await connection.execute(f"LISTEN {CHANNEL}")
+            for channel in (CHANNEL, WORK_CHANNEL, COMMAND_CHANNEL, ANSWER_CHANNEL):
+                await connection.execute(f"LISTEN {channel}")
 
-            async def notifications() -> AsyncIterator[Appended]:
+            async def notifications() -> AsyncIterator[Notification]:
                 async for notify in connection.notifies():
-                    plan_id, _, last = notify.payload.partition(" ")
-                    yield Appended(plan_id, int(last))
+                    if notify.channel == CHANNEL:
+                        plan_id, _, last = notify.payload.partition(" ")
+                        yield Appended(plan_id, int(last))
+                    elif notify.channel == WORK_CHANNEL:
+                        yield WorkOffered()
+                    elif notify.channel == COMMAND_CHANNEL:
+                        yield CommandSent(notify.payload)
+                    elif notify.channel == ANSWER_CHANNEL:
+                        yield CommandAnswered(int(notify.payload))
 
             yield notifications()
         finally:
             await connection.close()
+
+    # ------------------------------------------------------------------ commands
+
+    async def send_command(self, plan_id: str, target: str, operation: str, arguments: str) -> int:
+        async with self._pool.connection() as connection, connection.transaction():
+            cursor = await connection.execute(
+                "INSERT INTO commands (plan_id, target, operation, arguments) "
+                "VALUES (%s, %s, %s, %s) RETURNING command_id",
+                (plan_id, target, operation, arguments),
+            )
+            row = await cursor.fetchone()
+            assert row is not None  # INSERT … RETURNING gives its row
+            await connection.execute("SELECT pg_notify(%s, %s)", (COMMAND_CHANNEL, target))
+        return int(row[0])
+
+    async def take_commands(self) -> list[SentCommand]:
+        rows = await self._read(
+            "UPDATE commands SET taken = true WHERE target = %s AND NOT taken "
+            "RETURNING command_id, plan_id, operation, arguments",
+            (self.replica_id,),
+        )
+        return [SentCommand(int(i), p, o, a) for i, p, o, a in sorted(rows)]
+
+    async def answer_command(self, command_id: int, answer: str) -> None:
+        async with self._pool.connection() as connection, connection.transaction():
+            await connection.execute(
+                "UPDATE commands SET answer = %s WHERE command_id = %s", (answer, command_id)
+            )
+            await connection.execute("SELECT pg_notify(%s, %s)", (ANSWER_CHANNEL, str(command_id)))
+
+    async def command_answer(self, command_id: int) -> str | None:
+        rows = await self._read(
+            "DELETE FROM commands WHERE command_id = %s AND answer IS NOT NULL RETURNING answer",
+            (command_id,),
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def withdraw_command(self, command_id: int) -> bool:
+        rows = await self._read(
+            "DELETE FROM commands WHERE command_id = %s AND NOT taken RETURNING 1", (command_id,)
+        )
+        return bool(rows)
 
     # ------------------------------------------------------------------ writing
 

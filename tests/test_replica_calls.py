@@ -112,7 +112,7 @@ async def _all(client: AsyncExecutorClient, plan_id: str) -> list[Any]:
 
 
 async def test_cancel_and_rollback_on_another_replica(replica: Start, gate: Gate) -> None:
-    a, to_a = await replica("a")
+    _, to_a = await replica("a")
     _, to_b = await replica("b")
     done = step("echo", {"n": 1}, name="done", compensation=compensation("echo", {"undo": 1}))
     held = step("gate", {"key": "held"}, name="held", depends_on=[done])

@@ -313,14 +313,15 @@ class Executor:
         await asyncio.gather(*self._runs, return_exceptions=True)
 
     async def hand_over(self) -> None:
-        """As a replica that is leaving: take no more work, stop every execution here and
-        release its lease, so that other replicas claim it now rather than when the lease
-        expires. New plans are queued for them; calls for any execution are still answered
-        (forwarded to the new owner) until the server stops."""
-        self._closing = True
+        """As a replica that is leaving (on a store of one server: nothing): take no more
+        work, stop every execution here and release its lease, so that other replicas
+        claim it now rather than when the lease expires. New plans are queued for them;
+        calls for any execution are still answered (forwarded to the new owner) until the
+        server stops."""
         store = self._shared
         if store is None:
             return
+        self._closing = True
         tasks = list(self._executions.values())
         for task in tasks:
             task.cancel()
@@ -802,6 +803,8 @@ class Executor:
             raise NotFound(plan_id)
         if record.status.is_terminal or plan_id in self._live:
             return True
+        if self._closing:  # leaving: another replica claims it
+            return False
         acquired = await store.acquire(plan_id)
         if acquired is None:
             return False

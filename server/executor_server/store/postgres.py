@@ -382,9 +382,11 @@ class PostgresStore:
                 return []
             held = dict(self._held)
             cursor = await connection.execute(
+                # A held execution without a row is one being created (or a finished one
+                # deleted): not lost.
                 "SELECT h.plan_id FROM unnest(%s::text[], %s::bigint[]) AS h(plan_id, epoch) "
-                "LEFT JOIN executions e ON e.plan_id = h.plan_id "
-                "WHERE e.plan_id IS NULL OR e.owner IS DISTINCT FROM %s OR e.epoch <> h.epoch",
+                "JOIN executions e ON e.plan_id = h.plan_id "
+                "WHERE e.owner IS DISTINCT FROM %s OR e.epoch <> h.epoch",
                 (list(held), list(held.values()), self.replica_id),
             )
             lost = [plan_id for (plan_id,) in await cursor.fetchall()]
@@ -544,7 +546,8 @@ class PostgresStore:
             self._held[row[0]] = int(row[1])
         if rows:
             log.info(
-                "executions claimed", extra={"replica_id": self.replica_id, "count": len(rows)}
+                "executions claimed",
+                extra={"replica_id": self.replica_id, "plan_ids": [row[0] for row in rows]},
             )
         return [_record(row[2:]) for row in rows]
 

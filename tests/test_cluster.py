@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from tests.support.cluster import Balancer, balancer
+from tests.support.cluster import balancer, find_nginx
 from tests.support.events import assert_well_formed
 from tests.support.proc import ServerProcess, free_port, read_marks, write_plugin
 
@@ -39,15 +38,12 @@ STEP_CHANGED = pb.EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED
 
 
 @pytest.fixture
-def nginx() -> Iterator[type[Balancer]]:
+def nginx() -> None:
     """Skips (fails in CI) when nginx is not installed; `make nginx` installs it."""
-    from tests.support.cluster import find_nginx
-
     if find_nginx() is None:
         if os.environ.get("CI"):
             raise AssertionError("nginx is not installed: `make nginx` should have")
         pytest.skip("nginx is not installed: run `make nginx` (Debian's package)")
-    return Balancer
 
 
 def _plan(n: int, marks: Path, undone: Path) -> pb.ActionPlan:
@@ -103,7 +99,7 @@ def _ran_once_after_completion(
 
 
 async def test_a_killed_replica_loses_no_work_behind_the_balancer(
-    tmp_path: Path, pg_url: str, nginx: type[Balancer]
+    tmp_path: Path, pg_url: str, nginx: None
 ) -> None:
     plugin = write_plugin(tmp_path / "plugin")
     marks, undone = tmp_path / "marks.txt", tmp_path / "undone.txt"

@@ -377,12 +377,14 @@ class Executor:
     def _finished(self, runner: Runner) -> None:
         """The machine has ended and its journal is stored: the id is free again."""
         plan_id = runner.plan_id
+        was_full = len(self._live) >= self._max_active
         self._release(runner)
         if self._shared is not None:
-            # Its lease no longer matters (a rollback acquires it again); there is room.
+            # Its lease no longer matters (a rollback acquires it again).
             self._shared.forget([plan_id])
             self._executions.pop(plan_id, None)
-            self._work.set()
+            if was_full:  # executions may be queued for the room this one leaves
+                self._work.set()
         # Watchers still catching up read the tail from memory, not from the store.
         self._ended[plan_id] = runner.journal
         self._ended.move_to_end(plan_id)

@@ -181,6 +181,26 @@ SELECT moved.plan_id, pg_notify(%b, moved.plan_id || ' ' || moved.last) FROM mov
 """
 
 
+# A new execution: its row, its first events and the notifications, in one statement; no
+# row comes back when the plan id is taken (then nothing is written).
+_CREATE = """
+WITH created AS (
+    INSERT INTO executions (plan_id, plan_name, create_time, status, end_time, step_count,
+                            plan, options, owner, epoch, last_sequence)
+    VALUES (%b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b)
+    ON CONFLICT (plan_id) DO NOTHING
+    RETURNING plan_id
+), written AS (
+    INSERT INTO events (plan_id, sequence, data, epoch)
+    SELECT created.plan_id, v.sequence, v.data, %b
+    FROM created, unnest(%b::bigint[], %b::text[]) AS v(sequence, data)
+)
+SELECT CASE WHEN %b::bigint > 0 THEN pg_notify(%b, created.plan_id || ' ' || %b::bigint) END,
+       CASE WHEN %b THEN pg_notify(%b, '') END
+FROM created
+"""
+
+
 def is_postgres_url(value: str) -> bool:
     """Whether `--db` names PostgreSQL (anything else is a SQLite path)."""
     return value.startswith(("postgresql://", "postgres://"))
@@ -417,7 +437,8 @@ class PostgresStore:
     async def _insert(
         self, record: ExecutionRecord, owner: str | None, events: Sequence[Event] = ()
     ) -> None:
-        """The record and its first events in one transaction."""
+        """The record and its first events in one statement (so one commit), which also
+        tells listeners of the first events and, for a queued one, of work to claim."""
         status, end_time = record.status, record.end_time
         latest = next(
             (e for e in reversed(events) if e.type is EventType.EXECUTION_STATUS_CHANGED), None
@@ -439,33 +460,23 @@ class PostgresStore:
             epoch,
             len(events),
         )
-        journal = [(record.plan_id, e.sequence, encode_event(e), epoch) for e in events]
-        if journal and journal[0][1] != 1:
-            raise ValueError(f"journal of {record.plan_id} starts at 1, got {journal[0][1]}")
+        if events and events[0].sequence != 1:
+            raise ValueError(f"journal of {record.plan_id} starts at 1, got {events[0].sequence}")
+        params = (
+            *row,
+            epoch,
+            [e.sequence for e in events],
+            [encode_event(e) for e in events],
+            len(events),
+            CHANNEL,
+            len(events),
+            owner is None,
+            WORK_CHANNEL,
+        )
         while True:
-            async with self._pool.connection() as connection, connection.transaction():
-                cursor = await connection.execute(
-                    "INSERT INTO executions (plan_id, plan_name, create_time, status, "
-                    "end_time, step_count, plan, options, owner, epoch, last_sequence) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (plan_id) DO NOTHING",
-                    row,
-                )
-                if cursor.rowcount == 1:
-                    if journal:
-                        async with connection.cursor() as insert:
-                            await insert.executemany(
-                                "INSERT INTO events (plan_id, sequence, data, epoch) "
-                                "VALUES (%s, %s, %s, %s)",
-                                journal,
-                            )
-                        # Watchers elsewhere hear of the first events too, in this commit.
-                        await connection.execute(
-                            "SELECT pg_notify(%s, %s)",
-                            (CHANNEL, f"{record.plan_id} {len(journal)}"),
-                        )
-                    if owner is None:
-                        await connection.execute("SELECT pg_notify(%s, '')", (WORK_CHANNEL,))
+            async with self._pool.connection() as connection:
+                cursor = await connection.execute(_CREATE, params, prepare=True)
+                if await cursor.fetchone() is not None:
                     return
             existing = await self.get_execution(record.plan_id)
             if existing is not None:

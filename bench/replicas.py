@@ -24,14 +24,14 @@ from typing import Any
 
 import grpc.aio
 import psycopg
+from tests.support.cluster import balancer
+from tests.support.postgres import Cluster
 
 from bench import remote
 from bench.report import Row
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_server.domain.status import EventType, StepStatus
 from executor_server.store.codec import decode_event
-from tests.support.cluster import balancer
-from tests.support.postgres import Cluster
 
 TAKEOVER_LEASE = 2.0
 TAKEOVERS = 3

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from tests.support.cluster import balancer, find_nginx
+from tests.support.cluster import balancer, find_nginx, nginx_config
 from tests.support.events import assert_well_formed
-from tests.support.proc import ServerProcess, free_port, read_marks, write_plugin
+from tests.support.proc import ROOT, ServerProcess, free_port, read_marks, write_plugin
 
 from executor_client import (
     AsyncExecutorClient,
@@ -173,3 +173,9 @@ async def test_a_killed_replica_loses_no_work_behind_the_balancer(
         _ran_once_after_completion(logs[p.id], undone_by_plan[p.id], compensating=True)
     for plan_id, events in watched.items():  # each exactly once, across reconnections
         assert [e.sequence for e in events] == journals[plan_id], plan_id
+
+
+def test_the_readme_shows_the_balancer_configuration_the_test_uses() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    upstreams = [f"127.0.0.1:{port}" for port in (50061, 50062, 50063)]
+    assert f"```nginx\n{nginx_config('127.0.0.1:50051', upstreams)}```" in readme

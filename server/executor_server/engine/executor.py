@@ -569,6 +569,8 @@ class Executor:
         plan, options = program.plan, program.options
         record = ExecutionRecord(plan, options, time.time())
         state = ExecutionState(plan, record.create_time)
+        # The first event a start journals (PENDING, accepted, by whom), alone: the
+        # replica that claims it replays it and its Recover starts the run.
         accepted = Machine(program, state, secrets=self.secrets).handle(Start(by)).events[:1]
         try:
             await store.enqueue_execution(record, accepted)

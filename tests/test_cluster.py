@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
@@ -68,6 +69,20 @@ def _plan(n: int, marks: Path, undone: Path) -> pb.ActionPlan:
     return plan(first, left, right, last, name=f"cluster-{n}")
 
 
+async def _watchers(metrics_port: int) -> float:
+    """WatchExecution streams a replica has open (its executor_watchers gauge)."""
+
+    def read() -> str:
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+
+    for line in (await asyncio.to_thread(read)).splitlines():
+        if line.startswith("executor_watchers "):
+            return float(line.split()[1])
+    return 0.0
+
+
 async def _journals(url: str) -> dict[str, list[int]]:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
         cursor = await connection.execute("SELECT plan_id, sequence FROM events ORDER BY 1, 2")
@@ -103,15 +118,19 @@ async def test_a_killed_replica_loses_no_work_behind_the_balancer(
 ) -> None:
     plugin = write_plugin(tmp_path / "plugin")
     marks, undone = tmp_path / "marks.txt", tmp_path / "undone.txt"
+    metrics_ports = [free_port() for _ in range(3)]
     replicas = [
         ServerProcess(
             port=free_port(),
             data_dir=tmp_path / name,
             log=tmp_path / f"{name}.log",
             pythonpath=plugin,
-            extra=("--db", pg_url, "--replica-id", name, "--lease-seconds", LEASE),
+            extra=(
+                *("--db", pg_url, "--replica-id", name, "--lease-seconds", LEASE),
+                *("--metrics-address", f"127.0.0.1:{metrics}"),
+            ),
         )
-        for name in ("r1", "r2", "r3")
+        for name, metrics in zip(("r1", "r2", "r3"), metrics_ports, strict=True)
     ]
     plans = [_plan(n, marks, undone) for n in range(PLANS)]
     try:
@@ -138,7 +157,12 @@ async def test_a_killed_replica_loses_no_work_behind_the_balancer(
 
                 watchers = [asyncio.create_task(watch(p.id)) for p in plans[-WATCHED:]]
                 await asyncio.sleep(0.4)  # first steps under way everywhere
-                await replicas[0].kill()
+                # The balancer spread the watchers: kill a replica serving some of them.
+                serving = [await _watchers(port) for port in metrics_ports]
+                victim = serving.index(max(serving))
+                assert serving[victim] > 0, serving
+                await replicas[victim].kill()
+                survivors = [r for i, r in enumerate(replicas) if i != victim]
 
                 async def outcome(p: pb.ActionPlan) -> str:
                     result = await client.wait(p.id, timeout=60)
@@ -148,7 +172,7 @@ async def test_a_killed_replica_loses_no_work_behind_the_balancer(
                 async with asyncio.timeout(30):
                     await asyncio.gather(*watchers)
             journals = await _journals(pg_url)
-            async with AsyncExecutorClient(replicas[1].address) as direct:
+            async with AsyncExecutorClient(survivors[0].address) as direct:
                 logs = {p.id: [e async for e in direct.watch(p.id, reconnect=False)] for p in plans}
     finally:
         for replica in replicas:
@@ -156,7 +180,7 @@ async def test_a_killed_replica_loses_no_work_behind_the_balancer(
 
     expected = ["ROLLED_BACK"] * FAILING + ["COMPLETED"] * (PLANS - FAILING)
     assert outcomes == expected
-    taken = [r for r in replicas[1:] if "execution resumed" in r.log_text()]
+    taken = [r for r in survivors if "execution resumed" in r.log_text()]
     assert taken, "no replica took over any execution of the killed one"
     for n, p in enumerate(plans):
         assert journals[p.id] == list(range(1, len(journals[p.id]) + 1))

@@ -88,8 +88,9 @@ async def test_a_replica_paused_past_its_lease_writes_nothing_for_what_it_lost(
         async with asyncio.timeout(20):  # the lease runs out on the database's clock
             while await _heartbeat_age(pg_url, "a") <= float(LEASE):  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
-        written_by_a = await _journal(pg_url, p.id)
-        assert {epoch for _, epoch in written_by_a} == {1}
+        # What a wrote before it stopped (b may have taken over and written already).
+        written_by_a = [(s, e) for s, e in await _journal(pg_url, p.id) if e == 1]
+        assert written_by_a
 
         # b, running all along, claims what a lost, replays its journal and continues.
         async with AsyncExecutorClient(b.address) as client:

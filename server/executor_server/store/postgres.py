@@ -639,6 +639,10 @@ class PostgresStore:
         return int(row[0])
 
     async def take_commands(self) -> list[SentCommand]:
+        # Rows whose sender went away before it read the answer would stay forever.
+        await self._read(
+            "DELETE FROM commands WHERE created < now() - interval '1 day' RETURNING 1", ()
+        )
         rows = await self._read(
             "UPDATE commands SET taken = true WHERE target = %s AND NOT taken "
             "RETURNING command_id, plan_id, operation, arguments",

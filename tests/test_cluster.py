@@ -3,7 +3,7 @@ executions of several steps in flight, one replica killed with SIGKILL. Every ex
 ends as it would have on one server; the marks the steps' tool writes prove that no step
 whose completion was journaled ran again and no compensation ran twice; every journal is
 1..N; watchers connected through the balancer reconnect by themselves and see every
-event exactly once."""
+event exactly once (the replica killed is one that was serving some of them)."""
 
 from __future__ import annotations
 

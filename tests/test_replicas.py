@@ -1,6 +1,7 @@
 """Replicas on one PostgreSQL database, as real `executor serve` processes: a replica paused
 past its lease loses its executions to another that is running and, once it runs again,
-drops them and writes nothing for them; two live replicas can never share an id."""
+drops them and writes nothing for them; a killed replica's paused execution stays paused
+where it is taken over; two live replicas can never share an id."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ import psycopg
 from tests.support.events import assert_well_formed, raw_watch, wait_for_event
 from tests.support.proc import ServerProcess, free_port, read_marks, wait_until, write_plugin
 
-from executor_client import AsyncExecutorClient, output, plan, status_name, step
+from executor_client import (
+    AsyncExecutorClient,
+    output,
+    plan,
+    status_name,
+    step,
+    step_status_name,
+)
 
 LEASE = "1"
 
@@ -24,6 +32,16 @@ async def _journal(url: str, plan_id: str) -> list[tuple[int, int]]:
             "SELECT sequence, epoch FROM events WHERE plan_id = %s ORDER BY sequence", (plan_id,)
         )
         return [(int(s), int(e)) for s, e in await cursor.fetchall()]
+
+
+async def _owner(url: str, plan_id: str) -> tuple[str | None, int]:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
+        cursor = await connection.execute(
+            "SELECT owner, epoch FROM executions WHERE plan_id = %s", (plan_id,)
+        )
+        row = await cursor.fetchone()
+        assert row is not None
+        return row[0], int(row[1])
 
 
 async def _heartbeat_age(url: str, replica_id: str) -> float:
@@ -116,6 +134,47 @@ async def test_a_replica_paused_past_its_lease_writes_nothing_for_what_it_lost(
     finally:
         if a.process is not None and a.process.returncode is None:
             a.process.send_signal(signal.SIGCONT)
+        await a.kill()
+        await b.kill()
+
+
+async def test_a_killed_replicas_paused_execution_stays_paused_where_it_is_taken_over(
+    tmp_path: Path, pg_url: str
+) -> None:
+    plugin = write_plugin(tmp_path / "plugin")
+    marks = tmp_path / "marks.txt"
+    first = step("mark", {"file": str(marks), "seconds": 1}, name="first")
+    then = step("echo", {"after": "${steps.first.output.attempt}"}, name="then", depends_on=[first])
+    p = plan(first, then, name="paused")
+    a = _replica(tmp_path, "a", pg_url, plugin)
+    b = _replica(tmp_path, "b", pg_url, plugin)
+    try:
+        await a.start()
+        await b.start()
+        await a.wait_serving()
+        await b.wait_serving()
+        async with AsyncExecutorClient(a.address) as client:
+            await client.execute_plan(p, detach=True)
+            await wait_for_event(client, p.id, step_id=first.id, step_status="RUNNING")
+            assert status_name(await client.pause_execution(p.id)) == "PAUSED"
+            # The running attempt finishes and is recorded; nothing new starts.
+            await wait_for_event(client, p.id, step_id=first.id, step_status="COMPLETED")
+        await a.kill()
+        async with asyncio.timeout(20):  # b claims it once a's lease expires
+            while await _owner(pg_url, p.id) != ("b", 2):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        async with AsyncExecutorClient(b.address) as client:
+            status = await client.get_execution_status(p.id)
+            assert status_name(status.status) == "PAUSED"
+            assert [step_status_name(r.status) for r in status.step_results] == [
+                "COMPLETED",
+                "PENDING",
+            ]
+            assert status_name(await client.resume_execution(p.id)) == "RUNNING"
+            result = await client.wait(p.id, timeout=30)
+        assert status_name(result.status) == "COMPLETED"
+        assert read_marks(marks) == [(p.id, first.id, 1)]  # the completed step never re-ran
+    finally:
         await a.kill()
         await b.kill()
 

@@ -861,8 +861,13 @@ class Executor:
 
     async def _apply(self, store: SharedStore, command: SentCommand) -> None:
         outcome: ExecutionStatus | RequestError
+        method = FORWARDED.get(command.operation)
         try:
-            method = FORWARDED[command.operation]
+            if method is None:  # from a newer replica, during a rolling upgrade
+                raise Unavailable(
+                    f"replica {store.replica_id} runs the execution and does not know "
+                    f"{command.operation!r} yet: upgrade it"
+                )
             arguments = json.loads(command.arguments)
             outcome = await method(self, command.plan_id, **arguments)
         except RequestError as exc:

@@ -1,13 +1,15 @@
 """Replicas on one PostgreSQL database, as real `executor serve` processes: a replica paused
 past its lease loses its executions to another that is running and, once it runs again,
 drops them and writes nothing for them; a killed replica's paused execution stays paused
-where it is taken over; two live replicas can never share an id."""
+where it is taken over, and its rollback goes on there without compensating twice; two
+live replicas can never share an id."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from tests.support.events import assert_well_formed, raw_watch, wait_for_event
@@ -15,6 +17,8 @@ from tests.support.proc import ServerProcess, free_port, read_marks, wait_until,
 
 from executor_client import (
     AsyncExecutorClient,
+    compensation,
+    executor_pb2,
     output,
     plan,
     status_name,
@@ -174,6 +178,51 @@ async def test_a_killed_replicas_paused_execution_stays_paused_where_it_is_taken
             result = await client.wait(p.id, timeout=30)
         assert status_name(result.status) == "COMPLETED"
         assert read_marks(marks) == [(p.id, first.id, 1)]  # the completed step never re-ran
+    finally:
+        await a.kill()
+        await b.kill()
+
+
+async def test_a_rollback_goes_on_where_it_is_taken_over_without_compensating_twice(
+    tmp_path: Path, pg_url: str
+) -> None:
+    plugin = write_plugin(tmp_path / "plugin")
+    undone = tmp_path / "undone.txt"
+
+    def undo(seconds: float) -> Any:
+        # The undo of `slow` outlasts a's life on its first attempt only.
+        return compensation(
+            "mark_idempotent", {"file": str(undone), "seconds": seconds, "fast_from_attempt": 2}
+        )
+
+    quick = step("echo", {"n": 1}, name="quick", compensation=undo(0))
+    slow = step("echo", {"n": 2}, name="slow", depends_on=[quick], compensation=undo(30))
+    boom = step("fail", {"retryable": False}, name="boom", depends_on=[slow])
+    p = plan(quick, slow, boom, name="rollback")
+    a = _replica(tmp_path, "a", pg_url, plugin)
+    b = _replica(tmp_path, "b", pg_url, plugin)
+    try:
+        await a.start()
+        await b.start()
+        await a.wait_serving()
+        await b.wait_serving()
+        async with AsyncExecutorClient(a.address) as client:
+            await client.execute_plan(
+                p, executor_pb2.ExecutionOptions(auto_rollback=True), detach=True
+            )
+            # slow is compensated first (reverse order); its undo is under way on a.
+            await wait_until(lambda: (p.id, slow.id, 1) in read_marks(undone))
+        await a.kill()
+        async with AsyncExecutorClient(b.address) as client:
+            result = await client.wait(p.id, timeout=30)
+            events = [e async for e in client.watch(p.id, reconnect=False)]
+        assert status_name(result.status) == "ROLLED_BACK"
+        assert_well_formed(events, rollback=True)
+        # slow's undo ran again (it is idempotent) as attempt 2; quick's ran once, on b.
+        assert sorted(read_marks(undone)) == sorted(
+            [(p.id, slow.id, 1), (p.id, slow.id, 2), (p.id, quick.id, 1)]
+        )
+        assert await _owner(pg_url, p.id) == ("b", 2)
     finally:
         await a.kill()
         await b.kill()

@@ -166,9 +166,10 @@ class Executor:
         self._ended: OrderedDict[str, Journal] = OrderedDict()
         self._runs: set[asyncio.Task[Any]] = set()
         self._closing = False
-        #: Replicas only: the store they share, and the run task of each execution here.
-        self._shared = store if isinstance(store, SharedStore) else None
+        # The run task of each execution here (a replica stops those it loses).
         self._executions: dict[str, asyncio.Task[Any]] = {}
+        # Replicas only: the store they share, and what they follow through it.
+        self._shared = store if isinstance(store, SharedStore) else None
         self._dropped: set[str] = set()
         self._appended = Wakeups()  # by plan id: the journal grew, on any replica
         self._answered = Wakeups()  # by command id

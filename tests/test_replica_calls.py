@@ -1,7 +1,8 @@
 """Two replicas on one PostgreSQL database, in this process, each a real gRPC server: any
 replica answers any call (status, listing, watching, control) for an execution the other
 runs; a full replica queues new work for one with room; a leaving one hands its executions
-over at once."""
+over at once. And the owner's answer to a forwarded call, status or refusal, reaches the
+caller with every detail."""
 
 from __future__ import annotations
 
@@ -23,9 +24,22 @@ from executor_client import (
     step,
 )
 from executor_server.app import Config, build_server
+from executor_server.domain.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    RequestError,
+    ResourceExhausted,
+    StillRunning,
+    Unavailable,
+)
+from executor_server.domain.status import ExecutionStatus
+from executor_server.engine.replicas import Moved, decode_answer, encode_answer
 from executor_server.rpc.server import ExecutorServer
 from executor_server.tools.registry import ToolRegistry
 
+PLAN = "00000000-0000-4000-8000-000000000001"
 Start = Callable[..., Coroutine[Any, Any, tuple[ExecutorServer, AsyncExecutorClient]]]
 
 
@@ -168,3 +182,38 @@ async def test_a_leaving_replica_hands_its_executions_over_at_once(
     await stopping
     events = await _all(to_b, p.id)
     assert_well_formed(events)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        FailedPrecondition(
+            "cannot pause", plan_id=PLAN, status=ExecutionStatus.COMPLETED, reason="X"
+        ),
+        StillRunning("winding down", plan_id=PLAN, status=ExecutionStatus.CANCELLED),
+        NotFound(PLAN),
+        InvalidArgument([FieldViolation("step_id", "no such step")], reason="UNKNOWN_STEP"),
+        ResourceExhausted("busy", retry_after_seconds=2.5),
+        Moved(PLAN),
+        Unavailable("shutting down"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_an_owners_refusal_reaches_the_caller_as_it_was(error: RequestError) -> None:
+    with pytest.raises(type(error)) as caught:
+        decode_answer(encode_answer(error), PLAN)
+    decoded = caught.value
+    assert (decoded.message, decoded.reason, decoded.metadata) == (
+        error.message,
+        error.reason,
+        error.metadata,
+    )
+    assert getattr(decoded, "status", None) == getattr(error, "status", None)
+    assert getattr(decoded, "violations", None) == getattr(error, "violations", None)
+    assert getattr(decoded, "retry_after_seconds", None) == getattr(
+        error, "retry_after_seconds", None
+    )
+
+
+def test_an_owners_status_reaches_the_caller() -> None:
+    assert decode_answer(encode_answer(ExecutionStatus.PAUSED), PLAN) is ExecutionStatus.PAUSED

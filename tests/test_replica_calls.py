@@ -1,7 +1,8 @@
 """Two replicas on one PostgreSQL database, in this process, each a real gRPC server: any
 replica answers any call (status, listing, watching, control) for an execution the other
 runs; a full replica queues new work for one with room; a leaving one hands its executions
-over at once. And the owner's answer to a forwarded call, status or refusal, reaches the
+over at once; a replica whose database connections break takes its executions back from
+their journals. And the owner's answer to a forwarded call, status or refusal, reaches the
 caller with every detail."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from tests.support.events import assert_well_formed
 from tests.support.tools import Gate
@@ -181,6 +183,26 @@ async def test_a_leaving_replica_hands_its_executions_over_at_once(
     assert status_name((await to_b.wait(p.id)).status) == "COMPLETED"
     await stopping
     events = await _all(to_b, p.id)
+    assert_well_formed(events)
+
+
+async def test_a_replica_whose_database_connections_break_goes_on_from_the_journal(
+    replica: Start, gate: Gate, pg_url: str
+) -> None:
+    _, client = await replica("a")
+    p = plan(step("gate", {"key": "held"}, name="held"), name="blip")
+    await client.execute_plan(p, detach=True)
+    await gate.started("held")
+    # Every connection of the replica is cut (a restart of PostgreSQL, a failover).
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as db:
+        await db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    gate.open("held")  # its outcome cannot be journaled on the broken connection
+    result = await client.wait(p.id, timeout=20)
+    assert status_name(result.status) == "COMPLETED"
+    events = await _all(client, p.id)
     assert_well_formed(events)
 
 

@@ -20,7 +20,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -120,6 +120,8 @@ FALLBACK_POLL_SECONDS = 5.0
 #: How long a control request looks for the replica that runs its execution (while one
 #: takes over from another) before it answers UNAVAILABLE.
 ROUTE_SECONDS = 30.0
+#: How many times a replica takes back an execution whose run crashed.
+CRASH_RETRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,7 @@ class Executor:
         # Replicas only: the store they share, and what they follow through it.
         self._shared = store if isinstance(store, SharedStore) else None
         self._dropped: set[str] = set()
+        self._crashes: Counter[str] = Counter()
         self._appended = Wakeups()  # by plan id: the journal grew, on any replica
         self._answered = Wakeups()  # by command id
         self._work = asyncio.Event()  # work to claim, or room to claim it
@@ -383,6 +386,7 @@ class Executor:
         if self._shared is not None:
             # Its lease no longer matters (a rollback acquires it again).
             self._shared.forget([plan_id])
+            self._crashes.pop(plan_id, None)
             self._executions.pop(plan_id, None)
             if was_full:  # executions may be queued for the room this one leaves
                 self._work.set()
@@ -414,6 +418,7 @@ class Executor:
                 )
             else:
                 log.exception("execution crashed", extra={"plan_id": plan_id})
+                self._retry_crashed(plan_id)
         finally:
             self._release(runner)
             if self._executions.get(plan_id) is asyncio.current_task():
@@ -423,6 +428,19 @@ class Executor:
                 if self._shared is not None:
                     self._shared.forget([plan_id])  # stopped: `claim` may take it back
                 self._work.set()
+
+    def _retry_crashed(self, plan_id: str) -> None:
+        """As a replica, continue a crashed execution from its journal again (a store that
+        failed for a moment, say), a few times; after that it waits for the next start,
+        as on a single server."""
+        if self._shared is None:
+            return
+        self._crashes[plan_id] += 1
+        if self._crashes[plan_id] > CRASH_RETRIES:
+            log.error("execution left until the next start", extra={"plan_id": plan_id})
+            return
+        self._shared.forget([plan_id])  # `claim` takes it back
+        self._work.set()
 
     def _drop(self, plan_id: str, why: str) -> None:
         """Stop running an execution this replica may no longer own: its attempts are

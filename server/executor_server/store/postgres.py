@@ -38,6 +38,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from executor_server.domain.errors import Unavailable
 from executor_server.domain.models import Event
 from executor_server.domain.status import EventType, ExecutionStatus
 from executor_server.store.codec import (
@@ -586,13 +587,14 @@ class PostgresStore:
         return self._heartbeat_sent + self.lease_seconds
 
     async def lease(self, plan_id: str) -> Lease | None:
-        async with self._pool.connection() as connection:
-            cursor = await connection.execute(
-                f"SELECT x.owner, x.epoch, {_LIVE_OWNER} FROM executions x WHERE x.plan_id = %s",
-                (plan_id,),
-            )
-            row = await cursor.fetchone()
-        return None if row is None else Lease(plan_id, row[0], int(row[1]), bool(row[2]))
+        rows = await self._read(
+            f"SELECT x.owner, x.epoch, {_LIVE_OWNER} FROM executions x WHERE x.plan_id = %s",
+            (plan_id,),
+        )
+        if not rows:
+            return None
+        owner, epoch, live = rows[0]
+        return Lease(plan_id, owner, int(epoch), bool(live))
 
     def held(self) -> dict[str, int]:
         return dict(self._held)
@@ -848,9 +850,14 @@ class PostgresStore:
         return [plan_id for (plan_id,) in rows]
 
     async def _read(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-        async with self._pool.connection() as connection:
-            cursor = await connection.execute(sql, params)
-            return await cursor.fetchall()
+        """Raises Unavailable when the database cannot be reached: the caller may try
+        again (a restart or failover of PostgreSQL), unlike for a bug of ours."""
+        try:
+            async with self._pool.connection() as connection:
+                cursor = await connection.execute(sql, params)
+                return await cursor.fetchall()
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise Unavailable(f"the database is unreachable: {exc}") from exc
 
 
 def _record(row: Sequence[Any]) -> ExecutionRecord:

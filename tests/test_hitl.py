@@ -196,7 +196,9 @@ async def test_a_rejection_with_auto_rollback_undoes_what_completed(
 async def test_a_gate_that_times_out_applies_on_timeout(
     client: AsyncExecutorClient, recorder: Record, on_timeout: str
 ) -> None:
-    decision = pb.ApprovalDecision.Value(f"APPROVAL_DECISION_{on_timeout}")
+    decision = (
+        pb.APPROVAL_DECISION_REJECT if on_timeout == "REJECT" else pb.APPROVAL_DECISION_APPROVE
+    )
     held = step("record", {}, name="held", approval=approval(timeout=0.2, on_timeout=decision))
     p = plan(held)
     await client.execute_plan(p, detach=True)
@@ -289,8 +291,10 @@ async def test_the_inbox_lists_exactly_the_open_gates_oldest_first_in_pages(
             break
     assert pages == [["early", "other"], ["later"]]
     assert [a.step_name for a in await client.list_approvals(p1.id)] == ["early", "later"]
-    with pytest.raises(InvalidArgumentError):
-        await client.list_approvals_page(p2.id, page_token=pages and token or "bogus")
+    first_page = await client.list_approvals_page(page_size=1)
+    with pytest.raises(InvalidArgumentError) as other_filter:
+        await client.list_approvals_page(p2.id, page_token=first_page.next_page_token)
+    assert "different plan_id" in _violations(other_filter.value)["page_token"]
     await client.cancel_execution(p1.id)
     await client.cancel_execution(p2.id)
     assert await client.list_approvals() == []

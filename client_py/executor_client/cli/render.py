@@ -155,6 +155,24 @@ def print_executions(console: Console, executions: Iterable[pb.ExecutionSummary]
     console.print(table)
 
 
+def print_approvals(console: Console, approvals: Iterable[pb.PendingApproval]) -> None:
+    table = Table(box=box.SIMPLE, pad_edge=False, show_edge=False)
+    for column in ("plan id", "plan", "step", "tool", "prompt", "waiting since", "decides"):
+        table.add_column(column, no_wrap=column == "plan id")
+    for a in approvals:
+        on_timeout = pb.ApprovalDecision.Name(a.on_timeout).removeprefix("APPROVAL_DECISION_")
+        table.add_row(
+            a.plan_id,
+            escape(a.plan_name),
+            escape(a.step_name or a.step_id),
+            escape(a.tool_name),
+            escape(a.prompt if len(a.prompt) <= 120 else a.prompt[:119] + "…"),
+            _time(a.wait_start_time),
+            f"{on_timeout} at {_time(a.deadline)}" if a.HasField("deadline") else "",
+        )
+    console.print(table)
+
+
 def print_tools(console: Console, tools: Iterable[pb.ToolSpec]) -> None:
     table = Table(box=box.SIMPLE, pad_edge=False, show_edge=False)
     for column in ("tool", "hints", "description"):

@@ -253,6 +253,7 @@ def _progress_text(progress: pb.Progress) -> str:
     done = progress.completed_steps
     parts = [f"{done}/{progress.total_steps} steps completed"]
     for label, count in (
+        ("waiting", progress.waiting_steps),
         ("failed", progress.failed_steps),
         ("skipped", progress.skipped_steps),
         ("cancelled", progress.cancelled_steps),

@@ -568,14 +568,9 @@ class Executor:
                 reason="INVALID_REQUEST",
             )
         runner = await self._runner(plan_id)
-        program = runner.program if runner is not None else None
-        if program is None:
-            record = await self._store.get_execution(plan_id)
-            if record is None:
-                raise NotFound(plan_id)
-            position = _position(record.plan, step)
-            state = _folded(record, await self._store.read_events(plan_id))
-            raise _refused_step(state, position, record.plan.steps[position].approval is None)
+        if runner is None:
+            raise await self._decision_refused(plan_id, step)
+        program = runner.program
         found = program.index.get(step)
         if found is None:
             raise StepNotFound(plan_id, step)
@@ -594,7 +589,6 @@ class Executor:
             tool = program.tools[position]
             assert tool is not None  # a gate guards a tool call
             validate_edited_arguments(tool, arguments, self.limits.max_argument_bytes)
-        assert runner is not None
         await runner.request(
             partial(
                 Approve,
@@ -607,6 +601,16 @@ class Executor:
         )
         result = runner.machine.state.snapshot(time.time()).step_results[position]
         return result, program.plan.steps[position].parameters
+
+    async def _decision_refused(self, plan_id: str, step: str) -> RequestError:
+        """Why a decision for an execution that is not live (it has ended) is refused,
+        from its journal: NotFound, StepNotFound or FailedPrecondition."""
+        record = await self._store.get_execution(plan_id)
+        if record is None:
+            return NotFound(plan_id)
+        position = _position(record.plan, step)
+        state = _folded(record, await self._store.read_events(plan_id))
+        return _refused_step(state, position, record.plan.steps[position].approval is None)
 
     async def signal(
         self, plan_id: str, name: str, payload: Any, *, by: str = ""
@@ -643,7 +647,7 @@ class Executor:
         """Open gates, oldest first (by when they began waiting, then plan id and plan
         position), after the position `after`; and whether more follow. Only unfinished
         executions have open gates, and every one of them is live on its server."""
-        found: list[PendingApproval] = []
+        found: list[tuple[tuple[float, str, int], Runner]] = []
         for live_id, entry in self._live.items():
             if plan_id and live_id != plan_id:
                 continue
@@ -652,40 +656,42 @@ class Executor:
             runner = entry.result()
             if runner is None or runner.finished:
                 continue
-            found.extend(self._open_gates(runner))
-        found.sort(key=_inbox_order)
-        if after is not None:
-            found = [a for a in found if _inbox_order(a) > after]
-        return found[:limit], len(found) > limit
+            steps = runner.machine.state.steps
+            for i in runner.machine.open_gates():
+                key = (steps[i].wait_start_time or 0.0, live_id, i)
+                if after is None or key > after:
+                    found.append((key, runner))
+        found.sort(key=lambda item: item[0])
+        # Only the page is built: resolving a gate's arguments costs.
+        page = [self._pending(runner, key[2]) for key, runner in found[:limit]]
+        return page, len(found) > limit
 
-    def _open_gates(self, runner: Runner) -> Iterable[PendingApproval]:
+    def _pending(self, runner: Runner, i: int) -> PendingApproval:
         machine, program = runner.machine, runner.program
-        plan = program.plan
-        for i in machine.open_gates():
-            gate, step, result = program.waits[i], plan.steps[i], machine.state.steps[i]
-            assert isinstance(gate, Gate) and step.tool_execution is not None
-            template = program.arguments[i]
-            arguments: Any = template.value
-            if template.steps:  # secrets stay `${secrets.NAME}`: never resolved for show
-                # An output that lacks a path fails the step when it starts; show the raw.
-                with contextlib.suppress(StepError):
-                    arguments = references.resolve(
-                        arguments, machine.outputs(), self.limits.max_argument_bytes
-                    )
-            yield PendingApproval(
-                plan_id=plan.id,
-                plan_name=plan.name,
-                step_id=step.id,
-                step_name=step.name,
-                position=i,
-                tool_name=step.tool_execution.tool_name,
-                prompt=machine.prompt(i),
-                arguments=arguments,
-                wait_start_time=result.wait_start_time or 0.0,
-                deadline=result.wait_deadline,
-                on_timeout=gate.on_timeout,
-                allow_edit=gate.allow_edit,
-            )
+        gate, step, result = program.waits[i], program.plan.steps[i], machine.state.steps[i]
+        assert isinstance(gate, Gate) and step.tool_execution is not None
+        template = program.arguments[i]
+        arguments: Any = template.value
+        if template.steps:  # secrets stay `${secrets.NAME}`: never resolved for show
+            # An output that lacks a path fails the step when it starts; show the raw.
+            with contextlib.suppress(StepError):
+                arguments = references.resolve(
+                    arguments, machine.outputs(), self.limits.max_argument_bytes
+                )
+        return PendingApproval(
+            plan_id=program.plan.id,
+            plan_name=program.plan.name,
+            step_id=step.id,
+            step_name=step.name,
+            position=i,
+            tool_name=step.tool_execution.tool_name,
+            prompt=machine.prompt(i),
+            arguments=arguments,
+            wait_start_time=result.wait_start_time or 0.0,
+            deadline=result.wait_deadline,
+            on_timeout=gate.on_timeout,
+            allow_edit=gate.allow_edit,
+        )
 
     async def watch(self, plan_id: str, after_sequence: int = 0) -> AsyncIterator[list[Event]]:
         """Batches of events after `after_sequence`: first the journal, then live ones as
@@ -796,10 +802,6 @@ def _folded(record: ExecutionRecord, events: Iterable[Event]) -> ExecutionState:
     for event in events:
         state.apply(event)
     return state
-
-
-def _inbox_order(approval: PendingApproval) -> tuple[float, str, int]:
-    return (approval.wait_start_time, approval.plan_id, approval.position)
 
 
 def _position(plan: ActionPlan, step: str) -> int:

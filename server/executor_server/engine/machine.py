@@ -722,6 +722,10 @@ class Machine:
         self._set_step(
             i, SS.COMPLETED, ended.attempt, "completed", output=ended.output, usage=ended.usage
         )
+        self._release_dependents(i)
+
+    def _release_dependents(self, i: int) -> None:
+        """Step i completed: its dependents with nothing else to wait for are released."""
         waiting = self._waiting_on
         for d in self.program.dependents[i]:
             waiting[d] -= 1
@@ -901,11 +905,7 @@ class Machine:
     def _wait_completed(self, i: int, output: Any, message: str) -> None:
         self._waiting.discard(i)
         self._set_step(i, SS.COMPLETED, 0, message, output=output)
-        waiting = self._waiting_on
-        for d in self.program.dependents[i]:
-            waiting[d] -= 1
-            if waiting[d] == 0:
-                self._release(d)
+        self._release_dependents(i)
 
     def _refuse_step(self, i: int, what: str, reason: str) -> FailedPrecondition:
         return step_refusal(self.state, i, what, reason)

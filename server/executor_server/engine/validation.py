@@ -378,9 +378,11 @@ def _check_wait(check: _Collector, step: ActionStep, field: str) -> Wait | None:
             ("expected_duration", step.expected_duration is not None),
         ):
             if present:
-                where = f"{kind}.timeout" if part == "timeout" and kind != "sleep" else kind
+                hint = " (its wait's is wait_for_signal.timeout)" if part == "timeout" else ""
+                if kind == "sleep":
+                    hint = ""
                 check.add(
-                    f"{field}.{part}", f"a {kind} step runs no tool: not with {part} ({where})"
+                    f"{field}.{part}", f"a {kind} step runs no tool, so it takes no {part}{hint}"
                 )
     if gate is not None and step.tool_execution is not None:
         where = f"{field}.approval"

@@ -258,12 +258,13 @@ def approval_decision(
     value: int, field: str, default: ApprovalDecision | None = None
 ) -> ApprovalDecision:
     """Raises InvalidArgument for a value that is not a decision (UNSPECIFIED is
-    `default`, when there is one)."""
+    `default`, when there is one: in a plan; a request must decide)."""
     if value == 0 and default is not None:
         return default
     if value not in ApprovalDecision._value2member_map_:
         raise InvalidArgument(
-            [FieldViolation(field, "must be APPROVAL_DECISION_APPROVE or APPROVAL_DECISION_REJECT")]
+            [FieldViolation(field, "must be APPROVAL_DECISION_APPROVE or APPROVAL_DECISION_REJECT")],
+            reason="INVALID_PLAN" if default is not None else "INVALID_REQUEST",
         )
     return ApprovalDecision(value)
 

@@ -2192,7 +2192,9 @@ type ExecutionEvent struct {
 	// For STEP_PROGRESS: the fraction done, in [0, 1].
 	Progress float64 `protobuf:"fixed64,12,opt,name=progress,proto3" json:"progress,omitempty"`
 	StepName string  `protobuf:"bytes,13,opt,name=step_name,json=stepName,proto3" json:"step_name,omitempty"`
-	// For a step that COMPLETED: its output.
+	// For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+	// the decision replaced the step's with (unset when it kept them). For
+	// SIGNAL_RECEIVED: the signal's payload.
 	Output *structpb.Value `protobuf:"bytes,14,opt,name=output,proto3" json:"output,omitempty"`
 	// Who asked for this transition (submitted, paused, resumed, cancelled, rolled back):
 	// the name of the caller's token or client certificate. Empty for what the engine did

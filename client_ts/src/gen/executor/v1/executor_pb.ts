@@ -1126,7 +1126,9 @@ export type ExecutionEvent = Message<"executor.v1.ExecutionEvent"> & {
   stepName: string;
 
   /**
-   * For a step that COMPLETED: its output.
+   * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+   * the decision replaced the step's with (unset when it kept them). For
+   * SIGNAL_RECEIVED: the signal's payload.
    *
    * @generated from field: google.protobuf.Value output = 14;
    */

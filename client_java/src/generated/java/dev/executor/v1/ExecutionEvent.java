@@ -436,7 +436,9 @@ private static final long serialVersionUID = 0L;
   private com.google.protobuf.Value output_;
   /**
    * <pre>
-   * For a step that COMPLETED: its output.
+   * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+   * the decision replaced the step's with (unset when it kept them). For
+   * SIGNAL_RECEIVED: the signal's payload.
    * </pre>
    *
    * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -448,7 +450,9 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * For a step that COMPLETED: its output.
+   * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+   * the decision replaced the step's with (unset when it kept them). For
+   * SIGNAL_RECEIVED: the signal's payload.
    * </pre>
    *
    * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -460,7 +464,9 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * For a step that COMPLETED: its output.
+   * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+   * the decision replaced the step's with (unset when it kept them). For
+   * SIGNAL_RECEIVED: the signal's payload.
    * </pre>
    *
    * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2450,7 +2456,9 @@ private static final long serialVersionUID = 0L;
         com.google.protobuf.Value, com.google.protobuf.Value.Builder, com.google.protobuf.ValueOrBuilder> outputBuilder_;
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2461,7 +2469,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2476,7 +2486,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2494,7 +2506,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2512,7 +2526,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2537,7 +2553,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2554,7 +2572,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2566,7 +2586,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2581,7 +2603,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>

@@ -204,7 +204,9 @@ public interface ExecutionEventOrBuilder extends
 
   /**
    * <pre>
-   * For a step that COMPLETED: its output.
+   * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+   * the decision replaced the step's with (unset when it kept them). For
+   * SIGNAL_RECEIVED: the signal's payload.
    * </pre>
    *
    * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -213,7 +215,9 @@ public interface ExecutionEventOrBuilder extends
   boolean hasOutput();
   /**
    * <pre>
-   * For a step that COMPLETED: its output.
+   * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+   * the decision replaced the step's with (unset when it kept them). For
+   * SIGNAL_RECEIVED: the signal's payload.
    * </pre>
    *
    * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -222,7 +226,9 @@ public interface ExecutionEventOrBuilder extends
   com.google.protobuf.Value getOutput();
   /**
    * <pre>
-   * For a step that COMPLETED: its output.
+   * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+   * the decision replaced the step's with (unset when it kept them). For
+   * SIGNAL_RECEIVED: the signal's payload.
    * </pre>
    *
    * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>

@@ -37,6 +37,7 @@ from executor_server.domain.models import (
 )
 from executor_server.domain.status import ApprovalDecision, ExecutionErrorType, ExecutionStatus
 from executor_server.engine.executor import StepRunContext
+from executor_server.engine.waits import rfc3339
 from executor_server.store.protocol import ExecutionQuery, ExecutionSummary
 from executor_server.tools.protocol import ToolSpec
 from executor_server.tools.registry import LoadError
@@ -263,7 +264,11 @@ def approval_decision(
         return default
     if value not in ApprovalDecision._value2member_map_:
         raise InvalidArgument(
-            [FieldViolation(field, "must be APPROVAL_DECISION_APPROVE or APPROVAL_DECISION_REJECT")],
+            [
+                FieldViolation(
+                    field, "must be APPROVAL_DECISION_APPROVE or APPROVAL_DECISION_REJECT"
+                )
+            ],
             reason="INVALID_PLAN" if default is not None else "INVALID_REQUEST",
         )
     return ApprovalDecision(value)
@@ -409,7 +414,7 @@ def step_result_to_pb(result: StepResult, parameters: dict[str, Any]) -> pb.Step
                     "decision": decided.decision.name,
                     "comment": decided.comment,
                     "decided_by": decided.actor,
-                    "decide_time": _timestamp(decided.time).ToJsonString(),  # type: ignore[union-attr]
+                    "decide_time": rfc3339(decided.time),
                     "timed_out": decided.timed_out,
                     "edited": decided.arguments is not None,
                 }

@@ -443,3 +443,28 @@ async def test_requests_about_waits_are_bounded(client: AsyncExecutorClient) -> 
         await client.signal_execution(step("echo").id, "go")
     await client.cancel_execution(p.id)
     assert [e.type for e in await collect(client, p.id) if e.type == STEP_CHANGED]
+
+
+async def test_with_continue_on_failure_a_rejection_skips_only_what_depends_on_it(
+    client: AsyncExecutorClient, recorder: Record
+) -> None:
+    gated = step("record", {}, name="gated", approval=approval("deploy?"))
+    after = step("record", {}, name="after", depends_on=[gated])
+    other = step("record", {}, name="other")
+    p = plan(gated, after, other)
+    await client.execute_plan(p, pb.ExecutionOptions(continue_on_failure=True), detach=True)
+    waiting = await _waiting(client, p.id, gated.id)
+    assert waiting.message == "waiting for approval: deploy?"
+    await client.reject_step(p.id, "gated", comment="not today")
+    final = await client.wait(p.id, timeout=20)
+    assert status_name(final.status) == "FAILED"
+    results = result_by_id(final.step_results)
+    assert step_status_name(results[after.id].status) == "SKIPPED"
+    assert error_type_name(results[after.id].error_type) == "DEPENDENCY_FAILED"
+    assert [c.step_name for c in recorder.for_plan(p.id)] == ["other"]
+    assert results[gated.id].error == "rejected by request: not today"
+    with pytest.raises(NotFoundError) as unknown:
+        await client.approve_step(step("echo").id, "gated")
+    assert unknown.value.reason == "EXECUTION_NOT_FOUND"
+    with pytest.raises(InvalidArgumentError):
+        await client.list_approvals_page(page_size=-1)

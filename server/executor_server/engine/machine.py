@@ -11,8 +11,8 @@ Where state lives:
   Every event the machine emits is applied to it at once, and recovery is replaying the
   journal through the same fold, then `Recover`.
 - The machine adds only what is in flight and so is never journaled: the phase, the ready
-  heap, the dependency counters, the attempts running and the steps backing off. All of it
-  is derived again from the fold on recovery.
+  heap, the dependency counters, the attempts running, the steps backing off or waiting.
+  All of it is derived again from the fold on recovery (a wait's deadline is journaled).
 
 Where durability is decided: here, as data. `StartAttempt.after` is the sequence that must
 be durable before a tool that is not idempotent runs (a crash must never hide an attempt

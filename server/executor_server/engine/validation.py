@@ -33,7 +33,12 @@ from executor_server.engine import references
 from executor_server.engine.policy import MAX_ATTEMPTS_LIMIT
 from executor_server.engine.program import Program, build_program
 from executor_server.engine.references import Template
-from executor_server.engine.secrets import find_secrets, has_secret
+from executor_server.engine.secrets import (
+    declares_write_only,
+    find_secrets,
+    has_secret,
+    write_only_values,
+)
 from executor_server.engine.sizes import NotJson, TooDeep, TooLarge, json_size
 from executor_server.engine.waits import Gate, SignalWait, SleepWait, Wait
 from executor_server.tools.protocol import Tool
@@ -578,10 +583,21 @@ def _schema_violations(field: str, validator: Validator, value: Any) -> list[Fie
 
 def validate_edited_arguments(tool: Tool, arguments: Any, max_bytes: int) -> None:
     """Arguments an approver gives a step instead of its own: JSON within `max_bytes` that
-    the tool's input schema accepts (taken as they are: no reference is resolved).
+    the tool's input schema accepts, setting none of its write-only properties (taken as
+    they are: no reference or secret is resolved).
     Raises InvalidArgument with a field violation per problem."""
     _json_within("arguments", arguments, max_bytes)
-    violations = _schema_violations("arguments", compile_schema(tool.spec.input_schema), arguments)
+    schema = tool.spec.input_schema
+    violations = _schema_violations("arguments", compile_schema(schema), arguments)
+    if declares_write_only(schema) and write_only_values(schema, arguments):
+        # The decision is journaled as given, and a write-only value never may be.
+        violations.append(
+            FieldViolation(
+                "arguments",
+                f"sets write-only arguments of tool {tool.spec.name!r}, which a decision "
+                "cannot carry (it is journaled); keep the step's own",
+            )
+        )
     if violations:
         raise InvalidArgument(violations, reason="INVALID_ARGUMENTS")
 

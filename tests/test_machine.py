@@ -499,3 +499,37 @@ def test_a_step_is_compensated_only_after_all_its_dependents() -> None:
     end(0, compensation=True)
     assert test.machine.status is ES.ROLLED_BACK
     test.teardown()
+
+
+def test_a_sleep_ends_at_its_journaled_time_never_before_and_recovery_keeps_it() -> None:
+    shape = PlanShape(
+        deps=((),),
+        unsafe=(False,),
+        undo=(False,),
+        attempts=(1,),
+        concurrency=1,
+        continue_on_failure=False,
+        auto_rollback=False,
+        rollback_on_cancel=False,
+        waits=("sleep",),  # one second
+    )
+    program = compile_shape(shape)
+    now = [1000.0]
+    machine = Machine(program, fold(program, []), clock=lambda: now[0])
+    started = machine.handle(Start())
+    waiting = started.events[-1]
+    assert waiting.step_status is SS.WAITING and waiting.wait_deadline == 1001.0
+    nap = Timer(TimerKind.WAIT, 0)
+    assert ArmTimer(nap, 1.0) in started.effects
+
+    now[0] = 1000.6  # the process dies; a new one replays the journal
+    revived = Machine(program, fold(program, started.events), clock=lambda: now[0])
+    assert revived.handle(Recover()).effects == [ArmTimer(nap, pytest.approx(0.4))]
+    now[0] = 1000.9  # its loop timer fires early (clocks drift): the sleep goes on
+    early = revived.handle(TimerFired(nap))
+    assert early.events == [] and early.effects == [ArmTimer(nap, pytest.approx(0.1))]
+    now[0] = 1001.0
+    woke = revived.handle(TimerFired(nap)).events
+    assert [e.step_status for e in woke[:1]] == [SS.COMPLETED]
+    assert woke[0].output == {"slept_until": "1970-01-01T00:16:41Z"}
+    assert woke[-1].status is ES.COMPLETED

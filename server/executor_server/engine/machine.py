@@ -1011,8 +1011,14 @@ class Machine:
                 self._backing_off.discard(i)
                 heapq.heappush(self._ready, -i if self.compensating else i)
         elif timer.kind is TimerKind.WAIT:
-            if timer.step in self._waiting:
-                self._wait_timed_out(timer.step)
+            i = timer.step
+            if i in self._waiting:
+                ends = self.state.steps[i].wait_deadline
+                left = ends - self._clock() if ends is not None else 0.0
+                if left > 0:  # the loop's clock ran ahead of the wall clock: never cut short
+                    self._out.effects.append(ArmTimer(timer, left))
+                else:
+                    self._wait_timed_out(i)
         elif timer.kind is TimerKind.DEADLINE:
             if self.phase is Phase.FORWARD and self.state.status is ES.RUNNING:
                 limit = self.program.deadline

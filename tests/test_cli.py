@@ -458,7 +458,10 @@ def test_approvals_approve_reject_and_signal(server: str) -> None:
     assert invalid.code == 2 and "payload" in invalid.stderr
     signalled = executor("signal", plan_id, "deployed", '{"version": "1.4.2"}', server=server)
     assert signalled.code == 0, signalled.stderr
-    assert executor("watch", plan_id, server=server).code == 0
+    followed = executor("watch", plan_id, server=server)
+    assert followed.code == 0
+    assert "step announce approved - ship it" in followed.stdout
+    assert "step deployed got signal 'deployed'" in followed.stdout
     steps = {s["stepName"]: s for s in status_of(plan_id, server)["stepResults"]}
     assert steps["announce"]["output"] == {"post": "1.4.2 is out"}
     assert steps["announce"]["approval"]["comment"] == "ship it"

@@ -768,9 +768,8 @@ def _show_step(settings: Settings, plan_id: str, result: pb.StepResult) -> None:
         render.emit_json(settings.stdout, result)
         return
     label = result.step_name or result.step_id
-    decided = pb.ApprovalDecision.Name(result.approval.decision).removeprefix("APPROVAL_DECISION_")
     settings.stdout.print(
-        f"{plan_id}: step {label} {decided.lower()}d, "
+        f"{plan_id}: step {label} {render.decided(result.approval.decision)}, "
         f"now {render.styled(step_status_name(result.status))}"
     )
 

@@ -68,6 +68,13 @@ def error_type_name(value: int) -> str:
         return str(value)
 
 
+def decided(decision: int) -> str:
+    """``APPROVAL_DECISION_REJECT`` -> ``rejected``."""
+    if decision == pb.APPROVAL_DECISION_APPROVE:
+        return "approved"
+    return "rejected" if decision == pb.APPROVAL_DECISION_REJECT else "undecided"
+
+
 def event_line(event: pb.ExecutionEvent) -> str:
     """One event as one plain line: sequence, time, what changed."""
     at = event.event_time.ToDatetime().astimezone().strftime("%H:%M:%S.%f")[:-3]
@@ -85,6 +92,13 @@ def event_line(event: pb.ExecutionEvent) -> str:
         text = f"step {name} attempt {event.attempt} failed, retrying in {delay}{error}"
     elif kind == pb.EXECUTION_EVENT_TYPE_STEP_PROGRESS:
         text = f"step {name} {event.progress:.0%}"
+    elif kind == pb.EXECUTION_EVENT_TYPE_APPROVAL_DECIDED:
+        by = f" by {event.actor}" if event.actor else ""
+        text = f"step {name} {decided(event.decision)}{by}{error}"
+    elif kind == pb.EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED:
+        by = f" from {event.actor}" if event.actor else ""
+        text = f"step {name} got signal {event.signal!r}{by}"
+        return f"{head} {text}"  # its message says the same
     else:
         text = f"execution {status_name(event.status)}{error}"
     if event.message:

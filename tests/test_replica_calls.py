@@ -20,10 +20,13 @@ from tests.support.tools import Gate
 from executor_client import (
     AsyncExecutorClient,
     FailedPreconditionError,
+    approval,
     compensation,
+    output,
     plan,
     status_name,
     step,
+    wait_for_signal,
 )
 from executor_server.app import Config, build_server
 from executor_server.domain.errors import (
@@ -141,6 +144,27 @@ async def test_cancel_and_rollback_on_another_replica(replica: Start, gate: Gate
     assert status_name(await to_a.rollback_execution(p.id)) == "ROLLED_BACK"  # holds
     events = await _all(to_b, p.id)
     assert_well_formed(events, rollback=True)
+
+
+async def test_gates_and_signals_are_decided_on_any_replica(replica: Start) -> None:
+    _, to_a = await replica("a")
+    _, to_b = await replica("b")
+    gated = step("echo", {"n": 1}, name="gated", approval=approval("ship?"))
+    told = wait_for_signal("go", name="told", depends_on=[gated])
+    p = plan(gated, told, name="decided elsewhere")
+    await to_a.execute_plan(p, detach=True)
+    async with asyncio.timeout(10):
+        while not await to_a.list_approvals(p.id):  # noqa: ASYNC110 (the gate opens on a)
+            await asyncio.sleep(0.02)
+    with pytest.raises(FailedPreconditionError):  # a's refusal, through b: no gate there
+        await to_b.approve_step(p.id, "told")
+    decided = await to_b.approve_step(p.id, "gated", comment="fine")  # applied on a
+    assert decided.approval.comment == "fine"
+    status = await to_b.signal_execution(p.id, "go", {"ok": True})
+    assert status_name(status) in ("RUNNING", "COMPLETED")  # the signal may end it
+    result = await to_b.wait(p.id, timeout=20)
+    assert status_name(result.status) == "COMPLETED"
+    assert output(result.step_results[1].output) == {"ok": True}
 
 
 async def test_a_full_replica_queues_work_for_one_with_room(replica: Start, gate: Gate) -> None:

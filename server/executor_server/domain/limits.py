@@ -16,6 +16,12 @@ MiB = 1024 * 1024
 #: three (Value, Struct, map entry), so every client can read what stays within this.
 MAX_JSON_DEPTH = 30
 
+#: The longest wait a step may declare (a gate's or a signal's timeout, a sleep).
+MAX_WAIT_SECONDS = 366 * 24 * 3600
+#: An approval gate's prompt, as written and as resolved; a decision's comment.
+MAX_PROMPT_CHARS = 4000
+MAX_COMMENT_CHARS = 4000
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:

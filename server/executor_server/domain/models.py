@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from executor_server.domain.status import (
+    ApprovalDecision,
     EventType,
     ExecutionErrorType,
     ExecutionStatus,
@@ -83,10 +84,33 @@ class ValidationRule(_Input):
     description: str = ""
 
 
+class WaitForSignal(_Input):
+    name: str
+    timeout: timedelta | None = None
+    payload_schema: JsonObject | None = None
+
+
+class Sleep(_Input):
+    """Exactly one of the two (validation checks it)."""
+
+    duration: timedelta | None = None
+    until: float | None = None  # epoch seconds
+
+
+class ApprovalGate(_Input):
+    prompt: str = ""
+    timeout: timedelta | None = None
+    on_timeout: ApprovalDecision = ApprovalDecision.REJECT
+    allow_edit: bool = False
+
+
 class ActionStep(_Input):
     id: str
     name: str = ""
+    # What the step does: one of the three.
     tool_execution: ToolExecution | None = None
+    wait_for_signal: WaitForSignal | None = None
+    sleep: Sleep | None = None
     parameters: JsonObject = Field(default_factory=dict)
     dependencies: tuple[str, ...] = ()
     expected_duration: timedelta | None = None
@@ -94,6 +118,14 @@ class ActionStep(_Input):
     retry_policy: RetryPolicy | None = None
     validation_rules: tuple[ValidationRule, ...] = ()
     compensation: Compensation | None = None
+    approval: ApprovalGate | None = None
+
+    @property
+    def waits(self) -> bool:
+        """The step waits (for a decision, a signal or a time) once it is ready."""
+        return (
+            self.approval is not None or self.wait_for_signal is not None or self.sleep is not None
+        )
 
     @property
     def label(self) -> str:
@@ -164,6 +196,18 @@ class CompensationResult:
         return (self.end_time or self.start_time) - self.start_time
 
 
+@dataclass(frozen=True, slots=True)
+class ApprovalRecord:
+    """How a gate was decided; `arguments` replace the step's when the decision edited them."""
+
+    decision: ApprovalDecision
+    comment: str = ""
+    actor: str = ""
+    time: float = 0.0
+    timed_out: bool = False
+    arguments: Any = None
+
+
 @dataclass(slots=True)
 class StepResult:
     step_id: str
@@ -176,6 +220,11 @@ class StepResult:
     start_time: float | None = None  # epoch seconds
     end_time: float | None = None
     compensation: CompensationResult | None = None
+    #: When it started waiting (a gate, a signal or a sleep), and when that wait ends by
+    #: itself (None: it waits forever).
+    wait_start_time: float | None = None
+    wait_deadline: float | None = None
+    approval: ApprovalRecord | None = None
 
     @property
     def retry_count(self) -> int:
@@ -200,6 +249,7 @@ class Progress:
     compensating_steps: int
     compensated_steps: int
     compensation_failed_steps: int
+    waiting_steps: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +269,24 @@ class ExecutionResult:
     end_time: float | None
     last_sequence: int
     plan: ActionPlan  # for what results echo back (step parameters, names)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingApproval:
+    """An approval gate waiting for a decision, as the inbox lists it."""
+
+    plan_id: str
+    plan_name: str
+    step_id: str
+    step_name: str
+    position: int  # in the plan
+    tool_name: str
+    prompt: str  # references resolved
+    arguments: Any  # references resolved, secrets not
+    wait_start_time: float
+    deadline: float | None
+    on_timeout: ApprovalDecision
+    allow_edit: bool
 
 
 @dataclass(slots=True)  # not frozen, which costs 6x to build; never changed once built
@@ -247,6 +315,12 @@ class Event:
     progress: float | None = None
     #: The name of the caller who asked for this transition; "" for the engine's own.
     actor: str = ""
+    #: APPROVAL_DECIDED: the decision (its comment is the message, edited arguments the
+    #: output). SIGNAL_RECEIVED and a step WAITING for one: the signal's name. A step
+    #: starting to wait: when its wait ends by itself.
+    decision: ApprovalDecision | None = None
+    signal: str = ""
+    wait_deadline: float | None = None
 
     @property
     def is_terminal(self) -> bool:

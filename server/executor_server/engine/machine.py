@@ -11,8 +11,8 @@ Where state lives:
   Every event the machine emits is applied to it at once, and recovery is replaying the
   journal through the same fold, then `Recover`.
 - The machine adds only what is in flight and so is never journaled: the phase, the ready
-  heap, the dependency counters, the attempts running and the steps backing off. All of it
-  is derived again from the fold on recovery.
+  heap, the dependency counters, the attempts running, the steps backing off or waiting.
+  All of it is derived again from the fold on recovery (a wait's deadline is journaled).
 
 Where durability is decided: here, as data. `StartAttempt.after` is the sequence that must
 be durable before a tool that is not idempotent runs (a crash must never hide an attempt
@@ -25,9 +25,13 @@ earlier one starts first. Rollback runs the same machinery over the reversed gra
 completed step is compensated once every completed step that depended on it is, later plan
 positions first. A step waiting out a retry backoff holds no concurrency slot.
 
-Where the next features go: an approval gate, a signal or a sleep is a step in WAITING that
-holds no slot, exactly like a backoff (`_backing_off`), left by a new command (Approve,
-Signal) or a new TimerKind; a condition or a fan-out is decided where a completed step
+Waiting: a step with an approval gate, a signal wait or a sleep enters WAITING when it is
+released (`_release`), holding no slot, exactly like a backoff; it leaves on Approve, Signal
+or its TimerKind.WAIT timer (a gate's or a signal's timeout, a sleep's end, all absolute
+times journaled in its WAITING event). An approved gate joins the ready heap and its tool
+starts like any other step, so a decision during a pause takes effect on resume.
+
+Where the next features go: a condition or a fan-out is decided where a completed step
 releases its dependents (`_attempt_succeeded`); re-running from a failure is a command that
 sets FAILED, CANCELLED and SKIPPED steps back to PENDING (STEP_TRANSITIONS already plans
 the row) and `_begin_forward` again. Each is a command, an event and maybe an effect here,
@@ -37,17 +41,20 @@ and a case in the runner's `_perform` if it has a new effect.
 from __future__ import annotations
 
 import heapq
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from executor_server.domain.errors import FailedPrecondition, IllegalTransition
+from executor_server.domain.errors import FailedPrecondition, IllegalTransition, StepError, clip
 from executor_server.domain.frozen import freeze
+from executor_server.domain.limits import MAX_PROMPT_CHARS
 from executor_server.domain.models import Event, ExecutionError, ResourceUsage
 from executor_server.domain.status import (
     STEP_TRANSITIONS,
+    ApprovalDecision,
     EventType,
     ExecutionErrorType,
     ExecutionStatus,
@@ -58,6 +65,7 @@ from executor_server.domain.status import (
 from executor_server.engine.program import Program
 from executor_server.engine.secrets import Secrets
 from executor_server.engine.state import ExecutionState
+from executor_server.engine.waits import Gate, SignalWait, SleepWait, deadline, rfc3339
 from executor_server.tools.protocol import Budget
 
 #: How long a cancelled attempt may take to stop before it is recorded as stopped anyway
@@ -121,6 +129,7 @@ class TimerKind(Enum):
     RETRY = "retry"  # a step's backoff is over
     DEADLINE = "deadline"  # max_execution_time
     STOP_GRACE = "stop-grace"  # cancelled attempts had their time to stop
+    WAIT = "wait"  # a step's wait ends by itself: a sleep's end, a gate's or signal's timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +183,30 @@ class Rollback:
 
 
 @dataclass(frozen=True, slots=True)
+class Approve:
+    """Decide the approval gate of step `step`; `arguments` (checked against the tool's
+    input schema by the caller) replace the step's own when not None."""
+
+    ticket: int = 0
+    step: int = -1
+    decision: ApprovalDecision = ApprovalDecision.APPROVE
+    arguments: Any = None
+    comment: str = ""
+    by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """The signal that step `step` waits for has come, with `payload` (already checked
+    against its schema by the caller)."""
+
+    ticket: int = 0
+    step: int = -1
+    payload: Any = None
+    by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class AwaitEnd:
     """Answer once the execution has ended and has nothing more to do."""
 
@@ -190,6 +223,8 @@ Command = (
     | Resume
     | Cancel
     | Rollback
+    | Approve
+    | Signal
     | AwaitEnd
 )
 
@@ -284,6 +319,7 @@ class Machine:
         self._attempts: list[int] = [s.attempts for s in state.steps]
         self.running: dict[int, int] = {}  # step -> attempt in flight
         self._backing_off: set[int] = set()
+        self._waiting: set[int] = set()  # WAITING for a decision, a signal or a time
         self._interrupted: list[int] = []  # attempts a previous process left running
         self._on_phase_end: list[int] = []  # tickets answered when the phase ends
         self._on_end: list[int] = []  # tickets answered when nothing more is to be done
@@ -313,6 +349,10 @@ class Machine:
                 self._cancel(ticket, reason, by)
             case Rollback(ticket, detach, by):
                 self._rollback(ticket, detach, by)
+            case Approve():
+                self._approve(command)
+            case Signal():
+                self._signal(command)
             case AwaitEnd(ticket):
                 self._on_end.append(ticket)
         self._advance()
@@ -344,6 +384,9 @@ class Machine:
         retry_delay: float | None = None,
         progress: float | None = None,
         actor: str = "",
+        decision: ApprovalDecision | None = None,
+        signal: str = "",
+        wait_deadline: float | None = None,
     ) -> int:
         """Check one transition against the tables, fold it and journal it; returns its
         sequence. Raises IllegalTransition."""
@@ -375,6 +418,9 @@ class Machine:
             retry_delay=retry_delay,
             progress=progress,
             actor=actor,
+            decision=decision,
+            signal=signal,
+            wait_deadline=wait_deadline,
         )
         state.apply(event)
         self._out.events.append(event)
@@ -529,7 +575,9 @@ class Machine:
             idempotent, retry, tool = undo.idempotent, undo.retry, undo.tool
         else:
             idempotent, retry = self.program.idempotent[i], self.program.retry[i]
-            tool = self.program.tools[i]
+            step_tool = self.program.tools[i]
+            assert step_tool is not None  # only a step with a tool runs attempts
+            tool = step_tool
         if idempotent or retry.allows_retry(attempt, lost.error_type, True):
             self._emit(
                 EventType.STEP_RETRY_SCHEDULED,
@@ -559,14 +607,22 @@ class Machine:
             sum(1 for d in deps if steps[d].status is not SS.COMPLETED)
             for deps in self.program.dependencies
         ]
-        self._ready = [
+        released = [
             i
             for i, waiting in enumerate(self._waiting_on)
             if waiting == 0 and steps[i].status is SS.PENDING
         ]
+        waits = self.program.waits
+        self._ready = [i for i in released if waits[i] is None]
         self._ready.extend(self._interrupted)
         self._interrupted = []
         heapq.heapify(self._ready)
+        for i, step in enumerate(steps):
+            if step.status is SS.WAITING:  # waited when the previous process stopped
+                self._continue_wait(i)
+        for i in released:
+            if waits[i] is not None:
+                self._begin_wait(i)
         if self.state.status is ES.RUNNING:
             self._arm_deadline()
 
@@ -599,7 +655,7 @@ class Machine:
         paused = self.state.status is ES.PAUSED
         if self.phase in (Phase.FORWARD, Phase.ROLLBACK):
             # A paused execution stays paused, even with nothing left to do.
-            return not self._ready and not self._backing_off and not paused
+            return not self._ready and not self._backing_off and not self._waiting and not paused
         if self.phase in _STOPPING:
             # A cancel ends it at once; a failure while paused ends it when it is resumed.
             return not paused or (self._stop is not None and self._stop[0] is ES.CANCELLED)
@@ -666,12 +722,22 @@ class Machine:
         self._set_step(
             i, SS.COMPLETED, ended.attempt, "completed", output=ended.output, usage=ended.usage
         )
-        ready = self._ready
+        self._release_dependents(i)
+
+    def _release_dependents(self, i: int) -> None:
+        """Step i completed: its dependents with nothing else to wait for are released."""
         waiting = self._waiting_on
         for d in self.program.dependents[i]:
             waiting[d] -= 1
             if waiting[d] == 0:
-                heapq.heappush(ready, d)
+                self._release(d)
+
+    def _release(self, i: int) -> None:
+        """Step i's dependencies completed: it runs, or first waits."""
+        if self.program.waits[i] is None:
+            heapq.heappush(self._ready, i)
+        else:
+            self._begin_wait(i)
 
     def _attempt_failed(
         self,
@@ -764,6 +830,178 @@ class Machine:
                 progress=report.fraction,
             )
 
+    # ------------------------------------------------------------ waiting
+
+    def _begin_wait(self, i: int) -> None:
+        """Step i waits for its gate, its signal or its time, holding no slot. A signal
+        that came first is consumed at once."""
+        wait = self.program.waits[i]
+        assert wait is not None  # only steps with a wait are sent here
+        now = self._clock()
+        ends = deadline(wait, now)
+        signal = ""
+        if isinstance(wait, Gate):
+            message = f"waiting for approval: {self.prompt(i)}"
+        elif isinstance(wait, SignalWait):
+            signal = wait.name
+            message = f"waiting for signal {signal!r}"
+        else:
+            assert ends is not None  # a sleep always ends
+            message = f"sleeping until {rfc3339(ends)}"
+        self._emit(
+            EventType.STEP_STATUS_CHANGED,
+            step=i,
+            step_status=SS.WAITING,
+            message=message,
+            signal=signal,
+            wait_deadline=ends,
+        )
+        if isinstance(wait, SignalWait) and i in self.state.signals:
+            self._wait_completed(i, self.state.signals[i], f"signal {signal!r} received earlier")
+            return
+        self._waiting.add(i)
+        if ends is not None:
+            self._out.effects.append(ArmTimer(Timer(TimerKind.WAIT, i), max(ends - now, 0.0)))
+
+    def _continue_wait(self, i: int) -> None:
+        """A wait the journal holds as open: approved, it runs; else it waits on, until the
+        same deadline."""
+        step = self.state.steps[i]
+        if step.approval is not None:  # decided APPROVE; a rejection ended the step
+            heapq.heappush(self._ready, i)
+            return
+        self._waiting.add(i)
+        if step.wait_deadline is not None:
+            left = max(step.wait_deadline - self._clock(), 0.0)
+            self._out.effects.append(ArmTimer(Timer(TimerKind.WAIT, i), left))
+
+    def _wait_timed_out(self, i: int) -> None:
+        wait = self.program.waits[i]
+        ends = self.state.steps[i].wait_deadline
+        if isinstance(wait, SleepWait):
+            assert ends is not None  # a sleep's WAITING event journals its end
+            when = rfc3339(ends)
+            self._wait_completed(i, freeze({"slept_until": when}), f"slept until {when}")
+        elif isinstance(wait, Gate):
+            assert wait.timeout is not None  # else no timer was armed
+            decision = wait.on_timeout
+            error = ExecutionError(
+                ExecutionErrorType.TIMEOUT,
+                f"no decision within {wait.timeout:g}s: on_timeout decided {decision.name}",
+                step_id=self._steps[i].id,
+            )
+            self._decide(i, decision, None, error.message, "", timed_out=error)
+        else:
+            assert isinstance(wait, SignalWait) and wait.timeout is not None
+            self._waiting.discard(i)
+            error = ExecutionError(
+                ExecutionErrorType.TIMEOUT,
+                f"no signal {wait.name!r} within {wait.timeout:g}s",
+                step_id=self._steps[i].id,
+            )
+            self._set_step(i, SS.FAILED, 0, error.message, error=error)
+            self._step_failed(i, error)
+
+    def _wait_completed(self, i: int, output: Any, message: str) -> None:
+        self._waiting.discard(i)
+        self._set_step(i, SS.COMPLETED, 0, message, output=output)
+        self._release_dependents(i)
+
+    def _refuse_step(self, i: int, what: str, reason: str) -> FailedPrecondition:
+        return step_refusal(self.state, i, what, reason)
+
+    def _approve(self, command: Approve) -> None:
+        i = command.step
+        if not isinstance(self.program.waits[i], Gate):
+            raise self._refuse_step(i, "it has no approval gate", "NO_APPROVAL_GATE")
+        step = self.state.steps[i]
+        if step.approval is not None:
+            decided = step.approval
+            by = f" by {decided.actor}" if decided.actor else ""
+            raise self._refuse_step(
+                i, f"its gate was decided already ({decided.decision.name}{by})", "GATE_DECIDED"
+            )
+        if i not in self._waiting:
+            raise self._refuse_step(i, "its gate is not open", "STEP_NOT_WAITING")
+        self._decide(i, command.decision, command.arguments, command.comment, command.by)
+        self._reply(command.ticket)
+
+    def _decide(
+        self,
+        i: int,
+        decision: ApprovalDecision,
+        arguments: Any,
+        comment: str,
+        by: str,
+        timed_out: ExecutionError | None = None,
+    ) -> None:
+        """Record the decision; an approved step joins the ready heap (it starts when a slot
+        is free and the execution is not paused), a rejected one fails."""
+        self._waiting.discard(i)
+        self._out.effects.append(DisarmTimer(Timer(TimerKind.WAIT, i)))
+        self._emit(
+            EventType.APPROVAL_DECIDED,
+            step=i,
+            decision=decision,
+            message=comment,
+            output=arguments,
+            actor=by,
+            error=timed_out,
+        )
+        if decision is ApprovalDecision.APPROVE:
+            heapq.heappush(self._ready, i)
+            return
+        who = "its timeout" if timed_out is not None else (by or "request")
+        error = ExecutionError(
+            ExecutionErrorType.REJECTED,
+            f"rejected by {who}: {comment}" if comment else f"rejected by {who}",
+            step_id=self._steps[i].id,
+        )
+        self._set_step(i, SS.FAILED, 0, error.message, error=error)
+        self._step_failed(i, error)
+
+    def _signal(self, command: Signal) -> None:
+        i = command.step
+        wait = self.program.waits[i]
+        assert isinstance(wait, SignalWait)  # the caller found the step by its signal
+        if i in self.state.signals:
+            raise self._refuse_step(
+                i, f"signal {wait.name!r} was received already", "SIGNAL_RECEIVED"
+            )
+        status = self.state.steps[i].status
+        if self.phase is not Phase.FORWARD:
+            raise self._refuse("signal")
+        if status is not SS.PENDING and i not in self._waiting:
+            raise self._refuse_step(i, f"it no longer waits for {wait.name!r}", "STEP_NOT_WAITING")
+        self._emit(
+            EventType.SIGNAL_RECEIVED,
+            step=i,
+            signal=wait.name,
+            output=command.payload,
+            actor=command.by,
+            message=_by(f"signal {wait.name!r} received", command.by),
+        )
+        if i in self._waiting:
+            self._out.effects.append(DisarmTimer(Timer(TimerKind.WAIT, i)))
+            self._wait_completed(i, self.state.signals[i], f"signal {wait.name!r} received")
+        self._reply(command.ticket)
+
+    def prompt(self, i: int) -> str:
+        """Step i's gate prompt, its references resolved from the outputs it may see."""
+        gate = self.program.waits[i]
+        assert isinstance(gate, Gate)
+        try:
+            text = gate.prompt.resolve(self.outputs(), MAX_PROMPT_CHARS * 4)
+        except StepError:  # an output lacks the path: show what was written
+            text = gate.prompt.value
+        if not isinstance(text, str):
+            text = json.dumps(text, ensure_ascii=False)
+        return clip(text, MAX_PROMPT_CHARS)
+
+    def open_gates(self) -> list[int]:
+        """Steps whose gate waits for a decision, in plan order."""
+        return sorted(i for i in self._waiting if isinstance(self.program.waits[i], Gate))
+
     # ------------------------------------------------------------ timers
 
     def _timer_fired(self, timer: Timer) -> None:
@@ -772,6 +1010,15 @@ class Machine:
             if i in self._backing_off:
                 self._backing_off.discard(i)
                 heapq.heappush(self._ready, -i if self.compensating else i)
+        elif timer.kind is TimerKind.WAIT:
+            i = timer.step
+            if i in self._waiting:
+                ends = self.state.steps[i].wait_deadline
+                left = ends - self._clock() if ends is not None else 0.0
+                if left > 0:  # the loop's clock ran ahead of the wall clock: never cut short
+                    self._out.effects.append(ArmTimer(timer, left))
+                else:
+                    self._wait_timed_out(i)
         elif timer.kind is TimerKind.DEADLINE:
             if self.phase is Phase.FORWARD and self.state.status is ES.RUNNING:
                 limit = self.program.deadline
@@ -814,6 +1061,9 @@ class Machine:
             self._out.effects.append(DisarmTimer(Timer(TimerKind.RETRY, i)))
             self._attempt_stopped(i, self._attempts[i], self.compensating, None)
         self._backing_off.clear()
+        for i in sorted(self._waiting):  # they end CANCELLED with the phase
+            self._out.effects.append(DisarmTimer(Timer(TimerKind.WAIT, i)))
+        self._waiting.clear()
         if self.running:
             for i, attempt in self.running.items():
                 self._out.effects.append(CancelAttempt(i, attempt, self.compensating))
@@ -835,12 +1085,17 @@ class Machine:
             never_ran, why = SS.CANCELLED, stop[1]
         else:
             never_ran, why = SS.SKIPPED, None
-        note = "not run: " + (why.message if why else "the execution failed")
+        reason = why.message if why else "the execution failed"
+        note = "not run: " + reason
         for i, step in enumerate(self.state.steps):
             if step.status is SS.PENDING:
                 self._set_step(i, never_ran, 0, note, error=why)
             elif step.status is SS.RUNNING:  # interrupted, and never restarted
                 self._set_step(i, SS.CANCELLED, step.attempts, note, error=why)
+            elif step.status is SS.WAITING:
+                self._set_step(
+                    i, SS.CANCELLED, step.attempts, f"stopped waiting: {reason}", error=why
+                )
         self._disarm_deadline()
         if stop is not None:
             status, error = stop
@@ -1027,6 +1282,24 @@ class Machine:
         return _Outputs(self.program.index, self.state, own)
 
 
+def step_refusal(state: ExecutionState, i: int, what: str, reason: str) -> FailedPrecondition:
+    """A request about step i that its state does not allow; the details name the step's
+    status, and its decision when it has one."""
+    step = state.steps[i]
+    refusal = FailedPrecondition(
+        f"step {step.step_name or step.step_id!r} is {step.status.name}: {what}",
+        plan_id=state.plan.id,
+        status=state.status,
+        reason=reason,
+    )
+    refusal.metadata.update(step_id=step.step_id, step_status=step.status.name)
+    if step.approval is not None:
+        refusal.metadata.update(
+            decision=step.approval.decision.name, decided_by=step.approval.actor
+        )
+    return refusal
+
+
 def _by(what: str, actor: str) -> str:
     return f"{what} by {actor}" if actor else f"{what} by request"
 
@@ -1110,6 +1383,7 @@ def abandon(state: ExecutionState, why: str, clock: Callable[[], float] = time.t
     settle = {
         SS.PENDING: SS.SKIPPED,
         SS.RUNNING: SS.FAILED,
+        SS.WAITING: SS.FAILED,
         SS.COMPENSATING: SS.COMPENSATION_FAILED,
     }
     for i, step in enumerate(state.steps):

@@ -25,6 +25,7 @@ from executor_server.domain.errors import (
     NotFound,
     RequestError,
     ResourceExhausted,
+    StepNotFound,
     StillRunning,
     Unavailable,
 )
@@ -110,6 +111,8 @@ def decode_answer(text: str, plan_id: str) -> ExecutionStatus:
     raised: RequestError
     if kind == "Moved":
         raised = Moved(plan_id)
+    elif kind == "StepNotFound" and "step" in metadata:
+        raised = StepNotFound(plan_id, metadata["step"])
     elif kind == "NotFound":
         raised = NotFound(plan_id)
     elif kind == "StillRunning" and status is not None:

@@ -34,9 +34,15 @@ _SERVICE = "/executor.v1.ExecutorService/"
 REQUIRED_ROLE: dict[str, Role] = {
     **{
         _SERVICE + m: Role.VIEWER
-        for m in ("GetExecutionStatus", "WatchExecution", "ListExecutions", "ListTools")
+        for m in (
+            "GetExecutionStatus",
+            "WatchExecution",
+            "ListExecutions",
+            "ListTools",
+            "ListApprovals",
+        )
     },
-    # Approval gates and signals will be Role.APPROVER here when they land.
+    **{_SERVICE + m: Role.APPROVER for m in ("ApproveStep", "SignalExecution")},
 }
 
 _UNAUTHENTICATED = rpc_status.to_status(

@@ -14,6 +14,7 @@ from pydantic import TypeAdapter
 from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
+    ApprovalGate,
     Compensation,
     Event,
     ExecutionError,
@@ -21,11 +22,14 @@ from executor_server.domain.models import (
     ResourceLimits,
     ResourceUsage,
     RetryPolicy,
+    Sleep,
     TimeoutPolicy,
     ToolExecution,
     ValidationRule,
+    WaitForSignal,
 )
 from executor_server.domain.status import (
+    ApprovalDecision,
     EventType,
     ExecutionErrorType,
     ExecutionStatus,
@@ -67,6 +71,12 @@ def encode_event(event: Event) -> str:
         data["p"] = event.progress
     if event.actor:
         data["by"] = event.actor
+    if event.decision is not None:
+        data["d"] = int(event.decision)
+    if event.signal:
+        data["sg"] = event.signal
+    if event.wait_deadline is not None:
+        data["wd"] = event.wait_deadline
     return _dumps(data)
 
 
@@ -75,6 +85,7 @@ def decode_event(plan_id: str, sequence: int, text: str | bytes) -> Event:
     error = data.get("e")
     usage = data.get("u")
     step_status = data.get("ss")
+    decision = data.get("d")
     return Event(
         sequence=sequence,
         plan_id=plan_id,
@@ -94,6 +105,9 @@ def decode_event(plan_id: str, sequence: int, text: str | bytes) -> Event:
         retry_delay=data.get("rd"),
         progress=data.get("p"),
         actor=data.get("by", ""),
+        decision=ApprovalDecision(decision) if decision is not None else None,
+        signal=data.get("sg", ""),
+        wait_deadline=data.get("wd"),
     )
 
 
@@ -234,6 +248,7 @@ def _plan_out(plan: ActionPlan) -> dict[str, Any]:
                     )
                     if undo is not None
                     else None,
+                    **_waits_out(s),
                 }
             )
         )
@@ -272,6 +287,7 @@ def _plan_in(data: dict[str, Any]) -> ActionPlan:
                 )
                 if undo is not None
                 else None,
+                **_waits_in(s),
             )
         )
     return ActionPlan(
@@ -280,6 +296,59 @@ def _plan_in(data: dict[str, Any]) -> ActionPlan:
         steps=tuple(steps),
         metadata=data.get("metadata", {}),
     )
+
+
+def _waits_out(step: ActionStep) -> dict[str, Any]:
+    """A step's gate, signal wait or sleep (absent from plans stored before they existed)."""
+    gate, signal, sleep = step.approval, step.wait_for_signal, step.sleep
+    return {
+        "approval": _compact(
+            {
+                "prompt": gate.prompt,
+                "timeout": _seconds(gate.timeout),
+                "on_timeout": int(gate.on_timeout),
+                "allow_edit": gate.allow_edit,
+            }
+        )
+        if gate is not None
+        else None,
+        "wait_for_signal": _compact(
+            {
+                "name": signal.name,
+                "timeout": _seconds(signal.timeout),
+                "payload_schema": signal.payload_schema,
+            }
+        )
+        if signal is not None
+        else None,
+        "sleep": {"duration": _seconds(sleep.duration), "until": sleep.until}
+        if sleep is not None
+        else None,
+    }
+
+
+def _waits_in(data: dict[str, Any]) -> dict[str, Any]:
+    gate, signal, sleep = data.get("approval"), data.get("wait_for_signal"), data.get("sleep")
+    return {
+        "approval": ApprovalGate(
+            prompt=gate.get("prompt", ""),
+            timeout=_duration(gate.get("timeout")),
+            on_timeout=ApprovalDecision(gate.get("on_timeout", ApprovalDecision.REJECT)),
+            allow_edit=gate.get("allow_edit", False),
+        )
+        if gate is not None
+        else None,
+        "wait_for_signal": WaitForSignal(
+            name=signal["name"],
+            timeout=_duration(signal.get("timeout")),
+            payload_schema=signal.get("payload_schema"),
+        )
+        if signal is not None
+        else None,
+        "sleep": Sleep(duration=_duration(sleep.get("duration")), until=sleep.get("until"))
+        if sleep is not None
+        else None,
+    }
 
 
 def _options_out(options: ExecutionOptions) -> dict[str, Any]:

@@ -28,6 +28,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ApprovalDecision int32
+
+const (
+	ApprovalDecision_APPROVAL_DECISION_UNSPECIFIED ApprovalDecision = 0
+	ApprovalDecision_APPROVAL_DECISION_APPROVE     ApprovalDecision = 1
+	ApprovalDecision_APPROVAL_DECISION_REJECT      ApprovalDecision = 2
+)
+
+// Enum value maps for ApprovalDecision.
+var (
+	ApprovalDecision_name = map[int32]string{
+		0: "APPROVAL_DECISION_UNSPECIFIED",
+		1: "APPROVAL_DECISION_APPROVE",
+		2: "APPROVAL_DECISION_REJECT",
+	}
+	ApprovalDecision_value = map[string]int32{
+		"APPROVAL_DECISION_UNSPECIFIED": 0,
+		"APPROVAL_DECISION_APPROVE":     1,
+		"APPROVAL_DECISION_REJECT":      2,
+	}
+)
+
+func (x ApprovalDecision) Enum() *ApprovalDecision {
+	p := new(ApprovalDecision)
+	*p = x
+	return p
+}
+
+func (x ApprovalDecision) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ApprovalDecision) Descriptor() protoreflect.EnumDescriptor {
+	return file_executor_v1_executor_proto_enumTypes[0].Descriptor()
+}
+
+func (ApprovalDecision) Type() protoreflect.EnumType {
+	return &file_executor_v1_executor_proto_enumTypes[0]
+}
+
+func (x ApprovalDecision) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ApprovalDecision.Descriptor instead.
+func (ApprovalDecision) EnumDescriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{0}
+}
+
 type ExecutionStatus int32
 
 const (
@@ -82,11 +131,11 @@ func (x ExecutionStatus) String() string {
 }
 
 func (ExecutionStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[0].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[1].Descriptor()
 }
 
 func (ExecutionStatus) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[0]
+	return &file_executor_v1_executor_proto_enumTypes[1]
 }
 
 func (x ExecutionStatus) Number() protoreflect.EnumNumber {
@@ -95,7 +144,7 @@ func (x ExecutionStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExecutionStatus.Descriptor instead.
 func (ExecutionStatus) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{0}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{1}
 }
 
 type StepStatus int32
@@ -111,21 +160,24 @@ const (
 	StepStatus_STEP_STATUS_COMPENSATING        StepStatus = 7
 	StepStatus_STEP_STATUS_COMPENSATED         StepStatus = 8
 	StepStatus_STEP_STATUS_COMPENSATION_FAILED StepStatus = 9
+	// Waiting for a decision, a signal or a time; holds no concurrency slot.
+	StepStatus_STEP_STATUS_WAITING StepStatus = 10
 )
 
 // Enum value maps for StepStatus.
 var (
 	StepStatus_name = map[int32]string{
-		0: "STEP_STATUS_UNSPECIFIED",
-		1: "STEP_STATUS_PENDING",
-		2: "STEP_STATUS_RUNNING",
-		3: "STEP_STATUS_COMPLETED",
-		4: "STEP_STATUS_FAILED",
-		5: "STEP_STATUS_SKIPPED",
-		6: "STEP_STATUS_CANCELLED",
-		7: "STEP_STATUS_COMPENSATING",
-		8: "STEP_STATUS_COMPENSATED",
-		9: "STEP_STATUS_COMPENSATION_FAILED",
+		0:  "STEP_STATUS_UNSPECIFIED",
+		1:  "STEP_STATUS_PENDING",
+		2:  "STEP_STATUS_RUNNING",
+		3:  "STEP_STATUS_COMPLETED",
+		4:  "STEP_STATUS_FAILED",
+		5:  "STEP_STATUS_SKIPPED",
+		6:  "STEP_STATUS_CANCELLED",
+		7:  "STEP_STATUS_COMPENSATING",
+		8:  "STEP_STATUS_COMPENSATED",
+		9:  "STEP_STATUS_COMPENSATION_FAILED",
+		10: "STEP_STATUS_WAITING",
 	}
 	StepStatus_value = map[string]int32{
 		"STEP_STATUS_UNSPECIFIED":         0,
@@ -138,6 +190,7 @@ var (
 		"STEP_STATUS_COMPENSATING":        7,
 		"STEP_STATUS_COMPENSATED":         8,
 		"STEP_STATUS_COMPENSATION_FAILED": 9,
+		"STEP_STATUS_WAITING":             10,
 	}
 )
 
@@ -152,11 +205,11 @@ func (x StepStatus) String() string {
 }
 
 func (StepStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[1].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[2].Descriptor()
 }
 
 func (StepStatus) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[1]
+	return &file_executor_v1_executor_proto_enumTypes[2]
 }
 
 func (x StepStatus) Number() protoreflect.EnumNumber {
@@ -165,7 +218,7 @@ func (x StepStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StepStatus.Descriptor instead.
 func (StepStatus) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{1}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{2}
 }
 
 type ExecutionErrorType int32
@@ -181,21 +234,25 @@ const (
 	ExecutionErrorType_EXECUTION_ERROR_TYPE_DEPENDENCY_FAILED  ExecutionErrorType = 7
 	ExecutionErrorType_EXECUTION_ERROR_TYPE_CANCELLED          ExecutionErrorType = 8
 	ExecutionErrorType_EXECUTION_ERROR_TYPE_INTERNAL           ExecutionErrorType = 9
+	// An approval gate was rejected (by a person or by its timeout); never
+	// retried.
+	ExecutionErrorType_EXECUTION_ERROR_TYPE_REJECTED ExecutionErrorType = 10
 )
 
 // Enum value maps for ExecutionErrorType.
 var (
 	ExecutionErrorType_name = map[int32]string{
-		0: "EXECUTION_ERROR_TYPE_UNSPECIFIED",
-		1: "EXECUTION_ERROR_TYPE_TOOL_NOT_FOUND",
-		2: "EXECUTION_ERROR_TYPE_RESOURCE_EXHAUSTED",
-		3: "EXECUTION_ERROR_TYPE_TIMEOUT",
-		4: "EXECUTION_ERROR_TYPE_NETWORK",
-		5: "EXECUTION_ERROR_TYPE_VALIDATION",
-		6: "EXECUTION_ERROR_TYPE_TOOL_FAILED",
-		7: "EXECUTION_ERROR_TYPE_DEPENDENCY_FAILED",
-		8: "EXECUTION_ERROR_TYPE_CANCELLED",
-		9: "EXECUTION_ERROR_TYPE_INTERNAL",
+		0:  "EXECUTION_ERROR_TYPE_UNSPECIFIED",
+		1:  "EXECUTION_ERROR_TYPE_TOOL_NOT_FOUND",
+		2:  "EXECUTION_ERROR_TYPE_RESOURCE_EXHAUSTED",
+		3:  "EXECUTION_ERROR_TYPE_TIMEOUT",
+		4:  "EXECUTION_ERROR_TYPE_NETWORK",
+		5:  "EXECUTION_ERROR_TYPE_VALIDATION",
+		6:  "EXECUTION_ERROR_TYPE_TOOL_FAILED",
+		7:  "EXECUTION_ERROR_TYPE_DEPENDENCY_FAILED",
+		8:  "EXECUTION_ERROR_TYPE_CANCELLED",
+		9:  "EXECUTION_ERROR_TYPE_INTERNAL",
+		10: "EXECUTION_ERROR_TYPE_REJECTED",
 	}
 	ExecutionErrorType_value = map[string]int32{
 		"EXECUTION_ERROR_TYPE_UNSPECIFIED":        0,
@@ -208,6 +265,7 @@ var (
 		"EXECUTION_ERROR_TYPE_DEPENDENCY_FAILED":  7,
 		"EXECUTION_ERROR_TYPE_CANCELLED":          8,
 		"EXECUTION_ERROR_TYPE_INTERNAL":           9,
+		"EXECUTION_ERROR_TYPE_REJECTED":           10,
 	}
 )
 
@@ -222,11 +280,11 @@ func (x ExecutionErrorType) String() string {
 }
 
 func (ExecutionErrorType) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[2].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[3].Descriptor()
 }
 
 func (ExecutionErrorType) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[2]
+	return &file_executor_v1_executor_proto_enumTypes[3]
 }
 
 func (x ExecutionErrorType) Number() protoreflect.EnumNumber {
@@ -235,7 +293,7 @@ func (x ExecutionErrorType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExecutionErrorType.Descriptor instead.
 func (ExecutionErrorType) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{2}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
 }
 
 type ExecutionEventType int32
@@ -250,6 +308,11 @@ const (
 	ExecutionEventType_EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED ExecutionEventType = 3
 	// A running tool reported progress (with options.progress_reporting).
 	ExecutionEventType_EXECUTION_EVENT_TYPE_STEP_PROGRESS ExecutionEventType = 4
+	// An approval gate was decided (see `decision`, `actor`, `message` for the
+	// comment, and `output` for replaced arguments).
+	ExecutionEventType_EXECUTION_EVENT_TYPE_APPROVAL_DECIDED ExecutionEventType = 5
+	// A signal arrived (see `signal`; `output` is its payload).
+	ExecutionEventType_EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED ExecutionEventType = 6
 )
 
 // Enum value maps for ExecutionEventType.
@@ -260,6 +323,8 @@ var (
 		2: "EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED",
 		3: "EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED",
 		4: "EXECUTION_EVENT_TYPE_STEP_PROGRESS",
+		5: "EXECUTION_EVENT_TYPE_APPROVAL_DECIDED",
+		6: "EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED",
 	}
 	ExecutionEventType_value = map[string]int32{
 		"EXECUTION_EVENT_TYPE_UNSPECIFIED":              0,
@@ -267,6 +332,8 @@ var (
 		"EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED":      2,
 		"EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED":     3,
 		"EXECUTION_EVENT_TYPE_STEP_PROGRESS":            4,
+		"EXECUTION_EVENT_TYPE_APPROVAL_DECIDED":         5,
+		"EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED":          6,
 	}
 )
 
@@ -281,11 +348,11 @@ func (x ExecutionEventType) String() string {
 }
 
 func (ExecutionEventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[3].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[4].Descriptor()
 }
 
 func (ExecutionEventType) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[3]
+	return &file_executor_v1_executor_proto_enumTypes[4]
 }
 
 func (x ExecutionEventType) Number() protoreflect.EnumNumber {
@@ -294,7 +361,7 @@ func (x ExecutionEventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExecutionEventType.Descriptor instead.
 func (ExecutionEventType) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{4}
 }
 
 // A DAG of steps. Steps run when all their dependencies have completed.
@@ -382,6 +449,8 @@ type ActionStep struct {
 	// Types that are valid to be assigned to StepType:
 	//
 	//	*ActionStep_ToolExecution
+	//	*ActionStep_WaitForSignal
+	//	*ActionStep_Sleep
 	StepType isActionStep_StepType `protobuf_oneof:"step_type"`
 	// Free-form data returned unchanged in the step's result metadata.
 	Parameters *structpb.Struct `protobuf:"bytes,4,opt,name=parameters,proto3" json:"parameters,omitempty"`
@@ -398,7 +467,10 @@ type ActionStep struct {
 	// with error type VALIDATION.
 	ValidationRules []*ValidationRule `protobuf:"bytes,9,rep,name=validation_rules,json=validationRules,proto3" json:"validation_rules,omitempty"`
 	// How to undo the step during rollback.
-	Compensation  *Compensation `protobuf:"bytes,10,opt,name=compensation,proto3" json:"compensation,omitempty"`
+	Compensation *Compensation `protobuf:"bytes,10,opt,name=compensation,proto3" json:"compensation,omitempty"`
+	// Hold the tool call until someone decides (ApproveStep). Only for a
+	// tool_execution step.
+	Approval      *ApprovalGate `protobuf:"bytes,13,opt,name=approval,proto3" json:"approval,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -463,6 +535,24 @@ func (x *ActionStep) GetToolExecution() *ToolExecution {
 	return nil
 }
 
+func (x *ActionStep) GetWaitForSignal() *WaitForSignal {
+	if x != nil {
+		if x, ok := x.StepType.(*ActionStep_WaitForSignal); ok {
+			return x.WaitForSignal
+		}
+	}
+	return nil
+}
+
+func (x *ActionStep) GetSleep() *Sleep {
+	if x != nil {
+		if x, ok := x.StepType.(*ActionStep_Sleep); ok {
+			return x.Sleep
+		}
+	}
+	return nil
+}
+
 func (x *ActionStep) GetParameters() *structpb.Struct {
 	if x != nil {
 		return x.Parameters
@@ -512,6 +602,13 @@ func (x *ActionStep) GetCompensation() *Compensation {
 	return nil
 }
 
+func (x *ActionStep) GetApproval() *ApprovalGate {
+	if x != nil {
+		return x.Approval
+	}
+	return nil
+}
+
 type isActionStep_StepType interface {
 	isActionStep_StepType()
 }
@@ -520,7 +617,219 @@ type ActionStep_ToolExecution struct {
 	ToolExecution *ToolExecution `protobuf:"bytes,3,opt,name=tool_execution,json=toolExecution,proto3,oneof"`
 }
 
+type ActionStep_WaitForSignal struct {
+	// Wait for a signal (SignalExecution); the step's output is its payload.
+	WaitForSignal *WaitForSignal `protobuf:"bytes,11,opt,name=wait_for_signal,json=waitForSignal,proto3,oneof"`
+}
+
+type ActionStep_Sleep struct {
+	// Wait until a time; the output is {"slept_until": RFC 3339 time}.
+	Sleep *Sleep `protobuf:"bytes,12,opt,name=sleep,proto3,oneof"`
+}
+
 func (*ActionStep_ToolExecution) isActionStep_StepType() {}
+
+func (*ActionStep_WaitForSignal) isActionStep_StepType() {}
+
+func (*ActionStep_Sleep) isActionStep_StepType() {}
+
+// A step that waits, holding no concurrency slot, until a signal of this name
+// arrives. Each name is awaited by at most one step of a plan.
+type WaitForSignal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// [A-Za-z_][A-Za-z0-9_.-]{0,127}
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Fails the step with TIMEOUT when no signal came within it (from when the
+	// step started waiting); unset waits forever.
+	Timeout *durationpb.Duration `protobuf:"bytes,2,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// A JSON Schema (2020-12) the payload must satisfy; a signal that does not is
+	// INVALID_ARGUMENT and is not kept.
+	PayloadSchema *structpb.Struct `protobuf:"bytes,3,opt,name=payload_schema,json=payloadSchema,proto3" json:"payload_schema,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitForSignal) Reset() {
+	*x = WaitForSignal{}
+	mi := &file_executor_v1_executor_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitForSignal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitForSignal) ProtoMessage() {}
+
+func (x *WaitForSignal) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitForSignal.ProtoReflect.Descriptor instead.
+func (*WaitForSignal) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *WaitForSignal) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WaitForSignal) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *WaitForSignal) GetPayloadSchema() *structpb.Struct {
+	if x != nil {
+		return x.PayloadSchema
+	}
+	return nil
+}
+
+// A step that waits, holding no concurrency slot, for a while. Exactly one of
+// `duration` and `until`. The end is fixed (and journaled) when the step starts
+// waiting, so a restart neither shortens nor restarts it.
+type Sleep struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Duration      *durationpb.Duration   `protobuf:"bytes,1,opt,name=duration,proto3" json:"duration,omitempty"`
+	Until         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Sleep) Reset() {
+	*x = Sleep{}
+	mi := &file_executor_v1_executor_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Sleep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Sleep) ProtoMessage() {}
+
+func (x *Sleep) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Sleep.ProtoReflect.Descriptor instead.
+func (*Sleep) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Sleep) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *Sleep) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+// A gate before a step's tool call: the step waits (holding no slot) for a
+// decision once its dependencies completed.
+type ApprovalGate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Shown to whoever decides; may hold `${steps.<name-or-id>.output...}`
+	// references to the step's dependencies, resolved when the step waits.
+	Prompt string `protobuf:"bytes,1,opt,name=prompt,proto3" json:"prompt,omitempty"`
+	// Applies `on_timeout` when no decision came within it; unset waits forever.
+	Timeout *durationpb.Duration `protobuf:"bytes,2,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// What the timeout decides (default REJECT).
+	OnTimeout ApprovalDecision `protobuf:"varint,3,opt,name=on_timeout,json=onTimeout,proto3,enum=executor.v1.ApprovalDecision" json:"on_timeout,omitempty"`
+	// The decision may replace the step's arguments (checked against the tool's
+	// input_schema).
+	AllowEdit     bool `protobuf:"varint,4,opt,name=allow_edit,json=allowEdit,proto3" json:"allow_edit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApprovalGate) Reset() {
+	*x = ApprovalGate{}
+	mi := &file_executor_v1_executor_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApprovalGate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApprovalGate) ProtoMessage() {}
+
+func (x *ApprovalGate) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApprovalGate.ProtoReflect.Descriptor instead.
+func (*ApprovalGate) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ApprovalGate) GetPrompt() string {
+	if x != nil {
+		return x.Prompt
+	}
+	return ""
+}
+
+func (x *ApprovalGate) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *ApprovalGate) GetOnTimeout() ApprovalDecision {
+	if x != nil {
+		return x.OnTimeout
+	}
+	return ApprovalDecision_APPROVAL_DECISION_UNSPECIFIED
+}
+
+func (x *ApprovalGate) GetAllowEdit() bool {
+	if x != nil {
+		return x.AllowEdit
+	}
+	return false
+}
 
 // A call of a named tool. String arguments may hold references of the form
 // `${steps.<name-or-id>.output}` or `${steps.<name-or-id>.output.<path>}`.
@@ -534,7 +843,7 @@ type ToolExecution struct {
 
 func (x *ToolExecution) Reset() {
 	*x = ToolExecution{}
-	mi := &file_executor_v1_executor_proto_msgTypes[2]
+	mi := &file_executor_v1_executor_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +855,7 @@ func (x *ToolExecution) String() string {
 func (*ToolExecution) ProtoMessage() {}
 
 func (x *ToolExecution) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[2]
+	mi := &file_executor_v1_executor_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +868,7 @@ func (x *ToolExecution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolExecution.ProtoReflect.Descriptor instead.
 func (*ToolExecution) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{2}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ToolExecution) GetToolName() string {
@@ -591,7 +900,7 @@ type Compensation struct {
 
 func (x *Compensation) Reset() {
 	*x = Compensation{}
-	mi := &file_executor_v1_executor_proto_msgTypes[3]
+	mi := &file_executor_v1_executor_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -603,7 +912,7 @@ func (x *Compensation) String() string {
 func (*Compensation) ProtoMessage() {}
 
 func (x *Compensation) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[3]
+	mi := &file_executor_v1_executor_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -616,7 +925,7 @@ func (x *Compensation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Compensation.ProtoReflect.Descriptor instead.
 func (*Compensation) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Compensation) GetToolName() string {
@@ -662,7 +971,7 @@ type ValidationRule struct {
 
 func (x *ValidationRule) Reset() {
 	*x = ValidationRule{}
-	mi := &file_executor_v1_executor_proto_msgTypes[4]
+	mi := &file_executor_v1_executor_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -674,7 +983,7 @@ func (x *ValidationRule) String() string {
 func (*ValidationRule) ProtoMessage() {}
 
 func (x *ValidationRule) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[4]
+	mi := &file_executor_v1_executor_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -687,7 +996,7 @@ func (x *ValidationRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidationRule.ProtoReflect.Descriptor instead.
 func (*ValidationRule) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{4}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ValidationRule) GetRule() isValidationRule_Rule {
@@ -745,7 +1054,7 @@ type RetryPolicy struct {
 
 func (x *RetryPolicy) Reset() {
 	*x = RetryPolicy{}
-	mi := &file_executor_v1_executor_proto_msgTypes[5]
+	mi := &file_executor_v1_executor_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +1066,7 @@ func (x *RetryPolicy) String() string {
 func (*RetryPolicy) ProtoMessage() {}
 
 func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[5]
+	mi := &file_executor_v1_executor_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +1079,7 @@ func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
 func (*RetryPolicy) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{5}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RetryPolicy) GetMaxAttempts() uint32 {
@@ -828,7 +1137,7 @@ type TimeoutPolicy struct {
 
 func (x *TimeoutPolicy) Reset() {
 	*x = TimeoutPolicy{}
-	mi := &file_executor_v1_executor_proto_msgTypes[6]
+	mi := &file_executor_v1_executor_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +1149,7 @@ func (x *TimeoutPolicy) String() string {
 func (*TimeoutPolicy) ProtoMessage() {}
 
 func (x *TimeoutPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[6]
+	mi := &file_executor_v1_executor_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +1162,7 @@ func (x *TimeoutPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimeoutPolicy.ProtoReflect.Descriptor instead.
 func (*TimeoutPolicy) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{6}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TimeoutPolicy) GetDefaultStepTimeout() *durationpb.Duration {
@@ -886,7 +1195,7 @@ type ResourceLimits struct {
 
 func (x *ResourceLimits) Reset() {
 	*x = ResourceLimits{}
-	mi := &file_executor_v1_executor_proto_msgTypes[7]
+	mi := &file_executor_v1_executor_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1207,7 @@ func (x *ResourceLimits) String() string {
 func (*ResourceLimits) ProtoMessage() {}
 
 func (x *ResourceLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[7]
+	mi := &file_executor_v1_executor_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1220,7 @@ func (x *ResourceLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceLimits.ProtoReflect.Descriptor instead.
 func (*ResourceLimits) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{7}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ResourceLimits) GetMaxCpuCores() uint32 {
@@ -980,7 +1289,7 @@ type ExecutionOptions struct {
 
 func (x *ExecutionOptions) Reset() {
 	*x = ExecutionOptions{}
-	mi := &file_executor_v1_executor_proto_msgTypes[8]
+	mi := &file_executor_v1_executor_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1301,7 @@ func (x *ExecutionOptions) String() string {
 func (*ExecutionOptions) ProtoMessage() {}
 
 func (x *ExecutionOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[8]
+	mi := &file_executor_v1_executor_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1314,7 @@ func (x *ExecutionOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionOptions.ProtoReflect.Descriptor instead.
 func (*ExecutionOptions) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{8}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ExecutionOptions) GetMaxConcurrentSteps() uint32 {
@@ -1079,7 +1388,7 @@ type ExecutionError struct {
 
 func (x *ExecutionError) Reset() {
 	*x = ExecutionError{}
-	mi := &file_executor_v1_executor_proto_msgTypes[9]
+	mi := &file_executor_v1_executor_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1400,7 @@ func (x *ExecutionError) String() string {
 func (*ExecutionError) ProtoMessage() {}
 
 func (x *ExecutionError) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[9]
+	mi := &file_executor_v1_executor_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1413,7 @@ func (x *ExecutionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionError.ProtoReflect.Descriptor instead.
 func (*ExecutionError) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{9}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ExecutionError) GetErrorType() ExecutionErrorType {
@@ -1150,7 +1459,7 @@ type ResourceUsage struct {
 
 func (x *ResourceUsage) Reset() {
 	*x = ResourceUsage{}
-	mi := &file_executor_v1_executor_proto_msgTypes[10]
+	mi := &file_executor_v1_executor_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1162,7 +1471,7 @@ func (x *ResourceUsage) String() string {
 func (*ResourceUsage) ProtoMessage() {}
 
 func (x *ResourceUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[10]
+	mi := &file_executor_v1_executor_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1175,7 +1484,7 @@ func (x *ResourceUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceUsage.ProtoReflect.Descriptor instead.
 func (*ResourceUsage) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{10}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ResourceUsage) GetCpuTimeMs() uint64 {
@@ -1233,13 +1542,14 @@ type Progress struct {
 	CompensatingSteps       uint32                 `protobuf:"varint,8,opt,name=compensating_steps,json=compensatingSteps,proto3" json:"compensating_steps,omitempty"`
 	CompensatedSteps        uint32                 `protobuf:"varint,9,opt,name=compensated_steps,json=compensatedSteps,proto3" json:"compensated_steps,omitempty"`
 	CompensationFailedSteps uint32                 `protobuf:"varint,10,opt,name=compensation_failed_steps,json=compensationFailedSteps,proto3" json:"compensation_failed_steps,omitempty"`
+	WaitingSteps            uint32                 `protobuf:"varint,11,opt,name=waiting_steps,json=waitingSteps,proto3" json:"waiting_steps,omitempty"`
 	unknownFields           protoimpl.UnknownFields
 	sizeCache               protoimpl.SizeCache
 }
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_executor_v1_executor_proto_msgTypes[11]
+	mi := &file_executor_v1_executor_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1561,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[11]
+	mi := &file_executor_v1_executor_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1574,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{11}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Progress) GetTotalSteps() uint32 {
@@ -1337,6 +1647,13 @@ func (x *Progress) GetCompensationFailedSteps() uint32 {
 	return 0
 }
 
+func (x *Progress) GetWaitingSteps() uint32 {
+	if x != nil {
+		return x.WaitingSteps
+	}
+	return 0
+}
+
 // How a completed step's compensation went (set once a rollback reached it).
 type CompensationResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1362,7 +1679,7 @@ type CompensationResult struct {
 
 func (x *CompensationResult) Reset() {
 	*x = CompensationResult{}
-	mi := &file_executor_v1_executor_proto_msgTypes[12]
+	mi := &file_executor_v1_executor_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1691,7 @@ func (x *CompensationResult) String() string {
 func (*CompensationResult) ProtoMessage() {}
 
 func (x *CompensationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[12]
+	mi := &file_executor_v1_executor_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1704,7 @@ func (x *CompensationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompensationResult.ProtoReflect.Descriptor instead.
 func (*CompensationResult) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{12}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CompensationResult) GetStatus() StepStatus {
@@ -1476,13 +1793,18 @@ type StepResult struct {
 	// server's message size limit (the largest outputs go first): its size in bytes. The
 	// step's COMPLETED event (WatchExecution) carries it whole.
 	ElidedOutputBytes uint64 `protobuf:"varint,13,opt,name=elided_output_bytes,json=elidedOutputBytes,proto3" json:"elided_output_bytes,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// For a step that waits (or waited): when its wait ends by itself (a sleep's
+	// end, a gate's or a signal's timeout).
+	WaitDeadline *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=wait_deadline,json=waitDeadline,proto3" json:"wait_deadline,omitempty"`
+	// For a gated step, once decided: the decision (also in `metadata.approval`).
+	Approval      *ApprovalRecord `protobuf:"bytes,16,opt,name=approval,proto3" json:"approval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StepResult) Reset() {
 	*x = StepResult{}
-	mi := &file_executor_v1_executor_proto_msgTypes[13]
+	mi := &file_executor_v1_executor_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1816,7 @@ func (x *StepResult) String() string {
 func (*StepResult) ProtoMessage() {}
 
 func (x *StepResult) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[13]
+	mi := &file_executor_v1_executor_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1829,7 @@ func (x *StepResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepResult.ProtoReflect.Descriptor instead.
 func (*StepResult) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{13}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StepResult) GetStepId() string {
@@ -1601,6 +1923,109 @@ func (x *StepResult) GetElidedOutputBytes() uint64 {
 	return 0
 }
 
+func (x *StepResult) GetWaitDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WaitDeadline
+	}
+	return nil
+}
+
+func (x *StepResult) GetApproval() *ApprovalRecord {
+	if x != nil {
+		return x.Approval
+	}
+	return nil
+}
+
+// How an approval gate was decided.
+type ApprovalRecord struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Decision ApprovalDecision       `protobuf:"varint,1,opt,name=decision,proto3,enum=executor.v1.ApprovalDecision" json:"decision,omitempty"`
+	Comment  string                 `protobuf:"bytes,2,opt,name=comment,proto3" json:"comment,omitempty"`
+	// Who decided: the caller's name; empty on a server that authenticates nobody
+	// and when the timeout decided.
+	Actor      string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	DecideTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=decide_time,json=decideTime,proto3" json:"decide_time,omitempty"`
+	// The gate's timeout decided (its on_timeout).
+	TimedOut bool `protobuf:"varint,5,opt,name=timed_out,json=timedOut,proto3" json:"timed_out,omitempty"`
+	// The decision replaced the step's arguments.
+	Edited        bool `protobuf:"varint,6,opt,name=edited,proto3" json:"edited,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApprovalRecord) Reset() {
+	*x = ApprovalRecord{}
+	mi := &file_executor_v1_executor_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApprovalRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApprovalRecord) ProtoMessage() {}
+
+func (x *ApprovalRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApprovalRecord.ProtoReflect.Descriptor instead.
+func (*ApprovalRecord) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ApprovalRecord) GetDecision() ApprovalDecision {
+	if x != nil {
+		return x.Decision
+	}
+	return ApprovalDecision_APPROVAL_DECISION_UNSPECIFIED
+}
+
+func (x *ApprovalRecord) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *ApprovalRecord) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *ApprovalRecord) GetDecideTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecideTime
+	}
+	return nil
+}
+
+func (x *ApprovalRecord) GetTimedOut() bool {
+	if x != nil {
+		return x.TimedOut
+	}
+	return false
+}
+
+func (x *ApprovalRecord) GetEdited() bool {
+	if x != nil {
+		return x.Edited
+	}
+	return false
+}
+
 // The outcome of an execution (complete once its status is terminal).
 type ExecutionResult struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -1626,7 +2051,7 @@ type ExecutionResult struct {
 
 func (x *ExecutionResult) Reset() {
 	*x = ExecutionResult{}
-	mi := &file_executor_v1_executor_proto_msgTypes[14]
+	mi := &file_executor_v1_executor_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1638,7 +2063,7 @@ func (x *ExecutionResult) String() string {
 func (*ExecutionResult) ProtoMessage() {}
 
 func (x *ExecutionResult) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[14]
+	mi := &file_executor_v1_executor_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1651,7 +2076,7 @@ func (x *ExecutionResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionResult.ProtoReflect.Descriptor instead.
 func (*ExecutionResult) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{14}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ExecutionResult) GetPlanId() string {
@@ -1767,19 +2192,28 @@ type ExecutionEvent struct {
 	// For STEP_PROGRESS: the fraction done, in [0, 1].
 	Progress float64 `protobuf:"fixed64,12,opt,name=progress,proto3" json:"progress,omitempty"`
 	StepName string  `protobuf:"bytes,13,opt,name=step_name,json=stepName,proto3" json:"step_name,omitempty"`
-	// For a step that COMPLETED: its output.
+	// For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+	// the decision replaced the step's with (unset when it kept them). For
+	// SIGNAL_RECEIVED: the signal's payload.
 	Output *structpb.Value `protobuf:"bytes,14,opt,name=output,proto3" json:"output,omitempty"`
 	// Who asked for this transition (submitted, paused, resumed, cancelled, rolled back):
 	// the name of the caller's token or client certificate. Empty for what the engine did
 	// by itself, and on a server that authenticates nobody.
-	Actor         string `protobuf:"bytes,15,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor string `protobuf:"bytes,15,opt,name=actor,proto3" json:"actor,omitempty"`
+	// For APPROVAL_DECIDED: the decision.
+	Decision ApprovalDecision `protobuf:"varint,17,opt,name=decision,proto3,enum=executor.v1.ApprovalDecision" json:"decision,omitempty"`
+	// For SIGNAL_RECEIVED, and a step that starts WAITING for one: the signal's name.
+	Signal string `protobuf:"bytes,18,opt,name=signal,proto3" json:"signal,omitempty"`
+	// For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+	// a timeout), unset when it waits forever.
+	WaitDeadline  *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=wait_deadline,json=waitDeadline,proto3" json:"wait_deadline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecutionEvent) Reset() {
 	*x = ExecutionEvent{}
-	mi := &file_executor_v1_executor_proto_msgTypes[15]
+	mi := &file_executor_v1_executor_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1791,7 +2225,7 @@ func (x *ExecutionEvent) String() string {
 func (*ExecutionEvent) ProtoMessage() {}
 
 func (x *ExecutionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[15]
+	mi := &file_executor_v1_executor_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1804,7 +2238,7 @@ func (x *ExecutionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionEvent.ProtoReflect.Descriptor instead.
 func (*ExecutionEvent) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{15}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ExecutionEvent) GetSequence() uint64 {
@@ -1912,6 +2346,27 @@ func (x *ExecutionEvent) GetActor() string {
 	return ""
 }
 
+func (x *ExecutionEvent) GetDecision() ApprovalDecision {
+	if x != nil {
+		return x.Decision
+	}
+	return ApprovalDecision_APPROVAL_DECISION_UNSPECIFIED
+}
+
+func (x *ExecutionEvent) GetSignal() string {
+	if x != nil {
+		return x.Signal
+	}
+	return ""
+}
+
+func (x *ExecutionEvent) GetWaitDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WaitDeadline
+	}
+	return nil
+}
+
 // A tool's description, in the shape MCP made familiar.
 type ToolSpec struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -1939,7 +2394,7 @@ type ToolSpec struct {
 
 func (x *ToolSpec) Reset() {
 	*x = ToolSpec{}
-	mi := &file_executor_v1_executor_proto_msgTypes[16]
+	mi := &file_executor_v1_executor_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1951,7 +2406,7 @@ func (x *ToolSpec) String() string {
 func (*ToolSpec) ProtoMessage() {}
 
 func (x *ToolSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[16]
+	mi := &file_executor_v1_executor_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1964,7 +2419,7 @@ func (x *ToolSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolSpec.ProtoReflect.Descriptor instead.
 func (*ToolSpec) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{16}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ToolSpec) GetName() string {
@@ -2056,7 +2511,7 @@ type ToolLoadError struct {
 
 func (x *ToolLoadError) Reset() {
 	*x = ToolLoadError{}
-	mi := &file_executor_v1_executor_proto_msgTypes[17]
+	mi := &file_executor_v1_executor_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2523,7 @@ func (x *ToolLoadError) String() string {
 func (*ToolLoadError) ProtoMessage() {}
 
 func (x *ToolLoadError) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[17]
+	mi := &file_executor_v1_executor_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2536,7 @@ func (x *ToolLoadError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolLoadError.ProtoReflect.Descriptor instead.
 func (*ToolLoadError) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{17}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ToolLoadError) GetEntryPoint() string {
@@ -2110,7 +2565,7 @@ type ExecutePlanRequest struct {
 
 func (x *ExecutePlanRequest) Reset() {
 	*x = ExecutePlanRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[18]
+	mi := &file_executor_v1_executor_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2577,7 @@ func (x *ExecutePlanRequest) String() string {
 func (*ExecutePlanRequest) ProtoMessage() {}
 
 func (x *ExecutePlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[18]
+	mi := &file_executor_v1_executor_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2590,7 @@ func (x *ExecutePlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutePlanRequest.ProtoReflect.Descriptor instead.
 func (*ExecutePlanRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{18}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExecutePlanRequest) GetPlan() *ActionPlan {
@@ -2168,7 +2623,7 @@ type ExecutePlanResponse struct {
 
 func (x *ExecutePlanResponse) Reset() {
 	*x = ExecutePlanResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[19]
+	mi := &file_executor_v1_executor_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2180,7 +2635,7 @@ func (x *ExecutePlanResponse) String() string {
 func (*ExecutePlanResponse) ProtoMessage() {}
 
 func (x *ExecutePlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[19]
+	mi := &file_executor_v1_executor_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2193,7 +2648,7 @@ func (x *ExecutePlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutePlanResponse.ProtoReflect.Descriptor instead.
 func (*ExecutePlanResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{19}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ExecutePlanResponse) GetResult() *ExecutionResult {
@@ -2220,7 +2675,7 @@ type ExecutionContext struct {
 
 func (x *ExecutionContext) Reset() {
 	*x = ExecutionContext{}
-	mi := &file_executor_v1_executor_proto_msgTypes[20]
+	mi := &file_executor_v1_executor_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2232,7 +2687,7 @@ func (x *ExecutionContext) String() string {
 func (*ExecutionContext) ProtoMessage() {}
 
 func (x *ExecutionContext) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[20]
+	mi := &file_executor_v1_executor_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2245,7 +2700,7 @@ func (x *ExecutionContext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionContext.ProtoReflect.Descriptor instead.
 func (*ExecutionContext) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{20}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ExecutionContext) GetPlanId() string {
@@ -2293,7 +2748,7 @@ type ExecuteStepRequest struct {
 
 func (x *ExecuteStepRequest) Reset() {
 	*x = ExecuteStepRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[21]
+	mi := &file_executor_v1_executor_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2305,7 +2760,7 @@ func (x *ExecuteStepRequest) String() string {
 func (*ExecuteStepRequest) ProtoMessage() {}
 
 func (x *ExecuteStepRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[21]
+	mi := &file_executor_v1_executor_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2318,7 +2773,7 @@ func (x *ExecuteStepRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteStepRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteStepRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{21}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExecuteStepRequest) GetStep() *ActionStep {
@@ -2345,7 +2800,7 @@ type ExecuteStepResponse struct {
 
 func (x *ExecuteStepResponse) Reset() {
 	*x = ExecuteStepResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[22]
+	mi := &file_executor_v1_executor_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2357,7 +2812,7 @@ func (x *ExecuteStepResponse) String() string {
 func (*ExecuteStepResponse) ProtoMessage() {}
 
 func (x *ExecuteStepResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[22]
+	mi := &file_executor_v1_executor_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2370,7 +2825,7 @@ func (x *ExecuteStepResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteStepResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteStepResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{22}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ExecuteStepResponse) GetResult() *StepResult {
@@ -2398,7 +2853,7 @@ type CancelExecutionRequest struct {
 
 func (x *CancelExecutionRequest) Reset() {
 	*x = CancelExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[23]
+	mi := &file_executor_v1_executor_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2410,7 +2865,7 @@ func (x *CancelExecutionRequest) String() string {
 func (*CancelExecutionRequest) ProtoMessage() {}
 
 func (x *CancelExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[23]
+	mi := &file_executor_v1_executor_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2423,7 +2878,7 @@ func (x *CancelExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelExecutionRequest.ProtoReflect.Descriptor instead.
 func (*CancelExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{23}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CancelExecutionRequest) GetPlanId() string {
@@ -2449,7 +2904,7 @@ type CancelExecutionResponse struct {
 
 func (x *CancelExecutionResponse) Reset() {
 	*x = CancelExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[24]
+	mi := &file_executor_v1_executor_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2461,7 +2916,7 @@ func (x *CancelExecutionResponse) String() string {
 func (*CancelExecutionResponse) ProtoMessage() {}
 
 func (x *CancelExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[24]
+	mi := &file_executor_v1_executor_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2474,7 +2929,7 @@ func (x *CancelExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelExecutionResponse.ProtoReflect.Descriptor instead.
 func (*CancelExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{24}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CancelExecutionResponse) GetStatus() ExecutionStatus {
@@ -2493,7 +2948,7 @@ type PauseExecutionRequest struct {
 
 func (x *PauseExecutionRequest) Reset() {
 	*x = PauseExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[25]
+	mi := &file_executor_v1_executor_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +2960,7 @@ func (x *PauseExecutionRequest) String() string {
 func (*PauseExecutionRequest) ProtoMessage() {}
 
 func (x *PauseExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[25]
+	mi := &file_executor_v1_executor_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +2973,7 @@ func (x *PauseExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseExecutionRequest.ProtoReflect.Descriptor instead.
 func (*PauseExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{25}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PauseExecutionRequest) GetPlanId() string {
@@ -2537,7 +2992,7 @@ type PauseExecutionResponse struct {
 
 func (x *PauseExecutionResponse) Reset() {
 	*x = PauseExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[26]
+	mi := &file_executor_v1_executor_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2549,7 +3004,7 @@ func (x *PauseExecutionResponse) String() string {
 func (*PauseExecutionResponse) ProtoMessage() {}
 
 func (x *PauseExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[26]
+	mi := &file_executor_v1_executor_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2562,7 +3017,7 @@ func (x *PauseExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseExecutionResponse.ProtoReflect.Descriptor instead.
 func (*PauseExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{26}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PauseExecutionResponse) GetStatus() ExecutionStatus {
@@ -2581,7 +3036,7 @@ type ResumeExecutionRequest struct {
 
 func (x *ResumeExecutionRequest) Reset() {
 	*x = ResumeExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[27]
+	mi := &file_executor_v1_executor_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2593,7 +3048,7 @@ func (x *ResumeExecutionRequest) String() string {
 func (*ResumeExecutionRequest) ProtoMessage() {}
 
 func (x *ResumeExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[27]
+	mi := &file_executor_v1_executor_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2606,7 +3061,7 @@ func (x *ResumeExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeExecutionRequest.ProtoReflect.Descriptor instead.
 func (*ResumeExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{27}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ResumeExecutionRequest) GetPlanId() string {
@@ -2625,7 +3080,7 @@ type ResumeExecutionResponse struct {
 
 func (x *ResumeExecutionResponse) Reset() {
 	*x = ResumeExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[28]
+	mi := &file_executor_v1_executor_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2637,7 +3092,7 @@ func (x *ResumeExecutionResponse) String() string {
 func (*ResumeExecutionResponse) ProtoMessage() {}
 
 func (x *ResumeExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[28]
+	mi := &file_executor_v1_executor_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2650,7 +3105,7 @@ func (x *ResumeExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeExecutionResponse.ProtoReflect.Descriptor instead.
 func (*ResumeExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{28}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ResumeExecutionResponse) GetStatus() ExecutionStatus {
@@ -2669,7 +3124,7 @@ type GetExecutionStatusRequest struct {
 
 func (x *GetExecutionStatusRequest) Reset() {
 	*x = GetExecutionStatusRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[29]
+	mi := &file_executor_v1_executor_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2681,7 +3136,7 @@ func (x *GetExecutionStatusRequest) String() string {
 func (*GetExecutionStatusRequest) ProtoMessage() {}
 
 func (x *GetExecutionStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[29]
+	mi := &file_executor_v1_executor_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2694,7 +3149,7 @@ func (x *GetExecutionStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetExecutionStatusRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{29}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetExecutionStatusRequest) GetPlanId() string {
@@ -2729,7 +3184,7 @@ type GetExecutionStatusResponse struct {
 
 func (x *GetExecutionStatusResponse) Reset() {
 	*x = GetExecutionStatusResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[30]
+	mi := &file_executor_v1_executor_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2741,7 +3196,7 @@ func (x *GetExecutionStatusResponse) String() string {
 func (*GetExecutionStatusResponse) ProtoMessage() {}
 
 func (x *GetExecutionStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[30]
+	mi := &file_executor_v1_executor_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2754,7 +3209,7 @@ func (x *GetExecutionStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetExecutionStatusResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{30}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetExecutionStatusResponse) GetPlanId() string {
@@ -2859,7 +3314,7 @@ type RollbackExecutionRequest struct {
 
 func (x *RollbackExecutionRequest) Reset() {
 	*x = RollbackExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[31]
+	mi := &file_executor_v1_executor_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2871,7 +3326,7 @@ func (x *RollbackExecutionRequest) String() string {
 func (*RollbackExecutionRequest) ProtoMessage() {}
 
 func (x *RollbackExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[31]
+	mi := &file_executor_v1_executor_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2884,7 +3339,7 @@ func (x *RollbackExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackExecutionRequest.ProtoReflect.Descriptor instead.
 func (*RollbackExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{31}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RollbackExecutionRequest) GetPlanId() string {
@@ -2910,7 +3365,7 @@ type RollbackExecutionResponse struct {
 
 func (x *RollbackExecutionResponse) Reset() {
 	*x = RollbackExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[32]
+	mi := &file_executor_v1_executor_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2922,7 +3377,7 @@ func (x *RollbackExecutionResponse) String() string {
 func (*RollbackExecutionResponse) ProtoMessage() {}
 
 func (x *RollbackExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[32]
+	mi := &file_executor_v1_executor_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2935,7 +3390,7 @@ func (x *RollbackExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackExecutionResponse.ProtoReflect.Descriptor instead.
 func (*RollbackExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{32}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RollbackExecutionResponse) GetStatus() ExecutionStatus {
@@ -2956,7 +3411,7 @@ type WatchExecutionRequest struct {
 
 func (x *WatchExecutionRequest) Reset() {
 	*x = WatchExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[33]
+	mi := &file_executor_v1_executor_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2968,7 +3423,7 @@ func (x *WatchExecutionRequest) String() string {
 func (*WatchExecutionRequest) ProtoMessage() {}
 
 func (x *WatchExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[33]
+	mi := &file_executor_v1_executor_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2981,7 +3436,7 @@ func (x *WatchExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchExecutionRequest.ProtoReflect.Descriptor instead.
 func (*WatchExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{33}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *WatchExecutionRequest) GetPlanId() string {
@@ -3008,7 +3463,7 @@ type WatchExecutionResponse struct {
 
 func (x *WatchExecutionResponse) Reset() {
 	*x = WatchExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[34]
+	mi := &file_executor_v1_executor_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3020,7 +3475,7 @@ func (x *WatchExecutionResponse) String() string {
 func (*WatchExecutionResponse) ProtoMessage() {}
 
 func (x *WatchExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[34]
+	mi := &file_executor_v1_executor_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3033,7 +3488,7 @@ func (x *WatchExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchExecutionResponse.ProtoReflect.Descriptor instead.
 func (*WatchExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{34}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *WatchExecutionResponse) GetEvents() []*ExecutionEvent {
@@ -3055,7 +3510,7 @@ type ListToolsRequest struct {
 
 func (x *ListToolsRequest) Reset() {
 	*x = ListToolsRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[35]
+	mi := &file_executor_v1_executor_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3067,7 +3522,7 @@ func (x *ListToolsRequest) String() string {
 func (*ListToolsRequest) ProtoMessage() {}
 
 func (x *ListToolsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[35]
+	mi := &file_executor_v1_executor_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3080,7 +3535,7 @@ func (x *ListToolsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListToolsRequest.ProtoReflect.Descriptor instead.
 func (*ListToolsRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{35}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListToolsRequest) GetPageSize() int32 {
@@ -3111,7 +3566,7 @@ type ListToolsResponse struct {
 
 func (x *ListToolsResponse) Reset() {
 	*x = ListToolsResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[36]
+	mi := &file_executor_v1_executor_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3123,7 +3578,7 @@ func (x *ListToolsResponse) String() string {
 func (*ListToolsResponse) ProtoMessage() {}
 
 func (x *ListToolsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[36]
+	mi := &file_executor_v1_executor_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3136,7 +3591,7 @@ func (x *ListToolsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListToolsResponse.ProtoReflect.Descriptor instead.
 func (*ListToolsResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{36}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListToolsResponse) GetTools() []*ToolSpec {
@@ -3176,7 +3631,7 @@ type ExecutionSummary struct {
 
 func (x *ExecutionSummary) Reset() {
 	*x = ExecutionSummary{}
-	mi := &file_executor_v1_executor_proto_msgTypes[37]
+	mi := &file_executor_v1_executor_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3188,7 +3643,7 @@ func (x *ExecutionSummary) String() string {
 func (*ExecutionSummary) ProtoMessage() {}
 
 func (x *ExecutionSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[37]
+	mi := &file_executor_v1_executor_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3201,7 +3656,7 @@ func (x *ExecutionSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionSummary.ProtoReflect.Descriptor instead.
 func (*ExecutionSummary) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{37}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ExecutionSummary) GetPlanId() string {
@@ -3266,7 +3721,7 @@ type ListExecutionsRequest struct {
 
 func (x *ListExecutionsRequest) Reset() {
 	*x = ListExecutionsRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[38]
+	mi := &file_executor_v1_executor_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3278,7 +3733,7 @@ func (x *ListExecutionsRequest) String() string {
 func (*ListExecutionsRequest) ProtoMessage() {}
 
 func (x *ListExecutionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[38]
+	mi := &file_executor_v1_executor_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3291,7 +3746,7 @@ func (x *ListExecutionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionsRequest.ProtoReflect.Descriptor instead.
 func (*ListExecutionsRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{38}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListExecutionsRequest) GetPageSize() int32 {
@@ -3348,7 +3803,7 @@ type ListExecutionsResponse struct {
 
 func (x *ListExecutionsResponse) Reset() {
 	*x = ListExecutionsResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[39]
+	mi := &file_executor_v1_executor_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3360,7 +3815,7 @@ func (x *ListExecutionsResponse) String() string {
 func (*ListExecutionsResponse) ProtoMessage() {}
 
 func (x *ListExecutionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[39]
+	mi := &file_executor_v1_executor_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3373,7 +3828,7 @@ func (x *ListExecutionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionsResponse.ProtoReflect.Descriptor instead.
 func (*ListExecutionsResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{39}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListExecutionsResponse) GetExecutions() []*ExecutionSummary {
@@ -3399,7 +3854,7 @@ type DeleteExecutionRequest struct {
 
 func (x *DeleteExecutionRequest) Reset() {
 	*x = DeleteExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[40]
+	mi := &file_executor_v1_executor_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3411,7 +3866,7 @@ func (x *DeleteExecutionRequest) String() string {
 func (*DeleteExecutionRequest) ProtoMessage() {}
 
 func (x *DeleteExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[40]
+	mi := &file_executor_v1_executor_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3424,7 +3879,7 @@ func (x *DeleteExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExecutionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{40}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DeleteExecutionRequest) GetPlanId() string {
@@ -3442,7 +3897,7 @@ type DeleteExecutionResponse struct {
 
 func (x *DeleteExecutionResponse) Reset() {
 	*x = DeleteExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[41]
+	mi := &file_executor_v1_executor_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3454,7 +3909,7 @@ func (x *DeleteExecutionResponse) String() string {
 func (*DeleteExecutionResponse) ProtoMessage() {}
 
 func (x *DeleteExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[41]
+	mi := &file_executor_v1_executor_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3467,7 +3922,487 @@ func (x *DeleteExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExecutionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{41}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{45}
+}
+
+type ApproveStepRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	PlanId string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	// The step's id or name.
+	Step string `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`
+	// APPROVE or REJECT.
+	Decision ApprovalDecision `protobuf:"varint,3,opt,name=decision,proto3,enum=executor.v1.ApprovalDecision" json:"decision,omitempty"`
+	// With APPROVE on a gate that allows editing: the arguments the tool gets
+	// instead of the step's own (taken as they are: no references or secrets are
+	// resolved in them).
+	Arguments *structpb.Struct `protobuf:"bytes,4,opt,name=arguments,proto3" json:"arguments,omitempty"`
+	// Recorded with the decision; a rejection's comment is the step's error.
+	Comment       string `protobuf:"bytes,5,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveStepRequest) Reset() {
+	*x = ApproveStepRequest{}
+	mi := &file_executor_v1_executor_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveStepRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveStepRequest) ProtoMessage() {}
+
+func (x *ApproveStepRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveStepRequest.ProtoReflect.Descriptor instead.
+func (*ApproveStepRequest) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ApproveStepRequest) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+func (x *ApproveStepRequest) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *ApproveStepRequest) GetDecision() ApprovalDecision {
+	if x != nil {
+		return x.Decision
+	}
+	return ApprovalDecision_APPROVAL_DECISION_UNSPECIFIED
+}
+
+func (x *ApproveStepRequest) GetArguments() *structpb.Struct {
+	if x != nil {
+		return x.Arguments
+	}
+	return nil
+}
+
+func (x *ApproveStepRequest) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+type ApproveStepResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The step as the decision left it.
+	Result        *StepResult `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveStepResponse) Reset() {
+	*x = ApproveStepResponse{}
+	mi := &file_executor_v1_executor_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveStepResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveStepResponse) ProtoMessage() {}
+
+func (x *ApproveStepResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveStepResponse.ProtoReflect.Descriptor instead.
+func (*ApproveStepResponse) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ApproveStepResponse) GetResult() *StepResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+type SignalExecutionRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	PlanId string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	// The name a WaitForSignal step of the plan waits for.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Becomes the waiting step's output.
+	Payload       *structpb.Value `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignalExecutionRequest) Reset() {
+	*x = SignalExecutionRequest{}
+	mi := &file_executor_v1_executor_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignalExecutionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignalExecutionRequest) ProtoMessage() {}
+
+func (x *SignalExecutionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignalExecutionRequest.ProtoReflect.Descriptor instead.
+func (*SignalExecutionRequest) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *SignalExecutionRequest) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+func (x *SignalExecutionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SignalExecutionRequest) GetPayload() *structpb.Value {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+type SignalExecutionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        ExecutionStatus        `protobuf:"varint,1,opt,name=status,proto3,enum=executor.v1.ExecutionStatus" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignalExecutionResponse) Reset() {
+	*x = SignalExecutionResponse{}
+	mi := &file_executor_v1_executor_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignalExecutionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignalExecutionResponse) ProtoMessage() {}
+
+func (x *SignalExecutionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignalExecutionResponse.ProtoReflect.Descriptor instead.
+func (*SignalExecutionResponse) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *SignalExecutionResponse) GetStatus() ExecutionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ExecutionStatus_EXECUTION_STATUS_UNSPECIFIED
+}
+
+type ListApprovalsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many per page (default 50, maximum 1000).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From the previous response; plan_id must not change between pages.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only the gates of this execution (every execution, when empty).
+	PlanId        string `protobuf:"bytes,3,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListApprovalsRequest) Reset() {
+	*x = ListApprovalsRequest{}
+	mi := &file_executor_v1_executor_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListApprovalsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListApprovalsRequest) ProtoMessage() {}
+
+func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListApprovalsRequest.ProtoReflect.Descriptor instead.
+func (*ListApprovalsRequest) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ListApprovalsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListApprovalsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListApprovalsRequest) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+// An approval gate waiting for a decision.
+type PendingApproval struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	PlanId   string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	PlanName string                 `protobuf:"bytes,2,opt,name=plan_name,json=planName,proto3" json:"plan_name,omitempty"`
+	StepId   string                 `protobuf:"bytes,3,opt,name=step_id,json=stepId,proto3" json:"step_id,omitempty"`
+	StepName string                 `protobuf:"bytes,4,opt,name=step_name,json=stepName,proto3" json:"step_name,omitempty"`
+	ToolName string                 `protobuf:"bytes,5,opt,name=tool_name,json=toolName,proto3" json:"tool_name,omitempty"`
+	// The gate's prompt, its references resolved.
+	Prompt string `protobuf:"bytes,6,opt,name=prompt,proto3" json:"prompt,omitempty"`
+	// The arguments the tool would get, references resolved (secrets are not:
+	// they show as `${secrets.NAME}`).
+	Arguments *structpb.Struct `protobuf:"bytes,7,opt,name=arguments,proto3" json:"arguments,omitempty"`
+	// When the step started waiting.
+	WaitStartTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=wait_start_time,json=waitStartTime,proto3" json:"wait_start_time,omitempty"`
+	// When the timeout decides, unset when the gate waits forever.
+	Deadline      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	OnTimeout     ApprovalDecision       `protobuf:"varint,10,opt,name=on_timeout,json=onTimeout,proto3,enum=executor.v1.ApprovalDecision" json:"on_timeout,omitempty"`
+	AllowEdit     bool                   `protobuf:"varint,11,opt,name=allow_edit,json=allowEdit,proto3" json:"allow_edit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingApproval) Reset() {
+	*x = PendingApproval{}
+	mi := &file_executor_v1_executor_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingApproval) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingApproval) ProtoMessage() {}
+
+func (x *PendingApproval) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingApproval.ProtoReflect.Descriptor instead.
+func (*PendingApproval) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *PendingApproval) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+func (x *PendingApproval) GetPlanName() string {
+	if x != nil {
+		return x.PlanName
+	}
+	return ""
+}
+
+func (x *PendingApproval) GetStepId() string {
+	if x != nil {
+		return x.StepId
+	}
+	return ""
+}
+
+func (x *PendingApproval) GetStepName() string {
+	if x != nil {
+		return x.StepName
+	}
+	return ""
+}
+
+func (x *PendingApproval) GetToolName() string {
+	if x != nil {
+		return x.ToolName
+	}
+	return ""
+}
+
+func (x *PendingApproval) GetPrompt() string {
+	if x != nil {
+		return x.Prompt
+	}
+	return ""
+}
+
+func (x *PendingApproval) GetArguments() *structpb.Struct {
+	if x != nil {
+		return x.Arguments
+	}
+	return nil
+}
+
+func (x *PendingApproval) GetWaitStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WaitStartTime
+	}
+	return nil
+}
+
+func (x *PendingApproval) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+func (x *PendingApproval) GetOnTimeout() ApprovalDecision {
+	if x != nil {
+		return x.OnTimeout
+	}
+	return ApprovalDecision_APPROVAL_DECISION_UNSPECIFIED
+}
+
+func (x *PendingApproval) GetAllowEdit() bool {
+	if x != nil {
+		return x.AllowEdit
+	}
+	return false
+}
+
+type ListApprovalsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Oldest first.
+	Approvals []*PendingApproval `protobuf:"bytes,1,rep,name=approvals,proto3" json:"approvals,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListApprovalsResponse) Reset() {
+	*x = ListApprovalsResponse{}
+	mi := &file_executor_v1_executor_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListApprovalsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListApprovalsResponse) ProtoMessage() {}
+
+func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListApprovalsResponse.ProtoReflect.Descriptor instead.
+func (*ListApprovalsResponse) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ListApprovalsResponse) GetApprovals() []*PendingApproval {
+	if x != nil {
+		return x.Approvals
+	}
+	return nil
+}
+
+func (x *ListApprovalsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 var File_executor_v1_executor_proto protoreflect.FileDescriptor
@@ -3480,12 +4415,14 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12-\n" +
 	"\x05steps\x18\x03 \x03(\v2\x17.executor.v1.ActionStepR\x05steps\x123\n" +
-	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata\"\xa0\x04\n" +
+	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata\"\xc9\x05\n" +
 	"\n" +
 	"ActionStep\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12C\n" +
-	"\x0etool_execution\x18\x03 \x01(\v2\x1a.executor.v1.ToolExecutionH\x00R\rtoolExecution\x127\n" +
+	"\x0etool_execution\x18\x03 \x01(\v2\x1a.executor.v1.ToolExecutionH\x00R\rtoolExecution\x12D\n" +
+	"\x0fwait_for_signal\x18\v \x01(\v2\x1a.executor.v1.WaitForSignalH\x00R\rwaitForSignal\x12*\n" +
+	"\x05sleep\x18\f \x01(\v2\x12.executor.v1.SleepH\x00R\x05sleep\x127\n" +
 	"\n" +
 	"parameters\x18\x04 \x01(\v2\x17.google.protobuf.StructR\n" +
 	"parameters\x12\"\n" +
@@ -3495,8 +4432,23 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\fretry_policy\x18\b \x01(\v2\x18.executor.v1.RetryPolicyR\vretryPolicy\x12F\n" +
 	"\x10validation_rules\x18\t \x03(\v2\x1b.executor.v1.ValidationRuleR\x0fvalidationRules\x12=\n" +
 	"\fcompensation\x18\n" +
-	" \x01(\v2\x19.executor.v1.CompensationR\fcompensationB\v\n" +
-	"\tstep_type\"c\n" +
+	" \x01(\v2\x19.executor.v1.CompensationR\fcompensation\x125\n" +
+	"\bapproval\x18\r \x01(\v2\x19.executor.v1.ApprovalGateR\bapprovalB\v\n" +
+	"\tstep_type\"\x98\x01\n" +
+	"\rWaitForSignal\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
+	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12>\n" +
+	"\x0epayload_schema\x18\x03 \x01(\v2\x17.google.protobuf.StructR\rpayloadSchema\"p\n" +
+	"\x05Sleep\x125\n" +
+	"\bduration\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\bduration\x120\n" +
+	"\x05until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\xb8\x01\n" +
+	"\fApprovalGate\x12\x16\n" +
+	"\x06prompt\x18\x01 \x01(\tR\x06prompt\x123\n" +
+	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12<\n" +
+	"\n" +
+	"on_timeout\x18\x03 \x01(\x0e2\x1d.executor.v1.ApprovalDecisionR\tonTimeout\x12\x1d\n" +
+	"\n" +
+	"allow_edit\x18\x04 \x01(\bR\tallowEdit\"c\n" +
 	"\rToolExecution\x12\x1b\n" +
 	"\ttool_name\x18\x01 \x01(\tR\btoolName\x125\n" +
 	"\targuments\x18\x02 \x01(\v2\x17.google.protobuf.StructR\targuments\"\xd4\x01\n" +
@@ -3551,7 +4503,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\vdisk_writes\x18\x04 \x01(\x04R\n" +
 	"diskWrites\x12)\n" +
 	"\x10network_requests\x18\x05 \x01(\x04R\x0fnetworkRequests\x12)\n" +
-	"\x10tool_invocations\x18\x06 \x01(\x04R\x0ftoolInvocations\"\xa7\x03\n" +
+	"\x10tool_invocations\x18\x06 \x01(\x04R\x0ftoolInvocations\"\xcc\x03\n" +
 	"\bProgress\x12\x1f\n" +
 	"\vtotal_steps\x18\x01 \x01(\rR\n" +
 	"totalSteps\x12#\n" +
@@ -3564,7 +4516,8 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x12compensating_steps\x18\b \x01(\rR\x11compensatingSteps\x12+\n" +
 	"\x11compensated_steps\x18\t \x01(\rR\x10compensatedSteps\x12:\n" +
 	"\x19compensation_failed_steps\x18\n" +
-	" \x01(\rR\x17compensationFailedSteps\"\xcb\x03\n" +
+	" \x01(\rR\x17compensationFailedSteps\x12#\n" +
+	"\rwaiting_steps\x18\v \x01(\rR\fwaitingSteps\"\xcb\x03\n" +
 	"\x12CompensationResult\x12/\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x17.executor.v1.StepStatusR\x06status\x12.\n" +
 	"\x06output\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x06output\x12\x14\n" +
@@ -3576,7 +4529,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12.\n" +
-	"\x13elided_output_bytes\x18\t \x01(\x04R\x11elidedOutputBytes\"\xf8\x04\n" +
+	"\x13elided_output_bytes\x18\t \x01(\x04R\x11elidedOutputBytes\"\xf2\x05\n" +
 	"\n" +
 	"StepResult\x12\x17\n" +
 	"\astep_id\x18\x01 \x01(\tR\x06stepId\x12/\n" +
@@ -3595,7 +4548,17 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12C\n" +
 	"\fcompensation\x18\f \x01(\v2\x1f.executor.v1.CompensationResultR\fcompensation\x12.\n" +
-	"\x13elided_output_bytes\x18\r \x01(\x04R\x11elidedOutputBytes\"\xd3\x05\n" +
+	"\x13elided_output_bytes\x18\r \x01(\x04R\x11elidedOutputBytes\x12?\n" +
+	"\rwait_deadline\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\fwaitDeadline\x127\n" +
+	"\bapproval\x18\x10 \x01(\v2\x1b.executor.v1.ApprovalRecordR\bapproval\"\xed\x01\n" +
+	"\x0eApprovalRecord\x129\n" +
+	"\bdecision\x18\x01 \x01(\x0e2\x1d.executor.v1.ApprovalDecisionR\bdecision\x12\x18\n" +
+	"\acomment\x18\x02 \x01(\tR\acomment\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12;\n" +
+	"\vdecide_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"decideTime\x12\x1b\n" +
+	"\ttimed_out\x18\x05 \x01(\bR\btimedOut\x12\x16\n" +
+	"\x06edited\x18\x06 \x01(\bR\x06edited\"\xd3\x05\n" +
 	"\x0fExecutionResult\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x124\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1c.executor.v1.ExecutionStatusR\x06status\x12:\n" +
@@ -3612,7 +4575,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12I\n" +
-	"\x12compensation_usage\x18\r \x01(\v2\x1a.executor.v1.ResourceUsageR\x11compensationUsage\"\xe0\x04\n" +
+	"\x12compensation_usage\x18\r \x01(\v2\x1a.executor.v1.ResourceUsageR\x11compensationUsage\"\xf4\x05\n" +
 	"\x0eExecutionEvent\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x17\n" +
 	"\aplan_id\x18\x02 \x01(\tR\x06planId\x129\n" +
@@ -3632,7 +4595,10 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\bprogress\x18\f \x01(\x01R\bprogress\x12\x1b\n" +
 	"\tstep_name\x18\r \x01(\tR\bstepName\x12.\n" +
 	"\x06output\x18\x0e \x01(\v2\x16.google.protobuf.ValueR\x06output\x12\x14\n" +
-	"\x05actor\x18\x0f \x01(\tR\x05actor\"\xb4\x03\n" +
+	"\x05actor\x18\x0f \x01(\tR\x05actor\x129\n" +
+	"\bdecision\x18\x11 \x01(\x0e2\x1d.executor.v1.ApprovalDecisionR\bdecision\x12\x16\n" +
+	"\x06signal\x18\x12 \x01(\tR\x06signal\x12?\n" +
+	"\rwait_deadline\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\fwaitDeadline\"\xb4\x03\n" +
 	"\bToolSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12 \n" +
@@ -3749,7 +4715,48 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"1\n" +
 	"\x16DeleteExecutionRequest\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\"\x19\n" +
-	"\x17DeleteExecutionResponse*\xd4\x02\n" +
+	"\x17DeleteExecutionResponse\"\xcd\x01\n" +
+	"\x12ApproveStepRequest\x12\x17\n" +
+	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\tR\x04step\x129\n" +
+	"\bdecision\x18\x03 \x01(\x0e2\x1d.executor.v1.ApprovalDecisionR\bdecision\x125\n" +
+	"\targuments\x18\x04 \x01(\v2\x17.google.protobuf.StructR\targuments\x12\x18\n" +
+	"\acomment\x18\x05 \x01(\tR\acomment\"F\n" +
+	"\x13ApproveStepResponse\x12/\n" +
+	"\x06result\x18\x01 \x01(\v2\x17.executor.v1.StepResultR\x06result\"w\n" +
+	"\x16SignalExecutionRequest\x12\x17\n" +
+	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x120\n" +
+	"\apayload\x18\x03 \x01(\v2\x16.google.protobuf.ValueR\apayload\"O\n" +
+	"\x17SignalExecutionResponse\x124\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1c.executor.v1.ExecutionStatusR\x06status\"k\n" +
+	"\x14ListApprovalsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x17\n" +
+	"\aplan_id\x18\x03 \x01(\tR\x06planId\"\xc2\x03\n" +
+	"\x0fPendingApproval\x12\x17\n" +
+	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x1b\n" +
+	"\tplan_name\x18\x02 \x01(\tR\bplanName\x12\x17\n" +
+	"\astep_id\x18\x03 \x01(\tR\x06stepId\x12\x1b\n" +
+	"\tstep_name\x18\x04 \x01(\tR\bstepName\x12\x1b\n" +
+	"\ttool_name\x18\x05 \x01(\tR\btoolName\x12\x16\n" +
+	"\x06prompt\x18\x06 \x01(\tR\x06prompt\x125\n" +
+	"\targuments\x18\a \x01(\v2\x17.google.protobuf.StructR\targuments\x12B\n" +
+	"\x0fwait_start_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rwaitStartTime\x126\n" +
+	"\bdeadline\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12<\n" +
+	"\n" +
+	"on_timeout\x18\n" +
+	" \x01(\x0e2\x1d.executor.v1.ApprovalDecisionR\tonTimeout\x12\x1d\n" +
+	"\n" +
+	"allow_edit\x18\v \x01(\bR\tallowEdit\"{\n" +
+	"\x15ListApprovalsResponse\x12:\n" +
+	"\tapprovals\x18\x01 \x03(\v2\x1c.executor.v1.PendingApprovalR\tapprovals\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*r\n" +
+	"\x10ApprovalDecision\x12!\n" +
+	"\x1dAPPROVAL_DECISION_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19APPROVAL_DECISION_APPROVE\x10\x01\x12\x1c\n" +
+	"\x18APPROVAL_DECISION_REJECT\x10\x02*\xd4\x02\n" +
 	"\x0fExecutionStatus\x12 \n" +
 	"\x1cEXECUTION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18EXECUTION_STATUS_PENDING\x10\x01\x12\x1c\n" +
@@ -3760,7 +4767,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x17EXECUTION_STATUS_PAUSED\x10\x06\x12!\n" +
 	"\x1dEXECUTION_STATUS_ROLLING_BACK\x10\a\x12 \n" +
 	"\x1cEXECUTION_STATUS_ROLLED_BACK\x10\b\x12$\n" +
-	" EXECUTION_STATUS_ROLLBACK_FAILED\x10\t*\xa2\x02\n" +
+	" EXECUTION_STATUS_ROLLBACK_FAILED\x10\t*\xbb\x02\n" +
 	"\n" +
 	"StepStatus\x12\x1b\n" +
 	"\x17STEP_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -3772,7 +4779,9 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x15STEP_STATUS_CANCELLED\x10\x06\x12\x1c\n" +
 	"\x18STEP_STATUS_COMPENSATING\x10\a\x12\x1b\n" +
 	"\x17STEP_STATUS_COMPENSATED\x10\b\x12#\n" +
-	"\x1fSTEP_STATUS_COMPENSATION_FAILED\x10\t*\x92\x03\n" +
+	"\x1fSTEP_STATUS_COMPENSATION_FAILED\x10\t\x12\x17\n" +
+	"\x13STEP_STATUS_WAITING\x10\n" +
+	"*\xb5\x03\n" +
 	"\x12ExecutionErrorType\x12$\n" +
 	" EXECUTION_ERROR_TYPE_UNSPECIFIED\x10\x00\x12'\n" +
 	"#EXECUTION_ERROR_TYPE_TOOL_NOT_FOUND\x10\x01\x12+\n" +
@@ -3783,13 +4792,18 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	" EXECUTION_ERROR_TYPE_TOOL_FAILED\x10\x06\x12*\n" +
 	"&EXECUTION_ERROR_TYPE_DEPENDENCY_FAILED\x10\a\x12\"\n" +
 	"\x1eEXECUTION_ERROR_TYPE_CANCELLED\x10\b\x12!\n" +
-	"\x1dEXECUTION_ERROR_TYPE_INTERNAL\x10\t*\xf2\x01\n" +
+	"\x1dEXECUTION_ERROR_TYPE_INTERNAL\x10\t\x12!\n" +
+	"\x1dEXECUTION_ERROR_TYPE_REJECTED\x10\n" +
+	"*\xc7\x02\n" +
 	"\x12ExecutionEventType\x12$\n" +
 	" EXECUTION_EVENT_TYPE_UNSPECIFIED\x10\x00\x121\n" +
 	"-EXECUTION_EVENT_TYPE_EXECUTION_STATUS_CHANGED\x10\x01\x12,\n" +
 	"(EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED\x10\x02\x12-\n" +
 	")EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED\x10\x03\x12&\n" +
-	"\"EXECUTION_EVENT_TYPE_STEP_PROGRESS\x10\x042\xf9\a\n" +
+	"\"EXECUTION_EVENT_TYPE_STEP_PROGRESS\x10\x04\x12)\n" +
+	"%EXECUTION_EVENT_TYPE_APPROVAL_DECIDED\x10\x05\x12(\n" +
+	"$EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED\x10\x062\x81\n" +
+	"\n" +
 	"\x0fExecutorService\x12P\n" +
 	"\vExecutePlan\x12\x1f.executor.v1.ExecutePlanRequest\x1a .executor.v1.ExecutePlanResponse\x12P\n" +
 	"\vExecuteStep\x12\x1f.executor.v1.ExecuteStepRequest\x1a .executor.v1.ExecuteStepResponse\x12\\\n" +
@@ -3801,7 +4815,10 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x0eWatchExecution\x12\".executor.v1.WatchExecutionRequest\x1a#.executor.v1.WatchExecutionResponse0\x01\x12J\n" +
 	"\tListTools\x12\x1d.executor.v1.ListToolsRequest\x1a\x1e.executor.v1.ListToolsResponse\x12Y\n" +
 	"\x0eListExecutions\x12\".executor.v1.ListExecutionsRequest\x1a#.executor.v1.ListExecutionsResponse\x12\\\n" +
-	"\x0fDeleteExecution\x12#.executor.v1.DeleteExecutionRequest\x1a$.executor.v1.DeleteExecutionResponseB\x13\n" +
+	"\x0fDeleteExecution\x12#.executor.v1.DeleteExecutionRequest\x1a$.executor.v1.DeleteExecutionResponse\x12P\n" +
+	"\vApproveStep\x12\x1f.executor.v1.ApproveStepRequest\x1a .executor.v1.ApproveStepResponse\x12\\\n" +
+	"\x0fSignalExecution\x12#.executor.v1.SignalExecutionRequest\x1a$.executor.v1.SignalExecutionResponse\x12V\n" +
+	"\rListApprovals\x12!.executor.v1.ListApprovalsRequest\x1a\".executor.v1.ListApprovalsResponseB\x13\n" +
 	"\x0fdev.executor.v1P\x01b\x06proto3"
 
 var (
@@ -3816,183 +4833,226 @@ func file_executor_v1_executor_proto_rawDescGZIP() []byte {
 	return file_executor_v1_executor_proto_rawDescData
 }
 
-var file_executor_v1_executor_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_executor_v1_executor_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_executor_v1_executor_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_executor_v1_executor_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_executor_v1_executor_proto_goTypes = []any{
-	(ExecutionStatus)(0),               // 0: executor.v1.ExecutionStatus
-	(StepStatus)(0),                    // 1: executor.v1.StepStatus
-	(ExecutionErrorType)(0),            // 2: executor.v1.ExecutionErrorType
-	(ExecutionEventType)(0),            // 3: executor.v1.ExecutionEventType
-	(*ActionPlan)(nil),                 // 4: executor.v1.ActionPlan
-	(*ActionStep)(nil),                 // 5: executor.v1.ActionStep
-	(*ToolExecution)(nil),              // 6: executor.v1.ToolExecution
-	(*Compensation)(nil),               // 7: executor.v1.Compensation
-	(*ValidationRule)(nil),             // 8: executor.v1.ValidationRule
-	(*RetryPolicy)(nil),                // 9: executor.v1.RetryPolicy
-	(*TimeoutPolicy)(nil),              // 10: executor.v1.TimeoutPolicy
-	(*ResourceLimits)(nil),             // 11: executor.v1.ResourceLimits
-	(*ExecutionOptions)(nil),           // 12: executor.v1.ExecutionOptions
-	(*ExecutionError)(nil),             // 13: executor.v1.ExecutionError
-	(*ResourceUsage)(nil),              // 14: executor.v1.ResourceUsage
-	(*Progress)(nil),                   // 15: executor.v1.Progress
-	(*CompensationResult)(nil),         // 16: executor.v1.CompensationResult
-	(*StepResult)(nil),                 // 17: executor.v1.StepResult
-	(*ExecutionResult)(nil),            // 18: executor.v1.ExecutionResult
-	(*ExecutionEvent)(nil),             // 19: executor.v1.ExecutionEvent
-	(*ToolSpec)(nil),                   // 20: executor.v1.ToolSpec
-	(*ToolLoadError)(nil),              // 21: executor.v1.ToolLoadError
-	(*ExecutePlanRequest)(nil),         // 22: executor.v1.ExecutePlanRequest
-	(*ExecutePlanResponse)(nil),        // 23: executor.v1.ExecutePlanResponse
-	(*ExecutionContext)(nil),           // 24: executor.v1.ExecutionContext
-	(*ExecuteStepRequest)(nil),         // 25: executor.v1.ExecuteStepRequest
-	(*ExecuteStepResponse)(nil),        // 26: executor.v1.ExecuteStepResponse
-	(*CancelExecutionRequest)(nil),     // 27: executor.v1.CancelExecutionRequest
-	(*CancelExecutionResponse)(nil),    // 28: executor.v1.CancelExecutionResponse
-	(*PauseExecutionRequest)(nil),      // 29: executor.v1.PauseExecutionRequest
-	(*PauseExecutionResponse)(nil),     // 30: executor.v1.PauseExecutionResponse
-	(*ResumeExecutionRequest)(nil),     // 31: executor.v1.ResumeExecutionRequest
-	(*ResumeExecutionResponse)(nil),    // 32: executor.v1.ResumeExecutionResponse
-	(*GetExecutionStatusRequest)(nil),  // 33: executor.v1.GetExecutionStatusRequest
-	(*GetExecutionStatusResponse)(nil), // 34: executor.v1.GetExecutionStatusResponse
-	(*RollbackExecutionRequest)(nil),   // 35: executor.v1.RollbackExecutionRequest
-	(*RollbackExecutionResponse)(nil),  // 36: executor.v1.RollbackExecutionResponse
-	(*WatchExecutionRequest)(nil),      // 37: executor.v1.WatchExecutionRequest
-	(*WatchExecutionResponse)(nil),     // 38: executor.v1.WatchExecutionResponse
-	(*ListToolsRequest)(nil),           // 39: executor.v1.ListToolsRequest
-	(*ListToolsResponse)(nil),          // 40: executor.v1.ListToolsResponse
-	(*ExecutionSummary)(nil),           // 41: executor.v1.ExecutionSummary
-	(*ListExecutionsRequest)(nil),      // 42: executor.v1.ListExecutionsRequest
-	(*ListExecutionsResponse)(nil),     // 43: executor.v1.ListExecutionsResponse
-	(*DeleteExecutionRequest)(nil),     // 44: executor.v1.DeleteExecutionRequest
-	(*DeleteExecutionResponse)(nil),    // 45: executor.v1.DeleteExecutionResponse
-	nil,                                // 46: executor.v1.ExecutionContext.StepOutputsEntry
-	(*structpb.Struct)(nil),            // 47: google.protobuf.Struct
-	(*durationpb.Duration)(nil),        // 48: google.protobuf.Duration
-	(*structpb.Value)(nil),             // 49: google.protobuf.Value
-	(*timestamppb.Timestamp)(nil),      // 50: google.protobuf.Timestamp
+	(ApprovalDecision)(0),              // 0: executor.v1.ApprovalDecision
+	(ExecutionStatus)(0),               // 1: executor.v1.ExecutionStatus
+	(StepStatus)(0),                    // 2: executor.v1.StepStatus
+	(ExecutionErrorType)(0),            // 3: executor.v1.ExecutionErrorType
+	(ExecutionEventType)(0),            // 4: executor.v1.ExecutionEventType
+	(*ActionPlan)(nil),                 // 5: executor.v1.ActionPlan
+	(*ActionStep)(nil),                 // 6: executor.v1.ActionStep
+	(*WaitForSignal)(nil),              // 7: executor.v1.WaitForSignal
+	(*Sleep)(nil),                      // 8: executor.v1.Sleep
+	(*ApprovalGate)(nil),               // 9: executor.v1.ApprovalGate
+	(*ToolExecution)(nil),              // 10: executor.v1.ToolExecution
+	(*Compensation)(nil),               // 11: executor.v1.Compensation
+	(*ValidationRule)(nil),             // 12: executor.v1.ValidationRule
+	(*RetryPolicy)(nil),                // 13: executor.v1.RetryPolicy
+	(*TimeoutPolicy)(nil),              // 14: executor.v1.TimeoutPolicy
+	(*ResourceLimits)(nil),             // 15: executor.v1.ResourceLimits
+	(*ExecutionOptions)(nil),           // 16: executor.v1.ExecutionOptions
+	(*ExecutionError)(nil),             // 17: executor.v1.ExecutionError
+	(*ResourceUsage)(nil),              // 18: executor.v1.ResourceUsage
+	(*Progress)(nil),                   // 19: executor.v1.Progress
+	(*CompensationResult)(nil),         // 20: executor.v1.CompensationResult
+	(*StepResult)(nil),                 // 21: executor.v1.StepResult
+	(*ApprovalRecord)(nil),             // 22: executor.v1.ApprovalRecord
+	(*ExecutionResult)(nil),            // 23: executor.v1.ExecutionResult
+	(*ExecutionEvent)(nil),             // 24: executor.v1.ExecutionEvent
+	(*ToolSpec)(nil),                   // 25: executor.v1.ToolSpec
+	(*ToolLoadError)(nil),              // 26: executor.v1.ToolLoadError
+	(*ExecutePlanRequest)(nil),         // 27: executor.v1.ExecutePlanRequest
+	(*ExecutePlanResponse)(nil),        // 28: executor.v1.ExecutePlanResponse
+	(*ExecutionContext)(nil),           // 29: executor.v1.ExecutionContext
+	(*ExecuteStepRequest)(nil),         // 30: executor.v1.ExecuteStepRequest
+	(*ExecuteStepResponse)(nil),        // 31: executor.v1.ExecuteStepResponse
+	(*CancelExecutionRequest)(nil),     // 32: executor.v1.CancelExecutionRequest
+	(*CancelExecutionResponse)(nil),    // 33: executor.v1.CancelExecutionResponse
+	(*PauseExecutionRequest)(nil),      // 34: executor.v1.PauseExecutionRequest
+	(*PauseExecutionResponse)(nil),     // 35: executor.v1.PauseExecutionResponse
+	(*ResumeExecutionRequest)(nil),     // 36: executor.v1.ResumeExecutionRequest
+	(*ResumeExecutionResponse)(nil),    // 37: executor.v1.ResumeExecutionResponse
+	(*GetExecutionStatusRequest)(nil),  // 38: executor.v1.GetExecutionStatusRequest
+	(*GetExecutionStatusResponse)(nil), // 39: executor.v1.GetExecutionStatusResponse
+	(*RollbackExecutionRequest)(nil),   // 40: executor.v1.RollbackExecutionRequest
+	(*RollbackExecutionResponse)(nil),  // 41: executor.v1.RollbackExecutionResponse
+	(*WatchExecutionRequest)(nil),      // 42: executor.v1.WatchExecutionRequest
+	(*WatchExecutionResponse)(nil),     // 43: executor.v1.WatchExecutionResponse
+	(*ListToolsRequest)(nil),           // 44: executor.v1.ListToolsRequest
+	(*ListToolsResponse)(nil),          // 45: executor.v1.ListToolsResponse
+	(*ExecutionSummary)(nil),           // 46: executor.v1.ExecutionSummary
+	(*ListExecutionsRequest)(nil),      // 47: executor.v1.ListExecutionsRequest
+	(*ListExecutionsResponse)(nil),     // 48: executor.v1.ListExecutionsResponse
+	(*DeleteExecutionRequest)(nil),     // 49: executor.v1.DeleteExecutionRequest
+	(*DeleteExecutionResponse)(nil),    // 50: executor.v1.DeleteExecutionResponse
+	(*ApproveStepRequest)(nil),         // 51: executor.v1.ApproveStepRequest
+	(*ApproveStepResponse)(nil),        // 52: executor.v1.ApproveStepResponse
+	(*SignalExecutionRequest)(nil),     // 53: executor.v1.SignalExecutionRequest
+	(*SignalExecutionResponse)(nil),    // 54: executor.v1.SignalExecutionResponse
+	(*ListApprovalsRequest)(nil),       // 55: executor.v1.ListApprovalsRequest
+	(*PendingApproval)(nil),            // 56: executor.v1.PendingApproval
+	(*ListApprovalsResponse)(nil),      // 57: executor.v1.ListApprovalsResponse
+	nil,                                // 58: executor.v1.ExecutionContext.StepOutputsEntry
+	(*structpb.Struct)(nil),            // 59: google.protobuf.Struct
+	(*durationpb.Duration)(nil),        // 60: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),      // 61: google.protobuf.Timestamp
+	(*structpb.Value)(nil),             // 62: google.protobuf.Value
 }
 var file_executor_v1_executor_proto_depIdxs = []int32{
-	5,   // 0: executor.v1.ActionPlan.steps:type_name -> executor.v1.ActionStep
-	47,  // 1: executor.v1.ActionPlan.metadata:type_name -> google.protobuf.Struct
-	6,   // 2: executor.v1.ActionStep.tool_execution:type_name -> executor.v1.ToolExecution
-	47,  // 3: executor.v1.ActionStep.parameters:type_name -> google.protobuf.Struct
-	48,  // 4: executor.v1.ActionStep.expected_duration:type_name -> google.protobuf.Duration
-	48,  // 5: executor.v1.ActionStep.timeout:type_name -> google.protobuf.Duration
-	9,   // 6: executor.v1.ActionStep.retry_policy:type_name -> executor.v1.RetryPolicy
-	8,   // 7: executor.v1.ActionStep.validation_rules:type_name -> executor.v1.ValidationRule
-	7,   // 8: executor.v1.ActionStep.compensation:type_name -> executor.v1.Compensation
-	47,  // 9: executor.v1.ToolExecution.arguments:type_name -> google.protobuf.Struct
-	47,  // 10: executor.v1.Compensation.arguments:type_name -> google.protobuf.Struct
-	9,   // 11: executor.v1.Compensation.retry_policy:type_name -> executor.v1.RetryPolicy
-	48,  // 12: executor.v1.Compensation.timeout:type_name -> google.protobuf.Duration
-	47,  // 13: executor.v1.ValidationRule.json_schema:type_name -> google.protobuf.Struct
-	48,  // 14: executor.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
-	48,  // 15: executor.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
-	2,   // 16: executor.v1.RetryPolicy.non_retryable_error_types:type_name -> executor.v1.ExecutionErrorType
-	48,  // 17: executor.v1.TimeoutPolicy.default_step_timeout:type_name -> google.protobuf.Duration
-	48,  // 18: executor.v1.ResourceLimits.max_execution_time:type_name -> google.protobuf.Duration
-	11,  // 19: executor.v1.ExecutionOptions.resource_limits:type_name -> executor.v1.ResourceLimits
-	10,  // 20: executor.v1.ExecutionOptions.timeout_policy:type_name -> executor.v1.TimeoutPolicy
-	9,   // 21: executor.v1.ExecutionOptions.retry_policy:type_name -> executor.v1.RetryPolicy
-	2,   // 22: executor.v1.ExecutionError.error_type:type_name -> executor.v1.ExecutionErrorType
-	1,   // 23: executor.v1.CompensationResult.status:type_name -> executor.v1.StepStatus
-	49,  // 24: executor.v1.CompensationResult.output:type_name -> google.protobuf.Value
-	2,   // 25: executor.v1.CompensationResult.error_type:type_name -> executor.v1.ExecutionErrorType
-	48,  // 26: executor.v1.CompensationResult.execution_time:type_name -> google.protobuf.Duration
-	50,  // 27: executor.v1.CompensationResult.start_time:type_name -> google.protobuf.Timestamp
-	50,  // 28: executor.v1.CompensationResult.end_time:type_name -> google.protobuf.Timestamp
-	1,   // 29: executor.v1.StepResult.status:type_name -> executor.v1.StepStatus
-	49,  // 30: executor.v1.StepResult.output:type_name -> google.protobuf.Value
-	48,  // 31: executor.v1.StepResult.execution_time:type_name -> google.protobuf.Duration
-	47,  // 32: executor.v1.StepResult.metadata:type_name -> google.protobuf.Struct
-	2,   // 33: executor.v1.StepResult.error_type:type_name -> executor.v1.ExecutionErrorType
-	50,  // 34: executor.v1.StepResult.start_time:type_name -> google.protobuf.Timestamp
-	50,  // 35: executor.v1.StepResult.end_time:type_name -> google.protobuf.Timestamp
-	16,  // 36: executor.v1.StepResult.compensation:type_name -> executor.v1.CompensationResult
-	0,   // 37: executor.v1.ExecutionResult.status:type_name -> executor.v1.ExecutionStatus
-	17,  // 38: executor.v1.ExecutionResult.step_results:type_name -> executor.v1.StepResult
-	48,  // 39: executor.v1.ExecutionResult.execution_time:type_name -> google.protobuf.Duration
-	14,  // 40: executor.v1.ExecutionResult.resource_usage:type_name -> executor.v1.ResourceUsage
-	47,  // 41: executor.v1.ExecutionResult.metadata:type_name -> google.protobuf.Struct
-	13,  // 42: executor.v1.ExecutionResult.error:type_name -> executor.v1.ExecutionError
-	15,  // 43: executor.v1.ExecutionResult.progress:type_name -> executor.v1.Progress
-	50,  // 44: executor.v1.ExecutionResult.create_time:type_name -> google.protobuf.Timestamp
-	50,  // 45: executor.v1.ExecutionResult.start_time:type_name -> google.protobuf.Timestamp
-	50,  // 46: executor.v1.ExecutionResult.end_time:type_name -> google.protobuf.Timestamp
-	14,  // 47: executor.v1.ExecutionResult.compensation_usage:type_name -> executor.v1.ResourceUsage
-	50,  // 48: executor.v1.ExecutionEvent.event_time:type_name -> google.protobuf.Timestamp
-	0,   // 49: executor.v1.ExecutionEvent.status:type_name -> executor.v1.ExecutionStatus
-	1,   // 50: executor.v1.ExecutionEvent.step_status:type_name -> executor.v1.StepStatus
-	3,   // 51: executor.v1.ExecutionEvent.type:type_name -> executor.v1.ExecutionEventType
-	13,  // 52: executor.v1.ExecutionEvent.error:type_name -> executor.v1.ExecutionError
-	48,  // 53: executor.v1.ExecutionEvent.retry_delay:type_name -> google.protobuf.Duration
-	49,  // 54: executor.v1.ExecutionEvent.output:type_name -> google.protobuf.Value
-	47,  // 55: executor.v1.ToolSpec.input_schema:type_name -> google.protobuf.Struct
-	47,  // 56: executor.v1.ToolSpec.output_schema:type_name -> google.protobuf.Struct
-	48,  // 57: executor.v1.ToolSpec.default_timeout:type_name -> google.protobuf.Duration
-	4,   // 58: executor.v1.ExecutePlanRequest.plan:type_name -> executor.v1.ActionPlan
-	12,  // 59: executor.v1.ExecutePlanRequest.options:type_name -> executor.v1.ExecutionOptions
-	18,  // 60: executor.v1.ExecutePlanResponse.result:type_name -> executor.v1.ExecutionResult
-	46,  // 61: executor.v1.ExecutionContext.step_outputs:type_name -> executor.v1.ExecutionContext.StepOutputsEntry
-	11,  // 62: executor.v1.ExecutionContext.resource_limits:type_name -> executor.v1.ResourceLimits
-	10,  // 63: executor.v1.ExecutionContext.timeout_policy:type_name -> executor.v1.TimeoutPolicy
-	9,   // 64: executor.v1.ExecutionContext.retry_policy:type_name -> executor.v1.RetryPolicy
-	5,   // 65: executor.v1.ExecuteStepRequest.step:type_name -> executor.v1.ActionStep
-	24,  // 66: executor.v1.ExecuteStepRequest.context:type_name -> executor.v1.ExecutionContext
-	17,  // 67: executor.v1.ExecuteStepResponse.result:type_name -> executor.v1.StepResult
-	14,  // 68: executor.v1.ExecuteStepResponse.resource_usage:type_name -> executor.v1.ResourceUsage
-	0,   // 69: executor.v1.CancelExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	0,   // 70: executor.v1.PauseExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	0,   // 71: executor.v1.ResumeExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	0,   // 72: executor.v1.GetExecutionStatusResponse.status:type_name -> executor.v1.ExecutionStatus
-	15,  // 73: executor.v1.GetExecutionStatusResponse.progress:type_name -> executor.v1.Progress
-	17,  // 74: executor.v1.GetExecutionStatusResponse.step_results:type_name -> executor.v1.StepResult
-	13,  // 75: executor.v1.GetExecutionStatusResponse.error:type_name -> executor.v1.ExecutionError
-	14,  // 76: executor.v1.GetExecutionStatusResponse.resource_usage:type_name -> executor.v1.ResourceUsage
-	50,  // 77: executor.v1.GetExecutionStatusResponse.create_time:type_name -> google.protobuf.Timestamp
-	50,  // 78: executor.v1.GetExecutionStatusResponse.start_time:type_name -> google.protobuf.Timestamp
-	50,  // 79: executor.v1.GetExecutionStatusResponse.end_time:type_name -> google.protobuf.Timestamp
-	48,  // 80: executor.v1.GetExecutionStatusResponse.execution_time:type_name -> google.protobuf.Duration
-	14,  // 81: executor.v1.GetExecutionStatusResponse.compensation_usage:type_name -> executor.v1.ResourceUsage
-	0,   // 82: executor.v1.RollbackExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	19,  // 83: executor.v1.WatchExecutionResponse.events:type_name -> executor.v1.ExecutionEvent
-	20,  // 84: executor.v1.ListToolsResponse.tools:type_name -> executor.v1.ToolSpec
-	21,  // 85: executor.v1.ListToolsResponse.load_errors:type_name -> executor.v1.ToolLoadError
-	0,   // 86: executor.v1.ExecutionSummary.status:type_name -> executor.v1.ExecutionStatus
-	50,  // 87: executor.v1.ExecutionSummary.create_time:type_name -> google.protobuf.Timestamp
-	50,  // 88: executor.v1.ExecutionSummary.end_time:type_name -> google.protobuf.Timestamp
-	0,   // 89: executor.v1.ListExecutionsRequest.statuses:type_name -> executor.v1.ExecutionStatus
-	50,  // 90: executor.v1.ListExecutionsRequest.created_after:type_name -> google.protobuf.Timestamp
-	50,  // 91: executor.v1.ListExecutionsRequest.created_before:type_name -> google.protobuf.Timestamp
-	41,  // 92: executor.v1.ListExecutionsResponse.executions:type_name -> executor.v1.ExecutionSummary
-	49,  // 93: executor.v1.ExecutionContext.StepOutputsEntry.value:type_name -> google.protobuf.Value
-	22,  // 94: executor.v1.ExecutorService.ExecutePlan:input_type -> executor.v1.ExecutePlanRequest
-	25,  // 95: executor.v1.ExecutorService.ExecuteStep:input_type -> executor.v1.ExecuteStepRequest
-	27,  // 96: executor.v1.ExecutorService.CancelExecution:input_type -> executor.v1.CancelExecutionRequest
-	29,  // 97: executor.v1.ExecutorService.PauseExecution:input_type -> executor.v1.PauseExecutionRequest
-	31,  // 98: executor.v1.ExecutorService.ResumeExecution:input_type -> executor.v1.ResumeExecutionRequest
-	33,  // 99: executor.v1.ExecutorService.GetExecutionStatus:input_type -> executor.v1.GetExecutionStatusRequest
-	35,  // 100: executor.v1.ExecutorService.RollbackExecution:input_type -> executor.v1.RollbackExecutionRequest
-	37,  // 101: executor.v1.ExecutorService.WatchExecution:input_type -> executor.v1.WatchExecutionRequest
-	39,  // 102: executor.v1.ExecutorService.ListTools:input_type -> executor.v1.ListToolsRequest
-	42,  // 103: executor.v1.ExecutorService.ListExecutions:input_type -> executor.v1.ListExecutionsRequest
-	44,  // 104: executor.v1.ExecutorService.DeleteExecution:input_type -> executor.v1.DeleteExecutionRequest
-	23,  // 105: executor.v1.ExecutorService.ExecutePlan:output_type -> executor.v1.ExecutePlanResponse
-	26,  // 106: executor.v1.ExecutorService.ExecuteStep:output_type -> executor.v1.ExecuteStepResponse
-	28,  // 107: executor.v1.ExecutorService.CancelExecution:output_type -> executor.v1.CancelExecutionResponse
-	30,  // 108: executor.v1.ExecutorService.PauseExecution:output_type -> executor.v1.PauseExecutionResponse
-	32,  // 109: executor.v1.ExecutorService.ResumeExecution:output_type -> executor.v1.ResumeExecutionResponse
-	34,  // 110: executor.v1.ExecutorService.GetExecutionStatus:output_type -> executor.v1.GetExecutionStatusResponse
-	36,  // 111: executor.v1.ExecutorService.RollbackExecution:output_type -> executor.v1.RollbackExecutionResponse
-	38,  // 112: executor.v1.ExecutorService.WatchExecution:output_type -> executor.v1.WatchExecutionResponse
-	40,  // 113: executor.v1.ExecutorService.ListTools:output_type -> executor.v1.ListToolsResponse
-	43,  // 114: executor.v1.ExecutorService.ListExecutions:output_type -> executor.v1.ListExecutionsResponse
-	45,  // 115: executor.v1.ExecutorService.DeleteExecution:output_type -> executor.v1.DeleteExecutionResponse
-	105, // [105:116] is the sub-list for method output_type
-	94,  // [94:105] is the sub-list for method input_type
-	94,  // [94:94] is the sub-list for extension type_name
-	94,  // [94:94] is the sub-list for extension extendee
-	0,   // [0:94] is the sub-list for field type_name
+	6,   // 0: executor.v1.ActionPlan.steps:type_name -> executor.v1.ActionStep
+	59,  // 1: executor.v1.ActionPlan.metadata:type_name -> google.protobuf.Struct
+	10,  // 2: executor.v1.ActionStep.tool_execution:type_name -> executor.v1.ToolExecution
+	7,   // 3: executor.v1.ActionStep.wait_for_signal:type_name -> executor.v1.WaitForSignal
+	8,   // 4: executor.v1.ActionStep.sleep:type_name -> executor.v1.Sleep
+	59,  // 5: executor.v1.ActionStep.parameters:type_name -> google.protobuf.Struct
+	60,  // 6: executor.v1.ActionStep.expected_duration:type_name -> google.protobuf.Duration
+	60,  // 7: executor.v1.ActionStep.timeout:type_name -> google.protobuf.Duration
+	13,  // 8: executor.v1.ActionStep.retry_policy:type_name -> executor.v1.RetryPolicy
+	12,  // 9: executor.v1.ActionStep.validation_rules:type_name -> executor.v1.ValidationRule
+	11,  // 10: executor.v1.ActionStep.compensation:type_name -> executor.v1.Compensation
+	9,   // 11: executor.v1.ActionStep.approval:type_name -> executor.v1.ApprovalGate
+	60,  // 12: executor.v1.WaitForSignal.timeout:type_name -> google.protobuf.Duration
+	59,  // 13: executor.v1.WaitForSignal.payload_schema:type_name -> google.protobuf.Struct
+	60,  // 14: executor.v1.Sleep.duration:type_name -> google.protobuf.Duration
+	61,  // 15: executor.v1.Sleep.until:type_name -> google.protobuf.Timestamp
+	60,  // 16: executor.v1.ApprovalGate.timeout:type_name -> google.protobuf.Duration
+	0,   // 17: executor.v1.ApprovalGate.on_timeout:type_name -> executor.v1.ApprovalDecision
+	59,  // 18: executor.v1.ToolExecution.arguments:type_name -> google.protobuf.Struct
+	59,  // 19: executor.v1.Compensation.arguments:type_name -> google.protobuf.Struct
+	13,  // 20: executor.v1.Compensation.retry_policy:type_name -> executor.v1.RetryPolicy
+	60,  // 21: executor.v1.Compensation.timeout:type_name -> google.protobuf.Duration
+	59,  // 22: executor.v1.ValidationRule.json_schema:type_name -> google.protobuf.Struct
+	60,  // 23: executor.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
+	60,  // 24: executor.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
+	3,   // 25: executor.v1.RetryPolicy.non_retryable_error_types:type_name -> executor.v1.ExecutionErrorType
+	60,  // 26: executor.v1.TimeoutPolicy.default_step_timeout:type_name -> google.protobuf.Duration
+	60,  // 27: executor.v1.ResourceLimits.max_execution_time:type_name -> google.protobuf.Duration
+	15,  // 28: executor.v1.ExecutionOptions.resource_limits:type_name -> executor.v1.ResourceLimits
+	14,  // 29: executor.v1.ExecutionOptions.timeout_policy:type_name -> executor.v1.TimeoutPolicy
+	13,  // 30: executor.v1.ExecutionOptions.retry_policy:type_name -> executor.v1.RetryPolicy
+	3,   // 31: executor.v1.ExecutionError.error_type:type_name -> executor.v1.ExecutionErrorType
+	2,   // 32: executor.v1.CompensationResult.status:type_name -> executor.v1.StepStatus
+	62,  // 33: executor.v1.CompensationResult.output:type_name -> google.protobuf.Value
+	3,   // 34: executor.v1.CompensationResult.error_type:type_name -> executor.v1.ExecutionErrorType
+	60,  // 35: executor.v1.CompensationResult.execution_time:type_name -> google.protobuf.Duration
+	61,  // 36: executor.v1.CompensationResult.start_time:type_name -> google.protobuf.Timestamp
+	61,  // 37: executor.v1.CompensationResult.end_time:type_name -> google.protobuf.Timestamp
+	2,   // 38: executor.v1.StepResult.status:type_name -> executor.v1.StepStatus
+	62,  // 39: executor.v1.StepResult.output:type_name -> google.protobuf.Value
+	60,  // 40: executor.v1.StepResult.execution_time:type_name -> google.protobuf.Duration
+	59,  // 41: executor.v1.StepResult.metadata:type_name -> google.protobuf.Struct
+	3,   // 42: executor.v1.StepResult.error_type:type_name -> executor.v1.ExecutionErrorType
+	61,  // 43: executor.v1.StepResult.start_time:type_name -> google.protobuf.Timestamp
+	61,  // 44: executor.v1.StepResult.end_time:type_name -> google.protobuf.Timestamp
+	20,  // 45: executor.v1.StepResult.compensation:type_name -> executor.v1.CompensationResult
+	61,  // 46: executor.v1.StepResult.wait_deadline:type_name -> google.protobuf.Timestamp
+	22,  // 47: executor.v1.StepResult.approval:type_name -> executor.v1.ApprovalRecord
+	0,   // 48: executor.v1.ApprovalRecord.decision:type_name -> executor.v1.ApprovalDecision
+	61,  // 49: executor.v1.ApprovalRecord.decide_time:type_name -> google.protobuf.Timestamp
+	1,   // 50: executor.v1.ExecutionResult.status:type_name -> executor.v1.ExecutionStatus
+	21,  // 51: executor.v1.ExecutionResult.step_results:type_name -> executor.v1.StepResult
+	60,  // 52: executor.v1.ExecutionResult.execution_time:type_name -> google.protobuf.Duration
+	18,  // 53: executor.v1.ExecutionResult.resource_usage:type_name -> executor.v1.ResourceUsage
+	59,  // 54: executor.v1.ExecutionResult.metadata:type_name -> google.protobuf.Struct
+	17,  // 55: executor.v1.ExecutionResult.error:type_name -> executor.v1.ExecutionError
+	19,  // 56: executor.v1.ExecutionResult.progress:type_name -> executor.v1.Progress
+	61,  // 57: executor.v1.ExecutionResult.create_time:type_name -> google.protobuf.Timestamp
+	61,  // 58: executor.v1.ExecutionResult.start_time:type_name -> google.protobuf.Timestamp
+	61,  // 59: executor.v1.ExecutionResult.end_time:type_name -> google.protobuf.Timestamp
+	18,  // 60: executor.v1.ExecutionResult.compensation_usage:type_name -> executor.v1.ResourceUsage
+	61,  // 61: executor.v1.ExecutionEvent.event_time:type_name -> google.protobuf.Timestamp
+	1,   // 62: executor.v1.ExecutionEvent.status:type_name -> executor.v1.ExecutionStatus
+	2,   // 63: executor.v1.ExecutionEvent.step_status:type_name -> executor.v1.StepStatus
+	4,   // 64: executor.v1.ExecutionEvent.type:type_name -> executor.v1.ExecutionEventType
+	17,  // 65: executor.v1.ExecutionEvent.error:type_name -> executor.v1.ExecutionError
+	60,  // 66: executor.v1.ExecutionEvent.retry_delay:type_name -> google.protobuf.Duration
+	62,  // 67: executor.v1.ExecutionEvent.output:type_name -> google.protobuf.Value
+	0,   // 68: executor.v1.ExecutionEvent.decision:type_name -> executor.v1.ApprovalDecision
+	61,  // 69: executor.v1.ExecutionEvent.wait_deadline:type_name -> google.protobuf.Timestamp
+	59,  // 70: executor.v1.ToolSpec.input_schema:type_name -> google.protobuf.Struct
+	59,  // 71: executor.v1.ToolSpec.output_schema:type_name -> google.protobuf.Struct
+	60,  // 72: executor.v1.ToolSpec.default_timeout:type_name -> google.protobuf.Duration
+	5,   // 73: executor.v1.ExecutePlanRequest.plan:type_name -> executor.v1.ActionPlan
+	16,  // 74: executor.v1.ExecutePlanRequest.options:type_name -> executor.v1.ExecutionOptions
+	23,  // 75: executor.v1.ExecutePlanResponse.result:type_name -> executor.v1.ExecutionResult
+	58,  // 76: executor.v1.ExecutionContext.step_outputs:type_name -> executor.v1.ExecutionContext.StepOutputsEntry
+	15,  // 77: executor.v1.ExecutionContext.resource_limits:type_name -> executor.v1.ResourceLimits
+	14,  // 78: executor.v1.ExecutionContext.timeout_policy:type_name -> executor.v1.TimeoutPolicy
+	13,  // 79: executor.v1.ExecutionContext.retry_policy:type_name -> executor.v1.RetryPolicy
+	6,   // 80: executor.v1.ExecuteStepRequest.step:type_name -> executor.v1.ActionStep
+	29,  // 81: executor.v1.ExecuteStepRequest.context:type_name -> executor.v1.ExecutionContext
+	21,  // 82: executor.v1.ExecuteStepResponse.result:type_name -> executor.v1.StepResult
+	18,  // 83: executor.v1.ExecuteStepResponse.resource_usage:type_name -> executor.v1.ResourceUsage
+	1,   // 84: executor.v1.CancelExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	1,   // 85: executor.v1.PauseExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	1,   // 86: executor.v1.ResumeExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	1,   // 87: executor.v1.GetExecutionStatusResponse.status:type_name -> executor.v1.ExecutionStatus
+	19,  // 88: executor.v1.GetExecutionStatusResponse.progress:type_name -> executor.v1.Progress
+	21,  // 89: executor.v1.GetExecutionStatusResponse.step_results:type_name -> executor.v1.StepResult
+	17,  // 90: executor.v1.GetExecutionStatusResponse.error:type_name -> executor.v1.ExecutionError
+	18,  // 91: executor.v1.GetExecutionStatusResponse.resource_usage:type_name -> executor.v1.ResourceUsage
+	61,  // 92: executor.v1.GetExecutionStatusResponse.create_time:type_name -> google.protobuf.Timestamp
+	61,  // 93: executor.v1.GetExecutionStatusResponse.start_time:type_name -> google.protobuf.Timestamp
+	61,  // 94: executor.v1.GetExecutionStatusResponse.end_time:type_name -> google.protobuf.Timestamp
+	60,  // 95: executor.v1.GetExecutionStatusResponse.execution_time:type_name -> google.protobuf.Duration
+	18,  // 96: executor.v1.GetExecutionStatusResponse.compensation_usage:type_name -> executor.v1.ResourceUsage
+	1,   // 97: executor.v1.RollbackExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	24,  // 98: executor.v1.WatchExecutionResponse.events:type_name -> executor.v1.ExecutionEvent
+	25,  // 99: executor.v1.ListToolsResponse.tools:type_name -> executor.v1.ToolSpec
+	26,  // 100: executor.v1.ListToolsResponse.load_errors:type_name -> executor.v1.ToolLoadError
+	1,   // 101: executor.v1.ExecutionSummary.status:type_name -> executor.v1.ExecutionStatus
+	61,  // 102: executor.v1.ExecutionSummary.create_time:type_name -> google.protobuf.Timestamp
+	61,  // 103: executor.v1.ExecutionSummary.end_time:type_name -> google.protobuf.Timestamp
+	1,   // 104: executor.v1.ListExecutionsRequest.statuses:type_name -> executor.v1.ExecutionStatus
+	61,  // 105: executor.v1.ListExecutionsRequest.created_after:type_name -> google.protobuf.Timestamp
+	61,  // 106: executor.v1.ListExecutionsRequest.created_before:type_name -> google.protobuf.Timestamp
+	46,  // 107: executor.v1.ListExecutionsResponse.executions:type_name -> executor.v1.ExecutionSummary
+	0,   // 108: executor.v1.ApproveStepRequest.decision:type_name -> executor.v1.ApprovalDecision
+	59,  // 109: executor.v1.ApproveStepRequest.arguments:type_name -> google.protobuf.Struct
+	21,  // 110: executor.v1.ApproveStepResponse.result:type_name -> executor.v1.StepResult
+	62,  // 111: executor.v1.SignalExecutionRequest.payload:type_name -> google.protobuf.Value
+	1,   // 112: executor.v1.SignalExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	59,  // 113: executor.v1.PendingApproval.arguments:type_name -> google.protobuf.Struct
+	61,  // 114: executor.v1.PendingApproval.wait_start_time:type_name -> google.protobuf.Timestamp
+	61,  // 115: executor.v1.PendingApproval.deadline:type_name -> google.protobuf.Timestamp
+	0,   // 116: executor.v1.PendingApproval.on_timeout:type_name -> executor.v1.ApprovalDecision
+	56,  // 117: executor.v1.ListApprovalsResponse.approvals:type_name -> executor.v1.PendingApproval
+	62,  // 118: executor.v1.ExecutionContext.StepOutputsEntry.value:type_name -> google.protobuf.Value
+	27,  // 119: executor.v1.ExecutorService.ExecutePlan:input_type -> executor.v1.ExecutePlanRequest
+	30,  // 120: executor.v1.ExecutorService.ExecuteStep:input_type -> executor.v1.ExecuteStepRequest
+	32,  // 121: executor.v1.ExecutorService.CancelExecution:input_type -> executor.v1.CancelExecutionRequest
+	34,  // 122: executor.v1.ExecutorService.PauseExecution:input_type -> executor.v1.PauseExecutionRequest
+	36,  // 123: executor.v1.ExecutorService.ResumeExecution:input_type -> executor.v1.ResumeExecutionRequest
+	38,  // 124: executor.v1.ExecutorService.GetExecutionStatus:input_type -> executor.v1.GetExecutionStatusRequest
+	40,  // 125: executor.v1.ExecutorService.RollbackExecution:input_type -> executor.v1.RollbackExecutionRequest
+	42,  // 126: executor.v1.ExecutorService.WatchExecution:input_type -> executor.v1.WatchExecutionRequest
+	44,  // 127: executor.v1.ExecutorService.ListTools:input_type -> executor.v1.ListToolsRequest
+	47,  // 128: executor.v1.ExecutorService.ListExecutions:input_type -> executor.v1.ListExecutionsRequest
+	49,  // 129: executor.v1.ExecutorService.DeleteExecution:input_type -> executor.v1.DeleteExecutionRequest
+	51,  // 130: executor.v1.ExecutorService.ApproveStep:input_type -> executor.v1.ApproveStepRequest
+	53,  // 131: executor.v1.ExecutorService.SignalExecution:input_type -> executor.v1.SignalExecutionRequest
+	55,  // 132: executor.v1.ExecutorService.ListApprovals:input_type -> executor.v1.ListApprovalsRequest
+	28,  // 133: executor.v1.ExecutorService.ExecutePlan:output_type -> executor.v1.ExecutePlanResponse
+	31,  // 134: executor.v1.ExecutorService.ExecuteStep:output_type -> executor.v1.ExecuteStepResponse
+	33,  // 135: executor.v1.ExecutorService.CancelExecution:output_type -> executor.v1.CancelExecutionResponse
+	35,  // 136: executor.v1.ExecutorService.PauseExecution:output_type -> executor.v1.PauseExecutionResponse
+	37,  // 137: executor.v1.ExecutorService.ResumeExecution:output_type -> executor.v1.ResumeExecutionResponse
+	39,  // 138: executor.v1.ExecutorService.GetExecutionStatus:output_type -> executor.v1.GetExecutionStatusResponse
+	41,  // 139: executor.v1.ExecutorService.RollbackExecution:output_type -> executor.v1.RollbackExecutionResponse
+	43,  // 140: executor.v1.ExecutorService.WatchExecution:output_type -> executor.v1.WatchExecutionResponse
+	45,  // 141: executor.v1.ExecutorService.ListTools:output_type -> executor.v1.ListToolsResponse
+	48,  // 142: executor.v1.ExecutorService.ListExecutions:output_type -> executor.v1.ListExecutionsResponse
+	50,  // 143: executor.v1.ExecutorService.DeleteExecution:output_type -> executor.v1.DeleteExecutionResponse
+	52,  // 144: executor.v1.ExecutorService.ApproveStep:output_type -> executor.v1.ApproveStepResponse
+	54,  // 145: executor.v1.ExecutorService.SignalExecution:output_type -> executor.v1.SignalExecutionResponse
+	57,  // 146: executor.v1.ExecutorService.ListApprovals:output_type -> executor.v1.ListApprovalsResponse
+	133, // [133:147] is the sub-list for method output_type
+	119, // [119:133] is the sub-list for method input_type
+	119, // [119:119] is the sub-list for extension type_name
+	119, // [119:119] is the sub-list for extension extendee
+	0,   // [0:119] is the sub-list for field type_name
 }
 
 func init() { file_executor_v1_executor_proto_init() }
@@ -4002,8 +5062,10 @@ func file_executor_v1_executor_proto_init() {
 	}
 	file_executor_v1_executor_proto_msgTypes[1].OneofWrappers = []any{
 		(*ActionStep_ToolExecution)(nil),
+		(*ActionStep_WaitForSignal)(nil),
+		(*ActionStep_Sleep)(nil),
 	}
-	file_executor_v1_executor_proto_msgTypes[4].OneofWrappers = []any{
+	file_executor_v1_executor_proto_msgTypes[7].OneofWrappers = []any{
 		(*ValidationRule_JsonSchema)(nil),
 	}
 	type x struct{}
@@ -4011,8 +5073,8 @@ func file_executor_v1_executor_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_executor_v1_executor_proto_rawDesc), len(file_executor_v1_executor_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   43,
+			NumEnums:      5,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

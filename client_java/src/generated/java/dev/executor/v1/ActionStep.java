@@ -65,6 +65,8 @@ private static final long serialVersionUID = 0L;
       implements com.google.protobuf.Internal.EnumLite,
           com.google.protobuf.AbstractMessage.InternalOneOfEnum {
     TOOL_EXECUTION(3),
+    WAIT_FOR_SIGNAL(11),
+    SLEEP(12),
     STEPTYPE_NOT_SET(0);
     private final int value;
     private StepTypeCase(int value) {
@@ -83,6 +85,8 @@ private static final long serialVersionUID = 0L;
     public static StepTypeCase forNumber(int value) {
       switch (value) {
         case 3: return TOOL_EXECUTION;
+        case 11: return WAIT_FOR_SIGNAL;
+        case 12: return SLEEP;
         case 0: return STEPTYPE_NOT_SET;
         default: return null;
       }
@@ -223,6 +227,92 @@ private static final long serialVersionUID = 0L;
        return (dev.executor.v1.ToolExecution) stepType_;
     }
     return dev.executor.v1.ToolExecution.getDefaultInstance();
+  }
+
+  public static final int WAIT_FOR_SIGNAL_FIELD_NUMBER = 11;
+  /**
+   * <pre>
+   * Wait for a signal (SignalExecution); the step's output is its payload.
+   * </pre>
+   *
+   * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+   * @return Whether the waitForSignal field is set.
+   */
+  @java.lang.Override
+  public boolean hasWaitForSignal() {
+    return stepTypeCase_ == 11;
+  }
+  /**
+   * <pre>
+   * Wait for a signal (SignalExecution); the step's output is its payload.
+   * </pre>
+   *
+   * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+   * @return The waitForSignal.
+   */
+  @java.lang.Override
+  public dev.executor.v1.WaitForSignal getWaitForSignal() {
+    if (stepTypeCase_ == 11) {
+       return (dev.executor.v1.WaitForSignal) stepType_;
+    }
+    return dev.executor.v1.WaitForSignal.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * Wait for a signal (SignalExecution); the step's output is its payload.
+   * </pre>
+   *
+   * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+   */
+  @java.lang.Override
+  public dev.executor.v1.WaitForSignalOrBuilder getWaitForSignalOrBuilder() {
+    if (stepTypeCase_ == 11) {
+       return (dev.executor.v1.WaitForSignal) stepType_;
+    }
+    return dev.executor.v1.WaitForSignal.getDefaultInstance();
+  }
+
+  public static final int SLEEP_FIELD_NUMBER = 12;
+  /**
+   * <pre>
+   * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+   * </pre>
+   *
+   * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+   * @return Whether the sleep field is set.
+   */
+  @java.lang.Override
+  public boolean hasSleep() {
+    return stepTypeCase_ == 12;
+  }
+  /**
+   * <pre>
+   * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+   * </pre>
+   *
+   * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+   * @return The sleep.
+   */
+  @java.lang.Override
+  public dev.executor.v1.Sleep getSleep() {
+    if (stepTypeCase_ == 12) {
+       return (dev.executor.v1.Sleep) stepType_;
+    }
+    return dev.executor.v1.Sleep.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+   * </pre>
+   *
+   * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+   */
+  @java.lang.Override
+  public dev.executor.v1.SleepOrBuilder getSleepOrBuilder() {
+    if (stepTypeCase_ == 12) {
+       return (dev.executor.v1.Sleep) stepType_;
+    }
+    return dev.executor.v1.Sleep.getDefaultInstance();
   }
 
   public static final int PARAMETERS_FIELD_NUMBER = 4;
@@ -537,6 +627,47 @@ private static final long serialVersionUID = 0L;
     return compensation_ == null ? dev.executor.v1.Compensation.getDefaultInstance() : compensation_;
   }
 
+  public static final int APPROVAL_FIELD_NUMBER = 13;
+  private dev.executor.v1.ApprovalGate approval_;
+  /**
+   * <pre>
+   * Hold the tool call until someone decides (ApproveStep). Only for a
+   * tool_execution step.
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+   * @return Whether the approval field is set.
+   */
+  @java.lang.Override
+  public boolean hasApproval() {
+    return ((bitField0_ & 0x00000020) != 0);
+  }
+  /**
+   * <pre>
+   * Hold the tool call until someone decides (ApproveStep). Only for a
+   * tool_execution step.
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+   * @return The approval.
+   */
+  @java.lang.Override
+  public dev.executor.v1.ApprovalGate getApproval() {
+    return approval_ == null ? dev.executor.v1.ApprovalGate.getDefaultInstance() : approval_;
+  }
+  /**
+   * <pre>
+   * Hold the tool call until someone decides (ApproveStep). Only for a
+   * tool_execution step.
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+   */
+  @java.lang.Override
+  public dev.executor.v1.ApprovalGateOrBuilder getApprovalOrBuilder() {
+    return approval_ == null ? dev.executor.v1.ApprovalGate.getDefaultInstance() : approval_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -580,6 +711,15 @@ private static final long serialVersionUID = 0L;
     }
     if (((bitField0_ & 0x00000010) != 0)) {
       output.writeMessage(10, getCompensation());
+    }
+    if (stepTypeCase_ == 11) {
+      output.writeMessage(11, (dev.executor.v1.WaitForSignal) stepType_);
+    }
+    if (stepTypeCase_ == 12) {
+      output.writeMessage(12, (dev.executor.v1.Sleep) stepType_);
+    }
+    if (((bitField0_ & 0x00000020) != 0)) {
+      output.writeMessage(13, getApproval());
     }
     getUnknownFields().writeTo(output);
   }
@@ -631,6 +771,18 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000010) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(10, getCompensation());
+    }
+    if (stepTypeCase_ == 11) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(11, (dev.executor.v1.WaitForSignal) stepType_);
+    }
+    if (stepTypeCase_ == 12) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(12, (dev.executor.v1.Sleep) stepType_);
+    }
+    if (((bitField0_ & 0x00000020) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(13, getApproval());
     }
     return size;
   }
@@ -689,11 +841,24 @@ private static final long serialVersionUID = 0L;
       if (!getCompensation()
           .equals(other.getCompensation())) return false;
     }
+    if (hasApproval() != other.hasApproval()) return false;
+    if (hasApproval()) {
+      if (!getApproval()
+          .equals(other.getApproval())) return false;
+    }
     if (!getStepTypeCase().equals(other.getStepTypeCase())) return false;
     switch (stepTypeCase_) {
       case 3:
         if (!getToolExecution()
             .equals(other.getToolExecution())) return false;
+        break;
+      case 11:
+        if (!getWaitForSignal()
+            .equals(other.getWaitForSignal())) return false;
+        break;
+      case 12:
+        if (!getSleep()
+            .equals(other.getSleep())) return false;
         break;
       case 0:
       default:
@@ -741,10 +906,22 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + COMPENSATION_FIELD_NUMBER;
       hash = (53 * hash) + getCompensation().hashCode();
     }
+    if (hasApproval()) {
+      hash = (37 * hash) + APPROVAL_FIELD_NUMBER;
+      hash = (53 * hash) + getApproval().hashCode();
+    }
     switch (stepTypeCase_) {
       case 3:
         hash = (37 * hash) + TOOL_EXECUTION_FIELD_NUMBER;
         hash = (53 * hash) + getToolExecution().hashCode();
+        break;
+      case 11:
+        hash = (37 * hash) + WAIT_FOR_SIGNAL_FIELD_NUMBER;
+        hash = (53 * hash) + getWaitForSignal().hashCode();
+        break;
+      case 12:
+        hash = (37 * hash) + SLEEP_FIELD_NUMBER;
+        hash = (53 * hash) + getSleep().hashCode();
         break;
       case 0:
       default:
@@ -889,6 +1066,7 @@ private static final long serialVersionUID = 0L;
         internalGetRetryPolicyFieldBuilder();
         internalGetValidationRulesFieldBuilder();
         internalGetCompensationFieldBuilder();
+        internalGetApprovalFieldBuilder();
       }
     }
     @java.lang.Override
@@ -899,6 +1077,12 @@ private static final long serialVersionUID = 0L;
       name_ = "";
       if (toolExecutionBuilder_ != null) {
         toolExecutionBuilder_.clear();
+      }
+      if (waitForSignalBuilder_ != null) {
+        waitForSignalBuilder_.clear();
+      }
+      if (sleepBuilder_ != null) {
+        sleepBuilder_.clear();
       }
       parameters_ = null;
       if (parametersBuilder_ != null) {
@@ -928,11 +1112,16 @@ private static final long serialVersionUID = 0L;
         validationRules_ = null;
         validationRulesBuilder_.clear();
       }
-      bitField0_ = (bitField0_ & ~0x00000100);
+      bitField0_ = (bitField0_ & ~0x00000400);
       compensation_ = null;
       if (compensationBuilder_ != null) {
         compensationBuilder_.dispose();
         compensationBuilder_ = null;
+      }
+      approval_ = null;
+      if (approvalBuilder_ != null) {
+        approvalBuilder_.dispose();
+        approvalBuilder_ = null;
       }
       stepTypeCase_ = 0;
       stepType_ = null;
@@ -971,9 +1160,9 @@ private static final long serialVersionUID = 0L;
 
     private void buildPartialRepeatedFields(dev.executor.v1.ActionStep result) {
       if (validationRulesBuilder_ == null) {
-        if (((bitField0_ & 0x00000100) != 0)) {
+        if (((bitField0_ & 0x00000400) != 0)) {
           validationRules_ = java.util.Collections.unmodifiableList(validationRules_);
-          bitField0_ = (bitField0_ & ~0x00000100);
+          bitField0_ = (bitField0_ & ~0x00000400);
         }
         result.validationRules_ = validationRules_;
       } else {
@@ -990,39 +1179,45 @@ private static final long serialVersionUID = 0L;
         result.name_ = name_;
       }
       int to_bitField0_ = 0;
-      if (((from_bitField0_ & 0x00000008) != 0)) {
+      if (((from_bitField0_ & 0x00000020) != 0)) {
         result.parameters_ = parametersBuilder_ == null
             ? parameters_
             : parametersBuilder_.build();
         to_bitField0_ |= 0x00000001;
       }
-      if (((from_bitField0_ & 0x00000010) != 0)) {
+      if (((from_bitField0_ & 0x00000040) != 0)) {
         dependencies_.makeImmutable();
         result.dependencies_ = dependencies_;
       }
-      if (((from_bitField0_ & 0x00000020) != 0)) {
+      if (((from_bitField0_ & 0x00000080) != 0)) {
         result.expectedDuration_ = expectedDurationBuilder_ == null
             ? expectedDuration_
             : expectedDurationBuilder_.build();
         to_bitField0_ |= 0x00000002;
       }
-      if (((from_bitField0_ & 0x00000040) != 0)) {
+      if (((from_bitField0_ & 0x00000100) != 0)) {
         result.timeout_ = timeoutBuilder_ == null
             ? timeout_
             : timeoutBuilder_.build();
         to_bitField0_ |= 0x00000004;
       }
-      if (((from_bitField0_ & 0x00000080) != 0)) {
+      if (((from_bitField0_ & 0x00000200) != 0)) {
         result.retryPolicy_ = retryPolicyBuilder_ == null
             ? retryPolicy_
             : retryPolicyBuilder_.build();
         to_bitField0_ |= 0x00000008;
       }
-      if (((from_bitField0_ & 0x00000200) != 0)) {
+      if (((from_bitField0_ & 0x00000800) != 0)) {
         result.compensation_ = compensationBuilder_ == null
             ? compensation_
             : compensationBuilder_.build();
         to_bitField0_ |= 0x00000010;
+      }
+      if (((from_bitField0_ & 0x00001000) != 0)) {
+        result.approval_ = approvalBuilder_ == null
+            ? approval_
+            : approvalBuilder_.build();
+        to_bitField0_ |= 0x00000020;
       }
       result.bitField0_ |= to_bitField0_;
     }
@@ -1033,6 +1228,14 @@ private static final long serialVersionUID = 0L;
       if (stepTypeCase_ == 3 &&
           toolExecutionBuilder_ != null) {
         result.stepType_ = toolExecutionBuilder_.build();
+      }
+      if (stepTypeCase_ == 11 &&
+          waitForSignalBuilder_ != null) {
+        result.stepType_ = waitForSignalBuilder_.build();
+      }
+      if (stepTypeCase_ == 12 &&
+          sleepBuilder_ != null) {
+        result.stepType_ = sleepBuilder_.build();
       }
     }
 
@@ -1064,7 +1267,7 @@ private static final long serialVersionUID = 0L;
       if (!other.dependencies_.isEmpty()) {
         if (dependencies_.isEmpty()) {
           dependencies_ = other.dependencies_;
-          bitField0_ |= 0x00000010;
+          bitField0_ |= 0x00000040;
         } else {
           ensureDependenciesIsMutable();
           dependencies_.addAll(other.dependencies_);
@@ -1084,7 +1287,7 @@ private static final long serialVersionUID = 0L;
         if (!other.validationRules_.isEmpty()) {
           if (validationRules_.isEmpty()) {
             validationRules_ = other.validationRules_;
-            bitField0_ = (bitField0_ & ~0x00000100);
+            bitField0_ = (bitField0_ & ~0x00000400);
           } else {
             ensureValidationRulesIsMutable();
             validationRules_.addAll(other.validationRules_);
@@ -1097,7 +1300,7 @@ private static final long serialVersionUID = 0L;
             validationRulesBuilder_.dispose();
             validationRulesBuilder_ = null;
             validationRules_ = other.validationRules_;
-            bitField0_ = (bitField0_ & ~0x00000100);
+            bitField0_ = (bitField0_ & ~0x00000400);
             validationRulesBuilder_ = 
               com.google.protobuf.GeneratedMessage.alwaysUseFieldBuilders ?
                  internalGetValidationRulesFieldBuilder() : null;
@@ -1109,9 +1312,20 @@ private static final long serialVersionUID = 0L;
       if (other.hasCompensation()) {
         mergeCompensation(other.getCompensation());
       }
+      if (other.hasApproval()) {
+        mergeApproval(other.getApproval());
+      }
       switch (other.getStepTypeCase()) {
         case TOOL_EXECUTION: {
           mergeToolExecution(other.getToolExecution());
+          break;
+        }
+        case WAIT_FOR_SIGNAL: {
+          mergeWaitForSignal(other.getWaitForSignal());
+          break;
+        }
+        case SLEEP: {
+          mergeSleep(other.getSleep());
           break;
         }
         case STEPTYPE_NOT_SET: {
@@ -1163,7 +1377,7 @@ private static final long serialVersionUID = 0L;
               input.readMessage(
                   internalGetParametersFieldBuilder().getBuilder(),
                   extensionRegistry);
-              bitField0_ |= 0x00000008;
+              bitField0_ |= 0x00000020;
               break;
             } // case 34
             case 42: {
@@ -1175,21 +1389,21 @@ private static final long serialVersionUID = 0L;
               input.readMessage(
                   internalGetExpectedDurationFieldBuilder().getBuilder(),
                   extensionRegistry);
-              bitField0_ |= 0x00000020;
+              bitField0_ |= 0x00000080;
               break;
             } // case 50
             case 58: {
               input.readMessage(
                   internalGetTimeoutFieldBuilder().getBuilder(),
                   extensionRegistry);
-              bitField0_ |= 0x00000040;
+              bitField0_ |= 0x00000100;
               break;
             } // case 58
             case 66: {
               input.readMessage(
                   internalGetRetryPolicyFieldBuilder().getBuilder(),
                   extensionRegistry);
-              bitField0_ |= 0x00000080;
+              bitField0_ |= 0x00000200;
               break;
             } // case 66
             case 74: {
@@ -1209,9 +1423,30 @@ private static final long serialVersionUID = 0L;
               input.readMessage(
                   internalGetCompensationFieldBuilder().getBuilder(),
                   extensionRegistry);
-              bitField0_ |= 0x00000200;
+              bitField0_ |= 0x00000800;
               break;
             } // case 82
+            case 90: {
+              input.readMessage(
+                  internalGetWaitForSignalFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              stepTypeCase_ = 11;
+              break;
+            } // case 90
+            case 98: {
+              input.readMessage(
+                  internalGetSleepFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              stepTypeCase_ = 12;
+              break;
+            } // case 98
+            case 106: {
+              input.readMessage(
+                  internalGetApprovalFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00001000;
+              break;
+            } // case 106
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1573,6 +1808,358 @@ private static final long serialVersionUID = 0L;
       return toolExecutionBuilder_;
     }
 
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.WaitForSignal, dev.executor.v1.WaitForSignal.Builder, dev.executor.v1.WaitForSignalOrBuilder> waitForSignalBuilder_;
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     * @return Whether the waitForSignal field is set.
+     */
+    @java.lang.Override
+    public boolean hasWaitForSignal() {
+      return stepTypeCase_ == 11;
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     * @return The waitForSignal.
+     */
+    @java.lang.Override
+    public dev.executor.v1.WaitForSignal getWaitForSignal() {
+      if (waitForSignalBuilder_ == null) {
+        if (stepTypeCase_ == 11) {
+          return (dev.executor.v1.WaitForSignal) stepType_;
+        }
+        return dev.executor.v1.WaitForSignal.getDefaultInstance();
+      } else {
+        if (stepTypeCase_ == 11) {
+          return waitForSignalBuilder_.getMessage();
+        }
+        return dev.executor.v1.WaitForSignal.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     */
+    public Builder setWaitForSignal(dev.executor.v1.WaitForSignal value) {
+      if (waitForSignalBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        stepType_ = value;
+        onChanged();
+      } else {
+        waitForSignalBuilder_.setMessage(value);
+      }
+      stepTypeCase_ = 11;
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     */
+    public Builder setWaitForSignal(
+        dev.executor.v1.WaitForSignal.Builder builderForValue) {
+      if (waitForSignalBuilder_ == null) {
+        stepType_ = builderForValue.build();
+        onChanged();
+      } else {
+        waitForSignalBuilder_.setMessage(builderForValue.build());
+      }
+      stepTypeCase_ = 11;
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     */
+    public Builder mergeWaitForSignal(dev.executor.v1.WaitForSignal value) {
+      if (waitForSignalBuilder_ == null) {
+        if (stepTypeCase_ == 11 &&
+            stepType_ != dev.executor.v1.WaitForSignal.getDefaultInstance()) {
+          stepType_ = dev.executor.v1.WaitForSignal.newBuilder((dev.executor.v1.WaitForSignal) stepType_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          stepType_ = value;
+        }
+        onChanged();
+      } else {
+        if (stepTypeCase_ == 11) {
+          waitForSignalBuilder_.mergeFrom(value);
+        } else {
+          waitForSignalBuilder_.setMessage(value);
+        }
+      }
+      stepTypeCase_ = 11;
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     */
+    public Builder clearWaitForSignal() {
+      if (waitForSignalBuilder_ == null) {
+        if (stepTypeCase_ == 11) {
+          stepTypeCase_ = 0;
+          stepType_ = null;
+          onChanged();
+        }
+      } else {
+        if (stepTypeCase_ == 11) {
+          stepTypeCase_ = 0;
+          stepType_ = null;
+        }
+        waitForSignalBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     */
+    public dev.executor.v1.WaitForSignal.Builder getWaitForSignalBuilder() {
+      return internalGetWaitForSignalFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     */
+    @java.lang.Override
+    public dev.executor.v1.WaitForSignalOrBuilder getWaitForSignalOrBuilder() {
+      if ((stepTypeCase_ == 11) && (waitForSignalBuilder_ != null)) {
+        return waitForSignalBuilder_.getMessageOrBuilder();
+      } else {
+        if (stepTypeCase_ == 11) {
+          return (dev.executor.v1.WaitForSignal) stepType_;
+        }
+        return dev.executor.v1.WaitForSignal.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.WaitForSignal, dev.executor.v1.WaitForSignal.Builder, dev.executor.v1.WaitForSignalOrBuilder> 
+        internalGetWaitForSignalFieldBuilder() {
+      if (waitForSignalBuilder_ == null) {
+        if (!(stepTypeCase_ == 11)) {
+          stepType_ = dev.executor.v1.WaitForSignal.getDefaultInstance();
+        }
+        waitForSignalBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.executor.v1.WaitForSignal, dev.executor.v1.WaitForSignal.Builder, dev.executor.v1.WaitForSignalOrBuilder>(
+                (dev.executor.v1.WaitForSignal) stepType_,
+                getParentForChildren(),
+                isClean());
+        stepType_ = null;
+      }
+      stepTypeCase_ = 11;
+      onChanged();
+      return waitForSignalBuilder_;
+    }
+
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.Sleep, dev.executor.v1.Sleep.Builder, dev.executor.v1.SleepOrBuilder> sleepBuilder_;
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     * @return Whether the sleep field is set.
+     */
+    @java.lang.Override
+    public boolean hasSleep() {
+      return stepTypeCase_ == 12;
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     * @return The sleep.
+     */
+    @java.lang.Override
+    public dev.executor.v1.Sleep getSleep() {
+      if (sleepBuilder_ == null) {
+        if (stepTypeCase_ == 12) {
+          return (dev.executor.v1.Sleep) stepType_;
+        }
+        return dev.executor.v1.Sleep.getDefaultInstance();
+      } else {
+        if (stepTypeCase_ == 12) {
+          return sleepBuilder_.getMessage();
+        }
+        return dev.executor.v1.Sleep.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     */
+    public Builder setSleep(dev.executor.v1.Sleep value) {
+      if (sleepBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        stepType_ = value;
+        onChanged();
+      } else {
+        sleepBuilder_.setMessage(value);
+      }
+      stepTypeCase_ = 12;
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     */
+    public Builder setSleep(
+        dev.executor.v1.Sleep.Builder builderForValue) {
+      if (sleepBuilder_ == null) {
+        stepType_ = builderForValue.build();
+        onChanged();
+      } else {
+        sleepBuilder_.setMessage(builderForValue.build());
+      }
+      stepTypeCase_ = 12;
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     */
+    public Builder mergeSleep(dev.executor.v1.Sleep value) {
+      if (sleepBuilder_ == null) {
+        if (stepTypeCase_ == 12 &&
+            stepType_ != dev.executor.v1.Sleep.getDefaultInstance()) {
+          stepType_ = dev.executor.v1.Sleep.newBuilder((dev.executor.v1.Sleep) stepType_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          stepType_ = value;
+        }
+        onChanged();
+      } else {
+        if (stepTypeCase_ == 12) {
+          sleepBuilder_.mergeFrom(value);
+        } else {
+          sleepBuilder_.setMessage(value);
+        }
+      }
+      stepTypeCase_ = 12;
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     */
+    public Builder clearSleep() {
+      if (sleepBuilder_ == null) {
+        if (stepTypeCase_ == 12) {
+          stepTypeCase_ = 0;
+          stepType_ = null;
+          onChanged();
+        }
+      } else {
+        if (stepTypeCase_ == 12) {
+          stepTypeCase_ = 0;
+          stepType_ = null;
+        }
+        sleepBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     */
+    public dev.executor.v1.Sleep.Builder getSleepBuilder() {
+      return internalGetSleepFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     */
+    @java.lang.Override
+    public dev.executor.v1.SleepOrBuilder getSleepOrBuilder() {
+      if ((stepTypeCase_ == 12) && (sleepBuilder_ != null)) {
+        return sleepBuilder_.getMessageOrBuilder();
+      } else {
+        if (stepTypeCase_ == 12) {
+          return (dev.executor.v1.Sleep) stepType_;
+        }
+        return dev.executor.v1.Sleep.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.Sleep, dev.executor.v1.Sleep.Builder, dev.executor.v1.SleepOrBuilder> 
+        internalGetSleepFieldBuilder() {
+      if (sleepBuilder_ == null) {
+        if (!(stepTypeCase_ == 12)) {
+          stepType_ = dev.executor.v1.Sleep.getDefaultInstance();
+        }
+        sleepBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.executor.v1.Sleep, dev.executor.v1.Sleep.Builder, dev.executor.v1.SleepOrBuilder>(
+                (dev.executor.v1.Sleep) stepType_,
+                getParentForChildren(),
+                isClean());
+        stepType_ = null;
+      }
+      stepTypeCase_ = 12;
+      onChanged();
+      return sleepBuilder_;
+    }
+
     private com.google.protobuf.Struct parameters_;
     private com.google.protobuf.SingleFieldBuilder<
         com.google.protobuf.Struct, com.google.protobuf.Struct.Builder, com.google.protobuf.StructOrBuilder> parametersBuilder_;
@@ -1585,7 +2172,7 @@ private static final long serialVersionUID = 0L;
      * @return Whether the parameters field is set.
      */
     public boolean hasParameters() {
-      return ((bitField0_ & 0x00000008) != 0);
+      return ((bitField0_ & 0x00000020) != 0);
     }
     /**
      * <pre>
@@ -1616,7 +2203,7 @@ private static final long serialVersionUID = 0L;
       } else {
         parametersBuilder_.setMessage(value);
       }
-      bitField0_ |= 0x00000008;
+      bitField0_ |= 0x00000020;
       onChanged();
       return this;
     }
@@ -1634,7 +2221,7 @@ private static final long serialVersionUID = 0L;
       } else {
         parametersBuilder_.setMessage(builderForValue.build());
       }
-      bitField0_ |= 0x00000008;
+      bitField0_ |= 0x00000020;
       onChanged();
       return this;
     }
@@ -1647,7 +2234,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder mergeParameters(com.google.protobuf.Struct value) {
       if (parametersBuilder_ == null) {
-        if (((bitField0_ & 0x00000008) != 0) &&
+        if (((bitField0_ & 0x00000020) != 0) &&
           parameters_ != null &&
           parameters_ != com.google.protobuf.Struct.getDefaultInstance()) {
           getParametersBuilder().mergeFrom(value);
@@ -1658,7 +2245,7 @@ private static final long serialVersionUID = 0L;
         parametersBuilder_.mergeFrom(value);
       }
       if (parameters_ != null) {
-        bitField0_ |= 0x00000008;
+        bitField0_ |= 0x00000020;
         onChanged();
       }
       return this;
@@ -1671,7 +2258,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Struct parameters = 4 [json_name = "parameters"];</code>
      */
     public Builder clearParameters() {
-      bitField0_ = (bitField0_ & ~0x00000008);
+      bitField0_ = (bitField0_ & ~0x00000020);
       parameters_ = null;
       if (parametersBuilder_ != null) {
         parametersBuilder_.dispose();
@@ -1688,7 +2275,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Struct parameters = 4 [json_name = "parameters"];</code>
      */
     public com.google.protobuf.Struct.Builder getParametersBuilder() {
-      bitField0_ |= 0x00000008;
+      bitField0_ |= 0x00000020;
       onChanged();
       return internalGetParametersFieldBuilder().getBuilder();
     }
@@ -1734,7 +2321,7 @@ private static final long serialVersionUID = 0L;
       if (!dependencies_.isModifiable()) {
         dependencies_ = new com.google.protobuf.LazyStringArrayList(dependencies_);
       }
-      bitField0_ |= 0x00000010;
+      bitField0_ |= 0x00000040;
     }
     /**
      * <pre>
@@ -1800,7 +2387,7 @@ private static final long serialVersionUID = 0L;
       java.util.Objects.requireNonNull(value);
       ensureDependenciesIsMutable();
       dependencies_.set(index, value);
-      bitField0_ |= 0x00000010;
+      bitField0_ |= 0x00000040;
       onChanged();
       return this;
     }
@@ -1818,7 +2405,7 @@ private static final long serialVersionUID = 0L;
       java.util.Objects.requireNonNull(value);
       ensureDependenciesIsMutable();
       dependencies_.add(value);
-      bitField0_ |= 0x00000010;
+      bitField0_ |= 0x00000040;
       onChanged();
       return this;
     }
@@ -1836,7 +2423,7 @@ private static final long serialVersionUID = 0L;
       ensureDependenciesIsMutable();
       com.google.protobuf.AbstractMessageLite.Builder.addAll(
           values, dependencies_);
-      bitField0_ |= 0x00000010;
+      bitField0_ |= 0x00000040;
       onChanged();
       return this;
     }
@@ -1851,7 +2438,7 @@ private static final long serialVersionUID = 0L;
     public Builder clearDependencies() {
       dependencies_ =
         com.google.protobuf.LazyStringArrayList.emptyList();
-      bitField0_ = (bitField0_ & ~0x00000010);;
+      bitField0_ = (bitField0_ & ~0x00000040);;
       onChanged();
       return this;
     }
@@ -1870,7 +2457,7 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       ensureDependenciesIsMutable();
       dependencies_.add(value);
-      bitField0_ |= 0x00000010;
+      bitField0_ |= 0x00000040;
       onChanged();
       return this;
     }
@@ -1888,7 +2475,7 @@ private static final long serialVersionUID = 0L;
      * @return Whether the expectedDuration field is set.
      */
     public boolean hasExpectedDuration() {
-      return ((bitField0_ & 0x00000020) != 0);
+      return ((bitField0_ & 0x00000080) != 0);
     }
     /**
      * <pre>
@@ -1921,7 +2508,7 @@ private static final long serialVersionUID = 0L;
       } else {
         expectedDurationBuilder_.setMessage(value);
       }
-      bitField0_ |= 0x00000020;
+      bitField0_ |= 0x00000080;
       onChanged();
       return this;
     }
@@ -1940,7 +2527,7 @@ private static final long serialVersionUID = 0L;
       } else {
         expectedDurationBuilder_.setMessage(builderForValue.build());
       }
-      bitField0_ |= 0x00000020;
+      bitField0_ |= 0x00000080;
       onChanged();
       return this;
     }
@@ -1954,7 +2541,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder mergeExpectedDuration(com.google.protobuf.Duration value) {
       if (expectedDurationBuilder_ == null) {
-        if (((bitField0_ & 0x00000020) != 0) &&
+        if (((bitField0_ & 0x00000080) != 0) &&
           expectedDuration_ != null &&
           expectedDuration_ != com.google.protobuf.Duration.getDefaultInstance()) {
           getExpectedDurationBuilder().mergeFrom(value);
@@ -1965,7 +2552,7 @@ private static final long serialVersionUID = 0L;
         expectedDurationBuilder_.mergeFrom(value);
       }
       if (expectedDuration_ != null) {
-        bitField0_ |= 0x00000020;
+        bitField0_ |= 0x00000080;
         onChanged();
       }
       return this;
@@ -1979,7 +2566,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Duration expected_duration = 6 [json_name = "expectedDuration"];</code>
      */
     public Builder clearExpectedDuration() {
-      bitField0_ = (bitField0_ & ~0x00000020);
+      bitField0_ = (bitField0_ & ~0x00000080);
       expectedDuration_ = null;
       if (expectedDurationBuilder_ != null) {
         expectedDurationBuilder_.dispose();
@@ -1997,7 +2584,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Duration expected_duration = 6 [json_name = "expectedDuration"];</code>
      */
     public com.google.protobuf.Duration.Builder getExpectedDurationBuilder() {
-      bitField0_ |= 0x00000020;
+      bitField0_ |= 0x00000080;
       onChanged();
       return internalGetExpectedDurationFieldBuilder().getBuilder();
     }
@@ -2051,7 +2638,7 @@ private static final long serialVersionUID = 0L;
      * @return Whether the timeout field is set.
      */
     public boolean hasTimeout() {
-      return ((bitField0_ & 0x00000040) != 0);
+      return ((bitField0_ & 0x00000100) != 0);
     }
     /**
      * <pre>
@@ -2082,7 +2669,7 @@ private static final long serialVersionUID = 0L;
       } else {
         timeoutBuilder_.setMessage(value);
       }
-      bitField0_ |= 0x00000040;
+      bitField0_ |= 0x00000100;
       onChanged();
       return this;
     }
@@ -2100,7 +2687,7 @@ private static final long serialVersionUID = 0L;
       } else {
         timeoutBuilder_.setMessage(builderForValue.build());
       }
-      bitField0_ |= 0x00000040;
+      bitField0_ |= 0x00000100;
       onChanged();
       return this;
     }
@@ -2113,7 +2700,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder mergeTimeout(com.google.protobuf.Duration value) {
       if (timeoutBuilder_ == null) {
-        if (((bitField0_ & 0x00000040) != 0) &&
+        if (((bitField0_ & 0x00000100) != 0) &&
           timeout_ != null &&
           timeout_ != com.google.protobuf.Duration.getDefaultInstance()) {
           getTimeoutBuilder().mergeFrom(value);
@@ -2124,7 +2711,7 @@ private static final long serialVersionUID = 0L;
         timeoutBuilder_.mergeFrom(value);
       }
       if (timeout_ != null) {
-        bitField0_ |= 0x00000040;
+        bitField0_ |= 0x00000100;
         onChanged();
       }
       return this;
@@ -2137,7 +2724,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Duration timeout = 7 [json_name = "timeout"];</code>
      */
     public Builder clearTimeout() {
-      bitField0_ = (bitField0_ & ~0x00000040);
+      bitField0_ = (bitField0_ & ~0x00000100);
       timeout_ = null;
       if (timeoutBuilder_ != null) {
         timeoutBuilder_.dispose();
@@ -2154,7 +2741,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Duration timeout = 7 [json_name = "timeout"];</code>
      */
     public com.google.protobuf.Duration.Builder getTimeoutBuilder() {
-      bitField0_ |= 0x00000040;
+      bitField0_ |= 0x00000100;
       onChanged();
       return internalGetTimeoutFieldBuilder().getBuilder();
     }
@@ -2206,7 +2793,7 @@ private static final long serialVersionUID = 0L;
      * @return Whether the retryPolicy field is set.
      */
     public boolean hasRetryPolicy() {
-      return ((bitField0_ & 0x00000080) != 0);
+      return ((bitField0_ & 0x00000200) != 0);
     }
     /**
      * <pre>
@@ -2237,7 +2824,7 @@ private static final long serialVersionUID = 0L;
       } else {
         retryPolicyBuilder_.setMessage(value);
       }
-      bitField0_ |= 0x00000080;
+      bitField0_ |= 0x00000200;
       onChanged();
       return this;
     }
@@ -2255,7 +2842,7 @@ private static final long serialVersionUID = 0L;
       } else {
         retryPolicyBuilder_.setMessage(builderForValue.build());
       }
-      bitField0_ |= 0x00000080;
+      bitField0_ |= 0x00000200;
       onChanged();
       return this;
     }
@@ -2268,7 +2855,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder mergeRetryPolicy(dev.executor.v1.RetryPolicy value) {
       if (retryPolicyBuilder_ == null) {
-        if (((bitField0_ & 0x00000080) != 0) &&
+        if (((bitField0_ & 0x00000200) != 0) &&
           retryPolicy_ != null &&
           retryPolicy_ != dev.executor.v1.RetryPolicy.getDefaultInstance()) {
           getRetryPolicyBuilder().mergeFrom(value);
@@ -2279,7 +2866,7 @@ private static final long serialVersionUID = 0L;
         retryPolicyBuilder_.mergeFrom(value);
       }
       if (retryPolicy_ != null) {
-        bitField0_ |= 0x00000080;
+        bitField0_ |= 0x00000200;
         onChanged();
       }
       return this;
@@ -2292,7 +2879,7 @@ private static final long serialVersionUID = 0L;
      * <code>.executor.v1.RetryPolicy retry_policy = 8 [json_name = "retryPolicy"];</code>
      */
     public Builder clearRetryPolicy() {
-      bitField0_ = (bitField0_ & ~0x00000080);
+      bitField0_ = (bitField0_ & ~0x00000200);
       retryPolicy_ = null;
       if (retryPolicyBuilder_ != null) {
         retryPolicyBuilder_.dispose();
@@ -2309,7 +2896,7 @@ private static final long serialVersionUID = 0L;
      * <code>.executor.v1.RetryPolicy retry_policy = 8 [json_name = "retryPolicy"];</code>
      */
     public dev.executor.v1.RetryPolicy.Builder getRetryPolicyBuilder() {
-      bitField0_ |= 0x00000080;
+      bitField0_ |= 0x00000200;
       onChanged();
       return internalGetRetryPolicyFieldBuilder().getBuilder();
     }
@@ -2352,9 +2939,9 @@ private static final long serialVersionUID = 0L;
     private java.util.List<dev.executor.v1.ValidationRule> validationRules_ =
       java.util.Collections.emptyList();
     private void ensureValidationRulesIsMutable() {
-      if (!((bitField0_ & 0x00000100) != 0)) {
+      if (!((bitField0_ & 0x00000400) != 0)) {
         validationRules_ = new java.util.ArrayList<dev.executor.v1.ValidationRule>(validationRules_);
-        bitField0_ |= 0x00000100;
+        bitField0_ |= 0x00000400;
        }
     }
 
@@ -2553,7 +3140,7 @@ private static final long serialVersionUID = 0L;
     public Builder clearValidationRules() {
       if (validationRulesBuilder_ == null) {
         validationRules_ = java.util.Collections.emptyList();
-        bitField0_ = (bitField0_ & ~0x00000100);
+        bitField0_ = (bitField0_ & ~0x00000400);
         onChanged();
       } else {
         validationRulesBuilder_.clear();
@@ -2665,7 +3252,7 @@ private static final long serialVersionUID = 0L;
         validationRulesBuilder_ = new com.google.protobuf.RepeatedFieldBuilder<
             dev.executor.v1.ValidationRule, dev.executor.v1.ValidationRule.Builder, dev.executor.v1.ValidationRuleOrBuilder>(
                 validationRules_,
-                ((bitField0_ & 0x00000100) != 0),
+                ((bitField0_ & 0x00000400) != 0),
                 getParentForChildren(),
                 isClean());
         validationRules_ = null;
@@ -2685,7 +3272,7 @@ private static final long serialVersionUID = 0L;
      * @return Whether the compensation field is set.
      */
     public boolean hasCompensation() {
-      return ((bitField0_ & 0x00000200) != 0);
+      return ((bitField0_ & 0x00000800) != 0);
     }
     /**
      * <pre>
@@ -2716,7 +3303,7 @@ private static final long serialVersionUID = 0L;
       } else {
         compensationBuilder_.setMessage(value);
       }
-      bitField0_ |= 0x00000200;
+      bitField0_ |= 0x00000800;
       onChanged();
       return this;
     }
@@ -2734,7 +3321,7 @@ private static final long serialVersionUID = 0L;
       } else {
         compensationBuilder_.setMessage(builderForValue.build());
       }
-      bitField0_ |= 0x00000200;
+      bitField0_ |= 0x00000800;
       onChanged();
       return this;
     }
@@ -2747,7 +3334,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder mergeCompensation(dev.executor.v1.Compensation value) {
       if (compensationBuilder_ == null) {
-        if (((bitField0_ & 0x00000200) != 0) &&
+        if (((bitField0_ & 0x00000800) != 0) &&
           compensation_ != null &&
           compensation_ != dev.executor.v1.Compensation.getDefaultInstance()) {
           getCompensationBuilder().mergeFrom(value);
@@ -2758,7 +3345,7 @@ private static final long serialVersionUID = 0L;
         compensationBuilder_.mergeFrom(value);
       }
       if (compensation_ != null) {
-        bitField0_ |= 0x00000200;
+        bitField0_ |= 0x00000800;
         onChanged();
       }
       return this;
@@ -2771,7 +3358,7 @@ private static final long serialVersionUID = 0L;
      * <code>.executor.v1.Compensation compensation = 10 [json_name = "compensation"];</code>
      */
     public Builder clearCompensation() {
-      bitField0_ = (bitField0_ & ~0x00000200);
+      bitField0_ = (bitField0_ & ~0x00000800);
       compensation_ = null;
       if (compensationBuilder_ != null) {
         compensationBuilder_.dispose();
@@ -2788,7 +3375,7 @@ private static final long serialVersionUID = 0L;
      * <code>.executor.v1.Compensation compensation = 10 [json_name = "compensation"];</code>
      */
     public dev.executor.v1.Compensation.Builder getCompensationBuilder() {
-      bitField0_ |= 0x00000200;
+      bitField0_ |= 0x00000800;
       onChanged();
       return internalGetCompensationFieldBuilder().getBuilder();
     }
@@ -2826,6 +3413,170 @@ private static final long serialVersionUID = 0L;
         compensation_ = null;
       }
       return compensationBuilder_;
+    }
+
+    private dev.executor.v1.ApprovalGate approval_;
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.ApprovalGate, dev.executor.v1.ApprovalGate.Builder, dev.executor.v1.ApprovalGateOrBuilder> approvalBuilder_;
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     * @return Whether the approval field is set.
+     */
+    public boolean hasApproval() {
+      return ((bitField0_ & 0x00001000) != 0);
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     * @return The approval.
+     */
+    public dev.executor.v1.ApprovalGate getApproval() {
+      if (approvalBuilder_ == null) {
+        return approval_ == null ? dev.executor.v1.ApprovalGate.getDefaultInstance() : approval_;
+      } else {
+        return approvalBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     */
+    public Builder setApproval(dev.executor.v1.ApprovalGate value) {
+      if (approvalBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        approval_ = value;
+      } else {
+        approvalBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00001000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     */
+    public Builder setApproval(
+        dev.executor.v1.ApprovalGate.Builder builderForValue) {
+      if (approvalBuilder_ == null) {
+        approval_ = builderForValue.build();
+      } else {
+        approvalBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00001000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     */
+    public Builder mergeApproval(dev.executor.v1.ApprovalGate value) {
+      if (approvalBuilder_ == null) {
+        if (((bitField0_ & 0x00001000) != 0) &&
+          approval_ != null &&
+          approval_ != dev.executor.v1.ApprovalGate.getDefaultInstance()) {
+          getApprovalBuilder().mergeFrom(value);
+        } else {
+          approval_ = value;
+        }
+      } else {
+        approvalBuilder_.mergeFrom(value);
+      }
+      if (approval_ != null) {
+        bitField0_ |= 0x00001000;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     */
+    public Builder clearApproval() {
+      bitField0_ = (bitField0_ & ~0x00001000);
+      approval_ = null;
+      if (approvalBuilder_ != null) {
+        approvalBuilder_.dispose();
+        approvalBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     */
+    public dev.executor.v1.ApprovalGate.Builder getApprovalBuilder() {
+      bitField0_ |= 0x00001000;
+      onChanged();
+      return internalGetApprovalFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     */
+    public dev.executor.v1.ApprovalGateOrBuilder getApprovalOrBuilder() {
+      if (approvalBuilder_ != null) {
+        return approvalBuilder_.getMessageOrBuilder();
+      } else {
+        return approval_ == null ?
+            dev.executor.v1.ApprovalGate.getDefaultInstance() : approval_;
+      }
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.ApprovalGate, dev.executor.v1.ApprovalGate.Builder, dev.executor.v1.ApprovalGateOrBuilder> 
+        internalGetApprovalFieldBuilder() {
+      if (approvalBuilder_ == null) {
+        approvalBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.executor.v1.ApprovalGate, dev.executor.v1.ApprovalGate.Builder, dev.executor.v1.ApprovalGateOrBuilder>(
+                getApproval(),
+                getParentForChildren(),
+                isClean());
+        approval_ = null;
+      }
+      return approvalBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:executor.v1.ActionStep)

@@ -439,6 +439,85 @@ private static final long serialVersionUID = 0L;
     return elidedOutputBytes_;
   }
 
+  public static final int WAIT_DEADLINE_FIELD_NUMBER = 15;
+  private com.google.protobuf.Timestamp waitDeadline_;
+  /**
+   * <pre>
+   * For a step that waits (or waited): when its wait ends by itself (a sleep's
+   * end, a gate's or a signal's timeout).
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+   * @return Whether the waitDeadline field is set.
+   */
+  @java.lang.Override
+  public boolean hasWaitDeadline() {
+    return ((bitField0_ & 0x00000040) != 0);
+  }
+  /**
+   * <pre>
+   * For a step that waits (or waited): when its wait ends by itself (a sleep's
+   * end, a gate's or a signal's timeout).
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+   * @return The waitDeadline.
+   */
+  @java.lang.Override
+  public com.google.protobuf.Timestamp getWaitDeadline() {
+    return waitDeadline_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : waitDeadline_;
+  }
+  /**
+   * <pre>
+   * For a step that waits (or waited): when its wait ends by itself (a sleep's
+   * end, a gate's or a signal's timeout).
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+   */
+  @java.lang.Override
+  public com.google.protobuf.TimestampOrBuilder getWaitDeadlineOrBuilder() {
+    return waitDeadline_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : waitDeadline_;
+  }
+
+  public static final int APPROVAL_FIELD_NUMBER = 16;
+  private dev.executor.v1.ApprovalRecord approval_;
+  /**
+   * <pre>
+   * For a gated step, once decided: the decision (also in `metadata.approval`).
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+   * @return Whether the approval field is set.
+   */
+  @java.lang.Override
+  public boolean hasApproval() {
+    return ((bitField0_ & 0x00000080) != 0);
+  }
+  /**
+   * <pre>
+   * For a gated step, once decided: the decision (also in `metadata.approval`).
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+   * @return The approval.
+   */
+  @java.lang.Override
+  public dev.executor.v1.ApprovalRecord getApproval() {
+    return approval_ == null ? dev.executor.v1.ApprovalRecord.getDefaultInstance() : approval_;
+  }
+  /**
+   * <pre>
+   * For a gated step, once decided: the decision (also in `metadata.approval`).
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+   */
+  @java.lang.Override
+  public dev.executor.v1.ApprovalRecordOrBuilder getApprovalOrBuilder() {
+    return approval_ == null ? dev.executor.v1.ApprovalRecord.getDefaultInstance() : approval_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -492,6 +571,12 @@ private static final long serialVersionUID = 0L;
     if (elidedOutputBytes_ != 0L) {
       output.writeUInt64(13, elidedOutputBytes_);
     }
+    if (((bitField0_ & 0x00000040) != 0)) {
+      output.writeMessage(15, getWaitDeadline());
+    }
+    if (((bitField0_ & 0x00000080) != 0)) {
+      output.writeMessage(16, getApproval());
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -544,6 +629,14 @@ private static final long serialVersionUID = 0L;
     if (elidedOutputBytes_ != 0L) {
       size += com.google.protobuf.CodedOutputStream
         .computeUInt64Size(13, elidedOutputBytes_);
+    }
+    if (((bitField0_ & 0x00000040) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(15, getWaitDeadline());
+    }
+    if (((bitField0_ & 0x00000080) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(16, getApproval());
     }
     return size;
   }
@@ -611,6 +704,16 @@ private static final long serialVersionUID = 0L;
     }
     if (getElidedOutputBytes()
         != other.getElidedOutputBytes()) return false;
+    if (hasWaitDeadline() != other.hasWaitDeadline()) return false;
+    if (hasWaitDeadline()) {
+      if (!getWaitDeadline()
+          .equals(other.getWaitDeadline())) return false;
+    }
+    if (hasApproval() != other.hasApproval()) return false;
+    if (hasApproval()) {
+      if (!getApproval()
+          .equals(other.getApproval())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -661,6 +764,14 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + ELIDED_OUTPUT_BYTES_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getElidedOutputBytes());
+    if (hasWaitDeadline()) {
+      hash = (37 * hash) + WAIT_DEADLINE_FIELD_NUMBER;
+      hash = (53 * hash) + getWaitDeadline().hashCode();
+    }
+    if (hasApproval()) {
+      hash = (37 * hash) + APPROVAL_FIELD_NUMBER;
+      hash = (53 * hash) + getApproval().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -797,6 +908,8 @@ private static final long serialVersionUID = 0L;
         internalGetStartTimeFieldBuilder();
         internalGetEndTimeFieldBuilder();
         internalGetCompensationFieldBuilder();
+        internalGetWaitDeadlineFieldBuilder();
+        internalGetApprovalFieldBuilder();
       }
     }
     @java.lang.Override
@@ -840,6 +953,16 @@ private static final long serialVersionUID = 0L;
         compensationBuilder_ = null;
       }
       elidedOutputBytes_ = 0L;
+      waitDeadline_ = null;
+      if (waitDeadlineBuilder_ != null) {
+        waitDeadlineBuilder_.dispose();
+        waitDeadlineBuilder_ = null;
+      }
+      approval_ = null;
+      if (approvalBuilder_ != null) {
+        approvalBuilder_.dispose();
+        approvalBuilder_ = null;
+      }
       return this;
     }
 
@@ -931,6 +1054,18 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00001000) != 0)) {
         result.elidedOutputBytes_ = elidedOutputBytes_;
       }
+      if (((from_bitField0_ & 0x00002000) != 0)) {
+        result.waitDeadline_ = waitDeadlineBuilder_ == null
+            ? waitDeadline_
+            : waitDeadlineBuilder_.build();
+        to_bitField0_ |= 0x00000040;
+      }
+      if (((from_bitField0_ & 0x00004000) != 0)) {
+        result.approval_ = approvalBuilder_ == null
+            ? approval_
+            : approvalBuilder_.build();
+        to_bitField0_ |= 0x00000080;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -990,6 +1125,12 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getElidedOutputBytes() != 0L) {
         setElidedOutputBytes(other.getElidedOutputBytes());
+      }
+      if (other.hasWaitDeadline()) {
+        mergeWaitDeadline(other.getWaitDeadline());
+      }
+      if (other.hasApproval()) {
+        mergeApproval(other.getApproval());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1092,6 +1233,20 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00001000;
               break;
             } // case 104
+            case 122: {
+              input.readMessage(
+                  internalGetWaitDeadlineFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00002000;
+              break;
+            } // case 122
+            case 130: {
+              input.readMessage(
+                  internalGetApprovalFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00004000;
+              break;
+            } // case 130
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2363,6 +2518,325 @@ private static final long serialVersionUID = 0L;
       elidedOutputBytes_ = 0L;
       onChanged();
       return this;
+    }
+
+    private com.google.protobuf.Timestamp waitDeadline_;
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder> waitDeadlineBuilder_;
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     * @return Whether the waitDeadline field is set.
+     */
+    public boolean hasWaitDeadline() {
+      return ((bitField0_ & 0x00002000) != 0);
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     * @return The waitDeadline.
+     */
+    public com.google.protobuf.Timestamp getWaitDeadline() {
+      if (waitDeadlineBuilder_ == null) {
+        return waitDeadline_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : waitDeadline_;
+      } else {
+        return waitDeadlineBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     */
+    public Builder setWaitDeadline(com.google.protobuf.Timestamp value) {
+      if (waitDeadlineBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        waitDeadline_ = value;
+      } else {
+        waitDeadlineBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00002000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     */
+    public Builder setWaitDeadline(
+        com.google.protobuf.Timestamp.Builder builderForValue) {
+      if (waitDeadlineBuilder_ == null) {
+        waitDeadline_ = builderForValue.build();
+      } else {
+        waitDeadlineBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00002000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     */
+    public Builder mergeWaitDeadline(com.google.protobuf.Timestamp value) {
+      if (waitDeadlineBuilder_ == null) {
+        if (((bitField0_ & 0x00002000) != 0) &&
+          waitDeadline_ != null &&
+          waitDeadline_ != com.google.protobuf.Timestamp.getDefaultInstance()) {
+          getWaitDeadlineBuilder().mergeFrom(value);
+        } else {
+          waitDeadline_ = value;
+        }
+      } else {
+        waitDeadlineBuilder_.mergeFrom(value);
+      }
+      if (waitDeadline_ != null) {
+        bitField0_ |= 0x00002000;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     */
+    public Builder clearWaitDeadline() {
+      bitField0_ = (bitField0_ & ~0x00002000);
+      waitDeadline_ = null;
+      if (waitDeadlineBuilder_ != null) {
+        waitDeadlineBuilder_.dispose();
+        waitDeadlineBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     */
+    public com.google.protobuf.Timestamp.Builder getWaitDeadlineBuilder() {
+      bitField0_ |= 0x00002000;
+      onChanged();
+      return internalGetWaitDeadlineFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     */
+    public com.google.protobuf.TimestampOrBuilder getWaitDeadlineOrBuilder() {
+      if (waitDeadlineBuilder_ != null) {
+        return waitDeadlineBuilder_.getMessageOrBuilder();
+      } else {
+        return waitDeadline_ == null ?
+            com.google.protobuf.Timestamp.getDefaultInstance() : waitDeadline_;
+      }
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder> 
+        internalGetWaitDeadlineFieldBuilder() {
+      if (waitDeadlineBuilder_ == null) {
+        waitDeadlineBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder>(
+                getWaitDeadline(),
+                getParentForChildren(),
+                isClean());
+        waitDeadline_ = null;
+      }
+      return waitDeadlineBuilder_;
+    }
+
+    private dev.executor.v1.ApprovalRecord approval_;
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.ApprovalRecord, dev.executor.v1.ApprovalRecord.Builder, dev.executor.v1.ApprovalRecordOrBuilder> approvalBuilder_;
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     * @return Whether the approval field is set.
+     */
+    public boolean hasApproval() {
+      return ((bitField0_ & 0x00004000) != 0);
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     * @return The approval.
+     */
+    public dev.executor.v1.ApprovalRecord getApproval() {
+      if (approvalBuilder_ == null) {
+        return approval_ == null ? dev.executor.v1.ApprovalRecord.getDefaultInstance() : approval_;
+      } else {
+        return approvalBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     */
+    public Builder setApproval(dev.executor.v1.ApprovalRecord value) {
+      if (approvalBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        approval_ = value;
+      } else {
+        approvalBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00004000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     */
+    public Builder setApproval(
+        dev.executor.v1.ApprovalRecord.Builder builderForValue) {
+      if (approvalBuilder_ == null) {
+        approval_ = builderForValue.build();
+      } else {
+        approvalBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00004000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     */
+    public Builder mergeApproval(dev.executor.v1.ApprovalRecord value) {
+      if (approvalBuilder_ == null) {
+        if (((bitField0_ & 0x00004000) != 0) &&
+          approval_ != null &&
+          approval_ != dev.executor.v1.ApprovalRecord.getDefaultInstance()) {
+          getApprovalBuilder().mergeFrom(value);
+        } else {
+          approval_ = value;
+        }
+      } else {
+        approvalBuilder_.mergeFrom(value);
+      }
+      if (approval_ != null) {
+        bitField0_ |= 0x00004000;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     */
+    public Builder clearApproval() {
+      bitField0_ = (bitField0_ & ~0x00004000);
+      approval_ = null;
+      if (approvalBuilder_ != null) {
+        approvalBuilder_.dispose();
+        approvalBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     */
+    public dev.executor.v1.ApprovalRecord.Builder getApprovalBuilder() {
+      bitField0_ |= 0x00004000;
+      onChanged();
+      return internalGetApprovalFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     */
+    public dev.executor.v1.ApprovalRecordOrBuilder getApprovalOrBuilder() {
+      if (approvalBuilder_ != null) {
+        return approvalBuilder_.getMessageOrBuilder();
+      } else {
+        return approval_ == null ?
+            dev.executor.v1.ApprovalRecord.getDefaultInstance() : approval_;
+      }
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.ApprovalRecord, dev.executor.v1.ApprovalRecord.Builder, dev.executor.v1.ApprovalRecordOrBuilder> 
+        internalGetApprovalFieldBuilder() {
+      if (approvalBuilder_ == null) {
+        approvalBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.executor.v1.ApprovalRecord, dev.executor.v1.ApprovalRecord.Builder, dev.executor.v1.ApprovalRecordOrBuilder>(
+                getApproval(),
+                getParentForChildren(),
+                isClean());
+        approval_ = null;
+      }
+      return approvalBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:executor.v1.StepResult)

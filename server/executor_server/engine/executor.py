@@ -108,6 +108,7 @@ from executor_server.store.protocol import (
     ExecutionQuery,
     ExecutionRecord,
     ExecutionSummary,
+    OpenGate,
     SentCommand,
     SharedStore,
     Store,
@@ -888,20 +889,50 @@ class Executor:
                 raise
             raise Moved(plan_id) from None
 
-    def list_approvals(
+    async def list_approvals(
         self, plan_id: str = "", after: tuple[float, str, int] | None = None, limit: int = 50
     ) -> tuple[list[PendingApproval], bool]:
         """Open gates, oldest first (by when they began waiting, then plan id and plan
-        position), after the position `after`; and whether more follow. Only unfinished
-        executions have open gates, and every one of them is live on its server."""
+        position), after the position `after`; and whether more follow. Alone, every
+        unfinished execution is live here; as a replica, of every replica's executions, as
+        the database holds them."""
+        if self._shared is None:
+            return self._local_approvals(plan_id, after, limit)
+        found: list[PendingApproval] = []
+        folded: dict[str, Machine | None] = {}  # executions that run elsewhere, by id
+        more = True
+        while more and len(found) < limit:  # a gate that is not open after all is skipped
+            here = [plan_id] if plan_id else list(self._live)
+            page = await self._shared.open_gates(
+                plan_id,
+                after,
+                limit - len(found),
+                journals_except=[p for p in here if self._live_runner(p) is not None],
+            )
+            for gate in page.gates:
+                entry = self._gate_entry(gate, page.journals, folded)
+                if entry is not None:
+                    found.append(entry)
+            more = page.more
+            if page.gates:
+                after = page.gates[-1].key
+        return found, more
+
+    def _live_runner(self, plan_id: str) -> Runner | None:
+        """The runner of an unfinished execution that runs here."""
+        entry = self._live.get(plan_id)
+        if entry is None or not entry.done() or entry.cancelled() or entry.exception():
+            return None
+        runner = entry.result()
+        return runner if runner is not None and not runner.finished else None
+
+    def _local_approvals(
+        self, plan_id: str, after: tuple[float, str, int] | None, limit: int
+    ) -> tuple[list[PendingApproval], bool]:
         found: list[tuple[tuple[float, str, int], Runner]] = []
-        for live_id, entry in self._live.items():
-            if plan_id and live_id != plan_id:
-                continue
-            if not entry.done() or entry.cancelled() or entry.exception() is not None:
-                continue
-            runner = entry.result()
-            if runner is None or runner.finished:
+        for live_id in [plan_id] if plan_id else list(self._live):
+            runner = self._live_runner(live_id)
+            if runner is None:
                 continue
             steps = runner.machine.state.steps
             for i in runner.machine.open_gates():
@@ -910,11 +941,53 @@ class Executor:
                     found.append((key, runner))
         found.sort(key=lambda item: item[0])
         # Only the page is built: resolving a gate's arguments costs.
-        page = [self._pending(runner, key[2]) for key, runner in found[:limit]]
+        page = [self._pending(runner.machine, key[2]) for key, runner in found[:limit]]
         return page, len(found) > limit
 
-    def _pending(self, runner: Runner, i: int) -> PendingApproval:
-        machine, program = runner.machine, runner.program
+    def _gate_entry(
+        self,
+        gate: OpenGate,
+        journals: Mapping[str, tuple[ExecutionRecord, list[Event]]],
+        folded: dict[str, Machine | None],
+    ) -> PendingApproval | None:
+        """The inbox entry of a gate the database holds open: from its runner when it runs
+        here, else from its journal (read with the gate), folded as recovery folds it, so
+        its prompt and arguments are what its owner shows. None when it is not open after
+        all: decided or ending here and not stored yet, or moved from here since the page
+        was read (it shows again on the next read)."""
+        runner = self._live_runner(gate.plan_id)
+        if runner is not None:
+            if gate.position not in runner.machine.open_gates():
+                return None
+            return self._pending(runner.machine, gate.position)
+        if gate.plan_id not in folded:
+            folded[gate.plan_id] = self._folded_machine(journals.get(gate.plan_id))
+        machine = folded[gate.plan_id]
+        if machine is None:
+            return None
+        step = machine.state.steps[gate.position]
+        if step.status is not StepStatus.WAITING or step.approval is not None:
+            return None  # cannot be: the projection is written with the journal
+        return self._pending(machine, gate.position)
+
+    def _folded_machine(
+        self, journal: tuple[ExecutionRecord, list[Event]] | None
+    ) -> Machine | None:
+        """A machine over an execution's journal, to read from, never to run."""
+        if journal is None:
+            return None
+        record, events = journal
+        try:
+            program = validate_plan(record.plan, record.options, self.tools)
+        except RequestError as error:  # a tool it calls is not registered here
+            log.warning(
+                "open gates not listed", extra={"plan_id": record.plan_id, "error": str(error)}
+            )
+            return None
+        return Machine(program, _folded(record, events), secrets=self.secrets)
+
+    def _pending(self, machine: Machine, i: int) -> PendingApproval:
+        program = machine.program
         gate, step, result = program.waits[i], program.plan.steps[i], machine.state.steps[i]
         assert isinstance(gate, Gate) and step.tool_execution is not None
         template = program.arguments[i]

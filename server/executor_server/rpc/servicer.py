@@ -327,7 +327,7 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
             raise InvalidArgument([FieldViolation("page_size", "must not be negative")])
         size = min(request.page_size or DEFAULT_APPROVALS_PAGE, MAX_APPROVALS_PAGE)
         after = _inbox_position(request.page_token, request.plan_id) if request.page_token else None
-        page, more = self._executor.list_approvals(request.plan_id, after, size)
+        page, more = await self._executor.list_approvals(request.plan_id, after, size)
         answer = pb.ListApprovalsResponse()
         budget = self._answer_budget
         for n, approval in enumerate(page):

@@ -29,8 +29,8 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -39,8 +39,8 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from executor_server.domain.errors import Unavailable
-from executor_server.domain.models import Event
-from executor_server.domain.status import EventType, ExecutionStatus
+from executor_server.domain.models import ActionPlan, Event
+from executor_server.domain.status import EventType, ExecutionStatus, StepStatus
 from executor_server.store.codec import (
     decode_event,
     decode_options,
@@ -57,9 +57,11 @@ from executor_server.store.protocol import (
     ExecutionQuery,
     ExecutionRecord,
     ExecutionSummary,
+    GatePage,
     Lease,
     LeaseLost,
     Notification,
+    OpenGate,
     SentCommand,
     StoreError,
     WorkOffered,
@@ -70,6 +72,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "PostgresStore",
     "check_url",
+    "gate_changes",
     "is_postgres_url",
     "redact",
 ]
@@ -138,7 +141,22 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX commands_waiting ON commands (target) WHERE NOT taken;
     """,
+    # The approvals inbox of every replica: the gates waiting for a decision, kept by the
+    # statements that write the events opening and closing them (`gate_changes`). Filled
+    # from the journals of unfinished executions when an older database migrates
+    # (`_backfill_gates`).
+    """
+    CREATE TABLE open_gates (
+        plan_id  text NOT NULL,
+        position integer NOT NULL,  -- the step's, in the plan
+        since    double precision NOT NULL,  -- when it began waiting
+        PRIMARY KEY (plan_id, position)
+    );
+    CREATE INDEX open_gates_by_age ON open_gates (since, plan_id, position);
+    """,
 )
+#: The schema version from which `open_gates` exists.
+_GATES_SINCE = 3
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _TERMINAL = [int(s) for s in ExecutionStatus if s.is_terminal]
@@ -177,6 +195,25 @@ WITH head AS (
     SELECT v.plan_id, v.sequence, v.data, moved.epoch
     FROM unnest(%b::text[], %b::bigint[], %b::text[]) AS v(plan_id, sequence, data)
     JOIN moved USING (plan_id)
+),
+-- The inbox's projection, in the same statement as the events (`gate_changes`); a close
+-- at position -1 closes every gate of the execution. Statements of one WITH see one
+-- snapshot, so a gate both closed and opened in a batch is only opened.
+opening AS (
+    SELECT * FROM unnest(%b::text[], %b::integer[], %b::float8[]) AS o(plan_id, position, since)
+), closing AS (
+    SELECT * FROM unnest(%b::text[], %b::integer[]) AS c(plan_id, position)
+), closed AS (
+    DELETE FROM open_gates g USING closing c, moved m
+    WHERE g.plan_id = c.plan_id AND m.plan_id = c.plan_id
+      AND (c.position < 0 OR g.position = c.position)
+      AND NOT EXISTS (
+          SELECT 1 FROM opening o WHERE o.plan_id = g.plan_id AND o.position = g.position
+      )
+), opened AS (
+    INSERT INTO open_gates (plan_id, position, since)
+    SELECT o.plan_id, o.position, o.since FROM opening o JOIN moved USING (plan_id)
+    ON CONFLICT (plan_id, position) DO UPDATE SET since = EXCLUDED.since
 )
 SELECT moved.plan_id, pg_notify(%b, moved.plan_id || ' ' || moved.last) FROM moved
 """
@@ -195,6 +232,10 @@ WITH created AS (
     INSERT INTO events (plan_id, sequence, data, epoch)
     SELECT created.plan_id, v.sequence, v.data, %b
     FROM created, unnest(%b::bigint[], %b::text[]) AS v(sequence, data)
+), gates AS (
+    INSERT INTO open_gates (plan_id, position, since)
+    SELECT created.plan_id, g.position, g.since
+    FROM created, unnest(%b::integer[], %b::float8[]) AS g(position, since)
 )
 SELECT CASE WHEN %b::bigint > 0 THEN pg_notify(%b, created.plan_id || ' ' || %b::bigint) END,
        CASE WHEN %b THEN pg_notify(%b, '') END
@@ -230,6 +271,47 @@ def redact(url: str) -> str:
 
 
 @dataclass(slots=True)
+class GateChanges:
+    """What a run of events does to an execution's open gates: `opened` (position: since)
+    and `closed` positions; `all_closed` when the execution ended (every gate closes, and
+    `opened` holds only what opened after)."""
+
+    opened: dict[int, float] = field(default_factory=dict)
+    closed: set[int] = field(default_factory=set)
+    all_closed: bool = False
+
+
+def gated_steps(plan: ActionPlan) -> Mapping[str, int]:
+    """The positions of the steps that have an approval gate, by step id."""
+    return {s.id: i for i, s in enumerate(plan.steps) if s.approval is not None} or _NO_GATES
+
+
+_NO_GATES: Mapping[str, int] = {}
+
+
+def gate_changes(gated: Mapping[str, int], events: Iterable[Event]) -> GateChanges:
+    """The open gates as the journal says, folded from typed fields only (the step's
+    status and the plan's gates, never a message), as ExecutionState folds them: a gated
+    step's WAITING opens its gate; its decision, or any later status of the step, closes
+    it; a terminal execution status closes them all."""
+    changes = GateChanges()
+    for event in events:
+        if event.is_terminal:
+            changes = GateChanges(all_closed=True)
+            continue
+        position = gated.get(event.step_id) if event.step_id else None
+        if position is None:
+            continue
+        if event.type is EventType.STEP_STATUS_CHANGED and event.step_status is StepStatus.WAITING:
+            changes.opened[position] = event.time
+            changes.closed.discard(position)
+        elif event.type in (EventType.APPROVAL_DECIDED, EventType.STEP_STATUS_CHANGED):
+            changes.opened.pop(position, None)
+            changes.closed.add(position)
+    return changes
+
+
+@dataclass(slots=True)
 class _Append:
     plan_id: str
     epoch: int
@@ -237,6 +319,7 @@ class _Append:
     last: int
     data: list[str]  # the events, encoded by the caller (so a bad one fails only its append)
     latest: Event | None  # the last execution event, for the status projection
+    gates: GateChanges  # for the inbox's projection
     future: asyncio.Future[None]
 
 
@@ -252,6 +335,8 @@ class PostgresStore:
             url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True}
         )
         self._held: dict[str, int] = {}
+        # The gated steps of each held execution, for the inbox's projection.
+        self._gated: dict[str, Mapping[str, int]] = {}
         self._heartbeat_sent = time.monotonic()  # of the last heartbeat that landed
         self._appends: asyncio.Queue[_Append | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -311,6 +396,8 @@ class PostgresStore:
                 )
             for step in MIGRATIONS[version:]:
                 await connection.execute(step)
+            if version < _GATES_SINCE <= SCHEMA_VERSION:
+                await _backfill_gates(connection)
             if row is None:
                 await connection.execute(
                     "INSERT INTO executor_schema VALUES (%s)", (SCHEMA_VERSION,)
@@ -413,7 +500,7 @@ class PostgresStore:
             lost = [plan_id for (plan_id,) in await cursor.fetchall()]
         for plan_id in lost:
             if self._held.get(plan_id) == held[plan_id]:
-                del self._held[plan_id]
+                self.forget([plan_id])
         if lost:
             log.warning("leases lost", extra={"replica_id": self.replica_id, "plan_ids": lost})
         return lost
@@ -423,11 +510,12 @@ class PostgresStore:
     async def create_execution(self, record: ExecutionRecord, events: Sequence[Event] = ()) -> None:
         # Held before the row exists: a claim of this replica's meanwhile must not take it.
         self._held[record.plan_id] = 1
+        self._gated[record.plan_id] = gated_steps(record.plan)
         try:
             await self._insert(record, owner=self.replica_id, events=events)
         except BaseException:
             if self._held.get(record.plan_id) == 1:
-                del self._held[record.plan_id]
+                self.forget([record.plan_id])
             raise
 
     async def enqueue_execution(
@@ -448,6 +536,7 @@ class PostgresStore:
             status = latest.status
             end_time = latest.time if latest.status.is_terminal else None
         epoch = 0 if owner is None else 1
+        opened = gate_changes(gated_steps(record.plan), events).opened
         row = (
             record.plan_id,
             record.plan.name,
@@ -468,6 +557,8 @@ class PostgresStore:
             epoch,
             [e.sequence for e in events],
             [encode_event(e) for e in events],
+            list(opened),
+            list(opened.values()),
             len(events),
             CHANNEL,
             len(events),
@@ -522,8 +613,10 @@ class PostgresStore:
             row = await cursor.fetchone()
         if row is None:
             return None
+        record = _record(row[2:])
         self._held[plan_id] = int(row[1])
-        return _record(row[2:])
+        self._gated[plan_id] = gated_steps(record.plan)
+        return record
 
     async def _claim(self, limit: int | None) -> list[ExecutionRecord]:
         # Rows owned under this replica's id that it does not hold are its own to take
@@ -554,14 +647,16 @@ class PostgresStore:
             )
             rows = await cursor.fetchall()
         rows.sort(key=lambda row: (row[4], row[0]))  # RETURNING has no order
-        for row in rows:
+        records = [_record(row[2:]) for row in rows]
+        for row, record in zip(rows, records, strict=True):
             self._held[row[0]] = int(row[1])
+            self._gated[row[0]] = gated_steps(record.plan)
         if rows:
             log.info(
                 "executions claimed",
                 extra={"replica_id": self.replica_id, "plan_ids": [row[0] for row in rows]},
             )
-        return [_record(row[2:]) for row in rows]
+        return records
 
     async def release(self, plan_ids: Sequence[str] | None = None) -> None:
         chosen = list(self._held) if plan_ids is None else [p for p in plan_ids if p in self._held]
@@ -581,6 +676,7 @@ class PostgresStore:
     def forget(self, plan_ids: Sequence[str]) -> None:
         for plan_id in plan_ids:
             self._held.pop(plan_id, None)
+            self._gated.pop(plan_id, None)
 
     @property
     def leases_sure_until(self) -> float:
@@ -692,8 +788,13 @@ class PostgresStore:
         first, last = events[0].sequence, events[-1].sequence
         if last - first + 1 != len(events):
             raise ValueError(f"events for {plan_id} are not consecutive: {first}..{last}")
+        gated = self._gated.get(plan_id)
+        if gated is None:  # held since before this process knew its plan: read it once
+            record = await self.get_execution(plan_id)
+            gated = self._gated[plan_id] = gated_steps(record.plan) if record else _NO_GATES
+        gates = gate_changes(gated, events) if gated else GateChanges()
         future = asyncio.get_running_loop().create_future()
-        self._appends.put_nowait(_Append(plan_id, epoch, first, last, data, latest, future))
+        self._appends.put_nowait(_Append(plan_id, epoch, first, last, data, latest, gates, future))
         await future
 
     async def _write_loop(self) -> None:
@@ -721,7 +822,17 @@ class PostgresStore:
     async def _commit(self, batch: list[_Append]) -> None:
         heads: tuple[list[Any], ...] = ([], [], [], [], [], [])
         rows: tuple[list[Any], ...] = ([], [], [])
+        opening: tuple[list[Any], ...] = ([], [], [])
+        closing: tuple[list[Any], ...] = ([], [])
         for item in batch:
+            gates = item.gates
+            for position, since in gates.opened.items():
+                opening[0].append(item.plan_id)
+                opening[1].append(position)
+                opening[2].append(since)
+            for position in [-1] if gates.all_closed else gates.closed:
+                closing[0].append(item.plan_id)
+                closing[1].append(position)
             latest = item.latest
             for column, value in zip(
                 heads,
@@ -742,7 +853,9 @@ class PostgresStore:
         try:
             async with self._pool.connection() as connection:
                 cursor = await connection.execute(
-                    _APPEND, (*heads, self.replica_id, *rows, CHANNEL), prepare=True
+                    _APPEND,
+                    (*heads, self.replica_id, *rows, *opening, *closing, CHANNEL),
+                    prepare=True,
                 )
                 passed = {row[0] for row in await cursor.fetchall()}
         except Exception as exc:  # the database failed the whole statement
@@ -781,7 +894,7 @@ class PostgresStore:
             owner, epoch, last = row
             if owner != self.replica_id or epoch != item.epoch:
                 if self._held.get(item.plan_id) == item.epoch:
-                    del self._held[item.plan_id]
+                    self.forget([item.plan_id])
                 reasons[item.plan_id] = LeaseLost(item.plan_id, item.epoch, owner, int(epoch))
             else:
                 reasons[item.plan_id] = ValueError(
@@ -839,8 +952,9 @@ class PostgresStore:
     async def delete_execution(self, plan_id: str) -> None:
         async with self._pool.connection() as connection, connection.transaction():
             await connection.execute("DELETE FROM events WHERE plan_id = %s", (plan_id,))
+            await connection.execute("DELETE FROM open_gates WHERE plan_id = %s", (plan_id,))
             await connection.execute("DELETE FROM executions WHERE plan_id = %s", (plan_id,))
-        self._held.pop(plan_id, None)
+        self.forget([plan_id])
 
     async def finished_before(self, end_time: float, limit: int) -> list[str]:
         rows = await self._read(
@@ -848,6 +962,60 @@ class PostgresStore:
             (end_time, limit),
         )
         return [plan_id for (plan_id,) in rows]
+
+    async def open_gates(
+        self,
+        plan_id: str = "",
+        after: tuple[float, str, int] | None = None,
+        limit: int = 50,
+        *,
+        journals_except: Collection[str] = (),
+    ) -> GatePage:
+        where = ["(%(plan_id)s = '' OR plan_id = %(plan_id)s)"]
+        if after is not None:
+            where.append("(since, plan_id, position) > (%(since)s, %(after_id)s, %(position)s)")
+        since, after_id, position = after if after is not None else (0.0, "", 0)
+        params = {
+            "plan_id": plan_id,
+            "since": since,
+            "after_id": after_id,
+            "position": position,
+            "limit": limit + 1,
+        }
+        try:
+            async with self._pool.connection() as connection, connection.transaction():
+                # One snapshot for the gates and the journals they are built from.
+                await connection.execute(
+                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                )
+                cursor = await connection.execute(
+                    "SELECT plan_id, position, since FROM open_gates "
+                    f"WHERE {' AND '.join(where)} "
+                    "ORDER BY since, plan_id, position LIMIT %(limit)s",
+                    params,
+                )
+                found = [OpenGate(p, int(i), float(t)) for p, i, t in await cursor.fetchall()]
+                gates, more = found[:limit], len(found) > limit
+                wanted = sorted({g.plan_id for g in gates} - set(journals_except))
+                journals: dict[str, tuple[ExecutionRecord, list[Event]]] = {}
+                if wanted:
+                    cursor = await connection.execute(
+                        f"SELECT e.plan_id, {_RECORD} FROM executions e "
+                        "WHERE e.plan_id = ANY(%s::text[])",
+                        (wanted,),
+                    )
+                    for row in await cursor.fetchall():
+                        journals[row[0]] = (_record(row[1:]), [])
+                    cursor = await connection.execute(
+                        "SELECT plan_id, sequence, data FROM events "
+                        "WHERE plan_id = ANY(%s::text[]) ORDER BY plan_id, sequence",
+                        (wanted,),
+                    )
+                    for owner, sequence, data in await cursor.fetchall():
+                        journals[owner][1].append(decode_event(owner, sequence, data))
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise Unavailable(f"the database is unreachable: {exc}") from exc
+        return GatePage(gates, more, journals)
 
     async def _read(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         """Raises Unavailable when the database cannot be reached: the caller may try
@@ -869,6 +1037,26 @@ def _record(row: Sequence[Any]) -> ExecutionRecord:
         status=ExecutionStatus(status),
         end_time=end_time,
     )
+
+
+async def _backfill_gates(connection: psycopg.AsyncConnection[TupleRow]) -> None:
+    """Fill `open_gates` from the journals of the unfinished executions with gates, for a
+    database written before the table existed (inside the migration's transaction)."""
+    cursor = await connection.execute("SELECT plan_id, plan FROM executions WHERE end_time IS NULL")
+    for plan_id, plan in await cursor.fetchall():
+        gated = gated_steps(decode_plan(plan))
+        if not gated:
+            continue
+        events = await connection.execute(
+            "SELECT sequence, data FROM events WHERE plan_id = %s ORDER BY sequence", (plan_id,)
+        )
+        journal = [decode_event(plan_id, seq, data) for seq, data in await events.fetchall()]
+        opened = gate_changes(gated, journal).opened
+        for position, since in opened.items():
+            await connection.execute(
+                "INSERT INTO open_gates (plan_id, position, since) VALUES (%s, %s, %s)",
+                (plan_id, position, since),
+            )
 
 
 def _alive(pid: int) -> bool:

@@ -10,7 +10,7 @@ file) and `postgres` (several replicas on one database: `SharedStore` adds owner
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -148,6 +148,31 @@ class CommandAnswered:
 
 
 Notification = Appended | WorkOffered | CommandSent | CommandAnswered
+
+
+@dataclass(frozen=True, slots=True)
+class OpenGate:
+    """An approval gate waiting for a decision: step `position` of execution `plan_id`,
+    waiting since `since` (its WAITING event's time)."""
+
+    plan_id: str
+    position: int
+    since: float
+
+    @property
+    def key(self) -> tuple[float, str, int]:
+        """Where it stands in the inbox, oldest first."""
+        return (self.since, self.plan_id, self.position)
+
+
+@dataclass(slots=True)
+class GatePage:
+    """A page of open gates, whether more follow, and the executions they belong to (record
+    and journal, read in the same snapshot as the gates)."""
+
+    gates: list[OpenGate]
+    more: bool
+    journals: dict[str, tuple[ExecutionRecord, list[Event]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,4 +319,21 @@ class SharedStore(Store, Protocol):
 
     async def withdraw_command(self, command_id: int) -> bool:
         """Delete a command nobody has taken yet; False when its target took it."""
+        ...
+
+    async def open_gates(
+        self,
+        plan_id: str = "",
+        after: tuple[float, str, int] | None = None,
+        limit: int = 50,
+        *,
+        journals_except: Collection[str] = (),
+    ) -> GatePage:
+        """The approval gates waiting for a decision, of every execution (or of `plan_id`),
+        oldest first by `OpenGate.key`, after `after`: up to `limit` of them, with the
+        record and journal of each execution on the page but those in `journals_except`
+        (the caller runs them), all from one snapshot, so an entry never shows a gate that
+        its journal has closed. The store keeps them from the events it writes: a step with
+        an approval gate opens it when it becomes WAITING; its decision, any later status
+        of the step, or the execution ending closes it."""
         ...

@@ -9,13 +9,15 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
-from tests.test_store_contract import event, record
+from tests.test_store_contract import STEP_ID, event, record
 
-from executor_server.domain.status import EventType, ExecutionStatus
+from executor_server.domain.models import Event
+from executor_server.domain.status import ApprovalDecision, EventType, ExecutionStatus, StepStatus
 from executor_server.store.postgres import SCHEMA_VERSION, PostgresStore
 from executor_server.store.protocol import (
     Appended,
     LeaseLost,
+    OpenGate,
     SharedStore,
     StoreError,
     WorkOffered,
@@ -282,3 +284,67 @@ async def test_listeners_hear_every_append_as_a_sequence_number(
     assert got[:2] == [Appended(created, 1), Appended(PLAN_ID, 2)]
     assert sorted(got[2:], key=lambda n: n.plan_id) == [Appended(PLAN_ID, 3), Appended(other, 1)]
     assert offered == [WorkOffered()]
+
+
+# ------------------------------------------------------------------ the inbox
+
+
+def _waits(sequence: int, at: float) -> Event:
+    return event(sequence, time=at, step_id=STEP_ID, step_status=StepStatus.WAITING)
+
+
+def _decided(sequence: int) -> Event:
+    return event(
+        sequence,
+        type=EventType.APPROVAL_DECIDED,
+        step_id=STEP_ID,
+        decision=ApprovalDecision.APPROVE,
+    )
+
+
+async def test_a_fenced_append_opens_or_closes_no_gate(
+    pg_url: str, replicas: tuple[PostgresStore, PostgresStore]
+) -> None:
+    a, b = replicas
+    await a.create_execution(record(), [event(1, type=EventType.EXECUTION_STATUS_CHANGED)])
+    await a.append_events(PLAN_ID, [_waits(2, 5.0)])
+    await _as_if_paused(pg_url, "a")
+    assert [r.plan_id for r in await b.claim(10)] == [PLAN_ID]
+    with pytest.raises(LeaseLost):  # a decision a no longer may write
+        await a.append_events(PLAN_ID, [_decided(3)])
+    assert (await b.open_gates()).gates == [OpenGate(PLAN_ID, 0, 5.0)]
+    await b.append_events(PLAN_ID, [_decided(3)])
+    assert (await a.open_gates()).gates == []
+
+
+async def test_an_older_database_lists_its_open_gates_once_migrated(pg_url: str) -> None:
+    store = await PostgresStore.open(pg_url, replica_id="old")
+    open_since = 7.0
+    await store.create_execution(
+        record(), [event(1, type=EventType.EXECUTION_STATUS_CHANGED), _waits(2, open_since)]
+    )
+    decided = "00000000-0000-4000-8000-000000000002"
+    await store.create_execution(
+        record(decided),
+        [
+            event(1, plan_id=decided, type=EventType.EXECUTION_STATUS_CHANGED),
+            event(2, plan_id=decided, step_id=STEP_ID, step_status=StepStatus.WAITING),
+            event(
+                3,
+                plan_id=decided,
+                type=EventType.APPROVAL_DECIDED,
+                step_id=STEP_ID,
+                decision=ApprovalDecision.REJECT,
+            ),
+        ],
+    )
+    await store.close()
+    # As the server before the inbox's table wrote it.
+    await _sql(pg_url, "DROP TABLE open_gates")
+    await _sql(pg_url, "UPDATE executor_schema SET version = %s", SCHEMA_VERSION - 1)
+    migrated = await PostgresStore.open(pg_url, replica_id="new")
+    try:
+        assert (await migrated.open_gates()).gates == [OpenGate(PLAN_ID, 0, open_since)]
+    finally:
+        await migrated.close()
+    assert await _sql(pg_url, "SELECT version FROM executor_schema") == [(SCHEMA_VERSION,)]

@@ -36,6 +36,8 @@ from executor_server.store.protocol import (
     DuplicateExecution,
     ExecutionQuery,
     ExecutionRecord,
+    OpenGate,
+    SharedStore,
     Store,
 )
 from executor_server.store.sqlite import SQLiteStore, StoreError
@@ -332,3 +334,106 @@ async def test_finished_executions_can_be_found_by_age_and_deleted(store: Store)
     assert await store.read_events(old) == []
     assert await store.finished_before(1e9, 10) == [recent]
     await store.delete_execution(old)  # forgetting twice is fine
+
+
+# ------------------------------------------------------------------ the inbox (shared stores)
+
+SIGNAL_STEP = "7d1f2c3a-0000-4000-8000-00000000000b"
+
+
+def _on(plan_id: str, sequence: int, at: float, **fields: object) -> Event:
+    return event(sequence, plan_id=plan_id, time=at, **fields)
+
+
+def _waits(plan_id: str, sequence: int, at: float, step_id: str = STEP_ID) -> Event:
+    return _on(plan_id, sequence, at, step_id=step_id, step_status=StepStatus.WAITING)
+
+
+def _running(plan_id: str, at: float) -> Event:
+    return _on(plan_id, 1, at, type=EventType.EXECUTION_STATUS_CHANGED)
+
+
+async def test_the_open_gates_follow_the_journal(store: Store) -> None:
+    if not isinstance(store, SharedStore):
+        pytest.skip("alone, a server lists the gates of the executions it runs")
+    first, second, third = (f"00000000-0000-4000-8000-{i:012d}" for i in range(3))
+    # A gate opened with the execution's first events, and two opened by later appends;
+    # a signal wait is no gate.
+    await store.create_execution(record(first), [_running(first, 1.0), _waits(first, 2, 30.0)])
+    for plan_id in (second, third):
+        await store.create_execution(record(plan_id), [_running(plan_id, 1.0)])
+    await store.append_events(second, [_waits(second, 2, 10.0, SIGNAL_STEP)])
+    await store.append_events(second, [_waits(second, 3, 20.0)])
+    await store.append_events(third, [_waits(third, 2, 40.0)])
+
+    page = await store.open_gates()
+    assert page.gates == [
+        OpenGate(second, 0, 20.0),
+        OpenGate(first, 0, 30.0),
+        OpenGate(third, 0, 40.0),
+    ]
+    assert not page.more
+    # Each with its record and journal, from the same snapshot.
+    stored, journal = page.journals[second]
+    assert stored.plan == record(second).plan
+    assert [e.sequence for e in journal] == [1, 2, 3] and journal[2].step_id == STEP_ID
+
+    # Pages, oldest first, keyed on (since, plan id, position); one execution; journals
+    # only for those the caller does not run.
+    one = await store.open_gates(limit=1, journals_except=[second])
+    assert one.gates == [OpenGate(second, 0, 20.0)] and one.more and one.journals == {}
+    rest = await store.open_gates(after=one.gates[0].key, limit=5)
+    assert [g.plan_id for g in rest.gates] == [first, third] and not rest.more
+    assert [g.plan_id for g in (await store.open_gates(third)).gates] == [third]
+
+    # A decision closes its gate; the step's next status or the execution ending closes
+    # one too; so does forgetting the execution.
+    await store.append_events(
+        first,
+        [
+            _on(
+                first,
+                3,
+                31.0,
+                type=EventType.APPROVAL_DECIDED,
+                step_id=STEP_ID,
+                decision=ApprovalDecision.APPROVE,
+            )
+        ],
+    )
+    await store.append_events(
+        second,
+        [
+            _on(
+                second,
+                4,
+                32.0,
+                status=ExecutionStatus.CANCELLED,
+                type=EventType.EXECUTION_STATUS_CHANGED,
+            )
+        ],
+    )
+    assert (await store.open_gates()).gates == [OpenGate(third, 0, 40.0)]
+    await store.append_events(
+        third, [_on(third, 3, 41.0, step_id=STEP_ID, step_status=StepStatus.CANCELLED)]
+    )
+    assert (await store.open_gates()).gates == []
+    # Opened and decided in one append: never open.
+    await store.append_events(
+        third,
+        [
+            _waits(third, 4, 50.0),
+            _on(
+                third,
+                5,
+                51.0,
+                type=EventType.APPROVAL_DECIDED,
+                step_id=STEP_ID,
+                decision=ApprovalDecision.REJECT,
+            ),
+        ],
+    )
+    assert (await store.open_gates()).gates == []
+    await store.append_events(third, [_waits(third, 6, 60.0)])
+    await store.delete_execution(third)
+    assert (await store.open_gates()).gates == []

@@ -167,6 +167,67 @@ async def test_gates_and_signals_are_decided_on_any_replica(replica: Start) -> N
     assert output(result.step_results[1].output) == {"ok": True}
 
 
+async def _inbox(client: AsyncExecutorClient, plan_id: str = "") -> list[Any]:
+    return list(await client.list_approvals(plan_id))
+
+
+async def _listed(client: AsyncExecutorClient, count: int) -> list[Any]:
+    async with asyncio.timeout(10):
+        while len(inbox := await _inbox(client)) < count:  # noqa: ASYNC110 (gates open on a)
+            await asyncio.sleep(0.02)
+    return inbox
+
+
+async def test_the_inbox_lists_every_replicas_gates(replica: Start) -> None:
+    _, to_a = await replica("a")
+    _, to_b = await replica("b")
+    who = step("echo", {"who": "ops"}, name="who")
+    ship = step(
+        "echo",
+        {"to": "${steps.who.output.who}"},
+        name="ship",
+        depends_on=[who],
+        approval=approval("ship to ${steps.who.output.who}?", timeout=3600, allow_edit=True),
+    )
+    audit = step("echo", {}, name="audit", approval=approval("audit?"))
+    one = plan(who, ship, audit, name="one")
+    two = plan(step("echo", {}, name="other", approval=approval("other?")), name="two")
+    three = plan(step("echo", {}, name="third", approval=approval("third?")), name="three")
+    for p, gates in ((one, 2), (two, 3), (three, 4)):  # each opens after the one before
+        await to_a.execute_plan(p, detach=True)
+        await _listed(to_a, gates)
+
+    # Through b, the gates a runs: the same entries, oldest first.
+    on_a = await _inbox(to_a)
+    on_b = await _inbox(to_b)
+    assert on_b == on_a
+    names = [(e.plan_name, e.step_name) for e in on_b]
+    assert sorted(names[:2]) == [("one", "audit"), ("one", "ship")]
+    assert names[2:] == [("two", "other"), ("three", "third")]
+    shipping = next(e for e in on_b if e.step_name == "ship")
+    assert shipping.prompt == "ship to ops?" and output(shipping.arguments) == {"to": "ops"}
+    assert shipping.HasField("deadline") and shipping.allow_edit
+    pages: list[list[str]] = []
+    token = ""
+    while True:
+        page = await to_b.list_approvals_page(page_size=3, page_token=token)
+        pages.append([e.step_name for e in page.approvals])
+        if not (token := page.next_page_token):
+            break
+    assert pages == [[e.step_name for e in on_a[:3]], ["third"]]
+    assert {e.step_name for e in await _inbox(to_b, one.id)} == {"ship", "audit"}
+
+    # A decision through either replica closes the gate in both inboxes; so does cancel.
+    await to_b.approve_step(one.id, "ship", comment="fine")
+    await to_a.approve_step(two.id, "other")
+    assert status_name(await to_b.cancel_execution(three.id)) == "CANCELLED"
+    for client in (to_a, to_b):
+        assert [(e.plan_name, e.step_name) for e in await _inbox(client)] == [("one", "audit")]
+    await to_b.approve_step(one.id, "audit")
+    assert status_name((await to_b.wait(one.id, timeout=20)).status) == "COMPLETED"
+    assert await _inbox(to_a) == [] and await _inbox(to_b) == []
+
+
 async def test_a_full_replica_queues_work_for_one_with_room(replica: Start, gate: Gate) -> None:
     _, to_a = await replica("a", max_active_executions=1)
     b, _ = await replica("b")

@@ -17,6 +17,7 @@ from tests.support.proc import ServerProcess, free_port, read_marks, wait_until,
 
 from executor_client import (
     AsyncExecutorClient,
+    approval,
     compensation,
     executor_pb2,
     output,
@@ -178,6 +179,48 @@ async def test_a_killed_replicas_paused_execution_stays_paused_where_it_is_taken
             result = await client.wait(p.id, timeout=30)
         assert status_name(result.status) == "COMPLETED"
         assert read_marks(marks) == [(p.id, first.id, 1)]  # the completed step never re-ran
+    finally:
+        await a.kill()
+        await b.kill()
+
+
+async def test_a_killed_replicas_open_gates_stay_in_the_inbox_where_they_are_taken_over(
+    tmp_path: Path, pg_url: str
+) -> None:
+    plugin = write_plugin(tmp_path / "plugin")
+    who = step("echo", {"who": "ops"}, name="who")
+    ship = step(
+        "echo",
+        {"to": "${steps.who.output.who}"},
+        name="ship",
+        depends_on=[who],
+        approval=approval("ship to ${steps.who.output.who}?", timeout=3600),
+    )
+    p = plan(who, ship, name="gated")
+    a = _replica(tmp_path, "a", pg_url, plugin)
+    b = _replica(tmp_path, "b", pg_url, plugin)
+    try:
+        await a.start()
+        await b.start()
+        await a.wait_serving()
+        await b.wait_serving()
+        async with AsyncExecutorClient(a.address) as to_a, AsyncExecutorClient(b.address) as to_b:
+            await to_a.execute_plan(p, detach=True)
+            await wait_for_event(to_a, p.id, step_id=ship.id, step_status="WAITING")
+            (listed,) = await to_b.list_approvals()  # from the journal a wrote
+            assert listed == (await to_a.list_approvals())[0]
+            await a.kill()
+            assert list(await to_b.list_approvals()) == [listed]  # nobody runs it now
+            async with asyncio.timeout(20):  # b claims it once a's lease expires
+                while (await _owner(pg_url, p.id))[0] != "b":  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            (taken,) = await to_b.list_approvals()  # from b's own runner
+            assert taken == listed
+            assert taken.prompt == "ship to ops?" and output(taken.arguments) == {"to": "ops"}
+            await to_b.approve_step(p.id, "ship")
+            result = await to_b.wait(p.id, timeout=30)
+            assert status_name(result.status) == "COMPLETED"
+            assert list(await to_b.list_approvals()) == []
     finally:
         await a.kill()
         await b.kill()

@@ -72,7 +72,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "PostgresStore",
     "check_url",
-    "gate_changes",
     "is_postgres_url",
     "redact",
 ]
@@ -396,7 +395,7 @@ class PostgresStore:
                 )
             for step in MIGRATIONS[version:]:
                 await connection.execute(step)
-            if version < _GATES_SINCE <= SCHEMA_VERSION:
+            if version < _GATES_SINCE:
                 await _backfill_gates(connection)
             if row is None:
                 await connection.execute(

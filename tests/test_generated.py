@@ -14,6 +14,7 @@ EXPECTED_METHODS = [
     "ListTools",
     "ListExecutions",
     "DeleteExecution",
+    "RetryExecution",
 ]
 
 

@@ -47,6 +47,8 @@ def step(
     validation_rules: Iterable[pb.ValidationRule | Mapping[str, Any]] = (),
     compensation: pb.Compensation | None = None,
     parameters: Mapping[str, Any] | None = None,
+    when: str = "",
+    dependency_rule: pb.DependencyRule | str = "",
 ) -> pb.ActionStep:
     """A step calling ``tool`` with JSON-like ``arguments``.
 
@@ -55,6 +57,9 @@ def step(
         depends_on: Steps (their ids are used), or step ids or names.
         timeout: Per-attempt timeout, in seconds or as a timedelta.
         validation_rules: ``ValidationRule`` messages, or JSON Schemas as mappings.
+        when: A CEL condition, e.g. ``"steps.search.output.count == 0"``; false skips it.
+        dependency_rule: ``"ALL_COMPLETED"`` (the default), ``"NONE_FAILED"`` or
+            ``"ALL_DONE"``, or the enum value.
 
     Raises:
         ValueError: A duration is negative or not finite, or a mapping holds a value
@@ -74,7 +79,23 @@ def step(
             for r in validation_rules
         ],
         compensation=compensation,
+        when=when,
+        dependency_rule=_dependency_rule(dependency_rule),
     )
+
+
+def _dependency_rule(rule: pb.DependencyRule | str) -> pb.DependencyRule:
+    """Raises ValueError for an unknown name."""
+    if not isinstance(rule, str):
+        return rule
+    if not rule:
+        return pb.DEPENDENCY_RULE_UNSPECIFIED
+    try:
+        return pb.DependencyRule.Value("DEPENDENCY_RULE_" + rule.upper())  # type: ignore[return-value]
+    except ValueError:
+        raise ValueError(
+            f"unknown dependency rule {rule!r}: ALL_COMPLETED, NONE_FAILED or ALL_DONE"
+        ) from None
 
 
 def plan(

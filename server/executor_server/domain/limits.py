@@ -16,6 +16,11 @@ MiB = 1024 * 1024
 #: three (Value, Struct, map entry), so every client can read what stays within this.
 MAX_JSON_DEPTH = 30
 
+#: Bounds of a `when` condition (engine/conditions.py says why these keep evaluation cheap).
+MAX_CONDITION_LENGTH = 1024
+MAX_CONDITION_REFERENCES = 16
+MAX_CONDITION_COMPREHENSIONS = 4
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from executor_server.domain.status import (
+    DependencyRule,
     EventType,
     ExecutionErrorType,
     ExecutionStatus,
@@ -94,6 +95,9 @@ class ActionStep(_Input):
     retry_policy: RetryPolicy | None = None
     validation_rules: tuple[ValidationRule, ...] = ()
     compensation: Compensation | None = None
+    #: A CEL condition over its ancestors' outputs and statuses; false: the step is SKIPPED.
+    when: str = ""
+    dependency_rule: DependencyRule = DependencyRule.ALL_COMPLETED
 
     @property
     def label(self) -> str:
@@ -176,6 +180,11 @@ class StepResult:
     start_time: float | None = None  # epoch seconds
     end_time: float | None = None
     compensation: CompensationResult | None = None
+    #: A rollback reached this completed step and had nothing to run: it declares no
+    #: compensation and its tool cannot undo its calls.
+    nothing_to_undo: bool = False
+    #: Why it was SKIPPED ("condition false", ...); empty otherwise.
+    skipped_reason: str = ""
 
     @property
     def retry_count(self) -> int:
@@ -247,6 +256,9 @@ class Event:
     progress: float | None = None
     #: The name of the caller who asked for this transition; "" for the engine's own.
     actor: str = ""
+    #: On the RUNNING event of a RetryExecution: the resource limits that replace the
+    #: plan's from then on (None: they stay).
+    limits: ResourceLimits | None = None
 
     @property
     def is_terminal(self) -> bool:

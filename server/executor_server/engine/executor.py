@@ -56,6 +56,7 @@ from executor_server.engine.machine import (
     Pause,
     Recover,
     Resume,
+    Retry,
     Rollback,
     Start,
     abandon,
@@ -67,6 +68,7 @@ from executor_server.engine.state import ExecutionState
 from executor_server.engine.validation import (
     UUID,
     carries_schemas,
+    validate_limits,
     validate_options,
     validate_plan,
     validate_step,
@@ -522,13 +524,54 @@ class Executor:
                 self._check_open()
                 await asyncio.shield(self._claim(plan_id, self._revive(record, by)))
 
-    async def _revive(self, record: ExecutionRecord, by: str = "") -> Runner | None:
-        """Bring a finished execution back to life, rolling back."""
-        program = validate_plan(record.plan, record.options, self.tools)
+    async def retry(
+        self,
+        plan_id: str,
+        *,
+        detach: bool = False,
+        limits: ResourceLimits | None = None,
+        by: str = "",
+    ) -> ExecutionResult:
+        """Run a FAILED or CANCELLED execution again from where it stopped: its FAILED,
+        CANCELLED and SKIPPED steps run again, COMPLETED ones keep their outputs; `limits`
+        replace its resource limits (what it used still counts). Waits for its end unless
+        `detach`. Raises NotFound, FailedPrecondition, InvalidArgument, Unavailable."""
+        if limits is not None:
+            validate_limits(limits, "resource_limits")
+        command = partial(Retry, detach=detach, by=by, limits=limits)
+        while True:
+            runner = await self._runner(plan_id)
+            if runner is not None:
+                await runner.request(command)
+                return await self._result(runner)
+            record = await self._store.get_execution(plan_id)
+            if record is None:
+                raise NotFound(plan_id)
+            if record.status not in _RETRYABLE:
+                raise _refused("retry", plan_id, record.status)
+            if plan_id not in self._live:  # else someone revived it meanwhile: join them
+                self._check_open()
+                revived = self._claim(plan_id, self._revive(record, by, retry=command))
+                runner = await asyncio.shield(revived)
+                if runner is not None:
+                    if not detach:
+                        await runner.request(AwaitEnd)
+                    return await self._result(runner)
+
+    async def _revive(
+        self,
+        record: ExecutionRecord,
+        by: str = "",
+        *,
+        retry: Callable[[int], Command] | None = None,
+    ) -> Runner | None:
+        """Bring a finished execution back to life, rolling back (or retrying)."""
         state = _folded(record, await self._store.read_events(record.plan_id))
+        program = validate_plan(record.plan, record.options, self.tools)
         runner = self._runner_for(program, state)
         runner.handle(Recover())
-        runner.handle(Rollback(by=by))  # before it runs, so that it cannot end first
+        # Before it runs, so that it cannot end first.
+        runner.handle(retry(0) if retry is not None else Rollback(by=by))
         self._spawn(self._run(runner), f"execution {record.plan_id}")
         return runner
 
@@ -644,6 +687,7 @@ def _folded(record: ExecutionRecord, events: Iterable[Event]) -> ExecutionState:
 
 
 _ROLLBACKABLE = (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED, ExecutionStatus.ROLLBACK_FAILED)
+_RETRYABLE = (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED)
 
 
 def _refused(operation: str, plan_id: str, status: ExecutionStatus) -> FailedPrecondition:

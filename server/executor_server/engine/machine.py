@@ -25,13 +25,19 @@ earlier one starts first. Rollback runs the same machinery over the reversed gra
 completed step is compensated once every completed step that depended on it is, later plan
 positions first. A step waiting out a retry backoff holds no concurrency slot.
 
+Branching: a step's dependencies are counted until each has settled (`_settle`), then its
+dependency rule and its `when` decide (`_decide`): it runs, or is SKIPPED. A step that can
+no longer run under its rule (a dependency failed or was skipped) is skipped at once. Under
+fail-fast a failure skips everything pending except the ALL_DONE steps (cleanup), which run
+once their dependencies have settled (`_cleaning_up`); a cancel stops those too.
+Re-running from a failure (`Retry`) sets FAILED, CANCELLED and SKIPPED steps back to
+PENDING and begins forward work again: completed steps keep their outputs.
+
 Where the next features go: an approval gate, a signal or a sleep is a step in WAITING that
 holds no slot, exactly like a backoff (`_backing_off`), left by a new command (Approve,
-Signal) or a new TimerKind; a condition or a fan-out is decided where a completed step
-releases its dependents (`_attempt_succeeded`); re-running from a failure is a command that
-sets FAILED, CANCELLED and SKIPPED steps back to PENDING (STEP_TRANSITIONS already plans
-the row) and `_begin_forward` again. Each is a command, an event and maybe an effect here,
-and a case in the runner's `_perform` if it has a new effect.
+Signal) or a new TimerKind; a fan-out is decided where `_decide` lets a step run. Each is a
+command, an event and maybe an effect here, and a case in the runner's `_perform` if it has
+a new effect.
 """
 
 from __future__ import annotations
@@ -45,9 +51,10 @@ from typing import Any
 
 from executor_server.domain.errors import FailedPrecondition, IllegalTransition
 from executor_server.domain.frozen import freeze
-from executor_server.domain.models import Event, ExecutionError, ResourceUsage
+from executor_server.domain.models import Event, ExecutionError, ResourceLimits, ResourceUsage
 from executor_server.domain.status import (
     STEP_TRANSITIONS,
+    DependencyRule,
     EventType,
     ExecutionErrorType,
     ExecutionStatus,
@@ -55,7 +62,9 @@ from executor_server.domain.status import (
     can_step_transition,
     can_transition,
 )
+from executor_server.engine.conditions import ConditionError
 from executor_server.engine.program import Program
+from executor_server.engine.references import ABSENT
 from executor_server.engine.secrets import Secrets
 from executor_server.engine.state import ExecutionState
 from executor_server.tools.protocol import Budget
@@ -69,6 +78,12 @@ SS = StepStatus
 
 # Statuses of a step whose forward work completed: its output exists and it may need undoing.
 _DID_RUN = frozenset({SS.COMPLETED, SS.COMPENSATING, SS.COMPENSATED, SS.COMPENSATION_FAILED})
+# A step's forward run has ended: its dependents may be decided.
+_SETTLED = frozenset({SS.COMPLETED, SS.FAILED, SS.SKIPPED, SS.CANCELLED})
+# Steps whose output a reference may read: null for those that did not complete.
+_READABLE = _DID_RUN | _SETTLED
+# What RetryExecution runs again.
+_RETRIED = frozenset({SS.FAILED, SS.CANCELLED, SS.SKIPPED})
 
 
 class Phase(Enum):
@@ -174,6 +189,18 @@ class Rollback:
 
 
 @dataclass(frozen=True, slots=True)
+class Retry:
+    """Run a FAILED or CANCELLED execution again from where it stopped (redrive)."""
+
+    ticket: int = 0
+    #: Answer once it runs again, not when it has ended.
+    detach: bool = False
+    by: str = ""
+    #: Replace the resource limits from now on (None: keep them).
+    limits: ResourceLimits | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AwaitEnd:
     """Answer once the execution has ended and has nothing more to do."""
 
@@ -190,6 +217,7 @@ Command = (
     | Resume
     | Cancel
     | Rollback
+    | Retry
     | AwaitEnd
 )
 
@@ -274,8 +302,9 @@ class Machine:
         options = program.options
         self._fail_fast = not options.continue_on_failure
         #: Shared with tools through their contexts: they count network requests and disk.
-        self.budget = Budget(options.resource_limits, state.usage.copy())
+        self.budget = Budget(state.limits or options.resource_limits, state.usage.copy())
         self.budget.used.add(state.compensation_usage)
+        self._deadline = _seconds(self.budget.limits)
         self.phase = Phase.NEW
         self._stop: tuple[ExecutionStatus, ExecutionError | None] | None = None
         self._first_failure: ExecutionError | None = None
@@ -287,6 +316,8 @@ class Machine:
         self._interrupted: list[int] = []  # attempts a previous process left running
         self._on_phase_end: list[int] = []  # tickets answered when the phase ends
         self._on_end: list[int] = []  # tickets answered when nothing more is to be done
+        #: Stopping after a failure, ALL_DONE steps still run (fail-fast's cleanup).
+        self._cleaning_up = False
         self._out = Transition()
 
     # ------------------------------------------------------------ the one entry point
@@ -313,6 +344,8 @@ class Machine:
                 self._cancel(ticket, reason, by)
             case Rollback(ticket, detach, by):
                 self._rollback(ticket, detach, by)
+            case Retry(ticket, detach, by, limits):
+                self._retry(ticket, detach, by, limits)
             case AwaitEnd(ticket):
                 self._on_end.append(ticket)
         self._advance()
@@ -344,6 +377,7 @@ class Machine:
         retry_delay: float | None = None,
         progress: float | None = None,
         actor: str = "",
+        limits: ResourceLimits | None = None,
     ) -> int:
         """Check one transition against the tables, fold it and journal it; returns its
         sequence. Raises IllegalTransition."""
@@ -375,6 +409,7 @@ class Machine:
             retry_delay=retry_delay,
             progress=progress,
             actor=actor,
+            limits=limits,
         )
         state.apply(event)
         self._out.events.append(event)
@@ -556,24 +591,143 @@ class Machine:
         self.phase = Phase.FORWARD
         steps = self.state.steps
         self._waiting_on = [
-            sum(1 for d in deps if steps[d].status is not SS.COMPLETED)
+            sum(1 for d in deps if steps[d].status not in _SETTLED)
             for deps in self.program.dependencies
         ]
-        self._ready = [
+        self._ready = list(self._interrupted)
+        self._interrupted = []
+        heapq.heapify(self._ready)
+        # Listed first: deciding one may settle it and so decide others, once each.
+        free = [
             i
             for i, waiting in enumerate(self._waiting_on)
             if waiting == 0 and steps[i].status is SS.PENDING
         ]
-        self._ready.extend(self._interrupted)
-        self._interrupted = []
-        heapq.heapify(self._ready)
-        if self.state.status is ES.RUNNING:
+        for i in free:
+            if self.phase is not Phase.FORWARD:
+                break  # a condition that failed halted it
+            if steps[i].status is SS.PENDING:
+                self._decide(i)
+        if self.state.status is ES.RUNNING and self.phase is Phase.FORWARD:
             self._arm_deadline()
+
+    # ------------------------------------------------------------ branching
+
+    def _settle(self, i: int) -> None:
+        """Step i's forward run has ended: decide the dependents it was the last one for,
+        and skip at once those that can no longer run under their rule."""
+        phase = self.phase
+        if phase is not Phase.FORWARD and not self._cleaning_up:
+            return  # stopping: what is pending never runs, and ends with the phase
+        steps, rules = self.state.steps, self.program.rules
+        stack = [i]
+        while stack:
+            if self.phase is not phase or not (phase is Phase.FORWARD or self._cleaning_up):
+                return  # a failure halted it meanwhile, which settled what is pending itself
+            j = stack.pop()
+            outcome = steps[j].status
+            for d in self.program.dependents[j]:
+                if steps[d].status is not SS.PENDING:
+                    continue
+                rule = rules[d]
+                doomed = (rule is DependencyRule.ALL_COMPLETED and outcome is not SS.COMPLETED) or (
+                    rule is DependencyRule.NONE_FAILED and outcome in (SS.FAILED, SS.CANCELLED)
+                )
+                if doomed:
+                    self._skip_for(d, j)
+                    stack.append(d)
+                    continue
+                self._waiting_on[d] -= 1
+                if self._waiting_on[d] == 0 and self._decide(d, settle=False):
+                    stack.append(d)
+
+    def _decide(self, i: int, *, settle: bool = True) -> bool:
+        """Every dependency of pending step i has settled: it runs, or it is skipped or
+        fails here. Returns whether it settled (with `settle`, its dependents are decided)."""
+        steps = self.state.steps
+        rule = self.program.rules[i]
+        for d in self.program.dependencies[i]:
+            outcome = steps[d].status
+            if (rule is DependencyRule.ALL_COMPLETED and outcome is not SS.COMPLETED) or (
+                rule is DependencyRule.NONE_FAILED and outcome in (SS.FAILED, SS.CANCELLED)
+            ):
+                self._skip_for(i, d)
+                break
+        else:
+            condition = self.program.conditions[i]
+            if condition is None:
+                heapq.heappush(self._ready, i)
+                return False
+            try:
+                holds = condition.evaluate(self._view, self.program.plan.metadata)
+            except ConditionError as exc:
+                error = ExecutionError(
+                    ExecutionErrorType.VALIDATION, exc.message, step_id=self._steps[i].id
+                )
+                self._set_step(i, SS.FAILED, self._attempts[i], exc.message, error=error)
+                self._step_failed(i, error, settle=settle)
+                return True
+            if holds:
+                heapq.heappush(self._ready, i)
+                return False
+            self._set_step(i, SS.SKIPPED, self._attempts[i], "condition false")
+        if settle:
+            self._settle(i)
+        return True
+
+    def _skip_for(self, i: int, dependency: int) -> None:
+        """Skip step i, which dependency's outcome keeps from ever running."""
+        label = self._steps[dependency].label
+        before = self.state.steps[dependency]
+        if before.status is SS.SKIPPED:
+            why = f"dependency {label!r} was skipped"
+            if before.error_type is not ExecutionErrorType.DEPENDENCY_FAILED:
+                self._set_step(i, SS.SKIPPED, self._attempts[i], f"not run: {why}")
+                return
+            why = f"{why} ({before.error})"  # a failure upstream: it goes on down
+        else:
+            why = f"dependency {label!r} " + (
+                "failed" if before.status is SS.FAILED else "was cancelled"
+            )
+        error = ExecutionError(ExecutionErrorType.DEPENDENCY_FAILED, why, step_id=self._steps[i].id)
+        self._set_step(i, SS.SKIPPED, self._attempts[i], f"not run: {why}", error=error)
+
+    def _view(self, key: str) -> tuple[str, Any]:
+        """What a condition reads of the step named `key`: its status and output."""
+        step = self.state.steps[self.program.index[key]]
+        return step.status.name, step.output if step.status in _DID_RUN else None
+
+    def _retry(self, ticket: int, detach: bool, by: str, limits: ResourceLimits | None) -> None:
+        if self.phase is not Phase.ENDED or self.state.status not in (ES.FAILED, ES.CANCELLED):
+            raise self._refuse("retry")
+        if limits is not None:
+            self.budget.limits = limits
+            self._deadline = _seconds(limits)
+        message = _by("retry started", by)
+        self._emit(
+            EventType.EXECUTION_STATUS_CHANGED,
+            status=ES.RUNNING,
+            message=message,
+            actor=by,
+            limits=limits,
+        )
+        for i, step in enumerate(self.state.steps):
+            if step.status in _RETRIED:
+                self._set_step(i, SS.PENDING, step.attempts, "pending again: retry")
+        self._first_failure = None
+        self._requested_by = ""
+        self._begin_forward()
+        if detach:
+            self._reply(ticket)
+        else:
+            self._on_end.append(ticket)
 
     # ------------------------------------------------------------ running steps
 
     def _can_start(self) -> bool:
-        return self.phase in (Phase.FORWARD, Phase.ROLLBACK) and self.state.status is not ES.PAUSED
+        return (
+            self.phase in (Phase.FORWARD, Phase.ROLLBACK) or self._cleaning_up
+        ) and self.state.status is not ES.PAUSED
 
     def _advance(self) -> None:
         """Start what may start, then end the phase if nothing is left to do."""
@@ -599,6 +753,8 @@ class Machine:
         paused = self.state.status is ES.PAUSED
         if self.phase in (Phase.FORWARD, Phase.ROLLBACK):
             # A paused execution stays paused, even with nothing left to do.
+            return not self._ready and not self._backing_off and not paused
+        if self._cleaning_up:
             return not self._ready and not self._backing_off and not paused
         if self.phase in _STOPPING:
             # A cancel ends it at once; a failure while paused ends it when it is resumed.
@@ -666,12 +822,7 @@ class Machine:
         self._set_step(
             i, SS.COMPLETED, ended.attempt, "completed", output=ended.output, usage=ended.usage
         )
-        ready = self._ready
-        waiting = self._waiting_on
-        for d in self.program.dependents[i]:
-            waiting[d] -= 1
-            if waiting[d] == 0:
-                heapq.heappush(ready, d)
+        self._settle(i)
 
     def _attempt_failed(
         self,
@@ -685,7 +836,7 @@ class Machine:
         undo = self.program.undo[i]
         retry = undo.retry if compensation and undo is not None else self.program.retry[i]
         if retry.allows_retry(attempt, error.error_type, error.retryable):
-            if self.phase in _STOPPING:
+            if self.phase in _STOPPING and not (self._cleaning_up and self._is_cleanup(i)):
                 # Stopped while it failed: it would have been retried, so it was cut short.
                 self._attempt_stopped(i, attempt, compensation, usage)
                 return
@@ -723,36 +874,20 @@ class Machine:
         )
         stopped = SS.COMPENSATION_FAILED if compensation else SS.CANCELLED
         self._set_step(i, stopped, attempt, f"cancelled: {reason}", error=error, usage=usage)
+        if not compensation:
+            self._settle(i)
 
-    def _step_failed(self, i: int, error: ExecutionError) -> None:
+    def _step_failed(self, i: int, error: ExecutionError, *, settle: bool = True) -> None:
         if self._first_failure is None:
             self._first_failure = error
-        if self._fail_fast:
-            self._halt(ES.FAILED, None)
+        if self._fail_fast and self.phase is Phase.FORWARD:
+            self._halt(ES.FAILED, None)  # it settles what is pending itself
             return
-        # Steps downstream of a failure can never run: settle them now.
-        steps = self.state.steps
-        skipped: set[int] = set()
-        stack = list(self.program.dependents[i])
-        while stack:
-            d = stack.pop()
-            if d in skipped or steps[d].status is not SS.PENDING:
-                continue
-            skipped.add(d)
-            stack.extend(self.program.dependents[d])
-        failed = self.program.plan.steps[i].label
-        for d in sorted(skipped):
-            self._set_step(
-                d,
-                SS.SKIPPED,
-                0,
-                f"not run: dependency {failed!r} failed",
-                error=ExecutionError(
-                    ExecutionErrorType.DEPENDENCY_FAILED,
-                    f"dependency {failed!r} failed",
-                    step_id=self.program.plan.steps[d].id,
-                ),
-            )
+        if settle:
+            self._settle(i)
+
+    def _is_cleanup(self, i: int) -> bool:
+        return self.program.rules[i] is DependencyRule.ALL_DONE
 
     def _progress(self, report: ReportProgress) -> None:
         if self.running.get(report.step) == report.attempt:
@@ -774,7 +909,7 @@ class Machine:
                 heapq.heappush(self._ready, -i if self.compensating else i)
         elif timer.kind is TimerKind.DEADLINE:
             if self.phase is Phase.FORWARD and self.state.status is ES.RUNNING:
-                limit = self.program.deadline
+                limit = self._deadline
                 self._halt(
                     ES.FAILED,
                     ExecutionError(
@@ -790,13 +925,13 @@ class Machine:
             self.running.clear()
 
     def _arm_deadline(self) -> None:
-        limit = self.program.deadline
+        limit = self._deadline
         if limit is not None:
-            left = limit - self.state.execution_time(self._clock())
+            left = limit - self.state.deadline_time(self._clock())
             self._out.effects.append(ArmTimer(DEADLINE, max(left, 0.0)))
 
     def _disarm_deadline(self) -> None:
-        if self.program.deadline is not None:
+        if self._deadline is not None:
             self._out.effects.append(DisarmTimer(DEADLINE))
 
     # ------------------------------------------------------------ stopping
@@ -806,22 +941,63 @@ class Machine:
         if self.phase in _STOPPING:
             if status is ES.CANCELLED and self._stop is not None and self._stop[0] is not status:
                 self._stop = (status, error)  # a cancel overrides a failure still winding down
+                if self._cleaning_up:  # and stops its cleanup too
+                    self._cleaning_up = False
+                    self._ready = []
+                    self._stop_attempts(lambda _: True)
             return
         self.phase = Phase.ROLLBACK_STOPPING if self.compensating else Phase.STOPPING
         self._stop = (status, error)
         self._disarm_deadline()
+        if status is ES.FAILED and self.program.has_cleanup and not self.compensating:
+            self._begin_cleanup()
+        else:
+            self._stop_attempts(lambda _: True)
+
+    def _stop_attempts(self, which: Callable[[int], bool]) -> None:
+        """Cancel the running attempts and end the backoffs of the steps `which` selects."""
         for i in sorted(self._backing_off):
-            self._out.effects.append(DisarmTimer(Timer(TimerKind.RETRY, i)))
-            self._attempt_stopped(i, self._attempts[i], self.compensating, None)
-        self._backing_off.clear()
-        if self.running:
-            for i, attempt in self.running.items():
+            if which(i):
+                self._out.effects.append(DisarmTimer(Timer(TimerKind.RETRY, i)))
+                self._backing_off.discard(i)
+                self._attempt_stopped(i, self._attempts[i], self.compensating, None)
+        cancelled = False
+        for i, attempt in self.running.items():
+            if which(i):
                 self._out.effects.append(CancelAttempt(i, attempt, self.compensating))
+                cancelled = True
+        if cancelled:
             self._out.effects.append(ArmTimer(STOP_GRACE, STOP_GRACE_SECONDS))
+
+    def _begin_cleanup(self) -> None:
+        """Fail-fast with ALL_DONE steps: everything else pending is skipped and what runs is
+        stopped; the ALL_DONE steps run once their dependencies have settled."""
+        self._cleaning_up = True
+        steps = self.state.steps
+        note = "not run: the execution failed"
+        for i, step in enumerate(steps):
+            if step.status is SS.PENDING and not self._is_cleanup(i):
+                self._set_step(i, SS.SKIPPED, self._attempts[i], note)
+        self._ready = [i for i in self._ready if self._is_cleanup(i)]
+        heapq.heapify(self._ready)
+        queued = set(self._ready)
+        for i, deps in enumerate(self.program.dependencies):
+            if steps[i].status is SS.PENDING and i not in queued:
+                self._waiting_on[i] = sum(1 for d in deps if steps[d].status not in _SETTLED)
+        free = [
+            i
+            for i, step in enumerate(steps)
+            if step.status is SS.PENDING and i not in queued and self._waiting_on[i] == 0
+        ]
+        self._stop_attempts(lambda i: not self._is_cleanup(i))
+        for i in free:
+            if steps[i].status is SS.PENDING and self._cleaning_up:
+                self._decide(i)
 
     def _end_phase(self) -> None:
         self.phase = Phase.ENDED
         self._stop = None
+        self._cleaning_up = False
         self._ready = []
         self._out.effects.append(DisarmTimer(STOP_GRACE))
         for ticket in self._on_phase_end:
@@ -959,6 +1135,15 @@ class Machine:
             if self._needs_compensation(i):
                 heapq.heappush(self._ready, -i)  # later plan positions first
                 continue
+            step = steps[i]
+            if step.status is SS.COMPLETED and not step.nothing_to_undo:
+                tool = self.program.tools[i].spec.name
+                self._emit(
+                    EventType.STEP_NOTHING_TO_UNDO,
+                    step=i,
+                    message=f"nothing to undo: no compensation declared, and tool {tool!r} "
+                    "cannot undo its calls",
+                )
             for d in self.program.dependencies[i]:  # nothing to undo here: pass the turn on
                 if steps[d].status in _DID_RUN:
                     self._waiting_on[d] -= 1
@@ -1002,7 +1187,7 @@ class Machine:
         if self.state.status is ES.PAUSED:  # a paused rollback was cancelled
             self._set_status(ES.ROLLING_BACK, "rollback resumed to record its cancellation")
         if not stopped and not failed:
-            self._set_status(ES.ROLLED_BACK, "every completed step compensated")
+            self._set_status(ES.ROLLED_BACK, self._rollback_report())
             self._end_phase()
             return
         parts = [f"compensation of {label!r} failed: {c.error}" for label, c in failed]
@@ -1018,6 +1203,18 @@ class Machine:
         actor = self._requested_by if stopped else ""  # who cancelled it
         self._set_status(ES.ROLLBACK_FAILED, error.message, error, actor)
         self._end_phase()
+
+    def _rollback_report(self) -> str:
+        """What a rollback did, honestly: "2 compensated, 3 with nothing to undo"."""
+        steps = self.state.steps
+        compensated = sum(1 for s in steps if s.status is SS.COMPENSATED)
+        nothing = sum(1 for s in steps if s.status is SS.COMPLETED and s.nothing_to_undo)
+        if not compensated and not nothing:
+            return "nothing to compensate: no step had completed"
+        parts = [f"{compensated} compensated"]
+        if nothing:
+            parts.append(f"{nothing} with nothing to undo")
+        return ", ".join(parts)
 
     # ------------------------------------------------------------ views
 
@@ -1065,13 +1262,18 @@ class _Outputs(Mapping[str, Any]):
 
     def __getitem__(self, key: str) -> Any:
         i = self._position(key)
-        if i is None or self._state.steps[i].status not in _DID_RUN:
+        if i is None:
             raise KeyError(key)
-        return self._state.steps[i].output
+        status = self._state.steps[i].status
+        if status in _DID_RUN:
+            return self._state.steps[i].output
+        if status in _SETTLED:  # skipped or failed: a dependency rule let the step run
+            return ABSENT
+        raise KeyError(key)
 
     def __contains__(self, key: object) -> bool:
         i = self._position(key)
-        return i is not None and self._state.steps[i].status in _DID_RUN
+        return i is not None and self._state.steps[i].status in _READABLE
 
     def __iter__(self) -> Iterator[str]:
         return (k for k in self._index if k in self)
@@ -1136,3 +1338,8 @@ def abandon(state: ExecutionState, why: str, clock: Callable[[], float] = time.t
     final = ES.ROLLBACK_FAILED if state.rolling_back else ES.FAILED
     emit(type=EventType.EXECUTION_STATUS_CHANGED, status=final)
     return events
+
+
+def _seconds(limits: ResourceLimits) -> float | None:
+    limit = limits.max_execution_time
+    return limit.total_seconds() if limit is not None else None

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from executor_server.domain.models import ActionPlan, ExecutionOptions
+from executor_server.domain.status import DependencyRule
+from executor_server.engine.conditions import Condition
 from executor_server.engine.policy import DEFAULT_MAX_CONCURRENT_STEPS, Retry, attempt_timeout
 from executor_server.engine.references import Template
 from executor_server.tools.protocol import CompensatingTool, Tool
@@ -56,6 +58,11 @@ class Program:
     output_rules: tuple[tuple[OutputRule, ...], ...]
     undo: tuple[Undo | None, ...]
     idempotent: tuple[bool, ...]
+    #: Each step's `when`, compiled; None when it has none.
+    conditions: tuple[Condition | None, ...]
+    rules: tuple[DependencyRule, ...]
+    #: Some step runs even after a failure (DependencyRule.ALL_DONE).
+    has_cleanup: bool
     concurrency: int
     #: `max_execution_time` in seconds, None when unlimited.
     deadline: float | None
@@ -77,6 +84,7 @@ def build_program(
     tools: Sequence[Tool],
     output_rules: Sequence[tuple[OutputRule, ...]],
     compensation_tools: Sequence[Tool | None],
+    conditions: Sequence[Condition | None] | None = None,
 ) -> Program:
     """Compile a plan whose every part validation has checked."""
     dependents: list[list[int]] = [[] for _ in plan.steps]
@@ -121,6 +129,7 @@ def build_program(
         else:
             undos.append(None)
     limit = options.resource_limits.max_execution_time
+    rules = tuple(step.dependency_rule for step in plan.steps)
     return Program(
         plan=plan,
         options=options,
@@ -134,6 +143,9 @@ def build_program(
         output_rules=tuple(output_rules),
         undo=tuple(undos),
         idempotent=tuple(t.spec.idempotent for t in tools),
+        conditions=tuple(conditions) if conditions is not None else (None,) * len(plan.steps),
+        rules=rules,
+        has_cleanup=DependencyRule.ALL_DONE in rules,
         concurrency=options.max_concurrent_steps or DEFAULT_MAX_CONCURRENT_STEPS,
         deadline=limit.total_seconds() if limit is not None else None,
     )

@@ -24,6 +24,19 @@ _INDEX = re.compile(r"-?[0-9]+")
 REFERENCE = re.compile(r"\$\{steps\.([^.}\s]+)\.output((?:\.[^.}\s]+)*)\}")
 
 
+class _Absent:
+    """The output of a step that did not complete (skipped, or failed before a step whose
+    dependency rule lets it run anyway): a reference to it, at any path, is null."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+
+
 def find_references(value: Any) -> set[str]:
     """The names or ids of every step that `value` refers to, at any depth."""
     found: set[str] = set()
@@ -114,6 +127,8 @@ def _lookup(match: re.Match[str], outputs: Mapping[str, Any]) -> Any:
     if step not in outputs:
         raise _unresolved(match, f"step {step!r} has no output")
     current = outputs[step]
+    if current is ABSENT:
+        return None
     for segment in path.split(".")[1:]:
         if isinstance(current, dict) and segment in current:
             current = current[segment]

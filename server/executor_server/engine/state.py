@@ -15,6 +15,7 @@ from executor_server.domain.models import (
     ExecutionError,
     ExecutionResult,
     Progress,
+    ResourceLimits,
     ResourceUsage,
     StepResult,
 )
@@ -34,9 +35,11 @@ class ExecutionState:
         "_index",
         "compensation_usage",
         "create_time",
+        "deadline_start",
         "end_time",
         "error",
         "last_sequence",
+        "limits",
         "plan",
         "rolling_back",
         "start_time",
@@ -63,6 +66,10 @@ class ExecutionState:
         self.last_sequence = 0
         self._active_since: float | None = None
         self._active_time = 0.0
+        #: Running time when the plan deadline last started: 0, or when it was retried.
+        self.deadline_start = 0.0
+        #: Resource limits a retry set in place of the plan's; None while they hold.
+        self.limits: ResourceLimits | None = None
 
     def apply(self, event: Event) -> None:
         self.last_sequence = event.sequence
@@ -76,6 +83,8 @@ class ExecutionState:
             (self.compensation_usage if compensating else self.usage).add(event.usage)
         if kind is EventType.STEP_STATUS_CHANGED:
             self._apply_step(step, event)
+        elif kind is EventType.STEP_NOTHING_TO_UNDO:
+            step.nothing_to_undo = True
         elif kind is EventType.STEP_RETRY_SCHEDULED and event.error is not None:
             record = step.compensation if compensating else step
             assert record is not None
@@ -84,6 +93,12 @@ class ExecutionState:
 
     def _apply_execution(self, event: Event) -> None:
         status = event.status
+        if status is ExecutionStatus.RUNNING and self.status.is_terminal:  # a retry
+            self.deadline_start = self._active_time
+            self.end_time = None
+            self.error = None
+            if event.limits is not None:
+                self.limits = event.limits
         if status in _ACTIVE and self._active_since is None:
             self._active_since = event.time
             if self.start_time is None:
@@ -115,7 +130,15 @@ class ExecutionState:
             if step.start_time is None:
                 step.start_time = event.time
             return
+        if new is StepStatus.PENDING:  # to run again (RetryExecution); attempts go on
+            step.end_time = None
+            step.output = None
+            step.error, step.error_type = "", None
+            step.skipped_reason = ""
+            return
         step.end_time = event.time
+        if new is StepStatus.SKIPPED:
+            step.skipped_reason = event.message
         if new is StepStatus.COMPLETED:
             step.output = event.output
             step.error = ""
@@ -145,6 +168,10 @@ class ExecutionState:
     def execution_time(self, now: float) -> float:
         running = now - self._active_since if self._active_since is not None else 0.0
         return self._active_time + running
+
+    def deadline_time(self, now: float) -> float:
+        """Running time that counts against the plan deadline (it restarts on a retry)."""
+        return self.execution_time(now) - self.deadline_start
 
     def count(self, status: StepStatus) -> int:
         return self._counts[status]
@@ -197,4 +224,6 @@ def _copy(step: StepResult) -> StepResult:
         step.start_time,
         step.end_time,
         replace(step.compensation) if step.compensation is not None else None,
+        step.nothing_to_undo,
+        step.skipped_reason,
     )

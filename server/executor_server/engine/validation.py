@@ -24,10 +24,12 @@ from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
     ExecutionOptions,
+    ResourceLimits,
     RetryPolicy,
     TimeoutPolicy,
 )
 from executor_server.engine import references
+from executor_server.engine.conditions import Condition, ConditionError, compile_condition
 from executor_server.engine.policy import MAX_ATTEMPTS_LIMIT
 from executor_server.engine.program import Program, build_program
 from executor_server.engine.secrets import has_secret
@@ -164,6 +166,13 @@ def validate_options(options: ExecutionOptions, field: str = "options") -> None:
     check.raise_if_any()
 
 
+def validate_limits(limits: ResourceLimits, field: str) -> None:
+    """Raises InvalidArgument naming a nonsensical limit."""
+    check = _Collector()
+    check.duration(f"{field}.max_execution_time", limits.max_execution_time, positive=True)
+    check.raise_if_any()
+
+
 def _check_options(check: _Collector, options: ExecutionOptions, field: str) -> None:
     if options.max_concurrent_steps > MAX_CONCURRENT_STEPS_LIMIT:
         check.add(f"{field}.max_concurrent_steps", f"must be at most {MAX_CONCURRENT_STEPS_LIMIT}")
@@ -226,6 +235,7 @@ def validate_plan(plan: ActionPlan, options: ExecutionOptions, tools: ToolRegist
         order_ok = False
         names = " → ".join(plan.steps[j].label for j in [*cycle, cycle[0]])
         check.add("plan.steps", f"dependency cycle: {names}")
+    conditions = _compile_conditions(check, plan, index, dependencies, order_ok)
     if order_ok:
         _check_references(check, plan, index, dependencies)
     check.raise_if_any()
@@ -240,7 +250,38 @@ def validate_plan(plan: ActionPlan, options: ExecutionOptions, tools: ToolRegist
         compensation_tools=[
             tools.get(s.compensation.tool_name) if s.compensation else None for s in plan.steps
         ],
+        conditions=conditions,
     )
+
+
+def _compile_conditions(
+    check: _Collector,
+    plan: ActionPlan,
+    index: Mapping[str, int],
+    dependencies: list[tuple[int, ...]],
+    order_ok: bool,
+) -> list[Condition | None]:
+    """Each step's `when`, compiled; the steps it reads must be its ancestors."""
+    conditions: list[Condition | None] = []
+    for i, step in enumerate(plan.steps):
+        if not step.when:
+            conditions.append(None)
+            continue
+        field = f"plan.steps[{i}].when"
+        try:
+            condition = compile_condition(step.when)
+        except ConditionError as exc:
+            check.add(field, exc.message)
+            conditions.append(None)
+            continue
+        conditions.append(condition)
+        ancestors = _ancestors(i, dependencies) if order_ok else set()
+        for ref in sorted(condition.steps):
+            if ref not in index:
+                check.add(field, f"reads unknown step {ref[:128]!r}")
+            elif order_ok and index[ref] not in ancestors:
+                check.add(field, f"reads step {ref!r}, which is not among its dependencies")
+    return conditions
 
 
 def validate_step(

@@ -36,6 +36,8 @@ REQUIRED_ROLE: dict[str, Role] = {
         _SERVICE + m: Role.VIEWER
         for m in ("GetExecutionStatus", "WatchExecution", "ListExecutions", "ListTools")
     },
+    # Re-running a failed execution spends its budget again, like submitting it.
+    _SERVICE + "RetryExecution": Role.OPERATOR,
     # Approval gates and signals will be Role.APPROVER here when they land.
 }
 

@@ -31,7 +31,7 @@ from executor_server.domain.models import (
     ToolExecution,
     ValidationRule,
 )
-from executor_server.domain.status import ExecutionErrorType, ExecutionStatus
+from executor_server.domain.status import DependencyRule, ExecutionErrorType, ExecutionStatus
 from executor_server.engine.executor import StepRunContext
 from executor_server.store.protocol import ExecutionQuery, ExecutionSummary
 from executor_server.tools.protocol import ToolSpec
@@ -221,7 +221,17 @@ def step(message: pb.ActionStep, field: str) -> ActionStep:
             for rule in message.validation_rules
         ),
         compensation=compensation,
+        when=message.when,
+        dependency_rule=_dependency_rule(message.dependency_rule, f"{field}.dependency_rule"),
     )
+
+
+def _dependency_rule(value: int, field: str) -> DependencyRule:
+    if value == 0:
+        return DependencyRule.ALL_COMPLETED
+    if value not in DependencyRule._value2member_map_:
+        raise InvalidArgument([FieldViolation(field, f"unknown dependency rule {value}")])
+    return DependencyRule(value)
 
 
 def plan(message: pb.ActionPlan) -> ActionPlan:
@@ -294,6 +304,8 @@ def step_result_to_pb(result: StepResult, parameters: dict[str, Any]) -> pb.Step
         error_type=int(result.error_type or 0),  # type: ignore[arg-type]
         start_time=_timestamp(result.start_time),
         end_time=_timestamp(result.end_time),
+        nothing_to_undo=result.nothing_to_undo,
+        skipped_reason=result.skipped_reason,
     )
     if result.output is not None:
         py_to_value(result.output, message.output)

@@ -26,6 +26,7 @@ from executor_server.domain.models import (
     ValidationRule,
 )
 from executor_server.domain.status import (
+    DependencyRule,
     EventType,
     ExecutionErrorType,
     ExecutionStatus,
@@ -67,6 +68,8 @@ def encode_event(event: Event) -> str:
         data["p"] = event.progress
     if event.actor:
         data["by"] = event.actor
+    if event.limits is not None:
+        data["rl"] = _limits_out(event.limits)
     return _dumps(data)
 
 
@@ -94,6 +97,7 @@ def decode_event(plan_id: str, sequence: int, text: str | bytes) -> Event:
         retry_delay=data.get("rd"),
         progress=data.get("p"),
         actor=data.get("by", ""),
+        limits=_limits_in(data["rl"]) if "rl" in data else None,
     )
 
 
@@ -234,6 +238,10 @@ def _plan_out(plan: ActionPlan) -> dict[str, Any]:
                     )
                     if undo is not None
                     else None,
+                    "when": s.when,
+                    "dependency_rule": int(s.dependency_rule)
+                    if s.dependency_rule is not DependencyRule.ALL_COMPLETED
+                    else None,
                 }
             )
         )
@@ -272,6 +280,8 @@ def _plan_in(data: dict[str, Any]) -> ActionPlan:
                 )
                 if undo is not None
                 else None,
+                when=s.get("when", ""),
+                dependency_rule=DependencyRule(s.get("dependency_rule", 1)),
             )
         )
     return ActionPlan(
@@ -282,21 +292,36 @@ def _plan_in(data: dict[str, Any]) -> ActionPlan:
     )
 
 
+def _limits_out(limits: ResourceLimits) -> dict[str, Any]:
+    return _compact(
+        {
+            "max_cpu_cores": limits.max_cpu_cores,
+            "max_memory_mb": limits.max_memory_mb,
+            "max_disk_space_mb": limits.max_disk_space_mb,
+            "max_network_requests": limits.max_network_requests,
+            "max_execution_time": _seconds(limits.max_execution_time),
+            "max_tool_invocations": limits.max_tool_invocations,
+        }
+    )
+
+
+def _limits_in(limits: dict[str, Any]) -> ResourceLimits:
+    return ResourceLimits(
+        max_cpu_cores=limits.get("max_cpu_cores", 0),
+        max_memory_mb=limits.get("max_memory_mb", 0),
+        max_disk_space_mb=limits.get("max_disk_space_mb", 0),
+        max_network_requests=limits.get("max_network_requests", 0),
+        max_execution_time=_duration(limits.get("max_execution_time")),
+        max_tool_invocations=limits.get("max_tool_invocations", 0),
+    )
+
+
 def _options_out(options: ExecutionOptions) -> dict[str, Any]:
     limits, timeouts = options.resource_limits, options.timeout_policy
     return _compact(
         {
             "max_concurrent_steps": options.max_concurrent_steps,
-            "resource_limits": _compact(
-                {
-                    "max_cpu_cores": limits.max_cpu_cores,
-                    "max_memory_mb": limits.max_memory_mb,
-                    "max_disk_space_mb": limits.max_disk_space_mb,
-                    "max_network_requests": limits.max_network_requests,
-                    "max_execution_time": _seconds(limits.max_execution_time),
-                    "max_tool_invocations": limits.max_tool_invocations,
-                }
-            ),
+            "resource_limits": _limits_out(limits),
             "timeout_policy": _compact(
                 {
                     "default_step_timeout": _seconds(timeouts.default_step_timeout),
@@ -317,14 +342,7 @@ def _options_in(data: dict[str, Any]) -> ExecutionOptions:
     timeouts = data.get("timeout_policy", {})
     return ExecutionOptions(
         max_concurrent_steps=data.get("max_concurrent_steps", 0),
-        resource_limits=ResourceLimits(
-            max_cpu_cores=limits.get("max_cpu_cores", 0),
-            max_memory_mb=limits.get("max_memory_mb", 0),
-            max_disk_space_mb=limits.get("max_disk_space_mb", 0),
-            max_network_requests=limits.get("max_network_requests", 0),
-            max_execution_time=_duration(limits.get("max_execution_time")),
-            max_tool_invocations=limits.get("max_tool_invocations", 0),
-        ),
+        resource_limits=_limits_in(limits),
         timeout_policy=TimeoutPolicy(
             default_step_timeout=_duration(timeouts.get("default_step_timeout")),
             expected_duration_multiplier=timeouts.get("expected_duration_multiplier"),

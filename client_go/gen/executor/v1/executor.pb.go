@@ -28,6 +28,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// When a step may run, given how its dependencies ended.
+type DependencyRule int32
+
+const (
+	DependencyRule_DEPENDENCY_RULE_UNSPECIFIED DependencyRule = 0
+	// Every dependency COMPLETED (the default); one SKIPPED skips the step too.
+	DependencyRule_DEPENDENCY_RULE_ALL_COMPLETED DependencyRule = 1
+	// Every dependency COMPLETED or was SKIPPED, and none failed: the join after
+	// conditional branches.
+	DependencyRule_DEPENDENCY_RULE_NONE_FAILED DependencyRule = 2
+	// Every dependency has settled, however it ended: cleanup that runs even when
+	// fail-fast skips everything else.
+	DependencyRule_DEPENDENCY_RULE_ALL_DONE DependencyRule = 3
+)
+
+// Enum value maps for DependencyRule.
+var (
+	DependencyRule_name = map[int32]string{
+		0: "DEPENDENCY_RULE_UNSPECIFIED",
+		1: "DEPENDENCY_RULE_ALL_COMPLETED",
+		2: "DEPENDENCY_RULE_NONE_FAILED",
+		3: "DEPENDENCY_RULE_ALL_DONE",
+	}
+	DependencyRule_value = map[string]int32{
+		"DEPENDENCY_RULE_UNSPECIFIED":   0,
+		"DEPENDENCY_RULE_ALL_COMPLETED": 1,
+		"DEPENDENCY_RULE_NONE_FAILED":   2,
+		"DEPENDENCY_RULE_ALL_DONE":      3,
+	}
+)
+
+func (x DependencyRule) Enum() *DependencyRule {
+	p := new(DependencyRule)
+	*p = x
+	return p
+}
+
+func (x DependencyRule) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DependencyRule) Descriptor() protoreflect.EnumDescriptor {
+	return file_executor_v1_executor_proto_enumTypes[0].Descriptor()
+}
+
+func (DependencyRule) Type() protoreflect.EnumType {
+	return &file_executor_v1_executor_proto_enumTypes[0]
+}
+
+func (x DependencyRule) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DependencyRule.Descriptor instead.
+func (DependencyRule) EnumDescriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{0}
+}
+
 type ExecutionStatus int32
 
 const (
@@ -82,11 +140,11 @@ func (x ExecutionStatus) String() string {
 }
 
 func (ExecutionStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[0].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[1].Descriptor()
 }
 
 func (ExecutionStatus) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[0]
+	return &file_executor_v1_executor_proto_enumTypes[1]
 }
 
 func (x ExecutionStatus) Number() protoreflect.EnumNumber {
@@ -95,7 +153,7 @@ func (x ExecutionStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExecutionStatus.Descriptor instead.
 func (ExecutionStatus) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{0}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{1}
 }
 
 type StepStatus int32
@@ -152,11 +210,11 @@ func (x StepStatus) String() string {
 }
 
 func (StepStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[1].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[2].Descriptor()
 }
 
 func (StepStatus) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[1]
+	return &file_executor_v1_executor_proto_enumTypes[2]
 }
 
 func (x StepStatus) Number() protoreflect.EnumNumber {
@@ -165,7 +223,7 @@ func (x StepStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StepStatus.Descriptor instead.
 func (StepStatus) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{1}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{2}
 }
 
 type ExecutionErrorType int32
@@ -222,11 +280,11 @@ func (x ExecutionErrorType) String() string {
 }
 
 func (ExecutionErrorType) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[2].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[3].Descriptor()
 }
 
 func (ExecutionErrorType) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[2]
+	return &file_executor_v1_executor_proto_enumTypes[3]
 }
 
 func (x ExecutionErrorType) Number() protoreflect.EnumNumber {
@@ -235,7 +293,7 @@ func (x ExecutionErrorType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExecutionErrorType.Descriptor instead.
 func (ExecutionErrorType) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{2}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
 }
 
 type ExecutionEventType int32
@@ -250,6 +308,9 @@ const (
 	ExecutionEventType_EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED ExecutionEventType = 3
 	// A running tool reported progress (with options.progress_reporting).
 	ExecutionEventType_EXECUTION_EVENT_TYPE_STEP_PROGRESS ExecutionEventType = 4
+	// A rollback reached a COMPLETED step that has nothing to undo (no compensation
+	// declared, and its tool cannot undo its calls).
+	ExecutionEventType_EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO ExecutionEventType = 8
 )
 
 // Enum value maps for ExecutionEventType.
@@ -260,6 +321,7 @@ var (
 		2: "EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED",
 		3: "EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED",
 		4: "EXECUTION_EVENT_TYPE_STEP_PROGRESS",
+		8: "EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO",
 	}
 	ExecutionEventType_value = map[string]int32{
 		"EXECUTION_EVENT_TYPE_UNSPECIFIED":              0,
@@ -267,6 +329,7 @@ var (
 		"EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED":      2,
 		"EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED":     3,
 		"EXECUTION_EVENT_TYPE_STEP_PROGRESS":            4,
+		"EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO":     8,
 	}
 )
 
@@ -281,11 +344,11 @@ func (x ExecutionEventType) String() string {
 }
 
 func (ExecutionEventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[3].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[4].Descriptor()
 }
 
 func (ExecutionEventType) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[3]
+	return &file_executor_v1_executor_proto_enumTypes[4]
 }
 
 func (x ExecutionEventType) Number() protoreflect.EnumNumber {
@@ -294,7 +357,7 @@ func (x ExecutionEventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExecutionEventType.Descriptor instead.
 func (ExecutionEventType) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{4}
 }
 
 // A DAG of steps. Steps run when all their dependencies have completed.
@@ -398,9 +461,16 @@ type ActionStep struct {
 	// with error type VALIDATION.
 	ValidationRules []*ValidationRule `protobuf:"bytes,9,rep,name=validation_rules,json=validationRules,proto3" json:"validation_rules,omitempty"`
 	// How to undo the step during rollback.
-	Compensation  *Compensation `protobuf:"bytes,10,opt,name=compensation,proto3" json:"compensation,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Compensation *Compensation `protobuf:"bytes,10,opt,name=compensation,proto3" json:"compensation,omitempty"`
+	// A CEL expression over `steps.<name>.output`, `steps.<name>.status` (of the
+	// step's ancestors) and `plan.metadata`, evaluated when the step becomes
+	// ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+	When string `protobuf:"bytes,14,opt,name=when,proto3" json:"when,omitempty"`
+	// When the step may run, given how its dependencies ended (default
+	// ALL_COMPLETED).
+	DependencyRule DependencyRule `protobuf:"varint,16,opt,name=dependency_rule,json=dependencyRule,proto3,enum=executor.v1.DependencyRule" json:"dependency_rule,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ActionStep) Reset() {
@@ -510,6 +580,20 @@ func (x *ActionStep) GetCompensation() *Compensation {
 		return x.Compensation
 	}
 	return nil
+}
+
+func (x *ActionStep) GetWhen() string {
+	if x != nil {
+		return x.When
+	}
+	return ""
+}
+
+func (x *ActionStep) GetDependencyRule() DependencyRule {
+	if x != nil {
+		return x.DependencyRule
+	}
+	return DependencyRule_DEPENDENCY_RULE_UNSPECIFIED
 }
 
 type isActionStep_StepType interface {
@@ -1476,8 +1560,11 @@ type StepResult struct {
 	// server's message size limit (the largest outputs go first): its size in bytes. The
 	// step's COMPLETED event (WatchExecution) carries it whole.
 	ElidedOutputBytes uint64 `protobuf:"varint,13,opt,name=elided_output_bytes,json=elidedOutputBytes,proto3" json:"elided_output_bytes,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// A rollback reached this COMPLETED step and had nothing to run: it declares no
+	// compensation and its tool cannot undo its calls.
+	NothingToUndo bool `protobuf:"varint,17,opt,name=nothing_to_undo,json=nothingToUndo,proto3" json:"nothing_to_undo,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StepResult) Reset() {
@@ -1599,6 +1686,13 @@ func (x *StepResult) GetElidedOutputBytes() uint64 {
 		return x.ElidedOutputBytes
 	}
 	return 0
+}
+
+func (x *StepResult) GetNothingToUndo() bool {
+	if x != nil {
+		return x.NothingToUndo
+	}
+	return false
 }
 
 // The outcome of an execution (complete once its status is terminal).
@@ -3470,6 +3564,113 @@ func (*DeleteExecutionResponse) Descriptor() ([]byte, []int) {
 	return file_executor_v1_executor_proto_rawDescGZIP(), []int{41}
 }
 
+type RetryExecutionRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	PlanId string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	// Return once the execution runs again instead of when it ends.
+	Detach bool `protobuf:"varint,2,opt,name=detach,proto3" json:"detach,omitempty"`
+	// Replaces the execution's resource limits from now on (what was used so far
+	// still counts); unset: they stay.
+	ResourceLimits *ResourceLimits `protobuf:"bytes,3,opt,name=resource_limits,json=resourceLimits,proto3" json:"resource_limits,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RetryExecutionRequest) Reset() {
+	*x = RetryExecutionRequest{}
+	mi := &file_executor_v1_executor_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryExecutionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryExecutionRequest) ProtoMessage() {}
+
+func (x *RetryExecutionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryExecutionRequest.ProtoReflect.Descriptor instead.
+func (*RetryExecutionRequest) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *RetryExecutionRequest) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+func (x *RetryExecutionRequest) GetDetach() bool {
+	if x != nil {
+		return x.Detach
+	}
+	return false
+}
+
+func (x *RetryExecutionRequest) GetResourceLimits() *ResourceLimits {
+	if x != nil {
+		return x.ResourceLimits
+	}
+	return nil
+}
+
+type RetryExecutionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        *ExecutionResult       `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryExecutionResponse) Reset() {
+	*x = RetryExecutionResponse{}
+	mi := &file_executor_v1_executor_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryExecutionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryExecutionResponse) ProtoMessage() {}
+
+func (x *RetryExecutionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryExecutionResponse.ProtoReflect.Descriptor instead.
+func (*RetryExecutionResponse) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *RetryExecutionResponse) GetResult() *ExecutionResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
 var File_executor_v1_executor_proto protoreflect.FileDescriptor
 
 const file_executor_v1_executor_proto_rawDesc = "" +
@@ -3480,7 +3681,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12-\n" +
 	"\x05steps\x18\x03 \x03(\v2\x17.executor.v1.ActionStepR\x05steps\x123\n" +
-	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata\"\xa0\x04\n" +
+	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata\"\xfa\x04\n" +
 	"\n" +
 	"ActionStep\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -3495,7 +3696,9 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\fretry_policy\x18\b \x01(\v2\x18.executor.v1.RetryPolicyR\vretryPolicy\x12F\n" +
 	"\x10validation_rules\x18\t \x03(\v2\x1b.executor.v1.ValidationRuleR\x0fvalidationRules\x12=\n" +
 	"\fcompensation\x18\n" +
-	" \x01(\v2\x19.executor.v1.CompensationR\fcompensationB\v\n" +
+	" \x01(\v2\x19.executor.v1.CompensationR\fcompensation\x12\x12\n" +
+	"\x04when\x18\x0e \x01(\tR\x04when\x12D\n" +
+	"\x0fdependency_rule\x18\x10 \x01(\x0e2\x1b.executor.v1.DependencyRuleR\x0edependencyRuleB\v\n" +
 	"\tstep_type\"c\n" +
 	"\rToolExecution\x12\x1b\n" +
 	"\ttool_name\x18\x01 \x01(\tR\btoolName\x125\n" +
@@ -3576,7 +3779,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12.\n" +
-	"\x13elided_output_bytes\x18\t \x01(\x04R\x11elidedOutputBytes\"\xf8\x04\n" +
+	"\x13elided_output_bytes\x18\t \x01(\x04R\x11elidedOutputBytes\"\xa0\x05\n" +
 	"\n" +
 	"StepResult\x12\x17\n" +
 	"\astep_id\x18\x01 \x01(\tR\x06stepId\x12/\n" +
@@ -3595,7 +3798,8 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12C\n" +
 	"\fcompensation\x18\f \x01(\v2\x1f.executor.v1.CompensationResultR\fcompensation\x12.\n" +
-	"\x13elided_output_bytes\x18\r \x01(\x04R\x11elidedOutputBytes\"\xd3\x05\n" +
+	"\x13elided_output_bytes\x18\r \x01(\x04R\x11elidedOutputBytes\x12&\n" +
+	"\x0fnothing_to_undo\x18\x11 \x01(\bR\rnothingToUndo\"\xd3\x05\n" +
 	"\x0fExecutionResult\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x124\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1c.executor.v1.ExecutionStatusR\x06status\x12:\n" +
@@ -3749,7 +3953,18 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"1\n" +
 	"\x16DeleteExecutionRequest\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\"\x19\n" +
-	"\x17DeleteExecutionResponse*\xd4\x02\n" +
+	"\x17DeleteExecutionResponse\"\x8e\x01\n" +
+	"\x15RetryExecutionRequest\x12\x17\n" +
+	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x16\n" +
+	"\x06detach\x18\x02 \x01(\bR\x06detach\x12D\n" +
+	"\x0fresource_limits\x18\x03 \x01(\v2\x1b.executor.v1.ResourceLimitsR\x0eresourceLimits\"N\n" +
+	"\x16RetryExecutionResponse\x124\n" +
+	"\x06result\x18\x01 \x01(\v2\x1c.executor.v1.ExecutionResultR\x06result*\x93\x01\n" +
+	"\x0eDependencyRule\x12\x1f\n" +
+	"\x1bDEPENDENCY_RULE_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dDEPENDENCY_RULE_ALL_COMPLETED\x10\x01\x12\x1f\n" +
+	"\x1bDEPENDENCY_RULE_NONE_FAILED\x10\x02\x12\x1c\n" +
+	"\x18DEPENDENCY_RULE_ALL_DONE\x10\x03*\xd4\x02\n" +
 	"\x0fExecutionStatus\x12 \n" +
 	"\x1cEXECUTION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18EXECUTION_STATUS_PENDING\x10\x01\x12\x1c\n" +
@@ -3783,13 +3998,14 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	" EXECUTION_ERROR_TYPE_TOOL_FAILED\x10\x06\x12*\n" +
 	"&EXECUTION_ERROR_TYPE_DEPENDENCY_FAILED\x10\a\x12\"\n" +
 	"\x1eEXECUTION_ERROR_TYPE_CANCELLED\x10\b\x12!\n" +
-	"\x1dEXECUTION_ERROR_TYPE_INTERNAL\x10\t*\xf2\x01\n" +
+	"\x1dEXECUTION_ERROR_TYPE_INTERNAL\x10\t*\xa1\x02\n" +
 	"\x12ExecutionEventType\x12$\n" +
 	" EXECUTION_EVENT_TYPE_UNSPECIFIED\x10\x00\x121\n" +
 	"-EXECUTION_EVENT_TYPE_EXECUTION_STATUS_CHANGED\x10\x01\x12,\n" +
 	"(EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED\x10\x02\x12-\n" +
 	")EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED\x10\x03\x12&\n" +
-	"\"EXECUTION_EVENT_TYPE_STEP_PROGRESS\x10\x042\xf9\a\n" +
+	"\"EXECUTION_EVENT_TYPE_STEP_PROGRESS\x10\x04\x12-\n" +
+	")EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO\x10\b2\xd4\b\n" +
 	"\x0fExecutorService\x12P\n" +
 	"\vExecutePlan\x12\x1f.executor.v1.ExecutePlanRequest\x1a .executor.v1.ExecutePlanResponse\x12P\n" +
 	"\vExecuteStep\x12\x1f.executor.v1.ExecuteStepRequest\x1a .executor.v1.ExecuteStepResponse\x12\\\n" +
@@ -3801,7 +4017,8 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x0eWatchExecution\x12\".executor.v1.WatchExecutionRequest\x1a#.executor.v1.WatchExecutionResponse0\x01\x12J\n" +
 	"\tListTools\x12\x1d.executor.v1.ListToolsRequest\x1a\x1e.executor.v1.ListToolsResponse\x12Y\n" +
 	"\x0eListExecutions\x12\".executor.v1.ListExecutionsRequest\x1a#.executor.v1.ListExecutionsResponse\x12\\\n" +
-	"\x0fDeleteExecution\x12#.executor.v1.DeleteExecutionRequest\x1a$.executor.v1.DeleteExecutionResponseB\x13\n" +
+	"\x0fDeleteExecution\x12#.executor.v1.DeleteExecutionRequest\x1a$.executor.v1.DeleteExecutionResponse\x12Y\n" +
+	"\x0eRetryExecution\x12\".executor.v1.RetryExecutionRequest\x1a#.executor.v1.RetryExecutionResponseB\x13\n" +
 	"\x0fdev.executor.v1P\x01b\x06proto3"
 
 var (
@@ -3816,183 +4033,191 @@ func file_executor_v1_executor_proto_rawDescGZIP() []byte {
 	return file_executor_v1_executor_proto_rawDescData
 }
 
-var file_executor_v1_executor_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_executor_v1_executor_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_executor_v1_executor_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_executor_v1_executor_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_executor_v1_executor_proto_goTypes = []any{
-	(ExecutionStatus)(0),               // 0: executor.v1.ExecutionStatus
-	(StepStatus)(0),                    // 1: executor.v1.StepStatus
-	(ExecutionErrorType)(0),            // 2: executor.v1.ExecutionErrorType
-	(ExecutionEventType)(0),            // 3: executor.v1.ExecutionEventType
-	(*ActionPlan)(nil),                 // 4: executor.v1.ActionPlan
-	(*ActionStep)(nil),                 // 5: executor.v1.ActionStep
-	(*ToolExecution)(nil),              // 6: executor.v1.ToolExecution
-	(*Compensation)(nil),               // 7: executor.v1.Compensation
-	(*ValidationRule)(nil),             // 8: executor.v1.ValidationRule
-	(*RetryPolicy)(nil),                // 9: executor.v1.RetryPolicy
-	(*TimeoutPolicy)(nil),              // 10: executor.v1.TimeoutPolicy
-	(*ResourceLimits)(nil),             // 11: executor.v1.ResourceLimits
-	(*ExecutionOptions)(nil),           // 12: executor.v1.ExecutionOptions
-	(*ExecutionError)(nil),             // 13: executor.v1.ExecutionError
-	(*ResourceUsage)(nil),              // 14: executor.v1.ResourceUsage
-	(*Progress)(nil),                   // 15: executor.v1.Progress
-	(*CompensationResult)(nil),         // 16: executor.v1.CompensationResult
-	(*StepResult)(nil),                 // 17: executor.v1.StepResult
-	(*ExecutionResult)(nil),            // 18: executor.v1.ExecutionResult
-	(*ExecutionEvent)(nil),             // 19: executor.v1.ExecutionEvent
-	(*ToolSpec)(nil),                   // 20: executor.v1.ToolSpec
-	(*ToolLoadError)(nil),              // 21: executor.v1.ToolLoadError
-	(*ExecutePlanRequest)(nil),         // 22: executor.v1.ExecutePlanRequest
-	(*ExecutePlanResponse)(nil),        // 23: executor.v1.ExecutePlanResponse
-	(*ExecutionContext)(nil),           // 24: executor.v1.ExecutionContext
-	(*ExecuteStepRequest)(nil),         // 25: executor.v1.ExecuteStepRequest
-	(*ExecuteStepResponse)(nil),        // 26: executor.v1.ExecuteStepResponse
-	(*CancelExecutionRequest)(nil),     // 27: executor.v1.CancelExecutionRequest
-	(*CancelExecutionResponse)(nil),    // 28: executor.v1.CancelExecutionResponse
-	(*PauseExecutionRequest)(nil),      // 29: executor.v1.PauseExecutionRequest
-	(*PauseExecutionResponse)(nil),     // 30: executor.v1.PauseExecutionResponse
-	(*ResumeExecutionRequest)(nil),     // 31: executor.v1.ResumeExecutionRequest
-	(*ResumeExecutionResponse)(nil),    // 32: executor.v1.ResumeExecutionResponse
-	(*GetExecutionStatusRequest)(nil),  // 33: executor.v1.GetExecutionStatusRequest
-	(*GetExecutionStatusResponse)(nil), // 34: executor.v1.GetExecutionStatusResponse
-	(*RollbackExecutionRequest)(nil),   // 35: executor.v1.RollbackExecutionRequest
-	(*RollbackExecutionResponse)(nil),  // 36: executor.v1.RollbackExecutionResponse
-	(*WatchExecutionRequest)(nil),      // 37: executor.v1.WatchExecutionRequest
-	(*WatchExecutionResponse)(nil),     // 38: executor.v1.WatchExecutionResponse
-	(*ListToolsRequest)(nil),           // 39: executor.v1.ListToolsRequest
-	(*ListToolsResponse)(nil),          // 40: executor.v1.ListToolsResponse
-	(*ExecutionSummary)(nil),           // 41: executor.v1.ExecutionSummary
-	(*ListExecutionsRequest)(nil),      // 42: executor.v1.ListExecutionsRequest
-	(*ListExecutionsResponse)(nil),     // 43: executor.v1.ListExecutionsResponse
-	(*DeleteExecutionRequest)(nil),     // 44: executor.v1.DeleteExecutionRequest
-	(*DeleteExecutionResponse)(nil),    // 45: executor.v1.DeleteExecutionResponse
-	nil,                                // 46: executor.v1.ExecutionContext.StepOutputsEntry
-	(*structpb.Struct)(nil),            // 47: google.protobuf.Struct
-	(*durationpb.Duration)(nil),        // 48: google.protobuf.Duration
-	(*structpb.Value)(nil),             // 49: google.protobuf.Value
-	(*timestamppb.Timestamp)(nil),      // 50: google.protobuf.Timestamp
+	(DependencyRule)(0),                // 0: executor.v1.DependencyRule
+	(ExecutionStatus)(0),               // 1: executor.v1.ExecutionStatus
+	(StepStatus)(0),                    // 2: executor.v1.StepStatus
+	(ExecutionErrorType)(0),            // 3: executor.v1.ExecutionErrorType
+	(ExecutionEventType)(0),            // 4: executor.v1.ExecutionEventType
+	(*ActionPlan)(nil),                 // 5: executor.v1.ActionPlan
+	(*ActionStep)(nil),                 // 6: executor.v1.ActionStep
+	(*ToolExecution)(nil),              // 7: executor.v1.ToolExecution
+	(*Compensation)(nil),               // 8: executor.v1.Compensation
+	(*ValidationRule)(nil),             // 9: executor.v1.ValidationRule
+	(*RetryPolicy)(nil),                // 10: executor.v1.RetryPolicy
+	(*TimeoutPolicy)(nil),              // 11: executor.v1.TimeoutPolicy
+	(*ResourceLimits)(nil),             // 12: executor.v1.ResourceLimits
+	(*ExecutionOptions)(nil),           // 13: executor.v1.ExecutionOptions
+	(*ExecutionError)(nil),             // 14: executor.v1.ExecutionError
+	(*ResourceUsage)(nil),              // 15: executor.v1.ResourceUsage
+	(*Progress)(nil),                   // 16: executor.v1.Progress
+	(*CompensationResult)(nil),         // 17: executor.v1.CompensationResult
+	(*StepResult)(nil),                 // 18: executor.v1.StepResult
+	(*ExecutionResult)(nil),            // 19: executor.v1.ExecutionResult
+	(*ExecutionEvent)(nil),             // 20: executor.v1.ExecutionEvent
+	(*ToolSpec)(nil),                   // 21: executor.v1.ToolSpec
+	(*ToolLoadError)(nil),              // 22: executor.v1.ToolLoadError
+	(*ExecutePlanRequest)(nil),         // 23: executor.v1.ExecutePlanRequest
+	(*ExecutePlanResponse)(nil),        // 24: executor.v1.ExecutePlanResponse
+	(*ExecutionContext)(nil),           // 25: executor.v1.ExecutionContext
+	(*ExecuteStepRequest)(nil),         // 26: executor.v1.ExecuteStepRequest
+	(*ExecuteStepResponse)(nil),        // 27: executor.v1.ExecuteStepResponse
+	(*CancelExecutionRequest)(nil),     // 28: executor.v1.CancelExecutionRequest
+	(*CancelExecutionResponse)(nil),    // 29: executor.v1.CancelExecutionResponse
+	(*PauseExecutionRequest)(nil),      // 30: executor.v1.PauseExecutionRequest
+	(*PauseExecutionResponse)(nil),     // 31: executor.v1.PauseExecutionResponse
+	(*ResumeExecutionRequest)(nil),     // 32: executor.v1.ResumeExecutionRequest
+	(*ResumeExecutionResponse)(nil),    // 33: executor.v1.ResumeExecutionResponse
+	(*GetExecutionStatusRequest)(nil),  // 34: executor.v1.GetExecutionStatusRequest
+	(*GetExecutionStatusResponse)(nil), // 35: executor.v1.GetExecutionStatusResponse
+	(*RollbackExecutionRequest)(nil),   // 36: executor.v1.RollbackExecutionRequest
+	(*RollbackExecutionResponse)(nil),  // 37: executor.v1.RollbackExecutionResponse
+	(*WatchExecutionRequest)(nil),      // 38: executor.v1.WatchExecutionRequest
+	(*WatchExecutionResponse)(nil),     // 39: executor.v1.WatchExecutionResponse
+	(*ListToolsRequest)(nil),           // 40: executor.v1.ListToolsRequest
+	(*ListToolsResponse)(nil),          // 41: executor.v1.ListToolsResponse
+	(*ExecutionSummary)(nil),           // 42: executor.v1.ExecutionSummary
+	(*ListExecutionsRequest)(nil),      // 43: executor.v1.ListExecutionsRequest
+	(*ListExecutionsResponse)(nil),     // 44: executor.v1.ListExecutionsResponse
+	(*DeleteExecutionRequest)(nil),     // 45: executor.v1.DeleteExecutionRequest
+	(*DeleteExecutionResponse)(nil),    // 46: executor.v1.DeleteExecutionResponse
+	(*RetryExecutionRequest)(nil),      // 47: executor.v1.RetryExecutionRequest
+	(*RetryExecutionResponse)(nil),     // 48: executor.v1.RetryExecutionResponse
+	nil,                                // 49: executor.v1.ExecutionContext.StepOutputsEntry
+	(*structpb.Struct)(nil),            // 50: google.protobuf.Struct
+	(*durationpb.Duration)(nil),        // 51: google.protobuf.Duration
+	(*structpb.Value)(nil),             // 52: google.protobuf.Value
+	(*timestamppb.Timestamp)(nil),      // 53: google.protobuf.Timestamp
 }
 var file_executor_v1_executor_proto_depIdxs = []int32{
-	5,   // 0: executor.v1.ActionPlan.steps:type_name -> executor.v1.ActionStep
-	47,  // 1: executor.v1.ActionPlan.metadata:type_name -> google.protobuf.Struct
-	6,   // 2: executor.v1.ActionStep.tool_execution:type_name -> executor.v1.ToolExecution
-	47,  // 3: executor.v1.ActionStep.parameters:type_name -> google.protobuf.Struct
-	48,  // 4: executor.v1.ActionStep.expected_duration:type_name -> google.protobuf.Duration
-	48,  // 5: executor.v1.ActionStep.timeout:type_name -> google.protobuf.Duration
-	9,   // 6: executor.v1.ActionStep.retry_policy:type_name -> executor.v1.RetryPolicy
-	8,   // 7: executor.v1.ActionStep.validation_rules:type_name -> executor.v1.ValidationRule
-	7,   // 8: executor.v1.ActionStep.compensation:type_name -> executor.v1.Compensation
-	47,  // 9: executor.v1.ToolExecution.arguments:type_name -> google.protobuf.Struct
-	47,  // 10: executor.v1.Compensation.arguments:type_name -> google.protobuf.Struct
-	9,   // 11: executor.v1.Compensation.retry_policy:type_name -> executor.v1.RetryPolicy
-	48,  // 12: executor.v1.Compensation.timeout:type_name -> google.protobuf.Duration
-	47,  // 13: executor.v1.ValidationRule.json_schema:type_name -> google.protobuf.Struct
-	48,  // 14: executor.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
-	48,  // 15: executor.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
-	2,   // 16: executor.v1.RetryPolicy.non_retryable_error_types:type_name -> executor.v1.ExecutionErrorType
-	48,  // 17: executor.v1.TimeoutPolicy.default_step_timeout:type_name -> google.protobuf.Duration
-	48,  // 18: executor.v1.ResourceLimits.max_execution_time:type_name -> google.protobuf.Duration
-	11,  // 19: executor.v1.ExecutionOptions.resource_limits:type_name -> executor.v1.ResourceLimits
-	10,  // 20: executor.v1.ExecutionOptions.timeout_policy:type_name -> executor.v1.TimeoutPolicy
-	9,   // 21: executor.v1.ExecutionOptions.retry_policy:type_name -> executor.v1.RetryPolicy
-	2,   // 22: executor.v1.ExecutionError.error_type:type_name -> executor.v1.ExecutionErrorType
-	1,   // 23: executor.v1.CompensationResult.status:type_name -> executor.v1.StepStatus
-	49,  // 24: executor.v1.CompensationResult.output:type_name -> google.protobuf.Value
-	2,   // 25: executor.v1.CompensationResult.error_type:type_name -> executor.v1.ExecutionErrorType
-	48,  // 26: executor.v1.CompensationResult.execution_time:type_name -> google.protobuf.Duration
-	50,  // 27: executor.v1.CompensationResult.start_time:type_name -> google.protobuf.Timestamp
-	50,  // 28: executor.v1.CompensationResult.end_time:type_name -> google.protobuf.Timestamp
-	1,   // 29: executor.v1.StepResult.status:type_name -> executor.v1.StepStatus
-	49,  // 30: executor.v1.StepResult.output:type_name -> google.protobuf.Value
-	48,  // 31: executor.v1.StepResult.execution_time:type_name -> google.protobuf.Duration
-	47,  // 32: executor.v1.StepResult.metadata:type_name -> google.protobuf.Struct
-	2,   // 33: executor.v1.StepResult.error_type:type_name -> executor.v1.ExecutionErrorType
-	50,  // 34: executor.v1.StepResult.start_time:type_name -> google.protobuf.Timestamp
-	50,  // 35: executor.v1.StepResult.end_time:type_name -> google.protobuf.Timestamp
-	16,  // 36: executor.v1.StepResult.compensation:type_name -> executor.v1.CompensationResult
-	0,   // 37: executor.v1.ExecutionResult.status:type_name -> executor.v1.ExecutionStatus
-	17,  // 38: executor.v1.ExecutionResult.step_results:type_name -> executor.v1.StepResult
-	48,  // 39: executor.v1.ExecutionResult.execution_time:type_name -> google.protobuf.Duration
-	14,  // 40: executor.v1.ExecutionResult.resource_usage:type_name -> executor.v1.ResourceUsage
-	47,  // 41: executor.v1.ExecutionResult.metadata:type_name -> google.protobuf.Struct
-	13,  // 42: executor.v1.ExecutionResult.error:type_name -> executor.v1.ExecutionError
-	15,  // 43: executor.v1.ExecutionResult.progress:type_name -> executor.v1.Progress
-	50,  // 44: executor.v1.ExecutionResult.create_time:type_name -> google.protobuf.Timestamp
-	50,  // 45: executor.v1.ExecutionResult.start_time:type_name -> google.protobuf.Timestamp
-	50,  // 46: executor.v1.ExecutionResult.end_time:type_name -> google.protobuf.Timestamp
-	14,  // 47: executor.v1.ExecutionResult.compensation_usage:type_name -> executor.v1.ResourceUsage
-	50,  // 48: executor.v1.ExecutionEvent.event_time:type_name -> google.protobuf.Timestamp
-	0,   // 49: executor.v1.ExecutionEvent.status:type_name -> executor.v1.ExecutionStatus
-	1,   // 50: executor.v1.ExecutionEvent.step_status:type_name -> executor.v1.StepStatus
-	3,   // 51: executor.v1.ExecutionEvent.type:type_name -> executor.v1.ExecutionEventType
-	13,  // 52: executor.v1.ExecutionEvent.error:type_name -> executor.v1.ExecutionError
-	48,  // 53: executor.v1.ExecutionEvent.retry_delay:type_name -> google.protobuf.Duration
-	49,  // 54: executor.v1.ExecutionEvent.output:type_name -> google.protobuf.Value
-	47,  // 55: executor.v1.ToolSpec.input_schema:type_name -> google.protobuf.Struct
-	47,  // 56: executor.v1.ToolSpec.output_schema:type_name -> google.protobuf.Struct
-	48,  // 57: executor.v1.ToolSpec.default_timeout:type_name -> google.protobuf.Duration
-	4,   // 58: executor.v1.ExecutePlanRequest.plan:type_name -> executor.v1.ActionPlan
-	12,  // 59: executor.v1.ExecutePlanRequest.options:type_name -> executor.v1.ExecutionOptions
-	18,  // 60: executor.v1.ExecutePlanResponse.result:type_name -> executor.v1.ExecutionResult
-	46,  // 61: executor.v1.ExecutionContext.step_outputs:type_name -> executor.v1.ExecutionContext.StepOutputsEntry
-	11,  // 62: executor.v1.ExecutionContext.resource_limits:type_name -> executor.v1.ResourceLimits
-	10,  // 63: executor.v1.ExecutionContext.timeout_policy:type_name -> executor.v1.TimeoutPolicy
-	9,   // 64: executor.v1.ExecutionContext.retry_policy:type_name -> executor.v1.RetryPolicy
-	5,   // 65: executor.v1.ExecuteStepRequest.step:type_name -> executor.v1.ActionStep
-	24,  // 66: executor.v1.ExecuteStepRequest.context:type_name -> executor.v1.ExecutionContext
-	17,  // 67: executor.v1.ExecuteStepResponse.result:type_name -> executor.v1.StepResult
-	14,  // 68: executor.v1.ExecuteStepResponse.resource_usage:type_name -> executor.v1.ResourceUsage
-	0,   // 69: executor.v1.CancelExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	0,   // 70: executor.v1.PauseExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	0,   // 71: executor.v1.ResumeExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	0,   // 72: executor.v1.GetExecutionStatusResponse.status:type_name -> executor.v1.ExecutionStatus
-	15,  // 73: executor.v1.GetExecutionStatusResponse.progress:type_name -> executor.v1.Progress
-	17,  // 74: executor.v1.GetExecutionStatusResponse.step_results:type_name -> executor.v1.StepResult
-	13,  // 75: executor.v1.GetExecutionStatusResponse.error:type_name -> executor.v1.ExecutionError
-	14,  // 76: executor.v1.GetExecutionStatusResponse.resource_usage:type_name -> executor.v1.ResourceUsage
-	50,  // 77: executor.v1.GetExecutionStatusResponse.create_time:type_name -> google.protobuf.Timestamp
-	50,  // 78: executor.v1.GetExecutionStatusResponse.start_time:type_name -> google.protobuf.Timestamp
-	50,  // 79: executor.v1.GetExecutionStatusResponse.end_time:type_name -> google.protobuf.Timestamp
-	48,  // 80: executor.v1.GetExecutionStatusResponse.execution_time:type_name -> google.protobuf.Duration
-	14,  // 81: executor.v1.GetExecutionStatusResponse.compensation_usage:type_name -> executor.v1.ResourceUsage
-	0,   // 82: executor.v1.RollbackExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	19,  // 83: executor.v1.WatchExecutionResponse.events:type_name -> executor.v1.ExecutionEvent
-	20,  // 84: executor.v1.ListToolsResponse.tools:type_name -> executor.v1.ToolSpec
-	21,  // 85: executor.v1.ListToolsResponse.load_errors:type_name -> executor.v1.ToolLoadError
-	0,   // 86: executor.v1.ExecutionSummary.status:type_name -> executor.v1.ExecutionStatus
-	50,  // 87: executor.v1.ExecutionSummary.create_time:type_name -> google.protobuf.Timestamp
-	50,  // 88: executor.v1.ExecutionSummary.end_time:type_name -> google.protobuf.Timestamp
-	0,   // 89: executor.v1.ListExecutionsRequest.statuses:type_name -> executor.v1.ExecutionStatus
-	50,  // 90: executor.v1.ListExecutionsRequest.created_after:type_name -> google.protobuf.Timestamp
-	50,  // 91: executor.v1.ListExecutionsRequest.created_before:type_name -> google.protobuf.Timestamp
-	41,  // 92: executor.v1.ListExecutionsResponse.executions:type_name -> executor.v1.ExecutionSummary
-	49,  // 93: executor.v1.ExecutionContext.StepOutputsEntry.value:type_name -> google.protobuf.Value
-	22,  // 94: executor.v1.ExecutorService.ExecutePlan:input_type -> executor.v1.ExecutePlanRequest
-	25,  // 95: executor.v1.ExecutorService.ExecuteStep:input_type -> executor.v1.ExecuteStepRequest
-	27,  // 96: executor.v1.ExecutorService.CancelExecution:input_type -> executor.v1.CancelExecutionRequest
-	29,  // 97: executor.v1.ExecutorService.PauseExecution:input_type -> executor.v1.PauseExecutionRequest
-	31,  // 98: executor.v1.ExecutorService.ResumeExecution:input_type -> executor.v1.ResumeExecutionRequest
-	33,  // 99: executor.v1.ExecutorService.GetExecutionStatus:input_type -> executor.v1.GetExecutionStatusRequest
-	35,  // 100: executor.v1.ExecutorService.RollbackExecution:input_type -> executor.v1.RollbackExecutionRequest
-	37,  // 101: executor.v1.ExecutorService.WatchExecution:input_type -> executor.v1.WatchExecutionRequest
-	39,  // 102: executor.v1.ExecutorService.ListTools:input_type -> executor.v1.ListToolsRequest
-	42,  // 103: executor.v1.ExecutorService.ListExecutions:input_type -> executor.v1.ListExecutionsRequest
-	44,  // 104: executor.v1.ExecutorService.DeleteExecution:input_type -> executor.v1.DeleteExecutionRequest
-	23,  // 105: executor.v1.ExecutorService.ExecutePlan:output_type -> executor.v1.ExecutePlanResponse
-	26,  // 106: executor.v1.ExecutorService.ExecuteStep:output_type -> executor.v1.ExecuteStepResponse
-	28,  // 107: executor.v1.ExecutorService.CancelExecution:output_type -> executor.v1.CancelExecutionResponse
-	30,  // 108: executor.v1.ExecutorService.PauseExecution:output_type -> executor.v1.PauseExecutionResponse
-	32,  // 109: executor.v1.ExecutorService.ResumeExecution:output_type -> executor.v1.ResumeExecutionResponse
-	34,  // 110: executor.v1.ExecutorService.GetExecutionStatus:output_type -> executor.v1.GetExecutionStatusResponse
-	36,  // 111: executor.v1.ExecutorService.RollbackExecution:output_type -> executor.v1.RollbackExecutionResponse
-	38,  // 112: executor.v1.ExecutorService.WatchExecution:output_type -> executor.v1.WatchExecutionResponse
-	40,  // 113: executor.v1.ExecutorService.ListTools:output_type -> executor.v1.ListToolsResponse
-	43,  // 114: executor.v1.ExecutorService.ListExecutions:output_type -> executor.v1.ListExecutionsResponse
-	45,  // 115: executor.v1.ExecutorService.DeleteExecution:output_type -> executor.v1.DeleteExecutionResponse
-	105, // [105:116] is the sub-list for method output_type
-	94,  // [94:105] is the sub-list for method input_type
-	94,  // [94:94] is the sub-list for extension type_name
-	94,  // [94:94] is the sub-list for extension extendee
-	0,   // [0:94] is the sub-list for field type_name
+	6,   // 0: executor.v1.ActionPlan.steps:type_name -> executor.v1.ActionStep
+	50,  // 1: executor.v1.ActionPlan.metadata:type_name -> google.protobuf.Struct
+	7,   // 2: executor.v1.ActionStep.tool_execution:type_name -> executor.v1.ToolExecution
+	50,  // 3: executor.v1.ActionStep.parameters:type_name -> google.protobuf.Struct
+	51,  // 4: executor.v1.ActionStep.expected_duration:type_name -> google.protobuf.Duration
+	51,  // 5: executor.v1.ActionStep.timeout:type_name -> google.protobuf.Duration
+	10,  // 6: executor.v1.ActionStep.retry_policy:type_name -> executor.v1.RetryPolicy
+	9,   // 7: executor.v1.ActionStep.validation_rules:type_name -> executor.v1.ValidationRule
+	8,   // 8: executor.v1.ActionStep.compensation:type_name -> executor.v1.Compensation
+	0,   // 9: executor.v1.ActionStep.dependency_rule:type_name -> executor.v1.DependencyRule
+	50,  // 10: executor.v1.ToolExecution.arguments:type_name -> google.protobuf.Struct
+	50,  // 11: executor.v1.Compensation.arguments:type_name -> google.protobuf.Struct
+	10,  // 12: executor.v1.Compensation.retry_policy:type_name -> executor.v1.RetryPolicy
+	51,  // 13: executor.v1.Compensation.timeout:type_name -> google.protobuf.Duration
+	50,  // 14: executor.v1.ValidationRule.json_schema:type_name -> google.protobuf.Struct
+	51,  // 15: executor.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
+	51,  // 16: executor.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
+	3,   // 17: executor.v1.RetryPolicy.non_retryable_error_types:type_name -> executor.v1.ExecutionErrorType
+	51,  // 18: executor.v1.TimeoutPolicy.default_step_timeout:type_name -> google.protobuf.Duration
+	51,  // 19: executor.v1.ResourceLimits.max_execution_time:type_name -> google.protobuf.Duration
+	12,  // 20: executor.v1.ExecutionOptions.resource_limits:type_name -> executor.v1.ResourceLimits
+	11,  // 21: executor.v1.ExecutionOptions.timeout_policy:type_name -> executor.v1.TimeoutPolicy
+	10,  // 22: executor.v1.ExecutionOptions.retry_policy:type_name -> executor.v1.RetryPolicy
+	3,   // 23: executor.v1.ExecutionError.error_type:type_name -> executor.v1.ExecutionErrorType
+	2,   // 24: executor.v1.CompensationResult.status:type_name -> executor.v1.StepStatus
+	52,  // 25: executor.v1.CompensationResult.output:type_name -> google.protobuf.Value
+	3,   // 26: executor.v1.CompensationResult.error_type:type_name -> executor.v1.ExecutionErrorType
+	51,  // 27: executor.v1.CompensationResult.execution_time:type_name -> google.protobuf.Duration
+	53,  // 28: executor.v1.CompensationResult.start_time:type_name -> google.protobuf.Timestamp
+	53,  // 29: executor.v1.CompensationResult.end_time:type_name -> google.protobuf.Timestamp
+	2,   // 30: executor.v1.StepResult.status:type_name -> executor.v1.StepStatus
+	52,  // 31: executor.v1.StepResult.output:type_name -> google.protobuf.Value
+	51,  // 32: executor.v1.StepResult.execution_time:type_name -> google.protobuf.Duration
+	50,  // 33: executor.v1.StepResult.metadata:type_name -> google.protobuf.Struct
+	3,   // 34: executor.v1.StepResult.error_type:type_name -> executor.v1.ExecutionErrorType
+	53,  // 35: executor.v1.StepResult.start_time:type_name -> google.protobuf.Timestamp
+	53,  // 36: executor.v1.StepResult.end_time:type_name -> google.protobuf.Timestamp
+	17,  // 37: executor.v1.StepResult.compensation:type_name -> executor.v1.CompensationResult
+	1,   // 38: executor.v1.ExecutionResult.status:type_name -> executor.v1.ExecutionStatus
+	18,  // 39: executor.v1.ExecutionResult.step_results:type_name -> executor.v1.StepResult
+	51,  // 40: executor.v1.ExecutionResult.execution_time:type_name -> google.protobuf.Duration
+	15,  // 41: executor.v1.ExecutionResult.resource_usage:type_name -> executor.v1.ResourceUsage
+	50,  // 42: executor.v1.ExecutionResult.metadata:type_name -> google.protobuf.Struct
+	14,  // 43: executor.v1.ExecutionResult.error:type_name -> executor.v1.ExecutionError
+	16,  // 44: executor.v1.ExecutionResult.progress:type_name -> executor.v1.Progress
+	53,  // 45: executor.v1.ExecutionResult.create_time:type_name -> google.protobuf.Timestamp
+	53,  // 46: executor.v1.ExecutionResult.start_time:type_name -> google.protobuf.Timestamp
+	53,  // 47: executor.v1.ExecutionResult.end_time:type_name -> google.protobuf.Timestamp
+	15,  // 48: executor.v1.ExecutionResult.compensation_usage:type_name -> executor.v1.ResourceUsage
+	53,  // 49: executor.v1.ExecutionEvent.event_time:type_name -> google.protobuf.Timestamp
+	1,   // 50: executor.v1.ExecutionEvent.status:type_name -> executor.v1.ExecutionStatus
+	2,   // 51: executor.v1.ExecutionEvent.step_status:type_name -> executor.v1.StepStatus
+	4,   // 52: executor.v1.ExecutionEvent.type:type_name -> executor.v1.ExecutionEventType
+	14,  // 53: executor.v1.ExecutionEvent.error:type_name -> executor.v1.ExecutionError
+	51,  // 54: executor.v1.ExecutionEvent.retry_delay:type_name -> google.protobuf.Duration
+	52,  // 55: executor.v1.ExecutionEvent.output:type_name -> google.protobuf.Value
+	50,  // 56: executor.v1.ToolSpec.input_schema:type_name -> google.protobuf.Struct
+	50,  // 57: executor.v1.ToolSpec.output_schema:type_name -> google.protobuf.Struct
+	51,  // 58: executor.v1.ToolSpec.default_timeout:type_name -> google.protobuf.Duration
+	5,   // 59: executor.v1.ExecutePlanRequest.plan:type_name -> executor.v1.ActionPlan
+	13,  // 60: executor.v1.ExecutePlanRequest.options:type_name -> executor.v1.ExecutionOptions
+	19,  // 61: executor.v1.ExecutePlanResponse.result:type_name -> executor.v1.ExecutionResult
+	49,  // 62: executor.v1.ExecutionContext.step_outputs:type_name -> executor.v1.ExecutionContext.StepOutputsEntry
+	12,  // 63: executor.v1.ExecutionContext.resource_limits:type_name -> executor.v1.ResourceLimits
+	11,  // 64: executor.v1.ExecutionContext.timeout_policy:type_name -> executor.v1.TimeoutPolicy
+	10,  // 65: executor.v1.ExecutionContext.retry_policy:type_name -> executor.v1.RetryPolicy
+	6,   // 66: executor.v1.ExecuteStepRequest.step:type_name -> executor.v1.ActionStep
+	25,  // 67: executor.v1.ExecuteStepRequest.context:type_name -> executor.v1.ExecutionContext
+	18,  // 68: executor.v1.ExecuteStepResponse.result:type_name -> executor.v1.StepResult
+	15,  // 69: executor.v1.ExecuteStepResponse.resource_usage:type_name -> executor.v1.ResourceUsage
+	1,   // 70: executor.v1.CancelExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	1,   // 71: executor.v1.PauseExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	1,   // 72: executor.v1.ResumeExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	1,   // 73: executor.v1.GetExecutionStatusResponse.status:type_name -> executor.v1.ExecutionStatus
+	16,  // 74: executor.v1.GetExecutionStatusResponse.progress:type_name -> executor.v1.Progress
+	18,  // 75: executor.v1.GetExecutionStatusResponse.step_results:type_name -> executor.v1.StepResult
+	14,  // 76: executor.v1.GetExecutionStatusResponse.error:type_name -> executor.v1.ExecutionError
+	15,  // 77: executor.v1.GetExecutionStatusResponse.resource_usage:type_name -> executor.v1.ResourceUsage
+	53,  // 78: executor.v1.GetExecutionStatusResponse.create_time:type_name -> google.protobuf.Timestamp
+	53,  // 79: executor.v1.GetExecutionStatusResponse.start_time:type_name -> google.protobuf.Timestamp
+	53,  // 80: executor.v1.GetExecutionStatusResponse.end_time:type_name -> google.protobuf.Timestamp
+	51,  // 81: executor.v1.GetExecutionStatusResponse.execution_time:type_name -> google.protobuf.Duration
+	15,  // 82: executor.v1.GetExecutionStatusResponse.compensation_usage:type_name -> executor.v1.ResourceUsage
+	1,   // 83: executor.v1.RollbackExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	20,  // 84: executor.v1.WatchExecutionResponse.events:type_name -> executor.v1.ExecutionEvent
+	21,  // 85: executor.v1.ListToolsResponse.tools:type_name -> executor.v1.ToolSpec
+	22,  // 86: executor.v1.ListToolsResponse.load_errors:type_name -> executor.v1.ToolLoadError
+	1,   // 87: executor.v1.ExecutionSummary.status:type_name -> executor.v1.ExecutionStatus
+	53,  // 88: executor.v1.ExecutionSummary.create_time:type_name -> google.protobuf.Timestamp
+	53,  // 89: executor.v1.ExecutionSummary.end_time:type_name -> google.protobuf.Timestamp
+	1,   // 90: executor.v1.ListExecutionsRequest.statuses:type_name -> executor.v1.ExecutionStatus
+	53,  // 91: executor.v1.ListExecutionsRequest.created_after:type_name -> google.protobuf.Timestamp
+	53,  // 92: executor.v1.ListExecutionsRequest.created_before:type_name -> google.protobuf.Timestamp
+	42,  // 93: executor.v1.ListExecutionsResponse.executions:type_name -> executor.v1.ExecutionSummary
+	12,  // 94: executor.v1.RetryExecutionRequest.resource_limits:type_name -> executor.v1.ResourceLimits
+	19,  // 95: executor.v1.RetryExecutionResponse.result:type_name -> executor.v1.ExecutionResult
+	52,  // 96: executor.v1.ExecutionContext.StepOutputsEntry.value:type_name -> google.protobuf.Value
+	23,  // 97: executor.v1.ExecutorService.ExecutePlan:input_type -> executor.v1.ExecutePlanRequest
+	26,  // 98: executor.v1.ExecutorService.ExecuteStep:input_type -> executor.v1.ExecuteStepRequest
+	28,  // 99: executor.v1.ExecutorService.CancelExecution:input_type -> executor.v1.CancelExecutionRequest
+	30,  // 100: executor.v1.ExecutorService.PauseExecution:input_type -> executor.v1.PauseExecutionRequest
+	32,  // 101: executor.v1.ExecutorService.ResumeExecution:input_type -> executor.v1.ResumeExecutionRequest
+	34,  // 102: executor.v1.ExecutorService.GetExecutionStatus:input_type -> executor.v1.GetExecutionStatusRequest
+	36,  // 103: executor.v1.ExecutorService.RollbackExecution:input_type -> executor.v1.RollbackExecutionRequest
+	38,  // 104: executor.v1.ExecutorService.WatchExecution:input_type -> executor.v1.WatchExecutionRequest
+	40,  // 105: executor.v1.ExecutorService.ListTools:input_type -> executor.v1.ListToolsRequest
+	43,  // 106: executor.v1.ExecutorService.ListExecutions:input_type -> executor.v1.ListExecutionsRequest
+	45,  // 107: executor.v1.ExecutorService.DeleteExecution:input_type -> executor.v1.DeleteExecutionRequest
+	47,  // 108: executor.v1.ExecutorService.RetryExecution:input_type -> executor.v1.RetryExecutionRequest
+	24,  // 109: executor.v1.ExecutorService.ExecutePlan:output_type -> executor.v1.ExecutePlanResponse
+	27,  // 110: executor.v1.ExecutorService.ExecuteStep:output_type -> executor.v1.ExecuteStepResponse
+	29,  // 111: executor.v1.ExecutorService.CancelExecution:output_type -> executor.v1.CancelExecutionResponse
+	31,  // 112: executor.v1.ExecutorService.PauseExecution:output_type -> executor.v1.PauseExecutionResponse
+	33,  // 113: executor.v1.ExecutorService.ResumeExecution:output_type -> executor.v1.ResumeExecutionResponse
+	35,  // 114: executor.v1.ExecutorService.GetExecutionStatus:output_type -> executor.v1.GetExecutionStatusResponse
+	37,  // 115: executor.v1.ExecutorService.RollbackExecution:output_type -> executor.v1.RollbackExecutionResponse
+	39,  // 116: executor.v1.ExecutorService.WatchExecution:output_type -> executor.v1.WatchExecutionResponse
+	41,  // 117: executor.v1.ExecutorService.ListTools:output_type -> executor.v1.ListToolsResponse
+	44,  // 118: executor.v1.ExecutorService.ListExecutions:output_type -> executor.v1.ListExecutionsResponse
+	46,  // 119: executor.v1.ExecutorService.DeleteExecution:output_type -> executor.v1.DeleteExecutionResponse
+	48,  // 120: executor.v1.ExecutorService.RetryExecution:output_type -> executor.v1.RetryExecutionResponse
+	109, // [109:121] is the sub-list for method output_type
+	97,  // [97:109] is the sub-list for method input_type
+	97,  // [97:97] is the sub-list for extension type_name
+	97,  // [97:97] is the sub-list for extension extendee
+	0,   // [0:97] is the sub-list for field type_name
 }
 
 func init() { file_executor_v1_executor_proto_init() }
@@ -4011,8 +4236,8 @@ func file_executor_v1_executor_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_executor_v1_executor_proto_rawDesc), len(file_executor_v1_executor_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   43,
+			NumEnums:      5,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,6 +34,7 @@ const (
 	ExecutorService_ListTools_FullMethodName          = "/executor.v1.ExecutorService/ListTools"
 	ExecutorService_ListExecutions_FullMethodName     = "/executor.v1.ExecutorService/ListExecutions"
 	ExecutorService_DeleteExecution_FullMethodName    = "/executor.v1.ExecutorService/DeleteExecution"
+	ExecutorService_RetryExecution_FullMethodName     = "/executor.v1.ExecutorService/RetryExecution"
 )
 
 // ExecutorServiceClient is the client API for ExecutorService service.
@@ -70,6 +71,10 @@ type ExecutorServiceClient interface {
 	ListExecutions(ctx context.Context, in *ListExecutionsRequest, opts ...grpc.CallOption) (*ListExecutionsResponse, error)
 	// Forgets a finished execution: its journal, results and workspace.
 	DeleteExecution(ctx context.Context, in *DeleteExecutionRequest, opts ...grpc.CallOption) (*DeleteExecutionResponse, error)
+	// Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
+	// FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
+	// outputs. Blocks until the execution ends unless `detach` is set.
+	RetryExecution(ctx context.Context, in *RetryExecutionRequest, opts ...grpc.CallOption) (*RetryExecutionResponse, error)
 }
 
 type executorServiceClient struct {
@@ -199,6 +204,16 @@ func (c *executorServiceClient) DeleteExecution(ctx context.Context, in *DeleteE
 	return out, nil
 }
 
+func (c *executorServiceClient) RetryExecution(ctx context.Context, in *RetryExecutionRequest, opts ...grpc.CallOption) (*RetryExecutionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetryExecutionResponse)
+	err := c.cc.Invoke(ctx, ExecutorService_RetryExecution_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ExecutorServiceServer is the server API for ExecutorService service.
 // All implementations must embed UnimplementedExecutorServiceServer
 // for forward compatibility.
@@ -233,6 +248,10 @@ type ExecutorServiceServer interface {
 	ListExecutions(context.Context, *ListExecutionsRequest) (*ListExecutionsResponse, error)
 	// Forgets a finished execution: its journal, results and workspace.
 	DeleteExecution(context.Context, *DeleteExecutionRequest) (*DeleteExecutionResponse, error)
+	// Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
+	// FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
+	// outputs. Blocks until the execution ends unless `detach` is set.
+	RetryExecution(context.Context, *RetryExecutionRequest) (*RetryExecutionResponse, error)
 	mustEmbedUnimplementedExecutorServiceServer()
 }
 
@@ -275,6 +294,9 @@ func (UnimplementedExecutorServiceServer) ListExecutions(context.Context, *ListE
 }
 func (UnimplementedExecutorServiceServer) DeleteExecution(context.Context, *DeleteExecutionRequest) (*DeleteExecutionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteExecution not implemented")
+}
+func (UnimplementedExecutorServiceServer) RetryExecution(context.Context, *RetryExecutionRequest) (*RetryExecutionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetryExecution not implemented")
 }
 func (UnimplementedExecutorServiceServer) mustEmbedUnimplementedExecutorServiceServer() {}
 func (UnimplementedExecutorServiceServer) testEmbeddedByValue()                         {}
@@ -488,6 +510,24 @@ func _ExecutorService_DeleteExecution_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ExecutorService_RetryExecution_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetryExecutionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExecutorServiceServer).RetryExecution(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExecutorService_RetryExecution_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExecutorServiceServer).RetryExecution(ctx, req.(*RetryExecutionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ExecutorService_ServiceDesc is the grpc.ServiceDesc for ExecutorService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -534,6 +574,10 @@ var ExecutorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteExecution",
 			Handler:    _ExecutorService_DeleteExecution_Handler,
+		},
+		{
+			MethodName: "RetryExecution",
+			Handler:    _ExecutorService_RetryExecution_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

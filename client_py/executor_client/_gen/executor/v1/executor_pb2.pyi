@@ -12,6 +12,13 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class DependencyRule(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DEPENDENCY_RULE_UNSPECIFIED: _ClassVar[DependencyRule]
+    DEPENDENCY_RULE_ALL_COMPLETED: _ClassVar[DependencyRule]
+    DEPENDENCY_RULE_NONE_FAILED: _ClassVar[DependencyRule]
+    DEPENDENCY_RULE_ALL_DONE: _ClassVar[DependencyRule]
+
 class ExecutionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     EXECUTION_STATUS_UNSPECIFIED: _ClassVar[ExecutionStatus]
@@ -58,6 +65,11 @@ class ExecutionEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED: _ClassVar[ExecutionEventType]
     EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED: _ClassVar[ExecutionEventType]
     EXECUTION_EVENT_TYPE_STEP_PROGRESS: _ClassVar[ExecutionEventType]
+    EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO: _ClassVar[ExecutionEventType]
+DEPENDENCY_RULE_UNSPECIFIED: DependencyRule
+DEPENDENCY_RULE_ALL_COMPLETED: DependencyRule
+DEPENDENCY_RULE_NONE_FAILED: DependencyRule
+DEPENDENCY_RULE_ALL_DONE: DependencyRule
 EXECUTION_STATUS_UNSPECIFIED: ExecutionStatus
 EXECUTION_STATUS_PENDING: ExecutionStatus
 EXECUTION_STATUS_RUNNING: ExecutionStatus
@@ -93,6 +105,7 @@ EXECUTION_EVENT_TYPE_EXECUTION_STATUS_CHANGED: ExecutionEventType
 EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED: ExecutionEventType
 EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED: ExecutionEventType
 EXECUTION_EVENT_TYPE_STEP_PROGRESS: ExecutionEventType
+EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO: ExecutionEventType
 
 class ActionPlan(_message.Message):
     __slots__ = ("id", "name", "steps", "metadata")
@@ -107,7 +120,7 @@ class ActionPlan(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[ActionStep, _Mapping]]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class ActionStep(_message.Message):
-    __slots__ = ("id", "name", "tool_execution", "parameters", "dependencies", "expected_duration", "timeout", "retry_policy", "validation_rules", "compensation")
+    __slots__ = ("id", "name", "tool_execution", "parameters", "dependencies", "expected_duration", "timeout", "retry_policy", "validation_rules", "compensation", "when", "dependency_rule")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TOOL_EXECUTION_FIELD_NUMBER: _ClassVar[int]
@@ -118,6 +131,8 @@ class ActionStep(_message.Message):
     RETRY_POLICY_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_RULES_FIELD_NUMBER: _ClassVar[int]
     COMPENSATION_FIELD_NUMBER: _ClassVar[int]
+    WHEN_FIELD_NUMBER: _ClassVar[int]
+    DEPENDENCY_RULE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     tool_execution: ToolExecution
@@ -128,7 +143,9 @@ class ActionStep(_message.Message):
     retry_policy: RetryPolicy
     validation_rules: _containers.RepeatedCompositeFieldContainer[ValidationRule]
     compensation: Compensation
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., tool_execution: _Optional[_Union[ToolExecution, _Mapping]] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., dependencies: _Optional[_Iterable[str]] = ..., expected_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ..., validation_rules: _Optional[_Iterable[_Union[ValidationRule, _Mapping]]] = ..., compensation: _Optional[_Union[Compensation, _Mapping]] = ...) -> None: ...
+    when: str
+    dependency_rule: DependencyRule
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., tool_execution: _Optional[_Union[ToolExecution, _Mapping]] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., dependencies: _Optional[_Iterable[str]] = ..., expected_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ..., validation_rules: _Optional[_Iterable[_Union[ValidationRule, _Mapping]]] = ..., compensation: _Optional[_Union[Compensation, _Mapping]] = ..., when: _Optional[str] = ..., dependency_rule: _Optional[_Union[DependencyRule, str]] = ...) -> None: ...
 
 class ToolExecution(_message.Message):
     __slots__ = ("tool_name", "arguments")
@@ -293,7 +310,7 @@ class CompensationResult(_message.Message):
     def __init__(self, status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., attempts: _Optional[int] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., elided_output_bytes: _Optional[int] = ...) -> None: ...
 
 class StepResult(_message.Message):
-    __slots__ = ("step_id", "status", "output", "error", "execution_time", "retry_count", "metadata", "step_name", "error_type", "start_time", "end_time", "compensation", "elided_output_bytes")
+    __slots__ = ("step_id", "status", "output", "error", "execution_time", "retry_count", "metadata", "step_name", "error_type", "start_time", "end_time", "compensation", "elided_output_bytes", "nothing_to_undo", "skipped_reason")
     STEP_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
@@ -307,6 +324,8 @@ class StepResult(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     COMPENSATION_FIELD_NUMBER: _ClassVar[int]
     ELIDED_OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NOTHING_TO_UNDO_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_REASON_FIELD_NUMBER: _ClassVar[int]
     step_id: str
     status: StepStatus
     output: _struct_pb2.Value
@@ -320,7 +339,9 @@ class StepResult(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     compensation: CompensationResult
     elided_output_bytes: int
-    def __init__(self, step_id: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_count: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., step_name: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compensation: _Optional[_Union[CompensationResult, _Mapping]] = ..., elided_output_bytes: _Optional[int] = ...) -> None: ...
+    nothing_to_undo: bool
+    skipped_reason: str
+    def __init__(self, step_id: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_count: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., step_name: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compensation: _Optional[_Union[CompensationResult, _Mapping]] = ..., elided_output_bytes: _Optional[int] = ..., nothing_to_undo: _Optional[bool] = ..., skipped_reason: _Optional[str] = ...) -> None: ...
 
 class ExecutionResult(_message.Message):
     __slots__ = ("plan_id", "status", "step_results", "execution_time", "resource_usage", "metadata", "error", "plan_name", "progress", "create_time", "start_time", "end_time", "compensation_usage")
@@ -642,3 +663,19 @@ class DeleteExecutionRequest(_message.Message):
 class DeleteExecutionResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class RetryExecutionRequest(_message.Message):
+    __slots__ = ("plan_id", "detach", "resource_limits")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    DETACH_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    detach: bool
+    resource_limits: ResourceLimits
+    def __init__(self, plan_id: _Optional[str] = ..., detach: _Optional[bool] = ..., resource_limits: _Optional[_Union[ResourceLimits, _Mapping]] = ...) -> None: ...
+
+class RetryExecutionResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: ExecutionResult
+    def __init__(self, result: _Optional[_Union[ExecutionResult, _Mapping]] = ...) -> None: ...

@@ -37,6 +37,8 @@ private static final long serialVersionUID = 0L;
     dependencies_ =
         com.google.protobuf.LazyStringArrayList.emptyList();
     validationRules_ = java.util.Collections.emptyList();
+    when_ = "";
+    dependencyRule_ = 0;
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -537,6 +539,85 @@ private static final long serialVersionUID = 0L;
     return compensation_ == null ? dev.executor.v1.Compensation.getDefaultInstance() : compensation_;
   }
 
+  public static final int WHEN_FIELD_NUMBER = 14;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object when_ = "";
+  /**
+   * <pre>
+   * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+   * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+   * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+   * </pre>
+   *
+   * <code>string when = 14 [json_name = "when"];</code>
+   * @return The when.
+   */
+  @java.lang.Override
+  public java.lang.String getWhen() {
+    java.lang.Object ref = when_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      when_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+   * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+   * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+   * </pre>
+   *
+   * <code>string when = 14 [json_name = "when"];</code>
+   * @return The bytes for when.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getWhenBytes() {
+    java.lang.Object ref = when_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      when_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int DEPENDENCY_RULE_FIELD_NUMBER = 16;
+  private int dependencyRule_ = 0;
+  /**
+   * <pre>
+   * When the step may run, given how its dependencies ended (default
+   * ALL_COMPLETED).
+   * </pre>
+   *
+   * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+   * @return The enum numeric value on the wire for dependencyRule.
+   */
+  @java.lang.Override public int getDependencyRuleValue() {
+    return dependencyRule_;
+  }
+  /**
+   * <pre>
+   * When the step may run, given how its dependencies ended (default
+   * ALL_COMPLETED).
+   * </pre>
+   *
+   * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+   * @return The dependencyRule.
+   */
+  @java.lang.Override public dev.executor.v1.DependencyRule getDependencyRule() {
+    dev.executor.v1.DependencyRule result = dev.executor.v1.DependencyRule.forNumber(dependencyRule_);
+    return result == null ? dev.executor.v1.DependencyRule.UNRECOGNIZED : result;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -580,6 +661,12 @@ private static final long serialVersionUID = 0L;
     }
     if (((bitField0_ & 0x00000010) != 0)) {
       output.writeMessage(10, getCompensation());
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(when_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 14, when_);
+    }
+    if (dependencyRule_ != dev.executor.v1.DependencyRule.DEPENDENCY_RULE_UNSPECIFIED.getNumber()) {
+      output.writeEnum(16, dependencyRule_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -631,6 +718,13 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000010) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(10, getCompensation());
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(when_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(14, when_);
+    }
+    if (dependencyRule_ != dev.executor.v1.DependencyRule.DEPENDENCY_RULE_UNSPECIFIED.getNumber()) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeEnumSize(16, dependencyRule_);
     }
     return size;
   }
@@ -689,6 +783,9 @@ private static final long serialVersionUID = 0L;
       if (!getCompensation()
           .equals(other.getCompensation())) return false;
     }
+    if (!getWhen()
+        .equals(other.getWhen())) return false;
+    if (dependencyRule_ != other.dependencyRule_) return false;
     if (!getStepTypeCase().equals(other.getStepTypeCase())) return false;
     switch (stepTypeCase_) {
       case 3:
@@ -741,6 +838,10 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + COMPENSATION_FIELD_NUMBER;
       hash = (53 * hash) + getCompensation().hashCode();
     }
+    hash = (37 * hash) + WHEN_FIELD_NUMBER;
+    hash = (53 * hash) + getWhen().hashCode();
+    hash = (37 * hash) + DEPENDENCY_RULE_FIELD_NUMBER;
+    hash = (53 * hash) + dependencyRule_;
     switch (stepTypeCase_) {
       case 3:
         hash = (37 * hash) + TOOL_EXECUTION_FIELD_NUMBER;
@@ -934,6 +1035,8 @@ private static final long serialVersionUID = 0L;
         compensationBuilder_.dispose();
         compensationBuilder_ = null;
       }
+      when_ = "";
+      dependencyRule_ = 0;
       stepTypeCase_ = 0;
       stepType_ = null;
       return this;
@@ -1024,6 +1127,12 @@ private static final long serialVersionUID = 0L;
             : compensationBuilder_.build();
         to_bitField0_ |= 0x00000010;
       }
+      if (((from_bitField0_ & 0x00000400) != 0)) {
+        result.when_ = when_;
+      }
+      if (((from_bitField0_ & 0x00000800) != 0)) {
+        result.dependencyRule_ = dependencyRule_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -1108,6 +1217,14 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasCompensation()) {
         mergeCompensation(other.getCompensation());
+      }
+      if (!other.getWhen().isEmpty()) {
+        when_ = other.when_;
+        bitField0_ |= 0x00000400;
+        onChanged();
+      }
+      if (other.dependencyRule_ != 0) {
+        setDependencyRuleValue(other.getDependencyRuleValue());
       }
       switch (other.getStepTypeCase()) {
         case TOOL_EXECUTION: {
@@ -1212,6 +1329,16 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000200;
               break;
             } // case 82
+            case 114: {
+              when_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000400;
+              break;
+            } // case 114
+            case 128: {
+              dependencyRule_ = input.readEnum();
+              bitField0_ |= 0x00000800;
+              break;
+            } // case 128
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2826,6 +2953,185 @@ private static final long serialVersionUID = 0L;
         compensation_ = null;
       }
       return compensationBuilder_;
+    }
+
+    private java.lang.Object when_ = "";
+    /**
+     * <pre>
+     * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+     * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+     * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+     * </pre>
+     *
+     * <code>string when = 14 [json_name = "when"];</code>
+     * @return The when.
+     */
+    public java.lang.String getWhen() {
+      java.lang.Object ref = when_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        when_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+     * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+     * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+     * </pre>
+     *
+     * <code>string when = 14 [json_name = "when"];</code>
+     * @return The bytes for when.
+     */
+    public com.google.protobuf.ByteString
+        getWhenBytes() {
+      java.lang.Object ref = when_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        when_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+     * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+     * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+     * </pre>
+     *
+     * <code>string when = 14 [json_name = "when"];</code>
+     * @param value The when to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWhen(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      when_ = value;
+      bitField0_ |= 0x00000400;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+     * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+     * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+     * </pre>
+     *
+     * <code>string when = 14 [json_name = "when"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWhen() {
+      when_ = getDefaultInstance().getWhen();
+      bitField0_ = (bitField0_ & ~0x00000400);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+     * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+     * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+     * </pre>
+     *
+     * <code>string when = 14 [json_name = "when"];</code>
+     * @param value The bytes for when to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWhenBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      when_ = value;
+      bitField0_ |= 0x00000400;
+      onChanged();
+      return this;
+    }
+
+    private int dependencyRule_ = 0;
+    /**
+     * <pre>
+     * When the step may run, given how its dependencies ended (default
+     * ALL_COMPLETED).
+     * </pre>
+     *
+     * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+     * @return The enum numeric value on the wire for dependencyRule.
+     */
+    @java.lang.Override public int getDependencyRuleValue() {
+      return dependencyRule_;
+    }
+    /**
+     * <pre>
+     * When the step may run, given how its dependencies ended (default
+     * ALL_COMPLETED).
+     * </pre>
+     *
+     * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+     * @param value The enum numeric value on the wire for dependencyRule to set.
+     * @return This builder for chaining.
+     */
+    public Builder setDependencyRuleValue(int value) {
+      dependencyRule_ = value;
+      bitField0_ |= 0x00000800;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * When the step may run, given how its dependencies ended (default
+     * ALL_COMPLETED).
+     * </pre>
+     *
+     * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+     * @return The dependencyRule.
+     */
+    @java.lang.Override
+    public dev.executor.v1.DependencyRule getDependencyRule() {
+      dev.executor.v1.DependencyRule result = dev.executor.v1.DependencyRule.forNumber(dependencyRule_);
+      return result == null ? dev.executor.v1.DependencyRule.UNRECOGNIZED : result;
+    }
+    /**
+     * <pre>
+     * When the step may run, given how its dependencies ended (default
+     * ALL_COMPLETED).
+     * </pre>
+     *
+     * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+     * @param value The dependencyRule to set.
+     * @throws IllegalArgumentException if UNRECOGNIZED is provided.
+     * @return This builder for chaining.
+     */
+    public Builder setDependencyRule(dev.executor.v1.DependencyRule value) {
+      java.util.Objects.requireNonNull(value);
+      bitField0_ |= 0x00000800;
+      dependencyRule_ = value.getNumber();
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * When the step may run, given how its dependencies ended (default
+     * ALL_COMPLETED).
+     * </pre>
+     *
+     * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearDependencyRule() {
+      bitField0_ = (bitField0_ & ~0x00000800);
+      dependencyRule_ = 0;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:executor.v1.ActionStep)

@@ -169,7 +169,7 @@ public enum ExecutionErrorType
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.executor.v1.Executor.getDescriptor().getEnumType(2);
+    return dev.executor.v1.Executor.getDescriptor().getEnumType(3);
   }
 
   private static final ExecutionErrorType[] VALUES = values();

@@ -47,6 +47,15 @@ public enum ExecutionEventType
    * <code>EXECUTION_EVENT_TYPE_STEP_PROGRESS = 4;</code>
    */
   EXECUTION_EVENT_TYPE_STEP_PROGRESS(4),
+  /**
+   * <pre>
+   * A rollback reached a COMPLETED step that has nothing to undo (no compensation
+   * declared, and its tool cannot undo its calls).
+   * </pre>
+   *
+   * <code>EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO = 8;</code>
+   */
+  EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO(8),
   UNRECOGNIZED(-1),
   ;
 
@@ -95,6 +104,15 @@ public enum ExecutionEventType
    * <code>EXECUTION_EVENT_TYPE_STEP_PROGRESS = 4;</code>
    */
   public static final int EXECUTION_EVENT_TYPE_STEP_PROGRESS_VALUE = 4;
+  /**
+   * <pre>
+   * A rollback reached a COMPLETED step that has nothing to undo (no compensation
+   * declared, and its tool cannot undo its calls).
+   * </pre>
+   *
+   * <code>EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO = 8;</code>
+   */
+  public static final int EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO_VALUE = 8;
 
 
   public final int getNumber() {
@@ -126,6 +144,7 @@ public enum ExecutionEventType
       case 2: return EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED;
       case 3: return EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED;
       case 4: return EXECUTION_EVENT_TYPE_STEP_PROGRESS;
+      case 8: return EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO;
       default: return null;
     }
   }
@@ -156,7 +175,7 @@ public enum ExecutionEventType
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.executor.v1.Executor.getDescriptor().getEnumType(3);
+    return dev.executor.v1.Executor.getDescriptor().getEnumType(4);
   }
 
   private static final ExecutionEventType[] VALUES = values();

@@ -241,6 +241,16 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_executor_v1_DeleteExecutionResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_RetryExecutionRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_RetryExecutionRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_RetryExecutionResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_RetryExecutionResponse_fieldAccessorTable;
 
   public static com.google.protobuf.Descriptors.FileDescriptor
       getDescriptor() {
@@ -257,7 +267,7 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
       "\001(\tR\002id\022\022\n\004name\030\002 \001(\tR\004name\022-\n\005steps\030\003 \003" +
       "(\0132\027.executor.v1.ActionStepR\005steps\0223\n\010me" +
       "tadata\030\004 \001(\0132\027.google.protobuf.StructR\010m" +
-      "etadata\"\240\004\n\nActionStep\022\016\n\002id\030\001 \001(\tR\002id\022\022" +
+      "etadata\"\372\004\n\nActionStep\022\016\n\002id\030\001 \001(\tR\002id\022\022" +
       "\n\004name\030\002 \001(\tR\004name\022C\n\016tool_execution\030\003 \001" +
       "(\0132\032.executor.v1.ToolExecutionH\000R\rtoolEx" +
       "ecution\0227\n\nparameters\030\004 \001(\0132\027.google.pro" +
@@ -270,289 +280,305 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
       "Policy\022F\n\020validation_rules\030\t \003(\0132\033.execu" +
       "tor.v1.ValidationRuleR\017validationRules\022=" +
       "\n\014compensation\030\n \001(\0132\031.executor.v1.Compe" +
-      "nsationR\014compensationB\013\n\tstep_type\"c\n\rTo" +
-      "olExecution\022\033\n\ttool_name\030\001 \001(\tR\010toolName" +
-      "\0225\n\targuments\030\002 \001(\0132\027.google.protobuf.St" +
-      "ructR\targuments\"\324\001\n\014Compensation\022\033\n\ttool" +
-      "_name\030\001 \001(\tR\010toolName\0225\n\targuments\030\002 \001(\013" +
-      "2\027.google.protobuf.StructR\targuments\022;\n\014" +
-      "retry_policy\030\003 \001(\0132\030.executor.v1.RetryPo" +
-      "licyR\013retryPolicy\0223\n\007timeout\030\004 \001(\0132\031.goo" +
-      "gle.protobuf.DurationR\007timeout\"v\n\016Valida" +
-      "tionRule\022:\n\013json_schema\030\001 \001(\0132\027.google.p" +
-      "rotobuf.StructH\000R\njsonSchema\022 \n\013descript" +
-      "ion\030\002 \001(\tR\013descriptionB\006\n\004rule\"\323\002\n\013Retry" +
-      "Policy\022!\n\014max_attempts\030\001 \001(\rR\013maxAttempt" +
-      "s\022B\n\017initial_backoff\030\002 \001(\0132\031.google.prot" +
-      "obuf.DurationR\016initialBackoff\022-\n\022backoff" +
-      "_multiplier\030\003 \001(\001R\021backoffMultiplier\022:\n\013" +
-      "max_backoff\030\004 \001(\0132\031.google.protobuf.Dura" +
-      "tionR\nmaxBackoff\022\026\n\006jitter\030\005 \001(\001R\006jitter" +
-      "\022Z\n\031non_retryable_error_types\030\006 \003(\0162\037.ex" +
-      "ecutor.v1.ExecutionErrorTypeR\026nonRetryab" +
-      "leErrorTypes\"\236\001\n\rTimeoutPolicy\022K\n\024defaul" +
-      "t_step_timeout\030\001 \001(\0132\031.google.protobuf.D" +
-      "urationR\022defaultStepTimeout\022@\n\034expected_" +
-      "duration_multiplier\030\002 \001(\001R\032expectedDurat" +
-      "ionMultiplier\"\260\002\n\016ResourceLimits\022\"\n\rmax_" +
-      "cpu_cores\030\001 \001(\rR\013maxCpuCores\022\"\n\rmax_memo" +
-      "ry_mb\030\002 \001(\004R\013maxMemoryMb\022)\n\021max_disk_spa" +
-      "ce_mb\030\003 \001(\004R\016maxDiskSpaceMb\0220\n\024max_netwo" +
-      "rk_requests\030\004 \001(\004R\022maxNetworkRequests\022G\n" +
-      "\022max_execution_time\030\005 \001(\0132\031.google.proto" +
-      "buf.DurationR\020maxExecutionTime\0220\n\024max_to" +
-      "ol_invocations\030\006 \001(\004R\022maxToolInvocations" +
-      "\"\274\003\n\020ExecutionOptions\0220\n\024max_concurrent_" +
-      "steps\030\001 \001(\rR\022maxConcurrentSteps\022D\n\017resou" +
-      "rce_limits\030\002 \001(\0132\033.executor.v1.ResourceL" +
-      "imitsR\016resourceLimits\022A\n\016timeout_policy\030" +
-      "\003 \001(\0132\032.executor.v1.TimeoutPolicyR\rtimeo" +
-      "utPolicy\022;\n\014retry_policy\030\004 \001(\0132\030.executo" +
-      "r.v1.RetryPolicyR\013retryPolicy\022#\n\rauto_ro" +
-      "llback\030\005 \001(\010R\014autoRollback\022-\n\022progress_r" +
-      "eporting\030\006 \001(\010R\021progressReporting\022.\n\023con" +
-      "tinue_on_failure\030\007 \001(\010R\021continueOnFailur" +
-      "e\022,\n\022rollback_on_cancel\030\010 \001(\010R\020rollbackO" +
-      "nCancel\"\241\001\n\016ExecutionError\022>\n\nerror_type" +
-      "\030\001 \001(\0162\037.executor.v1.ExecutionErrorTypeR" +
-      "\terrorType\022\030\n\007message\030\002 \001(\tR\007message\022\034\n\t" +
-      "retryable\030\003 \001(\010R\tretryable\022\027\n\007step_id\030\004 " +
-      "\001(\tR\006stepId\"\353\001\n\rResourceUsage\022\036\n\013cpu_tim" +
-      "e_ms\030\001 \001(\004R\tcpuTimeMs\022$\n\016memory_peak_mb\030" +
-      "\002 \001(\004R\014memoryPeakMb\022\035\n\ndisk_reads\030\003 \001(\004R" +
-      "\tdiskReads\022\037\n\013disk_writes\030\004 \001(\004R\ndiskWri" +
-      "tes\022)\n\020network_requests\030\005 \001(\004R\017networkRe" +
-      "quests\022)\n\020tool_invocations\030\006 \001(\004R\017toolIn" +
-      "vocations\"\247\003\n\010Progress\022\037\n\013total_steps\030\001 " +
-      "\001(\rR\ntotalSteps\022#\n\rpending_steps\030\002 \001(\rR\014" +
-      "pendingSteps\022#\n\rrunning_steps\030\003 \001(\rR\014run" +
-      "ningSteps\022\'\n\017completed_steps\030\004 \001(\rR\016comp" +
-      "letedSteps\022!\n\014failed_steps\030\005 \001(\rR\013failed" +
-      "Steps\022#\n\rskipped_steps\030\006 \001(\rR\014skippedSte" +
-      "ps\022\'\n\017cancelled_steps\030\007 \001(\rR\016cancelledSt" +
-      "eps\022-\n\022compensating_steps\030\010 \001(\rR\021compens" +
-      "atingSteps\022+\n\021compensated_steps\030\t \001(\rR\020c" +
-      "ompensatedSteps\022:\n\031compensation_failed_s" +
-      "teps\030\n \001(\rR\027compensationFailedSteps\"\313\003\n\022" +
-      "CompensationResult\022/\n\006status\030\001 \001(\0162\027.exe" +
-      "cutor.v1.StepStatusR\006status\022.\n\006output\030\002 " +
-      "\001(\0132\026.google.protobuf.ValueR\006output\022\024\n\005e" +
-      "rror\030\003 \001(\tR\005error\022>\n\nerror_type\030\004 \001(\0162\037." +
-      "executor.v1.ExecutionErrorTypeR\terrorTyp" +
-      "e\022\032\n\010attempts\030\005 \001(\rR\010attempts\022@\n\016executi" +
-      "on_time\030\006 \001(\0132\031.google.protobuf.Duration" +
-      "R\rexecutionTime\0229\n\nstart_time\030\007 \001(\0132\032.go" +
-      "ogle.protobuf.TimestampR\tstartTime\0225\n\010en" +
-      "d_time\030\010 \001(\0132\032.google.protobuf.Timestamp" +
-      "R\007endTime\022.\n\023elided_output_bytes\030\t \001(\004R\021" +
-      "elidedOutputBytes\"\370\004\n\nStepResult\022\027\n\007step" +
-      "_id\030\001 \001(\tR\006stepId\022/\n\006status\030\002 \001(\0162\027.exec" +
-      "utor.v1.StepStatusR\006status\022.\n\006output\030\003 \001" +
-      "(\0132\026.google.protobuf.ValueR\006output\022\024\n\005er" +
-      "ror\030\004 \001(\tR\005error\022@\n\016execution_time\030\005 \001(\013" +
-      "2\031.google.protobuf.DurationR\rexecutionTi" +
-      "me\022\037\n\013retry_count\030\006 \001(\rR\nretryCount\0223\n\010m" +
-      "etadata\030\007 \001(\0132\027.google.protobuf.StructR\010" +
-      "metadata\022\033\n\tstep_name\030\010 \001(\tR\010stepName\022>\n" +
-      "\nerror_type\030\t \001(\0162\037.executor.v1.Executio" +
-      "nErrorTypeR\terrorType\0229\n\nstart_time\030\n \001(" +
-      "\0132\032.google.protobuf.TimestampR\tstartTime" +
-      "\0225\n\010end_time\030\013 \001(\0132\032.google.protobuf.Tim" +
-      "estampR\007endTime\022C\n\014compensation\030\014 \001(\0132\037." +
-      "executor.v1.CompensationResultR\014compensa" +
-      "tion\022.\n\023elided_output_bytes\030\r \001(\004R\021elide" +
-      "dOutputBytes\"\323\005\n\017ExecutionResult\022\027\n\007plan" +
-      "_id\030\001 \001(\tR\006planId\0224\n\006status\030\002 \001(\0162\034.exec" +
-      "utor.v1.ExecutionStatusR\006status\022:\n\014step_" +
-      "results\030\003 \003(\0132\027.executor.v1.StepResultR\013" +
-      "stepResults\022@\n\016execution_time\030\004 \001(\0132\031.go" +
-      "ogle.protobuf.DurationR\rexecutionTime\022A\n" +
-      "\016resource_usage\030\005 \001(\0132\032.executor.v1.Reso" +
-      "urceUsageR\rresourceUsage\0223\n\010metadata\030\006 \001" +
-      "(\0132\027.google.protobuf.StructR\010metadata\0221\n" +
-      "\005error\030\007 \001(\0132\033.executor.v1.ExecutionErro" +
-      "rR\005error\022\033\n\tplan_name\030\010 \001(\tR\010planName\0221\n" +
-      "\010progress\030\t \001(\0132\025.executor.v1.ProgressR\010" +
-      "progress\022;\n\013create_time\030\n \001(\0132\032.google.p" +
-      "rotobuf.TimestampR\ncreateTime\0229\n\nstart_t" +
-      "ime\030\013 \001(\0132\032.google.protobuf.TimestampR\ts" +
-      "tartTime\0225\n\010end_time\030\014 \001(\0132\032.google.prot" +
-      "obuf.TimestampR\007endTime\022I\n\022compensation_" +
-      "usage\030\r \001(\0132\032.executor.v1.ResourceUsageR" +
-      "\021compensationUsage\"\340\004\n\016ExecutionEvent\022\032\n" +
-      "\010sequence\030\001 \001(\004R\010sequence\022\027\n\007plan_id\030\002 \001" +
-      "(\tR\006planId\0229\n\nevent_time\030\003 \001(\0132\032.google." +
-      "protobuf.TimestampR\teventTime\0224\n\006status\030" +
-      "\004 \001(\0162\034.executor.v1.ExecutionStatusR\006sta" +
-      "tus\022\027\n\007step_id\030\005 \001(\tR\006stepId\0228\n\013step_sta" +
-      "tus\030\006 \001(\0162\027.executor.v1.StepStatusR\nstep" +
-      "Status\022\030\n\007attempt\030\007 \001(\rR\007attempt\022\030\n\007mess" +
-      "age\030\010 \001(\tR\007message\0223\n\004type\030\t \001(\0162\037.execu" +
-      "tor.v1.ExecutionEventTypeR\004type\0221\n\005error" +
-      "\030\n \001(\0132\033.executor.v1.ExecutionErrorR\005err" +
-      "or\022:\n\013retry_delay\030\013 \001(\0132\031.google.protobu" +
-      "f.DurationR\nretryDelay\022\032\n\010progress\030\014 \001(\001" +
-      "R\010progress\022\033\n\tstep_name\030\r \001(\tR\010stepName\022" +
-      ".\n\006output\030\016 \001(\0132\026.google.protobuf.ValueR" +
-      "\006output\022\024\n\005actor\030\017 \001(\tR\005actor\"\264\003\n\010ToolSp" +
-      "ec\022\022\n\004name\030\001 \001(\tR\004name\022\024\n\005title\030\002 \001(\tR\005t" +
-      "itle\022 \n\013description\030\003 \001(\tR\013description\022:" +
-      "\n\014input_schema\030\004 \001(\0132\027.google.protobuf.S" +
-      "tructR\013inputSchema\022<\n\routput_schema\030\005 \001(" +
-      "\0132\027.google.protobuf.StructR\014outputSchema" +
-      "\022\033\n\tread_only\030\006 \001(\010R\010readOnly\022 \n\013destruc" +
-      "tive\030\007 \001(\010R\013destructive\022\036\n\nidempotent\030\010 " +
-      "\001(\010R\nidempotent\022\035\n\nopen_world\030\t \001(\010R\tope" +
-      "nWorld\022B\n\017default_timeout\030\n \001(\0132\031.google" +
-      ".protobuf.DurationR\016defaultTimeout\022 \n\013co" +
-      "mpensable\030\013 \001(\010R\013compensable\"J\n\rToolLoad" +
-      "Error\022\037\n\013entry_point\030\001 \001(\tR\nentryPoint\022\030" +
-      "\n\007message\030\002 \001(\tR\007message\"\222\001\n\022ExecutePlan" +
-      "Request\022+\n\004plan\030\001 \001(\0132\027.executor.v1.Acti" +
-      "onPlanR\004plan\0227\n\007options\030\002 \001(\0132\035.executor" +
-      ".v1.ExecutionOptionsR\007options\022\026\n\006detach\030" +
-      "\003 \001(\010R\006detach\"K\n\023ExecutePlanResponse\0224\n\006" +
-      "result\030\001 \001(\0132\034.executor.v1.ExecutionResu" +
-      "ltR\006result\"\234\003\n\020ExecutionContext\022\027\n\007plan_" +
-      "id\030\001 \001(\tR\006planId\022Q\n\014step_outputs\030\002 \003(\0132." +
-      ".executor.v1.ExecutionContext.StepOutput" +
-      "sEntryR\013stepOutputs\022D\n\017resource_limits\030\003" +
-      " \001(\0132\033.executor.v1.ResourceLimitsR\016resou" +
-      "rceLimits\022A\n\016timeout_policy\030\004 \001(\0132\032.exec" +
-      "utor.v1.TimeoutPolicyR\rtimeoutPolicy\022;\n\014" +
-      "retry_policy\030\005 \001(\0132\030.executor.v1.RetryPo" +
-      "licyR\013retryPolicy\032V\n\020StepOutputsEntry\022\020\n" +
-      "\003key\030\001 \001(\tR\003key\022,\n\005value\030\002 \001(\0132\026.google." +
-      "protobuf.ValueR\005value:\0028\001\"z\n\022ExecuteStep" +
-      "Request\022+\n\004step\030\001 \001(\0132\027.executor.v1.Acti" +
-      "onStepR\004step\0227\n\007context\030\002 \001(\0132\035.executor" +
-      ".v1.ExecutionContextR\007context\"\211\001\n\023Execut" +
-      "eStepResponse\022/\n\006result\030\001 \001(\0132\027.executor" +
-      ".v1.StepResultR\006result\022A\n\016resource_usage" +
-      "\030\002 \001(\0132\032.executor.v1.ResourceUsageR\rreso" +
-      "urceUsage\"I\n\026CancelExecutionRequest\022\027\n\007p" +
-      "lan_id\030\001 \001(\tR\006planId\022\026\n\006reason\030\002 \001(\tR\006re" +
-      "ason\"O\n\027CancelExecutionResponse\0224\n\006statu" +
-      "s\030\001 \001(\0162\034.executor.v1.ExecutionStatusR\006s" +
-      "tatus\"0\n\025PauseExecutionRequest\022\027\n\007plan_i" +
-      "d\030\001 \001(\tR\006planId\"N\n\026PauseExecutionRespons" +
+      "nsationR\014compensation\022\022\n\004when\030\016 \001(\tR\004whe" +
+      "n\022D\n\017dependency_rule\030\020 \001(\0162\033.executor.v1" +
+      ".DependencyRuleR\016dependencyRuleB\013\n\tstep_" +
+      "type\"c\n\rToolExecution\022\033\n\ttool_name\030\001 \001(\t" +
+      "R\010toolName\0225\n\targuments\030\002 \001(\0132\027.google.p" +
+      "rotobuf.StructR\targuments\"\324\001\n\014Compensati" +
+      "on\022\033\n\ttool_name\030\001 \001(\tR\010toolName\0225\n\targum" +
+      "ents\030\002 \001(\0132\027.google.protobuf.StructR\targ" +
+      "uments\022;\n\014retry_policy\030\003 \001(\0132\030.executor." +
+      "v1.RetryPolicyR\013retryPolicy\0223\n\007timeout\030\004" +
+      " \001(\0132\031.google.protobuf.DurationR\007timeout" +
+      "\"v\n\016ValidationRule\022:\n\013json_schema\030\001 \001(\0132" +
+      "\027.google.protobuf.StructH\000R\njsonSchema\022 " +
+      "\n\013description\030\002 \001(\tR\013descriptionB\006\n\004rule" +
+      "\"\323\002\n\013RetryPolicy\022!\n\014max_attempts\030\001 \001(\rR\013" +
+      "maxAttempts\022B\n\017initial_backoff\030\002 \001(\0132\031.g" +
+      "oogle.protobuf.DurationR\016initialBackoff\022" +
+      "-\n\022backoff_multiplier\030\003 \001(\001R\021backoffMult" +
+      "iplier\022:\n\013max_backoff\030\004 \001(\0132\031.google.pro" +
+      "tobuf.DurationR\nmaxBackoff\022\026\n\006jitter\030\005 \001" +
+      "(\001R\006jitter\022Z\n\031non_retryable_error_types\030" +
+      "\006 \003(\0162\037.executor.v1.ExecutionErrorTypeR\026" +
+      "nonRetryableErrorTypes\"\236\001\n\rTimeoutPolicy" +
+      "\022K\n\024default_step_timeout\030\001 \001(\0132\031.google." +
+      "protobuf.DurationR\022defaultStepTimeout\022@\n" +
+      "\034expected_duration_multiplier\030\002 \001(\001R\032exp" +
+      "ectedDurationMultiplier\"\260\002\n\016ResourceLimi" +
+      "ts\022\"\n\rmax_cpu_cores\030\001 \001(\rR\013maxCpuCores\022\"" +
+      "\n\rmax_memory_mb\030\002 \001(\004R\013maxMemoryMb\022)\n\021ma" +
+      "x_disk_space_mb\030\003 \001(\004R\016maxDiskSpaceMb\0220\n" +
+      "\024max_network_requests\030\004 \001(\004R\022maxNetworkR" +
+      "equests\022G\n\022max_execution_time\030\005 \001(\0132\031.go" +
+      "ogle.protobuf.DurationR\020maxExecutionTime" +
+      "\0220\n\024max_tool_invocations\030\006 \001(\004R\022maxToolI" +
+      "nvocations\"\274\003\n\020ExecutionOptions\0220\n\024max_c" +
+      "oncurrent_steps\030\001 \001(\rR\022maxConcurrentStep" +
+      "s\022D\n\017resource_limits\030\002 \001(\0132\033.executor.v1" +
+      ".ResourceLimitsR\016resourceLimits\022A\n\016timeo" +
+      "ut_policy\030\003 \001(\0132\032.executor.v1.TimeoutPol" +
+      "icyR\rtimeoutPolicy\022;\n\014retry_policy\030\004 \001(\013" +
+      "2\030.executor.v1.RetryPolicyR\013retryPolicy\022" +
+      "#\n\rauto_rollback\030\005 \001(\010R\014autoRollback\022-\n\022" +
+      "progress_reporting\030\006 \001(\010R\021progressReport" +
+      "ing\022.\n\023continue_on_failure\030\007 \001(\010R\021contin" +
+      "ueOnFailure\022,\n\022rollback_on_cancel\030\010 \001(\010R" +
+      "\020rollbackOnCancel\"\241\001\n\016ExecutionError\022>\n\n" +
+      "error_type\030\001 \001(\0162\037.executor.v1.Execution" +
+      "ErrorTypeR\terrorType\022\030\n\007message\030\002 \001(\tR\007m" +
+      "essage\022\034\n\tretryable\030\003 \001(\010R\tretryable\022\027\n\007" +
+      "step_id\030\004 \001(\tR\006stepId\"\353\001\n\rResourceUsage\022" +
+      "\036\n\013cpu_time_ms\030\001 \001(\004R\tcpuTimeMs\022$\n\016memor" +
+      "y_peak_mb\030\002 \001(\004R\014memoryPeakMb\022\035\n\ndisk_re" +
+      "ads\030\003 \001(\004R\tdiskReads\022\037\n\013disk_writes\030\004 \001(" +
+      "\004R\ndiskWrites\022)\n\020network_requests\030\005 \001(\004R" +
+      "\017networkRequests\022)\n\020tool_invocations\030\006 \001" +
+      "(\004R\017toolInvocations\"\247\003\n\010Progress\022\037\n\013tota" +
+      "l_steps\030\001 \001(\rR\ntotalSteps\022#\n\rpending_ste" +
+      "ps\030\002 \001(\rR\014pendingSteps\022#\n\rrunning_steps\030" +
+      "\003 \001(\rR\014runningSteps\022\'\n\017completed_steps\030\004" +
+      " \001(\rR\016completedSteps\022!\n\014failed_steps\030\005 \001" +
+      "(\rR\013failedSteps\022#\n\rskipped_steps\030\006 \001(\rR\014" +
+      "skippedSteps\022\'\n\017cancelled_steps\030\007 \001(\rR\016c" +
+      "ancelledSteps\022-\n\022compensating_steps\030\010 \001(" +
+      "\rR\021compensatingSteps\022+\n\021compensated_step" +
+      "s\030\t \001(\rR\020compensatedSteps\022:\n\031compensatio" +
+      "n_failed_steps\030\n \001(\rR\027compensationFailed" +
+      "Steps\"\313\003\n\022CompensationResult\022/\n\006status\030\001" +
+      " \001(\0162\027.executor.v1.StepStatusR\006status\022.\n" +
+      "\006output\030\002 \001(\0132\026.google.protobuf.ValueR\006o" +
+      "utput\022\024\n\005error\030\003 \001(\tR\005error\022>\n\nerror_typ" +
+      "e\030\004 \001(\0162\037.executor.v1.ExecutionErrorType" +
+      "R\terrorType\022\032\n\010attempts\030\005 \001(\rR\010attempts\022" +
+      "@\n\016execution_time\030\006 \001(\0132\031.google.protobu" +
+      "f.DurationR\rexecutionTime\0229\n\nstart_time\030" +
+      "\007 \001(\0132\032.google.protobuf.TimestampR\tstart" +
+      "Time\0225\n\010end_time\030\010 \001(\0132\032.google.protobuf" +
+      ".TimestampR\007endTime\022.\n\023elided_output_byt" +
+      "es\030\t \001(\004R\021elidedOutputBytes\"\240\005\n\nStepResu" +
+      "lt\022\027\n\007step_id\030\001 \001(\tR\006stepId\022/\n\006status\030\002 " +
+      "\001(\0162\027.executor.v1.StepStatusR\006status\022.\n\006" +
+      "output\030\003 \001(\0132\026.google.protobuf.ValueR\006ou" +
+      "tput\022\024\n\005error\030\004 \001(\tR\005error\022@\n\016execution_" +
+      "time\030\005 \001(\0132\031.google.protobuf.DurationR\re" +
+      "xecutionTime\022\037\n\013retry_count\030\006 \001(\rR\nretry" +
+      "Count\0223\n\010metadata\030\007 \001(\0132\027.google.protobu" +
+      "f.StructR\010metadata\022\033\n\tstep_name\030\010 \001(\tR\010s" +
+      "tepName\022>\n\nerror_type\030\t \001(\0162\037.executor.v" +
+      "1.ExecutionErrorTypeR\terrorType\0229\n\nstart" +
+      "_time\030\n \001(\0132\032.google.protobuf.TimestampR" +
+      "\tstartTime\0225\n\010end_time\030\013 \001(\0132\032.google.pr" +
+      "otobuf.TimestampR\007endTime\022C\n\014compensatio" +
+      "n\030\014 \001(\0132\037.executor.v1.CompensationResult" +
+      "R\014compensation\022.\n\023elided_output_bytes\030\r " +
+      "\001(\004R\021elidedOutputBytes\022&\n\017nothing_to_und" +
+      "o\030\021 \001(\010R\rnothingToUndo\"\323\005\n\017ExecutionResu" +
+      "lt\022\027\n\007plan_id\030\001 \001(\tR\006planId\0224\n\006status\030\002 " +
+      "\001(\0162\034.executor.v1.ExecutionStatusR\006statu" +
+      "s\022:\n\014step_results\030\003 \003(\0132\027.executor.v1.St" +
+      "epResultR\013stepResults\022@\n\016execution_time\030" +
+      "\004 \001(\0132\031.google.protobuf.DurationR\rexecut" +
+      "ionTime\022A\n\016resource_usage\030\005 \001(\0132\032.execut" +
+      "or.v1.ResourceUsageR\rresourceUsage\0223\n\010me" +
+      "tadata\030\006 \001(\0132\027.google.protobuf.StructR\010m" +
+      "etadata\0221\n\005error\030\007 \001(\0132\033.executor.v1.Exe" +
+      "cutionErrorR\005error\022\033\n\tplan_name\030\010 \001(\tR\010p" +
+      "lanName\0221\n\010progress\030\t \001(\0132\025.executor.v1." +
+      "ProgressR\010progress\022;\n\013create_time\030\n \001(\0132" +
+      "\032.google.protobuf.TimestampR\ncreateTime\022" +
+      "9\n\nstart_time\030\013 \001(\0132\032.google.protobuf.Ti" +
+      "mestampR\tstartTime\0225\n\010end_time\030\014 \001(\0132\032.g" +
+      "oogle.protobuf.TimestampR\007endTime\022I\n\022com" +
+      "pensation_usage\030\r \001(\0132\032.executor.v1.Reso" +
+      "urceUsageR\021compensationUsage\"\340\004\n\016Executi" +
+      "onEvent\022\032\n\010sequence\030\001 \001(\004R\010sequence\022\027\n\007p" +
+      "lan_id\030\002 \001(\tR\006planId\0229\n\nevent_time\030\003 \001(\013" +
+      "2\032.google.protobuf.TimestampR\teventTime\022" +
+      "4\n\006status\030\004 \001(\0162\034.executor.v1.ExecutionS" +
+      "tatusR\006status\022\027\n\007step_id\030\005 \001(\tR\006stepId\0228" +
+      "\n\013step_status\030\006 \001(\0162\027.executor.v1.StepSt" +
+      "atusR\nstepStatus\022\030\n\007attempt\030\007 \001(\rR\007attem" +
+      "pt\022\030\n\007message\030\010 \001(\tR\007message\0223\n\004type\030\t \001" +
+      "(\0162\037.executor.v1.ExecutionEventTypeR\004typ" +
+      "e\0221\n\005error\030\n \001(\0132\033.executor.v1.Execution" +
+      "ErrorR\005error\022:\n\013retry_delay\030\013 \001(\0132\031.goog" +
+      "le.protobuf.DurationR\nretryDelay\022\032\n\010prog" +
+      "ress\030\014 \001(\001R\010progress\022\033\n\tstep_name\030\r \001(\tR" +
+      "\010stepName\022.\n\006output\030\016 \001(\0132\026.google.proto" +
+      "buf.ValueR\006output\022\024\n\005actor\030\017 \001(\tR\005actor\"" +
+      "\264\003\n\010ToolSpec\022\022\n\004name\030\001 \001(\tR\004name\022\024\n\005titl" +
+      "e\030\002 \001(\tR\005title\022 \n\013description\030\003 \001(\tR\013des" +
+      "cription\022:\n\014input_schema\030\004 \001(\0132\027.google." +
+      "protobuf.StructR\013inputSchema\022<\n\routput_s" +
+      "chema\030\005 \001(\0132\027.google.protobuf.StructR\014ou" +
+      "tputSchema\022\033\n\tread_only\030\006 \001(\010R\010readOnly\022" +
+      " \n\013destructive\030\007 \001(\010R\013destructive\022\036\n\nide" +
+      "mpotent\030\010 \001(\010R\nidempotent\022\035\n\nopen_world\030" +
+      "\t \001(\010R\topenWorld\022B\n\017default_timeout\030\n \001(" +
+      "\0132\031.google.protobuf.DurationR\016defaultTim" +
+      "eout\022 \n\013compensable\030\013 \001(\010R\013compensable\"J" +
+      "\n\rToolLoadError\022\037\n\013entry_point\030\001 \001(\tR\nen" +
+      "tryPoint\022\030\n\007message\030\002 \001(\tR\007message\"\222\001\n\022E" +
+      "xecutePlanRequest\022+\n\004plan\030\001 \001(\0132\027.execut" +
+      "or.v1.ActionPlanR\004plan\0227\n\007options\030\002 \001(\0132" +
+      "\035.executor.v1.ExecutionOptionsR\007options\022" +
+      "\026\n\006detach\030\003 \001(\010R\006detach\"K\n\023ExecutePlanRe" +
+      "sponse\0224\n\006result\030\001 \001(\0132\034.executor.v1.Exe" +
+      "cutionResultR\006result\"\234\003\n\020ExecutionContex" +
+      "t\022\027\n\007plan_id\030\001 \001(\tR\006planId\022Q\n\014step_outpu" +
+      "ts\030\002 \003(\0132..executor.v1.ExecutionContext." +
+      "StepOutputsEntryR\013stepOutputs\022D\n\017resourc" +
+      "e_limits\030\003 \001(\0132\033.executor.v1.ResourceLim" +
+      "itsR\016resourceLimits\022A\n\016timeout_policy\030\004 " +
+      "\001(\0132\032.executor.v1.TimeoutPolicyR\rtimeout" +
+      "Policy\022;\n\014retry_policy\030\005 \001(\0132\030.executor." +
+      "v1.RetryPolicyR\013retryPolicy\032V\n\020StepOutpu" +
+      "tsEntry\022\020\n\003key\030\001 \001(\tR\003key\022,\n\005value\030\002 \001(\013" +
+      "2\026.google.protobuf.ValueR\005value:\0028\001\"z\n\022E" +
+      "xecuteStepRequest\022+\n\004step\030\001 \001(\0132\027.execut" +
+      "or.v1.ActionStepR\004step\0227\n\007context\030\002 \001(\0132" +
+      "\035.executor.v1.ExecutionContextR\007context\"" +
+      "\211\001\n\023ExecuteStepResponse\022/\n\006result\030\001 \001(\0132" +
+      "\027.executor.v1.StepResultR\006result\022A\n\016reso" +
+      "urce_usage\030\002 \001(\0132\032.executor.v1.ResourceU" +
+      "sageR\rresourceUsage\"I\n\026CancelExecutionRe" +
+      "quest\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\026\n\006reason" +
+      "\030\002 \001(\tR\006reason\"O\n\027CancelExecutionRespons" +
       "e\0224\n\006status\030\001 \001(\0162\034.executor.v1.Executio" +
-      "nStatusR\006status\"1\n\026ResumeExecutionReques" +
-      "t\022\027\n\007plan_id\030\001 \001(\tR\006planId\"O\n\027ResumeExec" +
-      "utionResponse\0224\n\006status\030\001 \001(\0162\034.executor" +
-      ".v1.ExecutionStatusR\006status\"4\n\031GetExecut" +
-      "ionStatusRequest\022\027\n\007plan_id\030\001 \001(\tR\006planI" +
-      "d\"\316\005\n\032GetExecutionStatusResponse\022\027\n\007plan" +
-      "_id\030\001 \001(\tR\006planId\0224\n\006status\030\002 \001(\0162\034.exec" +
-      "utor.v1.ExecutionStatusR\006status\0221\n\010progr" +
-      "ess\030\003 \001(\0132\025.executor.v1.ProgressR\010progre" +
-      "ss\022:\n\014step_results\030\004 \003(\0132\027.executor.v1.S" +
-      "tepResultR\013stepResults\0221\n\005error\030\005 \001(\0132\033." +
-      "executor.v1.ExecutionErrorR\005error\022A\n\016res" +
-      "ource_usage\030\006 \001(\0132\032.executor.v1.Resource" +
-      "UsageR\rresourceUsage\022\033\n\tplan_name\030\007 \001(\tR" +
-      "\010planName\022;\n\013create_time\030\010 \001(\0132\032.google." +
-      "protobuf.TimestampR\ncreateTime\0229\n\nstart_" +
-      "time\030\t \001(\0132\032.google.protobuf.TimestampR\t" +
-      "startTime\0225\n\010end_time\030\n \001(\0132\032.google.pro" +
-      "tobuf.TimestampR\007endTime\022@\n\016execution_ti" +
-      "me\030\013 \001(\0132\031.google.protobuf.DurationR\rexe" +
-      "cutionTime\022#\n\rlast_sequence\030\014 \001(\004R\014lastS" +
-      "equence\022I\n\022compensation_usage\030\r \001(\0132\032.ex" +
-      "ecutor.v1.ResourceUsageR\021compensationUsa" +
-      "ge\"K\n\030RollbackExecutionRequest\022\027\n\007plan_i" +
-      "d\030\001 \001(\tR\006planId\022\026\n\006detach\030\002 \001(\010R\006detach\"" +
-      "Q\n\031RollbackExecutionResponse\0224\n\006status\030\001" +
-      " \001(\0162\034.executor.v1.ExecutionStatusR\006stat" +
-      "us\"W\n\025WatchExecutionRequest\022\027\n\007plan_id\030\001" +
-      " \001(\tR\006planId\022%\n\016after_sequence\030\002 \001(\004R\raf" +
-      "terSequence\"M\n\026WatchExecutionResponse\0223\n" +
-      "\006events\030\001 \003(\0132\033.executor.v1.ExecutionEve" +
-      "ntR\006events\"N\n\020ListToolsRequest\022\033\n\tpage_s" +
-      "ize\030\001 \001(\005R\010pageSize\022\035\n\npage_token\030\002 \001(\tR" +
-      "\tpageToken\"\245\001\n\021ListToolsResponse\022+\n\005tool" +
-      "s\030\001 \003(\0132\025.executor.v1.ToolSpecR\005tools\022&\n" +
-      "\017next_page_token\030\002 \001(\tR\rnextPageToken\022;\n" +
-      "\013load_errors\030\003 \003(\0132\032.executor.v1.ToolLoa" +
-      "dErrorR\nloadErrors\"\223\002\n\020ExecutionSummary\022" +
-      "\027\n\007plan_id\030\001 \001(\tR\006planId\022\033\n\tplan_name\030\002 " +
-      "\001(\tR\010planName\0224\n\006status\030\003 \001(\0162\034.executor" +
-      ".v1.ExecutionStatusR\006status\022;\n\013create_ti" +
-      "me\030\004 \001(\0132\032.google.protobuf.TimestampR\ncr" +
-      "eateTime\0225\n\010end_time\030\005 \001(\0132\032.google.prot" +
-      "obuf.TimestampR\007endTime\022\037\n\013total_steps\030\006" +
-      " \001(\rR\ntotalSteps\"\256\002\n\025ListExecutionsReque" +
-      "st\022\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npage_" +
-      "token\030\002 \001(\tR\tpageToken\0228\n\010statuses\030\003 \003(\016" +
-      "2\034.executor.v1.ExecutionStatusR\010statuses" +
-      "\022?\n\rcreated_after\030\004 \001(\0132\032.google.protobu" +
-      "f.TimestampR\014createdAfter\022A\n\016created_bef" +
-      "ore\030\005 \001(\0132\032.google.protobuf.TimestampR\rc" +
-      "reatedBefore\022\033\n\tplan_name\030\006 \001(\tR\010planNam" +
-      "e\"\177\n\026ListExecutionsResponse\022=\n\nexecution" +
-      "s\030\001 \003(\0132\035.executor.v1.ExecutionSummaryR\n" +
-      "executions\022&\n\017next_page_token\030\002 \001(\tR\rnex" +
-      "tPageToken\"1\n\026DeleteExecutionRequest\022\027\n\007" +
-      "plan_id\030\001 \001(\tR\006planId\"\031\n\027DeleteExecution" +
-      "Response*\324\002\n\017ExecutionStatus\022 \n\034EXECUTIO" +
-      "N_STATUS_UNSPECIFIED\020\000\022\034\n\030EXECUTION_STAT" +
-      "US_PENDING\020\001\022\034\n\030EXECUTION_STATUS_RUNNING" +
-      "\020\002\022\036\n\032EXECUTION_STATUS_COMPLETED\020\003\022\033\n\027EX" +
-      "ECUTION_STATUS_FAILED\020\004\022\036\n\032EXECUTION_STA" +
-      "TUS_CANCELLED\020\005\022\033\n\027EXECUTION_STATUS_PAUS" +
-      "ED\020\006\022!\n\035EXECUTION_STATUS_ROLLING_BACK\020\007\022" +
-      " \n\034EXECUTION_STATUS_ROLLED_BACK\020\010\022$\n EXE" +
-      "CUTION_STATUS_ROLLBACK_FAILED\020\t*\242\002\n\nStep" +
-      "Status\022\033\n\027STEP_STATUS_UNSPECIFIED\020\000\022\027\n\023S" +
-      "TEP_STATUS_PENDING\020\001\022\027\n\023STEP_STATUS_RUNN" +
-      "ING\020\002\022\031\n\025STEP_STATUS_COMPLETED\020\003\022\026\n\022STEP" +
-      "_STATUS_FAILED\020\004\022\027\n\023STEP_STATUS_SKIPPED\020" +
-      "\005\022\031\n\025STEP_STATUS_CANCELLED\020\006\022\034\n\030STEP_STA" +
-      "TUS_COMPENSATING\020\007\022\033\n\027STEP_STATUS_COMPEN" +
-      "SATED\020\010\022#\n\037STEP_STATUS_COMPENSATION_FAIL" +
-      "ED\020\t*\222\003\n\022ExecutionErrorType\022$\n EXECUTION" +
-      "_ERROR_TYPE_UNSPECIFIED\020\000\022\'\n#EXECUTION_E" +
-      "RROR_TYPE_TOOL_NOT_FOUND\020\001\022+\n\'EXECUTION_" +
-      "ERROR_TYPE_RESOURCE_EXHAUSTED\020\002\022 \n\034EXECU" +
-      "TION_ERROR_TYPE_TIMEOUT\020\003\022 \n\034EXECUTION_E" +
-      "RROR_TYPE_NETWORK\020\004\022#\n\037EXECUTION_ERROR_T" +
-      "YPE_VALIDATION\020\005\022$\n EXECUTION_ERROR_TYPE" +
-      "_TOOL_FAILED\020\006\022*\n&EXECUTION_ERROR_TYPE_D" +
-      "EPENDENCY_FAILED\020\007\022\"\n\036EXECUTION_ERROR_TY" +
-      "PE_CANCELLED\020\010\022!\n\035EXECUTION_ERROR_TYPE_I" +
-      "NTERNAL\020\t*\362\001\n\022ExecutionEventType\022$\n EXEC" +
-      "UTION_EVENT_TYPE_UNSPECIFIED\020\000\0221\n-EXECUT" +
-      "ION_EVENT_TYPE_EXECUTION_STATUS_CHANGED\020" +
-      "\001\022,\n(EXECUTION_EVENT_TYPE_STEP_STATUS_CH" +
-      "ANGED\020\002\022-\n)EXECUTION_EVENT_TYPE_STEP_RET" +
-      "RY_SCHEDULED\020\003\022&\n\"EXECUTION_EVENT_TYPE_S" +
-      "TEP_PROGRESS\020\0042\371\007\n\017ExecutorService\022P\n\013Ex" +
-      "ecutePlan\022\037.executor.v1.ExecutePlanReque" +
-      "st\032 .executor.v1.ExecutePlanResponse\022P\n\013" +
-      "ExecuteStep\022\037.executor.v1.ExecuteStepReq" +
-      "uest\032 .executor.v1.ExecuteStepResponse\022\\" +
-      "\n\017CancelExecution\022#.executor.v1.CancelEx" +
-      "ecutionRequest\032$.executor.v1.CancelExecu" +
-      "tionResponse\022Y\n\016PauseExecution\022\".executo" +
-      "r.v1.PauseExecutionRequest\032#.executor.v1" +
-      ".PauseExecutionResponse\022\\\n\017ResumeExecuti" +
-      "on\022#.executor.v1.ResumeExecutionRequest\032" +
-      "$.executor.v1.ResumeExecutionResponse\022e\n" +
-      "\022GetExecutionStatus\022&.executor.v1.GetExe" +
-      "cutionStatusRequest\032\'.executor.v1.GetExe" +
-      "cutionStatusResponse\022b\n\021RollbackExecutio" +
-      "n\022%.executor.v1.RollbackExecutionRequest" +
-      "\032&.executor.v1.RollbackExecutionResponse" +
-      "\022[\n\016WatchExecution\022\".executor.v1.WatchEx" +
-      "ecutionRequest\032#.executor.v1.WatchExecut" +
-      "ionResponse0\001\022J\n\tListTools\022\035.executor.v1" +
-      ".ListToolsRequest\032\036.executor.v1.ListTool" +
-      "sResponse\022Y\n\016ListExecutions\022\".executor.v" +
-      "1.ListExecutionsRequest\032#.executor.v1.Li" +
-      "stExecutionsResponse\022\\\n\017DeleteExecution\022" +
-      "#.executor.v1.DeleteExecutionRequest\032$.e" +
-      "xecutor.v1.DeleteExecutionResponseB\023\n\017de" +
-      "v.executor.v1P\001b\006proto3"
+      "nStatusR\006status\"0\n\025PauseExecutionRequest" +
+      "\022\027\n\007plan_id\030\001 \001(\tR\006planId\"N\n\026PauseExecut" +
+      "ionResponse\0224\n\006status\030\001 \001(\0162\034.executor.v" +
+      "1.ExecutionStatusR\006status\"1\n\026ResumeExecu" +
+      "tionRequest\022\027\n\007plan_id\030\001 \001(\tR\006planId\"O\n\027" +
+      "ResumeExecutionResponse\0224\n\006status\030\001 \001(\0162" +
+      "\034.executor.v1.ExecutionStatusR\006status\"4\n" +
+      "\031GetExecutionStatusRequest\022\027\n\007plan_id\030\001 " +
+      "\001(\tR\006planId\"\316\005\n\032GetExecutionStatusRespon" +
+      "se\022\027\n\007plan_id\030\001 \001(\tR\006planId\0224\n\006status\030\002 " +
+      "\001(\0162\034.executor.v1.ExecutionStatusR\006statu" +
+      "s\0221\n\010progress\030\003 \001(\0132\025.executor.v1.Progre" +
+      "ssR\010progress\022:\n\014step_results\030\004 \003(\0132\027.exe" +
+      "cutor.v1.StepResultR\013stepResults\0221\n\005erro" +
+      "r\030\005 \001(\0132\033.executor.v1.ExecutionErrorR\005er" +
+      "ror\022A\n\016resource_usage\030\006 \001(\0132\032.executor.v" +
+      "1.ResourceUsageR\rresourceUsage\022\033\n\tplan_n" +
+      "ame\030\007 \001(\tR\010planName\022;\n\013create_time\030\010 \001(\013" +
+      "2\032.google.protobuf.TimestampR\ncreateTime" +
+      "\0229\n\nstart_time\030\t \001(\0132\032.google.protobuf.T" +
+      "imestampR\tstartTime\0225\n\010end_time\030\n \001(\0132\032." +
+      "google.protobuf.TimestampR\007endTime\022@\n\016ex" +
+      "ecution_time\030\013 \001(\0132\031.google.protobuf.Dur" +
+      "ationR\rexecutionTime\022#\n\rlast_sequence\030\014 " +
+      "\001(\004R\014lastSequence\022I\n\022compensation_usage\030" +
+      "\r \001(\0132\032.executor.v1.ResourceUsageR\021compe" +
+      "nsationUsage\"K\n\030RollbackExecutionRequest" +
+      "\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\026\n\006detach\030\002 \001(" +
+      "\010R\006detach\"Q\n\031RollbackExecutionResponse\0224" +
+      "\n\006status\030\001 \001(\0162\034.executor.v1.ExecutionSt" +
+      "atusR\006status\"W\n\025WatchExecutionRequest\022\027\n" +
+      "\007plan_id\030\001 \001(\tR\006planId\022%\n\016after_sequence" +
+      "\030\002 \001(\004R\rafterSequence\"M\n\026WatchExecutionR" +
+      "esponse\0223\n\006events\030\001 \003(\0132\033.executor.v1.Ex" +
+      "ecutionEventR\006events\"N\n\020ListToolsRequest" +
+      "\022\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npage_to" +
+      "ken\030\002 \001(\tR\tpageToken\"\245\001\n\021ListToolsRespon" +
+      "se\022+\n\005tools\030\001 \003(\0132\025.executor.v1.ToolSpec" +
+      "R\005tools\022&\n\017next_page_token\030\002 \001(\tR\rnextPa" +
+      "geToken\022;\n\013load_errors\030\003 \003(\0132\032.executor." +
+      "v1.ToolLoadErrorR\nloadErrors\"\223\002\n\020Executi" +
+      "onSummary\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\033\n\tpl" +
+      "an_name\030\002 \001(\tR\010planName\0224\n\006status\030\003 \001(\0162" +
+      "\034.executor.v1.ExecutionStatusR\006status\022;\n" +
+      "\013create_time\030\004 \001(\0132\032.google.protobuf.Tim" +
+      "estampR\ncreateTime\0225\n\010end_time\030\005 \001(\0132\032.g" +
+      "oogle.protobuf.TimestampR\007endTime\022\037\n\013tot" +
+      "al_steps\030\006 \001(\rR\ntotalSteps\"\256\002\n\025ListExecu" +
+      "tionsRequest\022\033\n\tpage_size\030\001 \001(\005R\010pageSiz" +
+      "e\022\035\n\npage_token\030\002 \001(\tR\tpageToken\0228\n\010stat" +
+      "uses\030\003 \003(\0162\034.executor.v1.ExecutionStatus" +
+      "R\010statuses\022?\n\rcreated_after\030\004 \001(\0132\032.goog" +
+      "le.protobuf.TimestampR\014createdAfter\022A\n\016c" +
+      "reated_before\030\005 \001(\0132\032.google.protobuf.Ti" +
+      "mestampR\rcreatedBefore\022\033\n\tplan_name\030\006 \001(" +
+      "\tR\010planName\"\177\n\026ListExecutionsResponse\022=\n" +
+      "\nexecutions\030\001 \003(\0132\035.executor.v1.Executio" +
+      "nSummaryR\nexecutions\022&\n\017next_page_token\030" +
+      "\002 \001(\tR\rnextPageToken\"1\n\026DeleteExecutionR" +
+      "equest\022\027\n\007plan_id\030\001 \001(\tR\006planId\"\031\n\027Delet" +
+      "eExecutionResponse\"\216\001\n\025RetryExecutionReq" +
+      "uest\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\026\n\006detach\030" +
+      "\002 \001(\010R\006detach\022D\n\017resource_limits\030\003 \001(\0132\033" +
+      ".executor.v1.ResourceLimitsR\016resourceLim" +
+      "its\"N\n\026RetryExecutionResponse\0224\n\006result\030" +
+      "\001 \001(\0132\034.executor.v1.ExecutionResultR\006res" +
+      "ult*\223\001\n\016DependencyRule\022\037\n\033DEPENDENCY_RUL" +
+      "E_UNSPECIFIED\020\000\022!\n\035DEPENDENCY_RULE_ALL_C" +
+      "OMPLETED\020\001\022\037\n\033DEPENDENCY_RULE_NONE_FAILE" +
+      "D\020\002\022\034\n\030DEPENDENCY_RULE_ALL_DONE\020\003*\324\002\n\017Ex" +
+      "ecutionStatus\022 \n\034EXECUTION_STATUS_UNSPEC" +
+      "IFIED\020\000\022\034\n\030EXECUTION_STATUS_PENDING\020\001\022\034\n" +
+      "\030EXECUTION_STATUS_RUNNING\020\002\022\036\n\032EXECUTION" +
+      "_STATUS_COMPLETED\020\003\022\033\n\027EXECUTION_STATUS_" +
+      "FAILED\020\004\022\036\n\032EXECUTION_STATUS_CANCELLED\020\005" +
+      "\022\033\n\027EXECUTION_STATUS_PAUSED\020\006\022!\n\035EXECUTI" +
+      "ON_STATUS_ROLLING_BACK\020\007\022 \n\034EXECUTION_ST" +
+      "ATUS_ROLLED_BACK\020\010\022$\n EXECUTION_STATUS_R" +
+      "OLLBACK_FAILED\020\t*\242\002\n\nStepStatus\022\033\n\027STEP_" +
+      "STATUS_UNSPECIFIED\020\000\022\027\n\023STEP_STATUS_PEND" +
+      "ING\020\001\022\027\n\023STEP_STATUS_RUNNING\020\002\022\031\n\025STEP_S" +
+      "TATUS_COMPLETED\020\003\022\026\n\022STEP_STATUS_FAILED\020" +
+      "\004\022\027\n\023STEP_STATUS_SKIPPED\020\005\022\031\n\025STEP_STATU" +
+      "S_CANCELLED\020\006\022\034\n\030STEP_STATUS_COMPENSATIN" +
+      "G\020\007\022\033\n\027STEP_STATUS_COMPENSATED\020\010\022#\n\037STEP" +
+      "_STATUS_COMPENSATION_FAILED\020\t*\222\003\n\022Execut" +
+      "ionErrorType\022$\n EXECUTION_ERROR_TYPE_UNS" +
+      "PECIFIED\020\000\022\'\n#EXECUTION_ERROR_TYPE_TOOL_" +
+      "NOT_FOUND\020\001\022+\n\'EXECUTION_ERROR_TYPE_RESO" +
+      "URCE_EXHAUSTED\020\002\022 \n\034EXECUTION_ERROR_TYPE" +
+      "_TIMEOUT\020\003\022 \n\034EXECUTION_ERROR_TYPE_NETWO" +
+      "RK\020\004\022#\n\037EXECUTION_ERROR_TYPE_VALIDATION\020" +
+      "\005\022$\n EXECUTION_ERROR_TYPE_TOOL_FAILED\020\006\022" +
+      "*\n&EXECUTION_ERROR_TYPE_DEPENDENCY_FAILE" +
+      "D\020\007\022\"\n\036EXECUTION_ERROR_TYPE_CANCELLED\020\010\022" +
+      "!\n\035EXECUTION_ERROR_TYPE_INTERNAL\020\t*\241\002\n\022E" +
+      "xecutionEventType\022$\n EXECUTION_EVENT_TYP" +
+      "E_UNSPECIFIED\020\000\0221\n-EXECUTION_EVENT_TYPE_" +
+      "EXECUTION_STATUS_CHANGED\020\001\022,\n(EXECUTION_" +
+      "EVENT_TYPE_STEP_STATUS_CHANGED\020\002\022-\n)EXEC" +
+      "UTION_EVENT_TYPE_STEP_RETRY_SCHEDULED\020\003\022" +
+      "&\n\"EXECUTION_EVENT_TYPE_STEP_PROGRESS\020\004\022" +
+      "-\n)EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_" +
+      "UNDO\020\0102\324\010\n\017ExecutorService\022P\n\013ExecutePla" +
+      "n\022\037.executor.v1.ExecutePlanRequest\032 .exe" +
+      "cutor.v1.ExecutePlanResponse\022P\n\013ExecuteS" +
+      "tep\022\037.executor.v1.ExecuteStepRequest\032 .e" +
+      "xecutor.v1.ExecuteStepResponse\022\\\n\017Cancel" +
+      "Execution\022#.executor.v1.CancelExecutionR" +
+      "equest\032$.executor.v1.CancelExecutionResp" +
+      "onse\022Y\n\016PauseExecution\022\".executor.v1.Pau" +
+      "seExecutionRequest\032#.executor.v1.PauseEx" +
+      "ecutionResponse\022\\\n\017ResumeExecution\022#.exe" +
+      "cutor.v1.ResumeExecutionRequest\032$.execut" +
+      "or.v1.ResumeExecutionResponse\022e\n\022GetExec" +
+      "utionStatus\022&.executor.v1.GetExecutionSt" +
+      "atusRequest\032\'.executor.v1.GetExecutionSt" +
+      "atusResponse\022b\n\021RollbackExecution\022%.exec" +
+      "utor.v1.RollbackExecutionRequest\032&.execu" +
+      "tor.v1.RollbackExecutionResponse\022[\n\016Watc" +
+      "hExecution\022\".executor.v1.WatchExecutionR" +
+      "equest\032#.executor.v1.WatchExecutionRespo" +
+      "nse0\001\022J\n\tListTools\022\035.executor.v1.ListToo" +
+      "lsRequest\032\036.executor.v1.ListToolsRespons" +
+      "e\022Y\n\016ListExecutions\022\".executor.v1.ListEx" +
+      "ecutionsRequest\032#.executor.v1.ListExecut" +
+      "ionsResponse\022\\\n\017DeleteExecution\022#.execut" +
+      "or.v1.DeleteExecutionRequest\032$.executor." +
+      "v1.DeleteExecutionResponse\022Y\n\016RetryExecu" +
+      "tion\022\".executor.v1.RetryExecutionRequest" +
+      "\032#.executor.v1.RetryExecutionResponseB\023\n" +
+      "\017dev.executor.v1P\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -572,7 +598,7 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
     internal_static_executor_v1_ActionStep_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ActionStep_descriptor,
-        new java.lang.String[] { "Id", "Name", "ToolExecution", "Parameters", "Dependencies", "ExpectedDuration", "Timeout", "RetryPolicy", "ValidationRules", "Compensation", "StepType", });
+        new java.lang.String[] { "Id", "Name", "ToolExecution", "Parameters", "Dependencies", "ExpectedDuration", "Timeout", "RetryPolicy", "ValidationRules", "Compensation", "When", "DependencyRule", "StepType", });
     internal_static_executor_v1_ToolExecution_descriptor =
       getDescriptor().getMessageType(2);
     internal_static_executor_v1_ToolExecution_fieldAccessorTable = new
@@ -644,7 +670,7 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
     internal_static_executor_v1_StepResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_StepResult_descriptor,
-        new java.lang.String[] { "StepId", "Status", "Output", "Error", "ExecutionTime", "RetryCount", "Metadata", "StepName", "ErrorType", "StartTime", "EndTime", "Compensation", "ElidedOutputBytes", });
+        new java.lang.String[] { "StepId", "Status", "Output", "Error", "ExecutionTime", "RetryCount", "Metadata", "StepName", "ErrorType", "StartTime", "EndTime", "Compensation", "ElidedOutputBytes", "NothingToUndo", });
     internal_static_executor_v1_ExecutionResult_descriptor =
       getDescriptor().getMessageType(14);
     internal_static_executor_v1_ExecutionResult_fieldAccessorTable = new
@@ -819,6 +845,18 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_DeleteExecutionResponse_descriptor,
         new java.lang.String[] { });
+    internal_static_executor_v1_RetryExecutionRequest_descriptor =
+      getDescriptor().getMessageType(42);
+    internal_static_executor_v1_RetryExecutionRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_RetryExecutionRequest_descriptor,
+        new java.lang.String[] { "PlanId", "Detach", "ResourceLimits", });
+    internal_static_executor_v1_RetryExecutionResponse_descriptor =
+      getDescriptor().getMessageType(43);
+    internal_static_executor_v1_RetryExecutionResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_RetryExecutionResponse_descriptor,
+        new java.lang.String[] { "Result", });
     descriptor.resolveAllFeaturesImmutable();
     com.google.protobuf.DurationProto.getDescriptor();
     com.google.protobuf.StructProto.getDescriptor();

@@ -359,6 +359,37 @@ public final class ExecutorServiceGrpc {
     return getDeleteExecutionMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.executor.v1.RetryExecutionRequest,
+      dev.executor.v1.RetryExecutionResponse> getRetryExecutionMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "RetryExecution",
+      requestType = dev.executor.v1.RetryExecutionRequest.class,
+      responseType = dev.executor.v1.RetryExecutionResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.executor.v1.RetryExecutionRequest,
+      dev.executor.v1.RetryExecutionResponse> getRetryExecutionMethod() {
+    io.grpc.MethodDescriptor<dev.executor.v1.RetryExecutionRequest, dev.executor.v1.RetryExecutionResponse> getRetryExecutionMethod;
+    if ((getRetryExecutionMethod = ExecutorServiceGrpc.getRetryExecutionMethod) == null) {
+      synchronized (ExecutorServiceGrpc.class) {
+        if ((getRetryExecutionMethod = ExecutorServiceGrpc.getRetryExecutionMethod) == null) {
+          ExecutorServiceGrpc.getRetryExecutionMethod = getRetryExecutionMethod =
+              io.grpc.MethodDescriptor.<dev.executor.v1.RetryExecutionRequest, dev.executor.v1.RetryExecutionResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "RetryExecution"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.executor.v1.RetryExecutionRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.executor.v1.RetryExecutionResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new ExecutorServiceMethodDescriptorSupplier("RetryExecution"))
+              .build();
+        }
+      }
+    }
+    return getRetryExecutionMethod;
+  }
+
   /**
    * Creates a new async stub that supports all call types for the service
    */
@@ -540,6 +571,18 @@ public final class ExecutorServiceGrpc {
         io.grpc.stub.StreamObserver<dev.executor.v1.DeleteExecutionResponse> responseObserver) {
       io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getDeleteExecutionMethod(), responseObserver);
     }
+
+    /**
+     * <pre>
+     * Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
+     * FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
+     * outputs. Blocks until the execution ends unless `detach` is set.
+     * </pre>
+     */
+    default void retryExecution(dev.executor.v1.RetryExecutionRequest request,
+        io.grpc.stub.StreamObserver<dev.executor.v1.RetryExecutionResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getRetryExecutionMethod(), responseObserver);
+    }
   }
 
   /**
@@ -704,6 +747,19 @@ public final class ExecutorServiceGrpc {
       io.grpc.stub.ClientCalls.asyncUnaryCall(
           getChannel().newCall(getDeleteExecutionMethod(), getCallOptions()), request, responseObserver);
     }
+
+    /**
+     * <pre>
+     * Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
+     * FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
+     * outputs. Blocks until the execution ends unless `detach` is set.
+     * </pre>
+     */
+    public void retryExecution(dev.executor.v1.RetryExecutionRequest request,
+        io.grpc.stub.StreamObserver<dev.executor.v1.RetryExecutionResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getRetryExecutionMethod(), getCallOptions()), request, responseObserver);
+    }
   }
 
   /**
@@ -842,6 +898,18 @@ public final class ExecutorServiceGrpc {
       return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
           getChannel(), getDeleteExecutionMethod(), getCallOptions(), request);
     }
+
+    /**
+     * <pre>
+     * Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
+     * FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
+     * outputs. Blocks until the execution ends unless `detach` is set.
+     * </pre>
+     */
+    public dev.executor.v1.RetryExecutionResponse retryExecution(dev.executor.v1.RetryExecutionRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getRetryExecutionMethod(), getCallOptions(), request);
+    }
   }
 
   /**
@@ -979,6 +1047,18 @@ public final class ExecutorServiceGrpc {
       return io.grpc.stub.ClientCalls.blockingUnaryCall(
           getChannel(), getDeleteExecutionMethod(), getCallOptions(), request);
     }
+
+    /**
+     * <pre>
+     * Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
+     * FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
+     * outputs. Blocks until the execution ends unless `detach` is set.
+     * </pre>
+     */
+    public dev.executor.v1.RetryExecutionResponse retryExecution(dev.executor.v1.RetryExecutionRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getRetryExecutionMethod(), getCallOptions(), request);
+    }
   }
 
   /**
@@ -1114,6 +1194,19 @@ public final class ExecutorServiceGrpc {
       return io.grpc.stub.ClientCalls.futureUnaryCall(
           getChannel().newCall(getDeleteExecutionMethod(), getCallOptions()), request);
     }
+
+    /**
+     * <pre>
+     * Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
+     * FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
+     * outputs. Blocks until the execution ends unless `detach` is set.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.executor.v1.RetryExecutionResponse> retryExecution(
+        dev.executor.v1.RetryExecutionRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getRetryExecutionMethod(), getCallOptions()), request);
+    }
   }
 
   private static final int METHODID_EXECUTE_PLAN = 0;
@@ -1127,6 +1220,7 @@ public final class ExecutorServiceGrpc {
   private static final int METHODID_LIST_TOOLS = 8;
   private static final int METHODID_LIST_EXECUTIONS = 9;
   private static final int METHODID_DELETE_EXECUTION = 10;
+  private static final int METHODID_RETRY_EXECUTION = 11;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -1188,6 +1282,10 @@ public final class ExecutorServiceGrpc {
         case METHODID_DELETE_EXECUTION:
           serviceImpl.deleteExecution((dev.executor.v1.DeleteExecutionRequest) request,
               (io.grpc.stub.StreamObserver<dev.executor.v1.DeleteExecutionResponse>) responseObserver);
+          break;
+        case METHODID_RETRY_EXECUTION:
+          serviceImpl.retryExecution((dev.executor.v1.RetryExecutionRequest) request,
+              (io.grpc.stub.StreamObserver<dev.executor.v1.RetryExecutionResponse>) responseObserver);
           break;
         default:
           throw new AssertionError();
@@ -1284,6 +1382,13 @@ public final class ExecutorServiceGrpc {
               dev.executor.v1.DeleteExecutionRequest,
               dev.executor.v1.DeleteExecutionResponse>(
                 service, METHODID_DELETE_EXECUTION)))
+        .addMethod(
+          getRetryExecutionMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.executor.v1.RetryExecutionRequest,
+              dev.executor.v1.RetryExecutionResponse>(
+                service, METHODID_RETRY_EXECUTION)))
         .build();
   }
 
@@ -1343,6 +1448,7 @@ public final class ExecutorServiceGrpc {
               .addMethod(getListToolsMethod())
               .addMethod(getListExecutionsMethod())
               .addMethod(getDeleteExecutionMethod())
+              .addMethod(getRetryExecutionMethod())
               .build();
         }
       }

@@ -439,6 +439,22 @@ private static final long serialVersionUID = 0L;
     return elidedOutputBytes_;
   }
 
+  public static final int NOTHING_TO_UNDO_FIELD_NUMBER = 17;
+  private boolean nothingToUndo_ = false;
+  /**
+   * <pre>
+   * A rollback reached this COMPLETED step and had nothing to run: it declares no
+   * compensation and its tool cannot undo its calls.
+   * </pre>
+   *
+   * <code>bool nothing_to_undo = 17 [json_name = "nothingToUndo"];</code>
+   * @return The nothingToUndo.
+   */
+  @java.lang.Override
+  public boolean getNothingToUndo() {
+    return nothingToUndo_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -492,6 +508,9 @@ private static final long serialVersionUID = 0L;
     if (elidedOutputBytes_ != 0L) {
       output.writeUInt64(13, elidedOutputBytes_);
     }
+    if (nothingToUndo_ != false) {
+      output.writeBool(17, nothingToUndo_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -544,6 +563,10 @@ private static final long serialVersionUID = 0L;
     if (elidedOutputBytes_ != 0L) {
       size += com.google.protobuf.CodedOutputStream
         .computeUInt64Size(13, elidedOutputBytes_);
+    }
+    if (nothingToUndo_ != false) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeBoolSize(17, nothingToUndo_);
     }
     return size;
   }
@@ -611,6 +634,8 @@ private static final long serialVersionUID = 0L;
     }
     if (getElidedOutputBytes()
         != other.getElidedOutputBytes()) return false;
+    if (getNothingToUndo()
+        != other.getNothingToUndo()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -661,6 +686,9 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + ELIDED_OUTPUT_BYTES_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getElidedOutputBytes());
+    hash = (37 * hash) + NOTHING_TO_UNDO_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
+        getNothingToUndo());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -840,6 +868,7 @@ private static final long serialVersionUID = 0L;
         compensationBuilder_ = null;
       }
       elidedOutputBytes_ = 0L;
+      nothingToUndo_ = false;
       return this;
     }
 
@@ -931,6 +960,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00001000) != 0)) {
         result.elidedOutputBytes_ = elidedOutputBytes_;
       }
+      if (((from_bitField0_ & 0x00002000) != 0)) {
+        result.nothingToUndo_ = nothingToUndo_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -990,6 +1022,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getElidedOutputBytes() != 0L) {
         setElidedOutputBytes(other.getElidedOutputBytes());
+      }
+      if (other.getNothingToUndo() != false) {
+        setNothingToUndo(other.getNothingToUndo());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1092,6 +1127,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00001000;
               break;
             } // case 104
+            case 136: {
+              nothingToUndo_ = input.readBool();
+              bitField0_ |= 0x00002000;
+              break;
+            } // case 136
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2361,6 +2401,53 @@ private static final long serialVersionUID = 0L;
     public Builder clearElidedOutputBytes() {
       bitField0_ = (bitField0_ & ~0x00001000);
       elidedOutputBytes_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private boolean nothingToUndo_ ;
+    /**
+     * <pre>
+     * A rollback reached this COMPLETED step and had nothing to run: it declares no
+     * compensation and its tool cannot undo its calls.
+     * </pre>
+     *
+     * <code>bool nothing_to_undo = 17 [json_name = "nothingToUndo"];</code>
+     * @return The nothingToUndo.
+     */
+    @java.lang.Override
+    public boolean getNothingToUndo() {
+      return nothingToUndo_;
+    }
+    /**
+     * <pre>
+     * A rollback reached this COMPLETED step and had nothing to run: it declares no
+     * compensation and its tool cannot undo its calls.
+     * </pre>
+     *
+     * <code>bool nothing_to_undo = 17 [json_name = "nothingToUndo"];</code>
+     * @param value The nothingToUndo to set.
+     * @return This builder for chaining.
+     */
+    public Builder setNothingToUndo(boolean value) {
+
+      nothingToUndo_ = value;
+      bitField0_ |= 0x00002000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * A rollback reached this COMPLETED step and had nothing to run: it declares no
+     * compensation and its tool cannot undo its calls.
+     * </pre>
+     *
+     * <code>bool nothing_to_undo = 17 [json_name = "nothingToUndo"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearNothingToUndo() {
+      bitField0_ = (bitField0_ & ~0x00002000);
+      nothingToUndo_ = false;
       onChanged();
       return this;
     }

@@ -223,4 +223,15 @@ public interface StepResultOrBuilder extends
    * @return The elidedOutputBytes.
    */
   long getElidedOutputBytes();
+
+  /**
+   * <pre>
+   * A rollback reached this COMPLETED step and had nothing to run: it declares no
+   * compensation and its tool cannot undo its calls.
+   * </pre>
+   *
+   * <code>bool nothing_to_undo = 17 [json_name = "nothingToUndo"];</code>
+   * @return The nothingToUndo.
+   */
+  boolean getNothingToUndo();
 }

@@ -157,9 +157,7 @@ async def test_continue_on_failure_runs_all_done_steps_and_skips_the_rest(
     bad = step("fail", {}, name="bad", retry=NO_RETRY)
     after = step("echo", {}, name="after", depends_on=[bad])
     after2 = step("echo", {}, name="after2", depends_on=[after])
-    finally_ = step(
-        "echo", {}, name="finally", depends_on=[after2], dependency_rule="ALL_DONE"
-    )
+    finally_ = step("echo", {}, name="finally", depends_on=[after2], dependency_rule="ALL_DONE")
     p = plan(bad, after, after2, finally_)
 
     result = await client.execute_plan(p, pb.ExecutionOptions(continue_on_failure=True))
@@ -292,7 +290,13 @@ async def test_retry_runs_only_what_did_not_complete(
     assert statuses(events) == ["PENDING", "RUNNING", "FAILED", "RUNNING", "COMPLETED"]
     retried = events[len(before)]
     assert retried.type == STATUS_CHANGED and status_name(retried.status) == "RUNNING"
-    assert step_transitions(events, flaky.id) == ["RUNNING", "FAILED", "PENDING", "RUNNING", "COMPLETED"]
+    assert step_transitions(events, flaky.id) == [
+        "RUNNING",
+        "FAILED",
+        "PENDING",
+        "RUNNING",
+        "COMPLETED",
+    ]
     assert step_transitions(events, first.id) == ["RUNNING", "COMPLETED"]
 
 
@@ -300,10 +304,10 @@ async def test_retry_runs_only_what_did_not_complete(
 async def test_retry_with_raised_limits_after_resource_exhausted(
     client: AsyncExecutorClient,
 ) -> None:
-    steps = [step("echo", {"i": i}, name=f"s{i}") for i in range(3)]
-    for before, after in zip(steps, steps[1:], strict=False):
-        after.dependencies.append(before.id)
-    p = plan(*steps)
+    s0 = step("echo", {"i": 0}, name="s0")
+    s1 = step("echo", {"i": 1}, name="s1", depends_on=[s0])
+    s2 = step("echo", {"i": 2}, name="s2", depends_on=[s1])
+    p = plan(s0, s1, s2)
     limited = pb.ExecutionOptions(resource_limits=pb.ResourceLimits(max_tool_invocations=2))
     failed = await client.execute_plan(p, limited)
     assert status_name(failed.status) == "FAILED"

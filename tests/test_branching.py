@@ -34,7 +34,9 @@ pb = executor_pb2
 NO_RETRY = retry_policy(max_attempts=1)
 
 
-def _by_name(result: pb.ExecutionResult) -> dict[str, pb.StepResult]:
+def _by_name(
+    result: pb.ExecutionResult | pb.GetExecutionStatusResponse,
+) -> dict[str, pb.StepResult]:
     return {r.step_name: r for r in result.step_results}
 
 
@@ -371,14 +373,14 @@ async def test_retry_refusals(client: AsyncExecutorClient, gate: Gate) -> None:
     await client.execute_plan(done)
     with pytest.raises(FailedPreconditionError) as refused:
         await client.retry_execution(done.id)
-    assert status_name(refused.value.status) == "COMPLETED"
+    assert refused.value.status == pb.EXECUTION_STATUS_COMPLETED
 
     running = plan(step("gate", {"key": "r"}))
     await client.execute_plan(running, detach=True)
     await gate.started("r")
     with pytest.raises(FailedPreconditionError) as refused:
         await client.retry_execution(running.id)
-    assert status_name(refused.value.status) == "RUNNING"
+    assert refused.value.status == pb.EXECUTION_STATUS_RUNNING
     gate.open("r")
 
     undone = plan(step("fail", {}, retry=NO_RETRY))
@@ -386,7 +388,7 @@ async def test_retry_refusals(client: AsyncExecutorClient, gate: Gate) -> None:
     await client.rollback_execution(undone.id)
     with pytest.raises(FailedPreconditionError) as refused:
         await client.retry_execution(undone.id)
-    assert status_name(refused.value.status) == "ROLLED_BACK"
+    assert refused.value.status == pb.EXECUTION_STATUS_ROLLED_BACK
 
     failed = plan(step("fail", {}, retry=NO_RETRY))
     await client.execute_plan(failed)

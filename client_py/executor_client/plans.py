@@ -49,6 +49,8 @@ def step(
     parameters: Mapping[str, Any] | None = None,
     when: str = "",
     dependency_rule: pb.DependencyRule | str = "",
+    for_each: str = "",
+    max_parallel: int = 0,
 ) -> pb.ActionStep:
     """A step calling ``tool`` with JSON-like ``arguments``.
 
@@ -60,6 +62,10 @@ def step(
         when: A CEL condition, e.g. ``"steps.search.output.count == 0"``; false skips it.
         dependency_rule: ``"ALL_COMPLETED"`` (the default), ``"NONE_FAILED"`` or
             ``"ALL_DONE"``, or the enum value.
+        for_each: Run the tool once per element of this list, a reference like
+            ``"${steps.search.output.pages}"``; ``${item}``, ``${item.<path>}`` and
+            ``${item_index}`` in ``arguments`` are the element. ``max_parallel`` bounds
+            how many run at once.
 
     Raises:
         ValueError: A duration is negative or not finite, or a mapping holds a value
@@ -81,6 +87,7 @@ def step(
         compensation=compensation,
         when=when,
         dependency_rule=_dependency_rule(dependency_rule),
+        for_each=pb.ForEach(items=for_each, max_parallel=max_parallel) if for_each else None,
     )
 
 

@@ -42,6 +42,8 @@ class Limits:
     #: Submissions (ExecutePlan, ExecuteStep) each authenticated caller may make per minute,
     #: bursts of up to that many included.
     max_executions_per_minute: int = 1_200
+    #: Elements one for_each step may run over.
+    max_items_per_step: int = 10_000
 
     def __post_init__(self) -> None:
         for name in self.__slots__:

@@ -8,7 +8,7 @@ cost time on the hot path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -84,6 +84,15 @@ class ValidationRule(_Input):
     description: str = ""
 
 
+class ForEach(_Input):
+    """Run the step once per element of a list: `items` is a whole-string reference to an
+    ancestor's output (`${steps.<name>.output[.<path>]}`)."""
+
+    items: str
+    #: Elements run at once; 0: as many as the plan's concurrency allows.
+    max_parallel: int = 0
+
+
 class ActionStep(_Input):
     id: str
     name: str = ""
@@ -98,6 +107,7 @@ class ActionStep(_Input):
     #: A CEL condition over its ancestors' outputs and statuses; false: the step is SKIPPED.
     when: str = ""
     dependency_rule: DependencyRule = DependencyRule.ALL_COMPLETED
+    for_each: ForEach | None = None
 
     @property
     def label(self) -> str:
@@ -169,6 +179,33 @@ class CompensationResult:
 
 
 @dataclass(slots=True)
+class ItemResult:
+    """One element of a for_each step: its own attempts, outcome and undo."""
+
+    index: int
+    #: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, then COMPENSATING, COMPENSATED or
+    #: COMPENSATION_FAILED once a rollback reaches it.
+    status: StepStatus = StepStatus.PENDING
+    output: Any = None
+    error: str = ""
+    error_type: ExecutionErrorType | None = None
+    attempts: int = 0
+    compensation_attempts: int = 0
+    start_time: float | None = None
+    end_time: float | None = None
+
+    @property
+    def retry_count(self) -> int:
+        return max(self.attempts - 1, 0)
+
+    @property
+    def execution_time(self) -> float:
+        if self.start_time is None:
+            return 0.0
+        return (self.end_time or self.start_time) - self.start_time
+
+
+@dataclass(slots=True)
 class StepResult:
     step_id: str
     step_name: str = ""
@@ -185,6 +222,8 @@ class StepResult:
     nothing_to_undo: bool = False
     #: Why it was SKIPPED ("condition false", ...); empty otherwise.
     skipped_reason: str = ""
+    #: A for_each step's elements, in order (empty for other steps).
+    items: list[ItemResult] = field(default_factory=list)
 
     @property
     def retry_count(self) -> int:
@@ -259,6 +298,10 @@ class Event:
     #: On the RUNNING event of a RetryExecution: the resource limits that replace the
     #: plan's from then on (None: they stay).
     limits: ResourceLimits | None = None
+    #: Set on the events of one element of a for_each step: its index.
+    item_index: int | None = None
+    #: On the event that starts a for_each step: how many elements it has.
+    item_count: int | None = None
 
     @property
     def is_terminal(self) -> bool:

@@ -292,7 +292,7 @@ class Executor:
         observer = self._observer.execution(plan, state.status)  # observability
         journal = Journal(self._store, plan.id, state.last_sequence, observer)
         return Runner(
-            Machine(program, state, secrets=self.secrets),
+            Machine(program, state, secrets=self.secrets, limits=self.limits),
             journal,
             self._workspace(plan.id),
             self.limits,
@@ -666,7 +666,7 @@ class Executor:
         state = ExecutionState(plan, record.create_time)
         observer = self._observer.execution(plan, state.status, standalone=True)  # observability
         runner = Runner(
-            Machine(program, state, secrets=self.secrets),
+            Machine(program, state, secrets=self.secrets, limits=self.limits),
             Journal(store, plan_id, observer=observer),
             self._workspace(plan_id),
             self.limits,

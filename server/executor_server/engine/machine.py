@@ -33,11 +33,17 @@ once their dependencies have settled (`_cleaning_up`); a cancel stops those too.
 Re-running from a failure (`Retry`) sets FAILED, CANCELLED and SKIPPED steps back to
 PENDING and begins forward work again: completed steps keep their outputs.
 
+Fan-out: a for_each step is RUNNING while its elements run, each an attempt of its own
+keyed (step, item) where a step's own attempt is (step, -1). When its turn in the ready heap
+comes (`_next_element`) it opens (`_open`: the list is read from the output it refers to),
+starts one element and goes back in the heap while it has elements waiting and fewer than
+`max_parallel` running, so elements compete for slots in plan order like steps do. Element
+events carry `item_index`; the fold keeps each element's record, so recovery reopens it.
+
 Where the next features go: an approval gate, a signal or a sleep is a step in WAITING that
 holds no slot, exactly like a backoff (`_backing_off`), left by a new command (Approve,
-Signal) or a new TimerKind; a fan-out is decided where `_decide` lets a step run. Each is a
-command, an event and maybe an effect here, and a case in the runner's `_perform` if it has
-a new effect.
+Signal) or a new TimerKind. Each is a command, an event and maybe an effect here, and a
+case in the runner's `_perform` if it has a new effect.
 """
 
 from __future__ import annotations
@@ -49,8 +55,9 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from executor_server.domain.errors import FailedPrecondition, IllegalTransition
-from executor_server.domain.frozen import freeze
+from executor_server.domain.errors import FailedPrecondition, IllegalTransition, StepError
+from executor_server.domain.frozen import FrozenList, freeze
+from executor_server.domain.limits import Limits
 from executor_server.domain.models import Event, ExecutionError, ResourceLimits, ResourceUsage
 from executor_server.domain.status import (
     STEP_TRANSITIONS,
@@ -64,8 +71,9 @@ from executor_server.domain.status import (
 )
 from executor_server.engine.conditions import ConditionError
 from executor_server.engine.program import Program
-from executor_server.engine.references import ABSENT
+from executor_server.engine.references import ABSENT, ITEM, ITEM_INDEX
 from executor_server.engine.secrets import Secrets
+from executor_server.engine.sizes import TooLarge, json_size
 from executor_server.engine.state import ExecutionState
 from executor_server.tools.protocol import Budget
 
@@ -130,6 +138,8 @@ class AttemptEnded:
     usage: ResourceUsage | None = None
     #: The least the next attempt must wait (the other side's Retry-After).
     retry_after: float = 0.0
+    #: The element of a for_each step it ran for; -1 for the step's own attempt.
+    item: int = -1
 
 
 class TimerKind(Enum):
@@ -142,6 +152,7 @@ class TimerKind(Enum):
 class Timer:
     kind: TimerKind
     step: int = -1
+    item: int = -1
 
 
 DEADLINE = Timer(TimerKind.DEADLINE)
@@ -159,6 +170,7 @@ class ReportProgress:
     attempt: int
     fraction: float
     message: str
+    item: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +244,8 @@ class StartAttempt:
     compensation: bool
     #: Run the tool only once this sequence is durable (0: at once).
     after: int
+    #: The element of a for_each step to run it for; -1 for a plain step.
+    item: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +253,7 @@ class CancelAttempt:
     step: int
     attempt: int
     compensation: bool
+    item: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,8 +299,10 @@ class Machine:
         *,
         clock: Callable[[], float] = time.time,
         secrets: Secrets | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.program = program
+        self._limits = limits or Limits()
         self.state = state
         self._clock = clock
         # What steps produce is masked before it becomes an event: every secret, and the
@@ -311,8 +328,10 @@ class Machine:
         self._ready: list[int] = []  # a heap of positions (negated while rolling back)
         self._waiting_on: list[int] = []
         self._attempts: list[int] = [s.attempts for s in state.steps]
-        self.running: dict[int, int] = {}  # step -> attempt in flight
-        self._backing_off: set[int] = set()
+        #: (step, item) -> the attempt in flight; item is -1 but for a for_each's elements.
+        self.running: dict[tuple[int, int], int] = {}
+        self._backing_off: set[tuple[int, int]] = set()
+        self._fan_outs: dict[int, _Elements] = {}  # the for_each steps open now
         self._interrupted: list[int] = []  # attempts a previous process left running
         self._on_phase_end: list[int] = []  # tickets answered when the phase ends
         self._on_end: list[int] = []  # tickets answered when nothing more is to be done
@@ -378,6 +397,7 @@ class Machine:
         progress: float | None = None,
         actor: str = "",
         limits: ResourceLimits | None = None,
+        item: int | None = None,
     ) -> int:
         """Check one transition against the tables, fold it and journal it; returns its
         sequence. Raises IllegalTransition."""
@@ -389,7 +409,8 @@ class Machine:
             action = self.program.plan.steps[step]
             step_id, step_name = action.id, action.name
             if step_status is not None:
-                _check_step(state.steps[step].status, step_status)
+                record = state.steps[step] if item is None else state.steps[step].items[item]
+                _check_step(record.status, step_status)
         if status is not None and (state.last_sequence or status is not ES.PENDING):
             _check_execution(state.status, status)  # the first event creates it, PENDING
         event = Event(
@@ -410,6 +431,7 @@ class Machine:
             progress=progress,
             actor=actor,
             limits=limits,
+            item_index=item,
         )
         state.apply(event)
         self._out.events.append(event)
@@ -464,6 +486,7 @@ class Machine:
         error: ExecutionError | None = None,
         output: Any = None,
         usage: ResourceUsage | None = None,
+        item_count: int | None = None,
     ) -> int:
         """`_emit` for a step's status, the one event of every step start and end: built
         directly, as it is the hot path. Raises IllegalTransition."""
@@ -489,9 +512,36 @@ class Machine:
             output,
             usage,
         )
+        if item_count is not None:
+            event.item_count = item_count
         state.apply(event)
         self._out.events.append(event)
         return event.sequence
+
+    def _set_item(
+        self,
+        i: int,
+        k: int,
+        status: StepStatus,
+        attempt: int,
+        message: str,
+        *,
+        error: ExecutionError | None = None,
+        output: Any = None,
+        usage: ResourceUsage | None = None,
+    ) -> int:
+        """An element's status change. Raises IllegalTransition."""
+        return self._emit(
+            EventType.STEP_STATUS_CHANGED,
+            step=i,
+            step_status=status,
+            attempt=attempt,
+            message=f"item {k}: {message}",
+            error=error,
+            output=output,
+            usage=usage,
+            item=k,
+        )
 
     def _reply(self, ticket: int, status: ExecutionStatus | None = None) -> None:
         if ticket:
@@ -533,7 +583,9 @@ class Machine:
                 step_id=failed.step_id,
             )
         for i, step in enumerate(state.steps):
-            if step.status is SS.RUNNING:
+            if step.items and step.status in (SS.RUNNING, SS.COMPENSATING):
+                self._recover_elements(i)
+            elif step.status is SS.RUNNING:
                 n = step.attempts
                 if self._first_failure is not None and self._fail_fast:
                     lost = _interrupted(n, step.step_id)
@@ -555,8 +607,46 @@ class Machine:
             if self._first_failure is not None and self._fail_fast:
                 self._halt(ES.FAILED, None)
 
-    def _settle_interrupted(self, i: int, attempt: int, *, compensation: bool) -> bool:
-        """Whether the interrupted attempt runs again (else the step or its undo fails)."""
+    def _recover_elements(self, i: int) -> None:
+        """`_recover` for a for_each step: each interrupted element as a step would be."""
+        step = self.state.steps[i]
+        if step.status is SS.COMPENSATING:
+            for item in step.items:
+                if item.status is SS.COMPENSATING:
+                    self._settle_interrupted(
+                        i, item.compensation_attempts, compensation=True, item=item.index
+                    )
+            return
+        halted = self._first_failure is not None and self._fail_fast
+        failed: ExecutionError | None = None
+        for item in step.items:
+            if item.status is not SS.RUNNING:
+                continue
+            if halted:
+                lost = _interrupted(item.attempts, step.step_id)
+                self._set_item(i, item.index, SS.CANCELLED, item.attempts, lost.message, error=lost)
+            elif not self._settle_interrupted(
+                i, item.attempts, compensation=False, item=item.index
+            ):
+                failed = failed or ExecutionError(
+                    ExecutionErrorType.INTERNAL,
+                    f"item {item.index}: {item.error}",
+                    step_id=step.step_id,
+                )
+        if halted:
+            lost = _interrupted(0, step.step_id)
+            self._set_step(i, SS.CANCELLED, 0, lost.message, error=lost)
+        elif failed is not None:
+            self._set_step(i, SS.FAILED, 0, failed.message, error=failed)
+            self._first_failure = self._first_failure or failed
+        else:
+            self._interrupted.append(i)  # it opens again when its turn comes
+
+    def _settle_interrupted(
+        self, i: int, attempt: int, *, compensation: bool, item: int = -1
+    ) -> bool:
+        """Whether the interrupted attempt runs again (else the step or its undo fails; for
+        an element, the element does and the caller settles its step)."""
         step_id = self.program.plan.steps[i].id
         lost = _interrupted(attempt, step_id)
         undo = self.program.undo[i]
@@ -573,6 +663,7 @@ class Machine:
                 retry_delay=0.0,
                 message=f"{lost.message}; running it again",
                 error=lost,
+                item=item if item >= 0 else None,
             )
             return True
         error = ExecutionError(
@@ -582,6 +673,9 @@ class Machine:
             step_id=step_id,
         )
         failed = SS.COMPENSATION_FAILED if compensation else SS.FAILED
+        if item >= 0:
+            self._set_item(i, item, failed, attempt, error.message, error=error)
+            return False
         self._set_step(i, failed, attempt, error.message, error=error)
         if not compensation:
             self._first_failure = self._first_failure or error
@@ -714,6 +808,9 @@ class Machine:
         for i, step in enumerate(self.state.steps):
             if step.status in _RETRIED:
                 self._set_step(i, SS.PENDING, step.attempts, "pending again: retry")
+                for item in step.items:
+                    if item.status in _RETRIED:
+                        self._set_item(i, item.index, SS.PENDING, item.attempts, "pending again")
         self._first_failure = None
         self._requested_by = ""
         self._begin_forward()
@@ -721,6 +818,247 @@ class Machine:
             self._reply(ticket)
         else:
             self._on_end.append(ticket)
+
+    # ------------------------------------------------------------ fan-out
+
+    def _next_element(self, i: int, compensation: bool) -> None:
+        """For_each step i's turn for a slot: open it if it is not, start its next element."""
+        elements = self._fan_outs.get(i)
+        if elements is None:
+            elements = self._open_undo(i) if compensation else self._open(i)
+            if elements is None:
+                return  # it settled at once
+        elements.queued = False
+        if not elements.pending or elements.failed is not None:
+            return
+        k = abs(heapq.heappop(elements.pending))
+        self._begin_attempt(i, compensation=compensation, item=k)
+        self._requeue(i)
+
+    def _requeue(self, i: int) -> None:
+        """Back in the ready heap, if it has an element waiting and a slot of its own."""
+        elements = self._fan_outs.get(i)
+        if (
+            elements is not None
+            and not elements.queued
+            and elements.failed is None
+            and elements.pending
+            and elements.running < elements.limit
+        ):
+            elements.queued = True
+            heapq.heappush(self._ready, -i if self.compensating else i)
+
+    def _open(self, i: int) -> _Elements | None:
+        """Read the list step i runs over and mark it RUNNING; None when it settled at once
+        (not a list, too long, or empty)."""
+        step = self.state.steps[i]
+        fan_out = self.program.fan_outs[i]
+        assert fan_out is not None
+        limit = self._limits.max_items_per_step
+        error = None
+        try:
+            values = fan_out.items.resolve(self.outputs(), self._limits.max_message_bytes)
+        except StepError as exc:
+            error = ExecutionError(exc.error_type, f"for_each.items: {exc.message}")
+        else:
+            if not isinstance(values, list):
+                error = ExecutionError(
+                    ExecutionErrorType.VALIDATION,
+                    f"for_each.items is {_json_kind(values)}, not a list",
+                )
+            elif len(values) > limit:
+                error = ExecutionError(
+                    ExecutionErrorType.RESOURCE_EXHAUSTED,
+                    f"for_each over {len(values):,} items; a step may run over at most "
+                    f"{limit:,} (--max-items-per-step)",
+                )
+        if error is not None:
+            error = replace(error, step_id=self._steps[i].id)
+            self._set_step(i, SS.FAILED, 0, error.message, error=error)
+            self._step_failed(i, error)
+            return None
+        if step.status is SS.PENDING:
+            count = len(values)
+            message = f"running over {count:,} item{'s' if count != 1 else ''}"
+            self._set_step(i, SS.RUNNING, 0, message, item_count=count)
+        items = step.items
+        elements = _Elements(
+            values=values,
+            pending=[k for k, item in enumerate(items) if item.status in (SS.PENDING, SS.RUNNING)],
+            attempts=[item.attempts for item in items],
+            limit=min(fan_out.max_parallel, self.program.concurrency),
+        )
+        self._fan_outs[i] = elements
+        if not elements.pending:
+            self._fan_out_completed(i)
+            return None
+        return elements
+
+    def _element_succeeded(self, i: int, ended: AttemptEnded) -> None:
+        k, elements = ended.item, self._fan_outs[i]
+        if ended.compensation:
+            self._set_item(i, k, SS.COMPENSATED, ended.attempt, "compensated", usage=ended.usage)
+            self._next_undo(i)
+            return
+        self._set_item(
+            i, k, SS.COMPLETED, ended.attempt, "completed", output=ended.output, usage=ended.usage
+        )
+        if elements.failed is not None:  # a sibling failed the step meanwhile
+            self._element_stopped(i, False)
+            return
+        limit = self._limits.max_output_bytes
+        try:
+            elements.output_bytes += json_size(ended.output, limit - elements.output_bytes)
+        except TooLarge:
+            error = ExecutionError(
+                ExecutionErrorType.RESOURCE_EXHAUSTED,
+                f"the outputs of the items together are larger than max_output_bytes "
+                f"({limit:,} bytes)",
+                step_id=self._steps[i].id,
+            )
+            self._fail_fan_out(i, error)
+            return
+        if all(item.status is SS.COMPLETED for item in self.state.steps[i].items):
+            self._fan_out_completed(i)
+        else:
+            self._requeue(i)
+
+    def _fan_out_completed(self, i: int) -> None:
+        outputs = FrozenList(item.output for item in self.state.steps[i].items)
+        self._set_step(i, SS.COMPLETED, 0, "completed", output=outputs)
+        del self._fan_outs[i]
+        self._settle(i)
+
+    def _element_failed(
+        self,
+        i: int,
+        k: int,
+        attempt: int,
+        compensation: bool,
+        error: ExecutionError,
+        usage: ResourceUsage | None,
+    ) -> None:
+        elements = self._fan_outs[i]
+        if compensation:
+            self._set_item(
+                i, k, SS.COMPENSATION_FAILED, attempt, error.message, error=error, usage=usage
+            )
+            elements.undo_failed = elements.undo_failed or replace(
+                error, message=f"item {k}: {error.message}"
+            )
+            self._next_undo(i)  # a failed undo does not hold back the others
+            return
+        self._set_item(i, k, SS.FAILED, attempt, error.message, error=error, usage=usage)
+        if elements.failed is not None:
+            self._element_stopped(i, False)
+            return
+        self._fail_fan_out(
+            i, replace(error, message=f"item {k}: {error.message}", step_id=self._steps[i].id)
+        )
+
+    def _fail_fan_out(self, i: int, error: ExecutionError) -> None:
+        """An element failed for good: so does the step; its running siblings are cancelled
+        and those waiting to retry are stopped."""
+        elements = self._fan_outs[i]
+        elements.failed = error
+        backing_off = sorted(k for j, k in self._backing_off if j == i)
+        for k in backing_off:
+            self._backing_off.discard((i, k))
+            self._out.effects.append(DisarmTimer(Timer(TimerKind.RETRY, i, k)))
+            cut = ExecutionError(ExecutionErrorType.CANCELLED, error.message, step_id=error.step_id)
+            self._set_item(
+                i, k, SS.CANCELLED, elements.attempts[k], f"cancelled: {error.message}", error=cut
+            )
+        for (j, k), attempt in self.running.items():
+            if j == i:
+                self._out.effects.append(CancelAttempt(i, attempt, False, k))
+        self._set_step(i, SS.FAILED, 0, error.message, error=error)
+        if not elements.running:
+            del self._fan_outs[i]
+        self._step_failed(i, error)
+
+    def _element_stopped(self, i: int, compensation: bool) -> None:
+        """An element ended without its own outcome (cancelled, or after the step failed):
+        once none runs, a step that failed is done with, and one stopping is CANCELLED."""
+        elements = self._fan_outs.get(i)
+        if elements is None:
+            return
+        if compensation:
+            elements.undo_failed = elements.undo_failed or ExecutionError(
+                ExecutionErrorType.CANCELLED, "the rollback was cancelled"
+            )
+            self._next_undo(i)
+            return
+        if elements.running or any(j == i for j, _ in self._backing_off):
+            return
+        if elements.failed is None and self.phase is Phase.FORWARD:
+            return  # an element waiting: it runs when its turn comes
+        del self._fan_outs[i]
+        if self.state.steps[i].status is SS.RUNNING:
+            why = self._stop[1] if self._stop is not None else None
+            reason = why.message if why else "the execution failed"
+            error = ExecutionError(
+                why.error_type if why else ExecutionErrorType.CANCELLED,
+                reason,
+                step_id=self._steps[i].id,
+            )
+            self._set_step(i, SS.CANCELLED, 0, f"cancelled: {reason}", error=error)
+            self._settle(i)
+
+    def _open_undo(self, i: int) -> _Elements | None:
+        """Compensate the completed elements of for_each step i one at a time, last first;
+        None when it has none (it is COMPENSATED at once)."""
+        step = self.state.steps[i]
+        fan_out = self.program.fan_outs[i]
+        assert fan_out is not None
+        try:
+            values = fan_out.items.resolve(self.outputs(), self._limits.max_message_bytes)
+        except StepError:
+            values = [None] * len(step.items)  # read when it ran: cannot fail now
+        if not isinstance(values, list) or len(values) != len(step.items):
+            values = [None] * len(step.items)
+        undo = [
+            k
+            for k, item in enumerate(step.items)
+            if item.status in (SS.COMPLETED, SS.COMPENSATING, SS.COMPENSATION_FAILED)
+        ]
+        if step.status is not SS.COMPENSATING:
+            self._set_step(i, SS.COMPENSATING, 0, f"compensating {len(undo):,} items")
+        elements = _Elements(
+            values=values,
+            pending=[-k for k in undo],
+            attempts=[
+                item.compensation_attempts if item.status is SS.COMPENSATING else 0
+                for item in step.items
+            ],
+            limit=1,
+        )
+        heapq.heapify(elements.pending)
+        self._fan_outs[i] = elements
+        if not undo:
+            self._next_undo(i)
+            return None
+        return elements
+
+    def _next_undo(self, i: int) -> None:
+        """After an element's compensation: the next one, or the step's end."""
+        elements = self._fan_outs.get(i)
+        if elements is None:
+            return
+        if elements.pending and self.phase is Phase.ROLLBACK:
+            self._requeue(i)
+            return
+        if elements.running or any(j == i for j, _ in self._backing_off):
+            return
+        if self.phase is not Phase.ROLLBACK:
+            return  # a cancelled rollback records what it left (`_finish_rollback`)
+        del self._fan_outs[i]
+        failed = elements.undo_failed
+        if failed is None:
+            self._set_step(i, SS.COMPENSATED, 0, "completed")
+        else:
+            self._set_step(i, SS.COMPENSATION_FAILED, 0, failed.message, error=failed)
+        self._compensated(i)
 
     # ------------------------------------------------------------ running steps
 
@@ -735,7 +1073,11 @@ class Machine:
             ready, running = self._ready, self.running
             limit, compensation = self.program.concurrency, self.compensating
             while ready and len(running) < limit and self._can_start():
-                self._begin_attempt(abs(heapq.heappop(ready)), compensation=compensation)
+                i = abs(heapq.heappop(ready))
+                if self.program.fan_outs[i] is not None:
+                    self._next_element(i, compensation)
+                else:
+                    self._begin_attempt(i, compensation=compensation)
             if running or not self._phase_may_end():
                 break
             if self.phase in (Phase.FORWARD, Phase.STOPPING):
@@ -761,9 +1103,14 @@ class Machine:
             return not paused or (self._stop is not None and self._stop[0] is ES.CANCELLED)
         return False
 
-    def _begin_attempt(self, i: int, *, compensation: bool) -> None:
-        attempt = self._attempts[i] + 1
-        self._attempts[i] = attempt
+    def _begin_attempt(self, i: int, *, compensation: bool, item: int = -1) -> None:
+        if item < 0:
+            attempt = self._attempts[i] + 1
+            self._attempts[i] = attempt
+        else:
+            elements = self._fan_outs[i]
+            attempt = elements.attempts[item] + 1
+            elements.attempts[item] = attempt
         budget = self.budget
         limit = budget.limits.max_tool_invocations
         if limit and budget.used.tool_invocations >= limit:
@@ -772,7 +1119,7 @@ class Machine:
                 f"resource limit reached: max_tool_invocations (limit {limit})",
                 step_id=self.program.plan.steps[i].id,
             )
-            self._attempt_failed(i, attempt, compensation, error, None, 0.0)
+            self._attempt_failed(i, attempt, compensation, error, None, 0.0, item)
             return
         budget.used.tool_invocations += 1
         if compensation:
@@ -783,31 +1130,41 @@ class Machine:
         else:
             idempotent = self.program.idempotent[i]
             status = SS.RUNNING
-        started = self._set_step(i, status, attempt, f"attempt {attempt} started")
-        self.running[i] = attempt
+        if item < 0:
+            started = self._set_step(i, status, attempt, f"attempt {attempt} started")
+        else:
+            started = self._set_item(i, item, status, attempt, f"attempt {attempt} started")
+            self._fan_outs[i].running += 1
+        self.running[(i, item)] = attempt
         # A tool that must not run twice unknowingly waits until the journal holds that
         # this attempt may have run. An idempotent one need not wait.
         self._out.effects.append(
-            StartAttempt(i, attempt, compensation, 0 if idempotent else started)
+            StartAttempt(i, attempt, compensation, 0 if idempotent else started, item)
         )
 
     def _attempt_ended(self, ended: AttemptEnded) -> None:
-        i = ended.step
-        if self.running.get(i) != ended.attempt or ended.compensation != self.compensating:
+        i, k = ended.step, ended.item
+        key = (i, k)
+        if self.running.get(key) != ended.attempt or ended.compensation != self.compensating:
             return  # an attempt given up on (it outlived its stop grace): already recorded
-        del self.running[i]
+        del self.running[key]
+        if k >= 0:
+            self._fan_outs[i].running -= 1
         error = ended.error
         if ended.cancelled:
-            self._attempt_stopped(i, ended.attempt, ended.compensation, ended.usage)
+            self._attempt_stopped(i, ended.attempt, ended.compensation, ended.usage, k)
         elif error is not None:
             self._attempt_failed(
-                i, ended.attempt, ended.compensation, error, ended.usage, ended.retry_after
+                i, ended.attempt, ended.compensation, error, ended.usage, ended.retry_after, k
             )
         else:
             # It finished, even if a stop was on its way to it: its work happened.
             self._attempt_succeeded(i, ended)
 
     def _attempt_succeeded(self, i: int, ended: AttemptEnded) -> None:
+        if ended.item >= 0:
+            self._element_succeeded(i, ended)
+            return
         if ended.compensation:
             self._set_step(
                 i,
@@ -832,28 +1189,37 @@ class Machine:
         error: ExecutionError,
         usage: ResourceUsage | None,
         retry_after: float,
+        item: int = -1,
     ) -> None:
         undo = self.program.undo[i]
         retry = undo.retry if compensation and undo is not None else self.program.retry[i]
         if retry.allows_retry(attempt, error.error_type, error.retryable):
             if self.phase in _STOPPING and not (self._cleaning_up and self._is_cleanup(i)):
                 # Stopped while it failed: it would have been retried, so it was cut short.
-                self._attempt_stopped(i, attempt, compensation, usage)
+                self._attempt_stopped(i, attempt, compensation, usage, item)
                 return
             # The other side's Retry-After wins over a shorter backoff.
             step_id = self.program.plan.steps[i].id
-            delay = max(retry.delay(attempt, seed=f"{self.program.plan.id}:{step_id}"), retry_after)
+            seed = f"{self.program.plan.id}:{step_id}" + (f":{item}" if item >= 0 else "")
+            delay = max(retry.delay(attempt, seed=seed), retry_after)
+            what = f"item {item}: attempt" if item >= 0 else "attempt"
             self._emit(
                 EventType.STEP_RETRY_SCHEDULED,
                 step=i,
                 attempt=attempt,
-                message=f"attempt {attempt} failed; retrying in {delay:.3g}s",
+                message=f"{what} {attempt} failed; retrying in {delay:.3g}s",
                 error=error,
                 usage=usage,
                 retry_delay=delay,
+                item=item if item >= 0 else None,
             )
-            self._backing_off.add(i)
-            self._out.effects.append(ArmTimer(Timer(TimerKind.RETRY, i), delay))
+            self._backing_off.add((i, item))
+            self._out.effects.append(ArmTimer(Timer(TimerKind.RETRY, i, item), delay))
+            if item >= 0:
+                self._requeue(i)  # its siblings may take the slot meanwhile
+            return
+        if item >= 0:
+            self._element_failed(i, item, attempt, compensation, error, usage)
             return
         failed = SS.COMPENSATION_FAILED if compensation else SS.FAILED
         self._set_step(i, failed, attempt, error.message, error=error, usage=usage)
@@ -863,16 +1229,30 @@ class Machine:
             self._step_failed(i, error)
 
     def _attempt_stopped(
-        self, i: int, attempt: int, compensation: bool, usage: ResourceUsage | None
+        self,
+        i: int,
+        attempt: int,
+        compensation: bool,
+        usage: ResourceUsage | None,
+        item: int = -1,
     ) -> None:
         why = self._stop[1] if self._stop is not None else None
         reason = why.message if why else "the execution failed"
+        sibling = self._fan_outs[i].failed if item >= 0 else None
+        if sibling is not None:
+            reason = sibling.message  # a sibling failed the step
         error = ExecutionError(
             why.error_type if why else ExecutionErrorType.CANCELLED,
             reason,
             step_id=self.program.plan.steps[i].id,
         )
         stopped = SS.COMPENSATION_FAILED if compensation else SS.CANCELLED
+        if item >= 0:
+            self._set_item(
+                i, item, stopped, attempt, f"cancelled: {reason}", error=error, usage=usage
+            )
+            self._element_stopped(i, compensation)
+            return
         self._set_step(i, stopped, attempt, f"cancelled: {reason}", error=error, usage=usage)
         if not compensation:
             self._settle(i)
@@ -890,23 +1270,28 @@ class Machine:
         return self.program.rules[i] is DependencyRule.ALL_DONE
 
     def _progress(self, report: ReportProgress) -> None:
-        if self.running.get(report.step) == report.attempt:
+        if self.running.get((report.step, report.item)) == report.attempt:
             self._emit(
                 EventType.STEP_PROGRESS,
                 step=report.step,
                 attempt=report.attempt,
                 message=report.message,
                 progress=report.fraction,
+                item=report.item if report.item >= 0 else None,
             )
 
     # ------------------------------------------------------------ timers
 
     def _timer_fired(self, timer: Timer) -> None:
         if timer.kind is TimerKind.RETRY:
-            i = timer.step
-            if i in self._backing_off:
-                self._backing_off.discard(i)
-                heapq.heappush(self._ready, -i if self.compensating else i)
+            i, k = timer.step, timer.item
+            if (i, k) in self._backing_off:
+                self._backing_off.discard((i, k))
+                if k < 0:
+                    heapq.heappush(self._ready, -i if self.compensating else i)
+                else:
+                    heapq.heappush(self._fan_outs[i].pending, -k if self.compensating else k)
+                    self._requeue(i)
         elif timer.kind is TimerKind.DEADLINE:
             if self.phase is Phase.FORWARD and self.state.status is ES.RUNNING:
                 limit = self._deadline
@@ -920,9 +1305,12 @@ class Machine:
                 )
         elif self.phase in _STOPPING:
             # Attempts that ignored their cancellation: record them stopped and move on.
-            for i, attempt in sorted(self.running.items()):
-                self._attempt_stopped(i, attempt, self.compensating, None)
+            given_up = sorted(self.running.items())
             self.running.clear()
+            for (i, k), attempt in given_up:
+                if k >= 0:
+                    self._fan_outs[i].running -= 1
+                self._attempt_stopped(i, attempt, self.compensating, None, k)
 
     def _arm_deadline(self) -> None:
         limit = self._deadline
@@ -956,15 +1344,16 @@ class Machine:
 
     def _stop_attempts(self, which: Callable[[int], bool]) -> None:
         """Cancel the running attempts and end the backoffs of the steps `which` selects."""
-        for i in sorted(self._backing_off):
+        for i, k in sorted(self._backing_off):
             if which(i):
-                self._out.effects.append(DisarmTimer(Timer(TimerKind.RETRY, i)))
-                self._backing_off.discard(i)
-                self._attempt_stopped(i, self._attempts[i], self.compensating, None)
+                self._out.effects.append(DisarmTimer(Timer(TimerKind.RETRY, i, k)))
+                self._backing_off.discard((i, k))
+                attempt = self._attempts[i] if k < 0 else self._fan_outs[i].attempts[k]
+                self._attempt_stopped(i, attempt, self.compensating, None, k)
         cancelled = False
-        for i, attempt in self.running.items():
+        for (i, k), attempt in self.running.items():
             if which(i):
-                self._out.effects.append(CancelAttempt(i, attempt, self.compensating))
+                self._out.effects.append(CancelAttempt(i, attempt, self.compensating, k))
                 cancelled = True
         if cancelled:
             self._out.effects.append(ArmTimer(STOP_GRACE, STOP_GRACE_SECONDS))
@@ -990,6 +1379,9 @@ class Machine:
             if step.status is SS.PENDING and i not in queued and self._waiting_on[i] == 0
         ]
         self._stop_attempts(lambda i: not self._is_cleanup(i))
+        for i in list(self._fan_outs):
+            if not self._is_cleanup(i):
+                self._element_stopped(i, False)  # settles it if none of its elements ran
         for i in free:
             if steps[i].status is SS.PENDING and self._cleaning_up:
                 self._decide(i)
@@ -998,6 +1390,7 @@ class Machine:
         self.phase = Phase.ENDED
         self._stop = None
         self._cleaning_up = False
+        self._fan_outs = {}
         self._ready = []
         self._out.effects.append(DisarmTimer(STOP_GRACE))
         for ticket in self._on_phase_end:
@@ -1119,6 +1512,7 @@ class Machine:
         ]
         self._ready = []
         self._interrupted = []
+        self._fan_outs = {}
         self._make_ready([i for i in range(len(steps)) if took_part[i] and not self._waiting_on[i]])
 
     def _needs_compensation(self, i: int) -> bool:
@@ -1218,10 +1612,18 @@ class Machine:
 
     # ------------------------------------------------------------ views
 
-    def outputs(self, own: int | None = None) -> Mapping[str, Any]:
+    def outputs(self, own: int | None = None, item: int = -1) -> Mapping[str, Any]:
         """Outputs of completed steps by id or name, as references see them; `self` is the
-        step being compensated."""
-        return _Outputs(self.program.index, self.state, own)
+        step being compensated. With `item`, the element of step `own` (a for_each step)
+        an attempt runs for: `${item}`, `${item_index}`, and `self` is its output."""
+        element = None
+        if item >= 0 and own is not None:
+            element = (self._fan_outs[own].values[item], item)
+        return _Outputs(self.program.index, self.state, own, element)
+
+    def element_output(self, i: int, item: int) -> Any:
+        """What element `item` of for_each step `i` returned."""
+        return self.state.steps[i].items[item].output
 
 
 def _by(what: str, actor: str) -> str:
@@ -1247,13 +1649,35 @@ def _interrupted(attempt: int, step_id: str) -> ExecutionError:
     )
 
 
-class _Outputs(Mapping[str, Any]):
-    __slots__ = ("_index", "_own", "_state")
+@dataclass(slots=True)
+class _Elements:
+    """An open for_each step: its list, and which elements wait, run and failed."""
 
-    def __init__(self, index: Mapping[str, int], state: ExecutionState, own: int | None) -> None:
+    values: list[Any]
+    pending: list[int]  # a heap of element indices (negated while compensating)
+    attempts: list[int]  # the last attempt of each element, forward or undo
+    limit: int  # elements at once
+    running: int = 0
+    queued: bool = False  # the step is in the ready heap
+    failed: ExecutionError | None = None  # an element failed for good, and so the step
+    undo_failed: ExecutionError | None = None  # an element's compensation failed
+    output_bytes: int = 0
+
+
+class _Outputs(Mapping[str, Any]):
+    __slots__ = ("_element", "_index", "_own", "_state")
+
+    def __init__(
+        self,
+        index: Mapping[str, int],
+        state: ExecutionState,
+        own: int | None,
+        element: tuple[Any, int] | None = None,
+    ) -> None:
         self._index = index
         self._state = state
         self._own = own
+        self._element = element  # (value, index)
 
     def _position(self, key: object) -> int | None:
         if key == "self":
@@ -1261,6 +1685,14 @@ class _Outputs(Mapping[str, Any]):
         return self._index.get(key) if isinstance(key, str) else None
 
     def __getitem__(self, key: str) -> Any:
+        element = self._element
+        if element is not None:
+            if key == ITEM:
+                return element[0]
+            if key == ITEM_INDEX:
+                return element[1]
+            if key == "self" and self._own is not None:
+                return self._state.steps[self._own].items[element[1]].output
         i = self._position(key)
         if i is None:
             raise KeyError(key)
@@ -1272,6 +1704,8 @@ class _Outputs(Mapping[str, Any]):
         raise KeyError(key)
 
     def __contains__(self, key: object) -> bool:
+        if self._element is not None and key in (ITEM, ITEM_INDEX):
+            return True
         i = self._position(key)
         return i is not None and self._state.steps[i].status in _READABLE
 
@@ -1338,6 +1772,16 @@ def abandon(state: ExecutionState, why: str, clock: Callable[[], float] = time.t
     final = ES.ROLLBACK_FAILED if state.rolling_back else ES.FAILED
     emit(type=EventType.EXECUTION_STATUS_CHANGED, status=final)
     return events
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string" if isinstance(value, str) else "an object"
 
 
 def _seconds(limits: ResourceLimits) -> float | None:

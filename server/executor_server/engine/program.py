@@ -42,6 +42,14 @@ class Undo:
 
 
 @dataclass(frozen=True, slots=True)
+class FanOut:
+    """A for_each step: where its elements come from, and how many run at once."""
+
+    items: Template  # a whole-string reference
+    max_parallel: int  # within the plan's concurrency
+
+
+@dataclass(frozen=True, slots=True)
 class Program:
     """Step i of the plan is position i of every array."""
 
@@ -63,6 +71,8 @@ class Program:
     rules: tuple[DependencyRule, ...]
     #: Some step runs even after a failure (DependencyRule.ALL_DONE).
     has_cleanup: bool
+    #: Each for_each step's element list and parallelism; None for other steps.
+    fan_outs: tuple[FanOut | None, ...]
     concurrency: int
     #: `max_execution_time` in seconds, None when unlimited.
     deadline: float | None
@@ -130,6 +140,7 @@ def build_program(
             undos.append(None)
     limit = options.resource_limits.max_execution_time
     rules = tuple(step.dependency_rule for step in plan.steps)
+    concurrency = options.max_concurrent_steps or DEFAULT_MAX_CONCURRENT_STEPS
     return Program(
         plan=plan,
         options=options,
@@ -146,6 +157,12 @@ def build_program(
         conditions=tuple(conditions) if conditions is not None else (None,) * len(plan.steps),
         rules=rules,
         has_cleanup=DependencyRule.ALL_DONE in rules,
-        concurrency=options.max_concurrent_steps or DEFAULT_MAX_CONCURRENT_STEPS,
+        fan_outs=tuple(
+            FanOut(Template(s.for_each.items), s.for_each.max_parallel or concurrency)
+            if s.for_each is not None
+            else None
+            for s in plan.steps
+        ),
+        concurrency=concurrency,
         deadline=limit.total_seconds() if limit is not None else None,
     )

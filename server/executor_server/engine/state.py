@@ -14,6 +14,7 @@ from executor_server.domain.models import (
     Event,
     ExecutionError,
     ExecutionResult,
+    ItemResult,
     Progress,
     ResourceLimits,
     ResourceUsage,
@@ -78,6 +79,9 @@ class ExecutionState:
             self._apply_execution(event)
             return
         step = self.steps[self._index[event.step_id]]
+        if event.item_index is not None:
+            self._apply_item(step.items[event.item_index], event)
+            return
         compensating = step.status is StepStatus.COMPENSATING or event.step_status in _COMPENSATION
         if event.usage is not None:
             (self.compensation_usage if compensating else self.usage).add(event.usage)
@@ -90,6 +94,35 @@ class ExecutionState:
             assert record is not None
             record.error = event.error.message
             record.error_type = event.error.error_type
+
+    def _apply_item(self, item: ItemResult, event: Event) -> None:
+        """An event of one element of a for_each step: its status is its own, apart from
+        the step's (which the step's own events change)."""
+        new = event.step_status
+        compensating = item.status is StepStatus.COMPENSATING or new in _COMPENSATION
+        if event.usage is not None:
+            (self.compensation_usage if compensating else self.usage).add(event.usage)
+        if event.type is EventType.STEP_RETRY_SCHEDULED and event.error is not None:
+            item.error, item.error_type = event.error.message, event.error.error_type
+        if event.type is not EventType.STEP_STATUS_CHANGED or new is None:
+            return
+        item.status = new
+        if new is StepStatus.RUNNING:
+            item.attempts = event.attempt
+            item.start_time = item.start_time or event.time
+            item.end_time = None
+        elif new is StepStatus.COMPENSATING:
+            item.compensation_attempts = event.attempt
+        elif new is StepStatus.PENDING:
+            item.error, item.error_type, item.end_time = "", None, None
+        elif new is StepStatus.COMPLETED:
+            item.output, item.end_time = event.output, event.time
+            item.error, item.error_type = "", None
+        elif new is not StepStatus.COMPENSATED:
+            if new is not StepStatus.COMPENSATION_FAILED:
+                item.end_time = event.time
+            if event.error is not None:
+                item.error, item.error_type = event.error.message, event.error.error_type
 
     def _apply_execution(self, event: Event) -> None:
         status = event.status
@@ -129,6 +162,8 @@ class ExecutionState:
             step.attempts = event.attempt
             if step.start_time is None:
                 step.start_time = event.time
+            if event.item_count is not None and len(step.items) != event.item_count:
+                step.items = [ItemResult(k) for k in range(event.item_count)]
             return
         if new is StepStatus.PENDING:  # to run again (RetryExecution); attempts go on
             step.end_time = None
@@ -226,4 +261,5 @@ def _copy(step: StepResult) -> StepResult:
         replace(step.compensation) if step.compensation is not None else None,
         step.nothing_to_undo,
         step.skipped_reason,
+        [replace(item) for item in step.items],
     )

@@ -238,6 +238,7 @@ def validate_plan(plan: ActionPlan, options: ExecutionOptions, tools: ToolRegist
     conditions = _compile_conditions(check, plan, index, dependencies, order_ok)
     if order_ok:
         _check_references(check, plan, index, dependencies)
+        _check_fan_outs(check, plan, index, dependencies)
     check.raise_if_any()
 
     return build_program(
@@ -252,6 +253,51 @@ def validate_plan(plan: ActionPlan, options: ExecutionOptions, tools: ToolRegist
         ],
         conditions=conditions,
     )
+
+
+def _check_fan_outs(
+    check: _Collector,
+    plan: ActionPlan,
+    index: Mapping[str, int],
+    dependencies: list[tuple[int, ...]],
+) -> None:
+    """`for_each.items` is a whole reference to an ancestor's output; only a for_each step
+    may use `${item}` and `${item_index}`."""
+    for i, step in enumerate(plan.steps):
+        field = f"plan.steps[{i}]"
+        fan_out = step.for_each
+        for where, call in (
+            ("tool_execution", step.tool_execution),
+            ("compensation", step.compensation),
+        ):
+            if fan_out is None and call is not None:
+                found = references.find_all(call.arguments)
+                if references.ITEM in found or references.ITEM_INDEX in found:
+                    check.add(
+                        f"{field}.{where}.arguments",
+                        "${item} and ${item_index} are only defined in a for_each step",
+                    )
+        if fan_out is None:
+            continue
+        if fan_out.max_parallel < 0 or fan_out.max_parallel > MAX_CONCURRENT_STEPS_LIMIT:
+            check.add(
+                f"{field}.for_each.max_parallel", f"must be at most {MAX_CONCURRENT_STEPS_LIMIT}"
+            )
+        whole = references.REFERENCE.fullmatch(fan_out.items)
+        if whole is None or whole.group(1) is None:
+            check.add(
+                f"{field}.for_each.items",
+                "must be one reference to a step's output, like ${steps.search.output.pages}",
+            )
+            continue
+        ref = whole.group(1)
+        if ref not in index:
+            check.add(f"{field}.for_each.items", f"references unknown step {ref[:128]!r}")
+        elif index[ref] not in _ancestors(i, dependencies):
+            check.add(
+                f"{field}.for_each.items",
+                f"references step {ref!r}, which is not among its dependencies",
+            )
 
 
 def _compile_conditions(
@@ -293,6 +339,10 @@ def validate_step(
         check.add("step.id", f"{step.id!r} is not a UUID")
     if step.dependencies:
         check.add("step.dependencies", "a step run on its own cannot have dependencies")
+    if step.for_each is not None:
+        check.add("step.for_each", "a step run on its own cannot fan out")
+    if step.when:
+        check.add("step.when", "a step run on its own has no condition")
     _, tool, rules = _check_step(check, step, "step", {}, tools)
     known = set(known_outputs)
     if step.tool_execution is not None:

@@ -22,6 +22,8 @@ from executor_server.domain.models import (
     ExecutionError,
     ExecutionOptions,
     ExecutionResult,
+    ForEach,
+    ItemResult,
     Progress,
     ResourceLimits,
     ResourceUsage,
@@ -76,8 +78,10 @@ def py_to_value(obj: Any, out: struct_pb2.Value | None = None) -> struct_pb2.Val
     elif isinstance(obj, str):
         value.string_value = obj
     elif isinstance(obj, dict):
+        value.struct_value.SetInParent()  # so that {} is {}, not unset
         value.struct_value.update(obj)
     elif isinstance(obj, (list, tuple)):
+        value.list_value.SetInParent()
         value.list_value.extend(obj)
     else:
         raise TypeError(f"not a JSON value: {type(obj).__name__}")
@@ -223,6 +227,9 @@ def step(message: pb.ActionStep, field: str) -> ActionStep:
         compensation=compensation,
         when=message.when,
         dependency_rule=_dependency_rule(message.dependency_rule, f"{field}.dependency_rule"),
+        for_each=ForEach(items=message.for_each.items, max_parallel=message.for_each.max_parallel)
+        if message.HasField("for_each")
+        else None,
     )
 
 
@@ -324,8 +331,24 @@ def step_result_to_pb(result: StepResult, parameters: dict[str, Any]) -> pb.Step
         )
         if comp.output is not None:
             py_to_value(comp.output, message.compensation.output)
+    if result.items:
+        message.items.extend(_item_to_pb(item) for item in result.items)
     if parameters:
         message.metadata.update(parameters)
+    return message
+
+
+def _item_to_pb(item: ItemResult) -> pb.ItemResult:
+    message = pb.ItemResult(
+        index=item.index,
+        status=int(item.status),  # type: ignore[arg-type]
+        error=item.error,
+        error_type=int(item.error_type or 0),  # type: ignore[arg-type]
+        retry_count=item.retry_count,
+        execution_time=seconds_to_duration(item.execution_time),
+    )
+    if item.output is not None:
+        py_to_value(item.output, message.output)
     return message
 
 
@@ -376,6 +399,9 @@ def fit_outputs(answer: Any, step_results: Any, budget: int) -> None:
         if result.compensation.HasField("output"):
             compensation = result.compensation
             outputs.append((compensation.output.ByteSize(), i, compensation))
+        for item in result.items:
+            if item.HasField("output"):
+                outputs.append((item.output.ByteSize(), i, item))
     outputs.sort(key=lambda o: (-o[0], o[1]))
     for output_size, _, holder in outputs:
         if size <= budget:
@@ -405,6 +431,8 @@ def event_to_pb(event: Event) -> pb.ExecutionEvent:
         message.retry_delay.CopyFrom(seconds_to_duration(event.retry_delay))
     if event.output is not None:
         py_to_value(event.output, message.output)
+    if event.item_index is not None:
+        message.item_index = event.item_index
     return message
 
 

@@ -18,6 +18,7 @@ from executor_server.domain.models import (
     Event,
     ExecutionError,
     ExecutionOptions,
+    ForEach,
     ResourceLimits,
     ResourceUsage,
     RetryPolicy,
@@ -70,6 +71,10 @@ def encode_event(event: Event) -> str:
         data["by"] = event.actor
     if event.limits is not None:
         data["rl"] = _limits_out(event.limits)
+    if event.item_index is not None:
+        data["ix"] = event.item_index
+    if event.item_count is not None:
+        data["ic"] = event.item_count
     return _dumps(data)
 
 
@@ -98,6 +103,8 @@ def decode_event(plan_id: str, sequence: int, text: str | bytes) -> Event:
         progress=data.get("p"),
         actor=data.get("by", ""),
         limits=_limits_in(data["rl"]) if "rl" in data else None,
+        item_index=data.get("ix"),
+        item_count=data.get("ic"),
     )
 
 
@@ -242,6 +249,11 @@ def _plan_out(plan: ActionPlan) -> dict[str, Any]:
                     "dependency_rule": int(s.dependency_rule)
                     if s.dependency_rule is not DependencyRule.ALL_COMPLETED
                     else None,
+                    "for_each": _compact(
+                        {"items": s.for_each.items, "max_parallel": s.for_each.max_parallel}
+                    )
+                    if s.for_each is not None
+                    else None,
                 }
             )
         )
@@ -282,6 +294,12 @@ def _plan_in(data: dict[str, Any]) -> ActionPlan:
                 else None,
                 when=s.get("when", ""),
                 dependency_rule=DependencyRule(s.get("dependency_rule", 1)),
+                for_each=ForEach(
+                    items=s["for_each"]["items"],
+                    max_parallel=s["for_each"].get("max_parallel", 0),
+                )
+                if "for_each" in s
+                else None,
             )
         )
     return ActionPlan(

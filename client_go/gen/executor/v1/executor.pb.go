@@ -466,6 +466,9 @@ type ActionStep struct {
 	// step's ancestors) and `plan.metadata`, evaluated when the step becomes
 	// ready; false: the step is SKIPPED ("condition false"). Empty: always true.
 	When string `protobuf:"bytes,14,opt,name=when,proto3" json:"when,omitempty"`
+	// Run the step's tool once per element of a list; its arguments may use
+	// `${item}`, `${item.<path>}` and `${item_index}`.
+	ForEach *ForEach `protobuf:"bytes,15,opt,name=for_each,json=forEach,proto3" json:"for_each,omitempty"`
 	// When the step may run, given how its dependencies ended (default
 	// ALL_COMPLETED).
 	DependencyRule DependencyRule `protobuf:"varint,16,opt,name=dependency_rule,json=dependencyRule,proto3,enum=executor.v1.DependencyRule" json:"dependency_rule,omitempty"`
@@ -589,6 +592,13 @@ func (x *ActionStep) GetWhen() string {
 	return ""
 }
 
+func (x *ActionStep) GetForEach() *ForEach {
+	if x != nil {
+		return x.ForEach
+	}
+	return nil
+}
+
 func (x *ActionStep) GetDependencyRule() DependencyRule {
 	if x != nil {
 		return x.DependencyRule
@@ -606,6 +616,66 @@ type ActionStep_ToolExecution struct {
 
 func (*ActionStep_ToolExecution) isActionStep_StepType() {}
 
+// Fan-out: one run of a step's tool per element of a list. Each element has its
+// own attempts, retries and timeout; the step's output is the list of the
+// elements' outputs, in order. An element that fails for good fails the step
+// (its running siblings are cancelled); an empty list completes with [].
+type ForEach struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A whole-string reference to a list in an ancestor's output, like
+	// `${steps.search.output.pages}`.
+	Items string `protobuf:"bytes,1,opt,name=items,proto3" json:"items,omitempty"`
+	// Elements run at once (default: the plan's max_concurrent_steps, within
+	// which they always run).
+	MaxParallel   uint32 `protobuf:"varint,2,opt,name=max_parallel,json=maxParallel,proto3" json:"max_parallel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForEach) Reset() {
+	*x = ForEach{}
+	mi := &file_executor_v1_executor_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForEach) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForEach) ProtoMessage() {}
+
+func (x *ForEach) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForEach.ProtoReflect.Descriptor instead.
+func (*ForEach) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ForEach) GetItems() string {
+	if x != nil {
+		return x.Items
+	}
+	return ""
+}
+
+func (x *ForEach) GetMaxParallel() uint32 {
+	if x != nil {
+		return x.MaxParallel
+	}
+	return 0
+}
+
 // A call of a named tool. String arguments may hold references of the form
 // `${steps.<name-or-id>.output}` or `${steps.<name-or-id>.output.<path>}`.
 type ToolExecution struct {
@@ -618,7 +688,7 @@ type ToolExecution struct {
 
 func (x *ToolExecution) Reset() {
 	*x = ToolExecution{}
-	mi := &file_executor_v1_executor_proto_msgTypes[2]
+	mi := &file_executor_v1_executor_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -630,7 +700,7 @@ func (x *ToolExecution) String() string {
 func (*ToolExecution) ProtoMessage() {}
 
 func (x *ToolExecution) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[2]
+	mi := &file_executor_v1_executor_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -643,7 +713,7 @@ func (x *ToolExecution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolExecution.ProtoReflect.Descriptor instead.
 func (*ToolExecution) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{2}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ToolExecution) GetToolName() string {
@@ -675,7 +745,7 @@ type Compensation struct {
 
 func (x *Compensation) Reset() {
 	*x = Compensation{}
-	mi := &file_executor_v1_executor_proto_msgTypes[3]
+	mi := &file_executor_v1_executor_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -687,7 +757,7 @@ func (x *Compensation) String() string {
 func (*Compensation) ProtoMessage() {}
 
 func (x *Compensation) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[3]
+	mi := &file_executor_v1_executor_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -700,7 +770,7 @@ func (x *Compensation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Compensation.ProtoReflect.Descriptor instead.
 func (*Compensation) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Compensation) GetToolName() string {
@@ -746,7 +816,7 @@ type ValidationRule struct {
 
 func (x *ValidationRule) Reset() {
 	*x = ValidationRule{}
-	mi := &file_executor_v1_executor_proto_msgTypes[4]
+	mi := &file_executor_v1_executor_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +828,7 @@ func (x *ValidationRule) String() string {
 func (*ValidationRule) ProtoMessage() {}
 
 func (x *ValidationRule) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[4]
+	mi := &file_executor_v1_executor_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +841,7 @@ func (x *ValidationRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidationRule.ProtoReflect.Descriptor instead.
 func (*ValidationRule) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{4}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ValidationRule) GetRule() isValidationRule_Rule {
@@ -829,7 +899,7 @@ type RetryPolicy struct {
 
 func (x *RetryPolicy) Reset() {
 	*x = RetryPolicy{}
-	mi := &file_executor_v1_executor_proto_msgTypes[5]
+	mi := &file_executor_v1_executor_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -841,7 +911,7 @@ func (x *RetryPolicy) String() string {
 func (*RetryPolicy) ProtoMessage() {}
 
 func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[5]
+	mi := &file_executor_v1_executor_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -854,7 +924,7 @@ func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
 func (*RetryPolicy) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{5}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RetryPolicy) GetMaxAttempts() uint32 {
@@ -912,7 +982,7 @@ type TimeoutPolicy struct {
 
 func (x *TimeoutPolicy) Reset() {
 	*x = TimeoutPolicy{}
-	mi := &file_executor_v1_executor_proto_msgTypes[6]
+	mi := &file_executor_v1_executor_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -924,7 +994,7 @@ func (x *TimeoutPolicy) String() string {
 func (*TimeoutPolicy) ProtoMessage() {}
 
 func (x *TimeoutPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[6]
+	mi := &file_executor_v1_executor_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -937,7 +1007,7 @@ func (x *TimeoutPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimeoutPolicy.ProtoReflect.Descriptor instead.
 func (*TimeoutPolicy) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{6}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TimeoutPolicy) GetDefaultStepTimeout() *durationpb.Duration {
@@ -970,7 +1040,7 @@ type ResourceLimits struct {
 
 func (x *ResourceLimits) Reset() {
 	*x = ResourceLimits{}
-	mi := &file_executor_v1_executor_proto_msgTypes[7]
+	mi := &file_executor_v1_executor_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +1052,7 @@ func (x *ResourceLimits) String() string {
 func (*ResourceLimits) ProtoMessage() {}
 
 func (x *ResourceLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[7]
+	mi := &file_executor_v1_executor_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +1065,7 @@ func (x *ResourceLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceLimits.ProtoReflect.Descriptor instead.
 func (*ResourceLimits) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{7}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ResourceLimits) GetMaxCpuCores() uint32 {
@@ -1064,7 +1134,7 @@ type ExecutionOptions struct {
 
 func (x *ExecutionOptions) Reset() {
 	*x = ExecutionOptions{}
-	mi := &file_executor_v1_executor_proto_msgTypes[8]
+	mi := &file_executor_v1_executor_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1146,7 @@ func (x *ExecutionOptions) String() string {
 func (*ExecutionOptions) ProtoMessage() {}
 
 func (x *ExecutionOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[8]
+	mi := &file_executor_v1_executor_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1159,7 @@ func (x *ExecutionOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionOptions.ProtoReflect.Descriptor instead.
 func (*ExecutionOptions) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{8}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ExecutionOptions) GetMaxConcurrentSteps() uint32 {
@@ -1163,7 +1233,7 @@ type ExecutionError struct {
 
 func (x *ExecutionError) Reset() {
 	*x = ExecutionError{}
-	mi := &file_executor_v1_executor_proto_msgTypes[9]
+	mi := &file_executor_v1_executor_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1245,7 @@ func (x *ExecutionError) String() string {
 func (*ExecutionError) ProtoMessage() {}
 
 func (x *ExecutionError) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[9]
+	mi := &file_executor_v1_executor_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1258,7 @@ func (x *ExecutionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionError.ProtoReflect.Descriptor instead.
 func (*ExecutionError) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{9}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExecutionError) GetErrorType() ExecutionErrorType {
@@ -1234,7 +1304,7 @@ type ResourceUsage struct {
 
 func (x *ResourceUsage) Reset() {
 	*x = ResourceUsage{}
-	mi := &file_executor_v1_executor_proto_msgTypes[10]
+	mi := &file_executor_v1_executor_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1316,7 @@ func (x *ResourceUsage) String() string {
 func (*ResourceUsage) ProtoMessage() {}
 
 func (x *ResourceUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[10]
+	mi := &file_executor_v1_executor_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1329,7 @@ func (x *ResourceUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceUsage.ProtoReflect.Descriptor instead.
 func (*ResourceUsage) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{10}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResourceUsage) GetCpuTimeMs() uint64 {
@@ -1323,7 +1393,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_executor_v1_executor_proto_msgTypes[11]
+	mi := &file_executor_v1_executor_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1405,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[11]
+	mi := &file_executor_v1_executor_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1418,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{11}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Progress) GetTotalSteps() uint32 {
@@ -1446,7 +1516,7 @@ type CompensationResult struct {
 
 func (x *CompensationResult) Reset() {
 	*x = CompensationResult{}
-	mi := &file_executor_v1_executor_proto_msgTypes[12]
+	mi := &file_executor_v1_executor_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1528,7 @@ func (x *CompensationResult) String() string {
 func (*CompensationResult) ProtoMessage() {}
 
 func (x *CompensationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[12]
+	mi := &file_executor_v1_executor_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1541,7 @@ func (x *CompensationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompensationResult.ProtoReflect.Descriptor instead.
 func (*CompensationResult) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{12}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CompensationResult) GetStatus() StepStatus {
@@ -1537,6 +1607,113 @@ func (x *CompensationResult) GetElidedOutputBytes() uint64 {
 	return 0
 }
 
+// One element of a for_each step.
+type ItemResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// PENDING, RUNNING, COMPLETED, FAILED or CANCELLED; COMPENSATING, COMPENSATED
+	// or COMPENSATION_FAILED once a rollback reached it.
+	Status StepStatus      `protobuf:"varint,2,opt,name=status,proto3,enum=executor.v1.StepStatus" json:"status,omitempty"`
+	Output *structpb.Value `protobuf:"bytes,3,opt,name=output,proto3" json:"output,omitempty"`
+	// Message of the last error, empty when none.
+	Error     string             `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	ErrorType ExecutionErrorType `protobuf:"varint,5,opt,name=error_type,json=errorType,proto3,enum=executor.v1.ExecutionErrorType" json:"error_type,omitempty"`
+	// Attempts after the first.
+	RetryCount    uint32               `protobuf:"varint,6,opt,name=retry_count,json=retryCount,proto3" json:"retry_count,omitempty"`
+	ExecutionTime *durationpb.Duration `protobuf:"bytes,7,opt,name=execution_time,json=executionTime,proto3" json:"execution_time,omitempty"`
+	// Set instead of `output` when it was left out to keep the answer within the
+	// server's message size limit: its size in bytes.
+	ElidedOutputBytes uint64 `protobuf:"varint,8,opt,name=elided_output_bytes,json=elidedOutputBytes,proto3" json:"elided_output_bytes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ItemResult) Reset() {
+	*x = ItemResult{}
+	mi := &file_executor_v1_executor_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ItemResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ItemResult) ProtoMessage() {}
+
+func (x *ItemResult) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ItemResult.ProtoReflect.Descriptor instead.
+func (*ItemResult) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ItemResult) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ItemResult) GetStatus() StepStatus {
+	if x != nil {
+		return x.Status
+	}
+	return StepStatus_STEP_STATUS_UNSPECIFIED
+}
+
+func (x *ItemResult) GetOutput() *structpb.Value {
+	if x != nil {
+		return x.Output
+	}
+	return nil
+}
+
+func (x *ItemResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ItemResult) GetErrorType() ExecutionErrorType {
+	if x != nil {
+		return x.ErrorType
+	}
+	return ExecutionErrorType_EXECUTION_ERROR_TYPE_UNSPECIFIED
+}
+
+func (x *ItemResult) GetRetryCount() uint32 {
+	if x != nil {
+		return x.RetryCount
+	}
+	return 0
+}
+
+func (x *ItemResult) GetExecutionTime() *durationpb.Duration {
+	if x != nil {
+		return x.ExecutionTime
+	}
+	return nil
+}
+
+func (x *ItemResult) GetElidedOutputBytes() uint64 {
+	if x != nil {
+		return x.ElidedOutputBytes
+	}
+	return 0
+}
+
 type StepResult struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	StepId string                 `protobuf:"bytes,1,opt,name=step_id,json=stepId,proto3" json:"step_id,omitempty"`
@@ -1560,16 +1737,21 @@ type StepResult struct {
 	// server's message size limit (the largest outputs go first): its size in bytes. The
 	// step's COMPLETED event (WatchExecution) carries it whole.
 	ElidedOutputBytes uint64 `protobuf:"varint,13,opt,name=elided_output_bytes,json=elidedOutputBytes,proto3" json:"elided_output_bytes,omitempty"`
+	// For a for_each step: each element's result, in order.
+	Items []*ItemResult `protobuf:"bytes,14,rep,name=items,proto3" json:"items,omitempty"`
 	// A rollback reached this COMPLETED step and had nothing to run: it declares no
 	// compensation and its tool cannot undo its calls.
 	NothingToUndo bool `protobuf:"varint,17,opt,name=nothing_to_undo,json=nothingToUndo,proto3" json:"nothing_to_undo,omitempty"`
+	// Why the step was SKIPPED: "condition false", a dependency that failed or was
+	// skipped, or the execution that failed before it ran.
+	SkippedReason string `protobuf:"bytes,18,opt,name=skipped_reason,json=skippedReason,proto3" json:"skipped_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StepResult) Reset() {
 	*x = StepResult{}
-	mi := &file_executor_v1_executor_proto_msgTypes[13]
+	mi := &file_executor_v1_executor_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +1763,7 @@ func (x *StepResult) String() string {
 func (*StepResult) ProtoMessage() {}
 
 func (x *StepResult) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[13]
+	mi := &file_executor_v1_executor_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +1776,7 @@ func (x *StepResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepResult.ProtoReflect.Descriptor instead.
 func (*StepResult) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{13}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StepResult) GetStepId() string {
@@ -1688,11 +1870,25 @@ func (x *StepResult) GetElidedOutputBytes() uint64 {
 	return 0
 }
 
+func (x *StepResult) GetItems() []*ItemResult {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
 func (x *StepResult) GetNothingToUndo() bool {
 	if x != nil {
 		return x.NothingToUndo
 	}
 	return false
+}
+
+func (x *StepResult) GetSkippedReason() string {
+	if x != nil {
+		return x.SkippedReason
+	}
+	return ""
 }
 
 // The outcome of an execution (complete once its status is terminal).
@@ -1720,7 +1916,7 @@ type ExecutionResult struct {
 
 func (x *ExecutionResult) Reset() {
 	*x = ExecutionResult{}
-	mi := &file_executor_v1_executor_proto_msgTypes[14]
+	mi := &file_executor_v1_executor_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1732,7 +1928,7 @@ func (x *ExecutionResult) String() string {
 func (*ExecutionResult) ProtoMessage() {}
 
 func (x *ExecutionResult) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[14]
+	mi := &file_executor_v1_executor_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1745,7 +1941,7 @@ func (x *ExecutionResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionResult.ProtoReflect.Descriptor instead.
 func (*ExecutionResult) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{14}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExecutionResult) GetPlanId() string {
@@ -1866,14 +2062,16 @@ type ExecutionEvent struct {
 	// Who asked for this transition (submitted, paused, resumed, cancelled, rolled back):
 	// the name of the caller's token or client certificate. Empty for what the engine did
 	// by itself, and on a server that authenticates nobody.
-	Actor         string `protobuf:"bytes,15,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor string `protobuf:"bytes,15,opt,name=actor,proto3" json:"actor,omitempty"`
+	// Set on the events of one element of a for_each step: its index.
+	ItemIndex     *uint32 `protobuf:"varint,16,opt,name=item_index,json=itemIndex,proto3,oneof" json:"item_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecutionEvent) Reset() {
 	*x = ExecutionEvent{}
-	mi := &file_executor_v1_executor_proto_msgTypes[15]
+	mi := &file_executor_v1_executor_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +2083,7 @@ func (x *ExecutionEvent) String() string {
 func (*ExecutionEvent) ProtoMessage() {}
 
 func (x *ExecutionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[15]
+	mi := &file_executor_v1_executor_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +2096,7 @@ func (x *ExecutionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionEvent.ProtoReflect.Descriptor instead.
 func (*ExecutionEvent) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{15}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ExecutionEvent) GetSequence() uint64 {
@@ -2006,6 +2204,13 @@ func (x *ExecutionEvent) GetActor() string {
 	return ""
 }
 
+func (x *ExecutionEvent) GetItemIndex() uint32 {
+	if x != nil && x.ItemIndex != nil {
+		return *x.ItemIndex
+	}
+	return 0
+}
+
 // A tool's description, in the shape MCP made familiar.
 type ToolSpec struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -2033,7 +2238,7 @@ type ToolSpec struct {
 
 func (x *ToolSpec) Reset() {
 	*x = ToolSpec{}
-	mi := &file_executor_v1_executor_proto_msgTypes[16]
+	mi := &file_executor_v1_executor_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2045,7 +2250,7 @@ func (x *ToolSpec) String() string {
 func (*ToolSpec) ProtoMessage() {}
 
 func (x *ToolSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[16]
+	mi := &file_executor_v1_executor_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2058,7 +2263,7 @@ func (x *ToolSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolSpec.ProtoReflect.Descriptor instead.
 func (*ToolSpec) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{16}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ToolSpec) GetName() string {
@@ -2150,7 +2355,7 @@ type ToolLoadError struct {
 
 func (x *ToolLoadError) Reset() {
 	*x = ToolLoadError{}
-	mi := &file_executor_v1_executor_proto_msgTypes[17]
+	mi := &file_executor_v1_executor_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2162,7 +2367,7 @@ func (x *ToolLoadError) String() string {
 func (*ToolLoadError) ProtoMessage() {}
 
 func (x *ToolLoadError) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[17]
+	mi := &file_executor_v1_executor_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2175,7 +2380,7 @@ func (x *ToolLoadError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolLoadError.ProtoReflect.Descriptor instead.
 func (*ToolLoadError) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{17}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ToolLoadError) GetEntryPoint() string {
@@ -2204,7 +2409,7 @@ type ExecutePlanRequest struct {
 
 func (x *ExecutePlanRequest) Reset() {
 	*x = ExecutePlanRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[18]
+	mi := &file_executor_v1_executor_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2216,7 +2421,7 @@ func (x *ExecutePlanRequest) String() string {
 func (*ExecutePlanRequest) ProtoMessage() {}
 
 func (x *ExecutePlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[18]
+	mi := &file_executor_v1_executor_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2229,7 +2434,7 @@ func (x *ExecutePlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutePlanRequest.ProtoReflect.Descriptor instead.
 func (*ExecutePlanRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{18}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExecutePlanRequest) GetPlan() *ActionPlan {
@@ -2262,7 +2467,7 @@ type ExecutePlanResponse struct {
 
 func (x *ExecutePlanResponse) Reset() {
 	*x = ExecutePlanResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[19]
+	mi := &file_executor_v1_executor_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2274,7 +2479,7 @@ func (x *ExecutePlanResponse) String() string {
 func (*ExecutePlanResponse) ProtoMessage() {}
 
 func (x *ExecutePlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[19]
+	mi := &file_executor_v1_executor_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2287,7 +2492,7 @@ func (x *ExecutePlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutePlanResponse.ProtoReflect.Descriptor instead.
 func (*ExecutePlanResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{19}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExecutePlanResponse) GetResult() *ExecutionResult {
@@ -2314,7 +2519,7 @@ type ExecutionContext struct {
 
 func (x *ExecutionContext) Reset() {
 	*x = ExecutionContext{}
-	mi := &file_executor_v1_executor_proto_msgTypes[20]
+	mi := &file_executor_v1_executor_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2531,7 @@ func (x *ExecutionContext) String() string {
 func (*ExecutionContext) ProtoMessage() {}
 
 func (x *ExecutionContext) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[20]
+	mi := &file_executor_v1_executor_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2544,7 @@ func (x *ExecutionContext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionContext.ProtoReflect.Descriptor instead.
 func (*ExecutionContext) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{20}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExecutionContext) GetPlanId() string {
@@ -2387,7 +2592,7 @@ type ExecuteStepRequest struct {
 
 func (x *ExecuteStepRequest) Reset() {
 	*x = ExecuteStepRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[21]
+	mi := &file_executor_v1_executor_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2399,7 +2604,7 @@ func (x *ExecuteStepRequest) String() string {
 func (*ExecuteStepRequest) ProtoMessage() {}
 
 func (x *ExecuteStepRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[21]
+	mi := &file_executor_v1_executor_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2412,7 +2617,7 @@ func (x *ExecuteStepRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteStepRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteStepRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{21}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ExecuteStepRequest) GetStep() *ActionStep {
@@ -2439,7 +2644,7 @@ type ExecuteStepResponse struct {
 
 func (x *ExecuteStepResponse) Reset() {
 	*x = ExecuteStepResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[22]
+	mi := &file_executor_v1_executor_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2451,7 +2656,7 @@ func (x *ExecuteStepResponse) String() string {
 func (*ExecuteStepResponse) ProtoMessage() {}
 
 func (x *ExecuteStepResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[22]
+	mi := &file_executor_v1_executor_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2464,7 +2669,7 @@ func (x *ExecuteStepResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteStepResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteStepResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{22}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ExecuteStepResponse) GetResult() *StepResult {
@@ -2492,7 +2697,7 @@ type CancelExecutionRequest struct {
 
 func (x *CancelExecutionRequest) Reset() {
 	*x = CancelExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[23]
+	mi := &file_executor_v1_executor_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2504,7 +2709,7 @@ func (x *CancelExecutionRequest) String() string {
 func (*CancelExecutionRequest) ProtoMessage() {}
 
 func (x *CancelExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[23]
+	mi := &file_executor_v1_executor_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2517,7 +2722,7 @@ func (x *CancelExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelExecutionRequest.ProtoReflect.Descriptor instead.
 func (*CancelExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{23}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CancelExecutionRequest) GetPlanId() string {
@@ -2543,7 +2748,7 @@ type CancelExecutionResponse struct {
 
 func (x *CancelExecutionResponse) Reset() {
 	*x = CancelExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[24]
+	mi := &file_executor_v1_executor_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2555,7 +2760,7 @@ func (x *CancelExecutionResponse) String() string {
 func (*CancelExecutionResponse) ProtoMessage() {}
 
 func (x *CancelExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[24]
+	mi := &file_executor_v1_executor_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2568,7 +2773,7 @@ func (x *CancelExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelExecutionResponse.ProtoReflect.Descriptor instead.
 func (*CancelExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{24}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CancelExecutionResponse) GetStatus() ExecutionStatus {
@@ -2587,7 +2792,7 @@ type PauseExecutionRequest struct {
 
 func (x *PauseExecutionRequest) Reset() {
 	*x = PauseExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[25]
+	mi := &file_executor_v1_executor_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2599,7 +2804,7 @@ func (x *PauseExecutionRequest) String() string {
 func (*PauseExecutionRequest) ProtoMessage() {}
 
 func (x *PauseExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[25]
+	mi := &file_executor_v1_executor_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2612,7 +2817,7 @@ func (x *PauseExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseExecutionRequest.ProtoReflect.Descriptor instead.
 func (*PauseExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{25}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PauseExecutionRequest) GetPlanId() string {
@@ -2631,7 +2836,7 @@ type PauseExecutionResponse struct {
 
 func (x *PauseExecutionResponse) Reset() {
 	*x = PauseExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[26]
+	mi := &file_executor_v1_executor_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2643,7 +2848,7 @@ func (x *PauseExecutionResponse) String() string {
 func (*PauseExecutionResponse) ProtoMessage() {}
 
 func (x *PauseExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[26]
+	mi := &file_executor_v1_executor_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2656,7 +2861,7 @@ func (x *PauseExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseExecutionResponse.ProtoReflect.Descriptor instead.
 func (*PauseExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{26}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PauseExecutionResponse) GetStatus() ExecutionStatus {
@@ -2675,7 +2880,7 @@ type ResumeExecutionRequest struct {
 
 func (x *ResumeExecutionRequest) Reset() {
 	*x = ResumeExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[27]
+	mi := &file_executor_v1_executor_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2687,7 +2892,7 @@ func (x *ResumeExecutionRequest) String() string {
 func (*ResumeExecutionRequest) ProtoMessage() {}
 
 func (x *ResumeExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[27]
+	mi := &file_executor_v1_executor_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2700,7 +2905,7 @@ func (x *ResumeExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeExecutionRequest.ProtoReflect.Descriptor instead.
 func (*ResumeExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{27}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ResumeExecutionRequest) GetPlanId() string {
@@ -2719,7 +2924,7 @@ type ResumeExecutionResponse struct {
 
 func (x *ResumeExecutionResponse) Reset() {
 	*x = ResumeExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[28]
+	mi := &file_executor_v1_executor_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2731,7 +2936,7 @@ func (x *ResumeExecutionResponse) String() string {
 func (*ResumeExecutionResponse) ProtoMessage() {}
 
 func (x *ResumeExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[28]
+	mi := &file_executor_v1_executor_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2744,7 +2949,7 @@ func (x *ResumeExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeExecutionResponse.ProtoReflect.Descriptor instead.
 func (*ResumeExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{28}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ResumeExecutionResponse) GetStatus() ExecutionStatus {
@@ -2763,7 +2968,7 @@ type GetExecutionStatusRequest struct {
 
 func (x *GetExecutionStatusRequest) Reset() {
 	*x = GetExecutionStatusRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[29]
+	mi := &file_executor_v1_executor_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2775,7 +2980,7 @@ func (x *GetExecutionStatusRequest) String() string {
 func (*GetExecutionStatusRequest) ProtoMessage() {}
 
 func (x *GetExecutionStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[29]
+	mi := &file_executor_v1_executor_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2788,7 +2993,7 @@ func (x *GetExecutionStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetExecutionStatusRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{29}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetExecutionStatusRequest) GetPlanId() string {
@@ -2823,7 +3028,7 @@ type GetExecutionStatusResponse struct {
 
 func (x *GetExecutionStatusResponse) Reset() {
 	*x = GetExecutionStatusResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[30]
+	mi := &file_executor_v1_executor_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2835,7 +3040,7 @@ func (x *GetExecutionStatusResponse) String() string {
 func (*GetExecutionStatusResponse) ProtoMessage() {}
 
 func (x *GetExecutionStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[30]
+	mi := &file_executor_v1_executor_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2848,7 +3053,7 @@ func (x *GetExecutionStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetExecutionStatusResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{30}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetExecutionStatusResponse) GetPlanId() string {
@@ -2953,7 +3158,7 @@ type RollbackExecutionRequest struct {
 
 func (x *RollbackExecutionRequest) Reset() {
 	*x = RollbackExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[31]
+	mi := &file_executor_v1_executor_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2965,7 +3170,7 @@ func (x *RollbackExecutionRequest) String() string {
 func (*RollbackExecutionRequest) ProtoMessage() {}
 
 func (x *RollbackExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[31]
+	mi := &file_executor_v1_executor_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2978,7 +3183,7 @@ func (x *RollbackExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackExecutionRequest.ProtoReflect.Descriptor instead.
 func (*RollbackExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{31}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RollbackExecutionRequest) GetPlanId() string {
@@ -3004,7 +3209,7 @@ type RollbackExecutionResponse struct {
 
 func (x *RollbackExecutionResponse) Reset() {
 	*x = RollbackExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[32]
+	mi := &file_executor_v1_executor_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3016,7 +3221,7 @@ func (x *RollbackExecutionResponse) String() string {
 func (*RollbackExecutionResponse) ProtoMessage() {}
 
 func (x *RollbackExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[32]
+	mi := &file_executor_v1_executor_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3029,7 +3234,7 @@ func (x *RollbackExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackExecutionResponse.ProtoReflect.Descriptor instead.
 func (*RollbackExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{32}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RollbackExecutionResponse) GetStatus() ExecutionStatus {
@@ -3050,7 +3255,7 @@ type WatchExecutionRequest struct {
 
 func (x *WatchExecutionRequest) Reset() {
 	*x = WatchExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[33]
+	mi := &file_executor_v1_executor_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3267,7 @@ func (x *WatchExecutionRequest) String() string {
 func (*WatchExecutionRequest) ProtoMessage() {}
 
 func (x *WatchExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[33]
+	mi := &file_executor_v1_executor_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3280,7 @@ func (x *WatchExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchExecutionRequest.ProtoReflect.Descriptor instead.
 func (*WatchExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{33}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *WatchExecutionRequest) GetPlanId() string {
@@ -3102,7 +3307,7 @@ type WatchExecutionResponse struct {
 
 func (x *WatchExecutionResponse) Reset() {
 	*x = WatchExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[34]
+	mi := &file_executor_v1_executor_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3114,7 +3319,7 @@ func (x *WatchExecutionResponse) String() string {
 func (*WatchExecutionResponse) ProtoMessage() {}
 
 func (x *WatchExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[34]
+	mi := &file_executor_v1_executor_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3127,7 +3332,7 @@ func (x *WatchExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchExecutionResponse.ProtoReflect.Descriptor instead.
 func (*WatchExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{34}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *WatchExecutionResponse) GetEvents() []*ExecutionEvent {
@@ -3149,7 +3354,7 @@ type ListToolsRequest struct {
 
 func (x *ListToolsRequest) Reset() {
 	*x = ListToolsRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[35]
+	mi := &file_executor_v1_executor_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3161,7 +3366,7 @@ func (x *ListToolsRequest) String() string {
 func (*ListToolsRequest) ProtoMessage() {}
 
 func (x *ListToolsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[35]
+	mi := &file_executor_v1_executor_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3174,7 +3379,7 @@ func (x *ListToolsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListToolsRequest.ProtoReflect.Descriptor instead.
 func (*ListToolsRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{35}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListToolsRequest) GetPageSize() int32 {
@@ -3205,7 +3410,7 @@ type ListToolsResponse struct {
 
 func (x *ListToolsResponse) Reset() {
 	*x = ListToolsResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[36]
+	mi := &file_executor_v1_executor_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3217,7 +3422,7 @@ func (x *ListToolsResponse) String() string {
 func (*ListToolsResponse) ProtoMessage() {}
 
 func (x *ListToolsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[36]
+	mi := &file_executor_v1_executor_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3230,7 +3435,7 @@ func (x *ListToolsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListToolsResponse.ProtoReflect.Descriptor instead.
 func (*ListToolsResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{36}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListToolsResponse) GetTools() []*ToolSpec {
@@ -3270,7 +3475,7 @@ type ExecutionSummary struct {
 
 func (x *ExecutionSummary) Reset() {
 	*x = ExecutionSummary{}
-	mi := &file_executor_v1_executor_proto_msgTypes[37]
+	mi := &file_executor_v1_executor_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3282,7 +3487,7 @@ func (x *ExecutionSummary) String() string {
 func (*ExecutionSummary) ProtoMessage() {}
 
 func (x *ExecutionSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[37]
+	mi := &file_executor_v1_executor_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3295,7 +3500,7 @@ func (x *ExecutionSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionSummary.ProtoReflect.Descriptor instead.
 func (*ExecutionSummary) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{37}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ExecutionSummary) GetPlanId() string {
@@ -3360,7 +3565,7 @@ type ListExecutionsRequest struct {
 
 func (x *ListExecutionsRequest) Reset() {
 	*x = ListExecutionsRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[38]
+	mi := &file_executor_v1_executor_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3372,7 +3577,7 @@ func (x *ListExecutionsRequest) String() string {
 func (*ListExecutionsRequest) ProtoMessage() {}
 
 func (x *ListExecutionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[38]
+	mi := &file_executor_v1_executor_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3385,7 +3590,7 @@ func (x *ListExecutionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionsRequest.ProtoReflect.Descriptor instead.
 func (*ListExecutionsRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{38}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListExecutionsRequest) GetPageSize() int32 {
@@ -3442,7 +3647,7 @@ type ListExecutionsResponse struct {
 
 func (x *ListExecutionsResponse) Reset() {
 	*x = ListExecutionsResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[39]
+	mi := &file_executor_v1_executor_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3454,7 +3659,7 @@ func (x *ListExecutionsResponse) String() string {
 func (*ListExecutionsResponse) ProtoMessage() {}
 
 func (x *ListExecutionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[39]
+	mi := &file_executor_v1_executor_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3467,7 +3672,7 @@ func (x *ListExecutionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionsResponse.ProtoReflect.Descriptor instead.
 func (*ListExecutionsResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{39}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListExecutionsResponse) GetExecutions() []*ExecutionSummary {
@@ -3493,7 +3698,7 @@ type DeleteExecutionRequest struct {
 
 func (x *DeleteExecutionRequest) Reset() {
 	*x = DeleteExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[40]
+	mi := &file_executor_v1_executor_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3505,7 +3710,7 @@ func (x *DeleteExecutionRequest) String() string {
 func (*DeleteExecutionRequest) ProtoMessage() {}
 
 func (x *DeleteExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[40]
+	mi := &file_executor_v1_executor_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3518,7 +3723,7 @@ func (x *DeleteExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExecutionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{40}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DeleteExecutionRequest) GetPlanId() string {
@@ -3536,7 +3741,7 @@ type DeleteExecutionResponse struct {
 
 func (x *DeleteExecutionResponse) Reset() {
 	*x = DeleteExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[41]
+	mi := &file_executor_v1_executor_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3548,7 +3753,7 @@ func (x *DeleteExecutionResponse) String() string {
 func (*DeleteExecutionResponse) ProtoMessage() {}
 
 func (x *DeleteExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[41]
+	mi := &file_executor_v1_executor_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3561,7 +3766,7 @@ func (x *DeleteExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExecutionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{41}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{43}
 }
 
 type RetryExecutionRequest struct {
@@ -3578,7 +3783,7 @@ type RetryExecutionRequest struct {
 
 func (x *RetryExecutionRequest) Reset() {
 	*x = RetryExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[42]
+	mi := &file_executor_v1_executor_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3590,7 +3795,7 @@ func (x *RetryExecutionRequest) String() string {
 func (*RetryExecutionRequest) ProtoMessage() {}
 
 func (x *RetryExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[42]
+	mi := &file_executor_v1_executor_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3603,7 +3808,7 @@ func (x *RetryExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryExecutionRequest.ProtoReflect.Descriptor instead.
 func (*RetryExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{42}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RetryExecutionRequest) GetPlanId() string {
@@ -3636,7 +3841,7 @@ type RetryExecutionResponse struct {
 
 func (x *RetryExecutionResponse) Reset() {
 	*x = RetryExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[43]
+	mi := &file_executor_v1_executor_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3648,7 +3853,7 @@ func (x *RetryExecutionResponse) String() string {
 func (*RetryExecutionResponse) ProtoMessage() {}
 
 func (x *RetryExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[43]
+	mi := &file_executor_v1_executor_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3661,7 +3866,7 @@ func (x *RetryExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryExecutionResponse.ProtoReflect.Descriptor instead.
 func (*RetryExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{43}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RetryExecutionResponse) GetResult() *ExecutionResult {
@@ -3681,7 +3886,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12-\n" +
 	"\x05steps\x18\x03 \x03(\v2\x17.executor.v1.ActionStepR\x05steps\x123\n" +
-	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata\"\xfa\x04\n" +
+	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata\"\xab\x05\n" +
 	"\n" +
 	"ActionStep\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -3697,9 +3902,13 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x10validation_rules\x18\t \x03(\v2\x1b.executor.v1.ValidationRuleR\x0fvalidationRules\x12=\n" +
 	"\fcompensation\x18\n" +
 	" \x01(\v2\x19.executor.v1.CompensationR\fcompensation\x12\x12\n" +
-	"\x04when\x18\x0e \x01(\tR\x04when\x12D\n" +
+	"\x04when\x18\x0e \x01(\tR\x04when\x12/\n" +
+	"\bfor_each\x18\x0f \x01(\v2\x14.executor.v1.ForEachR\aforEach\x12D\n" +
 	"\x0fdependency_rule\x18\x10 \x01(\x0e2\x1b.executor.v1.DependencyRuleR\x0edependencyRuleB\v\n" +
-	"\tstep_type\"c\n" +
+	"\tstep_type\"B\n" +
+	"\aForEach\x12\x14\n" +
+	"\x05items\x18\x01 \x01(\tR\x05items\x12!\n" +
+	"\fmax_parallel\x18\x02 \x01(\rR\vmaxParallel\"c\n" +
 	"\rToolExecution\x12\x1b\n" +
 	"\ttool_name\x18\x01 \x01(\tR\btoolName\x125\n" +
 	"\targuments\x18\x02 \x01(\v2\x17.google.protobuf.StructR\targuments\"\xd4\x01\n" +
@@ -3779,7 +3988,19 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12.\n" +
-	"\x13elided_output_bytes\x18\t \x01(\x04R\x11elidedOutputBytes\"\xa0\x05\n" +
+	"\x13elided_output_bytes\x18\t \x01(\x04R\x11elidedOutputBytes\"\xec\x02\n" +
+	"\n" +
+	"ItemResult\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12/\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x17.executor.v1.StepStatusR\x06status\x12.\n" +
+	"\x06output\x18\x03 \x01(\v2\x16.google.protobuf.ValueR\x06output\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12>\n" +
+	"\n" +
+	"error_type\x18\x05 \x01(\x0e2\x1f.executor.v1.ExecutionErrorTypeR\terrorType\x12\x1f\n" +
+	"\vretry_count\x18\x06 \x01(\rR\n" +
+	"retryCount\x12@\n" +
+	"\x0eexecution_time\x18\a \x01(\v2\x19.google.protobuf.DurationR\rexecutionTime\x12.\n" +
+	"\x13elided_output_bytes\x18\b \x01(\x04R\x11elidedOutputBytes\"\xf6\x05\n" +
 	"\n" +
 	"StepResult\x12\x17\n" +
 	"\astep_id\x18\x01 \x01(\tR\x06stepId\x12/\n" +
@@ -3798,8 +4019,10 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12C\n" +
 	"\fcompensation\x18\f \x01(\v2\x1f.executor.v1.CompensationResultR\fcompensation\x12.\n" +
-	"\x13elided_output_bytes\x18\r \x01(\x04R\x11elidedOutputBytes\x12&\n" +
-	"\x0fnothing_to_undo\x18\x11 \x01(\bR\rnothingToUndo\"\xd3\x05\n" +
+	"\x13elided_output_bytes\x18\r \x01(\x04R\x11elidedOutputBytes\x12-\n" +
+	"\x05items\x18\x0e \x03(\v2\x17.executor.v1.ItemResultR\x05items\x12&\n" +
+	"\x0fnothing_to_undo\x18\x11 \x01(\bR\rnothingToUndo\x12%\n" +
+	"\x0eskipped_reason\x18\x12 \x01(\tR\rskippedReason\"\xd3\x05\n" +
 	"\x0fExecutionResult\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x124\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1c.executor.v1.ExecutionStatusR\x06status\x12:\n" +
@@ -3816,7 +4039,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12I\n" +
-	"\x12compensation_usage\x18\r \x01(\v2\x1a.executor.v1.ResourceUsageR\x11compensationUsage\"\xe0\x04\n" +
+	"\x12compensation_usage\x18\r \x01(\v2\x1a.executor.v1.ResourceUsageR\x11compensationUsage\"\x93\x05\n" +
 	"\x0eExecutionEvent\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x17\n" +
 	"\aplan_id\x18\x02 \x01(\tR\x06planId\x129\n" +
@@ -3836,7 +4059,10 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\bprogress\x18\f \x01(\x01R\bprogress\x12\x1b\n" +
 	"\tstep_name\x18\r \x01(\tR\bstepName\x12.\n" +
 	"\x06output\x18\x0e \x01(\v2\x16.google.protobuf.ValueR\x06output\x12\x14\n" +
-	"\x05actor\x18\x0f \x01(\tR\x05actor\"\xb4\x03\n" +
+	"\x05actor\x18\x0f \x01(\tR\x05actor\x12\"\n" +
+	"\n" +
+	"item_index\x18\x10 \x01(\rH\x00R\titemIndex\x88\x01\x01B\r\n" +
+	"\v_item_index\"\xb4\x03\n" +
 	"\bToolSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12 \n" +
@@ -4034,7 +4260,7 @@ func file_executor_v1_executor_proto_rawDescGZIP() []byte {
 }
 
 var file_executor_v1_executor_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_executor_v1_executor_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_executor_v1_executor_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_executor_v1_executor_proto_goTypes = []any{
 	(DependencyRule)(0),                // 0: executor.v1.DependencyRule
 	(ExecutionStatus)(0),               // 1: executor.v1.ExecutionStatus
@@ -4043,181 +4269,189 @@ var file_executor_v1_executor_proto_goTypes = []any{
 	(ExecutionEventType)(0),            // 4: executor.v1.ExecutionEventType
 	(*ActionPlan)(nil),                 // 5: executor.v1.ActionPlan
 	(*ActionStep)(nil),                 // 6: executor.v1.ActionStep
-	(*ToolExecution)(nil),              // 7: executor.v1.ToolExecution
-	(*Compensation)(nil),               // 8: executor.v1.Compensation
-	(*ValidationRule)(nil),             // 9: executor.v1.ValidationRule
-	(*RetryPolicy)(nil),                // 10: executor.v1.RetryPolicy
-	(*TimeoutPolicy)(nil),              // 11: executor.v1.TimeoutPolicy
-	(*ResourceLimits)(nil),             // 12: executor.v1.ResourceLimits
-	(*ExecutionOptions)(nil),           // 13: executor.v1.ExecutionOptions
-	(*ExecutionError)(nil),             // 14: executor.v1.ExecutionError
-	(*ResourceUsage)(nil),              // 15: executor.v1.ResourceUsage
-	(*Progress)(nil),                   // 16: executor.v1.Progress
-	(*CompensationResult)(nil),         // 17: executor.v1.CompensationResult
-	(*StepResult)(nil),                 // 18: executor.v1.StepResult
-	(*ExecutionResult)(nil),            // 19: executor.v1.ExecutionResult
-	(*ExecutionEvent)(nil),             // 20: executor.v1.ExecutionEvent
-	(*ToolSpec)(nil),                   // 21: executor.v1.ToolSpec
-	(*ToolLoadError)(nil),              // 22: executor.v1.ToolLoadError
-	(*ExecutePlanRequest)(nil),         // 23: executor.v1.ExecutePlanRequest
-	(*ExecutePlanResponse)(nil),        // 24: executor.v1.ExecutePlanResponse
-	(*ExecutionContext)(nil),           // 25: executor.v1.ExecutionContext
-	(*ExecuteStepRequest)(nil),         // 26: executor.v1.ExecuteStepRequest
-	(*ExecuteStepResponse)(nil),        // 27: executor.v1.ExecuteStepResponse
-	(*CancelExecutionRequest)(nil),     // 28: executor.v1.CancelExecutionRequest
-	(*CancelExecutionResponse)(nil),    // 29: executor.v1.CancelExecutionResponse
-	(*PauseExecutionRequest)(nil),      // 30: executor.v1.PauseExecutionRequest
-	(*PauseExecutionResponse)(nil),     // 31: executor.v1.PauseExecutionResponse
-	(*ResumeExecutionRequest)(nil),     // 32: executor.v1.ResumeExecutionRequest
-	(*ResumeExecutionResponse)(nil),    // 33: executor.v1.ResumeExecutionResponse
-	(*GetExecutionStatusRequest)(nil),  // 34: executor.v1.GetExecutionStatusRequest
-	(*GetExecutionStatusResponse)(nil), // 35: executor.v1.GetExecutionStatusResponse
-	(*RollbackExecutionRequest)(nil),   // 36: executor.v1.RollbackExecutionRequest
-	(*RollbackExecutionResponse)(nil),  // 37: executor.v1.RollbackExecutionResponse
-	(*WatchExecutionRequest)(nil),      // 38: executor.v1.WatchExecutionRequest
-	(*WatchExecutionResponse)(nil),     // 39: executor.v1.WatchExecutionResponse
-	(*ListToolsRequest)(nil),           // 40: executor.v1.ListToolsRequest
-	(*ListToolsResponse)(nil),          // 41: executor.v1.ListToolsResponse
-	(*ExecutionSummary)(nil),           // 42: executor.v1.ExecutionSummary
-	(*ListExecutionsRequest)(nil),      // 43: executor.v1.ListExecutionsRequest
-	(*ListExecutionsResponse)(nil),     // 44: executor.v1.ListExecutionsResponse
-	(*DeleteExecutionRequest)(nil),     // 45: executor.v1.DeleteExecutionRequest
-	(*DeleteExecutionResponse)(nil),    // 46: executor.v1.DeleteExecutionResponse
-	(*RetryExecutionRequest)(nil),      // 47: executor.v1.RetryExecutionRequest
-	(*RetryExecutionResponse)(nil),     // 48: executor.v1.RetryExecutionResponse
-	nil,                                // 49: executor.v1.ExecutionContext.StepOutputsEntry
-	(*structpb.Struct)(nil),            // 50: google.protobuf.Struct
-	(*durationpb.Duration)(nil),        // 51: google.protobuf.Duration
-	(*structpb.Value)(nil),             // 52: google.protobuf.Value
-	(*timestamppb.Timestamp)(nil),      // 53: google.protobuf.Timestamp
+	(*ForEach)(nil),                    // 7: executor.v1.ForEach
+	(*ToolExecution)(nil),              // 8: executor.v1.ToolExecution
+	(*Compensation)(nil),               // 9: executor.v1.Compensation
+	(*ValidationRule)(nil),             // 10: executor.v1.ValidationRule
+	(*RetryPolicy)(nil),                // 11: executor.v1.RetryPolicy
+	(*TimeoutPolicy)(nil),              // 12: executor.v1.TimeoutPolicy
+	(*ResourceLimits)(nil),             // 13: executor.v1.ResourceLimits
+	(*ExecutionOptions)(nil),           // 14: executor.v1.ExecutionOptions
+	(*ExecutionError)(nil),             // 15: executor.v1.ExecutionError
+	(*ResourceUsage)(nil),              // 16: executor.v1.ResourceUsage
+	(*Progress)(nil),                   // 17: executor.v1.Progress
+	(*CompensationResult)(nil),         // 18: executor.v1.CompensationResult
+	(*ItemResult)(nil),                 // 19: executor.v1.ItemResult
+	(*StepResult)(nil),                 // 20: executor.v1.StepResult
+	(*ExecutionResult)(nil),            // 21: executor.v1.ExecutionResult
+	(*ExecutionEvent)(nil),             // 22: executor.v1.ExecutionEvent
+	(*ToolSpec)(nil),                   // 23: executor.v1.ToolSpec
+	(*ToolLoadError)(nil),              // 24: executor.v1.ToolLoadError
+	(*ExecutePlanRequest)(nil),         // 25: executor.v1.ExecutePlanRequest
+	(*ExecutePlanResponse)(nil),        // 26: executor.v1.ExecutePlanResponse
+	(*ExecutionContext)(nil),           // 27: executor.v1.ExecutionContext
+	(*ExecuteStepRequest)(nil),         // 28: executor.v1.ExecuteStepRequest
+	(*ExecuteStepResponse)(nil),        // 29: executor.v1.ExecuteStepResponse
+	(*CancelExecutionRequest)(nil),     // 30: executor.v1.CancelExecutionRequest
+	(*CancelExecutionResponse)(nil),    // 31: executor.v1.CancelExecutionResponse
+	(*PauseExecutionRequest)(nil),      // 32: executor.v1.PauseExecutionRequest
+	(*PauseExecutionResponse)(nil),     // 33: executor.v1.PauseExecutionResponse
+	(*ResumeExecutionRequest)(nil),     // 34: executor.v1.ResumeExecutionRequest
+	(*ResumeExecutionResponse)(nil),    // 35: executor.v1.ResumeExecutionResponse
+	(*GetExecutionStatusRequest)(nil),  // 36: executor.v1.GetExecutionStatusRequest
+	(*GetExecutionStatusResponse)(nil), // 37: executor.v1.GetExecutionStatusResponse
+	(*RollbackExecutionRequest)(nil),   // 38: executor.v1.RollbackExecutionRequest
+	(*RollbackExecutionResponse)(nil),  // 39: executor.v1.RollbackExecutionResponse
+	(*WatchExecutionRequest)(nil),      // 40: executor.v1.WatchExecutionRequest
+	(*WatchExecutionResponse)(nil),     // 41: executor.v1.WatchExecutionResponse
+	(*ListToolsRequest)(nil),           // 42: executor.v1.ListToolsRequest
+	(*ListToolsResponse)(nil),          // 43: executor.v1.ListToolsResponse
+	(*ExecutionSummary)(nil),           // 44: executor.v1.ExecutionSummary
+	(*ListExecutionsRequest)(nil),      // 45: executor.v1.ListExecutionsRequest
+	(*ListExecutionsResponse)(nil),     // 46: executor.v1.ListExecutionsResponse
+	(*DeleteExecutionRequest)(nil),     // 47: executor.v1.DeleteExecutionRequest
+	(*DeleteExecutionResponse)(nil),    // 48: executor.v1.DeleteExecutionResponse
+	(*RetryExecutionRequest)(nil),      // 49: executor.v1.RetryExecutionRequest
+	(*RetryExecutionResponse)(nil),     // 50: executor.v1.RetryExecutionResponse
+	nil,                                // 51: executor.v1.ExecutionContext.StepOutputsEntry
+	(*structpb.Struct)(nil),            // 52: google.protobuf.Struct
+	(*durationpb.Duration)(nil),        // 53: google.protobuf.Duration
+	(*structpb.Value)(nil),             // 54: google.protobuf.Value
+	(*timestamppb.Timestamp)(nil),      // 55: google.protobuf.Timestamp
 }
 var file_executor_v1_executor_proto_depIdxs = []int32{
 	6,   // 0: executor.v1.ActionPlan.steps:type_name -> executor.v1.ActionStep
-	50,  // 1: executor.v1.ActionPlan.metadata:type_name -> google.protobuf.Struct
-	7,   // 2: executor.v1.ActionStep.tool_execution:type_name -> executor.v1.ToolExecution
-	50,  // 3: executor.v1.ActionStep.parameters:type_name -> google.protobuf.Struct
-	51,  // 4: executor.v1.ActionStep.expected_duration:type_name -> google.protobuf.Duration
-	51,  // 5: executor.v1.ActionStep.timeout:type_name -> google.protobuf.Duration
-	10,  // 6: executor.v1.ActionStep.retry_policy:type_name -> executor.v1.RetryPolicy
-	9,   // 7: executor.v1.ActionStep.validation_rules:type_name -> executor.v1.ValidationRule
-	8,   // 8: executor.v1.ActionStep.compensation:type_name -> executor.v1.Compensation
-	0,   // 9: executor.v1.ActionStep.dependency_rule:type_name -> executor.v1.DependencyRule
-	50,  // 10: executor.v1.ToolExecution.arguments:type_name -> google.protobuf.Struct
-	50,  // 11: executor.v1.Compensation.arguments:type_name -> google.protobuf.Struct
-	10,  // 12: executor.v1.Compensation.retry_policy:type_name -> executor.v1.RetryPolicy
-	51,  // 13: executor.v1.Compensation.timeout:type_name -> google.protobuf.Duration
-	50,  // 14: executor.v1.ValidationRule.json_schema:type_name -> google.protobuf.Struct
-	51,  // 15: executor.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
-	51,  // 16: executor.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
-	3,   // 17: executor.v1.RetryPolicy.non_retryable_error_types:type_name -> executor.v1.ExecutionErrorType
-	51,  // 18: executor.v1.TimeoutPolicy.default_step_timeout:type_name -> google.protobuf.Duration
-	51,  // 19: executor.v1.ResourceLimits.max_execution_time:type_name -> google.protobuf.Duration
-	12,  // 20: executor.v1.ExecutionOptions.resource_limits:type_name -> executor.v1.ResourceLimits
-	11,  // 21: executor.v1.ExecutionOptions.timeout_policy:type_name -> executor.v1.TimeoutPolicy
-	10,  // 22: executor.v1.ExecutionOptions.retry_policy:type_name -> executor.v1.RetryPolicy
-	3,   // 23: executor.v1.ExecutionError.error_type:type_name -> executor.v1.ExecutionErrorType
-	2,   // 24: executor.v1.CompensationResult.status:type_name -> executor.v1.StepStatus
-	52,  // 25: executor.v1.CompensationResult.output:type_name -> google.protobuf.Value
-	3,   // 26: executor.v1.CompensationResult.error_type:type_name -> executor.v1.ExecutionErrorType
-	51,  // 27: executor.v1.CompensationResult.execution_time:type_name -> google.protobuf.Duration
-	53,  // 28: executor.v1.CompensationResult.start_time:type_name -> google.protobuf.Timestamp
-	53,  // 29: executor.v1.CompensationResult.end_time:type_name -> google.protobuf.Timestamp
-	2,   // 30: executor.v1.StepResult.status:type_name -> executor.v1.StepStatus
-	52,  // 31: executor.v1.StepResult.output:type_name -> google.protobuf.Value
-	51,  // 32: executor.v1.StepResult.execution_time:type_name -> google.protobuf.Duration
-	50,  // 33: executor.v1.StepResult.metadata:type_name -> google.protobuf.Struct
-	3,   // 34: executor.v1.StepResult.error_type:type_name -> executor.v1.ExecutionErrorType
-	53,  // 35: executor.v1.StepResult.start_time:type_name -> google.protobuf.Timestamp
-	53,  // 36: executor.v1.StepResult.end_time:type_name -> google.protobuf.Timestamp
-	17,  // 37: executor.v1.StepResult.compensation:type_name -> executor.v1.CompensationResult
-	1,   // 38: executor.v1.ExecutionResult.status:type_name -> executor.v1.ExecutionStatus
-	18,  // 39: executor.v1.ExecutionResult.step_results:type_name -> executor.v1.StepResult
-	51,  // 40: executor.v1.ExecutionResult.execution_time:type_name -> google.protobuf.Duration
-	15,  // 41: executor.v1.ExecutionResult.resource_usage:type_name -> executor.v1.ResourceUsage
-	50,  // 42: executor.v1.ExecutionResult.metadata:type_name -> google.protobuf.Struct
-	14,  // 43: executor.v1.ExecutionResult.error:type_name -> executor.v1.ExecutionError
-	16,  // 44: executor.v1.ExecutionResult.progress:type_name -> executor.v1.Progress
-	53,  // 45: executor.v1.ExecutionResult.create_time:type_name -> google.protobuf.Timestamp
-	53,  // 46: executor.v1.ExecutionResult.start_time:type_name -> google.protobuf.Timestamp
-	53,  // 47: executor.v1.ExecutionResult.end_time:type_name -> google.protobuf.Timestamp
-	15,  // 48: executor.v1.ExecutionResult.compensation_usage:type_name -> executor.v1.ResourceUsage
-	53,  // 49: executor.v1.ExecutionEvent.event_time:type_name -> google.protobuf.Timestamp
-	1,   // 50: executor.v1.ExecutionEvent.status:type_name -> executor.v1.ExecutionStatus
-	2,   // 51: executor.v1.ExecutionEvent.step_status:type_name -> executor.v1.StepStatus
-	4,   // 52: executor.v1.ExecutionEvent.type:type_name -> executor.v1.ExecutionEventType
-	14,  // 53: executor.v1.ExecutionEvent.error:type_name -> executor.v1.ExecutionError
-	51,  // 54: executor.v1.ExecutionEvent.retry_delay:type_name -> google.protobuf.Duration
-	52,  // 55: executor.v1.ExecutionEvent.output:type_name -> google.protobuf.Value
-	50,  // 56: executor.v1.ToolSpec.input_schema:type_name -> google.protobuf.Struct
-	50,  // 57: executor.v1.ToolSpec.output_schema:type_name -> google.protobuf.Struct
-	51,  // 58: executor.v1.ToolSpec.default_timeout:type_name -> google.protobuf.Duration
-	5,   // 59: executor.v1.ExecutePlanRequest.plan:type_name -> executor.v1.ActionPlan
-	13,  // 60: executor.v1.ExecutePlanRequest.options:type_name -> executor.v1.ExecutionOptions
-	19,  // 61: executor.v1.ExecutePlanResponse.result:type_name -> executor.v1.ExecutionResult
-	49,  // 62: executor.v1.ExecutionContext.step_outputs:type_name -> executor.v1.ExecutionContext.StepOutputsEntry
-	12,  // 63: executor.v1.ExecutionContext.resource_limits:type_name -> executor.v1.ResourceLimits
-	11,  // 64: executor.v1.ExecutionContext.timeout_policy:type_name -> executor.v1.TimeoutPolicy
-	10,  // 65: executor.v1.ExecutionContext.retry_policy:type_name -> executor.v1.RetryPolicy
-	6,   // 66: executor.v1.ExecuteStepRequest.step:type_name -> executor.v1.ActionStep
-	25,  // 67: executor.v1.ExecuteStepRequest.context:type_name -> executor.v1.ExecutionContext
-	18,  // 68: executor.v1.ExecuteStepResponse.result:type_name -> executor.v1.StepResult
-	15,  // 69: executor.v1.ExecuteStepResponse.resource_usage:type_name -> executor.v1.ResourceUsage
-	1,   // 70: executor.v1.CancelExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	1,   // 71: executor.v1.PauseExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	1,   // 72: executor.v1.ResumeExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	1,   // 73: executor.v1.GetExecutionStatusResponse.status:type_name -> executor.v1.ExecutionStatus
-	16,  // 74: executor.v1.GetExecutionStatusResponse.progress:type_name -> executor.v1.Progress
-	18,  // 75: executor.v1.GetExecutionStatusResponse.step_results:type_name -> executor.v1.StepResult
-	14,  // 76: executor.v1.GetExecutionStatusResponse.error:type_name -> executor.v1.ExecutionError
-	15,  // 77: executor.v1.GetExecutionStatusResponse.resource_usage:type_name -> executor.v1.ResourceUsage
-	53,  // 78: executor.v1.GetExecutionStatusResponse.create_time:type_name -> google.protobuf.Timestamp
-	53,  // 79: executor.v1.GetExecutionStatusResponse.start_time:type_name -> google.protobuf.Timestamp
-	53,  // 80: executor.v1.GetExecutionStatusResponse.end_time:type_name -> google.protobuf.Timestamp
-	51,  // 81: executor.v1.GetExecutionStatusResponse.execution_time:type_name -> google.protobuf.Duration
-	15,  // 82: executor.v1.GetExecutionStatusResponse.compensation_usage:type_name -> executor.v1.ResourceUsage
-	1,   // 83: executor.v1.RollbackExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	20,  // 84: executor.v1.WatchExecutionResponse.events:type_name -> executor.v1.ExecutionEvent
-	21,  // 85: executor.v1.ListToolsResponse.tools:type_name -> executor.v1.ToolSpec
-	22,  // 86: executor.v1.ListToolsResponse.load_errors:type_name -> executor.v1.ToolLoadError
-	1,   // 87: executor.v1.ExecutionSummary.status:type_name -> executor.v1.ExecutionStatus
-	53,  // 88: executor.v1.ExecutionSummary.create_time:type_name -> google.protobuf.Timestamp
-	53,  // 89: executor.v1.ExecutionSummary.end_time:type_name -> google.protobuf.Timestamp
-	1,   // 90: executor.v1.ListExecutionsRequest.statuses:type_name -> executor.v1.ExecutionStatus
-	53,  // 91: executor.v1.ListExecutionsRequest.created_after:type_name -> google.protobuf.Timestamp
-	53,  // 92: executor.v1.ListExecutionsRequest.created_before:type_name -> google.protobuf.Timestamp
-	42,  // 93: executor.v1.ListExecutionsResponse.executions:type_name -> executor.v1.ExecutionSummary
-	12,  // 94: executor.v1.RetryExecutionRequest.resource_limits:type_name -> executor.v1.ResourceLimits
-	19,  // 95: executor.v1.RetryExecutionResponse.result:type_name -> executor.v1.ExecutionResult
-	52,  // 96: executor.v1.ExecutionContext.StepOutputsEntry.value:type_name -> google.protobuf.Value
-	23,  // 97: executor.v1.ExecutorService.ExecutePlan:input_type -> executor.v1.ExecutePlanRequest
-	26,  // 98: executor.v1.ExecutorService.ExecuteStep:input_type -> executor.v1.ExecuteStepRequest
-	28,  // 99: executor.v1.ExecutorService.CancelExecution:input_type -> executor.v1.CancelExecutionRequest
-	30,  // 100: executor.v1.ExecutorService.PauseExecution:input_type -> executor.v1.PauseExecutionRequest
-	32,  // 101: executor.v1.ExecutorService.ResumeExecution:input_type -> executor.v1.ResumeExecutionRequest
-	34,  // 102: executor.v1.ExecutorService.GetExecutionStatus:input_type -> executor.v1.GetExecutionStatusRequest
-	36,  // 103: executor.v1.ExecutorService.RollbackExecution:input_type -> executor.v1.RollbackExecutionRequest
-	38,  // 104: executor.v1.ExecutorService.WatchExecution:input_type -> executor.v1.WatchExecutionRequest
-	40,  // 105: executor.v1.ExecutorService.ListTools:input_type -> executor.v1.ListToolsRequest
-	43,  // 106: executor.v1.ExecutorService.ListExecutions:input_type -> executor.v1.ListExecutionsRequest
-	45,  // 107: executor.v1.ExecutorService.DeleteExecution:input_type -> executor.v1.DeleteExecutionRequest
-	47,  // 108: executor.v1.ExecutorService.RetryExecution:input_type -> executor.v1.RetryExecutionRequest
-	24,  // 109: executor.v1.ExecutorService.ExecutePlan:output_type -> executor.v1.ExecutePlanResponse
-	27,  // 110: executor.v1.ExecutorService.ExecuteStep:output_type -> executor.v1.ExecuteStepResponse
-	29,  // 111: executor.v1.ExecutorService.CancelExecution:output_type -> executor.v1.CancelExecutionResponse
-	31,  // 112: executor.v1.ExecutorService.PauseExecution:output_type -> executor.v1.PauseExecutionResponse
-	33,  // 113: executor.v1.ExecutorService.ResumeExecution:output_type -> executor.v1.ResumeExecutionResponse
-	35,  // 114: executor.v1.ExecutorService.GetExecutionStatus:output_type -> executor.v1.GetExecutionStatusResponse
-	37,  // 115: executor.v1.ExecutorService.RollbackExecution:output_type -> executor.v1.RollbackExecutionResponse
-	39,  // 116: executor.v1.ExecutorService.WatchExecution:output_type -> executor.v1.WatchExecutionResponse
-	41,  // 117: executor.v1.ExecutorService.ListTools:output_type -> executor.v1.ListToolsResponse
-	44,  // 118: executor.v1.ExecutorService.ListExecutions:output_type -> executor.v1.ListExecutionsResponse
-	46,  // 119: executor.v1.ExecutorService.DeleteExecution:output_type -> executor.v1.DeleteExecutionResponse
-	48,  // 120: executor.v1.ExecutorService.RetryExecution:output_type -> executor.v1.RetryExecutionResponse
-	109, // [109:121] is the sub-list for method output_type
-	97,  // [97:109] is the sub-list for method input_type
-	97,  // [97:97] is the sub-list for extension type_name
-	97,  // [97:97] is the sub-list for extension extendee
-	0,   // [0:97] is the sub-list for field type_name
+	52,  // 1: executor.v1.ActionPlan.metadata:type_name -> google.protobuf.Struct
+	8,   // 2: executor.v1.ActionStep.tool_execution:type_name -> executor.v1.ToolExecution
+	52,  // 3: executor.v1.ActionStep.parameters:type_name -> google.protobuf.Struct
+	53,  // 4: executor.v1.ActionStep.expected_duration:type_name -> google.protobuf.Duration
+	53,  // 5: executor.v1.ActionStep.timeout:type_name -> google.protobuf.Duration
+	11,  // 6: executor.v1.ActionStep.retry_policy:type_name -> executor.v1.RetryPolicy
+	10,  // 7: executor.v1.ActionStep.validation_rules:type_name -> executor.v1.ValidationRule
+	9,   // 8: executor.v1.ActionStep.compensation:type_name -> executor.v1.Compensation
+	7,   // 9: executor.v1.ActionStep.for_each:type_name -> executor.v1.ForEach
+	0,   // 10: executor.v1.ActionStep.dependency_rule:type_name -> executor.v1.DependencyRule
+	52,  // 11: executor.v1.ToolExecution.arguments:type_name -> google.protobuf.Struct
+	52,  // 12: executor.v1.Compensation.arguments:type_name -> google.protobuf.Struct
+	11,  // 13: executor.v1.Compensation.retry_policy:type_name -> executor.v1.RetryPolicy
+	53,  // 14: executor.v1.Compensation.timeout:type_name -> google.protobuf.Duration
+	52,  // 15: executor.v1.ValidationRule.json_schema:type_name -> google.protobuf.Struct
+	53,  // 16: executor.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
+	53,  // 17: executor.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
+	3,   // 18: executor.v1.RetryPolicy.non_retryable_error_types:type_name -> executor.v1.ExecutionErrorType
+	53,  // 19: executor.v1.TimeoutPolicy.default_step_timeout:type_name -> google.protobuf.Duration
+	53,  // 20: executor.v1.ResourceLimits.max_execution_time:type_name -> google.protobuf.Duration
+	13,  // 21: executor.v1.ExecutionOptions.resource_limits:type_name -> executor.v1.ResourceLimits
+	12,  // 22: executor.v1.ExecutionOptions.timeout_policy:type_name -> executor.v1.TimeoutPolicy
+	11,  // 23: executor.v1.ExecutionOptions.retry_policy:type_name -> executor.v1.RetryPolicy
+	3,   // 24: executor.v1.ExecutionError.error_type:type_name -> executor.v1.ExecutionErrorType
+	2,   // 25: executor.v1.CompensationResult.status:type_name -> executor.v1.StepStatus
+	54,  // 26: executor.v1.CompensationResult.output:type_name -> google.protobuf.Value
+	3,   // 27: executor.v1.CompensationResult.error_type:type_name -> executor.v1.ExecutionErrorType
+	53,  // 28: executor.v1.CompensationResult.execution_time:type_name -> google.protobuf.Duration
+	55,  // 29: executor.v1.CompensationResult.start_time:type_name -> google.protobuf.Timestamp
+	55,  // 30: executor.v1.CompensationResult.end_time:type_name -> google.protobuf.Timestamp
+	2,   // 31: executor.v1.ItemResult.status:type_name -> executor.v1.StepStatus
+	54,  // 32: executor.v1.ItemResult.output:type_name -> google.protobuf.Value
+	3,   // 33: executor.v1.ItemResult.error_type:type_name -> executor.v1.ExecutionErrorType
+	53,  // 34: executor.v1.ItemResult.execution_time:type_name -> google.protobuf.Duration
+	2,   // 35: executor.v1.StepResult.status:type_name -> executor.v1.StepStatus
+	54,  // 36: executor.v1.StepResult.output:type_name -> google.protobuf.Value
+	53,  // 37: executor.v1.StepResult.execution_time:type_name -> google.protobuf.Duration
+	52,  // 38: executor.v1.StepResult.metadata:type_name -> google.protobuf.Struct
+	3,   // 39: executor.v1.StepResult.error_type:type_name -> executor.v1.ExecutionErrorType
+	55,  // 40: executor.v1.StepResult.start_time:type_name -> google.protobuf.Timestamp
+	55,  // 41: executor.v1.StepResult.end_time:type_name -> google.protobuf.Timestamp
+	18,  // 42: executor.v1.StepResult.compensation:type_name -> executor.v1.CompensationResult
+	19,  // 43: executor.v1.StepResult.items:type_name -> executor.v1.ItemResult
+	1,   // 44: executor.v1.ExecutionResult.status:type_name -> executor.v1.ExecutionStatus
+	20,  // 45: executor.v1.ExecutionResult.step_results:type_name -> executor.v1.StepResult
+	53,  // 46: executor.v1.ExecutionResult.execution_time:type_name -> google.protobuf.Duration
+	16,  // 47: executor.v1.ExecutionResult.resource_usage:type_name -> executor.v1.ResourceUsage
+	52,  // 48: executor.v1.ExecutionResult.metadata:type_name -> google.protobuf.Struct
+	15,  // 49: executor.v1.ExecutionResult.error:type_name -> executor.v1.ExecutionError
+	17,  // 50: executor.v1.ExecutionResult.progress:type_name -> executor.v1.Progress
+	55,  // 51: executor.v1.ExecutionResult.create_time:type_name -> google.protobuf.Timestamp
+	55,  // 52: executor.v1.ExecutionResult.start_time:type_name -> google.protobuf.Timestamp
+	55,  // 53: executor.v1.ExecutionResult.end_time:type_name -> google.protobuf.Timestamp
+	16,  // 54: executor.v1.ExecutionResult.compensation_usage:type_name -> executor.v1.ResourceUsage
+	55,  // 55: executor.v1.ExecutionEvent.event_time:type_name -> google.protobuf.Timestamp
+	1,   // 56: executor.v1.ExecutionEvent.status:type_name -> executor.v1.ExecutionStatus
+	2,   // 57: executor.v1.ExecutionEvent.step_status:type_name -> executor.v1.StepStatus
+	4,   // 58: executor.v1.ExecutionEvent.type:type_name -> executor.v1.ExecutionEventType
+	15,  // 59: executor.v1.ExecutionEvent.error:type_name -> executor.v1.ExecutionError
+	53,  // 60: executor.v1.ExecutionEvent.retry_delay:type_name -> google.protobuf.Duration
+	54,  // 61: executor.v1.ExecutionEvent.output:type_name -> google.protobuf.Value
+	52,  // 62: executor.v1.ToolSpec.input_schema:type_name -> google.protobuf.Struct
+	52,  // 63: executor.v1.ToolSpec.output_schema:type_name -> google.protobuf.Struct
+	53,  // 64: executor.v1.ToolSpec.default_timeout:type_name -> google.protobuf.Duration
+	5,   // 65: executor.v1.ExecutePlanRequest.plan:type_name -> executor.v1.ActionPlan
+	14,  // 66: executor.v1.ExecutePlanRequest.options:type_name -> executor.v1.ExecutionOptions
+	21,  // 67: executor.v1.ExecutePlanResponse.result:type_name -> executor.v1.ExecutionResult
+	51,  // 68: executor.v1.ExecutionContext.step_outputs:type_name -> executor.v1.ExecutionContext.StepOutputsEntry
+	13,  // 69: executor.v1.ExecutionContext.resource_limits:type_name -> executor.v1.ResourceLimits
+	12,  // 70: executor.v1.ExecutionContext.timeout_policy:type_name -> executor.v1.TimeoutPolicy
+	11,  // 71: executor.v1.ExecutionContext.retry_policy:type_name -> executor.v1.RetryPolicy
+	6,   // 72: executor.v1.ExecuteStepRequest.step:type_name -> executor.v1.ActionStep
+	27,  // 73: executor.v1.ExecuteStepRequest.context:type_name -> executor.v1.ExecutionContext
+	20,  // 74: executor.v1.ExecuteStepResponse.result:type_name -> executor.v1.StepResult
+	16,  // 75: executor.v1.ExecuteStepResponse.resource_usage:type_name -> executor.v1.ResourceUsage
+	1,   // 76: executor.v1.CancelExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	1,   // 77: executor.v1.PauseExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	1,   // 78: executor.v1.ResumeExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	1,   // 79: executor.v1.GetExecutionStatusResponse.status:type_name -> executor.v1.ExecutionStatus
+	17,  // 80: executor.v1.GetExecutionStatusResponse.progress:type_name -> executor.v1.Progress
+	20,  // 81: executor.v1.GetExecutionStatusResponse.step_results:type_name -> executor.v1.StepResult
+	15,  // 82: executor.v1.GetExecutionStatusResponse.error:type_name -> executor.v1.ExecutionError
+	16,  // 83: executor.v1.GetExecutionStatusResponse.resource_usage:type_name -> executor.v1.ResourceUsage
+	55,  // 84: executor.v1.GetExecutionStatusResponse.create_time:type_name -> google.protobuf.Timestamp
+	55,  // 85: executor.v1.GetExecutionStatusResponse.start_time:type_name -> google.protobuf.Timestamp
+	55,  // 86: executor.v1.GetExecutionStatusResponse.end_time:type_name -> google.protobuf.Timestamp
+	53,  // 87: executor.v1.GetExecutionStatusResponse.execution_time:type_name -> google.protobuf.Duration
+	16,  // 88: executor.v1.GetExecutionStatusResponse.compensation_usage:type_name -> executor.v1.ResourceUsage
+	1,   // 89: executor.v1.RollbackExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	22,  // 90: executor.v1.WatchExecutionResponse.events:type_name -> executor.v1.ExecutionEvent
+	23,  // 91: executor.v1.ListToolsResponse.tools:type_name -> executor.v1.ToolSpec
+	24,  // 92: executor.v1.ListToolsResponse.load_errors:type_name -> executor.v1.ToolLoadError
+	1,   // 93: executor.v1.ExecutionSummary.status:type_name -> executor.v1.ExecutionStatus
+	55,  // 94: executor.v1.ExecutionSummary.create_time:type_name -> google.protobuf.Timestamp
+	55,  // 95: executor.v1.ExecutionSummary.end_time:type_name -> google.protobuf.Timestamp
+	1,   // 96: executor.v1.ListExecutionsRequest.statuses:type_name -> executor.v1.ExecutionStatus
+	55,  // 97: executor.v1.ListExecutionsRequest.created_after:type_name -> google.protobuf.Timestamp
+	55,  // 98: executor.v1.ListExecutionsRequest.created_before:type_name -> google.protobuf.Timestamp
+	44,  // 99: executor.v1.ListExecutionsResponse.executions:type_name -> executor.v1.ExecutionSummary
+	13,  // 100: executor.v1.RetryExecutionRequest.resource_limits:type_name -> executor.v1.ResourceLimits
+	21,  // 101: executor.v1.RetryExecutionResponse.result:type_name -> executor.v1.ExecutionResult
+	54,  // 102: executor.v1.ExecutionContext.StepOutputsEntry.value:type_name -> google.protobuf.Value
+	25,  // 103: executor.v1.ExecutorService.ExecutePlan:input_type -> executor.v1.ExecutePlanRequest
+	28,  // 104: executor.v1.ExecutorService.ExecuteStep:input_type -> executor.v1.ExecuteStepRequest
+	30,  // 105: executor.v1.ExecutorService.CancelExecution:input_type -> executor.v1.CancelExecutionRequest
+	32,  // 106: executor.v1.ExecutorService.PauseExecution:input_type -> executor.v1.PauseExecutionRequest
+	34,  // 107: executor.v1.ExecutorService.ResumeExecution:input_type -> executor.v1.ResumeExecutionRequest
+	36,  // 108: executor.v1.ExecutorService.GetExecutionStatus:input_type -> executor.v1.GetExecutionStatusRequest
+	38,  // 109: executor.v1.ExecutorService.RollbackExecution:input_type -> executor.v1.RollbackExecutionRequest
+	40,  // 110: executor.v1.ExecutorService.WatchExecution:input_type -> executor.v1.WatchExecutionRequest
+	42,  // 111: executor.v1.ExecutorService.ListTools:input_type -> executor.v1.ListToolsRequest
+	45,  // 112: executor.v1.ExecutorService.ListExecutions:input_type -> executor.v1.ListExecutionsRequest
+	47,  // 113: executor.v1.ExecutorService.DeleteExecution:input_type -> executor.v1.DeleteExecutionRequest
+	49,  // 114: executor.v1.ExecutorService.RetryExecution:input_type -> executor.v1.RetryExecutionRequest
+	26,  // 115: executor.v1.ExecutorService.ExecutePlan:output_type -> executor.v1.ExecutePlanResponse
+	29,  // 116: executor.v1.ExecutorService.ExecuteStep:output_type -> executor.v1.ExecuteStepResponse
+	31,  // 117: executor.v1.ExecutorService.CancelExecution:output_type -> executor.v1.CancelExecutionResponse
+	33,  // 118: executor.v1.ExecutorService.PauseExecution:output_type -> executor.v1.PauseExecutionResponse
+	35,  // 119: executor.v1.ExecutorService.ResumeExecution:output_type -> executor.v1.ResumeExecutionResponse
+	37,  // 120: executor.v1.ExecutorService.GetExecutionStatus:output_type -> executor.v1.GetExecutionStatusResponse
+	39,  // 121: executor.v1.ExecutorService.RollbackExecution:output_type -> executor.v1.RollbackExecutionResponse
+	41,  // 122: executor.v1.ExecutorService.WatchExecution:output_type -> executor.v1.WatchExecutionResponse
+	43,  // 123: executor.v1.ExecutorService.ListTools:output_type -> executor.v1.ListToolsResponse
+	46,  // 124: executor.v1.ExecutorService.ListExecutions:output_type -> executor.v1.ListExecutionsResponse
+	48,  // 125: executor.v1.ExecutorService.DeleteExecution:output_type -> executor.v1.DeleteExecutionResponse
+	50,  // 126: executor.v1.ExecutorService.RetryExecution:output_type -> executor.v1.RetryExecutionResponse
+	115, // [115:127] is the sub-list for method output_type
+	103, // [103:115] is the sub-list for method input_type
+	103, // [103:103] is the sub-list for extension type_name
+	103, // [103:103] is the sub-list for extension extendee
+	0,   // [0:103] is the sub-list for field type_name
 }
 
 func init() { file_executor_v1_executor_proto_init() }
@@ -4228,16 +4462,17 @@ func file_executor_v1_executor_proto_init() {
 	file_executor_v1_executor_proto_msgTypes[1].OneofWrappers = []any{
 		(*ActionStep_ToolExecution)(nil),
 	}
-	file_executor_v1_executor_proto_msgTypes[4].OneofWrappers = []any{
+	file_executor_v1_executor_proto_msgTypes[5].OneofWrappers = []any{
 		(*ValidationRule_JsonSchema)(nil),
 	}
+	file_executor_v1_executor_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_executor_v1_executor_proto_rawDesc), len(file_executor_v1_executor_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   45,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -120,7 +120,7 @@ class ActionPlan(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[ActionStep, _Mapping]]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class ActionStep(_message.Message):
-    __slots__ = ("id", "name", "tool_execution", "parameters", "dependencies", "expected_duration", "timeout", "retry_policy", "validation_rules", "compensation", "when", "dependency_rule")
+    __slots__ = ("id", "name", "tool_execution", "parameters", "dependencies", "expected_duration", "timeout", "retry_policy", "validation_rules", "compensation", "when", "for_each", "dependency_rule")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TOOL_EXECUTION_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +132,7 @@ class ActionStep(_message.Message):
     VALIDATION_RULES_FIELD_NUMBER: _ClassVar[int]
     COMPENSATION_FIELD_NUMBER: _ClassVar[int]
     WHEN_FIELD_NUMBER: _ClassVar[int]
+    FOR_EACH_FIELD_NUMBER: _ClassVar[int]
     DEPENDENCY_RULE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
@@ -144,8 +145,17 @@ class ActionStep(_message.Message):
     validation_rules: _containers.RepeatedCompositeFieldContainer[ValidationRule]
     compensation: Compensation
     when: str
+    for_each: ForEach
     dependency_rule: DependencyRule
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., tool_execution: _Optional[_Union[ToolExecution, _Mapping]] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., dependencies: _Optional[_Iterable[str]] = ..., expected_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ..., validation_rules: _Optional[_Iterable[_Union[ValidationRule, _Mapping]]] = ..., compensation: _Optional[_Union[Compensation, _Mapping]] = ..., when: _Optional[str] = ..., dependency_rule: _Optional[_Union[DependencyRule, str]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., tool_execution: _Optional[_Union[ToolExecution, _Mapping]] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., dependencies: _Optional[_Iterable[str]] = ..., expected_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ..., validation_rules: _Optional[_Iterable[_Union[ValidationRule, _Mapping]]] = ..., compensation: _Optional[_Union[Compensation, _Mapping]] = ..., when: _Optional[str] = ..., for_each: _Optional[_Union[ForEach, _Mapping]] = ..., dependency_rule: _Optional[_Union[DependencyRule, str]] = ...) -> None: ...
+
+class ForEach(_message.Message):
+    __slots__ = ("items", "max_parallel")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PARALLEL_FIELD_NUMBER: _ClassVar[int]
+    items: str
+    max_parallel: int
+    def __init__(self, items: _Optional[str] = ..., max_parallel: _Optional[int] = ...) -> None: ...
 
 class ToolExecution(_message.Message):
     __slots__ = ("tool_name", "arguments")
@@ -309,8 +319,28 @@ class CompensationResult(_message.Message):
     elided_output_bytes: int
     def __init__(self, status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., attempts: _Optional[int] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., elided_output_bytes: _Optional[int] = ...) -> None: ...
 
+class ItemResult(_message.Message):
+    __slots__ = ("index", "status", "output", "error", "error_type", "retry_count", "execution_time", "elided_output_bytes")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
+    RETRY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_TIME_FIELD_NUMBER: _ClassVar[int]
+    ELIDED_OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    status: StepStatus
+    output: _struct_pb2.Value
+    error: str
+    error_type: ExecutionErrorType
+    retry_count: int
+    execution_time: _duration_pb2.Duration
+    elided_output_bytes: int
+    def __init__(self, index: _Optional[int] = ..., status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., retry_count: _Optional[int] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., elided_output_bytes: _Optional[int] = ...) -> None: ...
+
 class StepResult(_message.Message):
-    __slots__ = ("step_id", "status", "output", "error", "execution_time", "retry_count", "metadata", "step_name", "error_type", "start_time", "end_time", "compensation", "elided_output_bytes", "nothing_to_undo", "skipped_reason")
+    __slots__ = ("step_id", "status", "output", "error", "execution_time", "retry_count", "metadata", "step_name", "error_type", "start_time", "end_time", "compensation", "elided_output_bytes", "items", "nothing_to_undo", "skipped_reason")
     STEP_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
@@ -324,6 +354,7 @@ class StepResult(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     COMPENSATION_FIELD_NUMBER: _ClassVar[int]
     ELIDED_OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
     NOTHING_TO_UNDO_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_REASON_FIELD_NUMBER: _ClassVar[int]
     step_id: str
@@ -339,9 +370,10 @@ class StepResult(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     compensation: CompensationResult
     elided_output_bytes: int
+    items: _containers.RepeatedCompositeFieldContainer[ItemResult]
     nothing_to_undo: bool
     skipped_reason: str
-    def __init__(self, step_id: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_count: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., step_name: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compensation: _Optional[_Union[CompensationResult, _Mapping]] = ..., elided_output_bytes: _Optional[int] = ..., nothing_to_undo: _Optional[bool] = ..., skipped_reason: _Optional[str] = ...) -> None: ...
+    def __init__(self, step_id: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_count: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., step_name: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compensation: _Optional[_Union[CompensationResult, _Mapping]] = ..., elided_output_bytes: _Optional[int] = ..., items: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ..., nothing_to_undo: _Optional[bool] = ..., skipped_reason: _Optional[str] = ...) -> None: ...
 
 class ExecutionResult(_message.Message):
     __slots__ = ("plan_id", "status", "step_results", "execution_time", "resource_usage", "metadata", "error", "plan_name", "progress", "create_time", "start_time", "end_time", "compensation_usage")
@@ -374,7 +406,7 @@ class ExecutionResult(_message.Message):
     def __init__(self, plan_id: _Optional[str] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., step_results: _Optional[_Iterable[_Union[StepResult, _Mapping]]] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., resource_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., plan_name: _Optional[str] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compensation_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ...) -> None: ...
 
 class ExecutionEvent(_message.Message):
-    __slots__ = ("sequence", "plan_id", "event_time", "status", "step_id", "step_status", "attempt", "message", "type", "error", "retry_delay", "progress", "step_name", "output", "actor")
+    __slots__ = ("sequence", "plan_id", "event_time", "status", "step_id", "step_status", "attempt", "message", "type", "error", "retry_delay", "progress", "step_name", "output", "actor", "item_index")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -390,6 +422,7 @@ class ExecutionEvent(_message.Message):
     STEP_NAME_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
+    ITEM_INDEX_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     plan_id: str
     event_time: _timestamp_pb2.Timestamp
@@ -405,7 +438,8 @@ class ExecutionEvent(_message.Message):
     step_name: str
     output: _struct_pb2.Value
     actor: str
-    def __init__(self, sequence: _Optional[int] = ..., plan_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., step_id: _Optional[str] = ..., step_status: _Optional[_Union[StepStatus, str]] = ..., attempt: _Optional[int] = ..., message: _Optional[str] = ..., type: _Optional[_Union[ExecutionEventType, str]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., progress: _Optional[float] = ..., step_name: _Optional[str] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., actor: _Optional[str] = ...) -> None: ...
+    item_index: int
+    def __init__(self, sequence: _Optional[int] = ..., plan_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., step_id: _Optional[str] = ..., step_status: _Optional[_Union[StepStatus, str]] = ..., attempt: _Optional[int] = ..., message: _Optional[str] = ..., type: _Optional[_Union[ExecutionEventType, str]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., progress: _Optional[float] = ..., step_name: _Optional[str] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., actor: _Optional[str] = ..., item_index: _Optional[int] = ...) -> None: ...
 
 class ToolSpec(_message.Message):
     __slots__ = ("name", "title", "description", "input_schema", "output_schema", "read_only", "destructive", "idempotent", "open_world", "default_timeout", "compensable")

@@ -590,6 +590,47 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int FOR_EACH_FIELD_NUMBER = 15;
+  private dev.executor.v1.ForEach forEach_;
+  /**
+   * <pre>
+   * Run the step's tool once per element of a list; its arguments may use
+   * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+   * </pre>
+   *
+   * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+   * @return Whether the forEach field is set.
+   */
+  @java.lang.Override
+  public boolean hasForEach() {
+    return ((bitField0_ & 0x00000020) != 0);
+  }
+  /**
+   * <pre>
+   * Run the step's tool once per element of a list; its arguments may use
+   * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+   * </pre>
+   *
+   * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+   * @return The forEach.
+   */
+  @java.lang.Override
+  public dev.executor.v1.ForEach getForEach() {
+    return forEach_ == null ? dev.executor.v1.ForEach.getDefaultInstance() : forEach_;
+  }
+  /**
+   * <pre>
+   * Run the step's tool once per element of a list; its arguments may use
+   * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+   * </pre>
+   *
+   * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+   */
+  @java.lang.Override
+  public dev.executor.v1.ForEachOrBuilder getForEachOrBuilder() {
+    return forEach_ == null ? dev.executor.v1.ForEach.getDefaultInstance() : forEach_;
+  }
+
   public static final int DEPENDENCY_RULE_FIELD_NUMBER = 16;
   private int dependencyRule_ = 0;
   /**
@@ -665,6 +706,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(when_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 14, when_);
     }
+    if (((bitField0_ & 0x00000020) != 0)) {
+      output.writeMessage(15, getForEach());
+    }
     if (dependencyRule_ != dev.executor.v1.DependencyRule.DEPENDENCY_RULE_UNSPECIFIED.getNumber()) {
       output.writeEnum(16, dependencyRule_);
     }
@@ -721,6 +765,10 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(when_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(14, when_);
+    }
+    if (((bitField0_ & 0x00000020) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(15, getForEach());
     }
     if (dependencyRule_ != dev.executor.v1.DependencyRule.DEPENDENCY_RULE_UNSPECIFIED.getNumber()) {
       size += com.google.protobuf.CodedOutputStream
@@ -785,6 +833,11 @@ private static final long serialVersionUID = 0L;
     }
     if (!getWhen()
         .equals(other.getWhen())) return false;
+    if (hasForEach() != other.hasForEach()) return false;
+    if (hasForEach()) {
+      if (!getForEach()
+          .equals(other.getForEach())) return false;
+    }
     if (dependencyRule_ != other.dependencyRule_) return false;
     if (!getStepTypeCase().equals(other.getStepTypeCase())) return false;
     switch (stepTypeCase_) {
@@ -840,6 +893,10 @@ private static final long serialVersionUID = 0L;
     }
     hash = (37 * hash) + WHEN_FIELD_NUMBER;
     hash = (53 * hash) + getWhen().hashCode();
+    if (hasForEach()) {
+      hash = (37 * hash) + FOR_EACH_FIELD_NUMBER;
+      hash = (53 * hash) + getForEach().hashCode();
+    }
     hash = (37 * hash) + DEPENDENCY_RULE_FIELD_NUMBER;
     hash = (53 * hash) + dependencyRule_;
     switch (stepTypeCase_) {
@@ -990,6 +1047,7 @@ private static final long serialVersionUID = 0L;
         internalGetRetryPolicyFieldBuilder();
         internalGetValidationRulesFieldBuilder();
         internalGetCompensationFieldBuilder();
+        internalGetForEachFieldBuilder();
       }
     }
     @java.lang.Override
@@ -1036,6 +1094,11 @@ private static final long serialVersionUID = 0L;
         compensationBuilder_ = null;
       }
       when_ = "";
+      forEach_ = null;
+      if (forEachBuilder_ != null) {
+        forEachBuilder_.dispose();
+        forEachBuilder_ = null;
+      }
       dependencyRule_ = 0;
       stepTypeCase_ = 0;
       stepType_ = null;
@@ -1131,6 +1194,12 @@ private static final long serialVersionUID = 0L;
         result.when_ = when_;
       }
       if (((from_bitField0_ & 0x00000800) != 0)) {
+        result.forEach_ = forEachBuilder_ == null
+            ? forEach_
+            : forEachBuilder_.build();
+        to_bitField0_ |= 0x00000020;
+      }
+      if (((from_bitField0_ & 0x00001000) != 0)) {
         result.dependencyRule_ = dependencyRule_;
       }
       result.bitField0_ |= to_bitField0_;
@@ -1222,6 +1291,9 @@ private static final long serialVersionUID = 0L;
         when_ = other.when_;
         bitField0_ |= 0x00000400;
         onChanged();
+      }
+      if (other.hasForEach()) {
+        mergeForEach(other.getForEach());
       }
       if (other.dependencyRule_ != 0) {
         setDependencyRuleValue(other.getDependencyRuleValue());
@@ -1334,9 +1406,16 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000400;
               break;
             } // case 114
+            case 122: {
+              input.readMessage(
+                  internalGetForEachFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000800;
+              break;
+            } // case 122
             case 128: {
               dependencyRule_ = input.readEnum();
-              bitField0_ |= 0x00000800;
+              bitField0_ |= 0x00001000;
               break;
             } // case 128
             default: {
@@ -3057,6 +3136,170 @@ private static final long serialVersionUID = 0L;
       return this;
     }
 
+    private dev.executor.v1.ForEach forEach_;
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.ForEach, dev.executor.v1.ForEach.Builder, dev.executor.v1.ForEachOrBuilder> forEachBuilder_;
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     * @return Whether the forEach field is set.
+     */
+    public boolean hasForEach() {
+      return ((bitField0_ & 0x00000800) != 0);
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     * @return The forEach.
+     */
+    public dev.executor.v1.ForEach getForEach() {
+      if (forEachBuilder_ == null) {
+        return forEach_ == null ? dev.executor.v1.ForEach.getDefaultInstance() : forEach_;
+      } else {
+        return forEachBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     */
+    public Builder setForEach(dev.executor.v1.ForEach value) {
+      if (forEachBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        forEach_ = value;
+      } else {
+        forEachBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000800;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     */
+    public Builder setForEach(
+        dev.executor.v1.ForEach.Builder builderForValue) {
+      if (forEachBuilder_ == null) {
+        forEach_ = builderForValue.build();
+      } else {
+        forEachBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000800;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     */
+    public Builder mergeForEach(dev.executor.v1.ForEach value) {
+      if (forEachBuilder_ == null) {
+        if (((bitField0_ & 0x00000800) != 0) &&
+          forEach_ != null &&
+          forEach_ != dev.executor.v1.ForEach.getDefaultInstance()) {
+          getForEachBuilder().mergeFrom(value);
+        } else {
+          forEach_ = value;
+        }
+      } else {
+        forEachBuilder_.mergeFrom(value);
+      }
+      if (forEach_ != null) {
+        bitField0_ |= 0x00000800;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     */
+    public Builder clearForEach() {
+      bitField0_ = (bitField0_ & ~0x00000800);
+      forEach_ = null;
+      if (forEachBuilder_ != null) {
+        forEachBuilder_.dispose();
+        forEachBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     */
+    public dev.executor.v1.ForEach.Builder getForEachBuilder() {
+      bitField0_ |= 0x00000800;
+      onChanged();
+      return internalGetForEachFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     */
+    public dev.executor.v1.ForEachOrBuilder getForEachOrBuilder() {
+      if (forEachBuilder_ != null) {
+        return forEachBuilder_.getMessageOrBuilder();
+      } else {
+        return forEach_ == null ?
+            dev.executor.v1.ForEach.getDefaultInstance() : forEach_;
+      }
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.ForEach, dev.executor.v1.ForEach.Builder, dev.executor.v1.ForEachOrBuilder> 
+        internalGetForEachFieldBuilder() {
+      if (forEachBuilder_ == null) {
+        forEachBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.executor.v1.ForEach, dev.executor.v1.ForEach.Builder, dev.executor.v1.ForEachOrBuilder>(
+                getForEach(),
+                getParentForChildren(),
+                isClean());
+        forEach_ = null;
+      }
+      return forEachBuilder_;
+    }
+
     private int dependencyRule_ = 0;
     /**
      * <pre>
@@ -3082,7 +3325,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder setDependencyRuleValue(int value) {
       dependencyRule_ = value;
-      bitField0_ |= 0x00000800;
+      bitField0_ |= 0x00001000;
       onChanged();
       return this;
     }
@@ -3113,7 +3356,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder setDependencyRule(dev.executor.v1.DependencyRule value) {
       java.util.Objects.requireNonNull(value);
-      bitField0_ |= 0x00000800;
+      bitField0_ |= 0x00001000;
       dependencyRule_ = value.getNumber();
       onChanged();
       return this;
@@ -3128,7 +3371,7 @@ private static final long serialVersionUID = 0L;
      * @return This builder for chaining.
      */
     public Builder clearDependencyRule() {
-      bitField0_ = (bitField0_ & ~0x00000800);
+      bitField0_ = (bitField0_ & ~0x00001000);
       dependencyRule_ = 0;
       onChanged();
       return this;

@@ -321,6 +321,36 @@ public interface ActionStepOrBuilder extends
 
   /**
    * <pre>
+   * Run the step's tool once per element of a list; its arguments may use
+   * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+   * </pre>
+   *
+   * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+   * @return Whether the forEach field is set.
+   */
+  boolean hasForEach();
+  /**
+   * <pre>
+   * Run the step's tool once per element of a list; its arguments may use
+   * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+   * </pre>
+   *
+   * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+   * @return The forEach.
+   */
+  dev.executor.v1.ForEach getForEach();
+  /**
+   * <pre>
+   * Run the step's tool once per element of a list; its arguments may use
+   * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+   * </pre>
+   *
+   * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+   */
+  dev.executor.v1.ForEachOrBuilder getForEachOrBuilder();
+
+  /**
+   * <pre>
    * When the step may run, given how its dependencies ended (default
    * ALL_COMPLETED).
    * </pre>

@@ -519,6 +519,33 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int ITEM_INDEX_FIELD_NUMBER = 16;
+  private int itemIndex_ = 0;
+  /**
+   * <pre>
+   * Set on the events of one element of a for_each step: its index.
+   * </pre>
+   *
+   * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+   * @return Whether the itemIndex field is set.
+   */
+  @java.lang.Override
+  public boolean hasItemIndex() {
+    return ((bitField0_ & 0x00000010) != 0);
+  }
+  /**
+   * <pre>
+   * Set on the events of one element of a for_each step: its index.
+   * </pre>
+   *
+   * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+   * @return The itemIndex.
+   */
+  @java.lang.Override
+  public int getItemIndex() {
+    return itemIndex_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -578,6 +605,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(actor_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 15, actor_);
     }
+    if (((bitField0_ & 0x00000010) != 0)) {
+      output.writeUInt32(16, itemIndex_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -636,6 +666,10 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(actor_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(15, actor_);
+    }
+    if (((bitField0_ & 0x00000010) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt32Size(16, itemIndex_);
     }
     return size;
   }
@@ -701,6 +735,11 @@ private static final long serialVersionUID = 0L;
     }
     if (!getActor()
         .equals(other.getActor())) return false;
+    if (hasItemIndex() != other.hasItemIndex()) return false;
+    if (hasItemIndex()) {
+      if (getItemIndex()
+          != other.getItemIndex()) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -752,6 +791,10 @@ private static final long serialVersionUID = 0L;
     }
     hash = (37 * hash) + ACTOR_FIELD_NUMBER;
     hash = (53 * hash) + getActor().hashCode();
+    if (hasItemIndex()) {
+      hash = (37 * hash) + ITEM_INDEX_FIELD_NUMBER;
+      hash = (53 * hash) + getItemIndex();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -927,6 +970,7 @@ private static final long serialVersionUID = 0L;
         outputBuilder_ = null;
       }
       actor_ = "";
+      itemIndex_ = 0;
       return this;
     }
 
@@ -1018,6 +1062,10 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00004000) != 0)) {
         result.actor_ = actor_;
       }
+      if (((from_bitField0_ & 0x00008000) != 0)) {
+        result.itemIndex_ = itemIndex_;
+        to_bitField0_ |= 0x00000010;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -1087,6 +1135,9 @@ private static final long serialVersionUID = 0L;
         actor_ = other.actor_;
         bitField0_ |= 0x00004000;
         onChanged();
+      }
+      if (other.hasItemIndex()) {
+        setItemIndex(other.getItemIndex());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1195,6 +1246,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00004000;
               break;
             } // case 122
+            case 128: {
+              itemIndex_ = input.readUInt32();
+              bitField0_ |= 0x00008000;
+              break;
+            } // case 128
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2498,6 +2554,62 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       actor_ = value;
       bitField0_ |= 0x00004000;
+      onChanged();
+      return this;
+    }
+
+    private int itemIndex_ ;
+    /**
+     * <pre>
+     * Set on the events of one element of a for_each step: its index.
+     * </pre>
+     *
+     * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+     * @return Whether the itemIndex field is set.
+     */
+    @java.lang.Override
+    public boolean hasItemIndex() {
+      return ((bitField0_ & 0x00008000) != 0);
+    }
+    /**
+     * <pre>
+     * Set on the events of one element of a for_each step: its index.
+     * </pre>
+     *
+     * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+     * @return The itemIndex.
+     */
+    @java.lang.Override
+    public int getItemIndex() {
+      return itemIndex_;
+    }
+    /**
+     * <pre>
+     * Set on the events of one element of a for_each step: its index.
+     * </pre>
+     *
+     * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+     * @param value The itemIndex to set.
+     * @return This builder for chaining.
+     */
+    public Builder setItemIndex(int value) {
+
+      itemIndex_ = value;
+      bitField0_ |= 0x00008000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set on the events of one element of a for_each step: its index.
+     * </pre>
+     *
+     * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearItemIndex() {
+      bitField0_ = (bitField0_ & ~0x00008000);
+      itemIndex_ = 0;
       onChanged();
       return this;
     }

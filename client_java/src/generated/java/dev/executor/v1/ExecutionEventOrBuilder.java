@@ -252,4 +252,23 @@ public interface ExecutionEventOrBuilder extends
    */
   com.google.protobuf.ByteString
       getActorBytes();
+
+  /**
+   * <pre>
+   * Set on the events of one element of a for_each step: its index.
+   * </pre>
+   *
+   * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+   * @return Whether the itemIndex field is set.
+   */
+  boolean hasItemIndex();
+  /**
+   * <pre>
+   * Set on the events of one element of a for_each step: its index.
+   * </pre>
+   *
+   * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+   * @return The itemIndex.
+   */
+  int getItemIndex();
 }

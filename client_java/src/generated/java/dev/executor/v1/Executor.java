@@ -37,6 +37,11 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_executor_v1_ActionStep_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_ForEach_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_ForEach_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_executor_v1_ToolExecution_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -91,6 +96,11 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_executor_v1_CompensationResult_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_ItemResult_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_ItemResult_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
     internal_static_executor_v1_StepResult_descriptor;
   static final 
@@ -267,7 +277,7 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
       "\001(\tR\002id\022\022\n\004name\030\002 \001(\tR\004name\022-\n\005steps\030\003 \003" +
       "(\0132\027.executor.v1.ActionStepR\005steps\0223\n\010me" +
       "tadata\030\004 \001(\0132\027.google.protobuf.StructR\010m" +
-      "etadata\"\372\004\n\nActionStep\022\016\n\002id\030\001 \001(\tR\002id\022\022" +
+      "etadata\"\253\005\n\nActionStep\022\016\n\002id\030\001 \001(\tR\002id\022\022" +
       "\n\004name\030\002 \001(\tR\004name\022C\n\016tool_execution\030\003 \001" +
       "(\0132\032.executor.v1.ToolExecutionH\000R\rtoolEx" +
       "ecution\0227\n\nparameters\030\004 \001(\0132\027.google.pro" +
@@ -281,304 +291,320 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
       "tor.v1.ValidationRuleR\017validationRules\022=" +
       "\n\014compensation\030\n \001(\0132\031.executor.v1.Compe" +
       "nsationR\014compensation\022\022\n\004when\030\016 \001(\tR\004whe" +
-      "n\022D\n\017dependency_rule\030\020 \001(\0162\033.executor.v1" +
-      ".DependencyRuleR\016dependencyRuleB\013\n\tstep_" +
-      "type\"c\n\rToolExecution\022\033\n\ttool_name\030\001 \001(\t" +
-      "R\010toolName\0225\n\targuments\030\002 \001(\0132\027.google.p" +
-      "rotobuf.StructR\targuments\"\324\001\n\014Compensati" +
-      "on\022\033\n\ttool_name\030\001 \001(\tR\010toolName\0225\n\targum" +
-      "ents\030\002 \001(\0132\027.google.protobuf.StructR\targ" +
-      "uments\022;\n\014retry_policy\030\003 \001(\0132\030.executor." +
-      "v1.RetryPolicyR\013retryPolicy\0223\n\007timeout\030\004" +
-      " \001(\0132\031.google.protobuf.DurationR\007timeout" +
-      "\"v\n\016ValidationRule\022:\n\013json_schema\030\001 \001(\0132" +
-      "\027.google.protobuf.StructH\000R\njsonSchema\022 " +
-      "\n\013description\030\002 \001(\tR\013descriptionB\006\n\004rule" +
-      "\"\323\002\n\013RetryPolicy\022!\n\014max_attempts\030\001 \001(\rR\013" +
-      "maxAttempts\022B\n\017initial_backoff\030\002 \001(\0132\031.g" +
-      "oogle.protobuf.DurationR\016initialBackoff\022" +
-      "-\n\022backoff_multiplier\030\003 \001(\001R\021backoffMult" +
-      "iplier\022:\n\013max_backoff\030\004 \001(\0132\031.google.pro" +
-      "tobuf.DurationR\nmaxBackoff\022\026\n\006jitter\030\005 \001" +
-      "(\001R\006jitter\022Z\n\031non_retryable_error_types\030" +
-      "\006 \003(\0162\037.executor.v1.ExecutionErrorTypeR\026" +
-      "nonRetryableErrorTypes\"\236\001\n\rTimeoutPolicy" +
-      "\022K\n\024default_step_timeout\030\001 \001(\0132\031.google." +
-      "protobuf.DurationR\022defaultStepTimeout\022@\n" +
-      "\034expected_duration_multiplier\030\002 \001(\001R\032exp" +
-      "ectedDurationMultiplier\"\260\002\n\016ResourceLimi" +
-      "ts\022\"\n\rmax_cpu_cores\030\001 \001(\rR\013maxCpuCores\022\"" +
-      "\n\rmax_memory_mb\030\002 \001(\004R\013maxMemoryMb\022)\n\021ma" +
-      "x_disk_space_mb\030\003 \001(\004R\016maxDiskSpaceMb\0220\n" +
-      "\024max_network_requests\030\004 \001(\004R\022maxNetworkR" +
-      "equests\022G\n\022max_execution_time\030\005 \001(\0132\031.go" +
-      "ogle.protobuf.DurationR\020maxExecutionTime" +
-      "\0220\n\024max_tool_invocations\030\006 \001(\004R\022maxToolI" +
-      "nvocations\"\274\003\n\020ExecutionOptions\0220\n\024max_c" +
-      "oncurrent_steps\030\001 \001(\rR\022maxConcurrentStep" +
-      "s\022D\n\017resource_limits\030\002 \001(\0132\033.executor.v1" +
-      ".ResourceLimitsR\016resourceLimits\022A\n\016timeo" +
-      "ut_policy\030\003 \001(\0132\032.executor.v1.TimeoutPol" +
-      "icyR\rtimeoutPolicy\022;\n\014retry_policy\030\004 \001(\013" +
-      "2\030.executor.v1.RetryPolicyR\013retryPolicy\022" +
-      "#\n\rauto_rollback\030\005 \001(\010R\014autoRollback\022-\n\022" +
-      "progress_reporting\030\006 \001(\010R\021progressReport" +
-      "ing\022.\n\023continue_on_failure\030\007 \001(\010R\021contin" +
-      "ueOnFailure\022,\n\022rollback_on_cancel\030\010 \001(\010R" +
-      "\020rollbackOnCancel\"\241\001\n\016ExecutionError\022>\n\n" +
-      "error_type\030\001 \001(\0162\037.executor.v1.Execution" +
-      "ErrorTypeR\terrorType\022\030\n\007message\030\002 \001(\tR\007m" +
-      "essage\022\034\n\tretryable\030\003 \001(\010R\tretryable\022\027\n\007" +
-      "step_id\030\004 \001(\tR\006stepId\"\353\001\n\rResourceUsage\022" +
-      "\036\n\013cpu_time_ms\030\001 \001(\004R\tcpuTimeMs\022$\n\016memor" +
-      "y_peak_mb\030\002 \001(\004R\014memoryPeakMb\022\035\n\ndisk_re" +
-      "ads\030\003 \001(\004R\tdiskReads\022\037\n\013disk_writes\030\004 \001(" +
-      "\004R\ndiskWrites\022)\n\020network_requests\030\005 \001(\004R" +
-      "\017networkRequests\022)\n\020tool_invocations\030\006 \001" +
-      "(\004R\017toolInvocations\"\247\003\n\010Progress\022\037\n\013tota" +
-      "l_steps\030\001 \001(\rR\ntotalSteps\022#\n\rpending_ste" +
-      "ps\030\002 \001(\rR\014pendingSteps\022#\n\rrunning_steps\030" +
-      "\003 \001(\rR\014runningSteps\022\'\n\017completed_steps\030\004" +
-      " \001(\rR\016completedSteps\022!\n\014failed_steps\030\005 \001" +
-      "(\rR\013failedSteps\022#\n\rskipped_steps\030\006 \001(\rR\014" +
-      "skippedSteps\022\'\n\017cancelled_steps\030\007 \001(\rR\016c" +
-      "ancelledSteps\022-\n\022compensating_steps\030\010 \001(" +
-      "\rR\021compensatingSteps\022+\n\021compensated_step" +
-      "s\030\t \001(\rR\020compensatedSteps\022:\n\031compensatio" +
-      "n_failed_steps\030\n \001(\rR\027compensationFailed" +
-      "Steps\"\313\003\n\022CompensationResult\022/\n\006status\030\001" +
-      " \001(\0162\027.executor.v1.StepStatusR\006status\022.\n" +
-      "\006output\030\002 \001(\0132\026.google.protobuf.ValueR\006o" +
-      "utput\022\024\n\005error\030\003 \001(\tR\005error\022>\n\nerror_typ" +
-      "e\030\004 \001(\0162\037.executor.v1.ExecutionErrorType" +
-      "R\terrorType\022\032\n\010attempts\030\005 \001(\rR\010attempts\022" +
-      "@\n\016execution_time\030\006 \001(\0132\031.google.protobu" +
-      "f.DurationR\rexecutionTime\0229\n\nstart_time\030" +
-      "\007 \001(\0132\032.google.protobuf.TimestampR\tstart" +
-      "Time\0225\n\010end_time\030\010 \001(\0132\032.google.protobuf" +
-      ".TimestampR\007endTime\022.\n\023elided_output_byt" +
-      "es\030\t \001(\004R\021elidedOutputBytes\"\240\005\n\nStepResu" +
-      "lt\022\027\n\007step_id\030\001 \001(\tR\006stepId\022/\n\006status\030\002 " +
-      "\001(\0162\027.executor.v1.StepStatusR\006status\022.\n\006" +
-      "output\030\003 \001(\0132\026.google.protobuf.ValueR\006ou" +
-      "tput\022\024\n\005error\030\004 \001(\tR\005error\022@\n\016execution_" +
-      "time\030\005 \001(\0132\031.google.protobuf.DurationR\re" +
-      "xecutionTime\022\037\n\013retry_count\030\006 \001(\rR\nretry" +
-      "Count\0223\n\010metadata\030\007 \001(\0132\027.google.protobu" +
-      "f.StructR\010metadata\022\033\n\tstep_name\030\010 \001(\tR\010s" +
-      "tepName\022>\n\nerror_type\030\t \001(\0162\037.executor.v" +
-      "1.ExecutionErrorTypeR\terrorType\0229\n\nstart" +
-      "_time\030\n \001(\0132\032.google.protobuf.TimestampR" +
-      "\tstartTime\0225\n\010end_time\030\013 \001(\0132\032.google.pr" +
-      "otobuf.TimestampR\007endTime\022C\n\014compensatio" +
-      "n\030\014 \001(\0132\037.executor.v1.CompensationResult" +
-      "R\014compensation\022.\n\023elided_output_bytes\030\r " +
-      "\001(\004R\021elidedOutputBytes\022&\n\017nothing_to_und" +
-      "o\030\021 \001(\010R\rnothingToUndo\"\323\005\n\017ExecutionResu" +
-      "lt\022\027\n\007plan_id\030\001 \001(\tR\006planId\0224\n\006status\030\002 " +
-      "\001(\0162\034.executor.v1.ExecutionStatusR\006statu" +
-      "s\022:\n\014step_results\030\003 \003(\0132\027.executor.v1.St" +
-      "epResultR\013stepResults\022@\n\016execution_time\030" +
-      "\004 \001(\0132\031.google.protobuf.DurationR\rexecut" +
-      "ionTime\022A\n\016resource_usage\030\005 \001(\0132\032.execut" +
-      "or.v1.ResourceUsageR\rresourceUsage\0223\n\010me" +
-      "tadata\030\006 \001(\0132\027.google.protobuf.StructR\010m" +
-      "etadata\0221\n\005error\030\007 \001(\0132\033.executor.v1.Exe" +
-      "cutionErrorR\005error\022\033\n\tplan_name\030\010 \001(\tR\010p" +
-      "lanName\0221\n\010progress\030\t \001(\0132\025.executor.v1." +
-      "ProgressR\010progress\022;\n\013create_time\030\n \001(\0132" +
+      "n\022/\n\010for_each\030\017 \001(\0132\024.executor.v1.ForEac" +
+      "hR\007forEach\022D\n\017dependency_rule\030\020 \001(\0162\033.ex" +
+      "ecutor.v1.DependencyRuleR\016dependencyRule" +
+      "B\013\n\tstep_type\"B\n\007ForEach\022\024\n\005items\030\001 \001(\tR" +
+      "\005items\022!\n\014max_parallel\030\002 \001(\rR\013maxParalle" +
+      "l\"c\n\rToolExecution\022\033\n\ttool_name\030\001 \001(\tR\010t" +
+      "oolName\0225\n\targuments\030\002 \001(\0132\027.google.prot" +
+      "obuf.StructR\targuments\"\324\001\n\014Compensation\022" +
+      "\033\n\ttool_name\030\001 \001(\tR\010toolName\0225\n\targument" +
+      "s\030\002 \001(\0132\027.google.protobuf.StructR\targume" +
+      "nts\022;\n\014retry_policy\030\003 \001(\0132\030.executor.v1." +
+      "RetryPolicyR\013retryPolicy\0223\n\007timeout\030\004 \001(" +
+      "\0132\031.google.protobuf.DurationR\007timeout\"v\n" +
+      "\016ValidationRule\022:\n\013json_schema\030\001 \001(\0132\027.g" +
+      "oogle.protobuf.StructH\000R\njsonSchema\022 \n\013d" +
+      "escription\030\002 \001(\tR\013descriptionB\006\n\004rule\"\323\002" +
+      "\n\013RetryPolicy\022!\n\014max_attempts\030\001 \001(\rR\013max" +
+      "Attempts\022B\n\017initial_backoff\030\002 \001(\0132\031.goog" +
+      "le.protobuf.DurationR\016initialBackoff\022-\n\022" +
+      "backoff_multiplier\030\003 \001(\001R\021backoffMultipl" +
+      "ier\022:\n\013max_backoff\030\004 \001(\0132\031.google.protob" +
+      "uf.DurationR\nmaxBackoff\022\026\n\006jitter\030\005 \001(\001R" +
+      "\006jitter\022Z\n\031non_retryable_error_types\030\006 \003" +
+      "(\0162\037.executor.v1.ExecutionErrorTypeR\026non" +
+      "RetryableErrorTypes\"\236\001\n\rTimeoutPolicy\022K\n" +
+      "\024default_step_timeout\030\001 \001(\0132\031.google.pro" +
+      "tobuf.DurationR\022defaultStepTimeout\022@\n\034ex" +
+      "pected_duration_multiplier\030\002 \001(\001R\032expect" +
+      "edDurationMultiplier\"\260\002\n\016ResourceLimits\022" +
+      "\"\n\rmax_cpu_cores\030\001 \001(\rR\013maxCpuCores\022\"\n\rm" +
+      "ax_memory_mb\030\002 \001(\004R\013maxMemoryMb\022)\n\021max_d" +
+      "isk_space_mb\030\003 \001(\004R\016maxDiskSpaceMb\0220\n\024ma" +
+      "x_network_requests\030\004 \001(\004R\022maxNetworkRequ" +
+      "ests\022G\n\022max_execution_time\030\005 \001(\0132\031.googl" +
+      "e.protobuf.DurationR\020maxExecutionTime\0220\n" +
+      "\024max_tool_invocations\030\006 \001(\004R\022maxToolInvo" +
+      "cations\"\274\003\n\020ExecutionOptions\0220\n\024max_conc" +
+      "urrent_steps\030\001 \001(\rR\022maxConcurrentSteps\022D" +
+      "\n\017resource_limits\030\002 \001(\0132\033.executor.v1.Re" +
+      "sourceLimitsR\016resourceLimits\022A\n\016timeout_" +
+      "policy\030\003 \001(\0132\032.executor.v1.TimeoutPolicy" +
+      "R\rtimeoutPolicy\022;\n\014retry_policy\030\004 \001(\0132\030." +
+      "executor.v1.RetryPolicyR\013retryPolicy\022#\n\r" +
+      "auto_rollback\030\005 \001(\010R\014autoRollback\022-\n\022pro" +
+      "gress_reporting\030\006 \001(\010R\021progressReporting" +
+      "\022.\n\023continue_on_failure\030\007 \001(\010R\021continueO" +
+      "nFailure\022,\n\022rollback_on_cancel\030\010 \001(\010R\020ro" +
+      "llbackOnCancel\"\241\001\n\016ExecutionError\022>\n\nerr" +
+      "or_type\030\001 \001(\0162\037.executor.v1.ExecutionErr" +
+      "orTypeR\terrorType\022\030\n\007message\030\002 \001(\tR\007mess" +
+      "age\022\034\n\tretryable\030\003 \001(\010R\tretryable\022\027\n\007ste" +
+      "p_id\030\004 \001(\tR\006stepId\"\353\001\n\rResourceUsage\022\036\n\013" +
+      "cpu_time_ms\030\001 \001(\004R\tcpuTimeMs\022$\n\016memory_p" +
+      "eak_mb\030\002 \001(\004R\014memoryPeakMb\022\035\n\ndisk_reads" +
+      "\030\003 \001(\004R\tdiskReads\022\037\n\013disk_writes\030\004 \001(\004R\n" +
+      "diskWrites\022)\n\020network_requests\030\005 \001(\004R\017ne" +
+      "tworkRequests\022)\n\020tool_invocations\030\006 \001(\004R" +
+      "\017toolInvocations\"\247\003\n\010Progress\022\037\n\013total_s" +
+      "teps\030\001 \001(\rR\ntotalSteps\022#\n\rpending_steps\030" +
+      "\002 \001(\rR\014pendingSteps\022#\n\rrunning_steps\030\003 \001" +
+      "(\rR\014runningSteps\022\'\n\017completed_steps\030\004 \001(" +
+      "\rR\016completedSteps\022!\n\014failed_steps\030\005 \001(\rR" +
+      "\013failedSteps\022#\n\rskipped_steps\030\006 \001(\rR\014ski" +
+      "ppedSteps\022\'\n\017cancelled_steps\030\007 \001(\rR\016canc" +
+      "elledSteps\022-\n\022compensating_steps\030\010 \001(\rR\021" +
+      "compensatingSteps\022+\n\021compensated_steps\030\t" +
+      " \001(\rR\020compensatedSteps\022:\n\031compensation_f" +
+      "ailed_steps\030\n \001(\rR\027compensationFailedSte" +
+      "ps\"\313\003\n\022CompensationResult\022/\n\006status\030\001 \001(" +
+      "\0162\027.executor.v1.StepStatusR\006status\022.\n\006ou" +
+      "tput\030\002 \001(\0132\026.google.protobuf.ValueR\006outp" +
+      "ut\022\024\n\005error\030\003 \001(\tR\005error\022>\n\nerror_type\030\004" +
+      " \001(\0162\037.executor.v1.ExecutionErrorTypeR\te" +
+      "rrorType\022\032\n\010attempts\030\005 \001(\rR\010attempts\022@\n\016" +
+      "execution_time\030\006 \001(\0132\031.google.protobuf.D" +
+      "urationR\rexecutionTime\0229\n\nstart_time\030\007 \001" +
+      "(\0132\032.google.protobuf.TimestampR\tstartTim" +
+      "e\0225\n\010end_time\030\010 \001(\0132\032.google.protobuf.Ti" +
+      "mestampR\007endTime\022.\n\023elided_output_bytes\030" +
+      "\t \001(\004R\021elidedOutputBytes\"\354\002\n\nItemResult\022" +
+      "\024\n\005index\030\001 \001(\rR\005index\022/\n\006status\030\002 \001(\0162\027." +
+      "executor.v1.StepStatusR\006status\022.\n\006output" +
+      "\030\003 \001(\0132\026.google.protobuf.ValueR\006output\022\024" +
+      "\n\005error\030\004 \001(\tR\005error\022>\n\nerror_type\030\005 \001(\016" +
+      "2\037.executor.v1.ExecutionErrorTypeR\terror" +
+      "Type\022\037\n\013retry_count\030\006 \001(\rR\nretryCount\022@\n" +
+      "\016execution_time\030\007 \001(\0132\031.google.protobuf." +
+      "DurationR\rexecutionTime\022.\n\023elided_output" +
+      "_bytes\030\010 \001(\004R\021elidedOutputBytes\"\366\005\n\nStep" +
+      "Result\022\027\n\007step_id\030\001 \001(\tR\006stepId\022/\n\006statu" +
+      "s\030\002 \001(\0162\027.executor.v1.StepStatusR\006status" +
+      "\022.\n\006output\030\003 \001(\0132\026.google.protobuf.Value" +
+      "R\006output\022\024\n\005error\030\004 \001(\tR\005error\022@\n\016execut" +
+      "ion_time\030\005 \001(\0132\031.google.protobuf.Duratio" +
+      "nR\rexecutionTime\022\037\n\013retry_count\030\006 \001(\rR\nr" +
+      "etryCount\0223\n\010metadata\030\007 \001(\0132\027.google.pro" +
+      "tobuf.StructR\010metadata\022\033\n\tstep_name\030\010 \001(" +
+      "\tR\010stepName\022>\n\nerror_type\030\t \001(\0162\037.execut" +
+      "or.v1.ExecutionErrorTypeR\terrorType\0229\n\ns" +
+      "tart_time\030\n \001(\0132\032.google.protobuf.Timest" +
+      "ampR\tstartTime\0225\n\010end_time\030\013 \001(\0132\032.googl" +
+      "e.protobuf.TimestampR\007endTime\022C\n\014compens" +
+      "ation\030\014 \001(\0132\037.executor.v1.CompensationRe" +
+      "sultR\014compensation\022.\n\023elided_output_byte" +
+      "s\030\r \001(\004R\021elidedOutputBytes\022-\n\005items\030\016 \003(" +
+      "\0132\027.executor.v1.ItemResultR\005items\022&\n\017not" +
+      "hing_to_undo\030\021 \001(\010R\rnothingToUndo\022%\n\016ski" +
+      "pped_reason\030\022 \001(\tR\rskippedReason\"\323\005\n\017Exe" +
+      "cutionResult\022\027\n\007plan_id\030\001 \001(\tR\006planId\0224\n" +
+      "\006status\030\002 \001(\0162\034.executor.v1.ExecutionSta" +
+      "tusR\006status\022:\n\014step_results\030\003 \003(\0132\027.exec" +
+      "utor.v1.StepResultR\013stepResults\022@\n\016execu" +
+      "tion_time\030\004 \001(\0132\031.google.protobuf.Durati" +
+      "onR\rexecutionTime\022A\n\016resource_usage\030\005 \001(" +
+      "\0132\032.executor.v1.ResourceUsageR\rresourceU" +
+      "sage\0223\n\010metadata\030\006 \001(\0132\027.google.protobuf" +
+      ".StructR\010metadata\0221\n\005error\030\007 \001(\0132\033.execu" +
+      "tor.v1.ExecutionErrorR\005error\022\033\n\tplan_nam" +
+      "e\030\010 \001(\tR\010planName\0221\n\010progress\030\t \001(\0132\025.ex" +
+      "ecutor.v1.ProgressR\010progress\022;\n\013create_t" +
+      "ime\030\n \001(\0132\032.google.protobuf.TimestampR\nc" +
+      "reateTime\0229\n\nstart_time\030\013 \001(\0132\032.google.p" +
+      "rotobuf.TimestampR\tstartTime\0225\n\010end_time" +
+      "\030\014 \001(\0132\032.google.protobuf.TimestampR\007endT" +
+      "ime\022I\n\022compensation_usage\030\r \001(\0132\032.execut" +
+      "or.v1.ResourceUsageR\021compensationUsage\"\223" +
+      "\005\n\016ExecutionEvent\022\032\n\010sequence\030\001 \001(\004R\010seq" +
+      "uence\022\027\n\007plan_id\030\002 \001(\tR\006planId\0229\n\nevent_" +
+      "time\030\003 \001(\0132\032.google.protobuf.TimestampR\t" +
+      "eventTime\0224\n\006status\030\004 \001(\0162\034.executor.v1." +
+      "ExecutionStatusR\006status\022\027\n\007step_id\030\005 \001(\t" +
+      "R\006stepId\0228\n\013step_status\030\006 \001(\0162\027.executor" +
+      ".v1.StepStatusR\nstepStatus\022\030\n\007attempt\030\007 " +
+      "\001(\rR\007attempt\022\030\n\007message\030\010 \001(\tR\007message\0223" +
+      "\n\004type\030\t \001(\0162\037.executor.v1.ExecutionEven" +
+      "tTypeR\004type\0221\n\005error\030\n \001(\0132\033.executor.v1" +
+      ".ExecutionErrorR\005error\022:\n\013retry_delay\030\013 " +
+      "\001(\0132\031.google.protobuf.DurationR\nretryDel" +
+      "ay\022\032\n\010progress\030\014 \001(\001R\010progress\022\033\n\tstep_n" +
+      "ame\030\r \001(\tR\010stepName\022.\n\006output\030\016 \001(\0132\026.go" +
+      "ogle.protobuf.ValueR\006output\022\024\n\005actor\030\017 \001" +
+      "(\tR\005actor\022\"\n\nitem_index\030\020 \001(\rH\000R\titemInd" +
+      "ex\210\001\001B\r\n\013_item_index\"\264\003\n\010ToolSpec\022\022\n\004nam" +
+      "e\030\001 \001(\tR\004name\022\024\n\005title\030\002 \001(\tR\005title\022 \n\013d" +
+      "escription\030\003 \001(\tR\013description\022:\n\014input_s" +
+      "chema\030\004 \001(\0132\027.google.protobuf.StructR\013in" +
+      "putSchema\022<\n\routput_schema\030\005 \001(\0132\027.googl" +
+      "e.protobuf.StructR\014outputSchema\022\033\n\tread_" +
+      "only\030\006 \001(\010R\010readOnly\022 \n\013destructive\030\007 \001(" +
+      "\010R\013destructive\022\036\n\nidempotent\030\010 \001(\010R\nidem" +
+      "potent\022\035\n\nopen_world\030\t \001(\010R\topenWorld\022B\n" +
+      "\017default_timeout\030\n \001(\0132\031.google.protobuf" +
+      ".DurationR\016defaultTimeout\022 \n\013compensable" +
+      "\030\013 \001(\010R\013compensable\"J\n\rToolLoadError\022\037\n\013" +
+      "entry_point\030\001 \001(\tR\nentryPoint\022\030\n\007message" +
+      "\030\002 \001(\tR\007message\"\222\001\n\022ExecutePlanRequest\022+" +
+      "\n\004plan\030\001 \001(\0132\027.executor.v1.ActionPlanR\004p" +
+      "lan\0227\n\007options\030\002 \001(\0132\035.executor.v1.Execu" +
+      "tionOptionsR\007options\022\026\n\006detach\030\003 \001(\010R\006de" +
+      "tach\"K\n\023ExecutePlanResponse\0224\n\006result\030\001 " +
+      "\001(\0132\034.executor.v1.ExecutionResultR\006resul" +
+      "t\"\234\003\n\020ExecutionContext\022\027\n\007plan_id\030\001 \001(\tR" +
+      "\006planId\022Q\n\014step_outputs\030\002 \003(\0132..executor" +
+      ".v1.ExecutionContext.StepOutputsEntryR\013s" +
+      "tepOutputs\022D\n\017resource_limits\030\003 \001(\0132\033.ex" +
+      "ecutor.v1.ResourceLimitsR\016resourceLimits" +
+      "\022A\n\016timeout_policy\030\004 \001(\0132\032.executor.v1.T" +
+      "imeoutPolicyR\rtimeoutPolicy\022;\n\014retry_pol" +
+      "icy\030\005 \001(\0132\030.executor.v1.RetryPolicyR\013ret" +
+      "ryPolicy\032V\n\020StepOutputsEntry\022\020\n\003key\030\001 \001(" +
+      "\tR\003key\022,\n\005value\030\002 \001(\0132\026.google.protobuf." +
+      "ValueR\005value:\0028\001\"z\n\022ExecuteStepRequest\022+" +
+      "\n\004step\030\001 \001(\0132\027.executor.v1.ActionStepR\004s" +
+      "tep\0227\n\007context\030\002 \001(\0132\035.executor.v1.Execu" +
+      "tionContextR\007context\"\211\001\n\023ExecuteStepResp" +
+      "onse\022/\n\006result\030\001 \001(\0132\027.executor.v1.StepR" +
+      "esultR\006result\022A\n\016resource_usage\030\002 \001(\0132\032." +
+      "executor.v1.ResourceUsageR\rresourceUsage" +
+      "\"I\n\026CancelExecutionRequest\022\027\n\007plan_id\030\001 " +
+      "\001(\tR\006planId\022\026\n\006reason\030\002 \001(\tR\006reason\"O\n\027C" +
+      "ancelExecutionResponse\0224\n\006status\030\001 \001(\0162\034" +
+      ".executor.v1.ExecutionStatusR\006status\"0\n\025" +
+      "PauseExecutionRequest\022\027\n\007plan_id\030\001 \001(\tR\006" +
+      "planId\"N\n\026PauseExecutionResponse\0224\n\006stat" +
+      "us\030\001 \001(\0162\034.executor.v1.ExecutionStatusR\006" +
+      "status\"1\n\026ResumeExecutionRequest\022\027\n\007plan" +
+      "_id\030\001 \001(\tR\006planId\"O\n\027ResumeExecutionResp" +
+      "onse\0224\n\006status\030\001 \001(\0162\034.executor.v1.Execu" +
+      "tionStatusR\006status\"4\n\031GetExecutionStatus" +
+      "Request\022\027\n\007plan_id\030\001 \001(\tR\006planId\"\316\005\n\032Get" +
+      "ExecutionStatusResponse\022\027\n\007plan_id\030\001 \001(\t" +
+      "R\006planId\0224\n\006status\030\002 \001(\0162\034.executor.v1.E" +
+      "xecutionStatusR\006status\0221\n\010progress\030\003 \001(\013" +
+      "2\025.executor.v1.ProgressR\010progress\022:\n\014ste" +
+      "p_results\030\004 \003(\0132\027.executor.v1.StepResult" +
+      "R\013stepResults\0221\n\005error\030\005 \001(\0132\033.executor." +
+      "v1.ExecutionErrorR\005error\022A\n\016resource_usa" +
+      "ge\030\006 \001(\0132\032.executor.v1.ResourceUsageR\rre" +
+      "sourceUsage\022\033\n\tplan_name\030\007 \001(\tR\010planName" +
+      "\022;\n\013create_time\030\010 \001(\0132\032.google.protobuf." +
+      "TimestampR\ncreateTime\0229\n\nstart_time\030\t \001(" +
+      "\0132\032.google.protobuf.TimestampR\tstartTime" +
+      "\0225\n\010end_time\030\n \001(\0132\032.google.protobuf.Tim" +
+      "estampR\007endTime\022@\n\016execution_time\030\013 \001(\0132" +
+      "\031.google.protobuf.DurationR\rexecutionTim" +
+      "e\022#\n\rlast_sequence\030\014 \001(\004R\014lastSequence\022I" +
+      "\n\022compensation_usage\030\r \001(\0132\032.executor.v1" +
+      ".ResourceUsageR\021compensationUsage\"K\n\030Rol" +
+      "lbackExecutionRequest\022\027\n\007plan_id\030\001 \001(\tR\006" +
+      "planId\022\026\n\006detach\030\002 \001(\010R\006detach\"Q\n\031Rollba" +
+      "ckExecutionResponse\0224\n\006status\030\001 \001(\0162\034.ex" +
+      "ecutor.v1.ExecutionStatusR\006status\"W\n\025Wat" +
+      "chExecutionRequest\022\027\n\007plan_id\030\001 \001(\tR\006pla" +
+      "nId\022%\n\016after_sequence\030\002 \001(\004R\rafterSequen" +
+      "ce\"M\n\026WatchExecutionResponse\0223\n\006events\030\001" +
+      " \003(\0132\033.executor.v1.ExecutionEventR\006event" +
+      "s\"N\n\020ListToolsRequest\022\033\n\tpage_size\030\001 \001(\005" +
+      "R\010pageSize\022\035\n\npage_token\030\002 \001(\tR\tpageToke" +
+      "n\"\245\001\n\021ListToolsResponse\022+\n\005tools\030\001 \003(\0132\025" +
+      ".executor.v1.ToolSpecR\005tools\022&\n\017next_pag" +
+      "e_token\030\002 \001(\tR\rnextPageToken\022;\n\013load_err" +
+      "ors\030\003 \003(\0132\032.executor.v1.ToolLoadErrorR\nl" +
+      "oadErrors\"\223\002\n\020ExecutionSummary\022\027\n\007plan_i" +
+      "d\030\001 \001(\tR\006planId\022\033\n\tplan_name\030\002 \001(\tR\010plan" +
+      "Name\0224\n\006status\030\003 \001(\0162\034.executor.v1.Execu" +
+      "tionStatusR\006status\022;\n\013create_time\030\004 \001(\0132" +
       "\032.google.protobuf.TimestampR\ncreateTime\022" +
-      "9\n\nstart_time\030\013 \001(\0132\032.google.protobuf.Ti" +
-      "mestampR\tstartTime\0225\n\010end_time\030\014 \001(\0132\032.g" +
-      "oogle.protobuf.TimestampR\007endTime\022I\n\022com" +
-      "pensation_usage\030\r \001(\0132\032.executor.v1.Reso" +
-      "urceUsageR\021compensationUsage\"\340\004\n\016Executi" +
-      "onEvent\022\032\n\010sequence\030\001 \001(\004R\010sequence\022\027\n\007p" +
-      "lan_id\030\002 \001(\tR\006planId\0229\n\nevent_time\030\003 \001(\013" +
-      "2\032.google.protobuf.TimestampR\teventTime\022" +
-      "4\n\006status\030\004 \001(\0162\034.executor.v1.ExecutionS" +
-      "tatusR\006status\022\027\n\007step_id\030\005 \001(\tR\006stepId\0228" +
-      "\n\013step_status\030\006 \001(\0162\027.executor.v1.StepSt" +
-      "atusR\nstepStatus\022\030\n\007attempt\030\007 \001(\rR\007attem" +
-      "pt\022\030\n\007message\030\010 \001(\tR\007message\0223\n\004type\030\t \001" +
-      "(\0162\037.executor.v1.ExecutionEventTypeR\004typ" +
-      "e\0221\n\005error\030\n \001(\0132\033.executor.v1.Execution" +
-      "ErrorR\005error\022:\n\013retry_delay\030\013 \001(\0132\031.goog" +
-      "le.protobuf.DurationR\nretryDelay\022\032\n\010prog" +
-      "ress\030\014 \001(\001R\010progress\022\033\n\tstep_name\030\r \001(\tR" +
-      "\010stepName\022.\n\006output\030\016 \001(\0132\026.google.proto" +
-      "buf.ValueR\006output\022\024\n\005actor\030\017 \001(\tR\005actor\"" +
-      "\264\003\n\010ToolSpec\022\022\n\004name\030\001 \001(\tR\004name\022\024\n\005titl" +
-      "e\030\002 \001(\tR\005title\022 \n\013description\030\003 \001(\tR\013des" +
-      "cription\022:\n\014input_schema\030\004 \001(\0132\027.google." +
-      "protobuf.StructR\013inputSchema\022<\n\routput_s" +
-      "chema\030\005 \001(\0132\027.google.protobuf.StructR\014ou" +
-      "tputSchema\022\033\n\tread_only\030\006 \001(\010R\010readOnly\022" +
-      " \n\013destructive\030\007 \001(\010R\013destructive\022\036\n\nide" +
-      "mpotent\030\010 \001(\010R\nidempotent\022\035\n\nopen_world\030" +
-      "\t \001(\010R\topenWorld\022B\n\017default_timeout\030\n \001(" +
-      "\0132\031.google.protobuf.DurationR\016defaultTim" +
-      "eout\022 \n\013compensable\030\013 \001(\010R\013compensable\"J" +
-      "\n\rToolLoadError\022\037\n\013entry_point\030\001 \001(\tR\nen" +
-      "tryPoint\022\030\n\007message\030\002 \001(\tR\007message\"\222\001\n\022E" +
-      "xecutePlanRequest\022+\n\004plan\030\001 \001(\0132\027.execut" +
-      "or.v1.ActionPlanR\004plan\0227\n\007options\030\002 \001(\0132" +
-      "\035.executor.v1.ExecutionOptionsR\007options\022" +
-      "\026\n\006detach\030\003 \001(\010R\006detach\"K\n\023ExecutePlanRe" +
-      "sponse\0224\n\006result\030\001 \001(\0132\034.executor.v1.Exe" +
-      "cutionResultR\006result\"\234\003\n\020ExecutionContex" +
-      "t\022\027\n\007plan_id\030\001 \001(\tR\006planId\022Q\n\014step_outpu" +
-      "ts\030\002 \003(\0132..executor.v1.ExecutionContext." +
-      "StepOutputsEntryR\013stepOutputs\022D\n\017resourc" +
-      "e_limits\030\003 \001(\0132\033.executor.v1.ResourceLim" +
-      "itsR\016resourceLimits\022A\n\016timeout_policy\030\004 " +
-      "\001(\0132\032.executor.v1.TimeoutPolicyR\rtimeout" +
-      "Policy\022;\n\014retry_policy\030\005 \001(\0132\030.executor." +
-      "v1.RetryPolicyR\013retryPolicy\032V\n\020StepOutpu" +
-      "tsEntry\022\020\n\003key\030\001 \001(\tR\003key\022,\n\005value\030\002 \001(\013" +
-      "2\026.google.protobuf.ValueR\005value:\0028\001\"z\n\022E" +
-      "xecuteStepRequest\022+\n\004step\030\001 \001(\0132\027.execut" +
-      "or.v1.ActionStepR\004step\0227\n\007context\030\002 \001(\0132" +
-      "\035.executor.v1.ExecutionContextR\007context\"" +
-      "\211\001\n\023ExecuteStepResponse\022/\n\006result\030\001 \001(\0132" +
-      "\027.executor.v1.StepResultR\006result\022A\n\016reso" +
-      "urce_usage\030\002 \001(\0132\032.executor.v1.ResourceU" +
-      "sageR\rresourceUsage\"I\n\026CancelExecutionRe" +
-      "quest\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\026\n\006reason" +
-      "\030\002 \001(\tR\006reason\"O\n\027CancelExecutionRespons" +
-      "e\0224\n\006status\030\001 \001(\0162\034.executor.v1.Executio" +
-      "nStatusR\006status\"0\n\025PauseExecutionRequest" +
-      "\022\027\n\007plan_id\030\001 \001(\tR\006planId\"N\n\026PauseExecut" +
-      "ionResponse\0224\n\006status\030\001 \001(\0162\034.executor.v" +
-      "1.ExecutionStatusR\006status\"1\n\026ResumeExecu" +
-      "tionRequest\022\027\n\007plan_id\030\001 \001(\tR\006planId\"O\n\027" +
-      "ResumeExecutionResponse\0224\n\006status\030\001 \001(\0162" +
-      "\034.executor.v1.ExecutionStatusR\006status\"4\n" +
-      "\031GetExecutionStatusRequest\022\027\n\007plan_id\030\001 " +
-      "\001(\tR\006planId\"\316\005\n\032GetExecutionStatusRespon" +
-      "se\022\027\n\007plan_id\030\001 \001(\tR\006planId\0224\n\006status\030\002 " +
-      "\001(\0162\034.executor.v1.ExecutionStatusR\006statu" +
-      "s\0221\n\010progress\030\003 \001(\0132\025.executor.v1.Progre" +
-      "ssR\010progress\022:\n\014step_results\030\004 \003(\0132\027.exe" +
-      "cutor.v1.StepResultR\013stepResults\0221\n\005erro" +
-      "r\030\005 \001(\0132\033.executor.v1.ExecutionErrorR\005er" +
-      "ror\022A\n\016resource_usage\030\006 \001(\0132\032.executor.v" +
-      "1.ResourceUsageR\rresourceUsage\022\033\n\tplan_n" +
-      "ame\030\007 \001(\tR\010planName\022;\n\013create_time\030\010 \001(\013" +
-      "2\032.google.protobuf.TimestampR\ncreateTime" +
-      "\0229\n\nstart_time\030\t \001(\0132\032.google.protobuf.T" +
-      "imestampR\tstartTime\0225\n\010end_time\030\n \001(\0132\032." +
-      "google.protobuf.TimestampR\007endTime\022@\n\016ex" +
-      "ecution_time\030\013 \001(\0132\031.google.protobuf.Dur" +
-      "ationR\rexecutionTime\022#\n\rlast_sequence\030\014 " +
-      "\001(\004R\014lastSequence\022I\n\022compensation_usage\030" +
-      "\r \001(\0132\032.executor.v1.ResourceUsageR\021compe" +
-      "nsationUsage\"K\n\030RollbackExecutionRequest" +
-      "\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\026\n\006detach\030\002 \001(" +
-      "\010R\006detach\"Q\n\031RollbackExecutionResponse\0224" +
-      "\n\006status\030\001 \001(\0162\034.executor.v1.ExecutionSt" +
-      "atusR\006status\"W\n\025WatchExecutionRequest\022\027\n" +
-      "\007plan_id\030\001 \001(\tR\006planId\022%\n\016after_sequence" +
-      "\030\002 \001(\004R\rafterSequence\"M\n\026WatchExecutionR" +
-      "esponse\0223\n\006events\030\001 \003(\0132\033.executor.v1.Ex" +
-      "ecutionEventR\006events\"N\n\020ListToolsRequest" +
-      "\022\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npage_to" +
-      "ken\030\002 \001(\tR\tpageToken\"\245\001\n\021ListToolsRespon" +
-      "se\022+\n\005tools\030\001 \003(\0132\025.executor.v1.ToolSpec" +
-      "R\005tools\022&\n\017next_page_token\030\002 \001(\tR\rnextPa" +
-      "geToken\022;\n\013load_errors\030\003 \003(\0132\032.executor." +
-      "v1.ToolLoadErrorR\nloadErrors\"\223\002\n\020Executi" +
-      "onSummary\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\033\n\tpl" +
-      "an_name\030\002 \001(\tR\010planName\0224\n\006status\030\003 \001(\0162" +
-      "\034.executor.v1.ExecutionStatusR\006status\022;\n" +
-      "\013create_time\030\004 \001(\0132\032.google.protobuf.Tim" +
-      "estampR\ncreateTime\0225\n\010end_time\030\005 \001(\0132\032.g" +
-      "oogle.protobuf.TimestampR\007endTime\022\037\n\013tot" +
-      "al_steps\030\006 \001(\rR\ntotalSteps\"\256\002\n\025ListExecu" +
-      "tionsRequest\022\033\n\tpage_size\030\001 \001(\005R\010pageSiz" +
-      "e\022\035\n\npage_token\030\002 \001(\tR\tpageToken\0228\n\010stat" +
-      "uses\030\003 \003(\0162\034.executor.v1.ExecutionStatus" +
-      "R\010statuses\022?\n\rcreated_after\030\004 \001(\0132\032.goog" +
-      "le.protobuf.TimestampR\014createdAfter\022A\n\016c" +
-      "reated_before\030\005 \001(\0132\032.google.protobuf.Ti" +
-      "mestampR\rcreatedBefore\022\033\n\tplan_name\030\006 \001(" +
-      "\tR\010planName\"\177\n\026ListExecutionsResponse\022=\n" +
-      "\nexecutions\030\001 \003(\0132\035.executor.v1.Executio" +
-      "nSummaryR\nexecutions\022&\n\017next_page_token\030" +
-      "\002 \001(\tR\rnextPageToken\"1\n\026DeleteExecutionR" +
-      "equest\022\027\n\007plan_id\030\001 \001(\tR\006planId\"\031\n\027Delet" +
-      "eExecutionResponse\"\216\001\n\025RetryExecutionReq" +
-      "uest\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\026\n\006detach\030" +
-      "\002 \001(\010R\006detach\022D\n\017resource_limits\030\003 \001(\0132\033" +
-      ".executor.v1.ResourceLimitsR\016resourceLim" +
-      "its\"N\n\026RetryExecutionResponse\0224\n\006result\030" +
-      "\001 \001(\0132\034.executor.v1.ExecutionResultR\006res" +
-      "ult*\223\001\n\016DependencyRule\022\037\n\033DEPENDENCY_RUL" +
-      "E_UNSPECIFIED\020\000\022!\n\035DEPENDENCY_RULE_ALL_C" +
-      "OMPLETED\020\001\022\037\n\033DEPENDENCY_RULE_NONE_FAILE" +
-      "D\020\002\022\034\n\030DEPENDENCY_RULE_ALL_DONE\020\003*\324\002\n\017Ex" +
-      "ecutionStatus\022 \n\034EXECUTION_STATUS_UNSPEC" +
-      "IFIED\020\000\022\034\n\030EXECUTION_STATUS_PENDING\020\001\022\034\n" +
-      "\030EXECUTION_STATUS_RUNNING\020\002\022\036\n\032EXECUTION" +
-      "_STATUS_COMPLETED\020\003\022\033\n\027EXECUTION_STATUS_" +
-      "FAILED\020\004\022\036\n\032EXECUTION_STATUS_CANCELLED\020\005" +
-      "\022\033\n\027EXECUTION_STATUS_PAUSED\020\006\022!\n\035EXECUTI" +
-      "ON_STATUS_ROLLING_BACK\020\007\022 \n\034EXECUTION_ST" +
-      "ATUS_ROLLED_BACK\020\010\022$\n EXECUTION_STATUS_R" +
-      "OLLBACK_FAILED\020\t*\242\002\n\nStepStatus\022\033\n\027STEP_" +
-      "STATUS_UNSPECIFIED\020\000\022\027\n\023STEP_STATUS_PEND" +
-      "ING\020\001\022\027\n\023STEP_STATUS_RUNNING\020\002\022\031\n\025STEP_S" +
-      "TATUS_COMPLETED\020\003\022\026\n\022STEP_STATUS_FAILED\020" +
-      "\004\022\027\n\023STEP_STATUS_SKIPPED\020\005\022\031\n\025STEP_STATU" +
-      "S_CANCELLED\020\006\022\034\n\030STEP_STATUS_COMPENSATIN" +
-      "G\020\007\022\033\n\027STEP_STATUS_COMPENSATED\020\010\022#\n\037STEP" +
-      "_STATUS_COMPENSATION_FAILED\020\t*\222\003\n\022Execut" +
-      "ionErrorType\022$\n EXECUTION_ERROR_TYPE_UNS" +
-      "PECIFIED\020\000\022\'\n#EXECUTION_ERROR_TYPE_TOOL_" +
-      "NOT_FOUND\020\001\022+\n\'EXECUTION_ERROR_TYPE_RESO" +
-      "URCE_EXHAUSTED\020\002\022 \n\034EXECUTION_ERROR_TYPE" +
-      "_TIMEOUT\020\003\022 \n\034EXECUTION_ERROR_TYPE_NETWO" +
-      "RK\020\004\022#\n\037EXECUTION_ERROR_TYPE_VALIDATION\020" +
-      "\005\022$\n EXECUTION_ERROR_TYPE_TOOL_FAILED\020\006\022" +
-      "*\n&EXECUTION_ERROR_TYPE_DEPENDENCY_FAILE" +
-      "D\020\007\022\"\n\036EXECUTION_ERROR_TYPE_CANCELLED\020\010\022" +
-      "!\n\035EXECUTION_ERROR_TYPE_INTERNAL\020\t*\241\002\n\022E" +
-      "xecutionEventType\022$\n EXECUTION_EVENT_TYP" +
-      "E_UNSPECIFIED\020\000\0221\n-EXECUTION_EVENT_TYPE_" +
-      "EXECUTION_STATUS_CHANGED\020\001\022,\n(EXECUTION_" +
-      "EVENT_TYPE_STEP_STATUS_CHANGED\020\002\022-\n)EXEC" +
-      "UTION_EVENT_TYPE_STEP_RETRY_SCHEDULED\020\003\022" +
-      "&\n\"EXECUTION_EVENT_TYPE_STEP_PROGRESS\020\004\022" +
-      "-\n)EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_" +
-      "UNDO\020\0102\324\010\n\017ExecutorService\022P\n\013ExecutePla" +
-      "n\022\037.executor.v1.ExecutePlanRequest\032 .exe" +
-      "cutor.v1.ExecutePlanResponse\022P\n\013ExecuteS" +
-      "tep\022\037.executor.v1.ExecuteStepRequest\032 .e" +
-      "xecutor.v1.ExecuteStepResponse\022\\\n\017Cancel" +
-      "Execution\022#.executor.v1.CancelExecutionR" +
-      "equest\032$.executor.v1.CancelExecutionResp" +
-      "onse\022Y\n\016PauseExecution\022\".executor.v1.Pau" +
-      "seExecutionRequest\032#.executor.v1.PauseEx" +
-      "ecutionResponse\022\\\n\017ResumeExecution\022#.exe" +
-      "cutor.v1.ResumeExecutionRequest\032$.execut" +
-      "or.v1.ResumeExecutionResponse\022e\n\022GetExec" +
-      "utionStatus\022&.executor.v1.GetExecutionSt" +
-      "atusRequest\032\'.executor.v1.GetExecutionSt" +
-      "atusResponse\022b\n\021RollbackExecution\022%.exec" +
-      "utor.v1.RollbackExecutionRequest\032&.execu" +
-      "tor.v1.RollbackExecutionResponse\022[\n\016Watc" +
-      "hExecution\022\".executor.v1.WatchExecutionR" +
-      "equest\032#.executor.v1.WatchExecutionRespo" +
-      "nse0\001\022J\n\tListTools\022\035.executor.v1.ListToo" +
-      "lsRequest\032\036.executor.v1.ListToolsRespons" +
-      "e\022Y\n\016ListExecutions\022\".executor.v1.ListEx" +
-      "ecutionsRequest\032#.executor.v1.ListExecut" +
-      "ionsResponse\022\\\n\017DeleteExecution\022#.execut" +
-      "or.v1.DeleteExecutionRequest\032$.executor." +
-      "v1.DeleteExecutionResponse\022Y\n\016RetryExecu" +
-      "tion\022\".executor.v1.RetryExecutionRequest" +
-      "\032#.executor.v1.RetryExecutionResponseB\023\n" +
-      "\017dev.executor.v1P\001b\006proto3"
+      "5\n\010end_time\030\005 \001(\0132\032.google.protobuf.Time" +
+      "stampR\007endTime\022\037\n\013total_steps\030\006 \001(\rR\ntot" +
+      "alSteps\"\256\002\n\025ListExecutionsRequest\022\033\n\tpag" +
+      "e_size\030\001 \001(\005R\010pageSize\022\035\n\npage_token\030\002 \001" +
+      "(\tR\tpageToken\0228\n\010statuses\030\003 \003(\0162\034.execut" +
+      "or.v1.ExecutionStatusR\010statuses\022?\n\rcreat" +
+      "ed_after\030\004 \001(\0132\032.google.protobuf.Timesta" +
+      "mpR\014createdAfter\022A\n\016created_before\030\005 \001(\013" +
+      "2\032.google.protobuf.TimestampR\rcreatedBef" +
+      "ore\022\033\n\tplan_name\030\006 \001(\tR\010planName\"\177\n\026List" +
+      "ExecutionsResponse\022=\n\nexecutions\030\001 \003(\0132\035" +
+      ".executor.v1.ExecutionSummaryR\nexecution" +
+      "s\022&\n\017next_page_token\030\002 \001(\tR\rnextPageToke" +
+      "n\"1\n\026DeleteExecutionRequest\022\027\n\007plan_id\030\001" +
+      " \001(\tR\006planId\"\031\n\027DeleteExecutionResponse\"" +
+      "\216\001\n\025RetryExecutionRequest\022\027\n\007plan_id\030\001 \001" +
+      "(\tR\006planId\022\026\n\006detach\030\002 \001(\010R\006detach\022D\n\017re" +
+      "source_limits\030\003 \001(\0132\033.executor.v1.Resour" +
+      "ceLimitsR\016resourceLimits\"N\n\026RetryExecuti" +
+      "onResponse\0224\n\006result\030\001 \001(\0132\034.executor.v1" +
+      ".ExecutionResultR\006result*\223\001\n\016DependencyR" +
+      "ule\022\037\n\033DEPENDENCY_RULE_UNSPECIFIED\020\000\022!\n\035" +
+      "DEPENDENCY_RULE_ALL_COMPLETED\020\001\022\037\n\033DEPEN" +
+      "DENCY_RULE_NONE_FAILED\020\002\022\034\n\030DEPENDENCY_R" +
+      "ULE_ALL_DONE\020\003*\324\002\n\017ExecutionStatus\022 \n\034EX" +
+      "ECUTION_STATUS_UNSPECIFIED\020\000\022\034\n\030EXECUTIO" +
+      "N_STATUS_PENDING\020\001\022\034\n\030EXECUTION_STATUS_R" +
+      "UNNING\020\002\022\036\n\032EXECUTION_STATUS_COMPLETED\020\003" +
+      "\022\033\n\027EXECUTION_STATUS_FAILED\020\004\022\036\n\032EXECUTI" +
+      "ON_STATUS_CANCELLED\020\005\022\033\n\027EXECUTION_STATU" +
+      "S_PAUSED\020\006\022!\n\035EXECUTION_STATUS_ROLLING_B" +
+      "ACK\020\007\022 \n\034EXECUTION_STATUS_ROLLED_BACK\020\010\022" +
+      "$\n EXECUTION_STATUS_ROLLBACK_FAILED\020\t*\242\002" +
+      "\n\nStepStatus\022\033\n\027STEP_STATUS_UNSPECIFIED\020" +
+      "\000\022\027\n\023STEP_STATUS_PENDING\020\001\022\027\n\023STEP_STATU" +
+      "S_RUNNING\020\002\022\031\n\025STEP_STATUS_COMPLETED\020\003\022\026" +
+      "\n\022STEP_STATUS_FAILED\020\004\022\027\n\023STEP_STATUS_SK" +
+      "IPPED\020\005\022\031\n\025STEP_STATUS_CANCELLED\020\006\022\034\n\030ST" +
+      "EP_STATUS_COMPENSATING\020\007\022\033\n\027STEP_STATUS_" +
+      "COMPENSATED\020\010\022#\n\037STEP_STATUS_COMPENSATIO" +
+      "N_FAILED\020\t*\222\003\n\022ExecutionErrorType\022$\n EXE" +
+      "CUTION_ERROR_TYPE_UNSPECIFIED\020\000\022\'\n#EXECU" +
+      "TION_ERROR_TYPE_TOOL_NOT_FOUND\020\001\022+\n\'EXEC" +
+      "UTION_ERROR_TYPE_RESOURCE_EXHAUSTED\020\002\022 \n" +
+      "\034EXECUTION_ERROR_TYPE_TIMEOUT\020\003\022 \n\034EXECU" +
+      "TION_ERROR_TYPE_NETWORK\020\004\022#\n\037EXECUTION_E" +
+      "RROR_TYPE_VALIDATION\020\005\022$\n EXECUTION_ERRO" +
+      "R_TYPE_TOOL_FAILED\020\006\022*\n&EXECUTION_ERROR_" +
+      "TYPE_DEPENDENCY_FAILED\020\007\022\"\n\036EXECUTION_ER" +
+      "ROR_TYPE_CANCELLED\020\010\022!\n\035EXECUTION_ERROR_" +
+      "TYPE_INTERNAL\020\t*\241\002\n\022ExecutionEventType\022$" +
+      "\n EXECUTION_EVENT_TYPE_UNSPECIFIED\020\000\0221\n-" +
+      "EXECUTION_EVENT_TYPE_EXECUTION_STATUS_CH" +
+      "ANGED\020\001\022,\n(EXECUTION_EVENT_TYPE_STEP_STA" +
+      "TUS_CHANGED\020\002\022-\n)EXECUTION_EVENT_TYPE_ST" +
+      "EP_RETRY_SCHEDULED\020\003\022&\n\"EXECUTION_EVENT_" +
+      "TYPE_STEP_PROGRESS\020\004\022-\n)EXECUTION_EVENT_" +
+      "TYPE_STEP_NOTHING_TO_UNDO\020\0102\324\010\n\017Executor" +
+      "Service\022P\n\013ExecutePlan\022\037.executor.v1.Exe" +
+      "cutePlanRequest\032 .executor.v1.ExecutePla" +
+      "nResponse\022P\n\013ExecuteStep\022\037.executor.v1.E" +
+      "xecuteStepRequest\032 .executor.v1.ExecuteS" +
+      "tepResponse\022\\\n\017CancelExecution\022#.executo" +
+      "r.v1.CancelExecutionRequest\032$.executor.v" +
+      "1.CancelExecutionResponse\022Y\n\016PauseExecut" +
+      "ion\022\".executor.v1.PauseExecutionRequest\032" +
+      "#.executor.v1.PauseExecutionResponse\022\\\n\017" +
+      "ResumeExecution\022#.executor.v1.ResumeExec" +
+      "utionRequest\032$.executor.v1.ResumeExecuti" +
+      "onResponse\022e\n\022GetExecutionStatus\022&.execu" +
+      "tor.v1.GetExecutionStatusRequest\032\'.execu" +
+      "tor.v1.GetExecutionStatusResponse\022b\n\021Rol" +
+      "lbackExecution\022%.executor.v1.RollbackExe" +
+      "cutionRequest\032&.executor.v1.RollbackExec" +
+      "utionResponse\022[\n\016WatchExecution\022\".execut" +
+      "or.v1.WatchExecutionRequest\032#.executor.v" +
+      "1.WatchExecutionResponse0\001\022J\n\tListTools\022" +
+      "\035.executor.v1.ListToolsRequest\032\036.executo" +
+      "r.v1.ListToolsResponse\022Y\n\016ListExecutions" +
+      "\022\".executor.v1.ListExecutionsRequest\032#.e" +
+      "xecutor.v1.ListExecutionsResponse\022\\\n\017Del" +
+      "eteExecution\022#.executor.v1.DeleteExecuti" +
+      "onRequest\032$.executor.v1.DeleteExecutionR" +
+      "esponse\022Y\n\016RetryExecution\022\".executor.v1." +
+      "RetryExecutionRequest\032#.executor.v1.Retr" +
+      "yExecutionResponseB\023\n\017dev.executor.v1P\001b" +
+      "\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -598,117 +624,129 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
     internal_static_executor_v1_ActionStep_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ActionStep_descriptor,
-        new java.lang.String[] { "Id", "Name", "ToolExecution", "Parameters", "Dependencies", "ExpectedDuration", "Timeout", "RetryPolicy", "ValidationRules", "Compensation", "When", "DependencyRule", "StepType", });
-    internal_static_executor_v1_ToolExecution_descriptor =
+        new java.lang.String[] { "Id", "Name", "ToolExecution", "Parameters", "Dependencies", "ExpectedDuration", "Timeout", "RetryPolicy", "ValidationRules", "Compensation", "When", "ForEach", "DependencyRule", "StepType", });
+    internal_static_executor_v1_ForEach_descriptor =
       getDescriptor().getMessageType(2);
+    internal_static_executor_v1_ForEach_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_ForEach_descriptor,
+        new java.lang.String[] { "Items", "MaxParallel", });
+    internal_static_executor_v1_ToolExecution_descriptor =
+      getDescriptor().getMessageType(3);
     internal_static_executor_v1_ToolExecution_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ToolExecution_descriptor,
         new java.lang.String[] { "ToolName", "Arguments", });
     internal_static_executor_v1_Compensation_descriptor =
-      getDescriptor().getMessageType(3);
+      getDescriptor().getMessageType(4);
     internal_static_executor_v1_Compensation_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_Compensation_descriptor,
         new java.lang.String[] { "ToolName", "Arguments", "RetryPolicy", "Timeout", });
     internal_static_executor_v1_ValidationRule_descriptor =
-      getDescriptor().getMessageType(4);
+      getDescriptor().getMessageType(5);
     internal_static_executor_v1_ValidationRule_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ValidationRule_descriptor,
         new java.lang.String[] { "JsonSchema", "Description", "Rule", });
     internal_static_executor_v1_RetryPolicy_descriptor =
-      getDescriptor().getMessageType(5);
+      getDescriptor().getMessageType(6);
     internal_static_executor_v1_RetryPolicy_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_RetryPolicy_descriptor,
         new java.lang.String[] { "MaxAttempts", "InitialBackoff", "BackoffMultiplier", "MaxBackoff", "Jitter", "NonRetryableErrorTypes", });
     internal_static_executor_v1_TimeoutPolicy_descriptor =
-      getDescriptor().getMessageType(6);
+      getDescriptor().getMessageType(7);
     internal_static_executor_v1_TimeoutPolicy_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_TimeoutPolicy_descriptor,
         new java.lang.String[] { "DefaultStepTimeout", "ExpectedDurationMultiplier", });
     internal_static_executor_v1_ResourceLimits_descriptor =
-      getDescriptor().getMessageType(7);
+      getDescriptor().getMessageType(8);
     internal_static_executor_v1_ResourceLimits_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ResourceLimits_descriptor,
         new java.lang.String[] { "MaxCpuCores", "MaxMemoryMb", "MaxDiskSpaceMb", "MaxNetworkRequests", "MaxExecutionTime", "MaxToolInvocations", });
     internal_static_executor_v1_ExecutionOptions_descriptor =
-      getDescriptor().getMessageType(8);
+      getDescriptor().getMessageType(9);
     internal_static_executor_v1_ExecutionOptions_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionOptions_descriptor,
         new java.lang.String[] { "MaxConcurrentSteps", "ResourceLimits", "TimeoutPolicy", "RetryPolicy", "AutoRollback", "ProgressReporting", "ContinueOnFailure", "RollbackOnCancel", });
     internal_static_executor_v1_ExecutionError_descriptor =
-      getDescriptor().getMessageType(9);
+      getDescriptor().getMessageType(10);
     internal_static_executor_v1_ExecutionError_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionError_descriptor,
         new java.lang.String[] { "ErrorType", "Message", "Retryable", "StepId", });
     internal_static_executor_v1_ResourceUsage_descriptor =
-      getDescriptor().getMessageType(10);
+      getDescriptor().getMessageType(11);
     internal_static_executor_v1_ResourceUsage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ResourceUsage_descriptor,
         new java.lang.String[] { "CpuTimeMs", "MemoryPeakMb", "DiskReads", "DiskWrites", "NetworkRequests", "ToolInvocations", });
     internal_static_executor_v1_Progress_descriptor =
-      getDescriptor().getMessageType(11);
+      getDescriptor().getMessageType(12);
     internal_static_executor_v1_Progress_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_Progress_descriptor,
         new java.lang.String[] { "TotalSteps", "PendingSteps", "RunningSteps", "CompletedSteps", "FailedSteps", "SkippedSteps", "CancelledSteps", "CompensatingSteps", "CompensatedSteps", "CompensationFailedSteps", });
     internal_static_executor_v1_CompensationResult_descriptor =
-      getDescriptor().getMessageType(12);
+      getDescriptor().getMessageType(13);
     internal_static_executor_v1_CompensationResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_CompensationResult_descriptor,
         new java.lang.String[] { "Status", "Output", "Error", "ErrorType", "Attempts", "ExecutionTime", "StartTime", "EndTime", "ElidedOutputBytes", });
+    internal_static_executor_v1_ItemResult_descriptor =
+      getDescriptor().getMessageType(14);
+    internal_static_executor_v1_ItemResult_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_ItemResult_descriptor,
+        new java.lang.String[] { "Index", "Status", "Output", "Error", "ErrorType", "RetryCount", "ExecutionTime", "ElidedOutputBytes", });
     internal_static_executor_v1_StepResult_descriptor =
-      getDescriptor().getMessageType(13);
+      getDescriptor().getMessageType(15);
     internal_static_executor_v1_StepResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_StepResult_descriptor,
-        new java.lang.String[] { "StepId", "Status", "Output", "Error", "ExecutionTime", "RetryCount", "Metadata", "StepName", "ErrorType", "StartTime", "EndTime", "Compensation", "ElidedOutputBytes", "NothingToUndo", });
+        new java.lang.String[] { "StepId", "Status", "Output", "Error", "ExecutionTime", "RetryCount", "Metadata", "StepName", "ErrorType", "StartTime", "EndTime", "Compensation", "ElidedOutputBytes", "Items", "NothingToUndo", "SkippedReason", });
     internal_static_executor_v1_ExecutionResult_descriptor =
-      getDescriptor().getMessageType(14);
+      getDescriptor().getMessageType(16);
     internal_static_executor_v1_ExecutionResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionResult_descriptor,
         new java.lang.String[] { "PlanId", "Status", "StepResults", "ExecutionTime", "ResourceUsage", "Metadata", "Error", "PlanName", "Progress", "CreateTime", "StartTime", "EndTime", "CompensationUsage", });
     internal_static_executor_v1_ExecutionEvent_descriptor =
-      getDescriptor().getMessageType(15);
+      getDescriptor().getMessageType(17);
     internal_static_executor_v1_ExecutionEvent_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionEvent_descriptor,
-        new java.lang.String[] { "Sequence", "PlanId", "EventTime", "Status", "StepId", "StepStatus", "Attempt", "Message", "Type", "Error", "RetryDelay", "Progress", "StepName", "Output", "Actor", });
+        new java.lang.String[] { "Sequence", "PlanId", "EventTime", "Status", "StepId", "StepStatus", "Attempt", "Message", "Type", "Error", "RetryDelay", "Progress", "StepName", "Output", "Actor", "ItemIndex", });
     internal_static_executor_v1_ToolSpec_descriptor =
-      getDescriptor().getMessageType(16);
+      getDescriptor().getMessageType(18);
     internal_static_executor_v1_ToolSpec_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ToolSpec_descriptor,
         new java.lang.String[] { "Name", "Title", "Description", "InputSchema", "OutputSchema", "ReadOnly", "Destructive", "Idempotent", "OpenWorld", "DefaultTimeout", "Compensable", });
     internal_static_executor_v1_ToolLoadError_descriptor =
-      getDescriptor().getMessageType(17);
+      getDescriptor().getMessageType(19);
     internal_static_executor_v1_ToolLoadError_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ToolLoadError_descriptor,
         new java.lang.String[] { "EntryPoint", "Message", });
     internal_static_executor_v1_ExecutePlanRequest_descriptor =
-      getDescriptor().getMessageType(18);
+      getDescriptor().getMessageType(20);
     internal_static_executor_v1_ExecutePlanRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutePlanRequest_descriptor,
         new java.lang.String[] { "Plan", "Options", "Detach", });
     internal_static_executor_v1_ExecutePlanResponse_descriptor =
-      getDescriptor().getMessageType(19);
+      getDescriptor().getMessageType(21);
     internal_static_executor_v1_ExecutePlanResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutePlanResponse_descriptor,
         new java.lang.String[] { "Result", });
     internal_static_executor_v1_ExecutionContext_descriptor =
-      getDescriptor().getMessageType(20);
+      getDescriptor().getMessageType(22);
     internal_static_executor_v1_ExecutionContext_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionContext_descriptor,
@@ -720,139 +758,139 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
         internal_static_executor_v1_ExecutionContext_StepOutputsEntry_descriptor,
         new java.lang.String[] { "Key", "Value", });
     internal_static_executor_v1_ExecuteStepRequest_descriptor =
-      getDescriptor().getMessageType(21);
+      getDescriptor().getMessageType(23);
     internal_static_executor_v1_ExecuteStepRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecuteStepRequest_descriptor,
         new java.lang.String[] { "Step", "Context", });
     internal_static_executor_v1_ExecuteStepResponse_descriptor =
-      getDescriptor().getMessageType(22);
+      getDescriptor().getMessageType(24);
     internal_static_executor_v1_ExecuteStepResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecuteStepResponse_descriptor,
         new java.lang.String[] { "Result", "ResourceUsage", });
     internal_static_executor_v1_CancelExecutionRequest_descriptor =
-      getDescriptor().getMessageType(23);
+      getDescriptor().getMessageType(25);
     internal_static_executor_v1_CancelExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_CancelExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", "Reason", });
     internal_static_executor_v1_CancelExecutionResponse_descriptor =
-      getDescriptor().getMessageType(24);
+      getDescriptor().getMessageType(26);
     internal_static_executor_v1_CancelExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_CancelExecutionResponse_descriptor,
         new java.lang.String[] { "Status", });
     internal_static_executor_v1_PauseExecutionRequest_descriptor =
-      getDescriptor().getMessageType(25);
+      getDescriptor().getMessageType(27);
     internal_static_executor_v1_PauseExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_PauseExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", });
     internal_static_executor_v1_PauseExecutionResponse_descriptor =
-      getDescriptor().getMessageType(26);
+      getDescriptor().getMessageType(28);
     internal_static_executor_v1_PauseExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_PauseExecutionResponse_descriptor,
         new java.lang.String[] { "Status", });
     internal_static_executor_v1_ResumeExecutionRequest_descriptor =
-      getDescriptor().getMessageType(27);
+      getDescriptor().getMessageType(29);
     internal_static_executor_v1_ResumeExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ResumeExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", });
     internal_static_executor_v1_ResumeExecutionResponse_descriptor =
-      getDescriptor().getMessageType(28);
+      getDescriptor().getMessageType(30);
     internal_static_executor_v1_ResumeExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ResumeExecutionResponse_descriptor,
         new java.lang.String[] { "Status", });
     internal_static_executor_v1_GetExecutionStatusRequest_descriptor =
-      getDescriptor().getMessageType(29);
+      getDescriptor().getMessageType(31);
     internal_static_executor_v1_GetExecutionStatusRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_GetExecutionStatusRequest_descriptor,
         new java.lang.String[] { "PlanId", });
     internal_static_executor_v1_GetExecutionStatusResponse_descriptor =
-      getDescriptor().getMessageType(30);
+      getDescriptor().getMessageType(32);
     internal_static_executor_v1_GetExecutionStatusResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_GetExecutionStatusResponse_descriptor,
         new java.lang.String[] { "PlanId", "Status", "Progress", "StepResults", "Error", "ResourceUsage", "PlanName", "CreateTime", "StartTime", "EndTime", "ExecutionTime", "LastSequence", "CompensationUsage", });
     internal_static_executor_v1_RollbackExecutionRequest_descriptor =
-      getDescriptor().getMessageType(31);
+      getDescriptor().getMessageType(33);
     internal_static_executor_v1_RollbackExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_RollbackExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", "Detach", });
     internal_static_executor_v1_RollbackExecutionResponse_descriptor =
-      getDescriptor().getMessageType(32);
+      getDescriptor().getMessageType(34);
     internal_static_executor_v1_RollbackExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_RollbackExecutionResponse_descriptor,
         new java.lang.String[] { "Status", });
     internal_static_executor_v1_WatchExecutionRequest_descriptor =
-      getDescriptor().getMessageType(33);
+      getDescriptor().getMessageType(35);
     internal_static_executor_v1_WatchExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_WatchExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", "AfterSequence", });
     internal_static_executor_v1_WatchExecutionResponse_descriptor =
-      getDescriptor().getMessageType(34);
+      getDescriptor().getMessageType(36);
     internal_static_executor_v1_WatchExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_WatchExecutionResponse_descriptor,
         new java.lang.String[] { "Events", });
     internal_static_executor_v1_ListToolsRequest_descriptor =
-      getDescriptor().getMessageType(35);
+      getDescriptor().getMessageType(37);
     internal_static_executor_v1_ListToolsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ListToolsRequest_descriptor,
         new java.lang.String[] { "PageSize", "PageToken", });
     internal_static_executor_v1_ListToolsResponse_descriptor =
-      getDescriptor().getMessageType(36);
+      getDescriptor().getMessageType(38);
     internal_static_executor_v1_ListToolsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ListToolsResponse_descriptor,
         new java.lang.String[] { "Tools", "NextPageToken", "LoadErrors", });
     internal_static_executor_v1_ExecutionSummary_descriptor =
-      getDescriptor().getMessageType(37);
+      getDescriptor().getMessageType(39);
     internal_static_executor_v1_ExecutionSummary_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionSummary_descriptor,
         new java.lang.String[] { "PlanId", "PlanName", "Status", "CreateTime", "EndTime", "TotalSteps", });
     internal_static_executor_v1_ListExecutionsRequest_descriptor =
-      getDescriptor().getMessageType(38);
+      getDescriptor().getMessageType(40);
     internal_static_executor_v1_ListExecutionsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ListExecutionsRequest_descriptor,
         new java.lang.String[] { "PageSize", "PageToken", "Statuses", "CreatedAfter", "CreatedBefore", "PlanName", });
     internal_static_executor_v1_ListExecutionsResponse_descriptor =
-      getDescriptor().getMessageType(39);
+      getDescriptor().getMessageType(41);
     internal_static_executor_v1_ListExecutionsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ListExecutionsResponse_descriptor,
         new java.lang.String[] { "Executions", "NextPageToken", });
     internal_static_executor_v1_DeleteExecutionRequest_descriptor =
-      getDescriptor().getMessageType(40);
+      getDescriptor().getMessageType(42);
     internal_static_executor_v1_DeleteExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_DeleteExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", });
     internal_static_executor_v1_DeleteExecutionResponse_descriptor =
-      getDescriptor().getMessageType(41);
+      getDescriptor().getMessageType(43);
     internal_static_executor_v1_DeleteExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_DeleteExecutionResponse_descriptor,
         new java.lang.String[] { });
     internal_static_executor_v1_RetryExecutionRequest_descriptor =
-      getDescriptor().getMessageType(42);
+      getDescriptor().getMessageType(44);
     internal_static_executor_v1_RetryExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_RetryExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", "Detach", "ResourceLimits", });
     internal_static_executor_v1_RetryExecutionResponse_descriptor =
-      getDescriptor().getMessageType(43);
+      getDescriptor().getMessageType(45);
     internal_static_executor_v1_RetryExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_RetryExecutionResponse_descriptor,

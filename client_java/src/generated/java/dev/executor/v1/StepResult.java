@@ -33,6 +33,8 @@ private static final long serialVersionUID = 0L;
     error_ = "";
     stepName_ = "";
     errorType_ = 0;
+    items_ = java.util.Collections.emptyList();
+    skippedReason_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -439,6 +441,67 @@ private static final long serialVersionUID = 0L;
     return elidedOutputBytes_;
   }
 
+  public static final int ITEMS_FIELD_NUMBER = 14;
+  @SuppressWarnings("serial")
+  private java.util.List<dev.executor.v1.ItemResult> items_;
+  /**
+   * <pre>
+   * For a for_each step: each element's result, in order.
+   * </pre>
+   *
+   * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<dev.executor.v1.ItemResult> getItemsList() {
+    return items_;
+  }
+  /**
+   * <pre>
+   * For a for_each step: each element's result, in order.
+   * </pre>
+   *
+   * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<? extends dev.executor.v1.ItemResultOrBuilder> 
+      getItemsOrBuilderList() {
+    return items_;
+  }
+  /**
+   * <pre>
+   * For a for_each step: each element's result, in order.
+   * </pre>
+   *
+   * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+   */
+  @java.lang.Override
+  public int getItemsCount() {
+    return items_.size();
+  }
+  /**
+   * <pre>
+   * For a for_each step: each element's result, in order.
+   * </pre>
+   *
+   * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+   */
+  @java.lang.Override
+  public dev.executor.v1.ItemResult getItems(int index) {
+    return items_.get(index);
+  }
+  /**
+   * <pre>
+   * For a for_each step: each element's result, in order.
+   * </pre>
+   *
+   * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+   */
+  @java.lang.Override
+  public dev.executor.v1.ItemResultOrBuilder getItemsOrBuilder(
+      int index) {
+    return items_.get(index);
+  }
+
   public static final int NOTHING_TO_UNDO_FIELD_NUMBER = 17;
   private boolean nothingToUndo_ = false;
   /**
@@ -453,6 +516,55 @@ private static final long serialVersionUID = 0L;
   @java.lang.Override
   public boolean getNothingToUndo() {
     return nothingToUndo_;
+  }
+
+  public static final int SKIPPED_REASON_FIELD_NUMBER = 18;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object skippedReason_ = "";
+  /**
+   * <pre>
+   * Why the step was SKIPPED: "condition false", a dependency that failed or was
+   * skipped, or the execution that failed before it ran.
+   * </pre>
+   *
+   * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+   * @return The skippedReason.
+   */
+  @java.lang.Override
+  public java.lang.String getSkippedReason() {
+    java.lang.Object ref = skippedReason_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      skippedReason_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Why the step was SKIPPED: "condition false", a dependency that failed or was
+   * skipped, or the execution that failed before it ran.
+   * </pre>
+   *
+   * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+   * @return The bytes for skippedReason.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getSkippedReasonBytes() {
+    java.lang.Object ref = skippedReason_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      skippedReason_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
   }
 
   private byte memoizedIsInitialized = -1;
@@ -508,8 +620,14 @@ private static final long serialVersionUID = 0L;
     if (elidedOutputBytes_ != 0L) {
       output.writeUInt64(13, elidedOutputBytes_);
     }
+    for (int i = 0; i < items_.size(); i++) {
+      output.writeMessage(14, items_.get(i));
+    }
     if (nothingToUndo_ != false) {
       output.writeBool(17, nothingToUndo_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(skippedReason_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 18, skippedReason_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -564,9 +682,21 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeUInt64Size(13, elidedOutputBytes_);
     }
+
+        {
+          final int count = items_.size();
+          for (int i = 0; i < count; i++) {
+            size += com.google.protobuf.CodedOutputStream
+              .computeMessageSizeNoTag(items_.get(i));
+          }
+          size += 1 * count;
+        }
     if (nothingToUndo_ != false) {
       size += com.google.protobuf.CodedOutputStream
         .computeBoolSize(17, nothingToUndo_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(skippedReason_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(18, skippedReason_);
     }
     return size;
   }
@@ -634,8 +764,12 @@ private static final long serialVersionUID = 0L;
     }
     if (getElidedOutputBytes()
         != other.getElidedOutputBytes()) return false;
+    if (!getItemsList()
+        .equals(other.getItemsList())) return false;
     if (getNothingToUndo()
         != other.getNothingToUndo()) return false;
+    if (!getSkippedReason()
+        .equals(other.getSkippedReason())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -686,9 +820,15 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + ELIDED_OUTPUT_BYTES_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getElidedOutputBytes());
+    if (getItemsCount() > 0) {
+      hash = (37 * hash) + ITEMS_FIELD_NUMBER;
+      hash = (53 * hash) + getItemsList().hashCode();
+    }
     hash = (37 * hash) + NOTHING_TO_UNDO_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
         getNothingToUndo());
+    hash = (37 * hash) + SKIPPED_REASON_FIELD_NUMBER;
+    hash = (53 * hash) + getSkippedReason().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -825,6 +965,7 @@ private static final long serialVersionUID = 0L;
         internalGetStartTimeFieldBuilder();
         internalGetEndTimeFieldBuilder();
         internalGetCompensationFieldBuilder();
+        internalGetItemsFieldBuilder();
       }
     }
     @java.lang.Override
@@ -868,7 +1009,15 @@ private static final long serialVersionUID = 0L;
         compensationBuilder_ = null;
       }
       elidedOutputBytes_ = 0L;
+      if (itemsBuilder_ == null) {
+        items_ = java.util.Collections.emptyList();
+      } else {
+        items_ = null;
+        itemsBuilder_.clear();
+      }
+      bitField0_ = (bitField0_ & ~0x00002000);
       nothingToUndo_ = false;
+      skippedReason_ = "";
       return this;
     }
 
@@ -895,9 +1044,22 @@ private static final long serialVersionUID = 0L;
     @java.lang.Override
     public dev.executor.v1.StepResult buildPartial() {
       dev.executor.v1.StepResult result = new dev.executor.v1.StepResult(this);
+      buildPartialRepeatedFields(result);
       if (bitField0_ != 0) { buildPartial0(result); }
       onBuilt();
       return result;
+    }
+
+    private void buildPartialRepeatedFields(dev.executor.v1.StepResult result) {
+      if (itemsBuilder_ == null) {
+        if (((bitField0_ & 0x00002000) != 0)) {
+          items_ = java.util.Collections.unmodifiableList(items_);
+          bitField0_ = (bitField0_ & ~0x00002000);
+        }
+        result.items_ = items_;
+      } else {
+        result.items_ = itemsBuilder_.build();
+      }
     }
 
     private void buildPartial0(dev.executor.v1.StepResult result) {
@@ -960,8 +1122,11 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00001000) != 0)) {
         result.elidedOutputBytes_ = elidedOutputBytes_;
       }
-      if (((from_bitField0_ & 0x00002000) != 0)) {
+      if (((from_bitField0_ & 0x00004000) != 0)) {
         result.nothingToUndo_ = nothingToUndo_;
+      }
+      if (((from_bitField0_ & 0x00008000) != 0)) {
+        result.skippedReason_ = skippedReason_;
       }
       result.bitField0_ |= to_bitField0_;
     }
@@ -1023,8 +1188,39 @@ private static final long serialVersionUID = 0L;
       if (other.getElidedOutputBytes() != 0L) {
         setElidedOutputBytes(other.getElidedOutputBytes());
       }
+      if (itemsBuilder_ == null) {
+        if (!other.items_.isEmpty()) {
+          if (items_.isEmpty()) {
+            items_ = other.items_;
+            bitField0_ = (bitField0_ & ~0x00002000);
+          } else {
+            ensureItemsIsMutable();
+            items_.addAll(other.items_);
+          }
+          onChanged();
+        }
+      } else {
+        if (!other.items_.isEmpty()) {
+          if (itemsBuilder_.isEmpty()) {
+            itemsBuilder_.dispose();
+            itemsBuilder_ = null;
+            items_ = other.items_;
+            bitField0_ = (bitField0_ & ~0x00002000);
+            itemsBuilder_ = 
+              com.google.protobuf.GeneratedMessage.alwaysUseFieldBuilders ?
+                 internalGetItemsFieldBuilder() : null;
+          } else {
+            itemsBuilder_.addAllMessages(other.items_);
+          }
+        }
+      }
       if (other.getNothingToUndo() != false) {
         setNothingToUndo(other.getNothingToUndo());
+      }
+      if (!other.getSkippedReason().isEmpty()) {
+        skippedReason_ = other.skippedReason_;
+        bitField0_ |= 0x00008000;
+        onChanged();
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1127,11 +1323,29 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00001000;
               break;
             } // case 104
+            case 114: {
+              dev.executor.v1.ItemResult m =
+                  input.readMessage(
+                      dev.executor.v1.ItemResult.parser(),
+                      extensionRegistry);
+              if (itemsBuilder_ == null) {
+                ensureItemsIsMutable();
+                items_.add(m);
+              } else {
+                itemsBuilder_.addMessage(m);
+              }
+              break;
+            } // case 114
             case 136: {
               nothingToUndo_ = input.readBool();
-              bitField0_ |= 0x00002000;
+              bitField0_ |= 0x00004000;
               break;
             } // case 136
+            case 146: {
+              skippedReason_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00008000;
+              break;
+            } // case 146
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2405,6 +2619,312 @@ private static final long serialVersionUID = 0L;
       return this;
     }
 
+    private java.util.List<dev.executor.v1.ItemResult> items_ =
+      java.util.Collections.emptyList();
+    private void ensureItemsIsMutable() {
+      if (!((bitField0_ & 0x00002000) != 0)) {
+        items_ = new java.util.ArrayList<dev.executor.v1.ItemResult>(items_);
+        bitField0_ |= 0x00002000;
+       }
+    }
+
+    private com.google.protobuf.RepeatedFieldBuilder<
+        dev.executor.v1.ItemResult, dev.executor.v1.ItemResult.Builder, dev.executor.v1.ItemResultOrBuilder> itemsBuilder_;
+
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public java.util.List<dev.executor.v1.ItemResult> getItemsList() {
+      if (itemsBuilder_ == null) {
+        return java.util.Collections.unmodifiableList(items_);
+      } else {
+        return itemsBuilder_.getMessageList();
+      }
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public int getItemsCount() {
+      if (itemsBuilder_ == null) {
+        return items_.size();
+      } else {
+        return itemsBuilder_.getCount();
+      }
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public dev.executor.v1.ItemResult getItems(int index) {
+      if (itemsBuilder_ == null) {
+        return items_.get(index);
+      } else {
+        return itemsBuilder_.getMessage(index);
+      }
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder setItems(
+        int index, dev.executor.v1.ItemResult value) {
+      if (itemsBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureItemsIsMutable();
+        items_.set(index, value);
+        onChanged();
+      } else {
+        itemsBuilder_.setMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder setItems(
+        int index, dev.executor.v1.ItemResult.Builder builderForValue) {
+      if (itemsBuilder_ == null) {
+        ensureItemsIsMutable();
+        items_.set(index, builderForValue.build());
+        onChanged();
+      } else {
+        itemsBuilder_.setMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder addItems(dev.executor.v1.ItemResult value) {
+      if (itemsBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureItemsIsMutable();
+        items_.add(value);
+        onChanged();
+      } else {
+        itemsBuilder_.addMessage(value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder addItems(
+        int index, dev.executor.v1.ItemResult value) {
+      if (itemsBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureItemsIsMutable();
+        items_.add(index, value);
+        onChanged();
+      } else {
+        itemsBuilder_.addMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder addItems(
+        dev.executor.v1.ItemResult.Builder builderForValue) {
+      if (itemsBuilder_ == null) {
+        ensureItemsIsMutable();
+        items_.add(builderForValue.build());
+        onChanged();
+      } else {
+        itemsBuilder_.addMessage(builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder addItems(
+        int index, dev.executor.v1.ItemResult.Builder builderForValue) {
+      if (itemsBuilder_ == null) {
+        ensureItemsIsMutable();
+        items_.add(index, builderForValue.build());
+        onChanged();
+      } else {
+        itemsBuilder_.addMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder addAllItems(
+        java.lang.Iterable<? extends dev.executor.v1.ItemResult> values) {
+      if (itemsBuilder_ == null) {
+        ensureItemsIsMutable();
+        com.google.protobuf.AbstractMessageLite.Builder.addAll(
+            values, items_);
+        onChanged();
+      } else {
+        itemsBuilder_.addAllMessages(values);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder clearItems() {
+      if (itemsBuilder_ == null) {
+        items_ = java.util.Collections.emptyList();
+        bitField0_ = (bitField0_ & ~0x00002000);
+        onChanged();
+      } else {
+        itemsBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder removeItems(int index) {
+      if (itemsBuilder_ == null) {
+        ensureItemsIsMutable();
+        items_.remove(index);
+        onChanged();
+      } else {
+        itemsBuilder_.remove(index);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public dev.executor.v1.ItemResult.Builder getItemsBuilder(
+        int index) {
+      return internalGetItemsFieldBuilder().getBuilder(index);
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public dev.executor.v1.ItemResultOrBuilder getItemsOrBuilder(
+        int index) {
+      if (itemsBuilder_ == null) {
+        return items_.get(index);  } else {
+        return itemsBuilder_.getMessageOrBuilder(index);
+      }
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public java.util.List<? extends dev.executor.v1.ItemResultOrBuilder> 
+         getItemsOrBuilderList() {
+      if (itemsBuilder_ != null) {
+        return itemsBuilder_.getMessageOrBuilderList();
+      } else {
+        return java.util.Collections.unmodifiableList(items_);
+      }
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public dev.executor.v1.ItemResult.Builder addItemsBuilder() {
+      return internalGetItemsFieldBuilder().addBuilder(
+          dev.executor.v1.ItemResult.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public dev.executor.v1.ItemResult.Builder addItemsBuilder(
+        int index) {
+      return internalGetItemsFieldBuilder().addBuilder(
+          index, dev.executor.v1.ItemResult.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public java.util.List<dev.executor.v1.ItemResult.Builder> 
+         getItemsBuilderList() {
+      return internalGetItemsFieldBuilder().getBuilderList();
+    }
+    private com.google.protobuf.RepeatedFieldBuilder<
+        dev.executor.v1.ItemResult, dev.executor.v1.ItemResult.Builder, dev.executor.v1.ItemResultOrBuilder> 
+        internalGetItemsFieldBuilder() {
+      if (itemsBuilder_ == null) {
+        itemsBuilder_ = new com.google.protobuf.RepeatedFieldBuilder<
+            dev.executor.v1.ItemResult, dev.executor.v1.ItemResult.Builder, dev.executor.v1.ItemResultOrBuilder>(
+                items_,
+                ((bitField0_ & 0x00002000) != 0),
+                getParentForChildren(),
+                isClean());
+        items_ = null;
+      }
+      return itemsBuilder_;
+    }
+
     private boolean nothingToUndo_ ;
     /**
      * <pre>
@@ -2432,7 +2952,7 @@ private static final long serialVersionUID = 0L;
     public Builder setNothingToUndo(boolean value) {
 
       nothingToUndo_ = value;
-      bitField0_ |= 0x00002000;
+      bitField0_ |= 0x00004000;
       onChanged();
       return this;
     }
@@ -2446,8 +2966,105 @@ private static final long serialVersionUID = 0L;
      * @return This builder for chaining.
      */
     public Builder clearNothingToUndo() {
-      bitField0_ = (bitField0_ & ~0x00002000);
+      bitField0_ = (bitField0_ & ~0x00004000);
       nothingToUndo_ = false;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object skippedReason_ = "";
+    /**
+     * <pre>
+     * Why the step was SKIPPED: "condition false", a dependency that failed or was
+     * skipped, or the execution that failed before it ran.
+     * </pre>
+     *
+     * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+     * @return The skippedReason.
+     */
+    public java.lang.String getSkippedReason() {
+      java.lang.Object ref = skippedReason_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        skippedReason_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Why the step was SKIPPED: "condition false", a dependency that failed or was
+     * skipped, or the execution that failed before it ran.
+     * </pre>
+     *
+     * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+     * @return The bytes for skippedReason.
+     */
+    public com.google.protobuf.ByteString
+        getSkippedReasonBytes() {
+      java.lang.Object ref = skippedReason_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        skippedReason_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Why the step was SKIPPED: "condition false", a dependency that failed or was
+     * skipped, or the execution that failed before it ran.
+     * </pre>
+     *
+     * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+     * @param value The skippedReason to set.
+     * @return This builder for chaining.
+     */
+    public Builder setSkippedReason(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      skippedReason_ = value;
+      bitField0_ |= 0x00008000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Why the step was SKIPPED: "condition false", a dependency that failed or was
+     * skipped, or the execution that failed before it ran.
+     * </pre>
+     *
+     * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearSkippedReason() {
+      skippedReason_ = getDefaultInstance().getSkippedReason();
+      bitField0_ = (bitField0_ & ~0x00008000);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Why the step was SKIPPED: "condition false", a dependency that failed or was
+     * skipped, or the execution that failed before it ran.
+     * </pre>
+     *
+     * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+     * @param value The bytes for skippedReason to set.
+     * @return This builder for chaining.
+     */
+    public Builder setSkippedReasonBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      skippedReason_ = value;
+      bitField0_ |= 0x00008000;
       onChanged();
       return this;
     }

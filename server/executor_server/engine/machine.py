@@ -1070,10 +1070,11 @@ class Machine:
     def _advance(self) -> None:
         """Start what may start, then end the phase if nothing is left to do."""
         while True:
-            ready, running = self._ready, self.running
+            running = self.running
             limit, compensation = self.program.concurrency, self.compensating
-            while ready and len(running) < limit and self._can_start():
-                i = abs(heapq.heappop(ready))
+            # `self._ready` each time: a failure while starting may halt, which replaces it.
+            while self._ready and len(running) < limit and self._can_start():
+                i = abs(heapq.heappop(self._ready))
                 if self.program.fan_outs[i] is not None:
                     self._next_element(i, compensation)
                 else:

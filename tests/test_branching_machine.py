@@ -22,6 +22,7 @@ from tests.support.tools import make_registry
 from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
+    Compensation,
     Event,
     ExecutionError,
     ExecutionOptions,
@@ -45,6 +46,7 @@ from executor_server.engine.machine import (
     Machine,
     Phase,
     Retry,
+    Rollback,
     Start,
     StartAttempt,
     Timer,
@@ -70,6 +72,7 @@ class Shape:
     fan_out: tuple[int | None, ...]  # the dependency whose `items` it runs over
     continue_on_failure: bool
     concurrency: int
+    undo: tuple[bool, ...]
 
 
 @st.composite
@@ -94,6 +97,7 @@ def shapes(draw: st.DrawFn) -> Shape:
         fan_out=tuple(fan_out),
         continue_on_failure=draw(st.booleans()),
         concurrency=draw(st.integers(1, 3)),
+        undo=tuple(draw(st.booleans()) for _ in range(n)),
     )
 
 
@@ -112,6 +116,7 @@ def _plan(shape: Shape) -> ActionPlan:
                 when=shape.whens[i],
                 dependency_rule=shape.rules[i],
                 for_each=ForEach(items=f"${{steps.s{d}.output.items}}") if d is not None else None,
+                compensation=Compensation(tool_name="echo") if shape.undo[i] else None,
             )
         )
     return ActionPlan(id=str(uuid.UUID(int=999)), steps=tuple(steps))
@@ -216,6 +221,55 @@ def _check_rules(shape: Shape, journal: list[Event], start: int) -> None:
     del index
 
 
+def _check_rollback(
+    shape: Shape, driver: Driver, completed: set[str], done_items: set[tuple[str, int]]
+) -> None:
+    """Everything that completed and has an undo is undone (or its undo failed, which the
+    end says), elements of failed for_each steps included; nothing else is."""
+    before = len(driver.journal)
+    driver.send(Rollback(0))
+    driver.run(may_cancel=False)
+    state = driver.machine.state
+    assert state.status in (ES.ROLLED_BACK, ES.ROLLBACK_FAILED)
+    undone = {SS.COMPENSATED, SS.COMPENSATION_FAILED}
+    failed_undo = False
+    for i, s in enumerate(state.steps):
+        if s.step_id in completed:
+            if shape.undo[i]:
+                assert s.status in undone, (i, s.status)
+                failed_undo |= s.status is SS.COMPENSATION_FAILED
+            else:
+                assert s.status is SS.COMPLETED and s.nothing_to_undo
+        for t in s.items:
+            if (s.step_id, t.index) in done_items and shape.undo[i]:
+                assert t.status in undone, (i, t.index, t.status)
+                failed_undo |= t.status is SS.COMPENSATION_FAILED
+            elif (s.step_id, t.index) not in done_items:
+                assert t.status not in undone
+    assert (state.status is ES.ROLLBACK_FAILED) == failed_undo
+    _check_undo_order(shape, driver.journal[before:])
+    assert _fold(driver.machine.state.plan, driver.journal).snapshot(0.0) == state.snapshot(0.0)
+
+
+def _check_undo_order(shape: Shape, events: list[Event]) -> None:
+    """A step's undo starts only once every step depending on it has finished its own."""
+    ids = {str(uuid.UUID(int=i + 1)): i for i in range(len(shape.deps))}
+    began: dict[int, int] = {}
+    ended: dict[int, int] = {}
+    for n, event in enumerate(events):
+        if event.type is not EventType.STEP_STATUS_CHANGED or not event.step_id:
+            continue
+        i = ids[event.step_id]
+        if event.step_status is SS.COMPENSATING:
+            began.setdefault(i, n)
+        if event.step_status in (SS.COMPENSATED, SS.COMPENSATION_FAILED):
+            ended[i] = n
+    for i, start in began.items():
+        for j in range(len(shape.deps)):
+            if i in shape.deps[j] and j in began:
+                assert ended.get(j, len(events)) < start, (i, j)
+
+
 def _fold(plan: ActionPlan, journal: list[Event]) -> ExecutionState:
     state = ExecutionState(plan, 0.0)
     for event in journal:
@@ -255,6 +309,12 @@ def test_no_step_runs_whose_rule_is_unmet_and_every_step_settles(
     if state.status is ES.COMPLETED:
         return
     completed = {s.step_id for s in state.steps if s.status is SS.COMPLETED}
+    done_items = {
+        (s.step_id, t.index) for s in state.steps for t in s.items if t.status is SS.COMPLETED
+    }
+    if data.draw(st.booleans()):
+        _check_rollback(shape, driver, completed, done_items)
+        return
     before = len(driver.journal)
     driver.send(Retry(0))
     driver.run(may_cancel=False)

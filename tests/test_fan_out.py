@@ -387,3 +387,36 @@ async def test_elements_survive_a_restart(tmp_path: Path, recorder: Record) -> N
     keys = [o["key"] for o in output(result.step_results[1].output)]
     assert keys == ["k0", "k1", "k2"]
     assert_gap_free(events)
+
+
+async def test_rollback_undoes_the_completed_elements_of_a_failed_fan_out(
+    client: AsyncExecutorClient, recorder: Record
+) -> None:
+    source = step("echo", {"tries": [1, 1, 0]}, name="source")  # the last never succeeds
+    each = step(
+        "fail",
+        {"succeed_on_attempt": "${item}"},
+        name="each",
+        depends_on=[source],
+        for_each="${steps.source.output.tries}",
+        max_parallel=1,
+        retry=NO_RETRY,
+        compensation=compensation("record", {"undo": "${item_index}"}),
+    )
+    p = plan(source, each)
+    failed = await client.execute_plan(p)
+    assert status_name(failed.status) == "FAILED"
+
+    assert status_name(await client.rollback_execution(p.id)) == "ROLLED_BACK"
+
+    assert [c.arguments for c in recorder.for_plan(p.id)] == [{"undo": 1}, {"undo": 0}]
+    result = await client.get_execution_status(p.id)
+    fanned = result.step_results[1]
+    assert step_status_name(fanned.status) == "FAILED"  # it failed; its elements are undone
+    assert [step_status_name(i.status) for i in fanned.items] == [
+        "COMPENSATED",
+        "COMPENSATED",
+        "FAILED",
+    ]
+    events = await collect(client, p.id)
+    assert events[-1].message == "1 compensated, 1 with nothing to undo"

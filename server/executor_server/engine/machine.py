@@ -58,7 +58,13 @@ from typing import Any
 from executor_server.domain.errors import FailedPrecondition, IllegalTransition, StepError
 from executor_server.domain.frozen import FrozenList, freeze
 from executor_server.domain.limits import Limits
-from executor_server.domain.models import Event, ExecutionError, ResourceLimits, ResourceUsage
+from executor_server.domain.models import (
+    Event,
+    ExecutionError,
+    ItemResult,
+    ResourceLimits,
+    ResourceUsage,
+)
 from executor_server.domain.status import (
     STEP_TRANSITIONS,
     DependencyRule,
@@ -332,6 +338,7 @@ class Machine:
         self.running: dict[tuple[int, int], int] = {}
         self._backing_off: set[tuple[int, int]] = set()
         self._fan_outs: dict[int, _Elements] = {}  # the for_each steps open now
+        self._took_part: list[bool] = []  # rolling back: the steps that have work to undo
         self._interrupted: list[int] = []  # attempts a previous process left running
         self._on_phase_end: list[int] = []  # tickets answered when the phase ends
         self._on_end: list[int] = []  # tickets answered when nothing more is to be done
@@ -583,7 +590,10 @@ class Machine:
                 step_id=failed.step_id,
             )
         for i, step in enumerate(state.steps):
-            if step.items and step.status in (SS.RUNNING, SS.COMPENSATING):
+            if step.items and (
+                step.status in (SS.RUNNING, SS.COMPENSATING)
+                or any(t.status is SS.COMPENSATING for t in step.items)
+            ):
                 self._recover_elements(i)
             elif step.status is SS.RUNNING:
                 n = step.attempts
@@ -610,7 +620,7 @@ class Machine:
     def _recover_elements(self, i: int) -> None:
         """`_recover` for a for_each step: each interrupted element as a step would be."""
         step = self.state.steps[i]
-        if step.status is SS.COMPENSATING:
+        if step.status is not SS.RUNNING:  # rolling back
             for item in step.items:
                 if item.status is SS.COMPENSATING:
                     self._settle_interrupted(
@@ -1022,7 +1032,7 @@ class Machine:
             for k, item in enumerate(step.items)
             if item.status in (SS.COMPLETED, SS.COMPENSATING, SS.COMPENSATION_FAILED)
         ]
-        if step.status is not SS.COMPENSATING:
+        if step.status in (SS.COMPLETED, SS.COMPENSATION_FAILED):  # a failed one stays so
             self._set_step(i, SS.COMPENSATING, 0, f"compensating {len(undo):,} items")
         elements = _Elements(
             values=values,
@@ -1054,7 +1064,9 @@ class Machine:
             return  # a cancelled rollback records what it left (`_finish_rollback`)
         del self._fan_outs[i]
         failed = elements.undo_failed
-        if failed is None:
+        if self.state.steps[i].status is not SS.COMPENSATING:
+            pass  # a for_each step that failed: its elements say how their undo went
+        elif failed is None:
             self._set_step(i, SS.COMPENSATED, 0, "completed")
         else:
             self._set_step(i, SS.COMPENSATION_FAILED, 0, failed.message, error=failed)
@@ -1505,8 +1517,11 @@ class Machine:
             c = s.compensation
             self._attempts[i] = c.attempts if s.status is SS.COMPENSATING and c else 0
         # A step is compensated after every step that depended on it and ran; steps with
-        # nothing to undo pass their turn on at once.
-        took_part = [s.status in _DID_RUN for s in steps]
+        # nothing to undo pass their turn on at once. A for_each step that failed took part
+        # if some of its elements completed: those are undone.
+        took_part = self._took_part = [
+            s.status in _DID_RUN or (s.status in _RETRIED and _undoable(s.items)) for s in steps
+        ]
         dependents = self.program.dependents
         self._waiting_on = [
             sum(1 for d in dependents[i] if took_part[d]) for i in range(len(steps))
@@ -1519,7 +1534,7 @@ class Machine:
     def _needs_compensation(self, i: int) -> bool:
         status = self.state.steps[i].status
         return (
-            status in _DID_RUN and status is not SS.COMPENSATED and self.program.undo[i] is not None
+            self._took_part[i] and status is not SS.COMPENSATED and self.program.undo[i] is not None
         )
 
     def _make_ready(self, positions: list[int]) -> None:
@@ -1540,15 +1555,14 @@ class Machine:
                     "cannot undo its calls",
                 )
             for d in self.program.dependencies[i]:  # nothing to undo here: pass the turn on
-                if steps[d].status in _DID_RUN:
+                if self._took_part[d]:
                     self._waiting_on[d] -= 1
                     if self._waiting_on[d] == 0:
                         stack.append(d)
 
     def _compensated(self, i: int) -> None:
-        steps = self.state.steps
         for d in self.program.dependencies[i]:
-            if steps[d].status in _DID_RUN:
+            if self._took_part[d]:
                 self._waiting_on[d] -= 1
                 if self._waiting_on[d] == 0:
                     self._make_ready([d])
@@ -1559,24 +1573,37 @@ class Machine:
         labels = [s.label for s in self.program.plan.steps]
         why = self._stop[1] if self._stop is not None else None
         for i, s in enumerate(steps):  # interrupted by a restart, and never restarted
+            error = ExecutionError(
+                why.error_type if why else ExecutionErrorType.CANCELLED,
+                "not run again: " + (why.message if why else "the rollback stopped"),
+                step_id=s.step_id,
+            )
+            for item in s.items:
+                if item.status is SS.COMPENSATING:
+                    attempt = item.compensation_attempts
+                    self._set_item(
+                        i, item.index, SS.COMPENSATION_FAILED, attempt, error.message, error=error
+                    )
             if s.status is SS.COMPENSATING and s.compensation is not None:
-                error = ExecutionError(
-                    why.error_type if why else ExecutionErrorType.CANCELLED,
-                    "not run again: " + (why.message if why else "the rollback stopped"),
-                    step_id=s.step_id,
-                )
                 self._set_step(
                     i, SS.COMPENSATION_FAILED, s.compensation.attempts, error.message, error=error
                 )
-        failed = [
-            (labels[i], s.compensation)
-            for i, s in enumerate(steps)
-            if s.status is SS.COMPENSATION_FAILED and s.compensation is not None
-        ]
+        failed: list[tuple[str, str, ExecutionErrorType | None]] = []
+        for i, s in enumerate(steps):
+            if s.status is SS.COMPENSATION_FAILED and s.compensation is not None:
+                failed.append((labels[i], s.compensation.error, s.compensation.error_type))
+            elif s.status in _RETRIED:  # a for_each step that failed: its elements' undo
+                undo = next((t for t in s.items if t.status is SS.COMPENSATION_FAILED), None)
+                if undo is not None:
+                    failed.append((labels[i], f"item {undo.index}: {undo.error}", undo.error_type))
         not_run = [
             labels[i]
             for i, s in enumerate(steps)
-            if s.status is SS.COMPLETED and self.program.undo[i] is not None
+            if self.program.undo[i] is not None
+            and (
+                s.status is SS.COMPLETED
+                or (s.status in _RETRIED and any(t.status is SS.COMPLETED for t in s.items))
+            )
         ]
         stopped = self._stop is not None
         if self.state.status is ES.PAUSED:  # a paused rollback was cancelled
@@ -1585,15 +1612,23 @@ class Machine:
             self._set_status(ES.ROLLED_BACK, self._rollback_report())
             self._end_phase()
             return
-        parts = [f"compensation of {label!r} failed: {c.error}" for label, c in failed]
+        parts = [f"compensation of {label!r} failed: {message}" for label, message, _ in failed]
         if not_run:
             parts.append("not compensated: " + ", ".join(map(repr, not_run)))
         if stopped:
             parts.insert(0, "rollback cancelled")
             error_type = ExecutionErrorType.CANCELLED
         else:
-            error_type = failed[0][1].error_type or ExecutionErrorType.INTERNAL
-        first_failed = next((s.step_id for s in steps if s.status is SS.COMPENSATION_FAILED), "")
+            error_type = failed[0][2] or ExecutionErrorType.INTERNAL
+        first_failed = next(
+            (
+                s.step_id
+                for s in steps
+                if s.status is SS.COMPENSATION_FAILED
+                or any(t.status is SS.COMPENSATION_FAILED for t in s.items)
+            ),
+            "",
+        )
         error = ExecutionError(error_type, "; ".join(parts), retryable=True, step_id=first_failed)
         actor = self._requested_by if stopped else ""  # who cancelled it
         self._set_status(ES.ROLLBACK_FAILED, error.message, error, actor)
@@ -1602,7 +1637,12 @@ class Machine:
     def _rollback_report(self) -> str:
         """What a rollback did, honestly: "2 compensated, 3 with nothing to undo"."""
         steps = self.state.steps
-        compensated = sum(1 for s in steps if s.status is SS.COMPENSATED)
+        compensated = sum(
+            1
+            for s in steps
+            if s.status is SS.COMPENSATED
+            or (s.status in _RETRIED and any(t.status is SS.COMPENSATED for t in s.items))
+        )
         nothing = sum(1 for s in steps if s.status is SS.COMPLETED and s.nothing_to_undo)
         if not compensated and not nothing:
             return "nothing to compensate: no step had completed"
@@ -1773,6 +1813,11 @@ def abandon(state: ExecutionState, why: str, clock: Callable[[], float] = time.t
     final = ES.ROLLBACK_FAILED if state.rolling_back else ES.FAILED
     emit(type=EventType.EXECUTION_STATUS_CHANGED, status=final)
     return events
+
+
+def _undoable(items: list[ItemResult]) -> bool:
+    """Some element completed, and so may need undoing (or is being undone)."""
+    return any(t.status in (SS.COMPLETED, SS.COMPENSATING, SS.COMPENSATION_FAILED) for t in items)
 
 
 def _json_kind(value: Any) -> str:

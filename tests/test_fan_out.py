@@ -420,3 +420,43 @@ async def test_rollback_undoes_the_completed_elements_of_a_failed_fan_out(
     ]
     events = await collect(client, p.id)
     assert events[-1].message == "1 compensated, 1 with nothing to undo"
+
+
+async def test_a_fan_out_whose_tool_is_gone_after_a_restart_ends_its_elements_too(
+    tmp_path: Path, recorder: Record
+) -> None:
+    db = tmp_path / "x.db"
+    source = step("echo", {"keys": ["a", "b"]}, name="source")
+    each = step(
+        "gate",
+        {"key": "${item}"},
+        name="each",
+        depends_on=[source],
+        for_each="${steps.source.output.keys}",
+    )
+    p = plan(source, each)
+    gate = Gate()
+    config = Config(address="127.0.0.1:0", data_dir=tmp_path, db_path=db)
+    srv = await build_server(config, tools=make_registry(gate))
+    await srv.start()
+    try:
+        async with AsyncExecutorClient(f"127.0.0.1:{srv.port}", timeout=20.0) as client:
+            await client.execute_plan(p, detach=True)
+            await gate.started("a")
+            await gate.started("b")
+    finally:
+        await srv.stop(drain_seconds=0, grace_seconds=1)
+
+    srv = await build_server(config, tools=make_registry())  # no gate any more
+    await srv.start()
+    try:
+        async with AsyncExecutorClient(f"127.0.0.1:{srv.port}", timeout=20.0) as client:
+            result = await client.get_execution_status(p.id)
+            events = await collect(client, p.id)
+    finally:
+        await srv.stop(drain_seconds=0, grace_seconds=1)
+    assert status_name(result.status) == "FAILED"
+    fanned = result.step_results[1]
+    assert step_status_name(fanned.status) == "FAILED"
+    assert [step_status_name(i.status) for i in fanned.items] == ["FAILED", "FAILED"]
+    assert_gap_free(events)

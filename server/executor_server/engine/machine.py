@@ -1768,7 +1768,10 @@ def abandon(state: ExecutionState, why: str, clock: Callable[[], float] = time.t
     def emit(**fields: Any) -> None:
         step_status = fields.get("step_status")
         if step_status is not None:
-            _check_step(state.steps[fields.pop("position")].status, step_status)
+            record = state.steps[fields.pop("position")]
+            if fields.get("item_index") is not None:
+                record = record.items[fields["item_index"]]
+            _check_step(record.status, step_status)
         status = fields.get("status", state.status)
         if fields["type"] is EventType.EXECUTION_STATUS_CHANGED:
             _check_execution(state.status, status)
@@ -1790,6 +1793,16 @@ def abandon(state: ExecutionState, why: str, clock: Callable[[], float] = time.t
         SS.COMPENSATING: SS.COMPENSATION_FAILED,
     }
     for i, step in enumerate(state.steps):
+        for item in step.items:  # a for_each step's elements in flight
+            if item.status in (SS.RUNNING, SS.COMPENSATING):
+                emit(
+                    type=EventType.STEP_STATUS_CHANGED,
+                    position=i,
+                    step_id=step.step_id,
+                    step_name=step.step_name,
+                    step_status=settle[item.status],
+                    item_index=item.index,
+                )
         target = settle.get(step.status)
         if target is not None:
             attempt = step.attempts

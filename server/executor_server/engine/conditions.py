@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import cel
@@ -122,6 +123,7 @@ class Condition:
         return result
 
 
+@lru_cache(maxsize=4096)  # planners repeat a condition over many steps
 def compile_condition(text: str) -> Condition:
     """Raises ConditionError: too long, not CEL, or naming what conditions cannot see."""
     if len(text) > MAX_CONDITION_LENGTH:

@@ -339,6 +339,7 @@ class Machine:
         self._backing_off: set[tuple[int, int]] = set()
         self._fan_outs: dict[int, _Elements] = {}  # the for_each steps open now
         self._took_part: list[bool] = []  # rolling back: the steps that have work to undo
+        self._undone: set[int] = set()  # rolling back: the for_each steps done with
         self._interrupted: list[int] = []  # attempts a previous process left running
         self._on_phase_end: list[int] = []  # tickets answered when the phase ends
         self._on_end: list[int] = []  # tickets answered when nothing more is to be done
@@ -835,9 +836,16 @@ class Machine:
         """For_each step i's turn for a slot: open it if it is not, start its next element."""
         elements = self._fan_outs.get(i)
         if elements is None:
-            elements = self._open_undo(i) if compensation else self._open(i)
+            # The heap may still hold a fan-out that ended meanwhile (an element failed the
+            # step): only one that has not run, or was interrupted, opens.
+            if compensation:
+                if i in self._undone:
+                    return
+                elements = self._open_undo(i)
+            elif self.state.steps[i].status in (SS.PENDING, SS.RUNNING):
+                elements = self._open(i)
             if elements is None:
-                return  # it settled at once
+                return  # it settled at once, or had ended
         elements.queued = False
         if not elements.pending or elements.failed is not None:
             return
@@ -892,11 +900,13 @@ class Machine:
             message = f"running over {count:,} item{'s' if count != 1 else ''}"
             self._set_step(i, SS.RUNNING, 0, message, item_count=count)
         items = step.items
+        pending = [k for k, item in enumerate(items) if item.status in (SS.PENDING, SS.RUNNING)]
         elements = _Elements(
             values=values,
-            pending=[k for k, item in enumerate(items) if item.status in (SS.PENDING, SS.RUNNING)],
+            pending=pending,
             attempts=[item.attempts for item in items],
             limit=min(fan_out.max_parallel, self.program.concurrency),
+            left=len(pending),
         )
         self._fan_outs[i] = elements
         if not elements.pending:
@@ -928,7 +938,8 @@ class Machine:
             )
             self._fail_fan_out(i, error)
             return
-        if all(item.status is SS.COMPLETED for item in self.state.steps[i].items):
+        elements.left -= 1
+        if not elements.left:
             self._fan_out_completed(i)
         else:
             self._requeue(i)
@@ -1063,6 +1074,7 @@ class Machine:
         if self.phase is not Phase.ROLLBACK:
             return  # a cancelled rollback records what it left (`_finish_rollback`)
         del self._fan_outs[i]
+        self._undone.add(i)
         failed = elements.undo_failed
         if self.state.steps[i].status is not SS.COMPENSATING:
             pass  # a for_each step that failed: its elements say how their undo went
@@ -1529,6 +1541,7 @@ class Machine:
         self._ready = []
         self._interrupted = []
         self._fan_outs = {}
+        self._undone = set()
         self._make_ready([i for i in range(len(steps)) if took_part[i] and not self._waiting_on[i]])
 
     def _needs_compensation(self, i: int) -> bool:
@@ -1699,6 +1712,7 @@ class _Elements:
     attempts: list[int]  # the last attempt of each element, forward or undo
     limit: int  # elements at once
     running: int = 0
+    left: int = 0  # elements not completed yet (forward)
     queued: bool = False  # the step is in the ready heap
     failed: ExecutionError | None = None  # an element failed for good, and so the step
     undo_failed: ExecutionError | None = None  # an element's compensation failed

@@ -150,7 +150,7 @@ def print_status(console: Console, status: pb.GetExecutionStatusResponse) -> Non
 
 
 def _items_summary(items: Iterable[pb.ItemResult]) -> str:
-    """ "3 items: 2 COMPLETED, 1 FAILED (item 1: <error>)"."""
+    """A for_each step's elements in one line: 3 items: 2 COMPLETED, 1 FAILED (item 1: …)."""
     items = list(items)
     counts: dict[str, int] = {}
     for item in items:

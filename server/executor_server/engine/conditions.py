@@ -114,7 +114,8 @@ class Condition:
             steps[key] = {"status": status, "output": output}
         try:
             result = self._program.execute({"steps": steps, "plan": {"metadata": metadata}})
-        except Exception as exc:  # the interpreter raises builtin types for CEL errors
+        except BaseException as exc:  # builtin types for CEL errors
+            _reraise_unless_cel(exc)
             raise ConditionError(f"condition failed: {exc}") from None
         if not isinstance(result, bool):
             raise ConditionError(
@@ -134,10 +135,18 @@ def compile_condition(text: str) -> Condition:
         raise ConditionError("is empty")
     try:
         program = cel.compile(text)
-    except Exception as exc:
+    except BaseException as exc:
+        _reraise_unless_cel(exc)
         raise ConditionError(f"not a valid CEL expression: {exc}") from None
     steps = _Scanner(text).scan()
     return Condition(text, frozenset(steps), program)
+
+
+def _reraise_unless_cel(exc: BaseException) -> None:
+    """An exception, or a panic of the Rust interpreter (pyo3's PanicException derives from
+    BaseException), is the expression's failure; anything else (KeyboardInterrupt) is not."""
+    if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+        raise exc
 
 
 class _Scanner:

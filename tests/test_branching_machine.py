@@ -51,6 +51,7 @@ from executor_server.engine.machine import (
     StartAttempt,
     Timer,
     TimerFired,
+    TimerKind,
     Transition,
 )
 from executor_server.engine.state import ExecutionState
@@ -185,7 +186,6 @@ def _check_rules(shape: Shape, journal: list[Event], start: int) -> None:
     """Replays the journal from `start`: each step's (and element's) start happened with
     its rule met and its condition true; under fail-fast, after a failure only ALL_DONE
     steps start."""
-    index = {f"s{i}": i for i in range(len(shape.deps))}
     ids = {str(uuid.UUID(int=i + 1)): i for i in range(len(shape.deps))}
     statuses = [SS.PENDING] * len(shape.deps)
     for event in journal[:start]:
@@ -218,7 +218,6 @@ def _check_rules(shape: Shape, journal: list[Event], start: int) -> None:
         if new is SS.SKIPPED and event.message == "condition false":
             assert shape.whens[i] not in ("", "true")
         statuses[i] = new
-    del index
 
 
 def _check_rollback(
@@ -328,3 +327,47 @@ def test_no_step_runs_whose_rule_is_unmet_and_every_step_settles(
     assert not rerun & completed  # what completed never runs again
     _check_rules(shape, driver.journal, before)
     assert _fold(plan, driver.journal).snapshot(0.0) == machine.state.snapshot(0.0)
+
+
+def test_a_sibling_that_ignores_its_cancellation_gives_its_slot_back() -> None:
+    """continue_on_failure: an element fails its step; a sibling that never stops is
+    recorded CANCELLED after the stop grace, and the step after it can take the slot."""
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(3)]
+    source = ActionStep(
+        id=ids[0], name="s0", tool_execution=ToolExecution(tool_name="echo", arguments={})
+    )
+    each = ActionStep(
+        id=ids[1],
+        name="s1",
+        dependencies=(ids[0],),
+        tool_execution=ToolExecution(tool_name="echo", arguments={"x": "${item}"}),
+        for_each=ForEach(items="${steps.s0.output.items}"),
+        retry_policy=RetryPolicy(max_attempts=1),
+    )
+    other = ActionStep(id=ids[2], name="s2", tool_execution=ToolExecution(tool_name="echo"))
+    plan = ActionPlan(id=str(uuid.UUID(int=999)), steps=(source, each, other))
+    options = ExecutionOptions(continue_on_failure=True, max_concurrent_steps=2)
+    machine = Machine(
+        validate_plan(plan, options, REGISTRY), ExecutionState(plan, 0.0), clock=lambda: 0.0
+    )
+    started = [e for e in machine.handle(Start()).effects if isinstance(e, StartAttempt)]
+    assert [(e.step, e.item) for e in started] == [(0, -1), (2, -1)]
+    out = machine.handle(AttemptEnded(0, 1, False, output={"items": [0, 1]}))
+    assert [(e.step, e.item) for e in out.effects if isinstance(e, StartAttempt)] == [(1, 0)]
+    machine.handle(AttemptEnded(2, 1, False, output={}))  # s2 done: both elements run
+    assert set(machine.running) == {(1, 0), (1, 1)}
+    error = ExecutionError(ExecutionErrorType.TOOL_FAILED, "no")
+    out = machine.handle(AttemptEnded(1, 1, False, error=error, item=1))
+    assert CancelAttempt(1, 1, False, 0) in out.effects
+    assert any(
+        isinstance(e, ArmTimer) and e.timer.kind is TimerKind.STOP_GRACE for e in out.effects
+    )
+    assert machine.state.steps[1].status is SS.FAILED
+    assert set(machine.running) == {(1, 0)}  # element 0 still holds its slot
+
+    machine.handle(TimerFired(Timer(TimerKind.STOP_GRACE)))
+
+    assert not machine.running
+    assert machine.phase is Phase.ENDED
+    assert [t.status for t in machine.state.steps[1].items] == [SS.CANCELLED, SS.FAILED]
+    assert machine.state.status is ES.FAILED

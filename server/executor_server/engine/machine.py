@@ -990,9 +990,13 @@ class Machine:
             self._set_item(
                 i, k, SS.CANCELLED, elements.attempts[k], f"cancelled: {error.message}", error=cut
             )
+        cancelled = False
         for (j, k), attempt in self.running.items():
             if j == i:
                 self._out.effects.append(CancelAttempt(i, attempt, False, k))
+                cancelled = True
+        if cancelled:
+            self._out.effects.append(ArmTimer(STOP_GRACE, STOP_GRACE_SECONDS))
         self._set_step(i, SS.FAILED, 0, error.message, error=error)
         if not elements.running:
             del self._fan_outs[i]
@@ -1328,11 +1332,17 @@ class Machine:
                         retryable=True,
                     ),
                 )
-        elif self.phase in _STOPPING:
+        else:
             # Attempts that ignored their cancellation: record them stopped and move on.
-            given_up = sorted(self.running.items())
-            self.running.clear()
+            # Running on, only the siblings of an element that failed its step were.
+            stopping = self.phase in _STOPPING
+            given_up = sorted(
+                (key, attempt)
+                for key, attempt in self.running.items()
+                if stopping or (key[1] >= 0 and self._fan_outs[key[0]].failed is not None)
+            )
             for (i, k), attempt in given_up:
+                del self.running[(i, k)]
                 if k >= 0:
                     self._fan_outs[i].running -= 1
                 self._attempt_stopped(i, attempt, self.compensating, None, k)

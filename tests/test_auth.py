@@ -50,8 +50,12 @@ METHODS = (
     "ListTools",
     "ListExecutions",
     "DeleteExecution",
+    "ApproveStep",
+    "SignalExecution",
+    "ListApprovals",
 )
-READS = {"GetExecutionStatus", "WatchExecution", "ListExecutions", "ListTools"}
+READS = {"GetExecutionStatus", "WatchExecution", "ListExecutions", "ListTools", "ListApprovals"}
+DECISIONS = {"ApproveStep", "SignalExecution"}  # the approver's own
 UNKNOWN_PLAN = "00000000-0000-4000-8000-000000000001"
 
 
@@ -111,7 +115,8 @@ async def test_every_rpc_against_every_role(secured: str) -> None:
         for method in METHODS:
             for token, role in [("v-token", "viewer"), ("a-token", "approver"), ("o-token", "")]:
                 code = await _call(channel, method, token)
-                denied = role and method not in READS
+                allowed = READS | (DECISIONS if role == "approver" else set())
+                denied = role and method not in allowed
                 assert (code == grpc.StatusCode.PERMISSION_DENIED) == bool(denied), (
                     method,
                     role,
@@ -157,6 +162,34 @@ async def test_events_name_the_caller_who_asked(secured: str, tmp_path: Path) ->
     }
     started = next(e for e in events if e.message == "started")
     assert started.actor == ""  # the engine's own transition
+
+
+async def test_an_approver_decides_and_signals_and_is_named(secured: str) -> None:
+    from executor_client import approval, wait_for_signal
+
+    async with (
+        AsyncExecutorClient(secured, token="o-token") as olga,
+        AsyncExecutorClient(secured, token="a-token") as amy,
+    ):
+        gated = step("echo", {}, name="gated", approval=approval())
+        p = plan(gated, wait_for_signal("go", name="go"))
+        await olga.execute_plan(p, detach=True)
+        async for event in amy.watch(p.id):
+            if event.step_id == gated.id and event.step_status == pb.STEP_STATUS_WAITING:
+                break
+        assert [a.step_name for a in await amy.list_approvals()] == ["gated"]
+        decided = await amy.approve_step(p.id, "gated", comment="fine")
+        await amy.signal_execution(p.id, "go", {"n": 1})
+        with pytest.raises(PermissionDeniedError):
+            await amy.cancel_execution(p.id)
+        final = await amy.wait(p.id, timeout=10)
+        events = [e async for e in amy.watch(p.id)]
+    assert decided.approval.actor == "amy"
+    assert status_name(final.status) == "COMPLETED"
+    assert {(e.type, e.actor) for e in events if e.actor == "amy"} == {
+        (pb.EXECUTION_EVENT_TYPE_APPROVAL_DECIDED, "amy"),
+        (pb.EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED, "amy"),
+    }
 
 
 async def test_calls_without_a_valid_token_are_refused(secured: str) -> None:

@@ -421,6 +421,54 @@ def test_serve_help_keeps_its_flags() -> None:
     assert "per user" in result.stdout
 
 
+def test_approvals_approve_reject_and_signal(server: str) -> None:
+    submitted = executor("submit", EXAMPLES / "approval.yaml", server=server)
+    assert submitted.code == 0, submitted.stderr
+    plan_id = submitted.stdout.strip()
+    deadline = time.monotonic() + 20
+    while status_of(plan_id, server)["progress"].get("waitingSteps") != 2:
+        assert time.monotonic() < deadline, "the gate and the signal never both waited"
+        time.sleep(0.1)  # another process's execution: no event to await here
+    inbox = executor("approvals", "--plan", plan_id, "-o", "json", server=server)
+    assert inbox.code == 0, inbox.stderr
+    (gate,) = inbox.json_lines()
+    assert gate["stepName"] == "announce"
+    assert gate["prompt"] == "Post the announcement for Release 1.4.2?"
+    table = executor("approvals", server=server)
+    assert "announce" in table.stdout and "Post the announcement" in table.stdout
+    bad_edit = executor("approve", plan_id, "announce", "--arguments", "[1]", server=server)
+    assert bad_edit.code == 2 and "JSON object" in bad_edit.stderr
+    approved = executor(
+        "approve",
+        plan_id,
+        "announce",
+        "-m",
+        "ship it",
+        "--arguments",
+        '{"post": "1.4.2 is out"}',
+        server=server,
+    )
+    assert approved.code == 0, approved.stderr
+    assert "announce approved" in approved.stdout
+    again = executor("reject", plan_id, "announce", server=server)
+    assert again.code == 2 and "GATE_DECIDED" in again.stderr
+    unknown = executor("signal", plan_id, "nope", server=server)
+    assert unknown.code == 2 and "UNKNOWN_SIGNAL" in unknown.stderr
+    invalid = executor("signal", plan_id, "deployed", '{"v": 1}', server=server)
+    assert invalid.code == 2 and "payload" in invalid.stderr
+    signalled = executor("signal", plan_id, "deployed", '{"version": "1.4.2"}', server=server)
+    assert signalled.code == 0, signalled.stderr
+    followed = executor("watch", plan_id, server=server)
+    assert followed.code == 0
+    assert "step announce approved - ship it" in followed.stdout
+    assert "step deployed got signal 'deployed'" in followed.stdout
+    steps = {s["stepName"]: s for s in status_of(plan_id, server)["stepResults"]}
+    assert steps["announce"]["output"] == {"post": "1.4.2 is out"}
+    assert steps["announce"]["approval"]["comment"] == "ship it"
+    assert steps["deployed"]["output"] == {"version": "1.4.2"}
+    assert steps["cool_down"]["output"]["slept_until"].endswith("Z")
+
+
 def test_a_plan_that_branches(server: str) -> None:
     result = executor("run", EXAMPLES / "branching.yaml", server=server)
     assert result.code == 0, result.stdout + result.stderr

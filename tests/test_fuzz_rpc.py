@@ -21,7 +21,7 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -64,6 +64,9 @@ REQUESTS: dict[str, tuple[type[Any], type[Any]]] = {
     "ListExecutions": (pb.ListExecutionsRequest, pb.ListExecutionsResponse),
     "DeleteExecution": (pb.DeleteExecutionRequest, pb.DeleteExecutionResponse),
     "WatchExecution": (pb.WatchExecutionRequest, pb.WatchExecutionResponse),
+    "ApproveStep": (pb.ApproveStepRequest, pb.ApproveStepResponse),
+    "SignalExecution": (pb.SignalExecutionRequest, pb.SignalExecutionResponse),
+    "ListApprovals": (pb.ListApprovalsRequest, pb.ListApprovalsResponse),
 }
 # Tools that end at once whatever their arguments (no sleeps, no network).
 TOOLS = ["echo", "fail", "file.read", "file.write", "file.list", "file.delete"]
@@ -207,6 +210,27 @@ def steps(draw: st.DrawFn, known: list[str]) -> pb.ActionStep:
         )
     if draw(st.booleans()):
         s.compensation.tool_name = draw(st.sampled_from([*TOOLS, "nope"]))
+    wait = draw(st.sampled_from([None, None, "approval", "signal", "sleep"]))
+    if wait == "approval":
+        s.approval.prompt = draw(st.text(max_size=20) | st.just("${steps.x.output}"))
+        s.approval.on_timeout = draw(st.integers(0, 5))  # type: ignore[assignment]
+        s.approval.allow_edit = draw(st.booleans())
+        if draw(st.booleans()):
+            s.approval.timeout.CopyFrom(draw(durations()))
+    elif wait == "signal":
+        s.wait_for_signal.name = draw(names)
+        if draw(st.booleans()):
+            s.wait_for_signal.timeout.CopyFrom(draw(durations()))
+        if draw(st.booleans()):
+            s.wait_for_signal.payload_schema.CopyFrom(
+                _struct(draw(st.dictionaries(st.sampled_from(["type", "$ref"]), json_values)))
+            )
+    elif wait == "sleep":
+        if draw(st.booleans()):
+            s.sleep.duration.CopyFrom(draw(durations()))
+        if draw(st.booleans()):
+            s.sleep.until.seconds = draw(st.integers(-(2**62), 2**62) | st.integers(0, 2**31))
+            s.sleep.until.nanos = draw(st.integers(-(10**9), 10**9))
     return s
 
 
@@ -249,6 +273,16 @@ def ordinary_request(method: str, plan_id: str) -> bytes:
         body = REQUESTS[method][0](page_size=2)
     elif method == "RollbackExecution":
         body = pb.RollbackExecutionRequest(plan_id=plan_id, detach=True)
+    elif method == "ApproveStep":
+        body = pb.ApproveStepRequest(
+            plan_id=plan_id, step="gated", decision=pb.APPROVAL_DECISION_APPROVE, comment="ok"
+        )
+        body.arguments.update({"x": [1, "two"]})
+    elif method == "SignalExecution":
+        body = pb.SignalExecutionRequest(plan_id=plan_id, name="paid")
+        body.payload.struct_value.update({"amount": 3})
+    elif method == "ListApprovals":
+        body = pb.ListApprovalsRequest(plan_id=plan_id, page_size=2)
     else:
         body = REQUESTS[method][0](plan_id=plan_id)
     return body.SerializeToString()  # type: ignore[no-any-return]
@@ -325,6 +359,41 @@ def test_random_control_of_the_executions_the_plans_made(
 
 @FUZZ
 @given(
+    data=st.data(),
+    step_name=names | ids,
+    decision=st.integers(-1, 4),
+    comment=st.text(max_size=30) | st.just("x" * 5000),
+    arguments=st.none() | st.dictionaries(st.text(max_size=8), json_values, max_size=3),
+    payload=json_values,
+)
+def test_random_decisions_and_signals(
+    server: Server,
+    data: st.DataObject,
+    step_name: str,
+    decision: int,
+    comment: str,
+    arguments: dict[str, Any] | None,
+    payload: Any,
+) -> None:
+    plan_id = (
+        data.draw(st.sampled_from(server.plan_ids) | ids) if server.plan_ids else data.draw(ids)
+    )
+    approve = pb.ApproveStepRequest(
+        plan_id=plan_id,
+        step=step_name,
+        decision=decision,  # type: ignore[arg-type]
+        comment=comment,
+    )
+    if arguments is not None:
+        approve.arguments.update(arguments)
+    server.call("ApproveStep", approve.SerializeToString())
+    signal = pb.SignalExecutionRequest(plan_id=plan_id, name=step_name)
+    signal.payload.CopyFrom(json_format.ParseDict(payload, struct_pb2.Value()))
+    server.call("SignalExecution", signal.SerializeToString())
+
+
+@FUZZ
+@given(
     page_size=st.integers(-(2**31), 2**31 - 1),
     token=st.text(max_size=40) | st.binary(max_size=30).map(lambda b: b.hex()),
     statuses=st.lists(st.integers(-5, 20), max_size=3),
@@ -338,6 +407,8 @@ def test_random_listings(
     server.call("ListExecutions", listing.SerializeToString())
     tools = pb.ListToolsRequest(page_size=page_size, page_token=token)
     server.call("ListTools", tools.SerializeToString())
+    inbox = pb.ListApprovalsRequest(page_size=page_size, page_token=token, plan_id=name)
+    server.call("ListApprovals", inbox.SerializeToString())
 
 
 def test_zz_the_server_survived(server: Server) -> None:

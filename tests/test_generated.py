@@ -14,6 +14,9 @@ EXPECTED_METHODS = [
     "ListTools",
     "ListExecutions",
     "DeleteExecution",
+    "ApproveStep",
+    "SignalExecution",
+    "ListApprovals",
     "RetryExecution",
 ]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -33,15 +34,19 @@ from executor_server.domain.errors import FailedPrecondition
 from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
+    ApprovalGate,
     Compensation,
     Event,
     ExecutionError,
     ExecutionOptions,
     ResourceUsage,
     RetryPolicy,
+    Sleep,
     ToolExecution,
+    WaitForSignal,
 )
 from executor_server.domain.status import (
+    ApprovalDecision,
     EventType,
     ExecutionErrorType,
     ExecutionStatus,
@@ -51,6 +56,7 @@ from executor_server.domain.status import (
 )
 from executor_server.engine.machine import (
     STOP_GRACE,
+    Approve,
     ArmTimer,
     AttemptEnded,
     AwaitEnd,
@@ -65,6 +71,7 @@ from executor_server.engine.machine import (
     Reply,
     Resume,
     Rollback,
+    Signal,
     Start,
     StartAttempt,
     Timer,
@@ -73,7 +80,9 @@ from executor_server.engine.machine import (
     Transition,
 )
 from executor_server.engine.program import Program, build_program
+from executor_server.engine.references import Template
 from executor_server.engine.state import ExecutionState
+from executor_server.engine.waits import Gate, SignalWait, SleepWait, Wait
 from executor_server.tools.protocol import ToolContext, ToolSpec
 
 EXAMPLES = int(os.environ.get("MACHINE_EXAMPLES", "60"))
@@ -102,6 +111,11 @@ class PlanShape:
     continue_on_failure: bool
     auto_rollback: bool
     rollback_on_cancel: bool
+    #: What each step waits for first: None, "gate", "gate-timeout", "signal", "sleep".
+    waits: tuple[str | None, ...] = ()
+
+
+WAITS = [None, None, None, "gate", "gate-timeout", "signal", "sleep"]
 
 
 @st.composite
@@ -120,23 +134,46 @@ def shapes(draw: st.DrawFn) -> PlanShape:
         continue_on_failure=draw(st.booleans()),
         auto_rollback=draw(st.booleans()),
         rollback_on_cancel=draw(st.booleans()),
+        waits=tuple(draw(st.sampled_from(WAITS)) for _ in range(n)),
     )
+
+
+def _wait(kind: str | None, i: int) -> Wait | None:
+    if kind in ("gate", "gate-timeout"):
+        timeout = 5.0 if kind == "gate-timeout" else None
+        on_timeout = ApprovalDecision.APPROVE if i % 2 else ApprovalDecision.REJECT
+        return Gate(Template(f"step {i}?"), timeout, on_timeout, allow_edit=True)
+    if kind == "signal":
+        return SignalWait(f"sig{i}", 5.0 if i % 2 else None, None)
+    if kind == "sleep":
+        return SleepWait(float(i + 1), None)
+    return None
 
 
 def compile_shape(shape: PlanShape) -> Program:
     ids = [str(uuid.UUID(int=i + 1)) for i in range(len(shape.deps))]
+    waits = [_wait(shape.waits[i] if shape.waits else None, i) for i in range(len(ids))]
+    # A signal or a sleep runs no tool (and so has nothing to undo).
+    runs = [not isinstance(w, SignalWait | SleepWait) for w in waits]
     steps = tuple(
         ActionStep(
             id=ids[i],
             name=f"s{i}",
             tool_execution=ToolExecution(
                 tool_name="unsafe" if shape.unsafe[i] else "safe", arguments={"i": i}
-            ),
+            )
+            if runs[i]
+            else None,
+            wait_for_signal=WaitForSignal(name=w.name) if isinstance(w, SignalWait) else None,
+            sleep=Sleep(duration=timedelta(seconds=w.duration or 0))
+            if isinstance(w, SleepWait)
+            else None,
+            approval=ApprovalGate() if isinstance(w, Gate) else None,
             dependencies=tuple(ids[d] for d in shape.deps[i]),
             retry_policy=RetryPolicy(max_attempts=shape.attempts[i]),
-            compensation=Compensation(tool_name="safe") if shape.undo[i] else None,
+            compensation=Compensation(tool_name="safe") if shape.undo[i] and runs[i] else None,
         )
-        for i in range(len(ids))
+        for i, w in enumerate(waits)
     )
     plan = ActionPlan(id=str(uuid.UUID(int=999)), steps=steps)
     options = ExecutionOptions(
@@ -151,9 +188,10 @@ def compile_shape(shape: PlanShape) -> Program:
         options,
         index=index,
         dependencies=list(shape.deps),
-        tools=[TOOLS[s.tool_execution.tool_name] for s in steps if s.tool_execution],
+        tools=[TOOLS[s.tool_execution.tool_name] if s.tool_execution else None for s in steps],
         output_rules=[() for _ in steps],
         compensation_tools=[TOOLS["safe"] if s.compensation else None for s in steps],
+        waits=waits,
     )
 
 
@@ -173,6 +211,7 @@ def same_state(a: ExecutionState, b: ExecutionState) -> bool:
         and a.usage == b.usage
         and a.compensation_usage == b.compensation_usage
         and a.error == b.error
+        and a.signals == b.signals
         and (a.start_time, a.end_time) == (b.start_time, b.end_time)
         and a.execution_time(1e6) == pytest.approx(b.execution_time(1e6))
     )
@@ -311,6 +350,26 @@ class MachineTest(RuleBasedStateMachine):
         }
         self._send(requests[command])
 
+    @rule(data=st.data(), approve=st.booleans(), edit=st.booleans())
+    def decide(self, data: st.DataObject, approve: bool, edit: bool) -> None:
+        """Someone decides a gate (any step: the machine refuses what it must)."""
+        gated = [i for i, w in enumerate(self.program.waits) if isinstance(w, Gate)]
+        if not gated:
+            return
+        self.tickets += 1
+        decision = ApprovalDecision.APPROVE if approve else ApprovalDecision.REJECT
+        arguments = {"edited": True} if edit and approve else None
+        step = data.draw(st.sampled_from(gated))
+        self._send(Approve(self.tickets, step, decision, arguments, "test", "someone"))
+
+    @rule(data=st.data())
+    def signal(self, data: st.DataObject) -> None:
+        awaiting = sorted(self.program.signals.values())
+        if not awaiting:
+            return
+        self.tickets += 1
+        self._send(Signal(self.tickets, data.draw(st.sampled_from(awaiting)), {"paid": 1}))
+
     @rule()
     def await_end(self) -> None:
         self.tickets += 1
@@ -353,6 +412,24 @@ class MachineTest(RuleBasedStateMachine):
         assert len(self.machine.running) <= self.program.concurrency
 
     @invariant()
+    def waiting_holds_no_slot_and_runs_nothing(self) -> None:
+        state = self.machine.state
+        for position, _, compensation in self.inflight:
+            assert compensation or state.steps[position].status is not SS.WAITING
+        for i, result in enumerate(state.steps):
+            if result.status is SS.WAITING:
+                assert self.program.waits[i] is not None
+            if isinstance(self.program.waits[i], SignalWait | SleepWait):
+                assert result.attempts == 0  # it never ran an attempt
+            decided = result.approval
+            if decided is not None and decided.decision is ApprovalDecision.REJECT:
+                assert result.attempts == 0 and result.status is SS.FAILED
+            # A wait that ends by itself has its timer, also after a recovery.
+            timed = result.wait_deadline is not None and decided is None
+            if result.status is SS.WAITING and timed and self.machine.phase is Phase.FORWARD:
+                assert Timer(TimerKind.WAIT, i) in self.timers, i
+
+    @invariant()
     def recovery_is_the_fold(self) -> None:
         assert same_state(fold(self.program, self.journal), self.machine.state)
 
@@ -362,7 +439,7 @@ class MachineTest(RuleBasedStateMachine):
             state = self.machine.state
             assert state.status.is_terminal
             assert not self.machine.running
-            assert all(s.status not in (SS.PENDING, SS.RUNNING) for s in state.steps)
+            assert all(s.status not in (SS.PENDING, SS.RUNNING, SS.WAITING) for s in state.steps)
             assert all(s.status is not SS.COMPENSATING for s in state.steps)
             assert STOP_GRACE not in self.timers or not self.machine.running
 
@@ -422,3 +499,41 @@ def test_a_step_is_compensated_only_after_all_its_dependents() -> None:
     end(0, compensation=True)
     assert test.machine.status is ES.ROLLED_BACK
     test.teardown()
+
+
+def test_a_sleep_ends_at_its_journaled_time_never_before_and_recovery_keeps_it() -> None:
+    shape = PlanShape(
+        deps=((),),
+        unsafe=(False,),
+        undo=(False,),
+        attempts=(1,),
+        concurrency=1,
+        continue_on_failure=False,
+        auto_rollback=False,
+        rollback_on_cancel=False,
+        waits=("sleep",),  # one second
+    )
+    program = compile_shape(shape)
+    now = [1000.0]
+    machine = Machine(program, fold(program, []), clock=lambda: now[0])
+    started = machine.handle(Start())
+    waiting = started.events[-1]
+    assert waiting.step_status is SS.WAITING and waiting.wait_deadline == 1001.0
+    nap = Timer(TimerKind.WAIT, 0)
+    assert ArmTimer(nap, 1.0) in started.effects
+
+    now[0] = 1000.6  # the process dies; a new one replays the journal
+    revived = Machine(program, fold(program, started.events), clock=lambda: now[0])
+    (rearmed,) = revived.handle(Recover()).effects
+    assert isinstance(rearmed, ArmTimer) and rearmed.timer == nap
+    assert rearmed.delay == pytest.approx(0.4)
+    now[0] = 1000.9  # its loop timer fires early (clocks drift): the sleep goes on
+    early = revived.handle(TimerFired(nap))
+    assert early.events == []
+    (again,) = early.effects
+    assert isinstance(again, ArmTimer) and again.delay == pytest.approx(0.1)
+    now[0] = 1001.0
+    woke = revived.handle(TimerFired(nap)).events
+    assert [e.step_status for e in woke[:1]] == [SS.COMPLETED]
+    assert woke[0].output == {"slept_until": "1970-01-01T00:16:41Z"}
+    assert woke[-1].status is ES.COMPLETED

@@ -158,9 +158,10 @@ def test_every_problem_is_reported_with_its_line() -> None:
     )
     assert found == [
         "p.yaml:6: steps[0].retry_policy.max_attempts: expected a whole number, got 'many'",
-        "p.yaml:9: steps[1].colour: unknown field (known here: arguments, compensation, "
-        "dependencies, dependency_rule, expected_duration, for_each, id, name, parameters, "
-        "retry_policy, timeout, tool, tool_execution, validation_rules, when)",
+        "p.yaml:9: steps[1].colour: unknown field (known here: approval, arguments, "
+        "compensation, dependencies, dependency_rule, expected_duration, for_each, id, name, "
+        "parameters, retry_policy, sleep, timeout, tool, tool_execution, validation_rules, "
+        "wait_for_signal, when)",
         "p.yaml:10: steps[1].dependencies: expected a list, got 'a'",
         "p.yaml:11: options.auto_rollback: expected true or false, got 'yes'",
     ]
@@ -174,7 +175,7 @@ def test_graph_problems() -> None:
         "  - {name: b}\n"
     ) == [
         "p.yaml:3: steps[1].name: name 'a' is used by steps[0] too",
-        "p.yaml:4: steps[2]: a step needs a tool (tool: NAME)",
+        "p.yaml:4: steps[2]: a step needs a tool (tool: NAME), wait_for_signal or sleep",
         "p.yaml:2: steps[0].dependencies[0]: unknown step 'c'",
     ]
     assert problems(
@@ -237,3 +238,29 @@ def test_unreadable_and_oversized_files(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(PlanFileError, match="not UTF-8"):
         load_plan(binary)
+
+
+def test_waiting_steps_and_their_times() -> None:
+    loaded = parse_plan(
+        "steps:\n"
+        "  - name: gated\n"
+        "    tool: echo\n"
+        "    approval: {prompt: 'ok?', timeout: 1h, on_timeout: APPROVE}\n"
+        "  - {name: paid, wait_for_signal: {name: paid, timeout: 90s}}\n"
+        "  - {name: nap, sleep: {until: 2030-01-01T09:00:00Z}}\n"
+        "  - {name: later, sleep: {until: '2030-01-01T10:00:00+01:00'}}\n"
+    ).plan
+    gated, paid, nap, later = loaded.steps
+    assert gated.approval.on_timeout == pb.APPROVAL_DECISION_APPROVE
+    assert gated.approval.timeout.seconds == 3600
+    assert paid.wait_for_signal.name == "paid" and paid.wait_for_signal.timeout.seconds == 90
+    assert nap.sleep.until.seconds == later.sleep.until.seconds == 1_893_488_400
+    assert problems(
+        "steps:\n"
+        "  - {name: naive, sleep: {until: 2030-01-01T09:00:00}}\n"
+        "  - {name: bogus, sleep: {until: tomorrow}}\n"
+    ) == [
+        "p.yaml:2: steps[0].sleep.until: a time needs its zone (e.g. 2030-01-01T09:00:00Z)",
+        "p.yaml:3: steps[1].sleep.until: not an RFC 3339 time: 'tomorrow' (write e.g. "
+        "2030-01-01T09:00:00Z)",
+    ]

@@ -19,6 +19,8 @@ from tests.support.tools import make_registry
 from executor_client import (
     AsyncExecutorClient,
     InvalidArgumentError,
+    approval,
+    executor_pb2,
     output,
     plan,
     status_name,
@@ -249,3 +251,29 @@ async def test_replaced_secrets_resolve_from_then_on_and_the_old_values_stay_mas
         assert output(echoed.step_results[0].output) == {"old": "***", "new": "***"}
         with pytest.raises(InvalidArgumentError, match="unknown secret 'DB_PASSWORD'"):
             await client.execute_plan(plan(step("echo", {"x": "${secrets.DB_PASSWORD}"})))
+
+
+async def test_a_gate_shows_no_secret_and_a_decision_cannot_carry_one(
+    server: ExecutorServer, tmp_path: Path
+) -> None:
+    async with AsyncExecutorClient(f"127.0.0.1:{server.port}") as client:
+        use = step(
+            "login",
+            {"user": "ops", "password": "${secrets.api_key}"},
+            name="use",
+            approval=approval("log in as ops?", allow_edit=True),
+        )
+        p = plan(use)
+        await client.execute_plan(p, detach=True)
+        async for event in client.watch(p.id):
+            if event.step_status == executor_pb2.STEP_STATUS_WAITING:
+                break
+        (gate,) = await client.list_approvals(p.id)
+        assert output(gate.arguments) == {"user": "ops", "password": "${secrets.api_key}"}
+        with pytest.raises(InvalidArgumentError) as refused:
+            await client.approve_step(p.id, "use", arguments={"user": "x", "password": PASSWORD})
+        assert "write-only" in refused.value.field_violations[0].description
+        await client.approve_step(p.id, "use")
+        final = await client.wait(p.id, timeout=20)
+        assert final.status == executor_pb2.EXECUTION_STATUS_COMPLETED
+    assert _leaks(_read_all(tmp_path, "x.db*")) == []

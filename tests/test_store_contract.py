@@ -13,14 +13,18 @@ import pytest
 from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
+    ApprovalGate,
     Event,
     ExecutionError,
     ExecutionOptions,
     ResourceUsage,
     RetryPolicy,
+    Sleep,
     ToolExecution,
+    WaitForSignal,
 )
 from executor_server.domain.status import (
+    ApprovalDecision,
     EventType,
     ExecutionErrorType,
     ExecutionStatus,
@@ -68,6 +72,26 @@ def record(plan_id: str = PLAN_ID, create_time: float = 1.0) -> ExecutionRecord:
                     max_attempts=3,
                     non_retryable_error_types=frozenset({ExecutionErrorType.VALIDATION}),
                 ),
+                approval=ApprovalGate(
+                    prompt="ok ${steps.x.output}?",
+                    timeout=timedelta(hours=1),
+                    on_timeout=ApprovalDecision.APPROVE,
+                    allow_edit=True,
+                ),
+            ),
+            ActionStep(
+                id="7d1f2c3a-0000-4000-8000-00000000000b",
+                wait_for_signal=WaitForSignal(
+                    name="paid", timeout=timedelta(minutes=5), payload_schema={"type": "object"}
+                ),
+            ),
+            ActionStep(
+                id="7d1f2c3a-0000-4000-8000-00000000000c",
+                sleep=Sleep(until=1_900_000_000.5),
+            ),
+            ActionStep(
+                id="7d1f2c3a-0000-4000-8000-00000000000d",
+                sleep=Sleep(duration=timedelta(seconds=90)),
             ),
         ),
         metadata={"k": {"nested": True}},
@@ -145,8 +169,26 @@ async def test_events_round_trip_with_every_field(store: Store) -> None:
         progress=0.5,
     )
     bare = event(2, type=EventType.EXECUTION_STATUS_CHANGED, status=ExecutionStatus.FAILED)
-    await store.append_events(PLAN_ID, [full, bare])
-    assert await store.read_events(PLAN_ID) == [full, bare]
+    waiting = event(
+        3,
+        step_id=STEP_ID,
+        step_name="a",
+        step_status=StepStatus.WAITING,
+        signal="paid",
+        wait_deadline=1234.5,
+    )
+    decided = event(
+        4,
+        type=EventType.APPROVAL_DECIDED,
+        step_id=STEP_ID,
+        step_name="a",
+        decision=ApprovalDecision.REJECT,
+        message="no",
+        actor="amy",
+        output={"edited": True},
+    )
+    await store.append_events(PLAN_ID, [full, bare, waiting, decided])
+    assert await store.read_events(PLAN_ID) == [full, bare, waiting, decided]
 
 
 async def test_reads_page_by_sequence(store: Store) -> None:
@@ -261,7 +303,7 @@ async def test_listing_filters_and_pages_newest_first(store: Store) -> None:
 
     everything = await store.list_executions(ExecutionQuery(limit=10))
     assert [s.plan_id for s in everything] == ids[::-1]
-    assert everything[-1].total_steps == 1 and everything[-1].plan_name == "contract"
+    assert everything[-1].total_steps == 4 and everything[-1].plan_name == "contract"
     assert everything[-2].end_time == 50.0 and everything[0].end_time is None
 
     first = await store.list_executions(ExecutionQuery(limit=2))

@@ -40,13 +40,16 @@ from executor_client.errors import (
 )
 from executor_client.planfile import LoadedPlan, PlanFileError, load_plan, parse_plan
 from executor_client.plans import (
+    approval,
     compensation,
     output,
     plan,
     retry_policy,
+    sleep,
     status_name,
     step,
     step_status_name,
+    wait_for_signal,
 )
 from executor_client.sync import ExecutorClient
 
@@ -69,6 +72,7 @@ __all__ = [
     "UnauthenticatedError",
     "UnavailableError",
     "UnimplementedError",
+    "approval",
     "compensation",
     "executor_pb2",
     "executor_pb2_grpc",
@@ -78,7 +82,9 @@ __all__ = [
     "parse_plan",
     "plan",
     "retry_policy",
+    "sleep",
     "status_name",
     "step",
     "step_status_name",
+    "wait_for_signal",
 ]

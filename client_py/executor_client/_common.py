@@ -9,12 +9,13 @@ from __future__ import annotations
 import enum
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import grpc
+from google.protobuf import struct_pb2
 
 from executor_client._gen.executor.v1 import executor_pb2
 from executor_client.errors import ExecutorClientError
@@ -181,3 +182,12 @@ class WatchCursor:
         if self._deadline is not None and time.monotonic() + delay >= self._deadline:
             return None
         return delay
+
+
+def to_struct(value: Mapping[str, Any] | None) -> struct_pb2.Struct | None:
+    """A JSON-like mapping as a Struct; None stays None (the field unset)."""
+    if value is None:
+        return None
+    struct = struct_pb2.Struct()
+    struct.update(value)
+    return struct

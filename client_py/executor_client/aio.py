@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import grpc
 import grpc.aio
+from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 
 from executor_client._common import (
@@ -25,6 +26,7 @@ from executor_client._common import (
     Timeout,
     WatchCursor,
     channel_security,
+    to_struct,
 )
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client._gen.executor.v1 import executor_pb2_grpc
@@ -68,6 +70,13 @@ class _Stub(Protocol):
     ]
     DeleteExecution: grpc.aio.UnaryUnaryMultiCallable[
         pb.DeleteExecutionRequest, pb.DeleteExecutionResponse
+    ]
+    ApproveStep: grpc.aio.UnaryUnaryMultiCallable[pb.ApproveStepRequest, pb.ApproveStepResponse]
+    SignalExecution: grpc.aio.UnaryUnaryMultiCallable[
+        pb.SignalExecutionRequest, pb.SignalExecutionResponse
+    ]
+    ListApprovals: grpc.aio.UnaryUnaryMultiCallable[
+        pb.ListApprovalsRequest, pb.ListApprovalsResponse
     ]
     RetryExecution: grpc.aio.UnaryUnaryMultiCallable[
         pb.RetryExecutionRequest, pb.RetryExecutionResponse
@@ -343,6 +352,104 @@ class AsyncExecutorClient(ClientBase):
         """
         request = pb.DeleteExecutionRequest(plan_id=plan_id)
         await self._call(self._stub.DeleteExecution, request, self._resolve(timeout))
+
+    async def approve_step(
+        self,
+        plan_id: str,
+        step: str,
+        *,
+        arguments: Mapping[str, Any] | None = None,
+        comment: str = "",
+        timeout: Timeout = DEFAULT,
+    ) -> pb.StepResult:
+        """Approves the gate of ``step`` (its id or name): its tool runs, with
+        ``arguments`` instead of its own when given (the gate must allow editing).
+        Returns the step once the decision is journaled.
+
+        Raises:
+            NotFoundError: No such execution or step.
+            InvalidArgumentError: ``arguments`` break the tool's input schema (the gate
+                stays open; see ``field_violations``).
+            FailedPreconditionError: The step has no gate, it was decided already, or it
+                is not waiting (``metadata`` has ``step_status``, ``decision``).
+        """
+        request = pb.ApproveStepRequest(
+            plan_id=plan_id,
+            step=step,
+            decision=pb.APPROVAL_DECISION_APPROVE,
+            arguments=to_struct(arguments),
+            comment=comment,
+        )
+        response = await self._call(self._stub.ApproveStep, request, self._resolve(timeout))
+        return response.result
+
+    async def reject_step(
+        self, plan_id: str, step: str, *, comment: str = "", timeout: Timeout = DEFAULT
+    ) -> pb.StepResult:
+        """Rejects the gate of ``step``: it fails with REJECTED and ``comment`` in its
+        error, and the plan's failure handling follows.
+
+        Raises:
+            NotFoundError: No such execution or step.
+            FailedPreconditionError: As for :meth:`approve_step`.
+        """
+        request = pb.ApproveStepRequest(
+            plan_id=plan_id, step=step, decision=pb.APPROVAL_DECISION_REJECT, comment=comment
+        )
+        response = await self._call(self._stub.ApproveStep, request, self._resolve(timeout))
+        return response.result
+
+    async def signal_execution(
+        self, plan_id: str, name: str, payload: Any = None, *, timeout: Timeout = DEFAULT
+    ) -> pb.ExecutionStatus:
+        """Sends the signal ``name`` with a JSON-like ``payload``: the step waiting for it
+        completes with the payload as its output (kept until it waits, if it does not
+        yet). Returns the execution's status.
+
+        Raises:
+            NotFoundError: No such execution.
+            InvalidArgumentError: No step waits for ``name``, or the payload breaks its
+                schema.
+            FailedPreconditionError: The signal came already, the step no longer waits,
+                or the execution has ended.
+        """
+        request = pb.SignalExecutionRequest(
+            plan_id=plan_id, name=name, payload=json_format.ParseDict(payload, struct_pb2.Value())
+        )
+        response = await self._call(self._stub.SignalExecution, request, self._resolve(timeout))
+        return response.status
+
+    async def list_approvals_page(
+        self,
+        plan_id: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        *,
+        timeout: Timeout = DEFAULT,
+    ) -> pb.ListApprovalsResponse:
+        """One page of the gates waiting for a decision, oldest first (of one execution
+        with ``plan_id``).
+
+        Raises:
+            InvalidArgumentError: Bad page size or token.
+        """
+        request = pb.ListApprovalsRequest(
+            plan_id=plan_id, page_size=page_size, page_token=page_token
+        )
+        return await self._call(self._stub.ListApprovals, request, self._resolve(timeout))
+
+    async def list_approvals(
+        self, plan_id: str = "", *, timeout: Timeout = DEFAULT
+    ) -> list[pb.PendingApproval]:
+        """Every gate waiting for a decision (the inbox), following pages; ``timeout``
+        applies per page."""
+        approvals: list[pb.PendingApproval] = []
+        token = ""
+        while True:
+            page = await self.list_approvals_page(plan_id, page_token=token, timeout=timeout)
+            approvals.extend(page.approvals)
+            if not (token := page.next_page_token):
+                return approvals
 
     async def watch_batches(
         self,

@@ -26,6 +26,7 @@ without a change here. Every problem is reported at once, with its path and line
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import uuid
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import yaml
-from google.protobuf import json_format
+from google.protobuf import json_format, timestamp_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
@@ -280,6 +281,7 @@ def _format(path: Path_) -> str:
 # ------------------------------------------------------------------ building the request
 
 _DURATION = "google.protobuf.Duration"
+_TIMESTAMP = "google.protobuf.Timestamp"
 _FREE_FORM = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
 _INT_RANGES = {
     FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
@@ -394,6 +396,23 @@ class _Builder:
             return results
         return self.single(item, fd, path, wire)
 
+    def timestamp(self, item: Any, path: Path_) -> str | None:
+        """RFC 3339 text (YAML may have read it as a datetime already), with its zone."""
+        if isinstance(item, datetime.datetime):
+            if item.tzinfo is None:
+                self.problem(path, "a time needs its zone (e.g. 2030-01-01T09:00:00Z)")
+                return None
+            item = item.isoformat()
+        if isinstance(item, str):
+            try:
+                timestamp_pb2.Timestamp().FromJsonString(item)
+            except ValueError:
+                pass
+            else:
+                return item
+        self.problem(path, f"not an RFC 3339 time: {item!r} (write e.g. 2030-01-01T09:00:00Z)")
+        return None
+
     def single(self, item: Any, fd: FieldDescriptor, path: Path_, wire: str) -> Any:
         if fd.message_type is not None:
             name = fd.message_type.full_name
@@ -404,6 +423,8 @@ class _Builder:
                     self.problem(path, str(exc))
                     return None
                 return f"{nanos // 10**9}.{nanos % 10**9:09d}s"
+            if name == _TIMESTAMP:
+                return self.timestamp(item, path)
             if name in _FREE_FORM:
                 if name == "google.protobuf.Struct" and not isinstance(item, dict):
                     self.problem(path, f"expected a mapping, got {_kind(item)}")
@@ -486,8 +507,11 @@ class _Builder:
                     )
                     break
                 index.setdefault(key, i)
-            if not step.HasField("tool_execution") or not step.tool_execution.tool_name:
-                self.problem(("steps", i), "a step needs a tool (tool: NAME)")
+            kind = step.WhichOneof("step_type")
+            if kind is None or (kind == "tool_execution" and not step.tool_execution.tool_name):
+                self.problem(
+                    ("steps", i), "a step needs a tool (tool: NAME), wait_for_signal or sleep"
+                )
         deps: list[set[int]] = []
         for i, step in enumerate(plan.steps):
             mine = set()

@@ -16,19 +16,22 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from google.protobuf import duration_pb2, struct_pb2
+from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 
 __all__ = [
+    "approval",
     "compensation",
     "output",
     "plan",
     "retry_policy",
+    "sleep",
     "status_name",
     "step",
     "step_status_name",
+    "wait_for_signal",
 ]
 
 Seconds = float | datetime.timedelta
@@ -47,6 +50,7 @@ def step(
     validation_rules: Iterable[pb.ValidationRule | Mapping[str, Any]] = (),
     compensation: pb.Compensation | None = None,
     parameters: Mapping[str, Any] | None = None,
+    approval: pb.ApprovalGate | None = None,
     when: str = "",
     dependency_rule: pb.DependencyRule | str = "",
     for_each: str = "",
@@ -56,6 +60,7 @@ def step(
 
     Args:
         id: Defaults to a random UUID.
+        approval: Hold the call until someone decides (see :func:`approval`).
         depends_on: Steps (their ids are used), or step ids or names.
         timeout: Per-attempt timeout, in seconds or as a timedelta.
         validation_rules: ``ValidationRule`` messages, or JSON Schemas as mappings.
@@ -85,9 +90,88 @@ def step(
             for r in validation_rules
         ],
         compensation=compensation,
+        approval=approval,
         when=when,
         dependency_rule=_dependency_rule(dependency_rule),
         for_each=pb.ForEach(items=for_each, max_parallel=max_parallel) if for_each else None,
+    )
+
+
+def approval(
+    prompt: str = "",
+    *,
+    timeout: Seconds | None = None,
+    on_timeout: pb.ApprovalDecision = pb.APPROVAL_DECISION_REJECT,
+    allow_edit: bool = False,
+) -> pb.ApprovalGate:
+    """An approval gate for :func:`step`: the step waits for ``ApproveStep`` (or its
+    ``timeout``, which decides ``on_timeout``) before its tool runs.
+
+    Raises:
+        ValueError: ``timeout`` is negative or not finite.
+    """
+    return pb.ApprovalGate(
+        prompt=prompt, timeout=_duration(timeout), on_timeout=on_timeout, allow_edit=allow_edit
+    )
+
+
+def wait_for_signal(
+    signal: str,
+    *,
+    name: str = "",
+    id: str | None = None,
+    depends_on: Iterable[pb.ActionStep | str] = (),
+    timeout: Seconds | None = None,
+    payload_schema: Mapping[str, Any] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> pb.ActionStep:
+    """A step that waits for the signal ``signal`` (``SignalExecution``); its output is
+    the signal's payload. ``timeout`` fails it with TIMEOUT.
+
+    Raises:
+        ValueError: ``timeout`` is negative or not finite.
+    """
+    return pb.ActionStep(
+        id=id if id is not None else str(uuid.uuid4()),
+        name=name,
+        wait_for_signal=pb.WaitForSignal(
+            name=signal, timeout=_duration(timeout), payload_schema=_struct(payload_schema)
+        ),
+        parameters=_struct(parameters),
+        dependencies=[d.id if isinstance(d, pb.ActionStep) else d for d in depends_on],
+    )
+
+
+def sleep(
+    duration: Seconds | None = None,
+    *,
+    until: datetime.datetime | None = None,
+    name: str = "",
+    id: str | None = None,
+    depends_on: Iterable[pb.ActionStep | str] = (),
+    parameters: Mapping[str, Any] | None = None,
+) -> pb.ActionStep:
+    """A step that waits for ``duration`` (from when it starts waiting) or ``until`` a
+    time (timezone-aware), holding no slot; its output is ``{"slept_until": ...}``.
+
+    Raises:
+        ValueError: Neither or both of ``duration`` and ``until``; a naive ``until``; a
+            negative or infinite duration.
+    """
+    if (duration is None) == (until is None):
+        raise ValueError("sleep needs exactly one of duration and until")
+    when = None
+    if until is not None:
+        if until.tzinfo is None:
+            raise ValueError("until must be timezone-aware")
+        when = timestamp_pb2.Timestamp()
+        when.FromDatetime(until)
+    return pb.ActionStep(
+        id=id if id is not None else str(uuid.uuid4()),
+        name=name,
+        sleep=pb.Sleep(duration=_duration(duration), until=when),
+        parameters=_struct(parameters),
+        dependencies=[d.id if isinstance(d, pb.ActionStep) else d for d in depends_on],
     )
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from contextlib import closing
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import grpc
+from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 
 from executor_client._common import (
@@ -20,6 +21,7 @@ from executor_client._common import (
     Timeout,
     WatchCursor,
     channel_security,
+    to_struct,
 )
 from executor_client._gen.executor.v1 import executor_pb2 as pb
 from executor_client._gen.executor.v1 import executor_pb2_grpc
@@ -64,6 +66,11 @@ class _Stub(Protocol):
     DeleteExecution: grpc.UnaryUnaryMultiCallable[
         pb.DeleteExecutionRequest, pb.DeleteExecutionResponse
     ]
+    ApproveStep: grpc.UnaryUnaryMultiCallable[pb.ApproveStepRequest, pb.ApproveStepResponse]
+    SignalExecution: grpc.UnaryUnaryMultiCallable[
+        pb.SignalExecutionRequest, pb.SignalExecutionResponse
+    ]
+    ListApprovals: grpc.UnaryUnaryMultiCallable[pb.ListApprovalsRequest, pb.ListApprovalsResponse]
     RetryExecution: grpc.UnaryUnaryMultiCallable[
         pb.RetryExecutionRequest, pb.RetryExecutionResponse
     ]
@@ -332,6 +339,104 @@ class ExecutorClient(ClientBase):
         """
         request = pb.DeleteExecutionRequest(plan_id=plan_id)
         self._call(self._stub.DeleteExecution, request, self._resolve(timeout))
+
+    def approve_step(
+        self,
+        plan_id: str,
+        step: str,
+        *,
+        arguments: Mapping[str, Any] | None = None,
+        comment: str = "",
+        timeout: Timeout = DEFAULT,
+    ) -> pb.StepResult:
+        """Approves the gate of ``step`` (its id or name): its tool runs, with
+        ``arguments`` instead of its own when given (the gate must allow editing).
+        Returns the step once the decision is journaled.
+
+        Raises:
+            NotFoundError: No such execution or step.
+            InvalidArgumentError: ``arguments`` break the tool's input schema (the gate
+                stays open; see ``field_violations``).
+            FailedPreconditionError: The step has no gate, it was decided already, or it
+                is not waiting (``metadata`` has ``step_status``, ``decision``).
+        """
+        request = pb.ApproveStepRequest(
+            plan_id=plan_id,
+            step=step,
+            decision=pb.APPROVAL_DECISION_APPROVE,
+            arguments=to_struct(arguments),
+            comment=comment,
+        )
+        response = self._call(self._stub.ApproveStep, request, self._resolve(timeout))
+        return response.result
+
+    def reject_step(
+        self, plan_id: str, step: str, *, comment: str = "", timeout: Timeout = DEFAULT
+    ) -> pb.StepResult:
+        """Rejects the gate of ``step``: it fails with REJECTED and ``comment`` in its
+        error, and the plan's failure handling follows.
+
+        Raises:
+            NotFoundError: No such execution or step.
+            FailedPreconditionError: As for :meth:`approve_step`.
+        """
+        request = pb.ApproveStepRequest(
+            plan_id=plan_id, step=step, decision=pb.APPROVAL_DECISION_REJECT, comment=comment
+        )
+        response = self._call(self._stub.ApproveStep, request, self._resolve(timeout))
+        return response.result
+
+    def signal_execution(
+        self, plan_id: str, name: str, payload: Any = None, *, timeout: Timeout = DEFAULT
+    ) -> pb.ExecutionStatus:
+        """Sends the signal ``name`` with a JSON-like ``payload``: the step waiting for it
+        completes with the payload as its output (kept until it waits, if it does not
+        yet). Returns the execution's status.
+
+        Raises:
+            NotFoundError: No such execution.
+            InvalidArgumentError: No step waits for ``name``, or the payload breaks its
+                schema.
+            FailedPreconditionError: The signal came already, the step no longer waits,
+                or the execution has ended.
+        """
+        request = pb.SignalExecutionRequest(
+            plan_id=plan_id, name=name, payload=json_format.ParseDict(payload, struct_pb2.Value())
+        )
+        response = self._call(self._stub.SignalExecution, request, self._resolve(timeout))
+        return response.status
+
+    def list_approvals_page(
+        self,
+        plan_id: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        *,
+        timeout: Timeout = DEFAULT,
+    ) -> pb.ListApprovalsResponse:
+        """One page of the gates waiting for a decision, oldest first (of one execution
+        with ``plan_id``).
+
+        Raises:
+            InvalidArgumentError: Bad page size or token.
+        """
+        request = pb.ListApprovalsRequest(
+            plan_id=plan_id, page_size=page_size, page_token=page_token
+        )
+        return self._call(self._stub.ListApprovals, request, self._resolve(timeout))
+
+    def list_approvals(
+        self, plan_id: str = "", *, timeout: Timeout = DEFAULT
+    ) -> list[pb.PendingApproval]:
+        """Every gate waiting for a decision (the inbox), following pages; ``timeout``
+        applies per page."""
+        approvals: list[pb.PendingApproval] = []
+        token = ""
+        while True:
+            page = self.list_approvals_page(plan_id, page_token=token, timeout=timeout)
+            approvals.extend(page.approvals)
+            if not (token := page.next_page_token):
+                return approvals
 
     def watch_batches(
         self,

@@ -23,13 +23,15 @@ def check_against_tools(loaded: LoadedPlan, tools: Iterable[pb.ToolSpec]) -> lis
         problems.append(Problem(wire.removeprefix("plan."), message, loaded.locate(wire)))
 
     for i, step in enumerate(loaded.plan.steps):
-        calls = [
-            (
-                f"plan.steps[{i}].tool_execution",
-                step.tool_execution.tool_name,
-                step.tool_execution.arguments,
+        calls = []
+        if step.HasField("tool_execution"):  # else it only waits (a signal, a sleep)
+            calls.append(
+                (
+                    f"plan.steps[{i}].tool_execution",
+                    step.tool_execution.tool_name,
+                    step.tool_execution.arguments,
+                )
             )
-        ]
         if step.HasField("compensation"):
             calls.append(
                 (

@@ -176,6 +176,10 @@ class LiveView:
             elif event.type == pb.EXECUTION_EVENT_TYPE_STEP_PROGRESS:
                 row.progress = event.progress
                 row.message = event.message or row.message
+            elif event.type == pb.EXECUTION_EVENT_TYPE_APPROVAL_DECIDED:
+                by = f" by {event.actor}" if event.actor else ""
+                comment = f": {event.message}" if event.message else ""
+                row.message = f"{render.decided(event.decision)}{by}{comment}"
         if self.live is not None:
             self.live.refresh()
 

@@ -38,7 +38,7 @@ from executor_client.planfile import (
     parse_duration,
     parse_plan,
 )
-from executor_client.plans import status_name
+from executor_client.plans import status_name, step_status_name
 
 __all__ = ["cli", "main"]
 
@@ -808,6 +808,144 @@ async def _rest_of_tools(client: AsyncExecutorClient, token: str) -> list[pb.Too
         specs.extend(page.tools)
         token = page.next_page_token
     return specs
+
+
+# ------------------------------------------------------------------ approvals and signals
+
+
+def _json_option(text: str | None, file: str | None, what: str) -> Any:
+    """JSON given inline or in a file (`-` for stdin); None when neither is."""
+    if text is not None and file is not None:
+        raise click.UsageError(f"give the {what} inline or as a file, not both")
+    if file is not None:
+        text = click.open_file(file, encoding="utf-8").read()
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise click.UsageError(f"the {what} is not JSON: {exc}") from None
+
+
+def _show_step(settings: Settings, plan_id: str, result: pb.StepResult) -> None:
+    if settings.json:
+        render.emit_json(settings.stdout, result)
+        return
+    label = result.step_name or result.step_id
+    settings.stdout.print(
+        f"{plan_id}: step {label} {render.decided(result.approval.decision)}, "
+        f"now {render.styled(step_status_name(result.status))}"
+    )
+
+
+@cli.command()
+@click.argument("plan_id", metavar="ID")
+@click.argument("step")
+@click.option("--comment", "-m", default="", help="recorded with the decision")
+@click.option(
+    "--arguments",
+    "arguments_json",
+    metavar="JSON",
+    help="run the tool with these arguments instead (the gate must allow editing)",
+)
+@click.option(
+    "--arguments-file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="the replacement arguments as a JSON file ('-' for stdin)",
+)
+@connection_options()
+def approve(
+    plan_id: str,
+    step: str,
+    comment: str,
+    arguments_json: str | None,
+    arguments_file: str | None,
+) -> None:
+    """Approve the gate of STEP (an id or name) of execution ID: its tool runs."""
+    settings = _settings()
+    arguments = _json_option(arguments_json, arguments_file, "arguments")
+    if arguments is not None and not isinstance(arguments, dict):
+        raise click.UsageError("the arguments must be a JSON object")
+
+    async def work(client: AsyncExecutorClient) -> int:
+        result = await client.approve_step(plan_id, step, arguments=arguments, comment=comment)
+        _show_step(settings, plan_id, result)
+        return EXIT_OK
+
+    _call(work)
+
+
+@cli.command()
+@click.argument("plan_id", metavar="ID")
+@click.argument("step")
+@click.option("--comment", "-m", default="", help="why; it becomes the step's error")
+@connection_options()
+def reject(plan_id: str, step: str, comment: str) -> None:
+    """Reject the gate of STEP of execution ID: the step fails with REJECTED."""
+    settings = _settings()
+
+    async def work(client: AsyncExecutorClient) -> int:
+        _show_step(settings, plan_id, await client.reject_step(plan_id, step, comment=comment))
+        return EXIT_OK
+
+    _call(work)
+
+
+@cli.command()
+@click.argument("plan_id", metavar="ID")
+@click.argument("name")
+@click.argument("payload", required=False, metavar="[PAYLOAD]")
+@click.option(
+    "--payload-file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="the payload as a JSON file ('-' for stdin)",
+)
+@connection_options()
+def signal(plan_id: str, name: str, payload: str | None, payload_file: str | None) -> None:
+    """Send signal NAME to execution ID, with a JSON PAYLOAD (default null): the step
+    waiting for it completes with the payload as its output."""
+    settings = _settings()
+    value = _json_option(payload, payload_file, "payload")
+
+    async def work(client: AsyncExecutorClient) -> int:
+        _show_status(settings, plan_id, await client.signal_execution(plan_id, name, value))
+        return EXIT_OK
+
+    _call(work)
+
+
+@cli.command()
+@click.option("--plan", "plan_id", default="", metavar="ID", help="only execution ID's gates")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="at most this many, oldest first",
+)
+@connection_options()
+def approvals(plan_id: str, limit: int) -> None:
+    """The inbox: approval gates waiting for a decision, oldest first."""
+    settings = _settings()
+
+    async def work(client: AsyncExecutorClient) -> int:
+        found: list[pb.PendingApproval] = []
+        token = ""
+        while len(found) < limit:
+            page = await client.list_approvals_page(
+                plan_id, page_size=min(limit - len(found), 1000), page_token=token
+            )
+            found.extend(page.approvals)
+            if not (token := page.next_page_token):
+                break
+        if settings.json:
+            for approval in found[:limit]:
+                render.emit_json(settings.stdout, approval)
+        else:
+            render.print_approvals(settings.stdout, found[:limit])
+        return EXIT_OK
+
+    _call(work)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -68,6 +68,13 @@ def error_type_name(value: int) -> str:
         return str(value)
 
 
+def decided(decision: int) -> str:
+    """``APPROVAL_DECISION_REJECT`` -> ``rejected``."""
+    if decision == pb.APPROVAL_DECISION_APPROVE:
+        return "approved"
+    return "rejected" if decision == pb.APPROVAL_DECISION_REJECT else "undecided"
+
+
 def event_line(event: pb.ExecutionEvent) -> str:
     """One event as one plain line: sequence, time, what changed."""
     at = event.event_time.ToDatetime().astimezone().strftime("%H:%M:%S.%f")[:-3]
@@ -87,6 +94,13 @@ def event_line(event: pb.ExecutionEvent) -> str:
         text = f"step {name} attempt {event.attempt} failed, retrying in {delay}{error}"
     elif kind == pb.EXECUTION_EVENT_TYPE_STEP_PROGRESS:
         text = f"step {name} {event.progress:.0%}"
+    elif kind == pb.EXECUTION_EVENT_TYPE_APPROVAL_DECIDED:
+        by = f" by {event.actor}" if event.actor else ""
+        text = f"step {name} {decided(event.decision)}{by}{error}"
+    elif kind == pb.EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED:
+        by = f" from {event.actor}" if event.actor else ""
+        text = f"step {name} got signal {event.signal!r}{by}"
+        return f"{head} {text}"  # its message says the same
     elif kind == pb.EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO:
         text = f"step {name} has nothing to undo"
     else:
@@ -179,6 +193,24 @@ def print_executions(console: Console, executions: Iterable[pb.ExecutionSummary]
     console.print(table)
 
 
+def print_approvals(console: Console, approvals: Iterable[pb.PendingApproval]) -> None:
+    table = Table(box=box.SIMPLE, pad_edge=False, show_edge=False)
+    for column in ("plan id", "plan", "step", "tool", "prompt", "waiting since", "decides"):
+        table.add_column(column, no_wrap=column == "plan id")
+    for a in approvals:
+        on_timeout = pb.ApprovalDecision.Name(a.on_timeout).removeprefix("APPROVAL_DECISION_")
+        table.add_row(
+            a.plan_id,
+            escape(a.plan_name),
+            escape(a.step_name or a.step_id),
+            escape(a.tool_name),
+            escape(a.prompt if len(a.prompt) <= 120 else a.prompt[:119] + "…"),
+            _time(a.wait_start_time),
+            f"{on_timeout} at {_time(a.deadline)}" if a.HasField("deadline") else "",
+        )
+    console.print(table)
+
+
 def print_tools(console: Console, tools: Iterable[pb.ToolSpec]) -> None:
     table = Table(box=box.SIMPLE, pad_edge=False, show_edge=False)
     for column in ("tool", "hints", "description"):
@@ -259,6 +291,7 @@ def _progress_text(progress: pb.Progress) -> str:
     done = progress.completed_steps
     parts = [f"{done}/{progress.total_steps} steps completed"]
     for label, count in (
+        ("waiting", progress.waiting_steps),
         ("failed", progress.failed_steps),
         ("skipped", progress.skipped_steps),
         ("cancelled", progress.cancelled_steps),

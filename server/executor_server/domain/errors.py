@@ -4,6 +4,7 @@ ExecutorError
 ├── RequestError            a request cannot be served; rpc/ maps each to one gRPC status
 │   ├── InvalidArgument         the plan or request is malformed (field violations)
 │   ├── NotFound                no execution has this plan id
+│   │   └── StepNotFound            the execution has no step of this id or name
 │   ├── AlreadyExists           the plan id is taken by a plan with other content
 │   ├── FailedPrecondition      the execution's status does not allow the operation
 │   ├── ResourceExhausted       the server is at capacity
@@ -75,6 +76,19 @@ class NotFound(RequestError):
             f"no execution with plan id {clip(plan_id)!r}", metadata={"plan_id": plan_id}
         )
         self.plan_id = plan_id
+
+
+class StepNotFound(NotFound):
+    reason = "STEP_NOT_FOUND"
+
+    def __init__(self, plan_id: str, step: str) -> None:
+        RequestError.__init__(
+            self,
+            f"execution {clip(plan_id)!r} has no step with id or name {clip(step)!r}",
+            metadata={"plan_id": plan_id, "step": step},
+        )
+        self.plan_id = plan_id
+        self.step = step
 
 
 class AlreadyExists(RequestError):

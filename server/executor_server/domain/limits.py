@@ -20,6 +20,11 @@ MAX_JSON_DEPTH = 30
 MAX_CONDITION_LENGTH = 1024
 MAX_CONDITION_REFERENCES = 16
 MAX_CONDITION_COMPREHENSIONS = 4
+#: The longest wait a step may declare (a gate's or a signal's timeout, a sleep).
+MAX_WAIT_SECONDS = 366 * 24 * 3600
+#: An approval gate's prompt, as written and as resolved; a decision's comment.
+MAX_PROMPT_CHARS = 4000
+MAX_COMMENT_CHARS = 4000
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from executor_server.domain.status import (
+    ApprovalDecision,
     DependencyRule,
     EventType,
     ExecutionErrorType,
@@ -84,6 +85,26 @@ class ValidationRule(_Input):
     description: str = ""
 
 
+class WaitForSignal(_Input):
+    name: str
+    timeout: timedelta | None = None
+    payload_schema: JsonObject | None = None
+
+
+class Sleep(_Input):
+    """Exactly one of the two (validation checks it)."""
+
+    duration: timedelta | None = None
+    until: float | None = None  # epoch seconds
+
+
+class ApprovalGate(_Input):
+    prompt: str = ""
+    timeout: timedelta | None = None
+    on_timeout: ApprovalDecision = ApprovalDecision.REJECT
+    allow_edit: bool = False
+
+
 class ForEach(_Input):
     """Run the step once per element of a list: `items` is a whole-string reference to an
     ancestor's output (`${steps.<name>.output[.<path>]}`)."""
@@ -96,7 +117,10 @@ class ForEach(_Input):
 class ActionStep(_Input):
     id: str
     name: str = ""
+    # What the step does: one of the three.
     tool_execution: ToolExecution | None = None
+    wait_for_signal: WaitForSignal | None = None
+    sleep: Sleep | None = None
     parameters: JsonObject = Field(default_factory=dict)
     dependencies: tuple[str, ...] = ()
     expected_duration: timedelta | None = None
@@ -104,10 +128,18 @@ class ActionStep(_Input):
     retry_policy: RetryPolicy | None = None
     validation_rules: tuple[ValidationRule, ...] = ()
     compensation: Compensation | None = None
+    approval: ApprovalGate | None = None
     #: A CEL condition over its ancestors' outputs and statuses; false: the step is SKIPPED.
     when: str = ""
     dependency_rule: DependencyRule = DependencyRule.ALL_COMPLETED
     for_each: ForEach | None = None
+
+    @property
+    def waits(self) -> bool:
+        """The step waits (for a decision, a signal or a time) once it is ready."""
+        return (
+            self.approval is not None or self.wait_for_signal is not None or self.sleep is not None
+        )
 
     @property
     def label(self) -> str:
@@ -178,6 +210,18 @@ class CompensationResult:
         return (self.end_time or self.start_time) - self.start_time
 
 
+@dataclass(frozen=True, slots=True)
+class ApprovalRecord:
+    """How a gate was decided; `arguments` replace the step's when the decision edited them."""
+
+    decision: ApprovalDecision
+    comment: str = ""
+    actor: str = ""
+    time: float = 0.0
+    timed_out: bool = False
+    arguments: Any = None
+
+
 @dataclass(slots=True)
 class ItemResult:
     """One element of a for_each step: its own attempts, outcome and undo."""
@@ -217,6 +261,11 @@ class StepResult:
     start_time: float | None = None  # epoch seconds
     end_time: float | None = None
     compensation: CompensationResult | None = None
+    #: When it started waiting (a gate, a signal or a sleep), and when that wait ends by
+    #: itself (None: it waits forever).
+    wait_start_time: float | None = None
+    wait_deadline: float | None = None
+    approval: ApprovalRecord | None = None
     #: A rollback reached this completed step and had nothing to run: it declares no
     #: compensation and its tool cannot undo its calls.
     nothing_to_undo: bool = False
@@ -248,6 +297,7 @@ class Progress:
     compensating_steps: int
     compensated_steps: int
     compensation_failed_steps: int
+    waiting_steps: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +317,24 @@ class ExecutionResult:
     end_time: float | None
     last_sequence: int
     plan: ActionPlan  # for what results echo back (step parameters, names)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingApproval:
+    """An approval gate waiting for a decision, as the inbox lists it."""
+
+    plan_id: str
+    plan_name: str
+    step_id: str
+    step_name: str
+    position: int  # in the plan
+    tool_name: str
+    prompt: str  # references resolved
+    arguments: Any  # references resolved, secrets not
+    wait_start_time: float
+    deadline: float | None
+    on_timeout: ApprovalDecision
+    allow_edit: bool
 
 
 @dataclass(slots=True)  # not frozen, which costs 6x to build; never changed once built
@@ -295,6 +363,12 @@ class Event:
     progress: float | None = None
     #: The name of the caller who asked for this transition; "" for the engine's own.
     actor: str = ""
+    #: APPROVAL_DECIDED: the decision (its comment is the message, edited arguments the
+    #: output). SIGNAL_RECEIVED and a step WAITING for one: the signal's name. A step
+    #: starting to wait: when its wait ends by itself.
+    decision: ApprovalDecision | None = None
+    signal: str = ""
+    wait_deadline: float | None = None
     #: On the RUNNING event of a RetryExecution: the resource limits that replace the
     #: plan's from then on (None: they stay).
     limits: ResourceLimits | None = None

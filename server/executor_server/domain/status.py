@@ -34,6 +34,8 @@ class StepStatus(IntEnum):
     COMPENSATING = 7
     COMPENSATED = 8
     COMPENSATION_FAILED = 9
+    #: Waiting for a decision, a signal or a time; holds no concurrency slot.
+    WAITING = 10
 
     @property
     def is_compensation(self) -> bool:
@@ -46,7 +48,7 @@ class StepStatus(IntEnum):
     @property
     def is_settled(self) -> bool:
         """The step's forward run is over (it will not be attempted again)."""
-        return self not in (StepStatus.PENDING, StepStatus.RUNNING)
+        return self not in (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING)
 
 
 class ExecutionErrorType(IntEnum):
@@ -59,6 +61,7 @@ class ExecutionErrorType(IntEnum):
     DEPENDENCY_FAILED = 7
     CANCELLED = 8
     INTERNAL = 9
+    REJECTED = 10
 
 
 class DependencyRule(IntEnum):
@@ -77,8 +80,15 @@ class EventType(IntEnum):
     STEP_STATUS_CHANGED = 2
     STEP_RETRY_SCHEDULED = 3
     STEP_PROGRESS = 4
-    #: A rollback reached a completed step that has no compensation (5-7: other features).
+    APPROVAL_DECIDED = 5
+    SIGNAL_RECEIVED = 6
+    #: A rollback reached a completed step that has no compensation (7: kept free).
     STEP_NOTHING_TO_UNDO = 8
+
+
+class ApprovalDecision(IntEnum):
+    APPROVE = 1
+    REJECT = 2
 
 
 _TERMINAL_EXECUTION = frozenset(
@@ -122,13 +132,22 @@ def can_transition(current: ExecutionStatus, target: ExecutionStatus) -> bool:
 
 
 # A step's forward run, then its undo. COMPLETED → COMPENSATION_FAILED and PENDING → FAILED
-# are an attempt refused before it started (the budget was spent). A retry is RUNNING again;
-# RetryExecution sets FAILED, CANCELLED and SKIPPED steps PENDING again.
-# Planned: PENDING → WAITING → RUNNING | COMPLETED | FAILED | CANCELLED (approvals, signals,
-# sleeps).
+# are an attempt refused before it started (the budget was spent). A retry is RUNNING again.
+# A gate, a signal or a sleep waits: PENDING → WAITING → RUNNING (approved) | COMPLETED
+# (signalled, slept) | FAILED (rejected, timed out) | CANCELLED. RetryExecution sets FAILED,
+# CANCELLED and SKIPPED steps PENDING again.
 STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
     StepStatus.PENDING: frozenset(
-        {StepStatus.RUNNING, StepStatus.SKIPPED, StepStatus.CANCELLED, StepStatus.FAILED}
+        {
+            StepStatus.RUNNING,
+            StepStatus.SKIPPED,
+            StepStatus.CANCELLED,
+            StepStatus.FAILED,
+            StepStatus.WAITING,
+        }
+    ),
+    StepStatus.WAITING: frozenset(
+        {StepStatus.RUNNING, StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.CANCELLED}
     ),
     StepStatus.RUNNING: frozenset(
         {StepStatus.RUNNING, StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.CANCELLED}

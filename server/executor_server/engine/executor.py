@@ -7,6 +7,7 @@ Raises the RequestError subclasses of `domain.errors`; rpc/ maps each to a gRPC 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import time
@@ -28,27 +29,31 @@ from executor_server.domain.errors import (
     RequestError,
     ResourceExhausted,
     StepError,
+    StepNotFound,
     StillRunning,
     Unavailable,
 )
-from executor_server.domain.limits import Limits
+from executor_server.domain.frozen import freeze
+from executor_server.domain.limits import MAX_COMMENT_CHARS, Limits
 from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
     Event,
     ExecutionOptions,
     ExecutionResult,
+    PendingApproval,
     ResourceLimits,
     ResourceUsage,
     RetryPolicy,
     StepResult,
     TimeoutPolicy,
 )
-from executor_server.domain.status import ExecutionStatus, StepStatus
+from executor_server.domain.status import ApprovalDecision, ExecutionStatus, StepStatus
 from executor_server.engine import references
 from executor_server.engine.attempt import check_arguments
 from executor_server.engine.journal import Journal
 from executor_server.engine.machine import (
+    Approve,
     AwaitEnd,
     Cancel,
     Command,
@@ -58,8 +63,10 @@ from executor_server.engine.machine import (
     Resume,
     Retry,
     Rollback,
+    Signal,
     Start,
     abandon,
+    step_refusal,
 )
 from executor_server.engine.program import Program, build_program
 from executor_server.engine.runner import Runner
@@ -68,11 +75,14 @@ from executor_server.engine.state import ExecutionState
 from executor_server.engine.validation import (
     UUID,
     carries_schemas,
+    validate_edited_arguments,
     validate_limits,
     validate_options,
     validate_plan,
+    validate_signal_payload,
     validate_step,
 )
+from executor_server.engine.waits import Gate, SignalWait
 from executor_server.observability import NULL_OBSERVER, Observer
 from executor_server.store.memory import MemoryStore
 from executor_server.store.protocol import (
@@ -575,6 +585,157 @@ class Executor:
         self._spawn(self._run(runner), f"execution {record.plan_id}")
         return runner
 
+    # ------------------------------------------------------------------ waiting steps
+
+    async def approve(
+        self,
+        plan_id: str,
+        step: str,
+        decision: ApprovalDecision,
+        *,
+        arguments: Mapping[str, Any] | None = None,
+        comment: str = "",
+        by: str = "",
+    ) -> tuple[StepResult, dict[str, Any]]:
+        """Decide the approval gate of `step` (its id or name); answers once the decision is
+        journaled, with the step as it left it (and its parameters). `arguments` replace the
+        step's own (only on APPROVE, at a gate that allows editing).
+
+        Raises NotFound (StepNotFound), InvalidArgument (a bad comment, or arguments the
+        tool's input schema refuses: the gate stays open), FailedPrecondition (no gate,
+        decided already, not waiting, or the execution has ended).
+        """
+        if len(comment) > MAX_COMMENT_CHARS:
+            raise InvalidArgument(
+                [FieldViolation("comment", f"longer than {MAX_COMMENT_CHARS} characters")],
+                reason="INVALID_REQUEST",
+            )
+        runner = await self._runner(plan_id)
+        if runner is None:
+            raise await self._decision_refused(plan_id, step)
+        program = runner.program
+        found = program.index.get(step)
+        if found is None:
+            raise StepNotFound(plan_id, step)
+        position = found
+        gate = program.waits[position]
+        if arguments is not None and isinstance(gate, Gate):
+            violation = None
+            if decision is not ApprovalDecision.APPROVE:
+                violation = "only an approval may replace the arguments"
+            elif not gate.allow_edit:
+                violation = "this step's gate does not allow editing (approval.allow_edit)"
+            if violation is not None:
+                raise InvalidArgument(
+                    [FieldViolation("arguments", violation)], reason="INVALID_REQUEST"
+                )
+            tool = program.tools[position]
+            assert tool is not None  # a gate guards a tool call
+            validate_edited_arguments(tool, arguments, self.limits.max_argument_bytes)
+        await runner.request(
+            partial(
+                Approve,
+                step=position,
+                decision=decision,
+                arguments=freeze(arguments) if arguments is not None else None,
+                comment=comment,
+                by=by,
+            )
+        )
+        result = runner.machine.state.snapshot(time.time()).step_results[position]
+        return result, program.plan.steps[position].parameters
+
+    async def _decision_refused(self, plan_id: str, step: str) -> RequestError:
+        """Why a decision for an execution that is not live (it has ended) is refused,
+        from its journal: NotFound, StepNotFound or FailedPrecondition."""
+        record = await self._store.get_execution(plan_id)
+        if record is None:
+            return NotFound(plan_id)
+        position = _position(record.plan, step)
+        state = _folded(record, await self._store.read_events(plan_id))
+        return _refused_step(state, position, record.plan.steps[position].approval is None)
+
+    async def signal(
+        self, plan_id: str, name: str, payload: Any, *, by: str = ""
+    ) -> ExecutionStatus:
+        """Deliver the signal `name`: the step waiting for it completes with `payload` as
+        its output, or, when it does not wait yet, finds it kept (journaled) once it does.
+
+        Raises NotFound, InvalidArgument (no step waits for `name`, or the payload breaks
+        its schema or bounds), FailedPrecondition (received already, the step no longer
+        waits, or the execution has ended).
+        """
+        runner = await self._runner(plan_id)
+        if runner is None:
+            record = await self._store.get_execution(plan_id)
+            if record is None:
+                raise NotFound(plan_id)
+            if not any(
+                s.wait_for_signal is not None and s.wait_for_signal.name == name
+                for s in record.plan.steps
+            ):
+                raise _unknown_signal(name)
+            raise _refused("signal", plan_id, record.status)
+        position = runner.program.signals.get(name)
+        if position is None:
+            raise _unknown_signal(name)
+        wait = runner.program.waits[position]
+        assert isinstance(wait, SignalWait)
+        validate_signal_payload(wait, payload, self.limits.max_output_bytes)
+        return await runner.request(partial(Signal, step=position, payload=freeze(payload), by=by))
+
+    def list_approvals(
+        self, plan_id: str = "", after: tuple[float, str, int] | None = None, limit: int = 50
+    ) -> tuple[list[PendingApproval], bool]:
+        """Open gates, oldest first (by when they began waiting, then plan id and plan
+        position), after the position `after`; and whether more follow. Only unfinished
+        executions have open gates, and every one of them is live on its server."""
+        found: list[tuple[tuple[float, str, int], Runner]] = []
+        for live_id, entry in self._live.items():
+            if plan_id and live_id != plan_id:
+                continue
+            if not entry.done() or entry.cancelled() or entry.exception() is not None:
+                continue
+            runner = entry.result()
+            if runner is None or runner.finished:
+                continue
+            steps = runner.machine.state.steps
+            for i in runner.machine.open_gates():
+                key = (steps[i].wait_start_time or 0.0, live_id, i)
+                if after is None or key > after:
+                    found.append((key, runner))
+        found.sort(key=lambda item: item[0])
+        # Only the page is built: resolving a gate's arguments costs.
+        page = [self._pending(runner, key[2]) for key, runner in found[:limit]]
+        return page, len(found) > limit
+
+    def _pending(self, runner: Runner, i: int) -> PendingApproval:
+        machine, program = runner.machine, runner.program
+        gate, step, result = program.waits[i], program.plan.steps[i], machine.state.steps[i]
+        assert isinstance(gate, Gate) and step.tool_execution is not None
+        template = program.arguments[i]
+        arguments: Any = template.value
+        if template.steps:  # secrets stay `${secrets.NAME}`: never resolved for show
+            # An output that lacks a path fails the step when it starts; show the raw.
+            with contextlib.suppress(StepError):
+                arguments = references.resolve(
+                    arguments, machine.outputs(), self.limits.max_argument_bytes
+                )
+        return PendingApproval(
+            plan_id=program.plan.id,
+            plan_name=program.plan.name,
+            step_id=step.id,
+            step_name=step.name,
+            position=i,
+            tool_name=step.tool_execution.tool_name,
+            prompt=machine.prompt(i),
+            arguments=arguments,
+            wait_start_time=result.wait_start_time or 0.0,
+            deadline=result.wait_deadline,
+            on_timeout=gate.on_timeout,
+            allow_edit=gate.allow_edit,
+        )
+
     async def watch(self, plan_id: str, after_sequence: int = 0) -> AsyncIterator[list[Event]]:
         """Batches of events after `after_sequence`: first the journal, then live ones as
         they are stored; ends after the execution's last event. Raises NotFound."""
@@ -684,6 +845,32 @@ def _folded(record: ExecutionRecord, events: Iterable[Event]) -> ExecutionState:
     for event in events:
         state.apply(event)
     return state
+
+
+def _position(plan: ActionPlan, step: str) -> int:
+    """The position of the step with this id or name. Raises StepNotFound."""
+    for i, s in enumerate(plan.steps):
+        if step in (s.id, s.name) and step:
+            return i
+    raise StepNotFound(plan.id, step)
+
+
+def _refused_step(state: ExecutionState, i: int, no_gate: bool) -> FailedPrecondition:
+    """Why a decision for step i of an execution that has ended is refused."""
+    step = state.steps[i]
+    if no_gate:
+        return step_refusal(state, i, "it has no approval gate", "NO_APPROVAL_GATE")
+    if step.approval is not None:
+        what = f"its gate was decided already ({step.approval.decision.name})"
+        return step_refusal(state, i, what, "GATE_DECIDED")
+    return step_refusal(state, i, f"the execution is {state.status.name}", "STEP_NOT_WAITING")
+
+
+def _unknown_signal(name: str) -> InvalidArgument:
+    return InvalidArgument(
+        [FieldViolation("name", f"no step of the plan waits for signal {name[:140]!r}")],
+        reason="UNKNOWN_SIGNAL",
+    )
 
 
 _ROLLBACKABLE = (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED, ExecutionStatus.ROLLBACK_FAILED)

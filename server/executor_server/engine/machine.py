@@ -11,8 +11,8 @@ Where state lives:
   Every event the machine emits is applied to it at once, and recovery is replaying the
   journal through the same fold, then `Recover`.
 - The machine adds only what is in flight and so is never journaled: the phase, the ready
-  heap, the dependency counters, the attempts running and the steps backing off. All of it
-  is derived again from the fold on recovery.
+  heap, the dependency counters, the attempts running, the steps backing off or waiting.
+  All of it is derived again from the fold on recovery (a wait's deadline is journaled).
 
 Where durability is decided: here, as data. `StartAttempt.after` is the sequence that must
 be durable before a tool that is not idempotent runs (a crash must never hide an attempt
@@ -25,13 +25,20 @@ earlier one starts first. Rollback runs the same machinery over the reversed gra
 completed step is compensated once every completed step that depended on it is, later plan
 positions first. A step waiting out a retry backoff holds no concurrency slot.
 
+Waiting: a step with an approval gate, a signal wait or a sleep enters WAITING when it is
+released (`_release`), holding no slot, exactly like a backoff; it leaves on Approve, Signal
+or its TimerKind.WAIT timer (a gate's or a signal's timeout, a sleep's end, all absolute
+times journaled in its WAITING event). An approved gate joins the ready heap and its tool
+starts like any other step, so a decision during a pause takes effect on resume.
+
 Branching: a step's dependencies are counted until each has settled (`_settle`), then its
-dependency rule and its `when` decide (`_decide`): it runs, or is SKIPPED. A step that can
-no longer run under its rule (a dependency failed or was skipped) is skipped at once. Under
-fail-fast a failure skips everything pending except the ALL_DONE steps (cleanup), which run
-once their dependencies have settled (`_cleaning_up`); a cancel stops those too.
-Re-running from a failure (`Retry`) sets FAILED, CANCELLED and SKIPPED steps back to
-PENDING and begins forward work again: completed steps keep their outputs.
+dependency rule and its `when` decide (`_step_ready`): it is released (runs, or first
+waits), or it is SKIPPED. A step that can no longer run under its rule (a dependency failed
+or was skipped) is skipped at once. Under fail-fast a failure skips everything pending
+except the ALL_DONE steps (cleanup), which run once their dependencies have settled
+(`_cleaning_up`); a cancel stops those too. Re-running from a failure (`Retry`) sets
+FAILED, CANCELLED and SKIPPED steps back to PENDING and begins forward work again:
+completed steps keep their outputs.
 
 Fan-out: a for_each step is RUNNING while its elements run, each an attempt of its own
 keyed (step, item) where a step's own attempt is (step, -1). When its turn in the ready heap
@@ -40,24 +47,23 @@ starts one element and goes back in the heap while it has elements waiting and f
 `max_parallel` running, so elements compete for slots in plan order like steps do. Element
 events carry `item_index`; the fold keeps each element's record, so recovery reopens it.
 
-Where the next features go: an approval gate, a signal or a sleep is a step in WAITING that
-holds no slot, exactly like a backoff (`_backing_off`), left by a new command (Approve,
-Signal) or a new TimerKind. Each is a command, an event and maybe an effect here, and a
-case in the runner's `_perform` if it has a new effect.
+Each new kind of step is a command, an event and maybe an effect here, and a case in the
+runner's `_perform` if it has a new effect.
 """
 
 from __future__ import annotations
 
 import heapq
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from executor_server.domain.errors import FailedPrecondition, IllegalTransition, StepError
+from executor_server.domain.errors import FailedPrecondition, IllegalTransition, StepError, clip
 from executor_server.domain.frozen import FrozenList, freeze
-from executor_server.domain.limits import Limits
+from executor_server.domain.limits import MAX_PROMPT_CHARS, Limits
 from executor_server.domain.models import (
     Event,
     ExecutionError,
@@ -67,6 +73,7 @@ from executor_server.domain.models import (
 )
 from executor_server.domain.status import (
     STEP_TRANSITIONS,
+    ApprovalDecision,
     DependencyRule,
     EventType,
     ExecutionErrorType,
@@ -81,6 +88,7 @@ from executor_server.engine.references import ABSENT, ITEM, ITEM_INDEX
 from executor_server.engine.secrets import Secrets
 from executor_server.engine.sizes import TooLarge, json_size
 from executor_server.engine.state import ExecutionState
+from executor_server.engine.waits import Gate, SignalWait, SleepWait, deadline, rfc3339
 from executor_server.tools.protocol import Budget
 
 #: How long a cancelled attempt may take to stop before it is recorded as stopped anyway
@@ -152,6 +160,7 @@ class TimerKind(Enum):
     RETRY = "retry"  # a step's backoff is over
     DEADLINE = "deadline"  # max_execution_time
     STOP_GRACE = "stop-grace"  # cancelled attempts had their time to stop
+    WAIT = "wait"  # a step's wait ends by itself: a sleep's end, a gate's or signal's timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +216,30 @@ class Rollback:
 
 
 @dataclass(frozen=True, slots=True)
+class Approve:
+    """Decide the approval gate of step `step`; `arguments` (checked against the tool's
+    input schema by the caller) replace the step's own when not None."""
+
+    ticket: int = 0
+    step: int = -1
+    decision: ApprovalDecision = ApprovalDecision.APPROVE
+    arguments: Any = None
+    comment: str = ""
+    by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """The signal that step `step` waits for has come, with `payload` (already checked
+    against its schema by the caller)."""
+
+    ticket: int = 0
+    step: int = -1
+    payload: Any = None
+    by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Retry:
     """Run a FAILED or CANCELLED execution again from where it stopped (redrive)."""
 
@@ -235,6 +268,8 @@ Command = (
     | Resume
     | Cancel
     | Rollback
+    | Approve
+    | Signal
     | Retry
     | AwaitEnd
 )
@@ -340,6 +375,7 @@ class Machine:
         self._fan_outs: dict[int, _Elements] = {}  # the for_each steps open now
         self._took_part: list[bool] = []  # rolling back: the steps that have work to undo
         self._undone: set[int] = set()  # rolling back: the for_each steps done with
+        self._waiting: set[int] = set()  # WAITING for a decision, a signal or a time
         self._interrupted: list[int] = []  # attempts a previous process left running
         self._on_phase_end: list[int] = []  # tickets answered when the phase ends
         self._on_end: list[int] = []  # tickets answered when nothing more is to be done
@@ -371,6 +407,10 @@ class Machine:
                 self._cancel(ticket, reason, by)
             case Rollback(ticket, detach, by):
                 self._rollback(ticket, detach, by)
+            case Approve():
+                self._approve(command)
+            case Signal():
+                self._signal(command)
             case Retry(ticket, detach, by, limits):
                 self._retry(ticket, detach, by, limits)
             case AwaitEnd(ticket):
@@ -404,6 +444,9 @@ class Machine:
         retry_delay: float | None = None,
         progress: float | None = None,
         actor: str = "",
+        decision: ApprovalDecision | None = None,
+        signal: str = "",
+        wait_deadline: float | None = None,
         limits: ResourceLimits | None = None,
         item: int | None = None,
     ) -> int:
@@ -438,6 +481,9 @@ class Machine:
             retry_delay=retry_delay,
             progress=progress,
             actor=actor,
+            decision=decision,
+            signal=signal,
+            wait_deadline=wait_deadline,
             limits=limits,
             item_index=item,
         )
@@ -665,7 +711,9 @@ class Machine:
             idempotent, retry, tool = undo.idempotent, undo.retry, undo.tool
         else:
             idempotent, retry = self.program.idempotent[i], self.program.retry[i]
-            tool = self.program.tools[i]
+            step_tool = self.program.tools[i]
+            assert step_tool is not None  # only a step with a tool runs attempts
+            tool = step_tool
         if idempotent or retry.allows_retry(attempt, lost.error_type, True):
             self._emit(
                 EventType.STEP_RETRY_SCHEDULED,
@@ -708,11 +756,14 @@ class Machine:
             for i, waiting in enumerate(self._waiting_on)
             if waiting == 0 and steps[i].status is SS.PENDING
         ]
+        for i, step in enumerate(steps):
+            if step.status is SS.WAITING:  # waited when the previous process stopped
+                self._continue_wait(i)
         for i in free:
             if self.phase is not Phase.FORWARD:
                 break  # a condition that failed halted it
             if steps[i].status is SS.PENDING:
-                self._decide(i)
+                self._step_ready(i)
         if self.state.status is ES.RUNNING and self.phase is Phase.FORWARD:
             self._arm_deadline()
 
@@ -743,12 +794,13 @@ class Machine:
                     stack.append(d)
                     continue
                 self._waiting_on[d] -= 1
-                if self._waiting_on[d] == 0 and self._decide(d, settle=False):
+                if self._waiting_on[d] == 0 and self._step_ready(d, settle=False):
                     stack.append(d)
 
-    def _decide(self, i: int, *, settle: bool = True) -> bool:
-        """Every dependency of pending step i has settled: it runs, or it is skipped or
-        fails here. Returns whether it settled (with `settle`, its dependents are decided)."""
+    def _step_ready(self, i: int, *, settle: bool = True) -> bool:
+        """Every dependency of pending step i has settled: it is released (it runs, or first
+        waits: the condition comes before any gate), or it is skipped or fails here. Returns
+        whether it settled (with `settle`, its dependents are decided)."""
         steps = self.state.steps
         rule = self.program.rules[i]
         for d in self.program.dependencies[i]:
@@ -761,7 +813,7 @@ class Machine:
         else:
             condition = self.program.conditions[i]
             if condition is None:
-                heapq.heappush(self._ready, i)
+                self._release(i)
                 return False
             try:
                 holds = condition.evaluate(self._view, self.program.plan.metadata)
@@ -773,7 +825,7 @@ class Machine:
                 self._step_failed(i, error, settle=settle)
                 return True
             if holds:
-                heapq.heappush(self._ready, i)
+                self._release(i)
                 return False
             self._set_step(i, SS.SKIPPED, self._attempts[i], "condition false")
         if settle:
@@ -1124,9 +1176,9 @@ class Machine:
         paused = self.state.status is ES.PAUSED
         if self.phase in (Phase.FORWARD, Phase.ROLLBACK):
             # A paused execution stays paused, even with nothing left to do.
-            return not self._ready and not self._backing_off and not paused
+            return not self._ready and not self._backing_off and not self._waiting and not paused
         if self._cleaning_up:
-            return not self._ready and not self._backing_off and not paused
+            return not self._ready and not self._backing_off and not self._waiting and not paused
         if self.phase in _STOPPING:
             # A cancel ends it at once; a failure while paused ends it when it is resumed.
             return not paused or (self._stop is not None and self._stop[0] is ES.CANCELLED)
@@ -1209,6 +1261,13 @@ class Machine:
             i, SS.COMPLETED, ended.attempt, "completed", output=ended.output, usage=ended.usage
         )
         self._settle(i)
+
+    def _release(self, i: int) -> None:
+        """Step i may run (its rule and its condition said so): it runs, or first waits."""
+        if self.program.waits[i] is None:
+            heapq.heappush(self._ready, i)
+        else:
+            self._begin_wait(i)
 
     def _attempt_failed(
         self,
@@ -1309,6 +1368,178 @@ class Machine:
                 item=report.item if report.item >= 0 else None,
             )
 
+    # ------------------------------------------------------------ waiting
+
+    def _begin_wait(self, i: int) -> None:
+        """Step i waits for its gate, its signal or its time, holding no slot. A signal
+        that came first is consumed at once."""
+        wait = self.program.waits[i]
+        assert wait is not None  # only steps with a wait are sent here
+        now = self._clock()
+        ends = deadline(wait, now)
+        signal = ""
+        if isinstance(wait, Gate):
+            message = f"waiting for approval: {self.prompt(i)}"
+        elif isinstance(wait, SignalWait):
+            signal = wait.name
+            message = f"waiting for signal {signal!r}"
+        else:
+            assert ends is not None  # a sleep always ends
+            message = f"sleeping until {rfc3339(ends)}"
+        self._emit(
+            EventType.STEP_STATUS_CHANGED,
+            step=i,
+            step_status=SS.WAITING,
+            message=message,
+            signal=signal,
+            wait_deadline=ends,
+        )
+        if isinstance(wait, SignalWait) and i in self.state.signals:
+            self._wait_completed(i, self.state.signals[i], f"signal {signal!r} received earlier")
+            return
+        self._waiting.add(i)
+        if ends is not None:
+            self._out.effects.append(ArmTimer(Timer(TimerKind.WAIT, i), max(ends - now, 0.0)))
+
+    def _continue_wait(self, i: int) -> None:
+        """A wait the journal holds as open: approved, it runs; else it waits on, until the
+        same deadline."""
+        step = self.state.steps[i]
+        if step.approval is not None:  # decided APPROVE; a rejection ended the step
+            heapq.heappush(self._ready, i)
+            return
+        self._waiting.add(i)
+        if step.wait_deadline is not None:
+            left = max(step.wait_deadline - self._clock(), 0.0)
+            self._out.effects.append(ArmTimer(Timer(TimerKind.WAIT, i), left))
+
+    def _wait_timed_out(self, i: int) -> None:
+        wait = self.program.waits[i]
+        ends = self.state.steps[i].wait_deadline
+        if isinstance(wait, SleepWait):
+            assert ends is not None  # a sleep's WAITING event journals its end
+            when = rfc3339(ends)
+            self._wait_completed(i, freeze({"slept_until": when}), f"slept until {when}")
+        elif isinstance(wait, Gate):
+            assert wait.timeout is not None  # else no timer was armed
+            decision = wait.on_timeout
+            error = ExecutionError(
+                ExecutionErrorType.TIMEOUT,
+                f"no decision within {wait.timeout:g}s: on_timeout decided {decision.name}",
+                step_id=self._steps[i].id,
+            )
+            self._decide(i, decision, None, error.message, "", timed_out=error)
+        else:
+            assert isinstance(wait, SignalWait) and wait.timeout is not None
+            self._waiting.discard(i)
+            error = ExecutionError(
+                ExecutionErrorType.TIMEOUT,
+                f"no signal {wait.name!r} within {wait.timeout:g}s",
+                step_id=self._steps[i].id,
+            )
+            self._set_step(i, SS.FAILED, 0, error.message, error=error)
+            self._step_failed(i, error)
+
+    def _wait_completed(self, i: int, output: Any, message: str) -> None:
+        self._waiting.discard(i)
+        self._set_step(i, SS.COMPLETED, 0, message, output=output)
+        self._settle(i)
+
+    def _refuse_step(self, i: int, what: str, reason: str) -> FailedPrecondition:
+        return step_refusal(self.state, i, what, reason)
+
+    def _approve(self, command: Approve) -> None:
+        i = command.step
+        if not isinstance(self.program.waits[i], Gate):
+            raise self._refuse_step(i, "it has no approval gate", "NO_APPROVAL_GATE")
+        step = self.state.steps[i]
+        if step.approval is not None:
+            decided = step.approval
+            by = f" by {decided.actor}" if decided.actor else ""
+            raise self._refuse_step(
+                i, f"its gate was decided already ({decided.decision.name}{by})", "GATE_DECIDED"
+            )
+        if i not in self._waiting:
+            raise self._refuse_step(i, "its gate is not open", "STEP_NOT_WAITING")
+        self._decide(i, command.decision, command.arguments, command.comment, command.by)
+        self._reply(command.ticket)
+
+    def _decide(
+        self,
+        i: int,
+        decision: ApprovalDecision,
+        arguments: Any,
+        comment: str,
+        by: str,
+        timed_out: ExecutionError | None = None,
+    ) -> None:
+        """Record the decision; an approved step joins the ready heap (it starts when a slot
+        is free and the execution is not paused), a rejected one fails."""
+        self._waiting.discard(i)
+        self._out.effects.append(DisarmTimer(Timer(TimerKind.WAIT, i)))
+        self._emit(
+            EventType.APPROVAL_DECIDED,
+            step=i,
+            decision=decision,
+            message=comment,
+            output=arguments,
+            actor=by,
+            error=timed_out,
+        )
+        if decision is ApprovalDecision.APPROVE:
+            heapq.heappush(self._ready, i)
+            return
+        who = "its timeout" if timed_out is not None else (by or "request")
+        error = ExecutionError(
+            ExecutionErrorType.REJECTED,
+            f"rejected by {who}: {comment}" if comment else f"rejected by {who}",
+            step_id=self._steps[i].id,
+        )
+        self._set_step(i, SS.FAILED, 0, error.message, error=error)
+        self._step_failed(i, error)
+
+    def _signal(self, command: Signal) -> None:
+        i = command.step
+        wait = self.program.waits[i]
+        assert isinstance(wait, SignalWait)  # the caller found the step by its signal
+        if i in self.state.signals:
+            raise self._refuse_step(
+                i, f"signal {wait.name!r} was received already", "SIGNAL_RECEIVED"
+            )
+        status = self.state.steps[i].status
+        if self.phase is not Phase.FORWARD:
+            raise self._refuse("signal")
+        if status is not SS.PENDING and i not in self._waiting:
+            raise self._refuse_step(i, f"it no longer waits for {wait.name!r}", "STEP_NOT_WAITING")
+        self._emit(
+            EventType.SIGNAL_RECEIVED,
+            step=i,
+            signal=wait.name,
+            output=command.payload,
+            actor=command.by,
+            message=_by(f"signal {wait.name!r} received", command.by),
+        )
+        if i in self._waiting:
+            self._out.effects.append(DisarmTimer(Timer(TimerKind.WAIT, i)))
+            self._wait_completed(i, self.state.signals[i], f"signal {wait.name!r} received")
+        self._reply(command.ticket)
+
+    def prompt(self, i: int) -> str:
+        """Step i's gate prompt, its references resolved from the outputs it may see."""
+        gate = self.program.waits[i]
+        assert isinstance(gate, Gate)
+        try:
+            text = gate.prompt.resolve(self.outputs(), MAX_PROMPT_CHARS * 4)
+        except StepError:  # an output lacks the path: show what was written
+            text = gate.prompt.value
+        if not isinstance(text, str):
+            text = json.dumps(text, ensure_ascii=False)
+        return clip(text, MAX_PROMPT_CHARS)
+
+    def open_gates(self) -> list[int]:
+        """Steps whose gate waits for a decision, in plan order."""
+        return sorted(i for i in self._waiting if isinstance(self.program.waits[i], Gate))
+
     # ------------------------------------------------------------ timers
 
     def _timer_fired(self, timer: Timer) -> None:
@@ -1321,6 +1552,15 @@ class Machine:
                 else:
                     heapq.heappush(self._fan_outs[i].pending, -k if self.compensating else k)
                     self._requeue(i)
+        elif timer.kind is TimerKind.WAIT:
+            i = timer.step
+            if i in self._waiting:
+                ends = self.state.steps[i].wait_deadline
+                left = ends - self._clock() if ends is not None else 0.0
+                if left > 0:  # the loop's clock ran ahead of the wall clock: never cut short
+                    self._out.effects.append(ArmTimer(timer, left))
+                else:
+                    self._wait_timed_out(i)
         elif timer.kind is TimerKind.DEADLINE:
             if self.phase is Phase.FORWARD and self.state.status is ES.RUNNING:
                 limit = self._deadline
@@ -1378,13 +1618,18 @@ class Machine:
             self._stop_attempts(lambda _: True)
 
     def _stop_attempts(self, which: Callable[[int], bool]) -> None:
-        """Cancel the running attempts and end the backoffs of the steps `which` selects."""
+        """Cancel the running attempts, end the backoffs and the waits (those end CANCELLED
+        with the phase) of the steps `which` selects."""
         for i, k in sorted(self._backing_off):
             if which(i):
                 self._out.effects.append(DisarmTimer(Timer(TimerKind.RETRY, i, k)))
                 self._backing_off.discard((i, k))
                 attempt = self._attempts[i] if k < 0 else self._fan_outs[i].attempts[k]
                 self._attempt_stopped(i, attempt, self.compensating, None, k)
+        for i in sorted(self._waiting):
+            if which(i):
+                self._out.effects.append(DisarmTimer(Timer(TimerKind.WAIT, i)))
+                self._waiting.discard(i)
         cancelled = False
         for (i, k), attempt in self.running.items():
             if which(i):
@@ -1400,8 +1645,15 @@ class Machine:
         steps = self.state.steps
         note = "not run: the execution failed"
         for i, step in enumerate(steps):
-            if step.status is SS.PENDING and not self._is_cleanup(i):
+            if self._is_cleanup(i):
+                continue
+            if step.status is SS.PENDING:
                 self._set_step(i, SS.SKIPPED, self._attempts[i], note)
+            elif i in self._waiting:  # settled now: a cleanup step may depend on it
+                self._waiting.discard(i)
+                self._out.effects.append(DisarmTimer(Timer(TimerKind.WAIT, i)))
+                reason = "stopped waiting: the execution failed"
+                self._set_step(i, SS.CANCELLED, step.attempts, reason)
         self._ready = [i for i in self._ready if self._is_cleanup(i)]
         heapq.heapify(self._ready)
         queued = set(self._ready)
@@ -1419,7 +1671,7 @@ class Machine:
                 self._element_stopped(i, False)  # settles it if none of its elements ran
         for i in free:
             if steps[i].status is SS.PENDING and self._cleaning_up:
-                self._decide(i)
+                self._step_ready(i)
 
     def _end_phase(self) -> None:
         self.phase = Phase.ENDED
@@ -1439,12 +1691,17 @@ class Machine:
             never_ran, why = SS.CANCELLED, stop[1]
         else:
             never_ran, why = SS.SKIPPED, None
-        note = "not run: " + (why.message if why else "the execution failed")
+        reason = why.message if why else "the execution failed"
+        note = "not run: " + reason
         for i, step in enumerate(self.state.steps):
             if step.status is SS.PENDING:
                 self._set_step(i, never_ran, 0, note, error=why)
             elif step.status is SS.RUNNING:  # interrupted, and never restarted
                 self._set_step(i, SS.CANCELLED, step.attempts, note, error=why)
+            elif step.status is SS.WAITING:
+                self._set_step(
+                    i, SS.CANCELLED, step.attempts, f"stopped waiting: {reason}", error=why
+                )
         self._disarm_deadline()
         if stop is not None:
             status, error = stop
@@ -1570,12 +1827,14 @@ class Machine:
                 continue
             step = steps[i]
             if step.status is SS.COMPLETED and not step.nothing_to_undo:
-                tool = self.program.tools[i].spec.name
+                tool = self.program.tools[i]
+                why = (
+                    f"no compensation declared, and tool {tool.spec.name!r} cannot undo its calls"
+                    if tool is not None
+                    else "it only waited (a signal, a sleep)"
+                )
                 self._emit(
-                    EventType.STEP_NOTHING_TO_UNDO,
-                    step=i,
-                    message=f"nothing to undo: no compensation declared, and tool {tool!r} "
-                    "cannot undo its calls",
+                    EventType.STEP_NOTHING_TO_UNDO, step=i, message=f"nothing to undo: {why}"
                 )
             for d in self.program.dependencies[i]:  # nothing to undo here: pass the turn on
                 if self._took_part[d]:
@@ -1688,6 +1947,24 @@ class Machine:
     def element_output(self, i: int, item: int) -> Any:
         """What element `item` of for_each step `i` returned."""
         return self.state.steps[i].items[item].output
+
+
+def step_refusal(state: ExecutionState, i: int, what: str, reason: str) -> FailedPrecondition:
+    """A request about step i that its state does not allow; the details name the step's
+    status, and its decision when it has one."""
+    step = state.steps[i]
+    refusal = FailedPrecondition(
+        f"step {step.step_name or step.step_id!r} is {step.status.name}: {what}",
+        plan_id=state.plan.id,
+        status=state.status,
+        reason=reason,
+    )
+    refusal.metadata.update(step_id=step.step_id, step_status=step.status.name)
+    if step.approval is not None:
+        refusal.metadata.update(
+            decision=step.approval.decision.name, decided_by=step.approval.actor
+        )
+    return refusal
 
 
 def _by(what: str, actor: str) -> str:
@@ -1814,6 +2091,7 @@ def abandon(state: ExecutionState, why: str, clock: Callable[[], float] = time.t
     settle = {
         SS.PENDING: SS.SKIPPED,
         SS.RUNNING: SS.FAILED,
+        SS.WAITING: SS.FAILED,
         SS.COMPENSATING: SS.COMPENSATION_FAILED,
     }
     for i, step in enumerate(state.steps):

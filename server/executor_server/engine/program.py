@@ -18,6 +18,7 @@ from executor_server.domain.status import DependencyRule
 from executor_server.engine.conditions import Condition
 from executor_server.engine.policy import DEFAULT_MAX_CONCURRENT_STEPS, Retry, attempt_timeout
 from executor_server.engine.references import Template
+from executor_server.engine.waits import Wait
 from executor_server.tools.protocol import CompensatingTool, Tool
 
 if TYPE_CHECKING:
@@ -58,7 +59,8 @@ class Program:
     index: Mapping[str, int]  # id and name -> position
     dependencies: tuple[tuple[int, ...], ...]
     dependents: tuple[tuple[int, ...], ...]
-    tools: tuple[Tool, ...]
+    #: None for a step that only waits (a signal, a sleep): it never runs an attempt.
+    tools: tuple[Tool | None, ...]
     arguments: tuple[Template, ...]
     retry: tuple[Retry, ...]
     timeout: tuple[float, ...]  # seconds per attempt
@@ -76,6 +78,10 @@ class Program:
     concurrency: int
     #: `max_execution_time` in seconds, None when unlimited.
     deadline: float | None
+    #: What each step waits for once it is ready (a gate, a signal, a sleep), if anything.
+    waits: tuple[Wait | None, ...]
+    #: The step that waits for each signal name.
+    signals: Mapping[str, int]
 
     def __len__(self) -> int:
         return len(self.plan.steps)
@@ -91,9 +97,10 @@ def build_program(
     *,
     index: Mapping[str, int],
     dependencies: Sequence[tuple[int, ...]],
-    tools: Sequence[Tool],
+    tools: Sequence[Tool | None],
     output_rules: Sequence[tuple[OutputRule, ...]],
     compensation_tools: Sequence[Tool | None],
+    waits: Sequence[Wait | None] | None = None,
     conditions: Sequence[Condition | None] | None = None,
 ) -> Program:
     """Compile a plan whose every part validation has checked."""
@@ -113,7 +120,7 @@ def build_program(
         timeout = attempt_timeout(
             step_timeout=step.timeout,
             expected_duration=step.expected_duration,
-            tool_default=tool.spec.default_timeout,
+            tool_default=tool.spec.default_timeout if tool is not None else None,
             policy=options.timeout_policy,
         )
         call = step.tool_execution
@@ -134,11 +141,15 @@ def build_program(
                     by_tool=False,
                 )
             )
-        elif tool.spec.compensable and isinstance(tool, CompensatingTool):
+        elif tool is not None and tool.spec.compensable and isinstance(tool, CompensatingTool):
             undos.append(Undo(tool, template, retry, timeout, by_tool=True))
         else:
             undos.append(None)
     limit = options.resource_limits.max_execution_time
+    step_waits = tuple(waits) if waits is not None else (None,) * len(plan.steps)
+    signals = {
+        s.wait_for_signal.name: i for i, s in enumerate(plan.steps) if s.wait_for_signal is not None
+    }
     rules = tuple(step.dependency_rule for step in plan.steps)
     concurrency = options.max_concurrent_steps or DEFAULT_MAX_CONCURRENT_STEPS
     return Program(
@@ -153,7 +164,8 @@ def build_program(
         timeout=tuple(timeouts),
         output_rules=tuple(output_rules),
         undo=tuple(undos),
-        idempotent=tuple(t.spec.idempotent for t in tools),
+        # A step without a tool never runs an attempt; the hint is moot there.
+        idempotent=tuple(t.spec.idempotent if t is not None else True for t in tools),
         conditions=tuple(conditions) if conditions is not None else (None,) * len(plan.steps),
         rules=rules,
         has_cleanup=DependencyRule.ALL_DONE in rules,
@@ -165,4 +177,6 @@ def build_program(
         ),
         concurrency=concurrency,
         deadline=limit.total_seconds() if limit is not None else None,
+        waits=step_waits,
+        signals=signals,
     )

@@ -211,6 +211,11 @@ class Runner:
         attempt.task = task
         task.add_done_callback(lambda _: self._attempt_done(attempt))
 
+    def _tool(self, i: int) -> Tool:
+        tool = self.program.tools[i]
+        assert tool is not None  # the machine starts attempts only of steps with a tool
+        return tool
+
     def _end_attempt(self, attempt: _Attempt) -> None:
         self._attempts.pop(_key(attempt.effect), None)
         if attempt.timer is not None:
@@ -239,7 +244,7 @@ class Runner:
         i = effect.step
         step = self.program.plan.steps[i]
         undo = self.program.undo[i] if effect.compensation else None
-        tool = undo.tool if undo is not None else self.program.tools[i]
+        tool = undo.tool if undo is not None else self._tool(i)
         # observability: the attempt's span starts here.
         trace_context = self._observer.attempt_starting(
             step.id, effect.attempt, tool.spec.name, effect.compensation
@@ -270,7 +275,11 @@ class Runner:
         StepError."""
         i, k, program = effect.step, effect.item, self.program
         if not effect.compensation:
-            tool = program.tools[i]
+            tool = self._tool(i)
+            approval = self.machine.state.steps[i].approval
+            if approval is not None and approval.arguments is not None:
+                # Edited by the approver: checked then, and taken as they are.
+                return tool.invoke(approval.arguments, context)
             outputs = self.machine.outputs(own=i, item=k) if k >= 0 else self.machine.outputs()
             arguments = self._arguments(program.arguments[i], tool, outputs)
             return tool.invoke(arguments, context)
@@ -371,7 +380,7 @@ class Runner:
             if undo is not None:
                 check_json(undo.tool.spec, output, limit)
         else:
-            check_output(self.program.tools[i].spec, output, self.program.output_rules[i], limit)
+            check_output(self._tool(i).spec, output, self.program.output_rules[i], limit)
         return freeze(output)
 
     def _failed(
@@ -405,7 +414,7 @@ class Runner:
             # A cut-off attempt may have done part of its work: only an idempotent tool is
             # safe to call again blindly.
             undo = self.program.undo[effect.step]
-            tool = undo.tool if effect.compensation and undo else self.program.tools[effect.step]
+            tool = undo.tool if effect.compensation and undo else self._tool(effect.step)
             ended = self._failed(
                 attempt,
                 ExecutionErrorType.TIMEOUT,

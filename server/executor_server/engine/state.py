@@ -7,9 +7,11 @@ emits, and a restarted server applies the journal, so both arrive at the same st
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from executor_server.domain.models import (
     ActionPlan,
+    ApprovalRecord,
     CompensationResult,
     Event,
     ExecutionError,
@@ -20,9 +22,15 @@ from executor_server.domain.models import (
     ResourceUsage,
     StepResult,
 )
-from executor_server.domain.status import EventType, ExecutionStatus, StepStatus
+from executor_server.domain.status import (
+    EventType,
+    ExecutionErrorType,
+    ExecutionStatus,
+    StepStatus,
+)
 
 _COMPENSATION = frozenset(s for s in StepStatus if s.is_compensation)
+_TIMEOUT = ExecutionErrorType.TIMEOUT
 
 # Time spent in these statuses is the execution's running time; paused time is not.
 _ACTIVE = (ExecutionStatus.RUNNING, ExecutionStatus.ROLLING_BACK)
@@ -43,6 +51,7 @@ class ExecutionState:
         "limits",
         "plan",
         "rolling_back",
+        "signals",
         "start_time",
         "status",
         "steps",
@@ -65,6 +74,8 @@ class ExecutionState:
         self.start_time: float | None = None
         self.end_time: float | None = None
         self.last_sequence = 0
+        #: Payloads of the signals received, by the position of the step awaiting each.
+        self.signals: dict[int, Any] = {}
         self._active_since: float | None = None
         self._active_time = 0.0
         #: Running time when the plan deadline last started: 0, or when it was retried.
@@ -78,7 +89,18 @@ class ExecutionState:
         if kind is EventType.EXECUTION_STATUS_CHANGED:
             self._apply_execution(event)
             return
-        step = self.steps[self._index[event.step_id]]
+        position = self._index[event.step_id]
+        step = self.steps[position]
+        if kind is EventType.APPROVAL_DECIDED:
+            assert event.decision is not None
+            timed_out = event.error is not None and event.error.error_type is _TIMEOUT
+            step.approval = ApprovalRecord(
+                event.decision, event.message, event.actor, event.time, timed_out, event.output
+            )
+            return
+        if kind is EventType.SIGNAL_RECEIVED:
+            self.signals[position] = event.output
+            return
         if event.item_index is not None:
             self._apply_item(step.items[event.item_index], event)
             return
@@ -158,6 +180,10 @@ class ExecutionState:
         if new in _COMPENSATION:
             self._apply_compensation(step, new, event)
             return
+        if new is StepStatus.WAITING:
+            step.wait_start_time = event.time
+            step.wait_deadline = event.wait_deadline
+            return
         if new is StepStatus.RUNNING:
             step.attempts = event.attempt
             if step.start_time is None:
@@ -170,10 +196,14 @@ class ExecutionState:
             step.output = None
             step.error, step.error_type = "", None
             step.skipped_reason = ""
+            # A gate waits for a decision of its own again, a wait for its own end.
+            step.approval, step.wait_start_time, step.wait_deadline = None, None, None
             return
         step.end_time = event.time
         if new is StepStatus.SKIPPED:
             step.skipped_reason = event.message
+        if step.start_time is None:  # it only waited (a signal, a sleep, a rejected gate)
+            step.start_time = step.wait_start_time
         if new is StepStatus.COMPLETED:
             step.output = event.output
             step.error = ""
@@ -224,6 +254,7 @@ class ExecutionState:
             compensating_steps=c[StepStatus.COMPENSATING],
             compensated_steps=c[StepStatus.COMPENSATED],
             compensation_failed_steps=c[StepStatus.COMPENSATION_FAILED],
+            waiting_steps=c[StepStatus.WAITING],
         )
 
     def snapshot(self, now: float) -> ExecutionResult:
@@ -259,6 +290,9 @@ def _copy(step: StepResult) -> StepResult:
         step.start_time,
         step.end_time,
         replace(step.compensation) if step.compensation is not None else None,
+        step.wait_start_time,
+        step.wait_deadline,
+        step.approval,
         step.nothing_to_undo,
         step.skipped_reason,
         [replace(item) for item in step.items],

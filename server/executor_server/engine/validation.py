@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from jsonschema_rs import Draft202012Validator as Validator
 from jsonschema_rs import ValidationError
 
 from executor_server.domain.errors import FieldViolation, InvalidArgument
+from executor_server.domain.limits import MAX_JSON_DEPTH, MAX_PROMPT_CHARS, MAX_WAIT_SECONDS
 from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
@@ -32,12 +34,21 @@ from executor_server.engine import references
 from executor_server.engine.conditions import Condition, ConditionError, compile_condition
 from executor_server.engine.policy import MAX_ATTEMPTS_LIMIT
 from executor_server.engine.program import Program, build_program
-from executor_server.engine.secrets import has_secret
+from executor_server.engine.references import Template
+from executor_server.engine.secrets import (
+    declares_write_only,
+    find_secrets,
+    has_secret,
+    write_only_values,
+)
+from executor_server.engine.sizes import NotJson, TooDeep, TooLarge, json_size
+from executor_server.engine.waits import Gate, SignalWait, SleepWait, Wait
 from executor_server.tools.protocol import Tool
 from executor_server.tools.registry import ToolRegistry
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
+SIGNAL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 MAX_CONCURRENT_STEPS_LIMIT = 10_000
 
 
@@ -72,7 +83,11 @@ class SchemaError(ValueError):
 def carries_schemas(plan_steps: Iterable[ActionStep]) -> bool:
     """Whether steps bring JSON Schemas of their own: compiling those is CPU work sized by
     the request, best done off the event loop."""
-    return any(step.validation_rules for step in plan_steps)
+    return any(
+        step.validation_rules
+        or (step.wait_for_signal is not None and step.wait_for_signal.payload_schema)
+        for step in plan_steps
+    )
 
 
 # Tool schemas are checked on every attempt: remember them by identity, so the hot path
@@ -115,6 +130,15 @@ class _Collector:
             self.add(field, "must not be negative")
         elif positive and value == timedelta(0):
             self.add(field, "must be positive")
+
+    def wait(self, field: str, value: timedelta | None) -> float | None:
+        """A wait's length in seconds: positive and at most MAX_WAIT_SECONDS."""
+        if value is None:
+            return None
+        seconds = value.total_seconds()
+        if not 0 < seconds <= MAX_WAIT_SECONDS:
+            self.add(field, f"must be positive and at most {MAX_WAIT_SECONDS // 86400} days")
+        return seconds
 
     def retry_policy(self, field: str, policy: RetryPolicy | None) -> None:
         if policy is None:
@@ -219,14 +243,25 @@ def validate_plan(plan: ActionPlan, options: ExecutionOptions, tools: ToolRegist
             index[step.name] = i
 
     dependencies: list[tuple[int, ...]] = []
-    tools_by_step: list[Tool] = []
+    tools_by_step: list[Tool | None] = []
     rules: list[tuple[OutputRule, ...]] = []
+    waits: list[Wait | None] = []
+    awaited: dict[str, int] = {}
     for i, step in enumerate(plan.steps):
         step_deps, tool, step_rules = _check_step(check, step, f"plan.steps[{i}]", index, tools)
         dependencies.append(tuple(sorted(set(step_deps))))
-        if tool is not None:
-            tools_by_step.append(tool)
+        tools_by_step.append(tool)
         rules.append(step_rules)
+        waits.append(_check_wait(check, step, f"plan.steps[{i}]"))
+        signal = step.wait_for_signal
+        if signal is not None and SIGNAL_NAME.match(signal.name):
+            if signal.name in awaited:
+                check.add(
+                    f"plan.steps[{i}].wait_for_signal.name",
+                    f"signal {signal.name!r} is awaited by steps[{awaited[signal.name]}] "
+                    "already; each signal is awaited by one step",
+                )
+            awaited.setdefault(signal.name, i)
         if i in step_deps:
             check.add(f"plan.steps[{i}].dependencies", "a step cannot depend on itself")
 
@@ -252,6 +287,7 @@ def validate_plan(plan: ActionPlan, options: ExecutionOptions, tools: ToolRegist
             tools.get(s.compensation.tool_name) if s.compensation else None for s in plan.steps
         ],
         conditions=conditions,
+        waits=waits,
     )
 
 
@@ -279,6 +315,12 @@ def _check_fan_outs(
                     )
         if fan_out is None:
             continue
+        if step.waits:
+            check.add(
+                f"{field}.for_each",
+                "a for_each step runs its tool per element: it cannot also have an approval, "
+                "wait_for_signal or sleep",
+            )
         if fan_out.max_parallel < 0 or fan_out.max_parallel > MAX_CONCURRENT_STEPS_LIMIT:
             check.add(
                 f"{field}.for_each.max_parallel", f"must be at most {MAX_CONCURRENT_STEPS_LIMIT}"
@@ -343,6 +385,8 @@ def validate_step(
         check.add("step.for_each", "a step run on its own cannot fan out")
     if step.when:
         check.add("step.when", "a step run on its own has no condition")
+    if step.waits:
+        check.add("step", "a step run on its own cannot wait (approval, wait_for_signal, sleep)")
     _, tool, rules = _check_step(check, step, "step", {}, tools)
     known = set(known_outputs)
     if step.tool_execution is not None:
@@ -375,12 +419,24 @@ def _check_step(
 
     tool: Tool | None = None
     call = step.tool_execution
-    if call is None:
-        check.add(f"{field}.tool_execution", "a step needs a tool_execution")
-    elif (tool := tools.get(call.tool_name)) is None:
-        check.add(f"{field}.tool_execution.tool_name", _unknown_tool(tools, call.tool_name))
-    else:
-        check.arguments(f"{field}.tool_execution.arguments", tool, call.arguments)
+    kinds = [
+        k
+        for k, v in (
+            ("tool_execution", call),
+            ("wait_for_signal", step.wait_for_signal),
+            ("sleep", step.sleep),
+        )
+        if v is not None
+    ]
+    if not kinds:
+        check.add(f"{field}.tool_execution", "a step needs a tool_execution (or a wait)")
+    elif len(kinds) > 1:
+        check.add(field, f"a step does one thing; this one has {' and '.join(kinds)}")
+    if call is not None:
+        if (tool := tools.get(call.tool_name)) is None:
+            check.add(f"{field}.tool_execution.tool_name", _unknown_tool(tools, call.tool_name))
+        else:
+            check.arguments(f"{field}.tool_execution.arguments", tool, call.arguments)
 
     rules: list[OutputRule] = []
     if tool is not None and tool.spec.output_schema is not None:
@@ -410,6 +466,65 @@ def _check_step(
     return deps, tool, tuple(rules)
 
 
+def _check_wait(check: _Collector, step: ActionStep, field: str) -> Wait | None:
+    """Check what the step waits for and compile it."""
+    gate, signal, sleep = step.approval, step.wait_for_signal, step.sleep
+    if step.tool_execution is None and (signal is not None or sleep is not None):
+        kind = "wait_for_signal" if signal is not None else "sleep"
+        for part, present in (
+            ("approval", gate is not None),
+            ("compensation", step.compensation is not None),
+            ("validation_rules", bool(step.validation_rules)),
+            ("retry_policy", step.retry_policy is not None),
+            ("timeout", step.timeout is not None),
+            ("expected_duration", step.expected_duration is not None),
+        ):
+            if present:
+                hint = " (its wait's is wait_for_signal.timeout)" if part == "timeout" else ""
+                if kind == "sleep":
+                    hint = ""
+                check.add(
+                    f"{field}.{part}", f"a {kind} step runs no tool, so it takes no {part}{hint}"
+                )
+    if gate is not None and step.tool_execution is not None:
+        where = f"{field}.approval"
+        if len(gate.prompt) > MAX_PROMPT_CHARS:
+            check.add(f"{where}.prompt", f"longer than {MAX_PROMPT_CHARS} characters")
+        if find_secrets(gate.prompt):
+            check.add(f"{where}.prompt", "a prompt cannot use secrets: people read it")
+        return Gate(
+            prompt=Template(gate.prompt),
+            timeout=check.wait(f"{where}.timeout", gate.timeout),
+            on_timeout=gate.on_timeout,
+            allow_edit=gate.allow_edit,
+        )
+    if signal is not None:
+        where = f"{field}.wait_for_signal"
+        if not SIGNAL_NAME.match(signal.name):
+            check.add(
+                f"{where}.name",
+                f"{signal.name[:140]!r} must be a letter or _ then up to 127 of [A-Za-z0-9_.-]",
+            )
+        payload: Validator | None = None
+        if signal.payload_schema is not None:
+            try:
+                payload = compile_schema(signal.payload_schema)
+            except (ValidationError, SchemaError) as exc:
+                check.add(f"{where}.payload_schema", f"not a valid JSON Schema: {exc.message}")
+        return SignalWait(signal.name, check.wait(f"{where}.timeout", signal.timeout), payload)
+    if sleep is not None:
+        where = f"{field}.sleep"
+        if (sleep.duration is None) == (sleep.until is None):
+            check.add(where, "needs exactly one of duration and until")
+        until = sleep.until
+        if until is not None and not (0 <= until <= time.time() + MAX_WAIT_SECONDS):
+            check.add(
+                f"{where}.until", f"must be at most {MAX_WAIT_SECONDS // 86400} days from now"
+            )
+        return SleepWait(check.wait(f"{where}.duration", sleep.duration), until)
+    return None
+
+
 def _unknown_tool(tools: ToolRegistry, name: str) -> str:
     why = tools.disabled.get(name)
     if why is not None:
@@ -436,11 +551,16 @@ def _check_references(
             if step.compensation
             else set()
         )
-        if not refs and not comp_refs:
+        prompt_refs = references.find_references(step.approval.prompt) if step.approval else set()
+        if not refs and not comp_refs and not prompt_refs:
             continue
         ancestors = _ancestors(i, dependencies)
-        for where, found in (("tool_execution", refs), ("compensation", comp_refs)):
-            field = f"plan.steps[{i}].{where}.arguments"
+        for where, found in (
+            ("tool_execution.arguments", refs),
+            ("compensation.arguments", comp_refs),
+            ("approval.prompt", prompt_refs),
+        ):
+            field = f"plan.steps[{i}].{where}"
             for ref in sorted(found):
                 if ref not in index:
                     check.add(field, f"references unknown step {ref!r}")
@@ -528,3 +648,62 @@ def _loop_within(group: list[int], dependencies: list[tuple[int, ...]]) -> list[
         path.append(node)
         node = min(d for d in dependencies[node] if d in members and d != node)
     return list(reversed(path[position[node] :]))
+
+
+# ------------------------------------------------------------------ what waiting steps get
+
+
+def _json_within(field: str, value: Any, max_bytes: int) -> None:
+    """Raises InvalidArgument when `value` is not JSON, nests too deep or is too large."""
+    try:
+        json_size(value, max_bytes)
+    except NotJson:
+        why = "must be JSON"
+    except TooDeep:
+        why = f"nests deeper than {MAX_JSON_DEPTH} levels"
+    except TooLarge:
+        why = f"larger than {max_bytes:,} bytes as JSON"
+    else:
+        return
+    raise InvalidArgument([FieldViolation(field, why)], reason="INVALID_REQUEST")
+
+
+def _schema_violations(field: str, validator: Validator, value: Any) -> list[FieldViolation]:
+    violations = []
+    for error in validator.iter_errors(value):
+        path = ".".join(str(p) for p in error.instance_path)
+        violations.append(FieldViolation(f"{field}.{path}" if path else field, error.message))
+        if len(violations) == 50:
+            break
+    return violations
+
+
+def validate_edited_arguments(tool: Tool, arguments: Any, max_bytes: int) -> None:
+    """Arguments an approver gives a step instead of its own: JSON within `max_bytes` that
+    the tool's input schema accepts, setting none of its write-only properties (taken as
+    they are: no reference or secret is resolved).
+    Raises InvalidArgument with a field violation per problem."""
+    _json_within("arguments", arguments, max_bytes)
+    schema = tool.spec.input_schema
+    violations = _schema_violations("arguments", compile_schema(schema), arguments)
+    if declares_write_only(schema) and write_only_values(schema, arguments):
+        # The decision is journaled as given, and a write-only value never may be.
+        violations.append(
+            FieldViolation(
+                "arguments",
+                f"sets write-only arguments of tool {tool.spec.name!r}, which a decision "
+                "cannot carry (it is journaled); keep the step's own",
+            )
+        )
+    if violations:
+        raise InvalidArgument(violations, reason="INVALID_ARGUMENTS")
+
+
+def validate_signal_payload(wait: SignalWait, payload: Any, max_bytes: int) -> None:
+    """A signal's payload: JSON within `max_bytes` that its payload_schema accepts.
+    Raises InvalidArgument."""
+    _json_within("payload", payload, max_bytes)
+    if wait.payload is not None:
+        violations = _schema_violations("payload", wait.payload, payload)
+        if violations:
+            raise InvalidArgument(violations, reason="INVALID_PAYLOAD")

@@ -21,8 +21,12 @@ class PlanInfo:
         return self._by_id[step_id]
 
     def tool(self, step_id: str) -> str:
-        call = self.step(step_id).tool_execution
-        return call.tool_name if call is not None else ""
+        """The step's tool; a step that only waits is named by what it waits for, in
+        parentheses (no tool is named so)."""
+        step = self.step(step_id)
+        if step.tool_execution is not None:
+            return step.tool_execution.tool_name
+        return "(wait_for_signal)" if step.wait_for_signal is not None else "(sleep)"
 
     def undo_tool(self, step_id: str) -> str:
         """The tool that compensates the step: its declared compensation, else its own."""

@@ -50,6 +50,16 @@ class ExecutionLog:
                 fields = self._step_fields(event)
                 fields["retry_delay"] = event.retry_delay
                 log.info("step retry scheduled", extra=fields)
+            elif kind is EventType.APPROVAL_DECIDED:
+                fields = self._step_fields(event)
+                fields["decision"] = event.decision.name if event.decision else ""
+                fields["actor"] = event.actor
+                log.info("approval decided", extra=fields)
+            elif kind is EventType.SIGNAL_RECEIVED:
+                fields = self._step_fields(event)
+                fields["signal"] = event.signal
+                fields["actor"] = event.actor
+                log.info("signal received", extra=fields)
             elif debug and kind is EventType.STEP_PROGRESS:
                 fields = self._step_fields(event)
                 fields["progress"] = event.progress

@@ -304,7 +304,7 @@ class _Step:
         self.dependencies = dependencies  # ids or names, as the plan wrote them
         self.first_start: float | None = None  # its first attempt's start, until it settles
         self.attempt_open = False  # a forward attempt started and has not ended
-        self.ready_at: float | None = None  # when its retry may start
+        self.ready_at: float | None = None  # when its retry (or approved call) may start
         self.done_at = 0.0  # when it completed (0: not yet)
 
 
@@ -358,6 +358,11 @@ class ExecutionMetrics:
             elif kind is EventType.STEP_RETRY_SCHEDULED:
                 step = steps.get(event.step_id) or self._track(event)
                 self._retry(step, event, counts)
+            elif kind is EventType.APPROVAL_DECIDED:
+                # An approved step is ready from its decision: a person's wait is no
+                # scheduling delay.
+                step = steps.get(event.step_id) or self._track(event)
+                step.ready_at = event.time
         for counter, n in counts.items():
             counter.inc(n)
 

@@ -34,11 +34,17 @@ _SERVICE = "/executor.v1.ExecutorService/"
 REQUIRED_ROLE: dict[str, Role] = {
     **{
         _SERVICE + m: Role.VIEWER
-        for m in ("GetExecutionStatus", "WatchExecution", "ListExecutions", "ListTools")
+        for m in (
+            "GetExecutionStatus",
+            "WatchExecution",
+            "ListExecutions",
+            "ListTools",
+            "ListApprovals",
+        )
     },
+    **{_SERVICE + m: Role.APPROVER for m in ("ApproveStep", "SignalExecution")},
     # Re-running a failed execution spends its budget again, like submitting it.
     _SERVICE + "RetryExecution": Role.OPERATOR,
-    # Approval gates and signals will be Role.APPROVER here when they land.
 }
 
 _UNAUTHENTICATED = rpc_status.to_status(

@@ -17,6 +17,7 @@ from executor_server.domain.errors import FieldViolation, InvalidArgument
 from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
+    ApprovalGate,
     Compensation,
     Event,
     ExecutionError,
@@ -24,17 +25,26 @@ from executor_server.domain.models import (
     ExecutionResult,
     ForEach,
     ItemResult,
+    PendingApproval,
     Progress,
     ResourceLimits,
     ResourceUsage,
     RetryPolicy,
+    Sleep,
     StepResult,
     TimeoutPolicy,
     ToolExecution,
     ValidationRule,
+    WaitForSignal,
 )
-from executor_server.domain.status import DependencyRule, ExecutionErrorType, ExecutionStatus
+from executor_server.domain.status import (
+    ApprovalDecision,
+    DependencyRule,
+    ExecutionErrorType,
+    ExecutionStatus,
+)
 from executor_server.engine.executor import StepRunContext
+from executor_server.engine.waits import rfc3339
 from executor_server.store.protocol import ExecutionQuery, ExecutionSummary
 from executor_server.tools.protocol import ToolSpec
 from executor_server.tools.registry import LoadError
@@ -210,6 +220,9 @@ def step(message: pb.ActionStep, field: str) -> ActionStep:
         id=message.id,
         name=message.name,
         tool_execution=call,
+        wait_for_signal=_wait_for_signal(message, field),
+        sleep=_sleep(message, field),
+        approval=_approval(message, field),
         parameters=struct_to_dict(message.parameters),
         dependencies=tuple(message.dependencies),
         expected_duration=_duration(message, "expected_duration", field),
@@ -239,6 +252,77 @@ def _dependency_rule(value: int, field: str) -> DependencyRule:
     if value not in DependencyRule._value2member_map_:
         raise InvalidArgument([FieldViolation(field, f"unknown dependency rule {value}")])
     return DependencyRule(value)
+
+
+def _wait_for_signal(message: pb.ActionStep, field: str) -> WaitForSignal | None:
+    if not message.HasField("wait_for_signal"):
+        return None
+    wait = message.wait_for_signal
+    return WaitForSignal(
+        name=wait.name,
+        timeout=_duration(wait, "timeout", f"{field}.wait_for_signal"),
+        payload_schema=struct_to_dict(wait.payload_schema)
+        if wait.HasField("payload_schema")
+        else None,
+    )
+
+
+def _sleep(message: pb.ActionStep, field: str) -> Sleep | None:
+    if not message.HasField("sleep"):
+        return None
+    sleep = message.sleep
+    return Sleep(
+        duration=_duration(sleep, "duration", f"{field}.sleep"),
+        until=_epoch_checked(sleep, "until", f"{field}.sleep"),
+    )
+
+
+def approval_decision(
+    value: int, field: str, default: ApprovalDecision | None = None
+) -> ApprovalDecision:
+    """Raises InvalidArgument for a value that is not a decision (UNSPECIFIED is
+    `default`, when there is one: in a plan; a request must decide)."""
+    if value == 0 and default is not None:
+        return default
+    if value not in ApprovalDecision._value2member_map_:
+        raise InvalidArgument(
+            [
+                FieldViolation(
+                    field, "must be APPROVAL_DECISION_APPROVE or APPROVAL_DECISION_REJECT"
+                )
+            ],
+            reason="INVALID_PLAN" if default is not None else "INVALID_REQUEST",
+        )
+    return ApprovalDecision(value)
+
+
+def _approval(message: pb.ActionStep, field: str) -> ApprovalGate | None:
+    if not message.HasField("approval"):
+        return None
+    gate = message.approval
+    return ApprovalGate(
+        prompt=gate.prompt,
+        timeout=_duration(gate, "timeout", f"{field}.approval"),
+        on_timeout=approval_decision(
+            gate.on_timeout, f"{field}.approval.on_timeout", ApprovalDecision.REJECT
+        ),
+        allow_edit=gate.allow_edit,
+    )
+
+
+# google.protobuf.Timestamp's own range: years 1 to 9999.
+_MIN_TIMESTAMP, _MAX_TIMESTAMP = -62_135_596_800, 253_402_300_799
+
+
+def _epoch_checked(message: Any, field: str, where: str) -> float | None:
+    if not message.HasField(field):
+        return None
+    t: timestamp_pb2.Timestamp = getattr(message, field)
+    if not _MIN_TIMESTAMP <= t.seconds <= _MAX_TIMESTAMP or not 0 <= t.nanos < 1_000_000_000:
+        raise InvalidArgument(
+            [FieldViolation(f"{where}.{field}", "out of the range of google.protobuf.Timestamp")]
+        )
+    return t.seconds + t.nanos / 1e9
 
 
 def plan(message: pb.ActionPlan) -> ActionPlan:
@@ -297,6 +381,7 @@ def progress_to_pb(progress: Progress) -> pb.Progress:
         compensating_steps=progress.compensating_steps,
         compensated_steps=progress.compensated_steps,
         compensation_failed_steps=progress.compensation_failed_steps,
+        waiting_steps=progress.waiting_steps,
     )
 
 
@@ -335,6 +420,32 @@ def step_result_to_pb(result: StepResult, parameters: dict[str, Any]) -> pb.Step
         message.items.extend(_item_to_pb(item) for item in result.items)
     if parameters:
         message.metadata.update(parameters)
+    if result.wait_deadline is not None:
+        message.wait_deadline.FromNanoseconds(round(result.wait_deadline * 1e9))
+    decided = result.approval
+    if decided is not None:
+        message.approval.CopyFrom(
+            pb.ApprovalRecord(
+                decision=int(decided.decision),  # type: ignore[arg-type]
+                comment=decided.comment,
+                actor=decided.actor,
+                decide_time=_timestamp(decided.time),
+                timed_out=decided.timed_out,
+                edited=decided.arguments is not None,
+            )
+        )
+        message.metadata.update(
+            {
+                "approval": {
+                    "decision": decided.decision.name,
+                    "comment": decided.comment,
+                    "decided_by": decided.actor,
+                    "decide_time": rfc3339(decided.time),
+                    "timed_out": decided.timed_out,
+                    "edited": decided.arguments is not None,
+                }
+            }
+        )
     return message
 
 
@@ -426,7 +537,11 @@ def event_to_pb(event: Event) -> pb.ExecutionEvent:
         error=error_to_pb(event.error),
         progress=event.progress or 0.0,
         actor=event.actor,
+        decision=int(event.decision or 0),  # type: ignore[arg-type]
+        signal=event.signal,
     )
+    if event.wait_deadline is not None:
+        message.wait_deadline.FromNanoseconds(round(event.wait_deadline * 1e9))
     if event.retry_delay is not None:
         message.retry_delay.CopyFrom(seconds_to_duration(event.retry_delay))
     if event.output is not None:
@@ -491,3 +606,21 @@ def _epoch(message: Any, field: str) -> float | None:
         return None
     t: timestamp_pb2.Timestamp = getattr(message, field)
     return t.seconds + t.nanos / 1e9
+
+
+def pending_approval_to_pb(approval: PendingApproval) -> pb.PendingApproval:
+    message = pb.PendingApproval(
+        plan_id=approval.plan_id,
+        plan_name=approval.plan_name,
+        step_id=approval.step_id,
+        step_name=approval.step_name,
+        tool_name=approval.tool_name,
+        prompt=approval.prompt,
+        wait_start_time=_timestamp(approval.wait_start_time),
+        deadline=_timestamp(approval.deadline),
+        on_timeout=int(approval.on_timeout),  # type: ignore[arg-type]
+        allow_edit=approval.allow_edit,
+    )
+    if isinstance(approval.arguments, dict):
+        message.arguments.update(approval.arguments)
+    return message

@@ -35,6 +35,8 @@ BATCH_CACHE = 256
 BATCH_CACHE_BYTES = 64 * 1024 * 1024
 DEFAULT_EXECUTIONS_PAGE = 50
 MAX_EXECUTIONS_PAGE = 1000
+DEFAULT_APPROVALS_PAGE = 50
+MAX_APPROVALS_PAGE = 1000
 
 
 def _required(present: bool, field: str) -> None:
@@ -286,6 +288,64 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
         return pb.DeleteExecutionResponse()
 
     @unary
+    async def ApproveStep(
+        self, request: pb.ApproveStepRequest, context: Context
+    ) -> pb.ApproveStepResponse:
+        plan_id = _plan_id(request.plan_id)
+        _required(bool(request.step), "step")
+        decision = convert.approval_decision(request.decision, "decision")
+        arguments = (
+            convert.struct_to_dict(request.arguments) if request.HasField("arguments") else None
+        )
+        result, parameters = await self._executor.approve(
+            plan_id,
+            request.step,
+            decision,
+            arguments=arguments,
+            comment=request.comment,
+            by=caller().name,
+        )
+        answer = pb.ApproveStepResponse(result=convert.step_result_to_pb(result, parameters))
+        convert.fit_outputs(answer, [answer.result], self._answer_budget)
+        return answer
+
+    @unary
+    async def SignalExecution(
+        self, request: pb.SignalExecutionRequest, context: Context
+    ) -> pb.SignalExecutionResponse:
+        plan_id = _plan_id(request.plan_id)
+        _required(bool(request.name), "name")
+        payload = convert.value_to_py(request.payload) if request.HasField("payload") else None
+        status = await self._executor.signal(plan_id, request.name, payload, by=caller().name)
+        return pb.SignalExecutionResponse(status=int(status))  # type: ignore[arg-type]
+
+    @unary
+    async def ListApprovals(
+        self, request: pb.ListApprovalsRequest, context: Context
+    ) -> pb.ListApprovalsResponse:
+        if request.page_size < 0:
+            raise InvalidArgument([FieldViolation("page_size", "must not be negative")])
+        size = min(request.page_size or DEFAULT_APPROVALS_PAGE, MAX_APPROVALS_PAGE)
+        after = _inbox_position(request.page_token, request.plan_id) if request.page_token else None
+        page, more = self._executor.list_approvals(request.plan_id, after, size)
+        answer = pb.ListApprovalsResponse()
+        budget = self._answer_budget
+        for n, approval in enumerate(page):
+            entry = convert.pending_approval_to_pb(approval)
+            budget -= entry.ByteSize() + 8
+            if budget < 0 and n:  # the rest on the next page: each answer fits a message
+                more = True
+                page = page[:n]
+                break
+            answer.approvals.append(entry)
+        if more and page:
+            last = page[-1]
+            answer.next_page_token = _inbox_token(
+                (last.wait_start_time, last.plan_id, last.position), request.plan_id
+            )
+        return answer
+
+    @unary
     async def RetryExecution(
         self, request: pb.RetryExecutionRequest, context: Context
     ) -> pb.RetryExecutionResponse:
@@ -341,5 +401,26 @@ def _position(token: str, filter_digest: str) -> tuple[float, str]:
     if issued_for != filter_digest:
         raise InvalidArgument(
             [FieldViolation("page_token", "issued for a different filter: start again")]
+        )
+    return after
+
+
+def _inbox_token(after: tuple[float, str, int], plan_id: str) -> str:
+    text = json.dumps({"t": after[0], "id": after[1], "i": after[2], "p": plan_id})
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _inbox_position(token: str, plan_id: str) -> tuple[float, str, int]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        after = (float(data["t"]), str(data["id"]), int(data["i"]))
+        issued_for = str(data["p"])
+    except (binascii.Error, ValueError, TypeError, KeyError):
+        raise InvalidArgument(
+            [FieldViolation("page_token", "not a token this server issued")]
+        ) from None
+    if issued_for != plan_id:
+        raise InvalidArgument(
+            [FieldViolation("page_token", "issued for a different plan_id: start again")]
         )
     return after

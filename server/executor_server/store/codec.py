@@ -14,6 +14,7 @@ from pydantic import TypeAdapter
 from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
+    ApprovalGate,
     Compensation,
     Event,
     ExecutionError,
@@ -22,11 +23,14 @@ from executor_server.domain.models import (
     ResourceLimits,
     ResourceUsage,
     RetryPolicy,
+    Sleep,
     TimeoutPolicy,
     ToolExecution,
     ValidationRule,
+    WaitForSignal,
 )
 from executor_server.domain.status import (
+    ApprovalDecision,
     DependencyRule,
     EventType,
     ExecutionErrorType,
@@ -75,6 +79,12 @@ def encode_event(event: Event) -> str:
         data["ix"] = event.item_index
     if event.item_count is not None:
         data["ic"] = event.item_count
+    if event.decision is not None:
+        data["d"] = int(event.decision)
+    if event.signal:
+        data["sg"] = event.signal
+    if event.wait_deadline is not None:
+        data["wd"] = event.wait_deadline
     return _dumps(data)
 
 
@@ -83,6 +93,7 @@ def decode_event(plan_id: str, sequence: int, text: str | bytes) -> Event:
     error = data.get("e")
     usage = data.get("u")
     step_status = data.get("ss")
+    decision = data.get("d")
     return Event(
         sequence=sequence,
         plan_id=plan_id,
@@ -105,6 +116,9 @@ def decode_event(plan_id: str, sequence: int, text: str | bytes) -> Event:
         limits=_limits_in(data["rl"]) if "rl" in data else None,
         item_index=data.get("ix"),
         item_count=data.get("ic"),
+        decision=ApprovalDecision(decision) if decision is not None else None,
+        signal=data.get("sg", ""),
+        wait_deadline=data.get("wd"),
     )
 
 
@@ -254,6 +268,7 @@ def _plan_out(plan: ActionPlan) -> dict[str, Any]:
                     )
                     if s.for_each is not None
                     else None,
+                    **_waits_out(s),
                 }
             )
         )
@@ -300,6 +315,7 @@ def _plan_in(data: dict[str, Any]) -> ActionPlan:
                 )
                 if "for_each" in s
                 else None,
+                **_waits_in(s),
             )
         )
     return ActionPlan(
@@ -332,6 +348,59 @@ def _limits_in(limits: dict[str, Any]) -> ResourceLimits:
         max_execution_time=_duration(limits.get("max_execution_time")),
         max_tool_invocations=limits.get("max_tool_invocations", 0),
     )
+
+
+def _waits_out(step: ActionStep) -> dict[str, Any]:
+    """A step's gate, signal wait or sleep (absent from plans stored before they existed)."""
+    gate, signal, sleep = step.approval, step.wait_for_signal, step.sleep
+    return {
+        "approval": _compact(
+            {
+                "prompt": gate.prompt,
+                "timeout": _seconds(gate.timeout),
+                "on_timeout": int(gate.on_timeout),
+                "allow_edit": gate.allow_edit,
+            }
+        )
+        if gate is not None
+        else None,
+        "wait_for_signal": _compact(
+            {
+                "name": signal.name,
+                "timeout": _seconds(signal.timeout),
+                "payload_schema": signal.payload_schema,
+            }
+        )
+        if signal is not None
+        else None,
+        "sleep": {"duration": _seconds(sleep.duration), "until": sleep.until}
+        if sleep is not None
+        else None,
+    }
+
+
+def _waits_in(data: dict[str, Any]) -> dict[str, Any]:
+    gate, signal, sleep = data.get("approval"), data.get("wait_for_signal"), data.get("sleep")
+    return {
+        "approval": ApprovalGate(
+            prompt=gate.get("prompt", ""),
+            timeout=_duration(gate.get("timeout")),
+            on_timeout=ApprovalDecision(gate.get("on_timeout", ApprovalDecision.REJECT)),
+            allow_edit=gate.get("allow_edit", False),
+        )
+        if gate is not None
+        else None,
+        "wait_for_signal": WaitForSignal(
+            name=signal["name"],
+            timeout=_duration(signal.get("timeout")),
+            payload_schema=signal.get("payload_schema"),
+        )
+        if signal is not None
+        else None,
+        "sleep": Sleep(duration=_duration(sleep.get("duration")), until=sleep.get("until"))
+        if sleep is not None
+        else None,
+    }
 
 
 def _options_out(options: ExecutionOptions) -> dict[str, Any]:

@@ -86,6 +86,55 @@ func (DependencyRule) EnumDescriptor() ([]byte, []int) {
 	return file_executor_v1_executor_proto_rawDescGZIP(), []int{0}
 }
 
+type ApprovalDecision int32
+
+const (
+	ApprovalDecision_APPROVAL_DECISION_UNSPECIFIED ApprovalDecision = 0
+	ApprovalDecision_APPROVAL_DECISION_APPROVE     ApprovalDecision = 1
+	ApprovalDecision_APPROVAL_DECISION_REJECT      ApprovalDecision = 2
+)
+
+// Enum value maps for ApprovalDecision.
+var (
+	ApprovalDecision_name = map[int32]string{
+		0: "APPROVAL_DECISION_UNSPECIFIED",
+		1: "APPROVAL_DECISION_APPROVE",
+		2: "APPROVAL_DECISION_REJECT",
+	}
+	ApprovalDecision_value = map[string]int32{
+		"APPROVAL_DECISION_UNSPECIFIED": 0,
+		"APPROVAL_DECISION_APPROVE":     1,
+		"APPROVAL_DECISION_REJECT":      2,
+	}
+)
+
+func (x ApprovalDecision) Enum() *ApprovalDecision {
+	p := new(ApprovalDecision)
+	*p = x
+	return p
+}
+
+func (x ApprovalDecision) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ApprovalDecision) Descriptor() protoreflect.EnumDescriptor {
+	return file_executor_v1_executor_proto_enumTypes[1].Descriptor()
+}
+
+func (ApprovalDecision) Type() protoreflect.EnumType {
+	return &file_executor_v1_executor_proto_enumTypes[1]
+}
+
+func (x ApprovalDecision) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ApprovalDecision.Descriptor instead.
+func (ApprovalDecision) EnumDescriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{1}
+}
+
 type ExecutionStatus int32
 
 const (
@@ -140,11 +189,11 @@ func (x ExecutionStatus) String() string {
 }
 
 func (ExecutionStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[1].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[2].Descriptor()
 }
 
 func (ExecutionStatus) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[1]
+	return &file_executor_v1_executor_proto_enumTypes[2]
 }
 
 func (x ExecutionStatus) Number() protoreflect.EnumNumber {
@@ -153,7 +202,7 @@ func (x ExecutionStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExecutionStatus.Descriptor instead.
 func (ExecutionStatus) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{1}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{2}
 }
 
 type StepStatus int32
@@ -169,21 +218,24 @@ const (
 	StepStatus_STEP_STATUS_COMPENSATING        StepStatus = 7
 	StepStatus_STEP_STATUS_COMPENSATED         StepStatus = 8
 	StepStatus_STEP_STATUS_COMPENSATION_FAILED StepStatus = 9
+	// Waiting for a decision, a signal or a time; holds no concurrency slot.
+	StepStatus_STEP_STATUS_WAITING StepStatus = 10
 )
 
 // Enum value maps for StepStatus.
 var (
 	StepStatus_name = map[int32]string{
-		0: "STEP_STATUS_UNSPECIFIED",
-		1: "STEP_STATUS_PENDING",
-		2: "STEP_STATUS_RUNNING",
-		3: "STEP_STATUS_COMPLETED",
-		4: "STEP_STATUS_FAILED",
-		5: "STEP_STATUS_SKIPPED",
-		6: "STEP_STATUS_CANCELLED",
-		7: "STEP_STATUS_COMPENSATING",
-		8: "STEP_STATUS_COMPENSATED",
-		9: "STEP_STATUS_COMPENSATION_FAILED",
+		0:  "STEP_STATUS_UNSPECIFIED",
+		1:  "STEP_STATUS_PENDING",
+		2:  "STEP_STATUS_RUNNING",
+		3:  "STEP_STATUS_COMPLETED",
+		4:  "STEP_STATUS_FAILED",
+		5:  "STEP_STATUS_SKIPPED",
+		6:  "STEP_STATUS_CANCELLED",
+		7:  "STEP_STATUS_COMPENSATING",
+		8:  "STEP_STATUS_COMPENSATED",
+		9:  "STEP_STATUS_COMPENSATION_FAILED",
+		10: "STEP_STATUS_WAITING",
 	}
 	StepStatus_value = map[string]int32{
 		"STEP_STATUS_UNSPECIFIED":         0,
@@ -196,6 +248,7 @@ var (
 		"STEP_STATUS_COMPENSATING":        7,
 		"STEP_STATUS_COMPENSATED":         8,
 		"STEP_STATUS_COMPENSATION_FAILED": 9,
+		"STEP_STATUS_WAITING":             10,
 	}
 )
 
@@ -210,11 +263,11 @@ func (x StepStatus) String() string {
 }
 
 func (StepStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[2].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[3].Descriptor()
 }
 
 func (StepStatus) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[2]
+	return &file_executor_v1_executor_proto_enumTypes[3]
 }
 
 func (x StepStatus) Number() protoreflect.EnumNumber {
@@ -223,7 +276,7 @@ func (x StepStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StepStatus.Descriptor instead.
 func (StepStatus) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{2}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
 }
 
 type ExecutionErrorType int32
@@ -239,21 +292,25 @@ const (
 	ExecutionErrorType_EXECUTION_ERROR_TYPE_DEPENDENCY_FAILED  ExecutionErrorType = 7
 	ExecutionErrorType_EXECUTION_ERROR_TYPE_CANCELLED          ExecutionErrorType = 8
 	ExecutionErrorType_EXECUTION_ERROR_TYPE_INTERNAL           ExecutionErrorType = 9
+	// An approval gate was rejected (by a person or by its timeout); never
+	// retried.
+	ExecutionErrorType_EXECUTION_ERROR_TYPE_REJECTED ExecutionErrorType = 10
 )
 
 // Enum value maps for ExecutionErrorType.
 var (
 	ExecutionErrorType_name = map[int32]string{
-		0: "EXECUTION_ERROR_TYPE_UNSPECIFIED",
-		1: "EXECUTION_ERROR_TYPE_TOOL_NOT_FOUND",
-		2: "EXECUTION_ERROR_TYPE_RESOURCE_EXHAUSTED",
-		3: "EXECUTION_ERROR_TYPE_TIMEOUT",
-		4: "EXECUTION_ERROR_TYPE_NETWORK",
-		5: "EXECUTION_ERROR_TYPE_VALIDATION",
-		6: "EXECUTION_ERROR_TYPE_TOOL_FAILED",
-		7: "EXECUTION_ERROR_TYPE_DEPENDENCY_FAILED",
-		8: "EXECUTION_ERROR_TYPE_CANCELLED",
-		9: "EXECUTION_ERROR_TYPE_INTERNAL",
+		0:  "EXECUTION_ERROR_TYPE_UNSPECIFIED",
+		1:  "EXECUTION_ERROR_TYPE_TOOL_NOT_FOUND",
+		2:  "EXECUTION_ERROR_TYPE_RESOURCE_EXHAUSTED",
+		3:  "EXECUTION_ERROR_TYPE_TIMEOUT",
+		4:  "EXECUTION_ERROR_TYPE_NETWORK",
+		5:  "EXECUTION_ERROR_TYPE_VALIDATION",
+		6:  "EXECUTION_ERROR_TYPE_TOOL_FAILED",
+		7:  "EXECUTION_ERROR_TYPE_DEPENDENCY_FAILED",
+		8:  "EXECUTION_ERROR_TYPE_CANCELLED",
+		9:  "EXECUTION_ERROR_TYPE_INTERNAL",
+		10: "EXECUTION_ERROR_TYPE_REJECTED",
 	}
 	ExecutionErrorType_value = map[string]int32{
 		"EXECUTION_ERROR_TYPE_UNSPECIFIED":        0,
@@ -266,6 +323,7 @@ var (
 		"EXECUTION_ERROR_TYPE_DEPENDENCY_FAILED":  7,
 		"EXECUTION_ERROR_TYPE_CANCELLED":          8,
 		"EXECUTION_ERROR_TYPE_INTERNAL":           9,
+		"EXECUTION_ERROR_TYPE_REJECTED":           10,
 	}
 )
 
@@ -280,11 +338,11 @@ func (x ExecutionErrorType) String() string {
 }
 
 func (ExecutionErrorType) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[3].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[4].Descriptor()
 }
 
 func (ExecutionErrorType) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[3]
+	return &file_executor_v1_executor_proto_enumTypes[4]
 }
 
 func (x ExecutionErrorType) Number() protoreflect.EnumNumber {
@@ -293,7 +351,7 @@ func (x ExecutionErrorType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExecutionErrorType.Descriptor instead.
 func (ExecutionErrorType) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{4}
 }
 
 type ExecutionEventType int32
@@ -308,6 +366,11 @@ const (
 	ExecutionEventType_EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED ExecutionEventType = 3
 	// A running tool reported progress (with options.progress_reporting).
 	ExecutionEventType_EXECUTION_EVENT_TYPE_STEP_PROGRESS ExecutionEventType = 4
+	// An approval gate was decided (see `decision`, `actor`, `message` for the
+	// comment, and `output` for replaced arguments).
+	ExecutionEventType_EXECUTION_EVENT_TYPE_APPROVAL_DECIDED ExecutionEventType = 5
+	// A signal arrived (see `signal`; `output` is its payload).
+	ExecutionEventType_EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED ExecutionEventType = 6
 	// A rollback reached a COMPLETED step that has nothing to undo (no compensation
 	// declared, and its tool cannot undo its calls).
 	ExecutionEventType_EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO ExecutionEventType = 8
@@ -321,6 +384,8 @@ var (
 		2: "EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED",
 		3: "EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED",
 		4: "EXECUTION_EVENT_TYPE_STEP_PROGRESS",
+		5: "EXECUTION_EVENT_TYPE_APPROVAL_DECIDED",
+		6: "EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED",
 		8: "EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO",
 	}
 	ExecutionEventType_value = map[string]int32{
@@ -329,6 +394,8 @@ var (
 		"EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED":      2,
 		"EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED":     3,
 		"EXECUTION_EVENT_TYPE_STEP_PROGRESS":            4,
+		"EXECUTION_EVENT_TYPE_APPROVAL_DECIDED":         5,
+		"EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED":          6,
 		"EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO":     8,
 	}
 )
@@ -344,11 +411,11 @@ func (x ExecutionEventType) String() string {
 }
 
 func (ExecutionEventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[4].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[5].Descriptor()
 }
 
 func (ExecutionEventType) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[4]
+	return &file_executor_v1_executor_proto_enumTypes[5]
 }
 
 func (x ExecutionEventType) Number() protoreflect.EnumNumber {
@@ -357,7 +424,7 @@ func (x ExecutionEventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExecutionEventType.Descriptor instead.
 func (ExecutionEventType) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{4}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{5}
 }
 
 // A DAG of steps. Steps run when all their dependencies have completed.
@@ -445,6 +512,8 @@ type ActionStep struct {
 	// Types that are valid to be assigned to StepType:
 	//
 	//	*ActionStep_ToolExecution
+	//	*ActionStep_WaitForSignal
+	//	*ActionStep_Sleep
 	StepType isActionStep_StepType `protobuf_oneof:"step_type"`
 	// Free-form data returned unchanged in the step's result metadata.
 	Parameters *structpb.Struct `protobuf:"bytes,4,opt,name=parameters,proto3" json:"parameters,omitempty"`
@@ -462,6 +531,9 @@ type ActionStep struct {
 	ValidationRules []*ValidationRule `protobuf:"bytes,9,rep,name=validation_rules,json=validationRules,proto3" json:"validation_rules,omitempty"`
 	// How to undo the step during rollback.
 	Compensation *Compensation `protobuf:"bytes,10,opt,name=compensation,proto3" json:"compensation,omitempty"`
+	// Hold the tool call until someone decides (ApproveStep). Only for a
+	// tool_execution step.
+	Approval *ApprovalGate `protobuf:"bytes,13,opt,name=approval,proto3" json:"approval,omitempty"`
 	// A CEL expression over `steps.<name>.output`, `steps.<name>.status` (of the
 	// step's ancestors) and `plan.metadata`, evaluated when the step becomes
 	// ready; false: the step is SKIPPED ("condition false"). Empty: always true.
@@ -536,6 +608,24 @@ func (x *ActionStep) GetToolExecution() *ToolExecution {
 	return nil
 }
 
+func (x *ActionStep) GetWaitForSignal() *WaitForSignal {
+	if x != nil {
+		if x, ok := x.StepType.(*ActionStep_WaitForSignal); ok {
+			return x.WaitForSignal
+		}
+	}
+	return nil
+}
+
+func (x *ActionStep) GetSleep() *Sleep {
+	if x != nil {
+		if x, ok := x.StepType.(*ActionStep_Sleep); ok {
+			return x.Sleep
+		}
+	}
+	return nil
+}
+
 func (x *ActionStep) GetParameters() *structpb.Struct {
 	if x != nil {
 		return x.Parameters
@@ -585,6 +675,13 @@ func (x *ActionStep) GetCompensation() *Compensation {
 	return nil
 }
 
+func (x *ActionStep) GetApproval() *ApprovalGate {
+	if x != nil {
+		return x.Approval
+	}
+	return nil
+}
+
 func (x *ActionStep) GetWhen() string {
 	if x != nil {
 		return x.When
@@ -614,7 +711,21 @@ type ActionStep_ToolExecution struct {
 	ToolExecution *ToolExecution `protobuf:"bytes,3,opt,name=tool_execution,json=toolExecution,proto3,oneof"`
 }
 
+type ActionStep_WaitForSignal struct {
+	// Wait for a signal (SignalExecution); the step's output is its payload.
+	WaitForSignal *WaitForSignal `protobuf:"bytes,11,opt,name=wait_for_signal,json=waitForSignal,proto3,oneof"`
+}
+
+type ActionStep_Sleep struct {
+	// Wait until a time; the output is {"slept_until": RFC 3339 time}.
+	Sleep *Sleep `protobuf:"bytes,12,opt,name=sleep,proto3,oneof"`
+}
+
 func (*ActionStep_ToolExecution) isActionStep_StepType() {}
+
+func (*ActionStep_WaitForSignal) isActionStep_StepType() {}
+
+func (*ActionStep_Sleep) isActionStep_StepType() {}
 
 // Fan-out: one run of a step's tool per element of a list. Each element has its
 // own attempts, retries and timeout; the step's output is the list of the
@@ -676,6 +787,204 @@ func (x *ForEach) GetMaxParallel() uint32 {
 	return 0
 }
 
+// A step that waits, holding no concurrency slot, until a signal of this name
+// arrives. Each name is awaited by at most one step of a plan.
+type WaitForSignal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// [A-Za-z_][A-Za-z0-9_.-]{0,127}
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Fails the step with TIMEOUT when no signal came within it (from when the
+	// step started waiting); unset waits forever.
+	Timeout *durationpb.Duration `protobuf:"bytes,2,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// A JSON Schema (2020-12) the payload must satisfy; a signal that does not is
+	// INVALID_ARGUMENT and is not kept.
+	PayloadSchema *structpb.Struct `protobuf:"bytes,3,opt,name=payload_schema,json=payloadSchema,proto3" json:"payload_schema,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitForSignal) Reset() {
+	*x = WaitForSignal{}
+	mi := &file_executor_v1_executor_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitForSignal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitForSignal) ProtoMessage() {}
+
+func (x *WaitForSignal) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitForSignal.ProtoReflect.Descriptor instead.
+func (*WaitForSignal) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *WaitForSignal) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WaitForSignal) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *WaitForSignal) GetPayloadSchema() *structpb.Struct {
+	if x != nil {
+		return x.PayloadSchema
+	}
+	return nil
+}
+
+// A step that waits, holding no concurrency slot, for a while. Exactly one of
+// `duration` and `until`. The end is fixed (and journaled) when the step starts
+// waiting, so a restart neither shortens nor restarts it.
+type Sleep struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Duration      *durationpb.Duration   `protobuf:"bytes,1,opt,name=duration,proto3" json:"duration,omitempty"`
+	Until         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Sleep) Reset() {
+	*x = Sleep{}
+	mi := &file_executor_v1_executor_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Sleep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Sleep) ProtoMessage() {}
+
+func (x *Sleep) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Sleep.ProtoReflect.Descriptor instead.
+func (*Sleep) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Sleep) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *Sleep) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+// A gate before a step's tool call: the step waits (holding no slot) for a
+// decision once its dependencies completed.
+type ApprovalGate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Shown to whoever decides; may hold `${steps.<name-or-id>.output...}`
+	// references to the step's dependencies, resolved when the step waits.
+	Prompt string `protobuf:"bytes,1,opt,name=prompt,proto3" json:"prompt,omitempty"`
+	// Applies `on_timeout` when no decision came within it; unset waits forever.
+	Timeout *durationpb.Duration `protobuf:"bytes,2,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// What the timeout decides (default REJECT).
+	OnTimeout ApprovalDecision `protobuf:"varint,3,opt,name=on_timeout,json=onTimeout,proto3,enum=executor.v1.ApprovalDecision" json:"on_timeout,omitempty"`
+	// The decision may replace the step's arguments (checked against the tool's
+	// input_schema).
+	AllowEdit     bool `protobuf:"varint,4,opt,name=allow_edit,json=allowEdit,proto3" json:"allow_edit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApprovalGate) Reset() {
+	*x = ApprovalGate{}
+	mi := &file_executor_v1_executor_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApprovalGate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApprovalGate) ProtoMessage() {}
+
+func (x *ApprovalGate) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApprovalGate.ProtoReflect.Descriptor instead.
+func (*ApprovalGate) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ApprovalGate) GetPrompt() string {
+	if x != nil {
+		return x.Prompt
+	}
+	return ""
+}
+
+func (x *ApprovalGate) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *ApprovalGate) GetOnTimeout() ApprovalDecision {
+	if x != nil {
+		return x.OnTimeout
+	}
+	return ApprovalDecision_APPROVAL_DECISION_UNSPECIFIED
+}
+
+func (x *ApprovalGate) GetAllowEdit() bool {
+	if x != nil {
+		return x.AllowEdit
+	}
+	return false
+}
+
 // A call of a named tool. String arguments may hold references of the form
 // `${steps.<name-or-id>.output}` or `${steps.<name-or-id>.output.<path>}`.
 type ToolExecution struct {
@@ -688,7 +997,7 @@ type ToolExecution struct {
 
 func (x *ToolExecution) Reset() {
 	*x = ToolExecution{}
-	mi := &file_executor_v1_executor_proto_msgTypes[3]
+	mi := &file_executor_v1_executor_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +1009,7 @@ func (x *ToolExecution) String() string {
 func (*ToolExecution) ProtoMessage() {}
 
 func (x *ToolExecution) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[3]
+	mi := &file_executor_v1_executor_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +1022,7 @@ func (x *ToolExecution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolExecution.ProtoReflect.Descriptor instead.
 func (*ToolExecution) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ToolExecution) GetToolName() string {
@@ -745,7 +1054,7 @@ type Compensation struct {
 
 func (x *Compensation) Reset() {
 	*x = Compensation{}
-	mi := &file_executor_v1_executor_proto_msgTypes[4]
+	mi := &file_executor_v1_executor_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +1066,7 @@ func (x *Compensation) String() string {
 func (*Compensation) ProtoMessage() {}
 
 func (x *Compensation) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[4]
+	mi := &file_executor_v1_executor_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +1079,7 @@ func (x *Compensation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Compensation.ProtoReflect.Descriptor instead.
 func (*Compensation) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{4}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Compensation) GetToolName() string {
@@ -816,7 +1125,7 @@ type ValidationRule struct {
 
 func (x *ValidationRule) Reset() {
 	*x = ValidationRule{}
-	mi := &file_executor_v1_executor_proto_msgTypes[5]
+	mi := &file_executor_v1_executor_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +1137,7 @@ func (x *ValidationRule) String() string {
 func (*ValidationRule) ProtoMessage() {}
 
 func (x *ValidationRule) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[5]
+	mi := &file_executor_v1_executor_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +1150,7 @@ func (x *ValidationRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidationRule.ProtoReflect.Descriptor instead.
 func (*ValidationRule) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{5}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ValidationRule) GetRule() isValidationRule_Rule {
@@ -899,7 +1208,7 @@ type RetryPolicy struct {
 
 func (x *RetryPolicy) Reset() {
 	*x = RetryPolicy{}
-	mi := &file_executor_v1_executor_proto_msgTypes[6]
+	mi := &file_executor_v1_executor_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1220,7 @@ func (x *RetryPolicy) String() string {
 func (*RetryPolicy) ProtoMessage() {}
 
 func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[6]
+	mi := &file_executor_v1_executor_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1233,7 @@ func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
 func (*RetryPolicy) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{6}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RetryPolicy) GetMaxAttempts() uint32 {
@@ -982,7 +1291,7 @@ type TimeoutPolicy struct {
 
 func (x *TimeoutPolicy) Reset() {
 	*x = TimeoutPolicy{}
-	mi := &file_executor_v1_executor_proto_msgTypes[7]
+	mi := &file_executor_v1_executor_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1303,7 @@ func (x *TimeoutPolicy) String() string {
 func (*TimeoutPolicy) ProtoMessage() {}
 
 func (x *TimeoutPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[7]
+	mi := &file_executor_v1_executor_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1316,7 @@ func (x *TimeoutPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimeoutPolicy.ProtoReflect.Descriptor instead.
 func (*TimeoutPolicy) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{7}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TimeoutPolicy) GetDefaultStepTimeout() *durationpb.Duration {
@@ -1040,7 +1349,7 @@ type ResourceLimits struct {
 
 func (x *ResourceLimits) Reset() {
 	*x = ResourceLimits{}
-	mi := &file_executor_v1_executor_proto_msgTypes[8]
+	mi := &file_executor_v1_executor_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1052,7 +1361,7 @@ func (x *ResourceLimits) String() string {
 func (*ResourceLimits) ProtoMessage() {}
 
 func (x *ResourceLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[8]
+	mi := &file_executor_v1_executor_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1065,7 +1374,7 @@ func (x *ResourceLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceLimits.ProtoReflect.Descriptor instead.
 func (*ResourceLimits) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{8}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResourceLimits) GetMaxCpuCores() uint32 {
@@ -1134,7 +1443,7 @@ type ExecutionOptions struct {
 
 func (x *ExecutionOptions) Reset() {
 	*x = ExecutionOptions{}
-	mi := &file_executor_v1_executor_proto_msgTypes[9]
+	mi := &file_executor_v1_executor_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1455,7 @@ func (x *ExecutionOptions) String() string {
 func (*ExecutionOptions) ProtoMessage() {}
 
 func (x *ExecutionOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[9]
+	mi := &file_executor_v1_executor_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1468,7 @@ func (x *ExecutionOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionOptions.ProtoReflect.Descriptor instead.
 func (*ExecutionOptions) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{9}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ExecutionOptions) GetMaxConcurrentSteps() uint32 {
@@ -1233,7 +1542,7 @@ type ExecutionError struct {
 
 func (x *ExecutionError) Reset() {
 	*x = ExecutionError{}
-	mi := &file_executor_v1_executor_proto_msgTypes[10]
+	mi := &file_executor_v1_executor_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1554,7 @@ func (x *ExecutionError) String() string {
 func (*ExecutionError) ProtoMessage() {}
 
 func (x *ExecutionError) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[10]
+	mi := &file_executor_v1_executor_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1567,7 @@ func (x *ExecutionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionError.ProtoReflect.Descriptor instead.
 func (*ExecutionError) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{10}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ExecutionError) GetErrorType() ExecutionErrorType {
@@ -1304,7 +1613,7 @@ type ResourceUsage struct {
 
 func (x *ResourceUsage) Reset() {
 	*x = ResourceUsage{}
-	mi := &file_executor_v1_executor_proto_msgTypes[11]
+	mi := &file_executor_v1_executor_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1625,7 @@ func (x *ResourceUsage) String() string {
 func (*ResourceUsage) ProtoMessage() {}
 
 func (x *ResourceUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[11]
+	mi := &file_executor_v1_executor_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1638,7 @@ func (x *ResourceUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceUsage.ProtoReflect.Descriptor instead.
 func (*ResourceUsage) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{11}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ResourceUsage) GetCpuTimeMs() uint64 {
@@ -1387,13 +1696,14 @@ type Progress struct {
 	CompensatingSteps       uint32                 `protobuf:"varint,8,opt,name=compensating_steps,json=compensatingSteps,proto3" json:"compensating_steps,omitempty"`
 	CompensatedSteps        uint32                 `protobuf:"varint,9,opt,name=compensated_steps,json=compensatedSteps,proto3" json:"compensated_steps,omitempty"`
 	CompensationFailedSteps uint32                 `protobuf:"varint,10,opt,name=compensation_failed_steps,json=compensationFailedSteps,proto3" json:"compensation_failed_steps,omitempty"`
+	WaitingSteps            uint32                 `protobuf:"varint,11,opt,name=waiting_steps,json=waitingSteps,proto3" json:"waiting_steps,omitempty"`
 	unknownFields           protoimpl.UnknownFields
 	sizeCache               protoimpl.SizeCache
 }
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_executor_v1_executor_proto_msgTypes[12]
+	mi := &file_executor_v1_executor_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1715,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[12]
+	mi := &file_executor_v1_executor_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1728,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{12}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Progress) GetTotalSteps() uint32 {
@@ -1491,6 +1801,13 @@ func (x *Progress) GetCompensationFailedSteps() uint32 {
 	return 0
 }
 
+func (x *Progress) GetWaitingSteps() uint32 {
+	if x != nil {
+		return x.WaitingSteps
+	}
+	return 0
+}
+
 // How a completed step's compensation went (set once a rollback reached it).
 type CompensationResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1516,7 +1833,7 @@ type CompensationResult struct {
 
 func (x *CompensationResult) Reset() {
 	*x = CompensationResult{}
-	mi := &file_executor_v1_executor_proto_msgTypes[13]
+	mi := &file_executor_v1_executor_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1845,7 @@ func (x *CompensationResult) String() string {
 func (*CompensationResult) ProtoMessage() {}
 
 func (x *CompensationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[13]
+	mi := &file_executor_v1_executor_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1858,7 @@ func (x *CompensationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompensationResult.ProtoReflect.Descriptor instead.
 func (*CompensationResult) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{13}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CompensationResult) GetStatus() StepStatus {
@@ -1630,7 +1947,7 @@ type ItemResult struct {
 
 func (x *ItemResult) Reset() {
 	*x = ItemResult{}
-	mi := &file_executor_v1_executor_proto_msgTypes[14]
+	mi := &file_executor_v1_executor_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1959,7 @@ func (x *ItemResult) String() string {
 func (*ItemResult) ProtoMessage() {}
 
 func (x *ItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[14]
+	mi := &file_executor_v1_executor_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1972,7 @@ func (x *ItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemResult.ProtoReflect.Descriptor instead.
 func (*ItemResult) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{14}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ItemResult) GetIndex() uint32 {
@@ -1745,13 +2062,18 @@ type StepResult struct {
 	// Why the step was SKIPPED: "condition false", a dependency that failed or was
 	// skipped, or the execution that failed before it ran.
 	SkippedReason string `protobuf:"bytes,18,opt,name=skipped_reason,json=skippedReason,proto3" json:"skipped_reason,omitempty"`
+	// For a step that waits (or waited): when its wait ends by itself (a sleep's
+	// end, a gate's or a signal's timeout).
+	WaitDeadline *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=wait_deadline,json=waitDeadline,proto3" json:"wait_deadline,omitempty"`
+	// For a gated step, once decided: the decision (also in `metadata.approval`).
+	Approval      *ApprovalRecord `protobuf:"bytes,16,opt,name=approval,proto3" json:"approval,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StepResult) Reset() {
 	*x = StepResult{}
-	mi := &file_executor_v1_executor_proto_msgTypes[15]
+	mi := &file_executor_v1_executor_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +2085,7 @@ func (x *StepResult) String() string {
 func (*StepResult) ProtoMessage() {}
 
 func (x *StepResult) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[15]
+	mi := &file_executor_v1_executor_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +2098,7 @@ func (x *StepResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepResult.ProtoReflect.Descriptor instead.
 func (*StepResult) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{15}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StepResult) GetStepId() string {
@@ -1891,6 +2213,109 @@ func (x *StepResult) GetSkippedReason() string {
 	return ""
 }
 
+func (x *StepResult) GetWaitDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WaitDeadline
+	}
+	return nil
+}
+
+func (x *StepResult) GetApproval() *ApprovalRecord {
+	if x != nil {
+		return x.Approval
+	}
+	return nil
+}
+
+// How an approval gate was decided.
+type ApprovalRecord struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Decision ApprovalDecision       `protobuf:"varint,1,opt,name=decision,proto3,enum=executor.v1.ApprovalDecision" json:"decision,omitempty"`
+	Comment  string                 `protobuf:"bytes,2,opt,name=comment,proto3" json:"comment,omitempty"`
+	// Who decided: the caller's name; empty on a server that authenticates nobody
+	// and when the timeout decided.
+	Actor      string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	DecideTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=decide_time,json=decideTime,proto3" json:"decide_time,omitempty"`
+	// The gate's timeout decided (its on_timeout).
+	TimedOut bool `protobuf:"varint,5,opt,name=timed_out,json=timedOut,proto3" json:"timed_out,omitempty"`
+	// The decision replaced the step's arguments.
+	Edited        bool `protobuf:"varint,6,opt,name=edited,proto3" json:"edited,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApprovalRecord) Reset() {
+	*x = ApprovalRecord{}
+	mi := &file_executor_v1_executor_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApprovalRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApprovalRecord) ProtoMessage() {}
+
+func (x *ApprovalRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApprovalRecord.ProtoReflect.Descriptor instead.
+func (*ApprovalRecord) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ApprovalRecord) GetDecision() ApprovalDecision {
+	if x != nil {
+		return x.Decision
+	}
+	return ApprovalDecision_APPROVAL_DECISION_UNSPECIFIED
+}
+
+func (x *ApprovalRecord) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *ApprovalRecord) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *ApprovalRecord) GetDecideTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecideTime
+	}
+	return nil
+}
+
+func (x *ApprovalRecord) GetTimedOut() bool {
+	if x != nil {
+		return x.TimedOut
+	}
+	return false
+}
+
+func (x *ApprovalRecord) GetEdited() bool {
+	if x != nil {
+		return x.Edited
+	}
+	return false
+}
+
 // The outcome of an execution (complete once its status is terminal).
 type ExecutionResult struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -1916,7 +2341,7 @@ type ExecutionResult struct {
 
 func (x *ExecutionResult) Reset() {
 	*x = ExecutionResult{}
-	mi := &file_executor_v1_executor_proto_msgTypes[16]
+	mi := &file_executor_v1_executor_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1928,7 +2353,7 @@ func (x *ExecutionResult) String() string {
 func (*ExecutionResult) ProtoMessage() {}
 
 func (x *ExecutionResult) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[16]
+	mi := &file_executor_v1_executor_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1941,7 +2366,7 @@ func (x *ExecutionResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionResult.ProtoReflect.Descriptor instead.
 func (*ExecutionResult) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{16}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExecutionResult) GetPlanId() string {
@@ -2057,21 +2482,30 @@ type ExecutionEvent struct {
 	// For STEP_PROGRESS: the fraction done, in [0, 1].
 	Progress float64 `protobuf:"fixed64,12,opt,name=progress,proto3" json:"progress,omitempty"`
 	StepName string  `protobuf:"bytes,13,opt,name=step_name,json=stepName,proto3" json:"step_name,omitempty"`
-	// For a step that COMPLETED: its output.
+	// For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+	// the decision replaced the step's with (unset when it kept them). For
+	// SIGNAL_RECEIVED: the signal's payload.
 	Output *structpb.Value `protobuf:"bytes,14,opt,name=output,proto3" json:"output,omitempty"`
 	// Who asked for this transition (submitted, paused, resumed, cancelled, rolled back):
 	// the name of the caller's token or client certificate. Empty for what the engine did
 	// by itself, and on a server that authenticates nobody.
 	Actor string `protobuf:"bytes,15,opt,name=actor,proto3" json:"actor,omitempty"`
 	// Set on the events of one element of a for_each step: its index.
-	ItemIndex     *uint32 `protobuf:"varint,16,opt,name=item_index,json=itemIndex,proto3,oneof" json:"item_index,omitempty"`
+	ItemIndex *uint32 `protobuf:"varint,16,opt,name=item_index,json=itemIndex,proto3,oneof" json:"item_index,omitempty"`
+	// For APPROVAL_DECIDED: the decision.
+	Decision ApprovalDecision `protobuf:"varint,17,opt,name=decision,proto3,enum=executor.v1.ApprovalDecision" json:"decision,omitempty"`
+	// For SIGNAL_RECEIVED, and a step that starts WAITING for one: the signal's name.
+	Signal string `protobuf:"bytes,18,opt,name=signal,proto3" json:"signal,omitempty"`
+	// For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+	// a timeout), unset when it waits forever.
+	WaitDeadline  *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=wait_deadline,json=waitDeadline,proto3" json:"wait_deadline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecutionEvent) Reset() {
 	*x = ExecutionEvent{}
-	mi := &file_executor_v1_executor_proto_msgTypes[17]
+	mi := &file_executor_v1_executor_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2083,7 +2517,7 @@ func (x *ExecutionEvent) String() string {
 func (*ExecutionEvent) ProtoMessage() {}
 
 func (x *ExecutionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[17]
+	mi := &file_executor_v1_executor_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2096,7 +2530,7 @@ func (x *ExecutionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionEvent.ProtoReflect.Descriptor instead.
 func (*ExecutionEvent) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{17}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExecutionEvent) GetSequence() uint64 {
@@ -2211,6 +2645,27 @@ func (x *ExecutionEvent) GetItemIndex() uint32 {
 	return 0
 }
 
+func (x *ExecutionEvent) GetDecision() ApprovalDecision {
+	if x != nil {
+		return x.Decision
+	}
+	return ApprovalDecision_APPROVAL_DECISION_UNSPECIFIED
+}
+
+func (x *ExecutionEvent) GetSignal() string {
+	if x != nil {
+		return x.Signal
+	}
+	return ""
+}
+
+func (x *ExecutionEvent) GetWaitDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WaitDeadline
+	}
+	return nil
+}
+
 // A tool's description, in the shape MCP made familiar.
 type ToolSpec struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -2238,7 +2693,7 @@ type ToolSpec struct {
 
 func (x *ToolSpec) Reset() {
 	*x = ToolSpec{}
-	mi := &file_executor_v1_executor_proto_msgTypes[18]
+	mi := &file_executor_v1_executor_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2250,7 +2705,7 @@ func (x *ToolSpec) String() string {
 func (*ToolSpec) ProtoMessage() {}
 
 func (x *ToolSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[18]
+	mi := &file_executor_v1_executor_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2263,7 +2718,7 @@ func (x *ToolSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolSpec.ProtoReflect.Descriptor instead.
 func (*ToolSpec) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{18}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ToolSpec) GetName() string {
@@ -2355,7 +2810,7 @@ type ToolLoadError struct {
 
 func (x *ToolLoadError) Reset() {
 	*x = ToolLoadError{}
-	mi := &file_executor_v1_executor_proto_msgTypes[19]
+	mi := &file_executor_v1_executor_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2367,7 +2822,7 @@ func (x *ToolLoadError) String() string {
 func (*ToolLoadError) ProtoMessage() {}
 
 func (x *ToolLoadError) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[19]
+	mi := &file_executor_v1_executor_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2380,7 +2835,7 @@ func (x *ToolLoadError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolLoadError.ProtoReflect.Descriptor instead.
 func (*ToolLoadError) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{19}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ToolLoadError) GetEntryPoint() string {
@@ -2409,7 +2864,7 @@ type ExecutePlanRequest struct {
 
 func (x *ExecutePlanRequest) Reset() {
 	*x = ExecutePlanRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[20]
+	mi := &file_executor_v1_executor_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2421,7 +2876,7 @@ func (x *ExecutePlanRequest) String() string {
 func (*ExecutePlanRequest) ProtoMessage() {}
 
 func (x *ExecutePlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[20]
+	mi := &file_executor_v1_executor_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2434,7 +2889,7 @@ func (x *ExecutePlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutePlanRequest.ProtoReflect.Descriptor instead.
 func (*ExecutePlanRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{20}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ExecutePlanRequest) GetPlan() *ActionPlan {
@@ -2467,7 +2922,7 @@ type ExecutePlanResponse struct {
 
 func (x *ExecutePlanResponse) Reset() {
 	*x = ExecutePlanResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[21]
+	mi := &file_executor_v1_executor_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2479,7 +2934,7 @@ func (x *ExecutePlanResponse) String() string {
 func (*ExecutePlanResponse) ProtoMessage() {}
 
 func (x *ExecutePlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[21]
+	mi := &file_executor_v1_executor_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2492,7 +2947,7 @@ func (x *ExecutePlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutePlanResponse.ProtoReflect.Descriptor instead.
 func (*ExecutePlanResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{21}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExecutePlanResponse) GetResult() *ExecutionResult {
@@ -2519,7 +2974,7 @@ type ExecutionContext struct {
 
 func (x *ExecutionContext) Reset() {
 	*x = ExecutionContext{}
-	mi := &file_executor_v1_executor_proto_msgTypes[22]
+	mi := &file_executor_v1_executor_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2531,7 +2986,7 @@ func (x *ExecutionContext) String() string {
 func (*ExecutionContext) ProtoMessage() {}
 
 func (x *ExecutionContext) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[22]
+	mi := &file_executor_v1_executor_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2544,7 +2999,7 @@ func (x *ExecutionContext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionContext.ProtoReflect.Descriptor instead.
 func (*ExecutionContext) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{22}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ExecutionContext) GetPlanId() string {
@@ -2592,7 +3047,7 @@ type ExecuteStepRequest struct {
 
 func (x *ExecuteStepRequest) Reset() {
 	*x = ExecuteStepRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[23]
+	mi := &file_executor_v1_executor_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2604,7 +3059,7 @@ func (x *ExecuteStepRequest) String() string {
 func (*ExecuteStepRequest) ProtoMessage() {}
 
 func (x *ExecuteStepRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[23]
+	mi := &file_executor_v1_executor_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2617,7 +3072,7 @@ func (x *ExecuteStepRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteStepRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteStepRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{23}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExecuteStepRequest) GetStep() *ActionStep {
@@ -2644,7 +3099,7 @@ type ExecuteStepResponse struct {
 
 func (x *ExecuteStepResponse) Reset() {
 	*x = ExecuteStepResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[24]
+	mi := &file_executor_v1_executor_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2656,7 +3111,7 @@ func (x *ExecuteStepResponse) String() string {
 func (*ExecuteStepResponse) ProtoMessage() {}
 
 func (x *ExecuteStepResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[24]
+	mi := &file_executor_v1_executor_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2669,7 +3124,7 @@ func (x *ExecuteStepResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteStepResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteStepResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{24}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExecuteStepResponse) GetResult() *StepResult {
@@ -2697,7 +3152,7 @@ type CancelExecutionRequest struct {
 
 func (x *CancelExecutionRequest) Reset() {
 	*x = CancelExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[25]
+	mi := &file_executor_v1_executor_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2709,7 +3164,7 @@ func (x *CancelExecutionRequest) String() string {
 func (*CancelExecutionRequest) ProtoMessage() {}
 
 func (x *CancelExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[25]
+	mi := &file_executor_v1_executor_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2722,7 +3177,7 @@ func (x *CancelExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelExecutionRequest.ProtoReflect.Descriptor instead.
 func (*CancelExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{25}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CancelExecutionRequest) GetPlanId() string {
@@ -2748,7 +3203,7 @@ type CancelExecutionResponse struct {
 
 func (x *CancelExecutionResponse) Reset() {
 	*x = CancelExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[26]
+	mi := &file_executor_v1_executor_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +3215,7 @@ func (x *CancelExecutionResponse) String() string {
 func (*CancelExecutionResponse) ProtoMessage() {}
 
 func (x *CancelExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[26]
+	mi := &file_executor_v1_executor_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +3228,7 @@ func (x *CancelExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelExecutionResponse.ProtoReflect.Descriptor instead.
 func (*CancelExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{26}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CancelExecutionResponse) GetStatus() ExecutionStatus {
@@ -2792,7 +3247,7 @@ type PauseExecutionRequest struct {
 
 func (x *PauseExecutionRequest) Reset() {
 	*x = PauseExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[27]
+	mi := &file_executor_v1_executor_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2804,7 +3259,7 @@ func (x *PauseExecutionRequest) String() string {
 func (*PauseExecutionRequest) ProtoMessage() {}
 
 func (x *PauseExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[27]
+	mi := &file_executor_v1_executor_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2817,7 +3272,7 @@ func (x *PauseExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseExecutionRequest.ProtoReflect.Descriptor instead.
 func (*PauseExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{27}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PauseExecutionRequest) GetPlanId() string {
@@ -2836,7 +3291,7 @@ type PauseExecutionResponse struct {
 
 func (x *PauseExecutionResponse) Reset() {
 	*x = PauseExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[28]
+	mi := &file_executor_v1_executor_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2848,7 +3303,7 @@ func (x *PauseExecutionResponse) String() string {
 func (*PauseExecutionResponse) ProtoMessage() {}
 
 func (x *PauseExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[28]
+	mi := &file_executor_v1_executor_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2861,7 +3316,7 @@ func (x *PauseExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseExecutionResponse.ProtoReflect.Descriptor instead.
 func (*PauseExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{28}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PauseExecutionResponse) GetStatus() ExecutionStatus {
@@ -2880,7 +3335,7 @@ type ResumeExecutionRequest struct {
 
 func (x *ResumeExecutionRequest) Reset() {
 	*x = ResumeExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[29]
+	mi := &file_executor_v1_executor_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2892,7 +3347,7 @@ func (x *ResumeExecutionRequest) String() string {
 func (*ResumeExecutionRequest) ProtoMessage() {}
 
 func (x *ResumeExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[29]
+	mi := &file_executor_v1_executor_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2905,7 +3360,7 @@ func (x *ResumeExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeExecutionRequest.ProtoReflect.Descriptor instead.
 func (*ResumeExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{29}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ResumeExecutionRequest) GetPlanId() string {
@@ -2924,7 +3379,7 @@ type ResumeExecutionResponse struct {
 
 func (x *ResumeExecutionResponse) Reset() {
 	*x = ResumeExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[30]
+	mi := &file_executor_v1_executor_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2936,7 +3391,7 @@ func (x *ResumeExecutionResponse) String() string {
 func (*ResumeExecutionResponse) ProtoMessage() {}
 
 func (x *ResumeExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[30]
+	mi := &file_executor_v1_executor_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2949,7 +3404,7 @@ func (x *ResumeExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeExecutionResponse.ProtoReflect.Descriptor instead.
 func (*ResumeExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{30}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ResumeExecutionResponse) GetStatus() ExecutionStatus {
@@ -2968,7 +3423,7 @@ type GetExecutionStatusRequest struct {
 
 func (x *GetExecutionStatusRequest) Reset() {
 	*x = GetExecutionStatusRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[31]
+	mi := &file_executor_v1_executor_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2980,7 +3435,7 @@ func (x *GetExecutionStatusRequest) String() string {
 func (*GetExecutionStatusRequest) ProtoMessage() {}
 
 func (x *GetExecutionStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[31]
+	mi := &file_executor_v1_executor_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2993,7 +3448,7 @@ func (x *GetExecutionStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetExecutionStatusRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{31}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetExecutionStatusRequest) GetPlanId() string {
@@ -3028,7 +3483,7 @@ type GetExecutionStatusResponse struct {
 
 func (x *GetExecutionStatusResponse) Reset() {
 	*x = GetExecutionStatusResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[32]
+	mi := &file_executor_v1_executor_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3040,7 +3495,7 @@ func (x *GetExecutionStatusResponse) String() string {
 func (*GetExecutionStatusResponse) ProtoMessage() {}
 
 func (x *GetExecutionStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[32]
+	mi := &file_executor_v1_executor_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3053,7 +3508,7 @@ func (x *GetExecutionStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetExecutionStatusResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{32}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetExecutionStatusResponse) GetPlanId() string {
@@ -3158,7 +3613,7 @@ type RollbackExecutionRequest struct {
 
 func (x *RollbackExecutionRequest) Reset() {
 	*x = RollbackExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[33]
+	mi := &file_executor_v1_executor_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3170,7 +3625,7 @@ func (x *RollbackExecutionRequest) String() string {
 func (*RollbackExecutionRequest) ProtoMessage() {}
 
 func (x *RollbackExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[33]
+	mi := &file_executor_v1_executor_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3183,7 +3638,7 @@ func (x *RollbackExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackExecutionRequest.ProtoReflect.Descriptor instead.
 func (*RollbackExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{33}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RollbackExecutionRequest) GetPlanId() string {
@@ -3209,7 +3664,7 @@ type RollbackExecutionResponse struct {
 
 func (x *RollbackExecutionResponse) Reset() {
 	*x = RollbackExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[34]
+	mi := &file_executor_v1_executor_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3221,7 +3676,7 @@ func (x *RollbackExecutionResponse) String() string {
 func (*RollbackExecutionResponse) ProtoMessage() {}
 
 func (x *RollbackExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[34]
+	mi := &file_executor_v1_executor_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3234,7 +3689,7 @@ func (x *RollbackExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackExecutionResponse.ProtoReflect.Descriptor instead.
 func (*RollbackExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{34}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RollbackExecutionResponse) GetStatus() ExecutionStatus {
@@ -3255,7 +3710,7 @@ type WatchExecutionRequest struct {
 
 func (x *WatchExecutionRequest) Reset() {
 	*x = WatchExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[35]
+	mi := &file_executor_v1_executor_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3267,7 +3722,7 @@ func (x *WatchExecutionRequest) String() string {
 func (*WatchExecutionRequest) ProtoMessage() {}
 
 func (x *WatchExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[35]
+	mi := &file_executor_v1_executor_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3280,7 +3735,7 @@ func (x *WatchExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchExecutionRequest.ProtoReflect.Descriptor instead.
 func (*WatchExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{35}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WatchExecutionRequest) GetPlanId() string {
@@ -3307,7 +3762,7 @@ type WatchExecutionResponse struct {
 
 func (x *WatchExecutionResponse) Reset() {
 	*x = WatchExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[36]
+	mi := &file_executor_v1_executor_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3319,7 +3774,7 @@ func (x *WatchExecutionResponse) String() string {
 func (*WatchExecutionResponse) ProtoMessage() {}
 
 func (x *WatchExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[36]
+	mi := &file_executor_v1_executor_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3332,7 +3787,7 @@ func (x *WatchExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchExecutionResponse.ProtoReflect.Descriptor instead.
 func (*WatchExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{36}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WatchExecutionResponse) GetEvents() []*ExecutionEvent {
@@ -3354,7 +3809,7 @@ type ListToolsRequest struct {
 
 func (x *ListToolsRequest) Reset() {
 	*x = ListToolsRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[37]
+	mi := &file_executor_v1_executor_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3366,7 +3821,7 @@ func (x *ListToolsRequest) String() string {
 func (*ListToolsRequest) ProtoMessage() {}
 
 func (x *ListToolsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[37]
+	mi := &file_executor_v1_executor_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3379,7 +3834,7 @@ func (x *ListToolsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListToolsRequest.ProtoReflect.Descriptor instead.
 func (*ListToolsRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{37}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListToolsRequest) GetPageSize() int32 {
@@ -3410,7 +3865,7 @@ type ListToolsResponse struct {
 
 func (x *ListToolsResponse) Reset() {
 	*x = ListToolsResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[38]
+	mi := &file_executor_v1_executor_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3422,7 +3877,7 @@ func (x *ListToolsResponse) String() string {
 func (*ListToolsResponse) ProtoMessage() {}
 
 func (x *ListToolsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[38]
+	mi := &file_executor_v1_executor_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3435,7 +3890,7 @@ func (x *ListToolsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListToolsResponse.ProtoReflect.Descriptor instead.
 func (*ListToolsResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{38}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListToolsResponse) GetTools() []*ToolSpec {
@@ -3475,7 +3930,7 @@ type ExecutionSummary struct {
 
 func (x *ExecutionSummary) Reset() {
 	*x = ExecutionSummary{}
-	mi := &file_executor_v1_executor_proto_msgTypes[39]
+	mi := &file_executor_v1_executor_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3487,7 +3942,7 @@ func (x *ExecutionSummary) String() string {
 func (*ExecutionSummary) ProtoMessage() {}
 
 func (x *ExecutionSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[39]
+	mi := &file_executor_v1_executor_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3500,7 +3955,7 @@ func (x *ExecutionSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionSummary.ProtoReflect.Descriptor instead.
 func (*ExecutionSummary) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{39}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ExecutionSummary) GetPlanId() string {
@@ -3565,7 +4020,7 @@ type ListExecutionsRequest struct {
 
 func (x *ListExecutionsRequest) Reset() {
 	*x = ListExecutionsRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[40]
+	mi := &file_executor_v1_executor_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3577,7 +4032,7 @@ func (x *ListExecutionsRequest) String() string {
 func (*ListExecutionsRequest) ProtoMessage() {}
 
 func (x *ListExecutionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[40]
+	mi := &file_executor_v1_executor_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3590,7 +4045,7 @@ func (x *ListExecutionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionsRequest.ProtoReflect.Descriptor instead.
 func (*ListExecutionsRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{40}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListExecutionsRequest) GetPageSize() int32 {
@@ -3647,7 +4102,7 @@ type ListExecutionsResponse struct {
 
 func (x *ListExecutionsResponse) Reset() {
 	*x = ListExecutionsResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[41]
+	mi := &file_executor_v1_executor_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3659,7 +4114,7 @@ func (x *ListExecutionsResponse) String() string {
 func (*ListExecutionsResponse) ProtoMessage() {}
 
 func (x *ListExecutionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[41]
+	mi := &file_executor_v1_executor_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3672,7 +4127,7 @@ func (x *ListExecutionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionsResponse.ProtoReflect.Descriptor instead.
 func (*ListExecutionsResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{41}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListExecutionsResponse) GetExecutions() []*ExecutionSummary {
@@ -3698,7 +4153,7 @@ type DeleteExecutionRequest struct {
 
 func (x *DeleteExecutionRequest) Reset() {
 	*x = DeleteExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[42]
+	mi := &file_executor_v1_executor_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3710,7 +4165,7 @@ func (x *DeleteExecutionRequest) String() string {
 func (*DeleteExecutionRequest) ProtoMessage() {}
 
 func (x *DeleteExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[42]
+	mi := &file_executor_v1_executor_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3723,7 +4178,7 @@ func (x *DeleteExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExecutionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{42}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *DeleteExecutionRequest) GetPlanId() string {
@@ -3741,7 +4196,7 @@ type DeleteExecutionResponse struct {
 
 func (x *DeleteExecutionResponse) Reset() {
 	*x = DeleteExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[43]
+	mi := &file_executor_v1_executor_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3753,7 +4208,7 @@ func (x *DeleteExecutionResponse) String() string {
 func (*DeleteExecutionResponse) ProtoMessage() {}
 
 func (x *DeleteExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[43]
+	mi := &file_executor_v1_executor_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3766,7 +4221,487 @@ func (x *DeleteExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExecutionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{43}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{47}
+}
+
+type ApproveStepRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	PlanId string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	// The step's id or name.
+	Step string `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`
+	// APPROVE or REJECT.
+	Decision ApprovalDecision `protobuf:"varint,3,opt,name=decision,proto3,enum=executor.v1.ApprovalDecision" json:"decision,omitempty"`
+	// With APPROVE on a gate that allows editing: the arguments the tool gets
+	// instead of the step's own (taken as they are: no references or secrets are
+	// resolved in them).
+	Arguments *structpb.Struct `protobuf:"bytes,4,opt,name=arguments,proto3" json:"arguments,omitempty"`
+	// Recorded with the decision; a rejection's comment is the step's error.
+	Comment       string `protobuf:"bytes,5,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveStepRequest) Reset() {
+	*x = ApproveStepRequest{}
+	mi := &file_executor_v1_executor_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveStepRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveStepRequest) ProtoMessage() {}
+
+func (x *ApproveStepRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveStepRequest.ProtoReflect.Descriptor instead.
+func (*ApproveStepRequest) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ApproveStepRequest) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+func (x *ApproveStepRequest) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *ApproveStepRequest) GetDecision() ApprovalDecision {
+	if x != nil {
+		return x.Decision
+	}
+	return ApprovalDecision_APPROVAL_DECISION_UNSPECIFIED
+}
+
+func (x *ApproveStepRequest) GetArguments() *structpb.Struct {
+	if x != nil {
+		return x.Arguments
+	}
+	return nil
+}
+
+func (x *ApproveStepRequest) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+type ApproveStepResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The step as the decision left it.
+	Result        *StepResult `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveStepResponse) Reset() {
+	*x = ApproveStepResponse{}
+	mi := &file_executor_v1_executor_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveStepResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveStepResponse) ProtoMessage() {}
+
+func (x *ApproveStepResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveStepResponse.ProtoReflect.Descriptor instead.
+func (*ApproveStepResponse) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ApproveStepResponse) GetResult() *StepResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+type SignalExecutionRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	PlanId string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	// The name a WaitForSignal step of the plan waits for.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Becomes the waiting step's output.
+	Payload       *structpb.Value `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignalExecutionRequest) Reset() {
+	*x = SignalExecutionRequest{}
+	mi := &file_executor_v1_executor_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignalExecutionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignalExecutionRequest) ProtoMessage() {}
+
+func (x *SignalExecutionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignalExecutionRequest.ProtoReflect.Descriptor instead.
+func (*SignalExecutionRequest) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *SignalExecutionRequest) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+func (x *SignalExecutionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SignalExecutionRequest) GetPayload() *structpb.Value {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+type SignalExecutionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        ExecutionStatus        `protobuf:"varint,1,opt,name=status,proto3,enum=executor.v1.ExecutionStatus" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignalExecutionResponse) Reset() {
+	*x = SignalExecutionResponse{}
+	mi := &file_executor_v1_executor_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignalExecutionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignalExecutionResponse) ProtoMessage() {}
+
+func (x *SignalExecutionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignalExecutionResponse.ProtoReflect.Descriptor instead.
+func (*SignalExecutionResponse) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *SignalExecutionResponse) GetStatus() ExecutionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ExecutionStatus_EXECUTION_STATUS_UNSPECIFIED
+}
+
+type ListApprovalsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many per page (default 50, maximum 1000).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From the previous response; plan_id must not change between pages.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only the gates of this execution (every execution, when empty).
+	PlanId        string `protobuf:"bytes,3,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListApprovalsRequest) Reset() {
+	*x = ListApprovalsRequest{}
+	mi := &file_executor_v1_executor_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListApprovalsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListApprovalsRequest) ProtoMessage() {}
+
+func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListApprovalsRequest.ProtoReflect.Descriptor instead.
+func (*ListApprovalsRequest) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ListApprovalsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListApprovalsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListApprovalsRequest) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+// An approval gate waiting for a decision.
+type PendingApproval struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	PlanId   string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	PlanName string                 `protobuf:"bytes,2,opt,name=plan_name,json=planName,proto3" json:"plan_name,omitempty"`
+	StepId   string                 `protobuf:"bytes,3,opt,name=step_id,json=stepId,proto3" json:"step_id,omitempty"`
+	StepName string                 `protobuf:"bytes,4,opt,name=step_name,json=stepName,proto3" json:"step_name,omitempty"`
+	ToolName string                 `protobuf:"bytes,5,opt,name=tool_name,json=toolName,proto3" json:"tool_name,omitempty"`
+	// The gate's prompt, its references resolved.
+	Prompt string `protobuf:"bytes,6,opt,name=prompt,proto3" json:"prompt,omitempty"`
+	// The arguments the tool would get, references resolved (secrets are not:
+	// they show as `${secrets.NAME}`).
+	Arguments *structpb.Struct `protobuf:"bytes,7,opt,name=arguments,proto3" json:"arguments,omitempty"`
+	// When the step started waiting.
+	WaitStartTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=wait_start_time,json=waitStartTime,proto3" json:"wait_start_time,omitempty"`
+	// When the timeout decides, unset when the gate waits forever.
+	Deadline      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	OnTimeout     ApprovalDecision       `protobuf:"varint,10,opt,name=on_timeout,json=onTimeout,proto3,enum=executor.v1.ApprovalDecision" json:"on_timeout,omitempty"`
+	AllowEdit     bool                   `protobuf:"varint,11,opt,name=allow_edit,json=allowEdit,proto3" json:"allow_edit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingApproval) Reset() {
+	*x = PendingApproval{}
+	mi := &file_executor_v1_executor_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingApproval) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingApproval) ProtoMessage() {}
+
+func (x *PendingApproval) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingApproval.ProtoReflect.Descriptor instead.
+func (*PendingApproval) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *PendingApproval) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+func (x *PendingApproval) GetPlanName() string {
+	if x != nil {
+		return x.PlanName
+	}
+	return ""
+}
+
+func (x *PendingApproval) GetStepId() string {
+	if x != nil {
+		return x.StepId
+	}
+	return ""
+}
+
+func (x *PendingApproval) GetStepName() string {
+	if x != nil {
+		return x.StepName
+	}
+	return ""
+}
+
+func (x *PendingApproval) GetToolName() string {
+	if x != nil {
+		return x.ToolName
+	}
+	return ""
+}
+
+func (x *PendingApproval) GetPrompt() string {
+	if x != nil {
+		return x.Prompt
+	}
+	return ""
+}
+
+func (x *PendingApproval) GetArguments() *structpb.Struct {
+	if x != nil {
+		return x.Arguments
+	}
+	return nil
+}
+
+func (x *PendingApproval) GetWaitStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WaitStartTime
+	}
+	return nil
+}
+
+func (x *PendingApproval) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+func (x *PendingApproval) GetOnTimeout() ApprovalDecision {
+	if x != nil {
+		return x.OnTimeout
+	}
+	return ApprovalDecision_APPROVAL_DECISION_UNSPECIFIED
+}
+
+func (x *PendingApproval) GetAllowEdit() bool {
+	if x != nil {
+		return x.AllowEdit
+	}
+	return false
+}
+
+type ListApprovalsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Oldest first.
+	Approvals []*PendingApproval `protobuf:"bytes,1,rep,name=approvals,proto3" json:"approvals,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListApprovalsResponse) Reset() {
+	*x = ListApprovalsResponse{}
+	mi := &file_executor_v1_executor_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListApprovalsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListApprovalsResponse) ProtoMessage() {}
+
+func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListApprovalsResponse.ProtoReflect.Descriptor instead.
+func (*ListApprovalsResponse) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ListApprovalsResponse) GetApprovals() []*PendingApproval {
+	if x != nil {
+		return x.Approvals
+	}
+	return nil
+}
+
+func (x *ListApprovalsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type RetryExecutionRequest struct {
@@ -3783,7 +4718,7 @@ type RetryExecutionRequest struct {
 
 func (x *RetryExecutionRequest) Reset() {
 	*x = RetryExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[44]
+	mi := &file_executor_v1_executor_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3795,7 +4730,7 @@ func (x *RetryExecutionRequest) String() string {
 func (*RetryExecutionRequest) ProtoMessage() {}
 
 func (x *RetryExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[44]
+	mi := &file_executor_v1_executor_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3808,7 +4743,7 @@ func (x *RetryExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryExecutionRequest.ProtoReflect.Descriptor instead.
 func (*RetryExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{44}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RetryExecutionRequest) GetPlanId() string {
@@ -3841,7 +4776,7 @@ type RetryExecutionResponse struct {
 
 func (x *RetryExecutionResponse) Reset() {
 	*x = RetryExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[45]
+	mi := &file_executor_v1_executor_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3853,7 +4788,7 @@ func (x *RetryExecutionResponse) String() string {
 func (*RetryExecutionResponse) ProtoMessage() {}
 
 func (x *RetryExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[45]
+	mi := &file_executor_v1_executor_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3866,7 +4801,7 @@ func (x *RetryExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryExecutionResponse.ProtoReflect.Descriptor instead.
 func (*RetryExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{45}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *RetryExecutionResponse) GetResult() *ExecutionResult {
@@ -3886,12 +4821,14 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12-\n" +
 	"\x05steps\x18\x03 \x03(\v2\x17.executor.v1.ActionStepR\x05steps\x123\n" +
-	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata\"\xab\x05\n" +
+	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata\"\xd4\x06\n" +
 	"\n" +
 	"ActionStep\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12C\n" +
-	"\x0etool_execution\x18\x03 \x01(\v2\x1a.executor.v1.ToolExecutionH\x00R\rtoolExecution\x127\n" +
+	"\x0etool_execution\x18\x03 \x01(\v2\x1a.executor.v1.ToolExecutionH\x00R\rtoolExecution\x12D\n" +
+	"\x0fwait_for_signal\x18\v \x01(\v2\x1a.executor.v1.WaitForSignalH\x00R\rwaitForSignal\x12*\n" +
+	"\x05sleep\x18\f \x01(\v2\x12.executor.v1.SleepH\x00R\x05sleep\x127\n" +
 	"\n" +
 	"parameters\x18\x04 \x01(\v2\x17.google.protobuf.StructR\n" +
 	"parameters\x12\"\n" +
@@ -3901,14 +4838,29 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\fretry_policy\x18\b \x01(\v2\x18.executor.v1.RetryPolicyR\vretryPolicy\x12F\n" +
 	"\x10validation_rules\x18\t \x03(\v2\x1b.executor.v1.ValidationRuleR\x0fvalidationRules\x12=\n" +
 	"\fcompensation\x18\n" +
-	" \x01(\v2\x19.executor.v1.CompensationR\fcompensation\x12\x12\n" +
+	" \x01(\v2\x19.executor.v1.CompensationR\fcompensation\x125\n" +
+	"\bapproval\x18\r \x01(\v2\x19.executor.v1.ApprovalGateR\bapproval\x12\x12\n" +
 	"\x04when\x18\x0e \x01(\tR\x04when\x12/\n" +
 	"\bfor_each\x18\x0f \x01(\v2\x14.executor.v1.ForEachR\aforEach\x12D\n" +
 	"\x0fdependency_rule\x18\x10 \x01(\x0e2\x1b.executor.v1.DependencyRuleR\x0edependencyRuleB\v\n" +
 	"\tstep_type\"B\n" +
 	"\aForEach\x12\x14\n" +
 	"\x05items\x18\x01 \x01(\tR\x05items\x12!\n" +
-	"\fmax_parallel\x18\x02 \x01(\rR\vmaxParallel\"c\n" +
+	"\fmax_parallel\x18\x02 \x01(\rR\vmaxParallel\"\x98\x01\n" +
+	"\rWaitForSignal\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
+	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12>\n" +
+	"\x0epayload_schema\x18\x03 \x01(\v2\x17.google.protobuf.StructR\rpayloadSchema\"p\n" +
+	"\x05Sleep\x125\n" +
+	"\bduration\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\bduration\x120\n" +
+	"\x05until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\xb8\x01\n" +
+	"\fApprovalGate\x12\x16\n" +
+	"\x06prompt\x18\x01 \x01(\tR\x06prompt\x123\n" +
+	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12<\n" +
+	"\n" +
+	"on_timeout\x18\x03 \x01(\x0e2\x1d.executor.v1.ApprovalDecisionR\tonTimeout\x12\x1d\n" +
+	"\n" +
+	"allow_edit\x18\x04 \x01(\bR\tallowEdit\"c\n" +
 	"\rToolExecution\x12\x1b\n" +
 	"\ttool_name\x18\x01 \x01(\tR\btoolName\x125\n" +
 	"\targuments\x18\x02 \x01(\v2\x17.google.protobuf.StructR\targuments\"\xd4\x01\n" +
@@ -3963,7 +4915,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\vdisk_writes\x18\x04 \x01(\x04R\n" +
 	"diskWrites\x12)\n" +
 	"\x10network_requests\x18\x05 \x01(\x04R\x0fnetworkRequests\x12)\n" +
-	"\x10tool_invocations\x18\x06 \x01(\x04R\x0ftoolInvocations\"\xa7\x03\n" +
+	"\x10tool_invocations\x18\x06 \x01(\x04R\x0ftoolInvocations\"\xcc\x03\n" +
 	"\bProgress\x12\x1f\n" +
 	"\vtotal_steps\x18\x01 \x01(\rR\n" +
 	"totalSteps\x12#\n" +
@@ -3976,7 +4928,8 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x12compensating_steps\x18\b \x01(\rR\x11compensatingSteps\x12+\n" +
 	"\x11compensated_steps\x18\t \x01(\rR\x10compensatedSteps\x12:\n" +
 	"\x19compensation_failed_steps\x18\n" +
-	" \x01(\rR\x17compensationFailedSteps\"\xcb\x03\n" +
+	" \x01(\rR\x17compensationFailedSteps\x12#\n" +
+	"\rwaiting_steps\x18\v \x01(\rR\fwaitingSteps\"\xcb\x03\n" +
 	"\x12CompensationResult\x12/\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x17.executor.v1.StepStatusR\x06status\x12.\n" +
 	"\x06output\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x06output\x12\x14\n" +
@@ -4000,7 +4953,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\vretry_count\x18\x06 \x01(\rR\n" +
 	"retryCount\x12@\n" +
 	"\x0eexecution_time\x18\a \x01(\v2\x19.google.protobuf.DurationR\rexecutionTime\x12.\n" +
-	"\x13elided_output_bytes\x18\b \x01(\x04R\x11elidedOutputBytes\"\xf6\x05\n" +
+	"\x13elided_output_bytes\x18\b \x01(\x04R\x11elidedOutputBytes\"\xf0\x06\n" +
 	"\n" +
 	"StepResult\x12\x17\n" +
 	"\astep_id\x18\x01 \x01(\tR\x06stepId\x12/\n" +
@@ -4022,7 +4975,17 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x13elided_output_bytes\x18\r \x01(\x04R\x11elidedOutputBytes\x12-\n" +
 	"\x05items\x18\x0e \x03(\v2\x17.executor.v1.ItemResultR\x05items\x12&\n" +
 	"\x0fnothing_to_undo\x18\x11 \x01(\bR\rnothingToUndo\x12%\n" +
-	"\x0eskipped_reason\x18\x12 \x01(\tR\rskippedReason\"\xd3\x05\n" +
+	"\x0eskipped_reason\x18\x12 \x01(\tR\rskippedReason\x12?\n" +
+	"\rwait_deadline\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\fwaitDeadline\x127\n" +
+	"\bapproval\x18\x10 \x01(\v2\x1b.executor.v1.ApprovalRecordR\bapproval\"\xed\x01\n" +
+	"\x0eApprovalRecord\x129\n" +
+	"\bdecision\x18\x01 \x01(\x0e2\x1d.executor.v1.ApprovalDecisionR\bdecision\x12\x18\n" +
+	"\acomment\x18\x02 \x01(\tR\acomment\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12;\n" +
+	"\vdecide_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"decideTime\x12\x1b\n" +
+	"\ttimed_out\x18\x05 \x01(\bR\btimedOut\x12\x16\n" +
+	"\x06edited\x18\x06 \x01(\bR\x06edited\"\xd3\x05\n" +
 	"\x0fExecutionResult\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x124\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1c.executor.v1.ExecutionStatusR\x06status\x12:\n" +
@@ -4039,7 +5002,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12I\n" +
-	"\x12compensation_usage\x18\r \x01(\v2\x1a.executor.v1.ResourceUsageR\x11compensationUsage\"\x93\x05\n" +
+	"\x12compensation_usage\x18\r \x01(\v2\x1a.executor.v1.ResourceUsageR\x11compensationUsage\"\xa7\x06\n" +
 	"\x0eExecutionEvent\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x17\n" +
 	"\aplan_id\x18\x02 \x01(\tR\x06planId\x129\n" +
@@ -4061,7 +5024,10 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x06output\x18\x0e \x01(\v2\x16.google.protobuf.ValueR\x06output\x12\x14\n" +
 	"\x05actor\x18\x0f \x01(\tR\x05actor\x12\"\n" +
 	"\n" +
-	"item_index\x18\x10 \x01(\rH\x00R\titemIndex\x88\x01\x01B\r\n" +
+	"item_index\x18\x10 \x01(\rH\x00R\titemIndex\x88\x01\x01\x129\n" +
+	"\bdecision\x18\x11 \x01(\x0e2\x1d.executor.v1.ApprovalDecisionR\bdecision\x12\x16\n" +
+	"\x06signal\x18\x12 \x01(\tR\x06signal\x12?\n" +
+	"\rwait_deadline\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\fwaitDeadlineB\r\n" +
 	"\v_item_index\"\xb4\x03\n" +
 	"\bToolSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
@@ -4179,7 +5145,44 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"1\n" +
 	"\x16DeleteExecutionRequest\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\"\x19\n" +
-	"\x17DeleteExecutionResponse\"\x8e\x01\n" +
+	"\x17DeleteExecutionResponse\"\xcd\x01\n" +
+	"\x12ApproveStepRequest\x12\x17\n" +
+	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\tR\x04step\x129\n" +
+	"\bdecision\x18\x03 \x01(\x0e2\x1d.executor.v1.ApprovalDecisionR\bdecision\x125\n" +
+	"\targuments\x18\x04 \x01(\v2\x17.google.protobuf.StructR\targuments\x12\x18\n" +
+	"\acomment\x18\x05 \x01(\tR\acomment\"F\n" +
+	"\x13ApproveStepResponse\x12/\n" +
+	"\x06result\x18\x01 \x01(\v2\x17.executor.v1.StepResultR\x06result\"w\n" +
+	"\x16SignalExecutionRequest\x12\x17\n" +
+	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x120\n" +
+	"\apayload\x18\x03 \x01(\v2\x16.google.protobuf.ValueR\apayload\"O\n" +
+	"\x17SignalExecutionResponse\x124\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1c.executor.v1.ExecutionStatusR\x06status\"k\n" +
+	"\x14ListApprovalsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x17\n" +
+	"\aplan_id\x18\x03 \x01(\tR\x06planId\"\xc2\x03\n" +
+	"\x0fPendingApproval\x12\x17\n" +
+	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x1b\n" +
+	"\tplan_name\x18\x02 \x01(\tR\bplanName\x12\x17\n" +
+	"\astep_id\x18\x03 \x01(\tR\x06stepId\x12\x1b\n" +
+	"\tstep_name\x18\x04 \x01(\tR\bstepName\x12\x1b\n" +
+	"\ttool_name\x18\x05 \x01(\tR\btoolName\x12\x16\n" +
+	"\x06prompt\x18\x06 \x01(\tR\x06prompt\x125\n" +
+	"\targuments\x18\a \x01(\v2\x17.google.protobuf.StructR\targuments\x12B\n" +
+	"\x0fwait_start_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rwaitStartTime\x126\n" +
+	"\bdeadline\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12<\n" +
+	"\n" +
+	"on_timeout\x18\n" +
+	" \x01(\x0e2\x1d.executor.v1.ApprovalDecisionR\tonTimeout\x12\x1d\n" +
+	"\n" +
+	"allow_edit\x18\v \x01(\bR\tallowEdit\"{\n" +
+	"\x15ListApprovalsResponse\x12:\n" +
+	"\tapprovals\x18\x01 \x03(\v2\x1c.executor.v1.PendingApprovalR\tapprovals\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8e\x01\n" +
 	"\x15RetryExecutionRequest\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x16\n" +
 	"\x06detach\x18\x02 \x01(\bR\x06detach\x12D\n" +
@@ -4190,7 +5193,11 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x1bDEPENDENCY_RULE_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dDEPENDENCY_RULE_ALL_COMPLETED\x10\x01\x12\x1f\n" +
 	"\x1bDEPENDENCY_RULE_NONE_FAILED\x10\x02\x12\x1c\n" +
-	"\x18DEPENDENCY_RULE_ALL_DONE\x10\x03*\xd4\x02\n" +
+	"\x18DEPENDENCY_RULE_ALL_DONE\x10\x03*r\n" +
+	"\x10ApprovalDecision\x12!\n" +
+	"\x1dAPPROVAL_DECISION_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19APPROVAL_DECISION_APPROVE\x10\x01\x12\x1c\n" +
+	"\x18APPROVAL_DECISION_REJECT\x10\x02*\xd4\x02\n" +
 	"\x0fExecutionStatus\x12 \n" +
 	"\x1cEXECUTION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18EXECUTION_STATUS_PENDING\x10\x01\x12\x1c\n" +
@@ -4201,7 +5208,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x17EXECUTION_STATUS_PAUSED\x10\x06\x12!\n" +
 	"\x1dEXECUTION_STATUS_ROLLING_BACK\x10\a\x12 \n" +
 	"\x1cEXECUTION_STATUS_ROLLED_BACK\x10\b\x12$\n" +
-	" EXECUTION_STATUS_ROLLBACK_FAILED\x10\t*\xa2\x02\n" +
+	" EXECUTION_STATUS_ROLLBACK_FAILED\x10\t*\xbb\x02\n" +
 	"\n" +
 	"StepStatus\x12\x1b\n" +
 	"\x17STEP_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -4213,7 +5220,9 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x15STEP_STATUS_CANCELLED\x10\x06\x12\x1c\n" +
 	"\x18STEP_STATUS_COMPENSATING\x10\a\x12\x1b\n" +
 	"\x17STEP_STATUS_COMPENSATED\x10\b\x12#\n" +
-	"\x1fSTEP_STATUS_COMPENSATION_FAILED\x10\t*\x92\x03\n" +
+	"\x1fSTEP_STATUS_COMPENSATION_FAILED\x10\t\x12\x17\n" +
+	"\x13STEP_STATUS_WAITING\x10\n" +
+	"*\xb5\x03\n" +
 	"\x12ExecutionErrorType\x12$\n" +
 	" EXECUTION_ERROR_TYPE_UNSPECIFIED\x10\x00\x12'\n" +
 	"#EXECUTION_ERROR_TYPE_TOOL_NOT_FOUND\x10\x01\x12+\n" +
@@ -4224,14 +5233,19 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	" EXECUTION_ERROR_TYPE_TOOL_FAILED\x10\x06\x12*\n" +
 	"&EXECUTION_ERROR_TYPE_DEPENDENCY_FAILED\x10\a\x12\"\n" +
 	"\x1eEXECUTION_ERROR_TYPE_CANCELLED\x10\b\x12!\n" +
-	"\x1dEXECUTION_ERROR_TYPE_INTERNAL\x10\t*\xa1\x02\n" +
+	"\x1dEXECUTION_ERROR_TYPE_INTERNAL\x10\t\x12!\n" +
+	"\x1dEXECUTION_ERROR_TYPE_REJECTED\x10\n" +
+	"*\xf6\x02\n" +
 	"\x12ExecutionEventType\x12$\n" +
 	" EXECUTION_EVENT_TYPE_UNSPECIFIED\x10\x00\x121\n" +
 	"-EXECUTION_EVENT_TYPE_EXECUTION_STATUS_CHANGED\x10\x01\x12,\n" +
 	"(EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED\x10\x02\x12-\n" +
 	")EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED\x10\x03\x12&\n" +
-	"\"EXECUTION_EVENT_TYPE_STEP_PROGRESS\x10\x04\x12-\n" +
-	")EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO\x10\b2\xd4\b\n" +
+	"\"EXECUTION_EVENT_TYPE_STEP_PROGRESS\x10\x04\x12)\n" +
+	"%EXECUTION_EVENT_TYPE_APPROVAL_DECIDED\x10\x05\x12(\n" +
+	"$EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED\x10\x06\x12-\n" +
+	")EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO\x10\b2\xdc\n" +
+	"\n" +
 	"\x0fExecutorService\x12P\n" +
 	"\vExecutePlan\x12\x1f.executor.v1.ExecutePlanRequest\x1a .executor.v1.ExecutePlanResponse\x12P\n" +
 	"\vExecuteStep\x12\x1f.executor.v1.ExecuteStepRequest\x1a .executor.v1.ExecuteStepResponse\x12\\\n" +
@@ -4243,7 +5257,10 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x0eWatchExecution\x12\".executor.v1.WatchExecutionRequest\x1a#.executor.v1.WatchExecutionResponse0\x01\x12J\n" +
 	"\tListTools\x12\x1d.executor.v1.ListToolsRequest\x1a\x1e.executor.v1.ListToolsResponse\x12Y\n" +
 	"\x0eListExecutions\x12\".executor.v1.ListExecutionsRequest\x1a#.executor.v1.ListExecutionsResponse\x12\\\n" +
-	"\x0fDeleteExecution\x12#.executor.v1.DeleteExecutionRequest\x1a$.executor.v1.DeleteExecutionResponse\x12Y\n" +
+	"\x0fDeleteExecution\x12#.executor.v1.DeleteExecutionRequest\x1a$.executor.v1.DeleteExecutionResponse\x12P\n" +
+	"\vApproveStep\x12\x1f.executor.v1.ApproveStepRequest\x1a .executor.v1.ApproveStepResponse\x12\\\n" +
+	"\x0fSignalExecution\x12#.executor.v1.SignalExecutionRequest\x1a$.executor.v1.SignalExecutionResponse\x12V\n" +
+	"\rListApprovals\x12!.executor.v1.ListApprovalsRequest\x1a\".executor.v1.ListApprovalsResponse\x12Y\n" +
 	"\x0eRetryExecution\x12\".executor.v1.RetryExecutionRequest\x1a#.executor.v1.RetryExecutionResponseB\x13\n" +
 	"\x0fdev.executor.v1P\x01b\x06proto3"
 
@@ -4259,199 +5276,242 @@ func file_executor_v1_executor_proto_rawDescGZIP() []byte {
 	return file_executor_v1_executor_proto_rawDescData
 }
 
-var file_executor_v1_executor_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_executor_v1_executor_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_executor_v1_executor_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_executor_v1_executor_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_executor_v1_executor_proto_goTypes = []any{
 	(DependencyRule)(0),                // 0: executor.v1.DependencyRule
-	(ExecutionStatus)(0),               // 1: executor.v1.ExecutionStatus
-	(StepStatus)(0),                    // 2: executor.v1.StepStatus
-	(ExecutionErrorType)(0),            // 3: executor.v1.ExecutionErrorType
-	(ExecutionEventType)(0),            // 4: executor.v1.ExecutionEventType
-	(*ActionPlan)(nil),                 // 5: executor.v1.ActionPlan
-	(*ActionStep)(nil),                 // 6: executor.v1.ActionStep
-	(*ForEach)(nil),                    // 7: executor.v1.ForEach
-	(*ToolExecution)(nil),              // 8: executor.v1.ToolExecution
-	(*Compensation)(nil),               // 9: executor.v1.Compensation
-	(*ValidationRule)(nil),             // 10: executor.v1.ValidationRule
-	(*RetryPolicy)(nil),                // 11: executor.v1.RetryPolicy
-	(*TimeoutPolicy)(nil),              // 12: executor.v1.TimeoutPolicy
-	(*ResourceLimits)(nil),             // 13: executor.v1.ResourceLimits
-	(*ExecutionOptions)(nil),           // 14: executor.v1.ExecutionOptions
-	(*ExecutionError)(nil),             // 15: executor.v1.ExecutionError
-	(*ResourceUsage)(nil),              // 16: executor.v1.ResourceUsage
-	(*Progress)(nil),                   // 17: executor.v1.Progress
-	(*CompensationResult)(nil),         // 18: executor.v1.CompensationResult
-	(*ItemResult)(nil),                 // 19: executor.v1.ItemResult
-	(*StepResult)(nil),                 // 20: executor.v1.StepResult
-	(*ExecutionResult)(nil),            // 21: executor.v1.ExecutionResult
-	(*ExecutionEvent)(nil),             // 22: executor.v1.ExecutionEvent
-	(*ToolSpec)(nil),                   // 23: executor.v1.ToolSpec
-	(*ToolLoadError)(nil),              // 24: executor.v1.ToolLoadError
-	(*ExecutePlanRequest)(nil),         // 25: executor.v1.ExecutePlanRequest
-	(*ExecutePlanResponse)(nil),        // 26: executor.v1.ExecutePlanResponse
-	(*ExecutionContext)(nil),           // 27: executor.v1.ExecutionContext
-	(*ExecuteStepRequest)(nil),         // 28: executor.v1.ExecuteStepRequest
-	(*ExecuteStepResponse)(nil),        // 29: executor.v1.ExecuteStepResponse
-	(*CancelExecutionRequest)(nil),     // 30: executor.v1.CancelExecutionRequest
-	(*CancelExecutionResponse)(nil),    // 31: executor.v1.CancelExecutionResponse
-	(*PauseExecutionRequest)(nil),      // 32: executor.v1.PauseExecutionRequest
-	(*PauseExecutionResponse)(nil),     // 33: executor.v1.PauseExecutionResponse
-	(*ResumeExecutionRequest)(nil),     // 34: executor.v1.ResumeExecutionRequest
-	(*ResumeExecutionResponse)(nil),    // 35: executor.v1.ResumeExecutionResponse
-	(*GetExecutionStatusRequest)(nil),  // 36: executor.v1.GetExecutionStatusRequest
-	(*GetExecutionStatusResponse)(nil), // 37: executor.v1.GetExecutionStatusResponse
-	(*RollbackExecutionRequest)(nil),   // 38: executor.v1.RollbackExecutionRequest
-	(*RollbackExecutionResponse)(nil),  // 39: executor.v1.RollbackExecutionResponse
-	(*WatchExecutionRequest)(nil),      // 40: executor.v1.WatchExecutionRequest
-	(*WatchExecutionResponse)(nil),     // 41: executor.v1.WatchExecutionResponse
-	(*ListToolsRequest)(nil),           // 42: executor.v1.ListToolsRequest
-	(*ListToolsResponse)(nil),          // 43: executor.v1.ListToolsResponse
-	(*ExecutionSummary)(nil),           // 44: executor.v1.ExecutionSummary
-	(*ListExecutionsRequest)(nil),      // 45: executor.v1.ListExecutionsRequest
-	(*ListExecutionsResponse)(nil),     // 46: executor.v1.ListExecutionsResponse
-	(*DeleteExecutionRequest)(nil),     // 47: executor.v1.DeleteExecutionRequest
-	(*DeleteExecutionResponse)(nil),    // 48: executor.v1.DeleteExecutionResponse
-	(*RetryExecutionRequest)(nil),      // 49: executor.v1.RetryExecutionRequest
-	(*RetryExecutionResponse)(nil),     // 50: executor.v1.RetryExecutionResponse
-	nil,                                // 51: executor.v1.ExecutionContext.StepOutputsEntry
-	(*structpb.Struct)(nil),            // 52: google.protobuf.Struct
-	(*durationpb.Duration)(nil),        // 53: google.protobuf.Duration
-	(*structpb.Value)(nil),             // 54: google.protobuf.Value
-	(*timestamppb.Timestamp)(nil),      // 55: google.protobuf.Timestamp
+	(ApprovalDecision)(0),              // 1: executor.v1.ApprovalDecision
+	(ExecutionStatus)(0),               // 2: executor.v1.ExecutionStatus
+	(StepStatus)(0),                    // 3: executor.v1.StepStatus
+	(ExecutionErrorType)(0),            // 4: executor.v1.ExecutionErrorType
+	(ExecutionEventType)(0),            // 5: executor.v1.ExecutionEventType
+	(*ActionPlan)(nil),                 // 6: executor.v1.ActionPlan
+	(*ActionStep)(nil),                 // 7: executor.v1.ActionStep
+	(*ForEach)(nil),                    // 8: executor.v1.ForEach
+	(*WaitForSignal)(nil),              // 9: executor.v1.WaitForSignal
+	(*Sleep)(nil),                      // 10: executor.v1.Sleep
+	(*ApprovalGate)(nil),               // 11: executor.v1.ApprovalGate
+	(*ToolExecution)(nil),              // 12: executor.v1.ToolExecution
+	(*Compensation)(nil),               // 13: executor.v1.Compensation
+	(*ValidationRule)(nil),             // 14: executor.v1.ValidationRule
+	(*RetryPolicy)(nil),                // 15: executor.v1.RetryPolicy
+	(*TimeoutPolicy)(nil),              // 16: executor.v1.TimeoutPolicy
+	(*ResourceLimits)(nil),             // 17: executor.v1.ResourceLimits
+	(*ExecutionOptions)(nil),           // 18: executor.v1.ExecutionOptions
+	(*ExecutionError)(nil),             // 19: executor.v1.ExecutionError
+	(*ResourceUsage)(nil),              // 20: executor.v1.ResourceUsage
+	(*Progress)(nil),                   // 21: executor.v1.Progress
+	(*CompensationResult)(nil),         // 22: executor.v1.CompensationResult
+	(*ItemResult)(nil),                 // 23: executor.v1.ItemResult
+	(*StepResult)(nil),                 // 24: executor.v1.StepResult
+	(*ApprovalRecord)(nil),             // 25: executor.v1.ApprovalRecord
+	(*ExecutionResult)(nil),            // 26: executor.v1.ExecutionResult
+	(*ExecutionEvent)(nil),             // 27: executor.v1.ExecutionEvent
+	(*ToolSpec)(nil),                   // 28: executor.v1.ToolSpec
+	(*ToolLoadError)(nil),              // 29: executor.v1.ToolLoadError
+	(*ExecutePlanRequest)(nil),         // 30: executor.v1.ExecutePlanRequest
+	(*ExecutePlanResponse)(nil),        // 31: executor.v1.ExecutePlanResponse
+	(*ExecutionContext)(nil),           // 32: executor.v1.ExecutionContext
+	(*ExecuteStepRequest)(nil),         // 33: executor.v1.ExecuteStepRequest
+	(*ExecuteStepResponse)(nil),        // 34: executor.v1.ExecuteStepResponse
+	(*CancelExecutionRequest)(nil),     // 35: executor.v1.CancelExecutionRequest
+	(*CancelExecutionResponse)(nil),    // 36: executor.v1.CancelExecutionResponse
+	(*PauseExecutionRequest)(nil),      // 37: executor.v1.PauseExecutionRequest
+	(*PauseExecutionResponse)(nil),     // 38: executor.v1.PauseExecutionResponse
+	(*ResumeExecutionRequest)(nil),     // 39: executor.v1.ResumeExecutionRequest
+	(*ResumeExecutionResponse)(nil),    // 40: executor.v1.ResumeExecutionResponse
+	(*GetExecutionStatusRequest)(nil),  // 41: executor.v1.GetExecutionStatusRequest
+	(*GetExecutionStatusResponse)(nil), // 42: executor.v1.GetExecutionStatusResponse
+	(*RollbackExecutionRequest)(nil),   // 43: executor.v1.RollbackExecutionRequest
+	(*RollbackExecutionResponse)(nil),  // 44: executor.v1.RollbackExecutionResponse
+	(*WatchExecutionRequest)(nil),      // 45: executor.v1.WatchExecutionRequest
+	(*WatchExecutionResponse)(nil),     // 46: executor.v1.WatchExecutionResponse
+	(*ListToolsRequest)(nil),           // 47: executor.v1.ListToolsRequest
+	(*ListToolsResponse)(nil),          // 48: executor.v1.ListToolsResponse
+	(*ExecutionSummary)(nil),           // 49: executor.v1.ExecutionSummary
+	(*ListExecutionsRequest)(nil),      // 50: executor.v1.ListExecutionsRequest
+	(*ListExecutionsResponse)(nil),     // 51: executor.v1.ListExecutionsResponse
+	(*DeleteExecutionRequest)(nil),     // 52: executor.v1.DeleteExecutionRequest
+	(*DeleteExecutionResponse)(nil),    // 53: executor.v1.DeleteExecutionResponse
+	(*ApproveStepRequest)(nil),         // 54: executor.v1.ApproveStepRequest
+	(*ApproveStepResponse)(nil),        // 55: executor.v1.ApproveStepResponse
+	(*SignalExecutionRequest)(nil),     // 56: executor.v1.SignalExecutionRequest
+	(*SignalExecutionResponse)(nil),    // 57: executor.v1.SignalExecutionResponse
+	(*ListApprovalsRequest)(nil),       // 58: executor.v1.ListApprovalsRequest
+	(*PendingApproval)(nil),            // 59: executor.v1.PendingApproval
+	(*ListApprovalsResponse)(nil),      // 60: executor.v1.ListApprovalsResponse
+	(*RetryExecutionRequest)(nil),      // 61: executor.v1.RetryExecutionRequest
+	(*RetryExecutionResponse)(nil),     // 62: executor.v1.RetryExecutionResponse
+	nil,                                // 63: executor.v1.ExecutionContext.StepOutputsEntry
+	(*structpb.Struct)(nil),            // 64: google.protobuf.Struct
+	(*durationpb.Duration)(nil),        // 65: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),      // 66: google.protobuf.Timestamp
+	(*structpb.Value)(nil),             // 67: google.protobuf.Value
 }
 var file_executor_v1_executor_proto_depIdxs = []int32{
-	6,   // 0: executor.v1.ActionPlan.steps:type_name -> executor.v1.ActionStep
-	52,  // 1: executor.v1.ActionPlan.metadata:type_name -> google.protobuf.Struct
-	8,   // 2: executor.v1.ActionStep.tool_execution:type_name -> executor.v1.ToolExecution
-	52,  // 3: executor.v1.ActionStep.parameters:type_name -> google.protobuf.Struct
-	53,  // 4: executor.v1.ActionStep.expected_duration:type_name -> google.protobuf.Duration
-	53,  // 5: executor.v1.ActionStep.timeout:type_name -> google.protobuf.Duration
-	11,  // 6: executor.v1.ActionStep.retry_policy:type_name -> executor.v1.RetryPolicy
-	10,  // 7: executor.v1.ActionStep.validation_rules:type_name -> executor.v1.ValidationRule
-	9,   // 8: executor.v1.ActionStep.compensation:type_name -> executor.v1.Compensation
-	7,   // 9: executor.v1.ActionStep.for_each:type_name -> executor.v1.ForEach
-	0,   // 10: executor.v1.ActionStep.dependency_rule:type_name -> executor.v1.DependencyRule
-	52,  // 11: executor.v1.ToolExecution.arguments:type_name -> google.protobuf.Struct
-	52,  // 12: executor.v1.Compensation.arguments:type_name -> google.protobuf.Struct
-	11,  // 13: executor.v1.Compensation.retry_policy:type_name -> executor.v1.RetryPolicy
-	53,  // 14: executor.v1.Compensation.timeout:type_name -> google.protobuf.Duration
-	52,  // 15: executor.v1.ValidationRule.json_schema:type_name -> google.protobuf.Struct
-	53,  // 16: executor.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
-	53,  // 17: executor.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
-	3,   // 18: executor.v1.RetryPolicy.non_retryable_error_types:type_name -> executor.v1.ExecutionErrorType
-	53,  // 19: executor.v1.TimeoutPolicy.default_step_timeout:type_name -> google.protobuf.Duration
-	53,  // 20: executor.v1.ResourceLimits.max_execution_time:type_name -> google.protobuf.Duration
-	13,  // 21: executor.v1.ExecutionOptions.resource_limits:type_name -> executor.v1.ResourceLimits
-	12,  // 22: executor.v1.ExecutionOptions.timeout_policy:type_name -> executor.v1.TimeoutPolicy
-	11,  // 23: executor.v1.ExecutionOptions.retry_policy:type_name -> executor.v1.RetryPolicy
-	3,   // 24: executor.v1.ExecutionError.error_type:type_name -> executor.v1.ExecutionErrorType
-	2,   // 25: executor.v1.CompensationResult.status:type_name -> executor.v1.StepStatus
-	54,  // 26: executor.v1.CompensationResult.output:type_name -> google.protobuf.Value
-	3,   // 27: executor.v1.CompensationResult.error_type:type_name -> executor.v1.ExecutionErrorType
-	53,  // 28: executor.v1.CompensationResult.execution_time:type_name -> google.protobuf.Duration
-	55,  // 29: executor.v1.CompensationResult.start_time:type_name -> google.protobuf.Timestamp
-	55,  // 30: executor.v1.CompensationResult.end_time:type_name -> google.protobuf.Timestamp
-	2,   // 31: executor.v1.ItemResult.status:type_name -> executor.v1.StepStatus
-	54,  // 32: executor.v1.ItemResult.output:type_name -> google.protobuf.Value
-	3,   // 33: executor.v1.ItemResult.error_type:type_name -> executor.v1.ExecutionErrorType
-	53,  // 34: executor.v1.ItemResult.execution_time:type_name -> google.protobuf.Duration
-	2,   // 35: executor.v1.StepResult.status:type_name -> executor.v1.StepStatus
-	54,  // 36: executor.v1.StepResult.output:type_name -> google.protobuf.Value
-	53,  // 37: executor.v1.StepResult.execution_time:type_name -> google.protobuf.Duration
-	52,  // 38: executor.v1.StepResult.metadata:type_name -> google.protobuf.Struct
-	3,   // 39: executor.v1.StepResult.error_type:type_name -> executor.v1.ExecutionErrorType
-	55,  // 40: executor.v1.StepResult.start_time:type_name -> google.protobuf.Timestamp
-	55,  // 41: executor.v1.StepResult.end_time:type_name -> google.protobuf.Timestamp
-	18,  // 42: executor.v1.StepResult.compensation:type_name -> executor.v1.CompensationResult
-	19,  // 43: executor.v1.StepResult.items:type_name -> executor.v1.ItemResult
-	1,   // 44: executor.v1.ExecutionResult.status:type_name -> executor.v1.ExecutionStatus
-	20,  // 45: executor.v1.ExecutionResult.step_results:type_name -> executor.v1.StepResult
-	53,  // 46: executor.v1.ExecutionResult.execution_time:type_name -> google.protobuf.Duration
-	16,  // 47: executor.v1.ExecutionResult.resource_usage:type_name -> executor.v1.ResourceUsage
-	52,  // 48: executor.v1.ExecutionResult.metadata:type_name -> google.protobuf.Struct
-	15,  // 49: executor.v1.ExecutionResult.error:type_name -> executor.v1.ExecutionError
-	17,  // 50: executor.v1.ExecutionResult.progress:type_name -> executor.v1.Progress
-	55,  // 51: executor.v1.ExecutionResult.create_time:type_name -> google.protobuf.Timestamp
-	55,  // 52: executor.v1.ExecutionResult.start_time:type_name -> google.protobuf.Timestamp
-	55,  // 53: executor.v1.ExecutionResult.end_time:type_name -> google.protobuf.Timestamp
-	16,  // 54: executor.v1.ExecutionResult.compensation_usage:type_name -> executor.v1.ResourceUsage
-	55,  // 55: executor.v1.ExecutionEvent.event_time:type_name -> google.protobuf.Timestamp
-	1,   // 56: executor.v1.ExecutionEvent.status:type_name -> executor.v1.ExecutionStatus
-	2,   // 57: executor.v1.ExecutionEvent.step_status:type_name -> executor.v1.StepStatus
-	4,   // 58: executor.v1.ExecutionEvent.type:type_name -> executor.v1.ExecutionEventType
-	15,  // 59: executor.v1.ExecutionEvent.error:type_name -> executor.v1.ExecutionError
-	53,  // 60: executor.v1.ExecutionEvent.retry_delay:type_name -> google.protobuf.Duration
-	54,  // 61: executor.v1.ExecutionEvent.output:type_name -> google.protobuf.Value
-	52,  // 62: executor.v1.ToolSpec.input_schema:type_name -> google.protobuf.Struct
-	52,  // 63: executor.v1.ToolSpec.output_schema:type_name -> google.protobuf.Struct
-	53,  // 64: executor.v1.ToolSpec.default_timeout:type_name -> google.protobuf.Duration
-	5,   // 65: executor.v1.ExecutePlanRequest.plan:type_name -> executor.v1.ActionPlan
-	14,  // 66: executor.v1.ExecutePlanRequest.options:type_name -> executor.v1.ExecutionOptions
-	21,  // 67: executor.v1.ExecutePlanResponse.result:type_name -> executor.v1.ExecutionResult
-	51,  // 68: executor.v1.ExecutionContext.step_outputs:type_name -> executor.v1.ExecutionContext.StepOutputsEntry
-	13,  // 69: executor.v1.ExecutionContext.resource_limits:type_name -> executor.v1.ResourceLimits
-	12,  // 70: executor.v1.ExecutionContext.timeout_policy:type_name -> executor.v1.TimeoutPolicy
-	11,  // 71: executor.v1.ExecutionContext.retry_policy:type_name -> executor.v1.RetryPolicy
-	6,   // 72: executor.v1.ExecuteStepRequest.step:type_name -> executor.v1.ActionStep
-	27,  // 73: executor.v1.ExecuteStepRequest.context:type_name -> executor.v1.ExecutionContext
-	20,  // 74: executor.v1.ExecuteStepResponse.result:type_name -> executor.v1.StepResult
-	16,  // 75: executor.v1.ExecuteStepResponse.resource_usage:type_name -> executor.v1.ResourceUsage
-	1,   // 76: executor.v1.CancelExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	1,   // 77: executor.v1.PauseExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	1,   // 78: executor.v1.ResumeExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	1,   // 79: executor.v1.GetExecutionStatusResponse.status:type_name -> executor.v1.ExecutionStatus
-	17,  // 80: executor.v1.GetExecutionStatusResponse.progress:type_name -> executor.v1.Progress
-	20,  // 81: executor.v1.GetExecutionStatusResponse.step_results:type_name -> executor.v1.StepResult
-	15,  // 82: executor.v1.GetExecutionStatusResponse.error:type_name -> executor.v1.ExecutionError
-	16,  // 83: executor.v1.GetExecutionStatusResponse.resource_usage:type_name -> executor.v1.ResourceUsage
-	55,  // 84: executor.v1.GetExecutionStatusResponse.create_time:type_name -> google.protobuf.Timestamp
-	55,  // 85: executor.v1.GetExecutionStatusResponse.start_time:type_name -> google.protobuf.Timestamp
-	55,  // 86: executor.v1.GetExecutionStatusResponse.end_time:type_name -> google.protobuf.Timestamp
-	53,  // 87: executor.v1.GetExecutionStatusResponse.execution_time:type_name -> google.protobuf.Duration
-	16,  // 88: executor.v1.GetExecutionStatusResponse.compensation_usage:type_name -> executor.v1.ResourceUsage
-	1,   // 89: executor.v1.RollbackExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	22,  // 90: executor.v1.WatchExecutionResponse.events:type_name -> executor.v1.ExecutionEvent
-	23,  // 91: executor.v1.ListToolsResponse.tools:type_name -> executor.v1.ToolSpec
-	24,  // 92: executor.v1.ListToolsResponse.load_errors:type_name -> executor.v1.ToolLoadError
-	1,   // 93: executor.v1.ExecutionSummary.status:type_name -> executor.v1.ExecutionStatus
-	55,  // 94: executor.v1.ExecutionSummary.create_time:type_name -> google.protobuf.Timestamp
-	55,  // 95: executor.v1.ExecutionSummary.end_time:type_name -> google.protobuf.Timestamp
-	1,   // 96: executor.v1.ListExecutionsRequest.statuses:type_name -> executor.v1.ExecutionStatus
-	55,  // 97: executor.v1.ListExecutionsRequest.created_after:type_name -> google.protobuf.Timestamp
-	55,  // 98: executor.v1.ListExecutionsRequest.created_before:type_name -> google.protobuf.Timestamp
-	44,  // 99: executor.v1.ListExecutionsResponse.executions:type_name -> executor.v1.ExecutionSummary
-	13,  // 100: executor.v1.RetryExecutionRequest.resource_limits:type_name -> executor.v1.ResourceLimits
-	21,  // 101: executor.v1.RetryExecutionResponse.result:type_name -> executor.v1.ExecutionResult
-	54,  // 102: executor.v1.ExecutionContext.StepOutputsEntry.value:type_name -> google.protobuf.Value
-	25,  // 103: executor.v1.ExecutorService.ExecutePlan:input_type -> executor.v1.ExecutePlanRequest
-	28,  // 104: executor.v1.ExecutorService.ExecuteStep:input_type -> executor.v1.ExecuteStepRequest
-	30,  // 105: executor.v1.ExecutorService.CancelExecution:input_type -> executor.v1.CancelExecutionRequest
-	32,  // 106: executor.v1.ExecutorService.PauseExecution:input_type -> executor.v1.PauseExecutionRequest
-	34,  // 107: executor.v1.ExecutorService.ResumeExecution:input_type -> executor.v1.ResumeExecutionRequest
-	36,  // 108: executor.v1.ExecutorService.GetExecutionStatus:input_type -> executor.v1.GetExecutionStatusRequest
-	38,  // 109: executor.v1.ExecutorService.RollbackExecution:input_type -> executor.v1.RollbackExecutionRequest
-	40,  // 110: executor.v1.ExecutorService.WatchExecution:input_type -> executor.v1.WatchExecutionRequest
-	42,  // 111: executor.v1.ExecutorService.ListTools:input_type -> executor.v1.ListToolsRequest
-	45,  // 112: executor.v1.ExecutorService.ListExecutions:input_type -> executor.v1.ListExecutionsRequest
-	47,  // 113: executor.v1.ExecutorService.DeleteExecution:input_type -> executor.v1.DeleteExecutionRequest
-	49,  // 114: executor.v1.ExecutorService.RetryExecution:input_type -> executor.v1.RetryExecutionRequest
-	26,  // 115: executor.v1.ExecutorService.ExecutePlan:output_type -> executor.v1.ExecutePlanResponse
-	29,  // 116: executor.v1.ExecutorService.ExecuteStep:output_type -> executor.v1.ExecuteStepResponse
-	31,  // 117: executor.v1.ExecutorService.CancelExecution:output_type -> executor.v1.CancelExecutionResponse
-	33,  // 118: executor.v1.ExecutorService.PauseExecution:output_type -> executor.v1.PauseExecutionResponse
-	35,  // 119: executor.v1.ExecutorService.ResumeExecution:output_type -> executor.v1.ResumeExecutionResponse
-	37,  // 120: executor.v1.ExecutorService.GetExecutionStatus:output_type -> executor.v1.GetExecutionStatusResponse
-	39,  // 121: executor.v1.ExecutorService.RollbackExecution:output_type -> executor.v1.RollbackExecutionResponse
-	41,  // 122: executor.v1.ExecutorService.WatchExecution:output_type -> executor.v1.WatchExecutionResponse
-	43,  // 123: executor.v1.ExecutorService.ListTools:output_type -> executor.v1.ListToolsResponse
-	46,  // 124: executor.v1.ExecutorService.ListExecutions:output_type -> executor.v1.ListExecutionsResponse
-	48,  // 125: executor.v1.ExecutorService.DeleteExecution:output_type -> executor.v1.DeleteExecutionResponse
-	50,  // 126: executor.v1.ExecutorService.RetryExecution:output_type -> executor.v1.RetryExecutionResponse
-	115, // [115:127] is the sub-list for method output_type
-	103, // [103:115] is the sub-list for method input_type
-	103, // [103:103] is the sub-list for extension type_name
-	103, // [103:103] is the sub-list for extension extendee
-	0,   // [0:103] is the sub-list for field type_name
+	7,   // 0: executor.v1.ActionPlan.steps:type_name -> executor.v1.ActionStep
+	64,  // 1: executor.v1.ActionPlan.metadata:type_name -> google.protobuf.Struct
+	12,  // 2: executor.v1.ActionStep.tool_execution:type_name -> executor.v1.ToolExecution
+	9,   // 3: executor.v1.ActionStep.wait_for_signal:type_name -> executor.v1.WaitForSignal
+	10,  // 4: executor.v1.ActionStep.sleep:type_name -> executor.v1.Sleep
+	64,  // 5: executor.v1.ActionStep.parameters:type_name -> google.protobuf.Struct
+	65,  // 6: executor.v1.ActionStep.expected_duration:type_name -> google.protobuf.Duration
+	65,  // 7: executor.v1.ActionStep.timeout:type_name -> google.protobuf.Duration
+	15,  // 8: executor.v1.ActionStep.retry_policy:type_name -> executor.v1.RetryPolicy
+	14,  // 9: executor.v1.ActionStep.validation_rules:type_name -> executor.v1.ValidationRule
+	13,  // 10: executor.v1.ActionStep.compensation:type_name -> executor.v1.Compensation
+	11,  // 11: executor.v1.ActionStep.approval:type_name -> executor.v1.ApprovalGate
+	8,   // 12: executor.v1.ActionStep.for_each:type_name -> executor.v1.ForEach
+	0,   // 13: executor.v1.ActionStep.dependency_rule:type_name -> executor.v1.DependencyRule
+	65,  // 14: executor.v1.WaitForSignal.timeout:type_name -> google.protobuf.Duration
+	64,  // 15: executor.v1.WaitForSignal.payload_schema:type_name -> google.protobuf.Struct
+	65,  // 16: executor.v1.Sleep.duration:type_name -> google.protobuf.Duration
+	66,  // 17: executor.v1.Sleep.until:type_name -> google.protobuf.Timestamp
+	65,  // 18: executor.v1.ApprovalGate.timeout:type_name -> google.protobuf.Duration
+	1,   // 19: executor.v1.ApprovalGate.on_timeout:type_name -> executor.v1.ApprovalDecision
+	64,  // 20: executor.v1.ToolExecution.arguments:type_name -> google.protobuf.Struct
+	64,  // 21: executor.v1.Compensation.arguments:type_name -> google.protobuf.Struct
+	15,  // 22: executor.v1.Compensation.retry_policy:type_name -> executor.v1.RetryPolicy
+	65,  // 23: executor.v1.Compensation.timeout:type_name -> google.protobuf.Duration
+	64,  // 24: executor.v1.ValidationRule.json_schema:type_name -> google.protobuf.Struct
+	65,  // 25: executor.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
+	65,  // 26: executor.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
+	4,   // 27: executor.v1.RetryPolicy.non_retryable_error_types:type_name -> executor.v1.ExecutionErrorType
+	65,  // 28: executor.v1.TimeoutPolicy.default_step_timeout:type_name -> google.protobuf.Duration
+	65,  // 29: executor.v1.ResourceLimits.max_execution_time:type_name -> google.protobuf.Duration
+	17,  // 30: executor.v1.ExecutionOptions.resource_limits:type_name -> executor.v1.ResourceLimits
+	16,  // 31: executor.v1.ExecutionOptions.timeout_policy:type_name -> executor.v1.TimeoutPolicy
+	15,  // 32: executor.v1.ExecutionOptions.retry_policy:type_name -> executor.v1.RetryPolicy
+	4,   // 33: executor.v1.ExecutionError.error_type:type_name -> executor.v1.ExecutionErrorType
+	3,   // 34: executor.v1.CompensationResult.status:type_name -> executor.v1.StepStatus
+	67,  // 35: executor.v1.CompensationResult.output:type_name -> google.protobuf.Value
+	4,   // 36: executor.v1.CompensationResult.error_type:type_name -> executor.v1.ExecutionErrorType
+	65,  // 37: executor.v1.CompensationResult.execution_time:type_name -> google.protobuf.Duration
+	66,  // 38: executor.v1.CompensationResult.start_time:type_name -> google.protobuf.Timestamp
+	66,  // 39: executor.v1.CompensationResult.end_time:type_name -> google.protobuf.Timestamp
+	3,   // 40: executor.v1.ItemResult.status:type_name -> executor.v1.StepStatus
+	67,  // 41: executor.v1.ItemResult.output:type_name -> google.protobuf.Value
+	4,   // 42: executor.v1.ItemResult.error_type:type_name -> executor.v1.ExecutionErrorType
+	65,  // 43: executor.v1.ItemResult.execution_time:type_name -> google.protobuf.Duration
+	3,   // 44: executor.v1.StepResult.status:type_name -> executor.v1.StepStatus
+	67,  // 45: executor.v1.StepResult.output:type_name -> google.protobuf.Value
+	65,  // 46: executor.v1.StepResult.execution_time:type_name -> google.protobuf.Duration
+	64,  // 47: executor.v1.StepResult.metadata:type_name -> google.protobuf.Struct
+	4,   // 48: executor.v1.StepResult.error_type:type_name -> executor.v1.ExecutionErrorType
+	66,  // 49: executor.v1.StepResult.start_time:type_name -> google.protobuf.Timestamp
+	66,  // 50: executor.v1.StepResult.end_time:type_name -> google.protobuf.Timestamp
+	22,  // 51: executor.v1.StepResult.compensation:type_name -> executor.v1.CompensationResult
+	23,  // 52: executor.v1.StepResult.items:type_name -> executor.v1.ItemResult
+	66,  // 53: executor.v1.StepResult.wait_deadline:type_name -> google.protobuf.Timestamp
+	25,  // 54: executor.v1.StepResult.approval:type_name -> executor.v1.ApprovalRecord
+	1,   // 55: executor.v1.ApprovalRecord.decision:type_name -> executor.v1.ApprovalDecision
+	66,  // 56: executor.v1.ApprovalRecord.decide_time:type_name -> google.protobuf.Timestamp
+	2,   // 57: executor.v1.ExecutionResult.status:type_name -> executor.v1.ExecutionStatus
+	24,  // 58: executor.v1.ExecutionResult.step_results:type_name -> executor.v1.StepResult
+	65,  // 59: executor.v1.ExecutionResult.execution_time:type_name -> google.protobuf.Duration
+	20,  // 60: executor.v1.ExecutionResult.resource_usage:type_name -> executor.v1.ResourceUsage
+	64,  // 61: executor.v1.ExecutionResult.metadata:type_name -> google.protobuf.Struct
+	19,  // 62: executor.v1.ExecutionResult.error:type_name -> executor.v1.ExecutionError
+	21,  // 63: executor.v1.ExecutionResult.progress:type_name -> executor.v1.Progress
+	66,  // 64: executor.v1.ExecutionResult.create_time:type_name -> google.protobuf.Timestamp
+	66,  // 65: executor.v1.ExecutionResult.start_time:type_name -> google.protobuf.Timestamp
+	66,  // 66: executor.v1.ExecutionResult.end_time:type_name -> google.protobuf.Timestamp
+	20,  // 67: executor.v1.ExecutionResult.compensation_usage:type_name -> executor.v1.ResourceUsage
+	66,  // 68: executor.v1.ExecutionEvent.event_time:type_name -> google.protobuf.Timestamp
+	2,   // 69: executor.v1.ExecutionEvent.status:type_name -> executor.v1.ExecutionStatus
+	3,   // 70: executor.v1.ExecutionEvent.step_status:type_name -> executor.v1.StepStatus
+	5,   // 71: executor.v1.ExecutionEvent.type:type_name -> executor.v1.ExecutionEventType
+	19,  // 72: executor.v1.ExecutionEvent.error:type_name -> executor.v1.ExecutionError
+	65,  // 73: executor.v1.ExecutionEvent.retry_delay:type_name -> google.protobuf.Duration
+	67,  // 74: executor.v1.ExecutionEvent.output:type_name -> google.protobuf.Value
+	1,   // 75: executor.v1.ExecutionEvent.decision:type_name -> executor.v1.ApprovalDecision
+	66,  // 76: executor.v1.ExecutionEvent.wait_deadline:type_name -> google.protobuf.Timestamp
+	64,  // 77: executor.v1.ToolSpec.input_schema:type_name -> google.protobuf.Struct
+	64,  // 78: executor.v1.ToolSpec.output_schema:type_name -> google.protobuf.Struct
+	65,  // 79: executor.v1.ToolSpec.default_timeout:type_name -> google.protobuf.Duration
+	6,   // 80: executor.v1.ExecutePlanRequest.plan:type_name -> executor.v1.ActionPlan
+	18,  // 81: executor.v1.ExecutePlanRequest.options:type_name -> executor.v1.ExecutionOptions
+	26,  // 82: executor.v1.ExecutePlanResponse.result:type_name -> executor.v1.ExecutionResult
+	63,  // 83: executor.v1.ExecutionContext.step_outputs:type_name -> executor.v1.ExecutionContext.StepOutputsEntry
+	17,  // 84: executor.v1.ExecutionContext.resource_limits:type_name -> executor.v1.ResourceLimits
+	16,  // 85: executor.v1.ExecutionContext.timeout_policy:type_name -> executor.v1.TimeoutPolicy
+	15,  // 86: executor.v1.ExecutionContext.retry_policy:type_name -> executor.v1.RetryPolicy
+	7,   // 87: executor.v1.ExecuteStepRequest.step:type_name -> executor.v1.ActionStep
+	32,  // 88: executor.v1.ExecuteStepRequest.context:type_name -> executor.v1.ExecutionContext
+	24,  // 89: executor.v1.ExecuteStepResponse.result:type_name -> executor.v1.StepResult
+	20,  // 90: executor.v1.ExecuteStepResponse.resource_usage:type_name -> executor.v1.ResourceUsage
+	2,   // 91: executor.v1.CancelExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	2,   // 92: executor.v1.PauseExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	2,   // 93: executor.v1.ResumeExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	2,   // 94: executor.v1.GetExecutionStatusResponse.status:type_name -> executor.v1.ExecutionStatus
+	21,  // 95: executor.v1.GetExecutionStatusResponse.progress:type_name -> executor.v1.Progress
+	24,  // 96: executor.v1.GetExecutionStatusResponse.step_results:type_name -> executor.v1.StepResult
+	19,  // 97: executor.v1.GetExecutionStatusResponse.error:type_name -> executor.v1.ExecutionError
+	20,  // 98: executor.v1.GetExecutionStatusResponse.resource_usage:type_name -> executor.v1.ResourceUsage
+	66,  // 99: executor.v1.GetExecutionStatusResponse.create_time:type_name -> google.protobuf.Timestamp
+	66,  // 100: executor.v1.GetExecutionStatusResponse.start_time:type_name -> google.protobuf.Timestamp
+	66,  // 101: executor.v1.GetExecutionStatusResponse.end_time:type_name -> google.protobuf.Timestamp
+	65,  // 102: executor.v1.GetExecutionStatusResponse.execution_time:type_name -> google.protobuf.Duration
+	20,  // 103: executor.v1.GetExecutionStatusResponse.compensation_usage:type_name -> executor.v1.ResourceUsage
+	2,   // 104: executor.v1.RollbackExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	27,  // 105: executor.v1.WatchExecutionResponse.events:type_name -> executor.v1.ExecutionEvent
+	28,  // 106: executor.v1.ListToolsResponse.tools:type_name -> executor.v1.ToolSpec
+	29,  // 107: executor.v1.ListToolsResponse.load_errors:type_name -> executor.v1.ToolLoadError
+	2,   // 108: executor.v1.ExecutionSummary.status:type_name -> executor.v1.ExecutionStatus
+	66,  // 109: executor.v1.ExecutionSummary.create_time:type_name -> google.protobuf.Timestamp
+	66,  // 110: executor.v1.ExecutionSummary.end_time:type_name -> google.protobuf.Timestamp
+	2,   // 111: executor.v1.ListExecutionsRequest.statuses:type_name -> executor.v1.ExecutionStatus
+	66,  // 112: executor.v1.ListExecutionsRequest.created_after:type_name -> google.protobuf.Timestamp
+	66,  // 113: executor.v1.ListExecutionsRequest.created_before:type_name -> google.protobuf.Timestamp
+	49,  // 114: executor.v1.ListExecutionsResponse.executions:type_name -> executor.v1.ExecutionSummary
+	1,   // 115: executor.v1.ApproveStepRequest.decision:type_name -> executor.v1.ApprovalDecision
+	64,  // 116: executor.v1.ApproveStepRequest.arguments:type_name -> google.protobuf.Struct
+	24,  // 117: executor.v1.ApproveStepResponse.result:type_name -> executor.v1.StepResult
+	67,  // 118: executor.v1.SignalExecutionRequest.payload:type_name -> google.protobuf.Value
+	2,   // 119: executor.v1.SignalExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	64,  // 120: executor.v1.PendingApproval.arguments:type_name -> google.protobuf.Struct
+	66,  // 121: executor.v1.PendingApproval.wait_start_time:type_name -> google.protobuf.Timestamp
+	66,  // 122: executor.v1.PendingApproval.deadline:type_name -> google.protobuf.Timestamp
+	1,   // 123: executor.v1.PendingApproval.on_timeout:type_name -> executor.v1.ApprovalDecision
+	59,  // 124: executor.v1.ListApprovalsResponse.approvals:type_name -> executor.v1.PendingApproval
+	17,  // 125: executor.v1.RetryExecutionRequest.resource_limits:type_name -> executor.v1.ResourceLimits
+	26,  // 126: executor.v1.RetryExecutionResponse.result:type_name -> executor.v1.ExecutionResult
+	67,  // 127: executor.v1.ExecutionContext.StepOutputsEntry.value:type_name -> google.protobuf.Value
+	30,  // 128: executor.v1.ExecutorService.ExecutePlan:input_type -> executor.v1.ExecutePlanRequest
+	33,  // 129: executor.v1.ExecutorService.ExecuteStep:input_type -> executor.v1.ExecuteStepRequest
+	35,  // 130: executor.v1.ExecutorService.CancelExecution:input_type -> executor.v1.CancelExecutionRequest
+	37,  // 131: executor.v1.ExecutorService.PauseExecution:input_type -> executor.v1.PauseExecutionRequest
+	39,  // 132: executor.v1.ExecutorService.ResumeExecution:input_type -> executor.v1.ResumeExecutionRequest
+	41,  // 133: executor.v1.ExecutorService.GetExecutionStatus:input_type -> executor.v1.GetExecutionStatusRequest
+	43,  // 134: executor.v1.ExecutorService.RollbackExecution:input_type -> executor.v1.RollbackExecutionRequest
+	45,  // 135: executor.v1.ExecutorService.WatchExecution:input_type -> executor.v1.WatchExecutionRequest
+	47,  // 136: executor.v1.ExecutorService.ListTools:input_type -> executor.v1.ListToolsRequest
+	50,  // 137: executor.v1.ExecutorService.ListExecutions:input_type -> executor.v1.ListExecutionsRequest
+	52,  // 138: executor.v1.ExecutorService.DeleteExecution:input_type -> executor.v1.DeleteExecutionRequest
+	54,  // 139: executor.v1.ExecutorService.ApproveStep:input_type -> executor.v1.ApproveStepRequest
+	56,  // 140: executor.v1.ExecutorService.SignalExecution:input_type -> executor.v1.SignalExecutionRequest
+	58,  // 141: executor.v1.ExecutorService.ListApprovals:input_type -> executor.v1.ListApprovalsRequest
+	61,  // 142: executor.v1.ExecutorService.RetryExecution:input_type -> executor.v1.RetryExecutionRequest
+	31,  // 143: executor.v1.ExecutorService.ExecutePlan:output_type -> executor.v1.ExecutePlanResponse
+	34,  // 144: executor.v1.ExecutorService.ExecuteStep:output_type -> executor.v1.ExecuteStepResponse
+	36,  // 145: executor.v1.ExecutorService.CancelExecution:output_type -> executor.v1.CancelExecutionResponse
+	38,  // 146: executor.v1.ExecutorService.PauseExecution:output_type -> executor.v1.PauseExecutionResponse
+	40,  // 147: executor.v1.ExecutorService.ResumeExecution:output_type -> executor.v1.ResumeExecutionResponse
+	42,  // 148: executor.v1.ExecutorService.GetExecutionStatus:output_type -> executor.v1.GetExecutionStatusResponse
+	44,  // 149: executor.v1.ExecutorService.RollbackExecution:output_type -> executor.v1.RollbackExecutionResponse
+	46,  // 150: executor.v1.ExecutorService.WatchExecution:output_type -> executor.v1.WatchExecutionResponse
+	48,  // 151: executor.v1.ExecutorService.ListTools:output_type -> executor.v1.ListToolsResponse
+	51,  // 152: executor.v1.ExecutorService.ListExecutions:output_type -> executor.v1.ListExecutionsResponse
+	53,  // 153: executor.v1.ExecutorService.DeleteExecution:output_type -> executor.v1.DeleteExecutionResponse
+	55,  // 154: executor.v1.ExecutorService.ApproveStep:output_type -> executor.v1.ApproveStepResponse
+	57,  // 155: executor.v1.ExecutorService.SignalExecution:output_type -> executor.v1.SignalExecutionResponse
+	60,  // 156: executor.v1.ExecutorService.ListApprovals:output_type -> executor.v1.ListApprovalsResponse
+	62,  // 157: executor.v1.ExecutorService.RetryExecution:output_type -> executor.v1.RetryExecutionResponse
+	143, // [143:158] is the sub-list for method output_type
+	128, // [128:143] is the sub-list for method input_type
+	128, // [128:128] is the sub-list for extension type_name
+	128, // [128:128] is the sub-list for extension extendee
+	0,   // [0:128] is the sub-list for field type_name
 }
 
 func init() { file_executor_v1_executor_proto_init() }
@@ -4461,18 +5521,20 @@ func file_executor_v1_executor_proto_init() {
 	}
 	file_executor_v1_executor_proto_msgTypes[1].OneofWrappers = []any{
 		(*ActionStep_ToolExecution)(nil),
+		(*ActionStep_WaitForSignal)(nil),
+		(*ActionStep_Sleep)(nil),
 	}
-	file_executor_v1_executor_proto_msgTypes[5].OneofWrappers = []any{
+	file_executor_v1_executor_proto_msgTypes[8].OneofWrappers = []any{
 		(*ValidationRule_JsonSchema)(nil),
 	}
-	file_executor_v1_executor_proto_msgTypes[17].OneofWrappers = []any{}
+	file_executor_v1_executor_proto_msgTypes[21].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_executor_v1_executor_proto_rawDesc), len(file_executor_v1_executor_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   47,
+			NumEnums:      6,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

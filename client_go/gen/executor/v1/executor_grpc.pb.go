@@ -34,6 +34,9 @@ const (
 	ExecutorService_ListTools_FullMethodName          = "/executor.v1.ExecutorService/ListTools"
 	ExecutorService_ListExecutions_FullMethodName     = "/executor.v1.ExecutorService/ListExecutions"
 	ExecutorService_DeleteExecution_FullMethodName    = "/executor.v1.ExecutorService/DeleteExecution"
+	ExecutorService_ApproveStep_FullMethodName        = "/executor.v1.ExecutorService/ApproveStep"
+	ExecutorService_SignalExecution_FullMethodName    = "/executor.v1.ExecutorService/SignalExecution"
+	ExecutorService_ListApprovals_FullMethodName      = "/executor.v1.ExecutorService/ListApprovals"
 	ExecutorService_RetryExecution_FullMethodName     = "/executor.v1.ExecutorService/RetryExecution"
 )
 
@@ -71,6 +74,16 @@ type ExecutorServiceClient interface {
 	ListExecutions(ctx context.Context, in *ListExecutionsRequest, opts ...grpc.CallOption) (*ListExecutionsResponse, error)
 	// Forgets a finished execution: its journal, results and workspace.
 	DeleteExecution(ctx context.Context, in *DeleteExecutionRequest, opts ...grpc.CallOption) (*DeleteExecutionResponse, error)
+	// Decides an approval gate: APPROVE runs the step's tool (with edited
+	// arguments when the gate allows it), REJECT fails the step with REJECTED.
+	// Answers once the decision is journaled.
+	ApproveStep(ctx context.Context, in *ApproveStepRequest, opts ...grpc.CallOption) (*ApproveStepResponse, error)
+	// Delivers a named signal to the step that waits for it (kept until that
+	// step starts waiting, when it arrives first).
+	SignalExecution(ctx context.Context, in *SignalExecutionRequest, opts ...grpc.CallOption) (*SignalExecutionResponse, error)
+	// The inbox: approval gates waiting for a decision, oldest first, paged
+	// (AIP-158).
+	ListApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (*ListApprovalsResponse, error)
 	// Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
 	// FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
 	// outputs. Blocks until the execution ends unless `detach` is set.
@@ -204,6 +217,36 @@ func (c *executorServiceClient) DeleteExecution(ctx context.Context, in *DeleteE
 	return out, nil
 }
 
+func (c *executorServiceClient) ApproveStep(ctx context.Context, in *ApproveStepRequest, opts ...grpc.CallOption) (*ApproveStepResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApproveStepResponse)
+	err := c.cc.Invoke(ctx, ExecutorService_ApproveStep_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *executorServiceClient) SignalExecution(ctx context.Context, in *SignalExecutionRequest, opts ...grpc.CallOption) (*SignalExecutionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SignalExecutionResponse)
+	err := c.cc.Invoke(ctx, ExecutorService_SignalExecution_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *executorServiceClient) ListApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (*ListApprovalsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListApprovalsResponse)
+	err := c.cc.Invoke(ctx, ExecutorService_ListApprovals_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *executorServiceClient) RetryExecution(ctx context.Context, in *RetryExecutionRequest, opts ...grpc.CallOption) (*RetryExecutionResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RetryExecutionResponse)
@@ -248,6 +291,16 @@ type ExecutorServiceServer interface {
 	ListExecutions(context.Context, *ListExecutionsRequest) (*ListExecutionsResponse, error)
 	// Forgets a finished execution: its journal, results and workspace.
 	DeleteExecution(context.Context, *DeleteExecutionRequest) (*DeleteExecutionResponse, error)
+	// Decides an approval gate: APPROVE runs the step's tool (with edited
+	// arguments when the gate allows it), REJECT fails the step with REJECTED.
+	// Answers once the decision is journaled.
+	ApproveStep(context.Context, *ApproveStepRequest) (*ApproveStepResponse, error)
+	// Delivers a named signal to the step that waits for it (kept until that
+	// step starts waiting, when it arrives first).
+	SignalExecution(context.Context, *SignalExecutionRequest) (*SignalExecutionResponse, error)
+	// The inbox: approval gates waiting for a decision, oldest first, paged
+	// (AIP-158).
+	ListApprovals(context.Context, *ListApprovalsRequest) (*ListApprovalsResponse, error)
 	// Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
 	// FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
 	// outputs. Blocks until the execution ends unless `detach` is set.
@@ -294,6 +347,15 @@ func (UnimplementedExecutorServiceServer) ListExecutions(context.Context, *ListE
 }
 func (UnimplementedExecutorServiceServer) DeleteExecution(context.Context, *DeleteExecutionRequest) (*DeleteExecutionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteExecution not implemented")
+}
+func (UnimplementedExecutorServiceServer) ApproveStep(context.Context, *ApproveStepRequest) (*ApproveStepResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApproveStep not implemented")
+}
+func (UnimplementedExecutorServiceServer) SignalExecution(context.Context, *SignalExecutionRequest) (*SignalExecutionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SignalExecution not implemented")
+}
+func (UnimplementedExecutorServiceServer) ListApprovals(context.Context, *ListApprovalsRequest) (*ListApprovalsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListApprovals not implemented")
 }
 func (UnimplementedExecutorServiceServer) RetryExecution(context.Context, *RetryExecutionRequest) (*RetryExecutionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RetryExecution not implemented")
@@ -510,6 +572,60 @@ func _ExecutorService_DeleteExecution_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ExecutorService_ApproveStep_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApproveStepRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExecutorServiceServer).ApproveStep(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExecutorService_ApproveStep_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExecutorServiceServer).ApproveStep(ctx, req.(*ApproveStepRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ExecutorService_SignalExecution_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SignalExecutionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExecutorServiceServer).SignalExecution(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExecutorService_SignalExecution_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExecutorServiceServer).SignalExecution(ctx, req.(*SignalExecutionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ExecutorService_ListApprovals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListApprovalsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExecutorServiceServer).ListApprovals(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExecutorService_ListApprovals_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExecutorServiceServer).ListApprovals(ctx, req.(*ListApprovalsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ExecutorService_RetryExecution_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RetryExecutionRequest)
 	if err := dec(in); err != nil {
@@ -574,6 +690,18 @@ var ExecutorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteExecution",
 			Handler:    _ExecutorService_DeleteExecution_Handler,
+		},
+		{
+			MethodName: "ApproveStep",
+			Handler:    _ExecutorService_ApproveStep_Handler,
+		},
+		{
+			MethodName: "SignalExecution",
+			Handler:    _ExecutorService_SignalExecution_Handler,
+		},
+		{
+			MethodName: "ListApprovals",
+			Handler:    _ExecutorService_ListApprovals_Handler,
 		},
 		{
 			MethodName: "RetryExecution",

@@ -19,6 +19,12 @@ class DependencyRule(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DEPENDENCY_RULE_NONE_FAILED: _ClassVar[DependencyRule]
     DEPENDENCY_RULE_ALL_DONE: _ClassVar[DependencyRule]
 
+class ApprovalDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    APPROVAL_DECISION_UNSPECIFIED: _ClassVar[ApprovalDecision]
+    APPROVAL_DECISION_APPROVE: _ClassVar[ApprovalDecision]
+    APPROVAL_DECISION_REJECT: _ClassVar[ApprovalDecision]
+
 class ExecutionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     EXECUTION_STATUS_UNSPECIFIED: _ClassVar[ExecutionStatus]
@@ -44,6 +50,7 @@ class StepStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STEP_STATUS_COMPENSATING: _ClassVar[StepStatus]
     STEP_STATUS_COMPENSATED: _ClassVar[StepStatus]
     STEP_STATUS_COMPENSATION_FAILED: _ClassVar[StepStatus]
+    STEP_STATUS_WAITING: _ClassVar[StepStatus]
 
 class ExecutionErrorType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -57,6 +64,7 @@ class ExecutionErrorType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXECUTION_ERROR_TYPE_DEPENDENCY_FAILED: _ClassVar[ExecutionErrorType]
     EXECUTION_ERROR_TYPE_CANCELLED: _ClassVar[ExecutionErrorType]
     EXECUTION_ERROR_TYPE_INTERNAL: _ClassVar[ExecutionErrorType]
+    EXECUTION_ERROR_TYPE_REJECTED: _ClassVar[ExecutionErrorType]
 
 class ExecutionEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -65,11 +73,16 @@ class ExecutionEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED: _ClassVar[ExecutionEventType]
     EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED: _ClassVar[ExecutionEventType]
     EXECUTION_EVENT_TYPE_STEP_PROGRESS: _ClassVar[ExecutionEventType]
+    EXECUTION_EVENT_TYPE_APPROVAL_DECIDED: _ClassVar[ExecutionEventType]
+    EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED: _ClassVar[ExecutionEventType]
     EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO: _ClassVar[ExecutionEventType]
 DEPENDENCY_RULE_UNSPECIFIED: DependencyRule
 DEPENDENCY_RULE_ALL_COMPLETED: DependencyRule
 DEPENDENCY_RULE_NONE_FAILED: DependencyRule
 DEPENDENCY_RULE_ALL_DONE: DependencyRule
+APPROVAL_DECISION_UNSPECIFIED: ApprovalDecision
+APPROVAL_DECISION_APPROVE: ApprovalDecision
+APPROVAL_DECISION_REJECT: ApprovalDecision
 EXECUTION_STATUS_UNSPECIFIED: ExecutionStatus
 EXECUTION_STATUS_PENDING: ExecutionStatus
 EXECUTION_STATUS_RUNNING: ExecutionStatus
@@ -90,6 +103,7 @@ STEP_STATUS_CANCELLED: StepStatus
 STEP_STATUS_COMPENSATING: StepStatus
 STEP_STATUS_COMPENSATED: StepStatus
 STEP_STATUS_COMPENSATION_FAILED: StepStatus
+STEP_STATUS_WAITING: StepStatus
 EXECUTION_ERROR_TYPE_UNSPECIFIED: ExecutionErrorType
 EXECUTION_ERROR_TYPE_TOOL_NOT_FOUND: ExecutionErrorType
 EXECUTION_ERROR_TYPE_RESOURCE_EXHAUSTED: ExecutionErrorType
@@ -100,11 +114,14 @@ EXECUTION_ERROR_TYPE_TOOL_FAILED: ExecutionErrorType
 EXECUTION_ERROR_TYPE_DEPENDENCY_FAILED: ExecutionErrorType
 EXECUTION_ERROR_TYPE_CANCELLED: ExecutionErrorType
 EXECUTION_ERROR_TYPE_INTERNAL: ExecutionErrorType
+EXECUTION_ERROR_TYPE_REJECTED: ExecutionErrorType
 EXECUTION_EVENT_TYPE_UNSPECIFIED: ExecutionEventType
 EXECUTION_EVENT_TYPE_EXECUTION_STATUS_CHANGED: ExecutionEventType
 EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED: ExecutionEventType
 EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED: ExecutionEventType
 EXECUTION_EVENT_TYPE_STEP_PROGRESS: ExecutionEventType
+EXECUTION_EVENT_TYPE_APPROVAL_DECIDED: ExecutionEventType
+EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED: ExecutionEventType
 EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO: ExecutionEventType
 
 class ActionPlan(_message.Message):
@@ -120,10 +137,12 @@ class ActionPlan(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[ActionStep, _Mapping]]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class ActionStep(_message.Message):
-    __slots__ = ("id", "name", "tool_execution", "parameters", "dependencies", "expected_duration", "timeout", "retry_policy", "validation_rules", "compensation", "when", "for_each", "dependency_rule")
+    __slots__ = ("id", "name", "tool_execution", "wait_for_signal", "sleep", "parameters", "dependencies", "expected_duration", "timeout", "retry_policy", "validation_rules", "compensation", "approval", "when", "for_each", "dependency_rule")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TOOL_EXECUTION_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FOR_SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    SLEEP_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     DEPENDENCIES_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_DURATION_FIELD_NUMBER: _ClassVar[int]
@@ -131,12 +150,15 @@ class ActionStep(_message.Message):
     RETRY_POLICY_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_RULES_FIELD_NUMBER: _ClassVar[int]
     COMPENSATION_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_FIELD_NUMBER: _ClassVar[int]
     WHEN_FIELD_NUMBER: _ClassVar[int]
     FOR_EACH_FIELD_NUMBER: _ClassVar[int]
     DEPENDENCY_RULE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     tool_execution: ToolExecution
+    wait_for_signal: WaitForSignal
+    sleep: Sleep
     parameters: _struct_pb2.Struct
     dependencies: _containers.RepeatedScalarFieldContainer[str]
     expected_duration: _duration_pb2.Duration
@@ -144,10 +166,11 @@ class ActionStep(_message.Message):
     retry_policy: RetryPolicy
     validation_rules: _containers.RepeatedCompositeFieldContainer[ValidationRule]
     compensation: Compensation
+    approval: ApprovalGate
     when: str
     for_each: ForEach
     dependency_rule: DependencyRule
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., tool_execution: _Optional[_Union[ToolExecution, _Mapping]] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., dependencies: _Optional[_Iterable[str]] = ..., expected_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ..., validation_rules: _Optional[_Iterable[_Union[ValidationRule, _Mapping]]] = ..., compensation: _Optional[_Union[Compensation, _Mapping]] = ..., when: _Optional[str] = ..., for_each: _Optional[_Union[ForEach, _Mapping]] = ..., dependency_rule: _Optional[_Union[DependencyRule, str]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., tool_execution: _Optional[_Union[ToolExecution, _Mapping]] = ..., wait_for_signal: _Optional[_Union[WaitForSignal, _Mapping]] = ..., sleep: _Optional[_Union[Sleep, _Mapping]] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., dependencies: _Optional[_Iterable[str]] = ..., expected_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ..., validation_rules: _Optional[_Iterable[_Union[ValidationRule, _Mapping]]] = ..., compensation: _Optional[_Union[Compensation, _Mapping]] = ..., approval: _Optional[_Union[ApprovalGate, _Mapping]] = ..., when: _Optional[str] = ..., for_each: _Optional[_Union[ForEach, _Mapping]] = ..., dependency_rule: _Optional[_Union[DependencyRule, str]] = ...) -> None: ...
 
 class ForEach(_message.Message):
     __slots__ = ("items", "max_parallel")
@@ -156,6 +179,36 @@ class ForEach(_message.Message):
     items: str
     max_parallel: int
     def __init__(self, items: _Optional[str] = ..., max_parallel: _Optional[int] = ...) -> None: ...
+
+class WaitForSignal(_message.Message):
+    __slots__ = ("name", "timeout", "payload_schema")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    timeout: _duration_pb2.Duration
+    payload_schema: _struct_pb2.Struct
+    def __init__(self, name: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., payload_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class Sleep(_message.Message):
+    __slots__ = ("duration", "until")
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    duration: _duration_pb2.Duration
+    until: _timestamp_pb2.Timestamp
+    def __init__(self, duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ApprovalGate(_message.Message):
+    __slots__ = ("prompt", "timeout", "on_timeout", "allow_edit")
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    ON_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_EDIT_FIELD_NUMBER: _ClassVar[int]
+    prompt: str
+    timeout: _duration_pb2.Duration
+    on_timeout: ApprovalDecision
+    allow_edit: bool
+    def __init__(self, prompt: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., on_timeout: _Optional[_Union[ApprovalDecision, str]] = ..., allow_edit: _Optional[bool] = ...) -> None: ...
 
 class ToolExecution(_message.Message):
     __slots__ = ("tool_name", "arguments")
@@ -274,7 +327,7 @@ class ResourceUsage(_message.Message):
     def __init__(self, cpu_time_ms: _Optional[int] = ..., memory_peak_mb: _Optional[int] = ..., disk_reads: _Optional[int] = ..., disk_writes: _Optional[int] = ..., network_requests: _Optional[int] = ..., tool_invocations: _Optional[int] = ...) -> None: ...
 
 class Progress(_message.Message):
-    __slots__ = ("total_steps", "pending_steps", "running_steps", "completed_steps", "failed_steps", "skipped_steps", "cancelled_steps", "compensating_steps", "compensated_steps", "compensation_failed_steps")
+    __slots__ = ("total_steps", "pending_steps", "running_steps", "completed_steps", "failed_steps", "skipped_steps", "cancelled_steps", "compensating_steps", "compensated_steps", "compensation_failed_steps", "waiting_steps")
     TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
     PENDING_STEPS_FIELD_NUMBER: _ClassVar[int]
     RUNNING_STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -285,6 +338,7 @@ class Progress(_message.Message):
     COMPENSATING_STEPS_FIELD_NUMBER: _ClassVar[int]
     COMPENSATED_STEPS_FIELD_NUMBER: _ClassVar[int]
     COMPENSATION_FAILED_STEPS_FIELD_NUMBER: _ClassVar[int]
+    WAITING_STEPS_FIELD_NUMBER: _ClassVar[int]
     total_steps: int
     pending_steps: int
     running_steps: int
@@ -295,7 +349,8 @@ class Progress(_message.Message):
     compensating_steps: int
     compensated_steps: int
     compensation_failed_steps: int
-    def __init__(self, total_steps: _Optional[int] = ..., pending_steps: _Optional[int] = ..., running_steps: _Optional[int] = ..., completed_steps: _Optional[int] = ..., failed_steps: _Optional[int] = ..., skipped_steps: _Optional[int] = ..., cancelled_steps: _Optional[int] = ..., compensating_steps: _Optional[int] = ..., compensated_steps: _Optional[int] = ..., compensation_failed_steps: _Optional[int] = ...) -> None: ...
+    waiting_steps: int
+    def __init__(self, total_steps: _Optional[int] = ..., pending_steps: _Optional[int] = ..., running_steps: _Optional[int] = ..., completed_steps: _Optional[int] = ..., failed_steps: _Optional[int] = ..., skipped_steps: _Optional[int] = ..., cancelled_steps: _Optional[int] = ..., compensating_steps: _Optional[int] = ..., compensated_steps: _Optional[int] = ..., compensation_failed_steps: _Optional[int] = ..., waiting_steps: _Optional[int] = ...) -> None: ...
 
 class CompensationResult(_message.Message):
     __slots__ = ("status", "output", "error", "error_type", "attempts", "execution_time", "start_time", "end_time", "elided_output_bytes")
@@ -340,7 +395,7 @@ class ItemResult(_message.Message):
     def __init__(self, index: _Optional[int] = ..., status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., retry_count: _Optional[int] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., elided_output_bytes: _Optional[int] = ...) -> None: ...
 
 class StepResult(_message.Message):
-    __slots__ = ("step_id", "status", "output", "error", "execution_time", "retry_count", "metadata", "step_name", "error_type", "start_time", "end_time", "compensation", "elided_output_bytes", "items", "nothing_to_undo", "skipped_reason")
+    __slots__ = ("step_id", "status", "output", "error", "execution_time", "retry_count", "metadata", "step_name", "error_type", "start_time", "end_time", "compensation", "elided_output_bytes", "items", "nothing_to_undo", "skipped_reason", "wait_deadline", "approval")
     STEP_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
@@ -357,6 +412,8 @@ class StepResult(_message.Message):
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     NOTHING_TO_UNDO_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_REASON_FIELD_NUMBER: _ClassVar[int]
+    WAIT_DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_FIELD_NUMBER: _ClassVar[int]
     step_id: str
     status: StepStatus
     output: _struct_pb2.Value
@@ -373,7 +430,25 @@ class StepResult(_message.Message):
     items: _containers.RepeatedCompositeFieldContainer[ItemResult]
     nothing_to_undo: bool
     skipped_reason: str
-    def __init__(self, step_id: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_count: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., step_name: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compensation: _Optional[_Union[CompensationResult, _Mapping]] = ..., elided_output_bytes: _Optional[int] = ..., items: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ..., nothing_to_undo: _Optional[bool] = ..., skipped_reason: _Optional[str] = ...) -> None: ...
+    wait_deadline: _timestamp_pb2.Timestamp
+    approval: ApprovalRecord
+    def __init__(self, step_id: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_count: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., step_name: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compensation: _Optional[_Union[CompensationResult, _Mapping]] = ..., elided_output_bytes: _Optional[int] = ..., items: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ..., nothing_to_undo: _Optional[bool] = ..., skipped_reason: _Optional[str] = ..., wait_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., approval: _Optional[_Union[ApprovalRecord, _Mapping]] = ...) -> None: ...
+
+class ApprovalRecord(_message.Message):
+    __slots__ = ("decision", "comment", "actor", "decide_time", "timed_out", "edited")
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
+    TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
+    EDITED_FIELD_NUMBER: _ClassVar[int]
+    decision: ApprovalDecision
+    comment: str
+    actor: str
+    decide_time: _timestamp_pb2.Timestamp
+    timed_out: bool
+    edited: bool
+    def __init__(self, decision: _Optional[_Union[ApprovalDecision, str]] = ..., comment: _Optional[str] = ..., actor: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timed_out: _Optional[bool] = ..., edited: _Optional[bool] = ...) -> None: ...
 
 class ExecutionResult(_message.Message):
     __slots__ = ("plan_id", "status", "step_results", "execution_time", "resource_usage", "metadata", "error", "plan_name", "progress", "create_time", "start_time", "end_time", "compensation_usage")
@@ -406,7 +481,7 @@ class ExecutionResult(_message.Message):
     def __init__(self, plan_id: _Optional[str] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., step_results: _Optional[_Iterable[_Union[StepResult, _Mapping]]] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., resource_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., plan_name: _Optional[str] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compensation_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ...) -> None: ...
 
 class ExecutionEvent(_message.Message):
-    __slots__ = ("sequence", "plan_id", "event_time", "status", "step_id", "step_status", "attempt", "message", "type", "error", "retry_delay", "progress", "step_name", "output", "actor", "item_index")
+    __slots__ = ("sequence", "plan_id", "event_time", "status", "step_id", "step_status", "attempt", "message", "type", "error", "retry_delay", "progress", "step_name", "output", "actor", "item_index", "decision", "signal", "wait_deadline")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -423,6 +498,9 @@ class ExecutionEvent(_message.Message):
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     ITEM_INDEX_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    WAIT_DEADLINE_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     plan_id: str
     event_time: _timestamp_pb2.Timestamp
@@ -439,7 +517,10 @@ class ExecutionEvent(_message.Message):
     output: _struct_pb2.Value
     actor: str
     item_index: int
-    def __init__(self, sequence: _Optional[int] = ..., plan_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., step_id: _Optional[str] = ..., step_status: _Optional[_Union[StepStatus, str]] = ..., attempt: _Optional[int] = ..., message: _Optional[str] = ..., type: _Optional[_Union[ExecutionEventType, str]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., progress: _Optional[float] = ..., step_name: _Optional[str] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., actor: _Optional[str] = ..., item_index: _Optional[int] = ...) -> None: ...
+    decision: ApprovalDecision
+    signal: str
+    wait_deadline: _timestamp_pb2.Timestamp
+    def __init__(self, sequence: _Optional[int] = ..., plan_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., step_id: _Optional[str] = ..., step_status: _Optional[_Union[StepStatus, str]] = ..., attempt: _Optional[int] = ..., message: _Optional[str] = ..., type: _Optional[_Union[ExecutionEventType, str]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., progress: _Optional[float] = ..., step_name: _Optional[str] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., actor: _Optional[str] = ..., item_index: _Optional[int] = ..., decision: _Optional[_Union[ApprovalDecision, str]] = ..., signal: _Optional[str] = ..., wait_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ToolSpec(_message.Message):
     __slots__ = ("name", "title", "description", "input_schema", "output_schema", "read_only", "destructive", "idempotent", "open_world", "default_timeout", "compensable")
@@ -697,6 +778,86 @@ class DeleteExecutionRequest(_message.Message):
 class DeleteExecutionResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ApproveStepRequest(_message.Message):
+    __slots__ = ("plan_id", "step", "decision", "arguments", "comment")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    step: str
+    decision: ApprovalDecision
+    arguments: _struct_pb2.Struct
+    comment: str
+    def __init__(self, plan_id: _Optional[str] = ..., step: _Optional[str] = ..., decision: _Optional[_Union[ApprovalDecision, str]] = ..., arguments: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class ApproveStepResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: StepResult
+    def __init__(self, result: _Optional[_Union[StepResult, _Mapping]] = ...) -> None: ...
+
+class SignalExecutionRequest(_message.Message):
+    __slots__ = ("plan_id", "name", "payload")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    name: str
+    payload: _struct_pb2.Value
+    def __init__(self, plan_id: _Optional[str] = ..., name: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
+
+class SignalExecutionResponse(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: ExecutionStatus
+    def __init__(self, status: _Optional[_Union[ExecutionStatus, str]] = ...) -> None: ...
+
+class ListApprovalsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "plan_id")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    plan_id: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., plan_id: _Optional[str] = ...) -> None: ...
+
+class PendingApproval(_message.Message):
+    __slots__ = ("plan_id", "plan_name", "step_id", "step_name", "tool_name", "prompt", "arguments", "wait_start_time", "deadline", "on_timeout", "allow_edit")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    PLAN_NAME_FIELD_NUMBER: _ClassVar[int]
+    STEP_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_NAME_FIELD_NUMBER: _ClassVar[int]
+    TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
+    WAIT_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    ON_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_EDIT_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    plan_name: str
+    step_id: str
+    step_name: str
+    tool_name: str
+    prompt: str
+    arguments: _struct_pb2.Struct
+    wait_start_time: _timestamp_pb2.Timestamp
+    deadline: _timestamp_pb2.Timestamp
+    on_timeout: ApprovalDecision
+    allow_edit: bool
+    def __init__(self, plan_id: _Optional[str] = ..., plan_name: _Optional[str] = ..., step_id: _Optional[str] = ..., step_name: _Optional[str] = ..., tool_name: _Optional[str] = ..., prompt: _Optional[str] = ..., arguments: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., wait_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., on_timeout: _Optional[_Union[ApprovalDecision, str]] = ..., allow_edit: _Optional[bool] = ...) -> None: ...
+
+class ListApprovalsResponse(_message.Message):
+    __slots__ = ("approvals", "next_page_token")
+    APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    approvals: _containers.RepeatedCompositeFieldContainer[PendingApproval]
+    next_page_token: str
+    def __init__(self, approvals: _Optional[_Iterable[_Union[PendingApproval, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RetryExecutionRequest(_message.Message):
     __slots__ = ("plan_id", "detach", "resource_limits")

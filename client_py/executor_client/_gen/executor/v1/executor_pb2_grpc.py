@@ -93,6 +93,21 @@ class ExecutorServiceStub:
                 request_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.DeleteExecutionRequest.SerializeToString,
                 response_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.DeleteExecutionResponse.FromString,
                 _registered_method=True)
+        self.ApproveStep = channel.unary_unary(
+                '/executor.v1.ExecutorService/ApproveStep',
+                request_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ApproveStepRequest.SerializeToString,
+                response_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ApproveStepResponse.FromString,
+                _registered_method=True)
+        self.SignalExecution = channel.unary_unary(
+                '/executor.v1.ExecutorService/SignalExecution',
+                request_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.SignalExecutionRequest.SerializeToString,
+                response_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.SignalExecutionResponse.FromString,
+                _registered_method=True)
+        self.ListApprovals = channel.unary_unary(
+                '/executor.v1.ExecutorService/ListApprovals',
+                request_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListApprovalsRequest.SerializeToString,
+                response_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListApprovalsResponse.FromString,
+                _registered_method=True)
         self.RetryExecution = channel.unary_unary(
                 '/executor.v1.ExecutorService/RetryExecution',
                 request_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.RetryExecutionRequest.SerializeToString,
@@ -187,6 +202,31 @@ class ExecutorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApproveStep(self, request, context):
+        """Decides an approval gate: APPROVE runs the step's tool (with edited
+        arguments when the gate allows it), REJECT fails the step with REJECTED.
+        Answers once the decision is journaled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignalExecution(self, request, context):
+        """Delivers a named signal to the step that waits for it (kept until that
+        step starts waiting, when it arrives first).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApprovals(self, request, context):
+        """The inbox: approval gates waiting for a decision, oldest first, paged
+        (AIP-158).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RetryExecution(self, request, context):
         """Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
         FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
@@ -253,6 +293,21 @@ def add_ExecutorServiceServicer_to_server(servicer, server):
                     servicer.DeleteExecution,
                     request_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.DeleteExecutionRequest.FromString,
                     response_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.DeleteExecutionResponse.SerializeToString,
+            ),
+            'ApproveStep': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveStep,
+                    request_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ApproveStepRequest.FromString,
+                    response_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ApproveStepResponse.SerializeToString,
+            ),
+            'SignalExecution': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignalExecution,
+                    request_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.SignalExecutionRequest.FromString,
+                    response_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.SignalExecutionResponse.SerializeToString,
+            ),
+            'ListApprovals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApprovals,
+                    request_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListApprovalsRequest.FromString,
+                    response_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListApprovalsResponse.SerializeToString,
             ),
             'RetryExecution': grpc.unary_unary_rpc_method_handler(
                     servicer.RetryExecution,
@@ -561,6 +616,87 @@ class ExecutorService:
             '/executor.v1.ExecutorService/DeleteExecution',
             executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.DeleteExecutionRequest.SerializeToString,
             executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.DeleteExecutionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveStep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/executor.v1.ExecutorService/ApproveStep',
+            executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ApproveStepRequest.SerializeToString,
+            executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ApproveStepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignalExecution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/executor.v1.ExecutorService/SignalExecution',
+            executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.SignalExecutionRequest.SerializeToString,
+            executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.SignalExecutionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApprovals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/executor.v1.ExecutorService/ListApprovals',
+            executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListApprovalsRequest.SerializeToString,
+            executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListApprovalsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -67,6 +67,8 @@ private static final long serialVersionUID = 0L;
       implements com.google.protobuf.Internal.EnumLite,
           com.google.protobuf.AbstractMessage.InternalOneOfEnum {
     TOOL_EXECUTION(3),
+    WAIT_FOR_SIGNAL(11),
+    SLEEP(12),
     STEPTYPE_NOT_SET(0);
     private final int value;
     private StepTypeCase(int value) {
@@ -85,6 +87,8 @@ private static final long serialVersionUID = 0L;
     public static StepTypeCase forNumber(int value) {
       switch (value) {
         case 3: return TOOL_EXECUTION;
+        case 11: return WAIT_FOR_SIGNAL;
+        case 12: return SLEEP;
         case 0: return STEPTYPE_NOT_SET;
         default: return null;
       }
@@ -225,6 +229,92 @@ private static final long serialVersionUID = 0L;
        return (dev.executor.v1.ToolExecution) stepType_;
     }
     return dev.executor.v1.ToolExecution.getDefaultInstance();
+  }
+
+  public static final int WAIT_FOR_SIGNAL_FIELD_NUMBER = 11;
+  /**
+   * <pre>
+   * Wait for a signal (SignalExecution); the step's output is its payload.
+   * </pre>
+   *
+   * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+   * @return Whether the waitForSignal field is set.
+   */
+  @java.lang.Override
+  public boolean hasWaitForSignal() {
+    return stepTypeCase_ == 11;
+  }
+  /**
+   * <pre>
+   * Wait for a signal (SignalExecution); the step's output is its payload.
+   * </pre>
+   *
+   * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+   * @return The waitForSignal.
+   */
+  @java.lang.Override
+  public dev.executor.v1.WaitForSignal getWaitForSignal() {
+    if (stepTypeCase_ == 11) {
+       return (dev.executor.v1.WaitForSignal) stepType_;
+    }
+    return dev.executor.v1.WaitForSignal.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * Wait for a signal (SignalExecution); the step's output is its payload.
+   * </pre>
+   *
+   * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+   */
+  @java.lang.Override
+  public dev.executor.v1.WaitForSignalOrBuilder getWaitForSignalOrBuilder() {
+    if (stepTypeCase_ == 11) {
+       return (dev.executor.v1.WaitForSignal) stepType_;
+    }
+    return dev.executor.v1.WaitForSignal.getDefaultInstance();
+  }
+
+  public static final int SLEEP_FIELD_NUMBER = 12;
+  /**
+   * <pre>
+   * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+   * </pre>
+   *
+   * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+   * @return Whether the sleep field is set.
+   */
+  @java.lang.Override
+  public boolean hasSleep() {
+    return stepTypeCase_ == 12;
+  }
+  /**
+   * <pre>
+   * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+   * </pre>
+   *
+   * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+   * @return The sleep.
+   */
+  @java.lang.Override
+  public dev.executor.v1.Sleep getSleep() {
+    if (stepTypeCase_ == 12) {
+       return (dev.executor.v1.Sleep) stepType_;
+    }
+    return dev.executor.v1.Sleep.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+   * </pre>
+   *
+   * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+   */
+  @java.lang.Override
+  public dev.executor.v1.SleepOrBuilder getSleepOrBuilder() {
+    if (stepTypeCase_ == 12) {
+       return (dev.executor.v1.Sleep) stepType_;
+    }
+    return dev.executor.v1.Sleep.getDefaultInstance();
   }
 
   public static final int PARAMETERS_FIELD_NUMBER = 4;
@@ -539,6 +629,47 @@ private static final long serialVersionUID = 0L;
     return compensation_ == null ? dev.executor.v1.Compensation.getDefaultInstance() : compensation_;
   }
 
+  public static final int APPROVAL_FIELD_NUMBER = 13;
+  private dev.executor.v1.ApprovalGate approval_;
+  /**
+   * <pre>
+   * Hold the tool call until someone decides (ApproveStep). Only for a
+   * tool_execution step.
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+   * @return Whether the approval field is set.
+   */
+  @java.lang.Override
+  public boolean hasApproval() {
+    return ((bitField0_ & 0x00000020) != 0);
+  }
+  /**
+   * <pre>
+   * Hold the tool call until someone decides (ApproveStep). Only for a
+   * tool_execution step.
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+   * @return The approval.
+   */
+  @java.lang.Override
+  public dev.executor.v1.ApprovalGate getApproval() {
+    return approval_ == null ? dev.executor.v1.ApprovalGate.getDefaultInstance() : approval_;
+  }
+  /**
+   * <pre>
+   * Hold the tool call until someone decides (ApproveStep). Only for a
+   * tool_execution step.
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+   */
+  @java.lang.Override
+  public dev.executor.v1.ApprovalGateOrBuilder getApprovalOrBuilder() {
+    return approval_ == null ? dev.executor.v1.ApprovalGate.getDefaultInstance() : approval_;
+  }
+
   public static final int WHEN_FIELD_NUMBER = 14;
   @SuppressWarnings("serial")
   private volatile java.lang.Object when_ = "";
@@ -603,7 +734,7 @@ private static final long serialVersionUID = 0L;
    */
   @java.lang.Override
   public boolean hasForEach() {
-    return ((bitField0_ & 0x00000020) != 0);
+    return ((bitField0_ & 0x00000040) != 0);
   }
   /**
    * <pre>
@@ -703,10 +834,19 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000010) != 0)) {
       output.writeMessage(10, getCompensation());
     }
+    if (stepTypeCase_ == 11) {
+      output.writeMessage(11, (dev.executor.v1.WaitForSignal) stepType_);
+    }
+    if (stepTypeCase_ == 12) {
+      output.writeMessage(12, (dev.executor.v1.Sleep) stepType_);
+    }
+    if (((bitField0_ & 0x00000020) != 0)) {
+      output.writeMessage(13, getApproval());
+    }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(when_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 14, when_);
     }
-    if (((bitField0_ & 0x00000020) != 0)) {
+    if (((bitField0_ & 0x00000040) != 0)) {
       output.writeMessage(15, getForEach());
     }
     if (dependencyRule_ != dev.executor.v1.DependencyRule.DEPENDENCY_RULE_UNSPECIFIED.getNumber()) {
@@ -763,10 +903,22 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(10, getCompensation());
     }
+    if (stepTypeCase_ == 11) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(11, (dev.executor.v1.WaitForSignal) stepType_);
+    }
+    if (stepTypeCase_ == 12) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(12, (dev.executor.v1.Sleep) stepType_);
+    }
+    if (((bitField0_ & 0x00000020) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(13, getApproval());
+    }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(when_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(14, when_);
     }
-    if (((bitField0_ & 0x00000020) != 0)) {
+    if (((bitField0_ & 0x00000040) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(15, getForEach());
     }
@@ -831,6 +983,11 @@ private static final long serialVersionUID = 0L;
       if (!getCompensation()
           .equals(other.getCompensation())) return false;
     }
+    if (hasApproval() != other.hasApproval()) return false;
+    if (hasApproval()) {
+      if (!getApproval()
+          .equals(other.getApproval())) return false;
+    }
     if (!getWhen()
         .equals(other.getWhen())) return false;
     if (hasForEach() != other.hasForEach()) return false;
@@ -844,6 +1001,14 @@ private static final long serialVersionUID = 0L;
       case 3:
         if (!getToolExecution()
             .equals(other.getToolExecution())) return false;
+        break;
+      case 11:
+        if (!getWaitForSignal()
+            .equals(other.getWaitForSignal())) return false;
+        break;
+      case 12:
+        if (!getSleep()
+            .equals(other.getSleep())) return false;
         break;
       case 0:
       default:
@@ -891,6 +1056,10 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + COMPENSATION_FIELD_NUMBER;
       hash = (53 * hash) + getCompensation().hashCode();
     }
+    if (hasApproval()) {
+      hash = (37 * hash) + APPROVAL_FIELD_NUMBER;
+      hash = (53 * hash) + getApproval().hashCode();
+    }
     hash = (37 * hash) + WHEN_FIELD_NUMBER;
     hash = (53 * hash) + getWhen().hashCode();
     if (hasForEach()) {
@@ -903,6 +1072,14 @@ private static final long serialVersionUID = 0L;
       case 3:
         hash = (37 * hash) + TOOL_EXECUTION_FIELD_NUMBER;
         hash = (53 * hash) + getToolExecution().hashCode();
+        break;
+      case 11:
+        hash = (37 * hash) + WAIT_FOR_SIGNAL_FIELD_NUMBER;
+        hash = (53 * hash) + getWaitForSignal().hashCode();
+        break;
+      case 12:
+        hash = (37 * hash) + SLEEP_FIELD_NUMBER;
+        hash = (53 * hash) + getSleep().hashCode();
         break;
       case 0:
       default:
@@ -1047,6 +1224,7 @@ private static final long serialVersionUID = 0L;
         internalGetRetryPolicyFieldBuilder();
         internalGetValidationRulesFieldBuilder();
         internalGetCompensationFieldBuilder();
+        internalGetApprovalFieldBuilder();
         internalGetForEachFieldBuilder();
       }
     }
@@ -1058,6 +1236,12 @@ private static final long serialVersionUID = 0L;
       name_ = "";
       if (toolExecutionBuilder_ != null) {
         toolExecutionBuilder_.clear();
+      }
+      if (waitForSignalBuilder_ != null) {
+        waitForSignalBuilder_.clear();
+      }
+      if (sleepBuilder_ != null) {
+        sleepBuilder_.clear();
       }
       parameters_ = null;
       if (parametersBuilder_ != null) {
@@ -1087,11 +1271,16 @@ private static final long serialVersionUID = 0L;
         validationRules_ = null;
         validationRulesBuilder_.clear();
       }
-      bitField0_ = (bitField0_ & ~0x00000100);
+      bitField0_ = (bitField0_ & ~0x00000400);
       compensation_ = null;
       if (compensationBuilder_ != null) {
         compensationBuilder_.dispose();
         compensationBuilder_ = null;
+      }
+      approval_ = null;
+      if (approvalBuilder_ != null) {
+        approvalBuilder_.dispose();
+        approvalBuilder_ = null;
       }
       when_ = "";
       forEach_ = null;
@@ -1137,9 +1326,9 @@ private static final long serialVersionUID = 0L;
 
     private void buildPartialRepeatedFields(dev.executor.v1.ActionStep result) {
       if (validationRulesBuilder_ == null) {
-        if (((bitField0_ & 0x00000100) != 0)) {
+        if (((bitField0_ & 0x00000400) != 0)) {
           validationRules_ = java.util.Collections.unmodifiableList(validationRules_);
-          bitField0_ = (bitField0_ & ~0x00000100);
+          bitField0_ = (bitField0_ & ~0x00000400);
         }
         result.validationRules_ = validationRules_;
       } else {
@@ -1156,50 +1345,56 @@ private static final long serialVersionUID = 0L;
         result.name_ = name_;
       }
       int to_bitField0_ = 0;
-      if (((from_bitField0_ & 0x00000008) != 0)) {
+      if (((from_bitField0_ & 0x00000020) != 0)) {
         result.parameters_ = parametersBuilder_ == null
             ? parameters_
             : parametersBuilder_.build();
         to_bitField0_ |= 0x00000001;
       }
-      if (((from_bitField0_ & 0x00000010) != 0)) {
+      if (((from_bitField0_ & 0x00000040) != 0)) {
         dependencies_.makeImmutable();
         result.dependencies_ = dependencies_;
       }
-      if (((from_bitField0_ & 0x00000020) != 0)) {
+      if (((from_bitField0_ & 0x00000080) != 0)) {
         result.expectedDuration_ = expectedDurationBuilder_ == null
             ? expectedDuration_
             : expectedDurationBuilder_.build();
         to_bitField0_ |= 0x00000002;
       }
-      if (((from_bitField0_ & 0x00000040) != 0)) {
+      if (((from_bitField0_ & 0x00000100) != 0)) {
         result.timeout_ = timeoutBuilder_ == null
             ? timeout_
             : timeoutBuilder_.build();
         to_bitField0_ |= 0x00000004;
       }
-      if (((from_bitField0_ & 0x00000080) != 0)) {
+      if (((from_bitField0_ & 0x00000200) != 0)) {
         result.retryPolicy_ = retryPolicyBuilder_ == null
             ? retryPolicy_
             : retryPolicyBuilder_.build();
         to_bitField0_ |= 0x00000008;
       }
-      if (((from_bitField0_ & 0x00000200) != 0)) {
+      if (((from_bitField0_ & 0x00000800) != 0)) {
         result.compensation_ = compensationBuilder_ == null
             ? compensation_
             : compensationBuilder_.build();
         to_bitField0_ |= 0x00000010;
       }
-      if (((from_bitField0_ & 0x00000400) != 0)) {
+      if (((from_bitField0_ & 0x00001000) != 0)) {
+        result.approval_ = approvalBuilder_ == null
+            ? approval_
+            : approvalBuilder_.build();
+        to_bitField0_ |= 0x00000020;
+      }
+      if (((from_bitField0_ & 0x00002000) != 0)) {
         result.when_ = when_;
       }
-      if (((from_bitField0_ & 0x00000800) != 0)) {
+      if (((from_bitField0_ & 0x00004000) != 0)) {
         result.forEach_ = forEachBuilder_ == null
             ? forEach_
             : forEachBuilder_.build();
-        to_bitField0_ |= 0x00000020;
+        to_bitField0_ |= 0x00000040;
       }
-      if (((from_bitField0_ & 0x00001000) != 0)) {
+      if (((from_bitField0_ & 0x00008000) != 0)) {
         result.dependencyRule_ = dependencyRule_;
       }
       result.bitField0_ |= to_bitField0_;
@@ -1211,6 +1406,14 @@ private static final long serialVersionUID = 0L;
       if (stepTypeCase_ == 3 &&
           toolExecutionBuilder_ != null) {
         result.stepType_ = toolExecutionBuilder_.build();
+      }
+      if (stepTypeCase_ == 11 &&
+          waitForSignalBuilder_ != null) {
+        result.stepType_ = waitForSignalBuilder_.build();
+      }
+      if (stepTypeCase_ == 12 &&
+          sleepBuilder_ != null) {
+        result.stepType_ = sleepBuilder_.build();
       }
     }
 
@@ -1242,7 +1445,7 @@ private static final long serialVersionUID = 0L;
       if (!other.dependencies_.isEmpty()) {
         if (dependencies_.isEmpty()) {
           dependencies_ = other.dependencies_;
-          bitField0_ |= 0x00000010;
+          bitField0_ |= 0x00000040;
         } else {
           ensureDependenciesIsMutable();
           dependencies_.addAll(other.dependencies_);
@@ -1262,7 +1465,7 @@ private static final long serialVersionUID = 0L;
         if (!other.validationRules_.isEmpty()) {
           if (validationRules_.isEmpty()) {
             validationRules_ = other.validationRules_;
-            bitField0_ = (bitField0_ & ~0x00000100);
+            bitField0_ = (bitField0_ & ~0x00000400);
           } else {
             ensureValidationRulesIsMutable();
             validationRules_.addAll(other.validationRules_);
@@ -1275,7 +1478,7 @@ private static final long serialVersionUID = 0L;
             validationRulesBuilder_.dispose();
             validationRulesBuilder_ = null;
             validationRules_ = other.validationRules_;
-            bitField0_ = (bitField0_ & ~0x00000100);
+            bitField0_ = (bitField0_ & ~0x00000400);
             validationRulesBuilder_ = 
               com.google.protobuf.GeneratedMessage.alwaysUseFieldBuilders ?
                  internalGetValidationRulesFieldBuilder() : null;
@@ -1287,9 +1490,12 @@ private static final long serialVersionUID = 0L;
       if (other.hasCompensation()) {
         mergeCompensation(other.getCompensation());
       }
+      if (other.hasApproval()) {
+        mergeApproval(other.getApproval());
+      }
       if (!other.getWhen().isEmpty()) {
         when_ = other.when_;
-        bitField0_ |= 0x00000400;
+        bitField0_ |= 0x00002000;
         onChanged();
       }
       if (other.hasForEach()) {
@@ -1301,6 +1507,14 @@ private static final long serialVersionUID = 0L;
       switch (other.getStepTypeCase()) {
         case TOOL_EXECUTION: {
           mergeToolExecution(other.getToolExecution());
+          break;
+        }
+        case WAIT_FOR_SIGNAL: {
+          mergeWaitForSignal(other.getWaitForSignal());
+          break;
+        }
+        case SLEEP: {
+          mergeSleep(other.getSleep());
           break;
         }
         case STEPTYPE_NOT_SET: {
@@ -1352,7 +1566,7 @@ private static final long serialVersionUID = 0L;
               input.readMessage(
                   internalGetParametersFieldBuilder().getBuilder(),
                   extensionRegistry);
-              bitField0_ |= 0x00000008;
+              bitField0_ |= 0x00000020;
               break;
             } // case 34
             case 42: {
@@ -1364,21 +1578,21 @@ private static final long serialVersionUID = 0L;
               input.readMessage(
                   internalGetExpectedDurationFieldBuilder().getBuilder(),
                   extensionRegistry);
-              bitField0_ |= 0x00000020;
+              bitField0_ |= 0x00000080;
               break;
             } // case 50
             case 58: {
               input.readMessage(
                   internalGetTimeoutFieldBuilder().getBuilder(),
                   extensionRegistry);
-              bitField0_ |= 0x00000040;
+              bitField0_ |= 0x00000100;
               break;
             } // case 58
             case 66: {
               input.readMessage(
                   internalGetRetryPolicyFieldBuilder().getBuilder(),
                   extensionRegistry);
-              bitField0_ |= 0x00000080;
+              bitField0_ |= 0x00000200;
               break;
             } // case 66
             case 74: {
@@ -1398,24 +1612,45 @@ private static final long serialVersionUID = 0L;
               input.readMessage(
                   internalGetCompensationFieldBuilder().getBuilder(),
                   extensionRegistry);
-              bitField0_ |= 0x00000200;
+              bitField0_ |= 0x00000800;
               break;
             } // case 82
+            case 90: {
+              input.readMessage(
+                  internalGetWaitForSignalFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              stepTypeCase_ = 11;
+              break;
+            } // case 90
+            case 98: {
+              input.readMessage(
+                  internalGetSleepFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              stepTypeCase_ = 12;
+              break;
+            } // case 98
+            case 106: {
+              input.readMessage(
+                  internalGetApprovalFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00001000;
+              break;
+            } // case 106
             case 114: {
               when_ = input.readStringRequireUtf8();
-              bitField0_ |= 0x00000400;
+              bitField0_ |= 0x00002000;
               break;
             } // case 114
             case 122: {
               input.readMessage(
                   internalGetForEachFieldBuilder().getBuilder(),
                   extensionRegistry);
-              bitField0_ |= 0x00000800;
+              bitField0_ |= 0x00004000;
               break;
             } // case 122
             case 128: {
               dependencyRule_ = input.readEnum();
-              bitField0_ |= 0x00001000;
+              bitField0_ |= 0x00008000;
               break;
             } // case 128
             default: {
@@ -1779,6 +2014,358 @@ private static final long serialVersionUID = 0L;
       return toolExecutionBuilder_;
     }
 
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.WaitForSignal, dev.executor.v1.WaitForSignal.Builder, dev.executor.v1.WaitForSignalOrBuilder> waitForSignalBuilder_;
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     * @return Whether the waitForSignal field is set.
+     */
+    @java.lang.Override
+    public boolean hasWaitForSignal() {
+      return stepTypeCase_ == 11;
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     * @return The waitForSignal.
+     */
+    @java.lang.Override
+    public dev.executor.v1.WaitForSignal getWaitForSignal() {
+      if (waitForSignalBuilder_ == null) {
+        if (stepTypeCase_ == 11) {
+          return (dev.executor.v1.WaitForSignal) stepType_;
+        }
+        return dev.executor.v1.WaitForSignal.getDefaultInstance();
+      } else {
+        if (stepTypeCase_ == 11) {
+          return waitForSignalBuilder_.getMessage();
+        }
+        return dev.executor.v1.WaitForSignal.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     */
+    public Builder setWaitForSignal(dev.executor.v1.WaitForSignal value) {
+      if (waitForSignalBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        stepType_ = value;
+        onChanged();
+      } else {
+        waitForSignalBuilder_.setMessage(value);
+      }
+      stepTypeCase_ = 11;
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     */
+    public Builder setWaitForSignal(
+        dev.executor.v1.WaitForSignal.Builder builderForValue) {
+      if (waitForSignalBuilder_ == null) {
+        stepType_ = builderForValue.build();
+        onChanged();
+      } else {
+        waitForSignalBuilder_.setMessage(builderForValue.build());
+      }
+      stepTypeCase_ = 11;
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     */
+    public Builder mergeWaitForSignal(dev.executor.v1.WaitForSignal value) {
+      if (waitForSignalBuilder_ == null) {
+        if (stepTypeCase_ == 11 &&
+            stepType_ != dev.executor.v1.WaitForSignal.getDefaultInstance()) {
+          stepType_ = dev.executor.v1.WaitForSignal.newBuilder((dev.executor.v1.WaitForSignal) stepType_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          stepType_ = value;
+        }
+        onChanged();
+      } else {
+        if (stepTypeCase_ == 11) {
+          waitForSignalBuilder_.mergeFrom(value);
+        } else {
+          waitForSignalBuilder_.setMessage(value);
+        }
+      }
+      stepTypeCase_ = 11;
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     */
+    public Builder clearWaitForSignal() {
+      if (waitForSignalBuilder_ == null) {
+        if (stepTypeCase_ == 11) {
+          stepTypeCase_ = 0;
+          stepType_ = null;
+          onChanged();
+        }
+      } else {
+        if (stepTypeCase_ == 11) {
+          stepTypeCase_ = 0;
+          stepType_ = null;
+        }
+        waitForSignalBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     */
+    public dev.executor.v1.WaitForSignal.Builder getWaitForSignalBuilder() {
+      return internalGetWaitForSignalFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     */
+    @java.lang.Override
+    public dev.executor.v1.WaitForSignalOrBuilder getWaitForSignalOrBuilder() {
+      if ((stepTypeCase_ == 11) && (waitForSignalBuilder_ != null)) {
+        return waitForSignalBuilder_.getMessageOrBuilder();
+      } else {
+        if (stepTypeCase_ == 11) {
+          return (dev.executor.v1.WaitForSignal) stepType_;
+        }
+        return dev.executor.v1.WaitForSignal.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * Wait for a signal (SignalExecution); the step's output is its payload.
+     * </pre>
+     *
+     * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.WaitForSignal, dev.executor.v1.WaitForSignal.Builder, dev.executor.v1.WaitForSignalOrBuilder> 
+        internalGetWaitForSignalFieldBuilder() {
+      if (waitForSignalBuilder_ == null) {
+        if (!(stepTypeCase_ == 11)) {
+          stepType_ = dev.executor.v1.WaitForSignal.getDefaultInstance();
+        }
+        waitForSignalBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.executor.v1.WaitForSignal, dev.executor.v1.WaitForSignal.Builder, dev.executor.v1.WaitForSignalOrBuilder>(
+                (dev.executor.v1.WaitForSignal) stepType_,
+                getParentForChildren(),
+                isClean());
+        stepType_ = null;
+      }
+      stepTypeCase_ = 11;
+      onChanged();
+      return waitForSignalBuilder_;
+    }
+
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.Sleep, dev.executor.v1.Sleep.Builder, dev.executor.v1.SleepOrBuilder> sleepBuilder_;
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     * @return Whether the sleep field is set.
+     */
+    @java.lang.Override
+    public boolean hasSleep() {
+      return stepTypeCase_ == 12;
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     * @return The sleep.
+     */
+    @java.lang.Override
+    public dev.executor.v1.Sleep getSleep() {
+      if (sleepBuilder_ == null) {
+        if (stepTypeCase_ == 12) {
+          return (dev.executor.v1.Sleep) stepType_;
+        }
+        return dev.executor.v1.Sleep.getDefaultInstance();
+      } else {
+        if (stepTypeCase_ == 12) {
+          return sleepBuilder_.getMessage();
+        }
+        return dev.executor.v1.Sleep.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     */
+    public Builder setSleep(dev.executor.v1.Sleep value) {
+      if (sleepBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        stepType_ = value;
+        onChanged();
+      } else {
+        sleepBuilder_.setMessage(value);
+      }
+      stepTypeCase_ = 12;
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     */
+    public Builder setSleep(
+        dev.executor.v1.Sleep.Builder builderForValue) {
+      if (sleepBuilder_ == null) {
+        stepType_ = builderForValue.build();
+        onChanged();
+      } else {
+        sleepBuilder_.setMessage(builderForValue.build());
+      }
+      stepTypeCase_ = 12;
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     */
+    public Builder mergeSleep(dev.executor.v1.Sleep value) {
+      if (sleepBuilder_ == null) {
+        if (stepTypeCase_ == 12 &&
+            stepType_ != dev.executor.v1.Sleep.getDefaultInstance()) {
+          stepType_ = dev.executor.v1.Sleep.newBuilder((dev.executor.v1.Sleep) stepType_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          stepType_ = value;
+        }
+        onChanged();
+      } else {
+        if (stepTypeCase_ == 12) {
+          sleepBuilder_.mergeFrom(value);
+        } else {
+          sleepBuilder_.setMessage(value);
+        }
+      }
+      stepTypeCase_ = 12;
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     */
+    public Builder clearSleep() {
+      if (sleepBuilder_ == null) {
+        if (stepTypeCase_ == 12) {
+          stepTypeCase_ = 0;
+          stepType_ = null;
+          onChanged();
+        }
+      } else {
+        if (stepTypeCase_ == 12) {
+          stepTypeCase_ = 0;
+          stepType_ = null;
+        }
+        sleepBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     */
+    public dev.executor.v1.Sleep.Builder getSleepBuilder() {
+      return internalGetSleepFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     */
+    @java.lang.Override
+    public dev.executor.v1.SleepOrBuilder getSleepOrBuilder() {
+      if ((stepTypeCase_ == 12) && (sleepBuilder_ != null)) {
+        return sleepBuilder_.getMessageOrBuilder();
+      } else {
+        if (stepTypeCase_ == 12) {
+          return (dev.executor.v1.Sleep) stepType_;
+        }
+        return dev.executor.v1.Sleep.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+     * </pre>
+     *
+     * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.Sleep, dev.executor.v1.Sleep.Builder, dev.executor.v1.SleepOrBuilder> 
+        internalGetSleepFieldBuilder() {
+      if (sleepBuilder_ == null) {
+        if (!(stepTypeCase_ == 12)) {
+          stepType_ = dev.executor.v1.Sleep.getDefaultInstance();
+        }
+        sleepBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.executor.v1.Sleep, dev.executor.v1.Sleep.Builder, dev.executor.v1.SleepOrBuilder>(
+                (dev.executor.v1.Sleep) stepType_,
+                getParentForChildren(),
+                isClean());
+        stepType_ = null;
+      }
+      stepTypeCase_ = 12;
+      onChanged();
+      return sleepBuilder_;
+    }
+
     private com.google.protobuf.Struct parameters_;
     private com.google.protobuf.SingleFieldBuilder<
         com.google.protobuf.Struct, com.google.protobuf.Struct.Builder, com.google.protobuf.StructOrBuilder> parametersBuilder_;
@@ -1791,7 +2378,7 @@ private static final long serialVersionUID = 0L;
      * @return Whether the parameters field is set.
      */
     public boolean hasParameters() {
-      return ((bitField0_ & 0x00000008) != 0);
+      return ((bitField0_ & 0x00000020) != 0);
     }
     /**
      * <pre>
@@ -1822,7 +2409,7 @@ private static final long serialVersionUID = 0L;
       } else {
         parametersBuilder_.setMessage(value);
       }
-      bitField0_ |= 0x00000008;
+      bitField0_ |= 0x00000020;
       onChanged();
       return this;
     }
@@ -1840,7 +2427,7 @@ private static final long serialVersionUID = 0L;
       } else {
         parametersBuilder_.setMessage(builderForValue.build());
       }
-      bitField0_ |= 0x00000008;
+      bitField0_ |= 0x00000020;
       onChanged();
       return this;
     }
@@ -1853,7 +2440,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder mergeParameters(com.google.protobuf.Struct value) {
       if (parametersBuilder_ == null) {
-        if (((bitField0_ & 0x00000008) != 0) &&
+        if (((bitField0_ & 0x00000020) != 0) &&
           parameters_ != null &&
           parameters_ != com.google.protobuf.Struct.getDefaultInstance()) {
           getParametersBuilder().mergeFrom(value);
@@ -1864,7 +2451,7 @@ private static final long serialVersionUID = 0L;
         parametersBuilder_.mergeFrom(value);
       }
       if (parameters_ != null) {
-        bitField0_ |= 0x00000008;
+        bitField0_ |= 0x00000020;
         onChanged();
       }
       return this;
@@ -1877,7 +2464,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Struct parameters = 4 [json_name = "parameters"];</code>
      */
     public Builder clearParameters() {
-      bitField0_ = (bitField0_ & ~0x00000008);
+      bitField0_ = (bitField0_ & ~0x00000020);
       parameters_ = null;
       if (parametersBuilder_ != null) {
         parametersBuilder_.dispose();
@@ -1894,7 +2481,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Struct parameters = 4 [json_name = "parameters"];</code>
      */
     public com.google.protobuf.Struct.Builder getParametersBuilder() {
-      bitField0_ |= 0x00000008;
+      bitField0_ |= 0x00000020;
       onChanged();
       return internalGetParametersFieldBuilder().getBuilder();
     }
@@ -1940,7 +2527,7 @@ private static final long serialVersionUID = 0L;
       if (!dependencies_.isModifiable()) {
         dependencies_ = new com.google.protobuf.LazyStringArrayList(dependencies_);
       }
-      bitField0_ |= 0x00000010;
+      bitField0_ |= 0x00000040;
     }
     /**
      * <pre>
@@ -2006,7 +2593,7 @@ private static final long serialVersionUID = 0L;
       java.util.Objects.requireNonNull(value);
       ensureDependenciesIsMutable();
       dependencies_.set(index, value);
-      bitField0_ |= 0x00000010;
+      bitField0_ |= 0x00000040;
       onChanged();
       return this;
     }
@@ -2024,7 +2611,7 @@ private static final long serialVersionUID = 0L;
       java.util.Objects.requireNonNull(value);
       ensureDependenciesIsMutable();
       dependencies_.add(value);
-      bitField0_ |= 0x00000010;
+      bitField0_ |= 0x00000040;
       onChanged();
       return this;
     }
@@ -2042,7 +2629,7 @@ private static final long serialVersionUID = 0L;
       ensureDependenciesIsMutable();
       com.google.protobuf.AbstractMessageLite.Builder.addAll(
           values, dependencies_);
-      bitField0_ |= 0x00000010;
+      bitField0_ |= 0x00000040;
       onChanged();
       return this;
     }
@@ -2057,7 +2644,7 @@ private static final long serialVersionUID = 0L;
     public Builder clearDependencies() {
       dependencies_ =
         com.google.protobuf.LazyStringArrayList.emptyList();
-      bitField0_ = (bitField0_ & ~0x00000010);;
+      bitField0_ = (bitField0_ & ~0x00000040);;
       onChanged();
       return this;
     }
@@ -2076,7 +2663,7 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       ensureDependenciesIsMutable();
       dependencies_.add(value);
-      bitField0_ |= 0x00000010;
+      bitField0_ |= 0x00000040;
       onChanged();
       return this;
     }
@@ -2094,7 +2681,7 @@ private static final long serialVersionUID = 0L;
      * @return Whether the expectedDuration field is set.
      */
     public boolean hasExpectedDuration() {
-      return ((bitField0_ & 0x00000020) != 0);
+      return ((bitField0_ & 0x00000080) != 0);
     }
     /**
      * <pre>
@@ -2127,7 +2714,7 @@ private static final long serialVersionUID = 0L;
       } else {
         expectedDurationBuilder_.setMessage(value);
       }
-      bitField0_ |= 0x00000020;
+      bitField0_ |= 0x00000080;
       onChanged();
       return this;
     }
@@ -2146,7 +2733,7 @@ private static final long serialVersionUID = 0L;
       } else {
         expectedDurationBuilder_.setMessage(builderForValue.build());
       }
-      bitField0_ |= 0x00000020;
+      bitField0_ |= 0x00000080;
       onChanged();
       return this;
     }
@@ -2160,7 +2747,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder mergeExpectedDuration(com.google.protobuf.Duration value) {
       if (expectedDurationBuilder_ == null) {
-        if (((bitField0_ & 0x00000020) != 0) &&
+        if (((bitField0_ & 0x00000080) != 0) &&
           expectedDuration_ != null &&
           expectedDuration_ != com.google.protobuf.Duration.getDefaultInstance()) {
           getExpectedDurationBuilder().mergeFrom(value);
@@ -2171,7 +2758,7 @@ private static final long serialVersionUID = 0L;
         expectedDurationBuilder_.mergeFrom(value);
       }
       if (expectedDuration_ != null) {
-        bitField0_ |= 0x00000020;
+        bitField0_ |= 0x00000080;
         onChanged();
       }
       return this;
@@ -2185,7 +2772,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Duration expected_duration = 6 [json_name = "expectedDuration"];</code>
      */
     public Builder clearExpectedDuration() {
-      bitField0_ = (bitField0_ & ~0x00000020);
+      bitField0_ = (bitField0_ & ~0x00000080);
       expectedDuration_ = null;
       if (expectedDurationBuilder_ != null) {
         expectedDurationBuilder_.dispose();
@@ -2203,7 +2790,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Duration expected_duration = 6 [json_name = "expectedDuration"];</code>
      */
     public com.google.protobuf.Duration.Builder getExpectedDurationBuilder() {
-      bitField0_ |= 0x00000020;
+      bitField0_ |= 0x00000080;
       onChanged();
       return internalGetExpectedDurationFieldBuilder().getBuilder();
     }
@@ -2257,7 +2844,7 @@ private static final long serialVersionUID = 0L;
      * @return Whether the timeout field is set.
      */
     public boolean hasTimeout() {
-      return ((bitField0_ & 0x00000040) != 0);
+      return ((bitField0_ & 0x00000100) != 0);
     }
     /**
      * <pre>
@@ -2288,7 +2875,7 @@ private static final long serialVersionUID = 0L;
       } else {
         timeoutBuilder_.setMessage(value);
       }
-      bitField0_ |= 0x00000040;
+      bitField0_ |= 0x00000100;
       onChanged();
       return this;
     }
@@ -2306,7 +2893,7 @@ private static final long serialVersionUID = 0L;
       } else {
         timeoutBuilder_.setMessage(builderForValue.build());
       }
-      bitField0_ |= 0x00000040;
+      bitField0_ |= 0x00000100;
       onChanged();
       return this;
     }
@@ -2319,7 +2906,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder mergeTimeout(com.google.protobuf.Duration value) {
       if (timeoutBuilder_ == null) {
-        if (((bitField0_ & 0x00000040) != 0) &&
+        if (((bitField0_ & 0x00000100) != 0) &&
           timeout_ != null &&
           timeout_ != com.google.protobuf.Duration.getDefaultInstance()) {
           getTimeoutBuilder().mergeFrom(value);
@@ -2330,7 +2917,7 @@ private static final long serialVersionUID = 0L;
         timeoutBuilder_.mergeFrom(value);
       }
       if (timeout_ != null) {
-        bitField0_ |= 0x00000040;
+        bitField0_ |= 0x00000100;
         onChanged();
       }
       return this;
@@ -2343,7 +2930,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Duration timeout = 7 [json_name = "timeout"];</code>
      */
     public Builder clearTimeout() {
-      bitField0_ = (bitField0_ & ~0x00000040);
+      bitField0_ = (bitField0_ & ~0x00000100);
       timeout_ = null;
       if (timeoutBuilder_ != null) {
         timeoutBuilder_.dispose();
@@ -2360,7 +2947,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Duration timeout = 7 [json_name = "timeout"];</code>
      */
     public com.google.protobuf.Duration.Builder getTimeoutBuilder() {
-      bitField0_ |= 0x00000040;
+      bitField0_ |= 0x00000100;
       onChanged();
       return internalGetTimeoutFieldBuilder().getBuilder();
     }
@@ -2412,7 +2999,7 @@ private static final long serialVersionUID = 0L;
      * @return Whether the retryPolicy field is set.
      */
     public boolean hasRetryPolicy() {
-      return ((bitField0_ & 0x00000080) != 0);
+      return ((bitField0_ & 0x00000200) != 0);
     }
     /**
      * <pre>
@@ -2443,7 +3030,7 @@ private static final long serialVersionUID = 0L;
       } else {
         retryPolicyBuilder_.setMessage(value);
       }
-      bitField0_ |= 0x00000080;
+      bitField0_ |= 0x00000200;
       onChanged();
       return this;
     }
@@ -2461,7 +3048,7 @@ private static final long serialVersionUID = 0L;
       } else {
         retryPolicyBuilder_.setMessage(builderForValue.build());
       }
-      bitField0_ |= 0x00000080;
+      bitField0_ |= 0x00000200;
       onChanged();
       return this;
     }
@@ -2474,7 +3061,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder mergeRetryPolicy(dev.executor.v1.RetryPolicy value) {
       if (retryPolicyBuilder_ == null) {
-        if (((bitField0_ & 0x00000080) != 0) &&
+        if (((bitField0_ & 0x00000200) != 0) &&
           retryPolicy_ != null &&
           retryPolicy_ != dev.executor.v1.RetryPolicy.getDefaultInstance()) {
           getRetryPolicyBuilder().mergeFrom(value);
@@ -2485,7 +3072,7 @@ private static final long serialVersionUID = 0L;
         retryPolicyBuilder_.mergeFrom(value);
       }
       if (retryPolicy_ != null) {
-        bitField0_ |= 0x00000080;
+        bitField0_ |= 0x00000200;
         onChanged();
       }
       return this;
@@ -2498,7 +3085,7 @@ private static final long serialVersionUID = 0L;
      * <code>.executor.v1.RetryPolicy retry_policy = 8 [json_name = "retryPolicy"];</code>
      */
     public Builder clearRetryPolicy() {
-      bitField0_ = (bitField0_ & ~0x00000080);
+      bitField0_ = (bitField0_ & ~0x00000200);
       retryPolicy_ = null;
       if (retryPolicyBuilder_ != null) {
         retryPolicyBuilder_.dispose();
@@ -2515,7 +3102,7 @@ private static final long serialVersionUID = 0L;
      * <code>.executor.v1.RetryPolicy retry_policy = 8 [json_name = "retryPolicy"];</code>
      */
     public dev.executor.v1.RetryPolicy.Builder getRetryPolicyBuilder() {
-      bitField0_ |= 0x00000080;
+      bitField0_ |= 0x00000200;
       onChanged();
       return internalGetRetryPolicyFieldBuilder().getBuilder();
     }
@@ -2558,9 +3145,9 @@ private static final long serialVersionUID = 0L;
     private java.util.List<dev.executor.v1.ValidationRule> validationRules_ =
       java.util.Collections.emptyList();
     private void ensureValidationRulesIsMutable() {
-      if (!((bitField0_ & 0x00000100) != 0)) {
+      if (!((bitField0_ & 0x00000400) != 0)) {
         validationRules_ = new java.util.ArrayList<dev.executor.v1.ValidationRule>(validationRules_);
-        bitField0_ |= 0x00000100;
+        bitField0_ |= 0x00000400;
        }
     }
 
@@ -2759,7 +3346,7 @@ private static final long serialVersionUID = 0L;
     public Builder clearValidationRules() {
       if (validationRulesBuilder_ == null) {
         validationRules_ = java.util.Collections.emptyList();
-        bitField0_ = (bitField0_ & ~0x00000100);
+        bitField0_ = (bitField0_ & ~0x00000400);
         onChanged();
       } else {
         validationRulesBuilder_.clear();
@@ -2871,7 +3458,7 @@ private static final long serialVersionUID = 0L;
         validationRulesBuilder_ = new com.google.protobuf.RepeatedFieldBuilder<
             dev.executor.v1.ValidationRule, dev.executor.v1.ValidationRule.Builder, dev.executor.v1.ValidationRuleOrBuilder>(
                 validationRules_,
-                ((bitField0_ & 0x00000100) != 0),
+                ((bitField0_ & 0x00000400) != 0),
                 getParentForChildren(),
                 isClean());
         validationRules_ = null;
@@ -2891,7 +3478,7 @@ private static final long serialVersionUID = 0L;
      * @return Whether the compensation field is set.
      */
     public boolean hasCompensation() {
-      return ((bitField0_ & 0x00000200) != 0);
+      return ((bitField0_ & 0x00000800) != 0);
     }
     /**
      * <pre>
@@ -2922,7 +3509,7 @@ private static final long serialVersionUID = 0L;
       } else {
         compensationBuilder_.setMessage(value);
       }
-      bitField0_ |= 0x00000200;
+      bitField0_ |= 0x00000800;
       onChanged();
       return this;
     }
@@ -2940,7 +3527,7 @@ private static final long serialVersionUID = 0L;
       } else {
         compensationBuilder_.setMessage(builderForValue.build());
       }
-      bitField0_ |= 0x00000200;
+      bitField0_ |= 0x00000800;
       onChanged();
       return this;
     }
@@ -2953,7 +3540,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder mergeCompensation(dev.executor.v1.Compensation value) {
       if (compensationBuilder_ == null) {
-        if (((bitField0_ & 0x00000200) != 0) &&
+        if (((bitField0_ & 0x00000800) != 0) &&
           compensation_ != null &&
           compensation_ != dev.executor.v1.Compensation.getDefaultInstance()) {
           getCompensationBuilder().mergeFrom(value);
@@ -2964,7 +3551,7 @@ private static final long serialVersionUID = 0L;
         compensationBuilder_.mergeFrom(value);
       }
       if (compensation_ != null) {
-        bitField0_ |= 0x00000200;
+        bitField0_ |= 0x00000800;
         onChanged();
       }
       return this;
@@ -2977,7 +3564,7 @@ private static final long serialVersionUID = 0L;
      * <code>.executor.v1.Compensation compensation = 10 [json_name = "compensation"];</code>
      */
     public Builder clearCompensation() {
-      bitField0_ = (bitField0_ & ~0x00000200);
+      bitField0_ = (bitField0_ & ~0x00000800);
       compensation_ = null;
       if (compensationBuilder_ != null) {
         compensationBuilder_.dispose();
@@ -2994,7 +3581,7 @@ private static final long serialVersionUID = 0L;
      * <code>.executor.v1.Compensation compensation = 10 [json_name = "compensation"];</code>
      */
     public dev.executor.v1.Compensation.Builder getCompensationBuilder() {
-      bitField0_ |= 0x00000200;
+      bitField0_ |= 0x00000800;
       onChanged();
       return internalGetCompensationFieldBuilder().getBuilder();
     }
@@ -3032,6 +3619,170 @@ private static final long serialVersionUID = 0L;
         compensation_ = null;
       }
       return compensationBuilder_;
+    }
+
+    private dev.executor.v1.ApprovalGate approval_;
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.ApprovalGate, dev.executor.v1.ApprovalGate.Builder, dev.executor.v1.ApprovalGateOrBuilder> approvalBuilder_;
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     * @return Whether the approval field is set.
+     */
+    public boolean hasApproval() {
+      return ((bitField0_ & 0x00001000) != 0);
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     * @return The approval.
+     */
+    public dev.executor.v1.ApprovalGate getApproval() {
+      if (approvalBuilder_ == null) {
+        return approval_ == null ? dev.executor.v1.ApprovalGate.getDefaultInstance() : approval_;
+      } else {
+        return approvalBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     */
+    public Builder setApproval(dev.executor.v1.ApprovalGate value) {
+      if (approvalBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        approval_ = value;
+      } else {
+        approvalBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00001000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     */
+    public Builder setApproval(
+        dev.executor.v1.ApprovalGate.Builder builderForValue) {
+      if (approvalBuilder_ == null) {
+        approval_ = builderForValue.build();
+      } else {
+        approvalBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00001000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     */
+    public Builder mergeApproval(dev.executor.v1.ApprovalGate value) {
+      if (approvalBuilder_ == null) {
+        if (((bitField0_ & 0x00001000) != 0) &&
+          approval_ != null &&
+          approval_ != dev.executor.v1.ApprovalGate.getDefaultInstance()) {
+          getApprovalBuilder().mergeFrom(value);
+        } else {
+          approval_ = value;
+        }
+      } else {
+        approvalBuilder_.mergeFrom(value);
+      }
+      if (approval_ != null) {
+        bitField0_ |= 0x00001000;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     */
+    public Builder clearApproval() {
+      bitField0_ = (bitField0_ & ~0x00001000);
+      approval_ = null;
+      if (approvalBuilder_ != null) {
+        approvalBuilder_.dispose();
+        approvalBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     */
+    public dev.executor.v1.ApprovalGate.Builder getApprovalBuilder() {
+      bitField0_ |= 0x00001000;
+      onChanged();
+      return internalGetApprovalFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     */
+    public dev.executor.v1.ApprovalGateOrBuilder getApprovalOrBuilder() {
+      if (approvalBuilder_ != null) {
+        return approvalBuilder_.getMessageOrBuilder();
+      } else {
+        return approval_ == null ?
+            dev.executor.v1.ApprovalGate.getDefaultInstance() : approval_;
+      }
+    }
+    /**
+     * <pre>
+     * Hold the tool call until someone decides (ApproveStep). Only for a
+     * tool_execution step.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.ApprovalGate, dev.executor.v1.ApprovalGate.Builder, dev.executor.v1.ApprovalGateOrBuilder> 
+        internalGetApprovalFieldBuilder() {
+      if (approvalBuilder_ == null) {
+        approvalBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.executor.v1.ApprovalGate, dev.executor.v1.ApprovalGate.Builder, dev.executor.v1.ApprovalGateOrBuilder>(
+                getApproval(),
+                getParentForChildren(),
+                isClean());
+        approval_ = null;
+      }
+      return approvalBuilder_;
     }
 
     private java.lang.Object when_ = "";
@@ -3095,7 +3846,7 @@ private static final long serialVersionUID = 0L;
         java.lang.String value) {
       java.util.Objects.requireNonNull(value);
       when_ = value;
-      bitField0_ |= 0x00000400;
+      bitField0_ |= 0x00002000;
       onChanged();
       return this;
     }
@@ -3111,7 +3862,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder clearWhen() {
       when_ = getDefaultInstance().getWhen();
-      bitField0_ = (bitField0_ & ~0x00000400);
+      bitField0_ = (bitField0_ & ~0x00002000);
       onChanged();
       return this;
     }
@@ -3131,7 +3882,7 @@ private static final long serialVersionUID = 0L;
       java.util.Objects.requireNonNull(value);
       checkByteStringIsUtf8(value);
       when_ = value;
-      bitField0_ |= 0x00000400;
+      bitField0_ |= 0x00002000;
       onChanged();
       return this;
     }
@@ -3149,7 +3900,7 @@ private static final long serialVersionUID = 0L;
      * @return Whether the forEach field is set.
      */
     public boolean hasForEach() {
-      return ((bitField0_ & 0x00000800) != 0);
+      return ((bitField0_ & 0x00004000) != 0);
     }
     /**
      * <pre>
@@ -3182,7 +3933,7 @@ private static final long serialVersionUID = 0L;
       } else {
         forEachBuilder_.setMessage(value);
       }
-      bitField0_ |= 0x00000800;
+      bitField0_ |= 0x00004000;
       onChanged();
       return this;
     }
@@ -3201,7 +3952,7 @@ private static final long serialVersionUID = 0L;
       } else {
         forEachBuilder_.setMessage(builderForValue.build());
       }
-      bitField0_ |= 0x00000800;
+      bitField0_ |= 0x00004000;
       onChanged();
       return this;
     }
@@ -3215,7 +3966,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder mergeForEach(dev.executor.v1.ForEach value) {
       if (forEachBuilder_ == null) {
-        if (((bitField0_ & 0x00000800) != 0) &&
+        if (((bitField0_ & 0x00004000) != 0) &&
           forEach_ != null &&
           forEach_ != dev.executor.v1.ForEach.getDefaultInstance()) {
           getForEachBuilder().mergeFrom(value);
@@ -3226,7 +3977,7 @@ private static final long serialVersionUID = 0L;
         forEachBuilder_.mergeFrom(value);
       }
       if (forEach_ != null) {
-        bitField0_ |= 0x00000800;
+        bitField0_ |= 0x00004000;
         onChanged();
       }
       return this;
@@ -3240,7 +3991,7 @@ private static final long serialVersionUID = 0L;
      * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
      */
     public Builder clearForEach() {
-      bitField0_ = (bitField0_ & ~0x00000800);
+      bitField0_ = (bitField0_ & ~0x00004000);
       forEach_ = null;
       if (forEachBuilder_ != null) {
         forEachBuilder_.dispose();
@@ -3258,7 +4009,7 @@ private static final long serialVersionUID = 0L;
      * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
      */
     public dev.executor.v1.ForEach.Builder getForEachBuilder() {
-      bitField0_ |= 0x00000800;
+      bitField0_ |= 0x00004000;
       onChanged();
       return internalGetForEachFieldBuilder().getBuilder();
     }
@@ -3325,7 +4076,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder setDependencyRuleValue(int value) {
       dependencyRule_ = value;
-      bitField0_ |= 0x00001000;
+      bitField0_ |= 0x00008000;
       onChanged();
       return this;
     }
@@ -3356,7 +4107,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder setDependencyRule(dev.executor.v1.DependencyRule value) {
       java.util.Objects.requireNonNull(value);
-      bitField0_ |= 0x00001000;
+      bitField0_ |= 0x00008000;
       dependencyRule_ = value.getNumber();
       onChanged();
       return this;
@@ -3371,7 +4122,7 @@ private static final long serialVersionUID = 0L;
      * @return This builder for chaining.
      */
     public Builder clearDependencyRule() {
-      bitField0_ = (bitField0_ & ~0x00001000);
+      bitField0_ = (bitField0_ & ~0x00008000);
       dependencyRule_ = 0;
       onChanged();
       return this;

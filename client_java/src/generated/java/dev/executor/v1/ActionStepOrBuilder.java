@@ -69,6 +69,60 @@ public interface ActionStepOrBuilder extends
 
   /**
    * <pre>
+   * Wait for a signal (SignalExecution); the step's output is its payload.
+   * </pre>
+   *
+   * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+   * @return Whether the waitForSignal field is set.
+   */
+  boolean hasWaitForSignal();
+  /**
+   * <pre>
+   * Wait for a signal (SignalExecution); the step's output is its payload.
+   * </pre>
+   *
+   * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+   * @return The waitForSignal.
+   */
+  dev.executor.v1.WaitForSignal getWaitForSignal();
+  /**
+   * <pre>
+   * Wait for a signal (SignalExecution); the step's output is its payload.
+   * </pre>
+   *
+   * <code>.executor.v1.WaitForSignal wait_for_signal = 11 [json_name = "waitForSignal"];</code>
+   */
+  dev.executor.v1.WaitForSignalOrBuilder getWaitForSignalOrBuilder();
+
+  /**
+   * <pre>
+   * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+   * </pre>
+   *
+   * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+   * @return Whether the sleep field is set.
+   */
+  boolean hasSleep();
+  /**
+   * <pre>
+   * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+   * </pre>
+   *
+   * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+   * @return The sleep.
+   */
+  dev.executor.v1.Sleep getSleep();
+  /**
+   * <pre>
+   * Wait until a time; the output is {"slept_until": RFC 3339 time}.
+   * </pre>
+   *
+   * <code>.executor.v1.Sleep sleep = 12 [json_name = "sleep"];</code>
+   */
+  dev.executor.v1.SleepOrBuilder getSleepOrBuilder();
+
+  /**
+   * <pre>
    * Free-form data returned unchanged in the step's result metadata.
    * </pre>
    *
@@ -294,6 +348,36 @@ public interface ActionStepOrBuilder extends
    * <code>.executor.v1.Compensation compensation = 10 [json_name = "compensation"];</code>
    */
   dev.executor.v1.CompensationOrBuilder getCompensationOrBuilder();
+
+  /**
+   * <pre>
+   * Hold the tool call until someone decides (ApproveStep). Only for a
+   * tool_execution step.
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+   * @return Whether the approval field is set.
+   */
+  boolean hasApproval();
+  /**
+   * <pre>
+   * Hold the tool call until someone decides (ApproveStep). Only for a
+   * tool_execution step.
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+   * @return The approval.
+   */
+  dev.executor.v1.ApprovalGate getApproval();
+  /**
+   * <pre>
+   * Hold the tool call until someone decides (ApproveStep). Only for a
+   * tool_execution step.
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalGate approval = 13 [json_name = "approval"];</code>
+   */
+  dev.executor.v1.ApprovalGateOrBuilder getApprovalOrBuilder();
 
   /**
    * <pre>

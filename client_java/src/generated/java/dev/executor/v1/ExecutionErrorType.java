@@ -51,6 +51,15 @@ public enum ExecutionErrorType
    * <code>EXECUTION_ERROR_TYPE_INTERNAL = 9;</code>
    */
   EXECUTION_ERROR_TYPE_INTERNAL(9),
+  /**
+   * <pre>
+   * An approval gate was rejected (by a person or by its timeout); never
+   * retried.
+   * </pre>
+   *
+   * <code>EXECUTION_ERROR_TYPE_REJECTED = 10;</code>
+   */
+  EXECUTION_ERROR_TYPE_REJECTED(10),
   UNRECOGNIZED(-1),
   ;
 
@@ -103,6 +112,15 @@ public enum ExecutionErrorType
    * <code>EXECUTION_ERROR_TYPE_INTERNAL = 9;</code>
    */
   public static final int EXECUTION_ERROR_TYPE_INTERNAL_VALUE = 9;
+  /**
+   * <pre>
+   * An approval gate was rejected (by a person or by its timeout); never
+   * retried.
+   * </pre>
+   *
+   * <code>EXECUTION_ERROR_TYPE_REJECTED = 10;</code>
+   */
+  public static final int EXECUTION_ERROR_TYPE_REJECTED_VALUE = 10;
 
 
   public final int getNumber() {
@@ -139,6 +157,7 @@ public enum ExecutionErrorType
       case 7: return EXECUTION_ERROR_TYPE_DEPENDENCY_FAILED;
       case 8: return EXECUTION_ERROR_TYPE_CANCELLED;
       case 9: return EXECUTION_ERROR_TYPE_INTERNAL;
+      case 10: return EXECUTION_ERROR_TYPE_REJECTED;
       default: return null;
     }
   }
@@ -169,7 +188,7 @@ public enum ExecutionErrorType
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.executor.v1.Executor.getDescriptor().getEnumType(3);
+    return dev.executor.v1.Executor.getDescriptor().getEnumType(4);
   }
 
   private static final ExecutionErrorType[] VALUES = values();

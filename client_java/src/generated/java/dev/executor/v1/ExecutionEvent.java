@@ -40,6 +40,8 @@ private static final long serialVersionUID = 0L;
     type_ = 0;
     stepName_ = "";
     actor_ = "";
+    decision_ = 0;
+    signal_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -434,7 +436,9 @@ private static final long serialVersionUID = 0L;
   private com.google.protobuf.Value output_;
   /**
    * <pre>
-   * For a step that COMPLETED: its output.
+   * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+   * the decision replaced the step's with (unset when it kept them). For
+   * SIGNAL_RECEIVED: the signal's payload.
    * </pre>
    *
    * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -446,7 +450,9 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * For a step that COMPLETED: its output.
+   * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+   * the decision replaced the step's with (unset when it kept them). For
+   * SIGNAL_RECEIVED: the signal's payload.
    * </pre>
    *
    * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -458,7 +464,9 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * For a step that COMPLETED: its output.
+   * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+   * the decision replaced the step's with (unset when it kept them). For
+   * SIGNAL_RECEIVED: the signal's payload.
    * </pre>
    *
    * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -546,6 +554,120 @@ private static final long serialVersionUID = 0L;
     return itemIndex_;
   }
 
+  public static final int DECISION_FIELD_NUMBER = 17;
+  private int decision_ = 0;
+  /**
+   * <pre>
+   * For APPROVAL_DECIDED: the decision.
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalDecision decision = 17 [json_name = "decision"];</code>
+   * @return The enum numeric value on the wire for decision.
+   */
+  @java.lang.Override public int getDecisionValue() {
+    return decision_;
+  }
+  /**
+   * <pre>
+   * For APPROVAL_DECIDED: the decision.
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalDecision decision = 17 [json_name = "decision"];</code>
+   * @return The decision.
+   */
+  @java.lang.Override public dev.executor.v1.ApprovalDecision getDecision() {
+    dev.executor.v1.ApprovalDecision result = dev.executor.v1.ApprovalDecision.forNumber(decision_);
+    return result == null ? dev.executor.v1.ApprovalDecision.UNRECOGNIZED : result;
+  }
+
+  public static final int SIGNAL_FIELD_NUMBER = 18;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object signal_ = "";
+  /**
+   * <pre>
+   * For SIGNAL_RECEIVED, and a step that starts WAITING for one: the signal's name.
+   * </pre>
+   *
+   * <code>string signal = 18 [json_name = "signal"];</code>
+   * @return The signal.
+   */
+  @java.lang.Override
+  public java.lang.String getSignal() {
+    java.lang.Object ref = signal_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      signal_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * For SIGNAL_RECEIVED, and a step that starts WAITING for one: the signal's name.
+   * </pre>
+   *
+   * <code>string signal = 18 [json_name = "signal"];</code>
+   * @return The bytes for signal.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getSignalBytes() {
+    java.lang.Object ref = signal_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      signal_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int WAIT_DEADLINE_FIELD_NUMBER = 19;
+  private com.google.protobuf.Timestamp waitDeadline_;
+  /**
+   * <pre>
+   * For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+   * a timeout), unset when it waits forever.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
+   * @return Whether the waitDeadline field is set.
+   */
+  @java.lang.Override
+  public boolean hasWaitDeadline() {
+    return ((bitField0_ & 0x00000020) != 0);
+  }
+  /**
+   * <pre>
+   * For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+   * a timeout), unset when it waits forever.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
+   * @return The waitDeadline.
+   */
+  @java.lang.Override
+  public com.google.protobuf.Timestamp getWaitDeadline() {
+    return waitDeadline_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : waitDeadline_;
+  }
+  /**
+   * <pre>
+   * For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+   * a timeout), unset when it waits forever.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
+   */
+  @java.lang.Override
+  public com.google.protobuf.TimestampOrBuilder getWaitDeadlineOrBuilder() {
+    return waitDeadline_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : waitDeadline_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -607,6 +729,15 @@ private static final long serialVersionUID = 0L;
     }
     if (((bitField0_ & 0x00000010) != 0)) {
       output.writeUInt32(16, itemIndex_);
+    }
+    if (decision_ != dev.executor.v1.ApprovalDecision.APPROVAL_DECISION_UNSPECIFIED.getNumber()) {
+      output.writeEnum(17, decision_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(signal_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 18, signal_);
+    }
+    if (((bitField0_ & 0x00000020) != 0)) {
+      output.writeMessage(19, getWaitDeadline());
     }
     getUnknownFields().writeTo(output);
   }
@@ -670,6 +801,17 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000010) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeUInt32Size(16, itemIndex_);
+    }
+    if (decision_ != dev.executor.v1.ApprovalDecision.APPROVAL_DECISION_UNSPECIFIED.getNumber()) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeEnumSize(17, decision_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(signal_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(18, signal_);
+    }
+    if (((bitField0_ & 0x00000020) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(19, getWaitDeadline());
     }
     return size;
   }
@@ -740,6 +882,14 @@ private static final long serialVersionUID = 0L;
       if (getItemIndex()
           != other.getItemIndex()) return false;
     }
+    if (decision_ != other.decision_) return false;
+    if (!getSignal()
+        .equals(other.getSignal())) return false;
+    if (hasWaitDeadline() != other.hasWaitDeadline()) return false;
+    if (hasWaitDeadline()) {
+      if (!getWaitDeadline()
+          .equals(other.getWaitDeadline())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -794,6 +944,14 @@ private static final long serialVersionUID = 0L;
     if (hasItemIndex()) {
       hash = (37 * hash) + ITEM_INDEX_FIELD_NUMBER;
       hash = (53 * hash) + getItemIndex();
+    }
+    hash = (37 * hash) + DECISION_FIELD_NUMBER;
+    hash = (53 * hash) + decision_;
+    hash = (37 * hash) + SIGNAL_FIELD_NUMBER;
+    hash = (53 * hash) + getSignal().hashCode();
+    if (hasWaitDeadline()) {
+      hash = (37 * hash) + WAIT_DEADLINE_FIELD_NUMBER;
+      hash = (53 * hash) + getWaitDeadline().hashCode();
     }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
@@ -933,6 +1091,7 @@ private static final long serialVersionUID = 0L;
         internalGetErrorFieldBuilder();
         internalGetRetryDelayFieldBuilder();
         internalGetOutputFieldBuilder();
+        internalGetWaitDeadlineFieldBuilder();
       }
     }
     @java.lang.Override
@@ -971,6 +1130,13 @@ private static final long serialVersionUID = 0L;
       }
       actor_ = "";
       itemIndex_ = 0;
+      decision_ = 0;
+      signal_ = "";
+      waitDeadline_ = null;
+      if (waitDeadlineBuilder_ != null) {
+        waitDeadlineBuilder_.dispose();
+        waitDeadlineBuilder_ = null;
+      }
       return this;
     }
 
@@ -1066,6 +1232,18 @@ private static final long serialVersionUID = 0L;
         result.itemIndex_ = itemIndex_;
         to_bitField0_ |= 0x00000010;
       }
+      if (((from_bitField0_ & 0x00010000) != 0)) {
+        result.decision_ = decision_;
+      }
+      if (((from_bitField0_ & 0x00020000) != 0)) {
+        result.signal_ = signal_;
+      }
+      if (((from_bitField0_ & 0x00040000) != 0)) {
+        result.waitDeadline_ = waitDeadlineBuilder_ == null
+            ? waitDeadline_
+            : waitDeadlineBuilder_.build();
+        to_bitField0_ |= 0x00000020;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -1138,6 +1316,17 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasItemIndex()) {
         setItemIndex(other.getItemIndex());
+      }
+      if (other.decision_ != 0) {
+        setDecisionValue(other.getDecisionValue());
+      }
+      if (!other.getSignal().isEmpty()) {
+        signal_ = other.signal_;
+        bitField0_ |= 0x00020000;
+        onChanged();
+      }
+      if (other.hasWaitDeadline()) {
+        mergeWaitDeadline(other.getWaitDeadline());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1251,6 +1440,23 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00008000;
               break;
             } // case 128
+            case 136: {
+              decision_ = input.readEnum();
+              bitField0_ |= 0x00010000;
+              break;
+            } // case 136
+            case 146: {
+              signal_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00020000;
+              break;
+            } // case 146
+            case 154: {
+              input.readMessage(
+                  internalGetWaitDeadlineFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00040000;
+              break;
+            } // case 154
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2306,7 +2512,9 @@ private static final long serialVersionUID = 0L;
         com.google.protobuf.Value, com.google.protobuf.Value.Builder, com.google.protobuf.ValueOrBuilder> outputBuilder_;
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2317,7 +2525,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2332,7 +2542,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2350,7 +2562,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2368,7 +2582,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2393,7 +2609,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2410,7 +2628,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2422,7 +2642,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2437,7 +2659,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * For a step that COMPLETED: its output.
+     * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+     * the decision replaced the step's with (unset when it kept them). For
+     * SIGNAL_RECEIVED: the signal's payload.
      * </pre>
      *
      * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -2612,6 +2836,334 @@ private static final long serialVersionUID = 0L;
       itemIndex_ = 0;
       onChanged();
       return this;
+    }
+
+    private int decision_ = 0;
+    /**
+     * <pre>
+     * For APPROVAL_DECIDED: the decision.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalDecision decision = 17 [json_name = "decision"];</code>
+     * @return The enum numeric value on the wire for decision.
+     */
+    @java.lang.Override public int getDecisionValue() {
+      return decision_;
+    }
+    /**
+     * <pre>
+     * For APPROVAL_DECIDED: the decision.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalDecision decision = 17 [json_name = "decision"];</code>
+     * @param value The enum numeric value on the wire for decision to set.
+     * @return This builder for chaining.
+     */
+    public Builder setDecisionValue(int value) {
+      decision_ = value;
+      bitField0_ |= 0x00010000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For APPROVAL_DECIDED: the decision.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalDecision decision = 17 [json_name = "decision"];</code>
+     * @return The decision.
+     */
+    @java.lang.Override
+    public dev.executor.v1.ApprovalDecision getDecision() {
+      dev.executor.v1.ApprovalDecision result = dev.executor.v1.ApprovalDecision.forNumber(decision_);
+      return result == null ? dev.executor.v1.ApprovalDecision.UNRECOGNIZED : result;
+    }
+    /**
+     * <pre>
+     * For APPROVAL_DECIDED: the decision.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalDecision decision = 17 [json_name = "decision"];</code>
+     * @param value The decision to set.
+     * @throws IllegalArgumentException if UNRECOGNIZED is provided.
+     * @return This builder for chaining.
+     */
+    public Builder setDecision(dev.executor.v1.ApprovalDecision value) {
+      java.util.Objects.requireNonNull(value);
+      bitField0_ |= 0x00010000;
+      decision_ = value.getNumber();
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For APPROVAL_DECIDED: the decision.
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalDecision decision = 17 [json_name = "decision"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearDecision() {
+      bitField0_ = (bitField0_ & ~0x00010000);
+      decision_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object signal_ = "";
+    /**
+     * <pre>
+     * For SIGNAL_RECEIVED, and a step that starts WAITING for one: the signal's name.
+     * </pre>
+     *
+     * <code>string signal = 18 [json_name = "signal"];</code>
+     * @return The signal.
+     */
+    public java.lang.String getSignal() {
+      java.lang.Object ref = signal_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        signal_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * For SIGNAL_RECEIVED, and a step that starts WAITING for one: the signal's name.
+     * </pre>
+     *
+     * <code>string signal = 18 [json_name = "signal"];</code>
+     * @return The bytes for signal.
+     */
+    public com.google.protobuf.ByteString
+        getSignalBytes() {
+      java.lang.Object ref = signal_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        signal_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * For SIGNAL_RECEIVED, and a step that starts WAITING for one: the signal's name.
+     * </pre>
+     *
+     * <code>string signal = 18 [json_name = "signal"];</code>
+     * @param value The signal to set.
+     * @return This builder for chaining.
+     */
+    public Builder setSignal(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      signal_ = value;
+      bitField0_ |= 0x00020000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For SIGNAL_RECEIVED, and a step that starts WAITING for one: the signal's name.
+     * </pre>
+     *
+     * <code>string signal = 18 [json_name = "signal"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearSignal() {
+      signal_ = getDefaultInstance().getSignal();
+      bitField0_ = (bitField0_ & ~0x00020000);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For SIGNAL_RECEIVED, and a step that starts WAITING for one: the signal's name.
+     * </pre>
+     *
+     * <code>string signal = 18 [json_name = "signal"];</code>
+     * @param value The bytes for signal to set.
+     * @return This builder for chaining.
+     */
+    public Builder setSignalBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      signal_ = value;
+      bitField0_ |= 0x00020000;
+      onChanged();
+      return this;
+    }
+
+    private com.google.protobuf.Timestamp waitDeadline_;
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder> waitDeadlineBuilder_;
+    /**
+     * <pre>
+     * For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+     * a timeout), unset when it waits forever.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
+     * @return Whether the waitDeadline field is set.
+     */
+    public boolean hasWaitDeadline() {
+      return ((bitField0_ & 0x00040000) != 0);
+    }
+    /**
+     * <pre>
+     * For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+     * a timeout), unset when it waits forever.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
+     * @return The waitDeadline.
+     */
+    public com.google.protobuf.Timestamp getWaitDeadline() {
+      if (waitDeadlineBuilder_ == null) {
+        return waitDeadline_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : waitDeadline_;
+      } else {
+        return waitDeadlineBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+     * a timeout), unset when it waits forever.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
+     */
+    public Builder setWaitDeadline(com.google.protobuf.Timestamp value) {
+      if (waitDeadlineBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        waitDeadline_ = value;
+      } else {
+        waitDeadlineBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00040000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+     * a timeout), unset when it waits forever.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
+     */
+    public Builder setWaitDeadline(
+        com.google.protobuf.Timestamp.Builder builderForValue) {
+      if (waitDeadlineBuilder_ == null) {
+        waitDeadline_ = builderForValue.build();
+      } else {
+        waitDeadlineBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00040000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+     * a timeout), unset when it waits forever.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
+     */
+    public Builder mergeWaitDeadline(com.google.protobuf.Timestamp value) {
+      if (waitDeadlineBuilder_ == null) {
+        if (((bitField0_ & 0x00040000) != 0) &&
+          waitDeadline_ != null &&
+          waitDeadline_ != com.google.protobuf.Timestamp.getDefaultInstance()) {
+          getWaitDeadlineBuilder().mergeFrom(value);
+        } else {
+          waitDeadline_ = value;
+        }
+      } else {
+        waitDeadlineBuilder_.mergeFrom(value);
+      }
+      if (waitDeadline_ != null) {
+        bitField0_ |= 0x00040000;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+     * a timeout), unset when it waits forever.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
+     */
+    public Builder clearWaitDeadline() {
+      bitField0_ = (bitField0_ & ~0x00040000);
+      waitDeadline_ = null;
+      if (waitDeadlineBuilder_ != null) {
+        waitDeadlineBuilder_.dispose();
+        waitDeadlineBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+     * a timeout), unset when it waits forever.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
+     */
+    public com.google.protobuf.Timestamp.Builder getWaitDeadlineBuilder() {
+      bitField0_ |= 0x00040000;
+      onChanged();
+      return internalGetWaitDeadlineFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+     * a timeout), unset when it waits forever.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
+     */
+    public com.google.protobuf.TimestampOrBuilder getWaitDeadlineOrBuilder() {
+      if (waitDeadlineBuilder_ != null) {
+        return waitDeadlineBuilder_.getMessageOrBuilder();
+      } else {
+        return waitDeadline_ == null ?
+            com.google.protobuf.Timestamp.getDefaultInstance() : waitDeadline_;
+      }
+    }
+    /**
+     * <pre>
+     * For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+     * a timeout), unset when it waits forever.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder> 
+        internalGetWaitDeadlineFieldBuilder() {
+      if (waitDeadlineBuilder_ == null) {
+        waitDeadlineBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder>(
+                getWaitDeadline(),
+                getParentForChildren(),
+                isClean());
+        waitDeadline_ = null;
+      }
+      return waitDeadlineBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:executor.v1.ExecutionEvent)

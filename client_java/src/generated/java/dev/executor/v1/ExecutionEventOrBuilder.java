@@ -204,7 +204,9 @@ public interface ExecutionEventOrBuilder extends
 
   /**
    * <pre>
-   * For a step that COMPLETED: its output.
+   * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+   * the decision replaced the step's with (unset when it kept them). For
+   * SIGNAL_RECEIVED: the signal's payload.
    * </pre>
    *
    * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -213,7 +215,9 @@ public interface ExecutionEventOrBuilder extends
   boolean hasOutput();
   /**
    * <pre>
-   * For a step that COMPLETED: its output.
+   * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+   * the decision replaced the step's with (unset when it kept them). For
+   * SIGNAL_RECEIVED: the signal's payload.
    * </pre>
    *
    * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -222,7 +226,9 @@ public interface ExecutionEventOrBuilder extends
   com.google.protobuf.Value getOutput();
   /**
    * <pre>
-   * For a step that COMPLETED: its output.
+   * For a step that COMPLETED: its output. For APPROVAL_DECIDED: the arguments
+   * the decision replaced the step's with (unset when it kept them). For
+   * SIGNAL_RECEIVED: the signal's payload.
    * </pre>
    *
    * <code>.google.protobuf.Value output = 14 [json_name = "output"];</code>
@@ -271,4 +277,73 @@ public interface ExecutionEventOrBuilder extends
    * @return The itemIndex.
    */
   int getItemIndex();
+
+  /**
+   * <pre>
+   * For APPROVAL_DECIDED: the decision.
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalDecision decision = 17 [json_name = "decision"];</code>
+   * @return The enum numeric value on the wire for decision.
+   */
+  int getDecisionValue();
+  /**
+   * <pre>
+   * For APPROVAL_DECIDED: the decision.
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalDecision decision = 17 [json_name = "decision"];</code>
+   * @return The decision.
+   */
+  dev.executor.v1.ApprovalDecision getDecision();
+
+  /**
+   * <pre>
+   * For SIGNAL_RECEIVED, and a step that starts WAITING for one: the signal's name.
+   * </pre>
+   *
+   * <code>string signal = 18 [json_name = "signal"];</code>
+   * @return The signal.
+   */
+  java.lang.String getSignal();
+  /**
+   * <pre>
+   * For SIGNAL_RECEIVED, and a step that starts WAITING for one: the signal's name.
+   * </pre>
+   *
+   * <code>string signal = 18 [json_name = "signal"];</code>
+   * @return The bytes for signal.
+   */
+  com.google.protobuf.ByteString
+      getSignalBytes();
+
+  /**
+   * <pre>
+   * For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+   * a timeout), unset when it waits forever.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
+   * @return Whether the waitDeadline field is set.
+   */
+  boolean hasWaitDeadline();
+  /**
+   * <pre>
+   * For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+   * a timeout), unset when it waits forever.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
+   * @return The waitDeadline.
+   */
+  com.google.protobuf.Timestamp getWaitDeadline();
+  /**
+   * <pre>
+   * For a step that starts WAITING: when the wait ends by itself (a sleep's end,
+   * a timeout), unset when it waits forever.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
+   */
+  com.google.protobuf.TimestampOrBuilder getWaitDeadlineOrBuilder();
 }

@@ -49,6 +49,23 @@ public enum ExecutionEventType
   EXECUTION_EVENT_TYPE_STEP_PROGRESS(4),
   /**
    * <pre>
+   * An approval gate was decided (see `decision`, `actor`, `message` for the
+   * comment, and `output` for replaced arguments).
+   * </pre>
+   *
+   * <code>EXECUTION_EVENT_TYPE_APPROVAL_DECIDED = 5;</code>
+   */
+  EXECUTION_EVENT_TYPE_APPROVAL_DECIDED(5),
+  /**
+   * <pre>
+   * A signal arrived (see `signal`; `output` is its payload).
+   * </pre>
+   *
+   * <code>EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED = 6;</code>
+   */
+  EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED(6),
+  /**
+   * <pre>
    * A rollback reached a COMPLETED step that has nothing to undo (no compensation
    * declared, and its tool cannot undo its calls).
    * </pre>
@@ -106,6 +123,23 @@ public enum ExecutionEventType
   public static final int EXECUTION_EVENT_TYPE_STEP_PROGRESS_VALUE = 4;
   /**
    * <pre>
+   * An approval gate was decided (see `decision`, `actor`, `message` for the
+   * comment, and `output` for replaced arguments).
+   * </pre>
+   *
+   * <code>EXECUTION_EVENT_TYPE_APPROVAL_DECIDED = 5;</code>
+   */
+  public static final int EXECUTION_EVENT_TYPE_APPROVAL_DECIDED_VALUE = 5;
+  /**
+   * <pre>
+   * A signal arrived (see `signal`; `output` is its payload).
+   * </pre>
+   *
+   * <code>EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED = 6;</code>
+   */
+  public static final int EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED_VALUE = 6;
+  /**
+   * <pre>
    * A rollback reached a COMPLETED step that has nothing to undo (no compensation
    * declared, and its tool cannot undo its calls).
    * </pre>
@@ -144,6 +178,8 @@ public enum ExecutionEventType
       case 2: return EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED;
       case 3: return EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED;
       case 4: return EXECUTION_EVENT_TYPE_STEP_PROGRESS;
+      case 5: return EXECUTION_EVENT_TYPE_APPROVAL_DECIDED;
+      case 6: return EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED;
       case 8: return EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO;
       default: return null;
     }
@@ -175,7 +211,7 @@ public enum ExecutionEventType
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.executor.v1.Executor.getDescriptor().getEnumType(4);
+    return dev.executor.v1.Executor.getDescriptor().getEnumType(5);
   }
 
   private static final ExecutionEventType[] VALUES = values();

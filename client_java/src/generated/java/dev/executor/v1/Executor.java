@@ -42,6 +42,21 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_executor_v1_ForEach_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_WaitForSignal_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_WaitForSignal_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_Sleep_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_Sleep_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_ApprovalGate_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_ApprovalGate_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_executor_v1_ToolExecution_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -106,6 +121,11 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_executor_v1_StepResult_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_ApprovalRecord_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_ApprovalRecord_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
     internal_static_executor_v1_ExecutionResult_descriptor;
   static final 
@@ -252,6 +272,41 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_executor_v1_DeleteExecutionResponse_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_ApproveStepRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_ApproveStepRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_ApproveStepResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_ApproveStepResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_SignalExecutionRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_SignalExecutionRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_SignalExecutionResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_SignalExecutionResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_ListApprovalsRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_ListApprovalsRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_PendingApproval_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_PendingApproval_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_ListApprovalsResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_ListApprovalsResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_executor_v1_RetryExecutionRequest_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -277,334 +332,405 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
       "\001(\tR\002id\022\022\n\004name\030\002 \001(\tR\004name\022-\n\005steps\030\003 \003" +
       "(\0132\027.executor.v1.ActionStepR\005steps\0223\n\010me" +
       "tadata\030\004 \001(\0132\027.google.protobuf.StructR\010m" +
-      "etadata\"\253\005\n\nActionStep\022\016\n\002id\030\001 \001(\tR\002id\022\022" +
+      "etadata\"\324\006\n\nActionStep\022\016\n\002id\030\001 \001(\tR\002id\022\022" +
       "\n\004name\030\002 \001(\tR\004name\022C\n\016tool_execution\030\003 \001" +
       "(\0132\032.executor.v1.ToolExecutionH\000R\rtoolEx" +
-      "ecution\0227\n\nparameters\030\004 \001(\0132\027.google.pro" +
-      "tobuf.StructR\nparameters\022\"\n\014dependencies" +
-      "\030\005 \003(\tR\014dependencies\022F\n\021expected_duratio" +
-      "n\030\006 \001(\0132\031.google.protobuf.DurationR\020expe" +
-      "ctedDuration\0223\n\007timeout\030\007 \001(\0132\031.google.p" +
-      "rotobuf.DurationR\007timeout\022;\n\014retry_polic" +
-      "y\030\010 \001(\0132\030.executor.v1.RetryPolicyR\013retry" +
-      "Policy\022F\n\020validation_rules\030\t \003(\0132\033.execu" +
-      "tor.v1.ValidationRuleR\017validationRules\022=" +
-      "\n\014compensation\030\n \001(\0132\031.executor.v1.Compe" +
-      "nsationR\014compensation\022\022\n\004when\030\016 \001(\tR\004whe" +
-      "n\022/\n\010for_each\030\017 \001(\0132\024.executor.v1.ForEac" +
-      "hR\007forEach\022D\n\017dependency_rule\030\020 \001(\0162\033.ex" +
-      "ecutor.v1.DependencyRuleR\016dependencyRule" +
-      "B\013\n\tstep_type\"B\n\007ForEach\022\024\n\005items\030\001 \001(\tR" +
-      "\005items\022!\n\014max_parallel\030\002 \001(\rR\013maxParalle" +
-      "l\"c\n\rToolExecution\022\033\n\ttool_name\030\001 \001(\tR\010t" +
-      "oolName\0225\n\targuments\030\002 \001(\0132\027.google.prot" +
-      "obuf.StructR\targuments\"\324\001\n\014Compensation\022" +
-      "\033\n\ttool_name\030\001 \001(\tR\010toolName\0225\n\targument" +
-      "s\030\002 \001(\0132\027.google.protobuf.StructR\targume" +
-      "nts\022;\n\014retry_policy\030\003 \001(\0132\030.executor.v1." +
-      "RetryPolicyR\013retryPolicy\0223\n\007timeout\030\004 \001(" +
-      "\0132\031.google.protobuf.DurationR\007timeout\"v\n" +
-      "\016ValidationRule\022:\n\013json_schema\030\001 \001(\0132\027.g" +
-      "oogle.protobuf.StructH\000R\njsonSchema\022 \n\013d" +
-      "escription\030\002 \001(\tR\013descriptionB\006\n\004rule\"\323\002" +
-      "\n\013RetryPolicy\022!\n\014max_attempts\030\001 \001(\rR\013max" +
-      "Attempts\022B\n\017initial_backoff\030\002 \001(\0132\031.goog" +
-      "le.protobuf.DurationR\016initialBackoff\022-\n\022" +
-      "backoff_multiplier\030\003 \001(\001R\021backoffMultipl" +
-      "ier\022:\n\013max_backoff\030\004 \001(\0132\031.google.protob" +
-      "uf.DurationR\nmaxBackoff\022\026\n\006jitter\030\005 \001(\001R" +
-      "\006jitter\022Z\n\031non_retryable_error_types\030\006 \003" +
-      "(\0162\037.executor.v1.ExecutionErrorTypeR\026non" +
-      "RetryableErrorTypes\"\236\001\n\rTimeoutPolicy\022K\n" +
-      "\024default_step_timeout\030\001 \001(\0132\031.google.pro" +
-      "tobuf.DurationR\022defaultStepTimeout\022@\n\034ex" +
-      "pected_duration_multiplier\030\002 \001(\001R\032expect" +
-      "edDurationMultiplier\"\260\002\n\016ResourceLimits\022" +
-      "\"\n\rmax_cpu_cores\030\001 \001(\rR\013maxCpuCores\022\"\n\rm" +
-      "ax_memory_mb\030\002 \001(\004R\013maxMemoryMb\022)\n\021max_d" +
-      "isk_space_mb\030\003 \001(\004R\016maxDiskSpaceMb\0220\n\024ma" +
-      "x_network_requests\030\004 \001(\004R\022maxNetworkRequ" +
-      "ests\022G\n\022max_execution_time\030\005 \001(\0132\031.googl" +
-      "e.protobuf.DurationR\020maxExecutionTime\0220\n" +
-      "\024max_tool_invocations\030\006 \001(\004R\022maxToolInvo" +
-      "cations\"\274\003\n\020ExecutionOptions\0220\n\024max_conc" +
-      "urrent_steps\030\001 \001(\rR\022maxConcurrentSteps\022D" +
-      "\n\017resource_limits\030\002 \001(\0132\033.executor.v1.Re" +
-      "sourceLimitsR\016resourceLimits\022A\n\016timeout_" +
-      "policy\030\003 \001(\0132\032.executor.v1.TimeoutPolicy" +
-      "R\rtimeoutPolicy\022;\n\014retry_policy\030\004 \001(\0132\030." +
-      "executor.v1.RetryPolicyR\013retryPolicy\022#\n\r" +
-      "auto_rollback\030\005 \001(\010R\014autoRollback\022-\n\022pro" +
-      "gress_reporting\030\006 \001(\010R\021progressReporting" +
-      "\022.\n\023continue_on_failure\030\007 \001(\010R\021continueO" +
-      "nFailure\022,\n\022rollback_on_cancel\030\010 \001(\010R\020ro" +
-      "llbackOnCancel\"\241\001\n\016ExecutionError\022>\n\nerr" +
-      "or_type\030\001 \001(\0162\037.executor.v1.ExecutionErr" +
-      "orTypeR\terrorType\022\030\n\007message\030\002 \001(\tR\007mess" +
-      "age\022\034\n\tretryable\030\003 \001(\010R\tretryable\022\027\n\007ste" +
-      "p_id\030\004 \001(\tR\006stepId\"\353\001\n\rResourceUsage\022\036\n\013" +
-      "cpu_time_ms\030\001 \001(\004R\tcpuTimeMs\022$\n\016memory_p" +
-      "eak_mb\030\002 \001(\004R\014memoryPeakMb\022\035\n\ndisk_reads" +
-      "\030\003 \001(\004R\tdiskReads\022\037\n\013disk_writes\030\004 \001(\004R\n" +
-      "diskWrites\022)\n\020network_requests\030\005 \001(\004R\017ne" +
-      "tworkRequests\022)\n\020tool_invocations\030\006 \001(\004R" +
-      "\017toolInvocations\"\247\003\n\010Progress\022\037\n\013total_s" +
-      "teps\030\001 \001(\rR\ntotalSteps\022#\n\rpending_steps\030" +
-      "\002 \001(\rR\014pendingSteps\022#\n\rrunning_steps\030\003 \001" +
-      "(\rR\014runningSteps\022\'\n\017completed_steps\030\004 \001(" +
-      "\rR\016completedSteps\022!\n\014failed_steps\030\005 \001(\rR" +
-      "\013failedSteps\022#\n\rskipped_steps\030\006 \001(\rR\014ski" +
-      "ppedSteps\022\'\n\017cancelled_steps\030\007 \001(\rR\016canc" +
-      "elledSteps\022-\n\022compensating_steps\030\010 \001(\rR\021" +
-      "compensatingSteps\022+\n\021compensated_steps\030\t" +
-      " \001(\rR\020compensatedSteps\022:\n\031compensation_f" +
-      "ailed_steps\030\n \001(\rR\027compensationFailedSte" +
-      "ps\"\313\003\n\022CompensationResult\022/\n\006status\030\001 \001(" +
-      "\0162\027.executor.v1.StepStatusR\006status\022.\n\006ou" +
-      "tput\030\002 \001(\0132\026.google.protobuf.ValueR\006outp" +
-      "ut\022\024\n\005error\030\003 \001(\tR\005error\022>\n\nerror_type\030\004" +
-      " \001(\0162\037.executor.v1.ExecutionErrorTypeR\te" +
-      "rrorType\022\032\n\010attempts\030\005 \001(\rR\010attempts\022@\n\016" +
-      "execution_time\030\006 \001(\0132\031.google.protobuf.D" +
-      "urationR\rexecutionTime\0229\n\nstart_time\030\007 \001" +
-      "(\0132\032.google.protobuf.TimestampR\tstartTim" +
-      "e\0225\n\010end_time\030\010 \001(\0132\032.google.protobuf.Ti" +
-      "mestampR\007endTime\022.\n\023elided_output_bytes\030" +
-      "\t \001(\004R\021elidedOutputBytes\"\354\002\n\nItemResult\022" +
-      "\024\n\005index\030\001 \001(\rR\005index\022/\n\006status\030\002 \001(\0162\027." +
-      "executor.v1.StepStatusR\006status\022.\n\006output" +
-      "\030\003 \001(\0132\026.google.protobuf.ValueR\006output\022\024" +
-      "\n\005error\030\004 \001(\tR\005error\022>\n\nerror_type\030\005 \001(\016" +
-      "2\037.executor.v1.ExecutionErrorTypeR\terror" +
-      "Type\022\037\n\013retry_count\030\006 \001(\rR\nretryCount\022@\n" +
-      "\016execution_time\030\007 \001(\0132\031.google.protobuf." +
-      "DurationR\rexecutionTime\022.\n\023elided_output" +
-      "_bytes\030\010 \001(\004R\021elidedOutputBytes\"\366\005\n\nStep" +
-      "Result\022\027\n\007step_id\030\001 \001(\tR\006stepId\022/\n\006statu" +
-      "s\030\002 \001(\0162\027.executor.v1.StepStatusR\006status" +
-      "\022.\n\006output\030\003 \001(\0132\026.google.protobuf.Value" +
-      "R\006output\022\024\n\005error\030\004 \001(\tR\005error\022@\n\016execut" +
-      "ion_time\030\005 \001(\0132\031.google.protobuf.Duratio" +
-      "nR\rexecutionTime\022\037\n\013retry_count\030\006 \001(\rR\nr" +
-      "etryCount\0223\n\010metadata\030\007 \001(\0132\027.google.pro" +
-      "tobuf.StructR\010metadata\022\033\n\tstep_name\030\010 \001(" +
-      "\tR\010stepName\022>\n\nerror_type\030\t \001(\0162\037.execut" +
-      "or.v1.ExecutionErrorTypeR\terrorType\0229\n\ns" +
-      "tart_time\030\n \001(\0132\032.google.protobuf.Timest" +
-      "ampR\tstartTime\0225\n\010end_time\030\013 \001(\0132\032.googl" +
-      "e.protobuf.TimestampR\007endTime\022C\n\014compens" +
-      "ation\030\014 \001(\0132\037.executor.v1.CompensationRe" +
-      "sultR\014compensation\022.\n\023elided_output_byte" +
-      "s\030\r \001(\004R\021elidedOutputBytes\022-\n\005items\030\016 \003(" +
-      "\0132\027.executor.v1.ItemResultR\005items\022&\n\017not" +
-      "hing_to_undo\030\021 \001(\010R\rnothingToUndo\022%\n\016ski" +
-      "pped_reason\030\022 \001(\tR\rskippedReason\"\323\005\n\017Exe" +
-      "cutionResult\022\027\n\007plan_id\030\001 \001(\tR\006planId\0224\n" +
-      "\006status\030\002 \001(\0162\034.executor.v1.ExecutionSta" +
-      "tusR\006status\022:\n\014step_results\030\003 \003(\0132\027.exec" +
-      "utor.v1.StepResultR\013stepResults\022@\n\016execu" +
-      "tion_time\030\004 \001(\0132\031.google.protobuf.Durati" +
-      "onR\rexecutionTime\022A\n\016resource_usage\030\005 \001(" +
-      "\0132\032.executor.v1.ResourceUsageR\rresourceU" +
-      "sage\0223\n\010metadata\030\006 \001(\0132\027.google.protobuf" +
-      ".StructR\010metadata\0221\n\005error\030\007 \001(\0132\033.execu" +
-      "tor.v1.ExecutionErrorR\005error\022\033\n\tplan_nam" +
-      "e\030\010 \001(\tR\010planName\0221\n\010progress\030\t \001(\0132\025.ex" +
-      "ecutor.v1.ProgressR\010progress\022;\n\013create_t" +
-      "ime\030\n \001(\0132\032.google.protobuf.TimestampR\nc" +
-      "reateTime\0229\n\nstart_time\030\013 \001(\0132\032.google.p" +
-      "rotobuf.TimestampR\tstartTime\0225\n\010end_time" +
-      "\030\014 \001(\0132\032.google.protobuf.TimestampR\007endT" +
-      "ime\022I\n\022compensation_usage\030\r \001(\0132\032.execut" +
-      "or.v1.ResourceUsageR\021compensationUsage\"\223" +
-      "\005\n\016ExecutionEvent\022\032\n\010sequence\030\001 \001(\004R\010seq" +
-      "uence\022\027\n\007plan_id\030\002 \001(\tR\006planId\0229\n\nevent_" +
-      "time\030\003 \001(\0132\032.google.protobuf.TimestampR\t" +
-      "eventTime\0224\n\006status\030\004 \001(\0162\034.executor.v1." +
-      "ExecutionStatusR\006status\022\027\n\007step_id\030\005 \001(\t" +
-      "R\006stepId\0228\n\013step_status\030\006 \001(\0162\027.executor" +
-      ".v1.StepStatusR\nstepStatus\022\030\n\007attempt\030\007 " +
-      "\001(\rR\007attempt\022\030\n\007message\030\010 \001(\tR\007message\0223" +
-      "\n\004type\030\t \001(\0162\037.executor.v1.ExecutionEven" +
-      "tTypeR\004type\0221\n\005error\030\n \001(\0132\033.executor.v1" +
-      ".ExecutionErrorR\005error\022:\n\013retry_delay\030\013 " +
-      "\001(\0132\031.google.protobuf.DurationR\nretryDel" +
-      "ay\022\032\n\010progress\030\014 \001(\001R\010progress\022\033\n\tstep_n" +
-      "ame\030\r \001(\tR\010stepName\022.\n\006output\030\016 \001(\0132\026.go" +
-      "ogle.protobuf.ValueR\006output\022\024\n\005actor\030\017 \001" +
-      "(\tR\005actor\022\"\n\nitem_index\030\020 \001(\rH\000R\titemInd" +
-      "ex\210\001\001B\r\n\013_item_index\"\264\003\n\010ToolSpec\022\022\n\004nam" +
-      "e\030\001 \001(\tR\004name\022\024\n\005title\030\002 \001(\tR\005title\022 \n\013d" +
-      "escription\030\003 \001(\tR\013description\022:\n\014input_s" +
-      "chema\030\004 \001(\0132\027.google.protobuf.StructR\013in" +
-      "putSchema\022<\n\routput_schema\030\005 \001(\0132\027.googl" +
-      "e.protobuf.StructR\014outputSchema\022\033\n\tread_" +
-      "only\030\006 \001(\010R\010readOnly\022 \n\013destructive\030\007 \001(" +
-      "\010R\013destructive\022\036\n\nidempotent\030\010 \001(\010R\nidem" +
-      "potent\022\035\n\nopen_world\030\t \001(\010R\topenWorld\022B\n" +
-      "\017default_timeout\030\n \001(\0132\031.google.protobuf" +
-      ".DurationR\016defaultTimeout\022 \n\013compensable" +
-      "\030\013 \001(\010R\013compensable\"J\n\rToolLoadError\022\037\n\013" +
-      "entry_point\030\001 \001(\tR\nentryPoint\022\030\n\007message" +
-      "\030\002 \001(\tR\007message\"\222\001\n\022ExecutePlanRequest\022+" +
-      "\n\004plan\030\001 \001(\0132\027.executor.v1.ActionPlanR\004p" +
-      "lan\0227\n\007options\030\002 \001(\0132\035.executor.v1.Execu" +
-      "tionOptionsR\007options\022\026\n\006detach\030\003 \001(\010R\006de" +
-      "tach\"K\n\023ExecutePlanResponse\0224\n\006result\030\001 " +
-      "\001(\0132\034.executor.v1.ExecutionResultR\006resul" +
-      "t\"\234\003\n\020ExecutionContext\022\027\n\007plan_id\030\001 \001(\tR" +
-      "\006planId\022Q\n\014step_outputs\030\002 \003(\0132..executor" +
-      ".v1.ExecutionContext.StepOutputsEntryR\013s" +
-      "tepOutputs\022D\n\017resource_limits\030\003 \001(\0132\033.ex" +
-      "ecutor.v1.ResourceLimitsR\016resourceLimits" +
-      "\022A\n\016timeout_policy\030\004 \001(\0132\032.executor.v1.T" +
-      "imeoutPolicyR\rtimeoutPolicy\022;\n\014retry_pol" +
-      "icy\030\005 \001(\0132\030.executor.v1.RetryPolicyR\013ret" +
-      "ryPolicy\032V\n\020StepOutputsEntry\022\020\n\003key\030\001 \001(" +
-      "\tR\003key\022,\n\005value\030\002 \001(\0132\026.google.protobuf." +
-      "ValueR\005value:\0028\001\"z\n\022ExecuteStepRequest\022+" +
-      "\n\004step\030\001 \001(\0132\027.executor.v1.ActionStepR\004s" +
-      "tep\0227\n\007context\030\002 \001(\0132\035.executor.v1.Execu" +
-      "tionContextR\007context\"\211\001\n\023ExecuteStepResp" +
-      "onse\022/\n\006result\030\001 \001(\0132\027.executor.v1.StepR" +
-      "esultR\006result\022A\n\016resource_usage\030\002 \001(\0132\032." +
-      "executor.v1.ResourceUsageR\rresourceUsage" +
-      "\"I\n\026CancelExecutionRequest\022\027\n\007plan_id\030\001 " +
-      "\001(\tR\006planId\022\026\n\006reason\030\002 \001(\tR\006reason\"O\n\027C" +
-      "ancelExecutionResponse\0224\n\006status\030\001 \001(\0162\034" +
-      ".executor.v1.ExecutionStatusR\006status\"0\n\025" +
-      "PauseExecutionRequest\022\027\n\007plan_id\030\001 \001(\tR\006" +
-      "planId\"N\n\026PauseExecutionResponse\0224\n\006stat" +
-      "us\030\001 \001(\0162\034.executor.v1.ExecutionStatusR\006" +
-      "status\"1\n\026ResumeExecutionRequest\022\027\n\007plan" +
-      "_id\030\001 \001(\tR\006planId\"O\n\027ResumeExecutionResp" +
-      "onse\0224\n\006status\030\001 \001(\0162\034.executor.v1.Execu" +
-      "tionStatusR\006status\"4\n\031GetExecutionStatus" +
-      "Request\022\027\n\007plan_id\030\001 \001(\tR\006planId\"\316\005\n\032Get" +
-      "ExecutionStatusResponse\022\027\n\007plan_id\030\001 \001(\t" +
-      "R\006planId\0224\n\006status\030\002 \001(\0162\034.executor.v1.E" +
-      "xecutionStatusR\006status\0221\n\010progress\030\003 \001(\013" +
-      "2\025.executor.v1.ProgressR\010progress\022:\n\014ste" +
-      "p_results\030\004 \003(\0132\027.executor.v1.StepResult" +
-      "R\013stepResults\0221\n\005error\030\005 \001(\0132\033.executor." +
-      "v1.ExecutionErrorR\005error\022A\n\016resource_usa" +
-      "ge\030\006 \001(\0132\032.executor.v1.ResourceUsageR\rre" +
-      "sourceUsage\022\033\n\tplan_name\030\007 \001(\tR\010planName" +
-      "\022;\n\013create_time\030\010 \001(\0132\032.google.protobuf." +
-      "TimestampR\ncreateTime\0229\n\nstart_time\030\t \001(" +
-      "\0132\032.google.protobuf.TimestampR\tstartTime" +
-      "\0225\n\010end_time\030\n \001(\0132\032.google.protobuf.Tim" +
-      "estampR\007endTime\022@\n\016execution_time\030\013 \001(\0132" +
+      "ecution\022D\n\017wait_for_signal\030\013 \001(\0132\032.execu" +
+      "tor.v1.WaitForSignalH\000R\rwaitForSignal\022*\n" +
+      "\005sleep\030\014 \001(\0132\022.executor.v1.SleepH\000R\005slee" +
+      "p\0227\n\nparameters\030\004 \001(\0132\027.google.protobuf." +
+      "StructR\nparameters\022\"\n\014dependencies\030\005 \003(\t" +
+      "R\014dependencies\022F\n\021expected_duration\030\006 \001(" +
+      "\0132\031.google.protobuf.DurationR\020expectedDu" +
+      "ration\0223\n\007timeout\030\007 \001(\0132\031.google.protobu" +
+      "f.DurationR\007timeout\022;\n\014retry_policy\030\010 \001(" +
+      "\0132\030.executor.v1.RetryPolicyR\013retryPolicy" +
+      "\022F\n\020validation_rules\030\t \003(\0132\033.executor.v1" +
+      ".ValidationRuleR\017validationRules\022=\n\014comp" +
+      "ensation\030\n \001(\0132\031.executor.v1.Compensatio" +
+      "nR\014compensation\0225\n\010approval\030\r \001(\0132\031.exec" +
+      "utor.v1.ApprovalGateR\010approval\022\022\n\004when\030\016" +
+      " \001(\tR\004when\022/\n\010for_each\030\017 \001(\0132\024.executor." +
+      "v1.ForEachR\007forEach\022D\n\017dependency_rule\030\020" +
+      " \001(\0162\033.executor.v1.DependencyRuleR\016depen" +
+      "dencyRuleB\013\n\tstep_type\"B\n\007ForEach\022\024\n\005ite" +
+      "ms\030\001 \001(\tR\005items\022!\n\014max_parallel\030\002 \001(\rR\013m" +
+      "axParallel\"\230\001\n\rWaitForSignal\022\022\n\004name\030\001 \001" +
+      "(\tR\004name\0223\n\007timeout\030\002 \001(\0132\031.google.proto" +
+      "buf.DurationR\007timeout\022>\n\016payload_schema\030" +
+      "\003 \001(\0132\027.google.protobuf.StructR\rpayloadS" +
+      "chema\"p\n\005Sleep\0225\n\010duration\030\001 \001(\0132\031.googl" +
+      "e.protobuf.DurationR\010duration\0220\n\005until\030\002" +
+      " \001(\0132\032.google.protobuf.TimestampR\005until\"" +
+      "\270\001\n\014ApprovalGate\022\026\n\006prompt\030\001 \001(\tR\006prompt" +
+      "\0223\n\007timeout\030\002 \001(\0132\031.google.protobuf.Dura" +
+      "tionR\007timeout\022<\n\non_timeout\030\003 \001(\0162\035.exec" +
+      "utor.v1.ApprovalDecisionR\tonTimeout\022\035\n\na" +
+      "llow_edit\030\004 \001(\010R\tallowEdit\"c\n\rToolExecut" +
+      "ion\022\033\n\ttool_name\030\001 \001(\tR\010toolName\0225\n\targu" +
+      "ments\030\002 \001(\0132\027.google.protobuf.StructR\tar" +
+      "guments\"\324\001\n\014Compensation\022\033\n\ttool_name\030\001 " +
+      "\001(\tR\010toolName\0225\n\targuments\030\002 \001(\0132\027.googl" +
+      "e.protobuf.StructR\targuments\022;\n\014retry_po" +
+      "licy\030\003 \001(\0132\030.executor.v1.RetryPolicyR\013re" +
+      "tryPolicy\0223\n\007timeout\030\004 \001(\0132\031.google.prot" +
+      "obuf.DurationR\007timeout\"v\n\016ValidationRule" +
+      "\022:\n\013json_schema\030\001 \001(\0132\027.google.protobuf." +
+      "StructH\000R\njsonSchema\022 \n\013description\030\002 \001(" +
+      "\tR\013descriptionB\006\n\004rule\"\323\002\n\013RetryPolicy\022!" +
+      "\n\014max_attempts\030\001 \001(\rR\013maxAttempts\022B\n\017ini" +
+      "tial_backoff\030\002 \001(\0132\031.google.protobuf.Dur" +
+      "ationR\016initialBackoff\022-\n\022backoff_multipl" +
+      "ier\030\003 \001(\001R\021backoffMultiplier\022:\n\013max_back" +
+      "off\030\004 \001(\0132\031.google.protobuf.DurationR\nma" +
+      "xBackoff\022\026\n\006jitter\030\005 \001(\001R\006jitter\022Z\n\031non_" +
+      "retryable_error_types\030\006 \003(\0162\037.executor.v" +
+      "1.ExecutionErrorTypeR\026nonRetryableErrorT" +
+      "ypes\"\236\001\n\rTimeoutPolicy\022K\n\024default_step_t" +
+      "imeout\030\001 \001(\0132\031.google.protobuf.DurationR" +
+      "\022defaultStepTimeout\022@\n\034expected_duration" +
+      "_multiplier\030\002 \001(\001R\032expectedDurationMulti" +
+      "plier\"\260\002\n\016ResourceLimits\022\"\n\rmax_cpu_core" +
+      "s\030\001 \001(\rR\013maxCpuCores\022\"\n\rmax_memory_mb\030\002 " +
+      "\001(\004R\013maxMemoryMb\022)\n\021max_disk_space_mb\030\003 " +
+      "\001(\004R\016maxDiskSpaceMb\0220\n\024max_network_reque" +
+      "sts\030\004 \001(\004R\022maxNetworkRequests\022G\n\022max_exe" +
+      "cution_time\030\005 \001(\0132\031.google.protobuf.Dura" +
+      "tionR\020maxExecutionTime\0220\n\024max_tool_invoc" +
+      "ations\030\006 \001(\004R\022maxToolInvocations\"\274\003\n\020Exe" +
+      "cutionOptions\0220\n\024max_concurrent_steps\030\001 " +
+      "\001(\rR\022maxConcurrentSteps\022D\n\017resource_limi" +
+      "ts\030\002 \001(\0132\033.executor.v1.ResourceLimitsR\016r" +
+      "esourceLimits\022A\n\016timeout_policy\030\003 \001(\0132\032." +
+      "executor.v1.TimeoutPolicyR\rtimeoutPolicy" +
+      "\022;\n\014retry_policy\030\004 \001(\0132\030.executor.v1.Ret" +
+      "ryPolicyR\013retryPolicy\022#\n\rauto_rollback\030\005" +
+      " \001(\010R\014autoRollback\022-\n\022progress_reporting" +
+      "\030\006 \001(\010R\021progressReporting\022.\n\023continue_on" +
+      "_failure\030\007 \001(\010R\021continueOnFailure\022,\n\022rol" +
+      "lback_on_cancel\030\010 \001(\010R\020rollbackOnCancel\"" +
+      "\241\001\n\016ExecutionError\022>\n\nerror_type\030\001 \001(\0162\037" +
+      ".executor.v1.ExecutionErrorTypeR\terrorTy" +
+      "pe\022\030\n\007message\030\002 \001(\tR\007message\022\034\n\tretryabl" +
+      "e\030\003 \001(\010R\tretryable\022\027\n\007step_id\030\004 \001(\tR\006ste" +
+      "pId\"\353\001\n\rResourceUsage\022\036\n\013cpu_time_ms\030\001 \001" +
+      "(\004R\tcpuTimeMs\022$\n\016memory_peak_mb\030\002 \001(\004R\014m" +
+      "emoryPeakMb\022\035\n\ndisk_reads\030\003 \001(\004R\tdiskRea" +
+      "ds\022\037\n\013disk_writes\030\004 \001(\004R\ndiskWrites\022)\n\020n" +
+      "etwork_requests\030\005 \001(\004R\017networkRequests\022)" +
+      "\n\020tool_invocations\030\006 \001(\004R\017toolInvocation" +
+      "s\"\314\003\n\010Progress\022\037\n\013total_steps\030\001 \001(\rR\ntot" +
+      "alSteps\022#\n\rpending_steps\030\002 \001(\rR\014pendingS" +
+      "teps\022#\n\rrunning_steps\030\003 \001(\rR\014runningStep" +
+      "s\022\'\n\017completed_steps\030\004 \001(\rR\016completedSte" +
+      "ps\022!\n\014failed_steps\030\005 \001(\rR\013failedSteps\022#\n" +
+      "\rskipped_steps\030\006 \001(\rR\014skippedSteps\022\'\n\017ca" +
+      "ncelled_steps\030\007 \001(\rR\016cancelledSteps\022-\n\022c" +
+      "ompensating_steps\030\010 \001(\rR\021compensatingSte" +
+      "ps\022+\n\021compensated_steps\030\t \001(\rR\020compensat" +
+      "edSteps\022:\n\031compensation_failed_steps\030\n \001" +
+      "(\rR\027compensationFailedSteps\022#\n\rwaiting_s" +
+      "teps\030\013 \001(\rR\014waitingSteps\"\313\003\n\022Compensatio" +
+      "nResult\022/\n\006status\030\001 \001(\0162\027.executor.v1.St" +
+      "epStatusR\006status\022.\n\006output\030\002 \001(\0132\026.googl" +
+      "e.protobuf.ValueR\006output\022\024\n\005error\030\003 \001(\tR" +
+      "\005error\022>\n\nerror_type\030\004 \001(\0162\037.executor.v1" +
+      ".ExecutionErrorTypeR\terrorType\022\032\n\010attemp" +
+      "ts\030\005 \001(\rR\010attempts\022@\n\016execution_time\030\006 \001" +
+      "(\0132\031.google.protobuf.DurationR\rexecution" +
+      "Time\0229\n\nstart_time\030\007 \001(\0132\032.google.protob" +
+      "uf.TimestampR\tstartTime\0225\n\010end_time\030\010 \001(" +
+      "\0132\032.google.protobuf.TimestampR\007endTime\022." +
+      "\n\023elided_output_bytes\030\t \001(\004R\021elidedOutpu" +
+      "tBytes\"\354\002\n\nItemResult\022\024\n\005index\030\001 \001(\rR\005in" +
+      "dex\022/\n\006status\030\002 \001(\0162\027.executor.v1.StepSt" +
+      "atusR\006status\022.\n\006output\030\003 \001(\0132\026.google.pr" +
+      "otobuf.ValueR\006output\022\024\n\005error\030\004 \001(\tR\005err" +
+      "or\022>\n\nerror_type\030\005 \001(\0162\037.executor.v1.Exe" +
+      "cutionErrorTypeR\terrorType\022\037\n\013retry_coun" +
+      "t\030\006 \001(\rR\nretryCount\022@\n\016execution_time\030\007 " +
+      "\001(\0132\031.google.protobuf.DurationR\rexecutio" +
+      "nTime\022.\n\023elided_output_bytes\030\010 \001(\004R\021elid" +
+      "edOutputBytes\"\360\006\n\nStepResult\022\027\n\007step_id\030" +
+      "\001 \001(\tR\006stepId\022/\n\006status\030\002 \001(\0162\027.executor" +
+      ".v1.StepStatusR\006status\022.\n\006output\030\003 \001(\0132\026" +
+      ".google.protobuf.ValueR\006output\022\024\n\005error\030" +
+      "\004 \001(\tR\005error\022@\n\016execution_time\030\005 \001(\0132\031.g" +
+      "oogle.protobuf.DurationR\rexecutionTime\022\037" +
+      "\n\013retry_count\030\006 \001(\rR\nretryCount\0223\n\010metad" +
+      "ata\030\007 \001(\0132\027.google.protobuf.StructR\010meta" +
+      "data\022\033\n\tstep_name\030\010 \001(\tR\010stepName\022>\n\nerr" +
+      "or_type\030\t \001(\0162\037.executor.v1.ExecutionErr" +
+      "orTypeR\terrorType\0229\n\nstart_time\030\n \001(\0132\032." +
+      "google.protobuf.TimestampR\tstartTime\0225\n\010" +
+      "end_time\030\013 \001(\0132\032.google.protobuf.Timesta" +
+      "mpR\007endTime\022C\n\014compensation\030\014 \001(\0132\037.exec" +
+      "utor.v1.CompensationResultR\014compensation" +
+      "\022.\n\023elided_output_bytes\030\r \001(\004R\021elidedOut" +
+      "putBytes\022-\n\005items\030\016 \003(\0132\027.executor.v1.It" +
+      "emResultR\005items\022&\n\017nothing_to_undo\030\021 \001(\010" +
+      "R\rnothingToUndo\022%\n\016skipped_reason\030\022 \001(\tR" +
+      "\rskippedReason\022?\n\rwait_deadline\030\017 \001(\0132\032." +
+      "google.protobuf.TimestampR\014waitDeadline\022" +
+      "7\n\010approval\030\020 \001(\0132\033.executor.v1.Approval" +
+      "RecordR\010approval\"\355\001\n\016ApprovalRecord\0229\n\010d" +
+      "ecision\030\001 \001(\0162\035.executor.v1.ApprovalDeci" +
+      "sionR\010decision\022\030\n\007comment\030\002 \001(\tR\007comment" +
+      "\022\024\n\005actor\030\003 \001(\tR\005actor\022;\n\013decide_time\030\004 " +
+      "\001(\0132\032.google.protobuf.TimestampR\ndecideT" +
+      "ime\022\033\n\ttimed_out\030\005 \001(\010R\010timedOut\022\026\n\006edit" +
+      "ed\030\006 \001(\010R\006edited\"\323\005\n\017ExecutionResult\022\027\n\007" +
+      "plan_id\030\001 \001(\tR\006planId\0224\n\006status\030\002 \001(\0162\034." +
+      "executor.v1.ExecutionStatusR\006status\022:\n\014s" +
+      "tep_results\030\003 \003(\0132\027.executor.v1.StepResu" +
+      "ltR\013stepResults\022@\n\016execution_time\030\004 \001(\0132" +
       "\031.google.protobuf.DurationR\rexecutionTim" +
-      "e\022#\n\rlast_sequence\030\014 \001(\004R\014lastSequence\022I" +
-      "\n\022compensation_usage\030\r \001(\0132\032.executor.v1" +
-      ".ResourceUsageR\021compensationUsage\"K\n\030Rol" +
-      "lbackExecutionRequest\022\027\n\007plan_id\030\001 \001(\tR\006" +
-      "planId\022\026\n\006detach\030\002 \001(\010R\006detach\"Q\n\031Rollba" +
-      "ckExecutionResponse\0224\n\006status\030\001 \001(\0162\034.ex" +
-      "ecutor.v1.ExecutionStatusR\006status\"W\n\025Wat" +
-      "chExecutionRequest\022\027\n\007plan_id\030\001 \001(\tR\006pla" +
-      "nId\022%\n\016after_sequence\030\002 \001(\004R\rafterSequen" +
-      "ce\"M\n\026WatchExecutionResponse\0223\n\006events\030\001" +
-      " \003(\0132\033.executor.v1.ExecutionEventR\006event" +
-      "s\"N\n\020ListToolsRequest\022\033\n\tpage_size\030\001 \001(\005" +
-      "R\010pageSize\022\035\n\npage_token\030\002 \001(\tR\tpageToke" +
-      "n\"\245\001\n\021ListToolsResponse\022+\n\005tools\030\001 \003(\0132\025" +
-      ".executor.v1.ToolSpecR\005tools\022&\n\017next_pag" +
-      "e_token\030\002 \001(\tR\rnextPageToken\022;\n\013load_err" +
-      "ors\030\003 \003(\0132\032.executor.v1.ToolLoadErrorR\nl" +
-      "oadErrors\"\223\002\n\020ExecutionSummary\022\027\n\007plan_i" +
-      "d\030\001 \001(\tR\006planId\022\033\n\tplan_name\030\002 \001(\tR\010plan" +
-      "Name\0224\n\006status\030\003 \001(\0162\034.executor.v1.Execu" +
-      "tionStatusR\006status\022;\n\013create_time\030\004 \001(\0132" +
-      "\032.google.protobuf.TimestampR\ncreateTime\022" +
-      "5\n\010end_time\030\005 \001(\0132\032.google.protobuf.Time" +
-      "stampR\007endTime\022\037\n\013total_steps\030\006 \001(\rR\ntot" +
-      "alSteps\"\256\002\n\025ListExecutionsRequest\022\033\n\tpag" +
+      "e\022A\n\016resource_usage\030\005 \001(\0132\032.executor.v1." +
+      "ResourceUsageR\rresourceUsage\0223\n\010metadata" +
+      "\030\006 \001(\0132\027.google.protobuf.StructR\010metadat" +
+      "a\0221\n\005error\030\007 \001(\0132\033.executor.v1.Execution" +
+      "ErrorR\005error\022\033\n\tplan_name\030\010 \001(\tR\010planNam" +
+      "e\0221\n\010progress\030\t \001(\0132\025.executor.v1.Progre" +
+      "ssR\010progress\022;\n\013create_time\030\n \001(\0132\032.goog" +
+      "le.protobuf.TimestampR\ncreateTime\0229\n\nsta" +
+      "rt_time\030\013 \001(\0132\032.google.protobuf.Timestam" +
+      "pR\tstartTime\0225\n\010end_time\030\014 \001(\0132\032.google." +
+      "protobuf.TimestampR\007endTime\022I\n\022compensat" +
+      "ion_usage\030\r \001(\0132\032.executor.v1.ResourceUs" +
+      "ageR\021compensationUsage\"\247\006\n\016ExecutionEven" +
+      "t\022\032\n\010sequence\030\001 \001(\004R\010sequence\022\027\n\007plan_id" +
+      "\030\002 \001(\tR\006planId\0229\n\nevent_time\030\003 \001(\0132\032.goo" +
+      "gle.protobuf.TimestampR\teventTime\0224\n\006sta" +
+      "tus\030\004 \001(\0162\034.executor.v1.ExecutionStatusR" +
+      "\006status\022\027\n\007step_id\030\005 \001(\tR\006stepId\0228\n\013step" +
+      "_status\030\006 \001(\0162\027.executor.v1.StepStatusR\n" +
+      "stepStatus\022\030\n\007attempt\030\007 \001(\rR\007attempt\022\030\n\007" +
+      "message\030\010 \001(\tR\007message\0223\n\004type\030\t \001(\0162\037.e" +
+      "xecutor.v1.ExecutionEventTypeR\004type\0221\n\005e" +
+      "rror\030\n \001(\0132\033.executor.v1.ExecutionErrorR" +
+      "\005error\022:\n\013retry_delay\030\013 \001(\0132\031.google.pro" +
+      "tobuf.DurationR\nretryDelay\022\032\n\010progress\030\014" +
+      " \001(\001R\010progress\022\033\n\tstep_name\030\r \001(\tR\010stepN" +
+      "ame\022.\n\006output\030\016 \001(\0132\026.google.protobuf.Va" +
+      "lueR\006output\022\024\n\005actor\030\017 \001(\tR\005actor\022\"\n\nite" +
+      "m_index\030\020 \001(\rH\000R\titemIndex\210\001\001\0229\n\010decisio" +
+      "n\030\021 \001(\0162\035.executor.v1.ApprovalDecisionR\010" +
+      "decision\022\026\n\006signal\030\022 \001(\tR\006signal\022?\n\rwait" +
+      "_deadline\030\023 \001(\0132\032.google.protobuf.Timest" +
+      "ampR\014waitDeadlineB\r\n\013_item_index\"\264\003\n\010Too" +
+      "lSpec\022\022\n\004name\030\001 \001(\tR\004name\022\024\n\005title\030\002 \001(\t" +
+      "R\005title\022 \n\013description\030\003 \001(\tR\013descriptio" +
+      "n\022:\n\014input_schema\030\004 \001(\0132\027.google.protobu" +
+      "f.StructR\013inputSchema\022<\n\routput_schema\030\005" +
+      " \001(\0132\027.google.protobuf.StructR\014outputSch" +
+      "ema\022\033\n\tread_only\030\006 \001(\010R\010readOnly\022 \n\013dest" +
+      "ructive\030\007 \001(\010R\013destructive\022\036\n\nidempotent" +
+      "\030\010 \001(\010R\nidempotent\022\035\n\nopen_world\030\t \001(\010R\t" +
+      "openWorld\022B\n\017default_timeout\030\n \001(\0132\031.goo" +
+      "gle.protobuf.DurationR\016defaultTimeout\022 \n" +
+      "\013compensable\030\013 \001(\010R\013compensable\"J\n\rToolL" +
+      "oadError\022\037\n\013entry_point\030\001 \001(\tR\nentryPoin" +
+      "t\022\030\n\007message\030\002 \001(\tR\007message\"\222\001\n\022ExecuteP" +
+      "lanRequest\022+\n\004plan\030\001 \001(\0132\027.executor.v1.A" +
+      "ctionPlanR\004plan\0227\n\007options\030\002 \001(\0132\035.execu" +
+      "tor.v1.ExecutionOptionsR\007options\022\026\n\006deta" +
+      "ch\030\003 \001(\010R\006detach\"K\n\023ExecutePlanResponse\022" +
+      "4\n\006result\030\001 \001(\0132\034.executor.v1.ExecutionR" +
+      "esultR\006result\"\234\003\n\020ExecutionContext\022\027\n\007pl" +
+      "an_id\030\001 \001(\tR\006planId\022Q\n\014step_outputs\030\002 \003(" +
+      "\0132..executor.v1.ExecutionContext.StepOut" +
+      "putsEntryR\013stepOutputs\022D\n\017resource_limit" +
+      "s\030\003 \001(\0132\033.executor.v1.ResourceLimitsR\016re" +
+      "sourceLimits\022A\n\016timeout_policy\030\004 \001(\0132\032.e" +
+      "xecutor.v1.TimeoutPolicyR\rtimeoutPolicy\022" +
+      ";\n\014retry_policy\030\005 \001(\0132\030.executor.v1.Retr" +
+      "yPolicyR\013retryPolicy\032V\n\020StepOutputsEntry" +
+      "\022\020\n\003key\030\001 \001(\tR\003key\022,\n\005value\030\002 \001(\0132\026.goog" +
+      "le.protobuf.ValueR\005value:\0028\001\"z\n\022ExecuteS" +
+      "tepRequest\022+\n\004step\030\001 \001(\0132\027.executor.v1.A" +
+      "ctionStepR\004step\0227\n\007context\030\002 \001(\0132\035.execu" +
+      "tor.v1.ExecutionContextR\007context\"\211\001\n\023Exe" +
+      "cuteStepResponse\022/\n\006result\030\001 \001(\0132\027.execu" +
+      "tor.v1.StepResultR\006result\022A\n\016resource_us" +
+      "age\030\002 \001(\0132\032.executor.v1.ResourceUsageR\rr" +
+      "esourceUsage\"I\n\026CancelExecutionRequest\022\027" +
+      "\n\007plan_id\030\001 \001(\tR\006planId\022\026\n\006reason\030\002 \001(\tR" +
+      "\006reason\"O\n\027CancelExecutionResponse\0224\n\006st" +
+      "atus\030\001 \001(\0162\034.executor.v1.ExecutionStatus" +
+      "R\006status\"0\n\025PauseExecutionRequest\022\027\n\007pla" +
+      "n_id\030\001 \001(\tR\006planId\"N\n\026PauseExecutionResp" +
+      "onse\0224\n\006status\030\001 \001(\0162\034.executor.v1.Execu" +
+      "tionStatusR\006status\"1\n\026ResumeExecutionReq" +
+      "uest\022\027\n\007plan_id\030\001 \001(\tR\006planId\"O\n\027ResumeE" +
+      "xecutionResponse\0224\n\006status\030\001 \001(\0162\034.execu" +
+      "tor.v1.ExecutionStatusR\006status\"4\n\031GetExe" +
+      "cutionStatusRequest\022\027\n\007plan_id\030\001 \001(\tR\006pl" +
+      "anId\"\316\005\n\032GetExecutionStatusResponse\022\027\n\007p" +
+      "lan_id\030\001 \001(\tR\006planId\0224\n\006status\030\002 \001(\0162\034.e" +
+      "xecutor.v1.ExecutionStatusR\006status\0221\n\010pr" +
+      "ogress\030\003 \001(\0132\025.executor.v1.ProgressR\010pro" +
+      "gress\022:\n\014step_results\030\004 \003(\0132\027.executor.v" +
+      "1.StepResultR\013stepResults\0221\n\005error\030\005 \001(\013" +
+      "2\033.executor.v1.ExecutionErrorR\005error\022A\n\016" +
+      "resource_usage\030\006 \001(\0132\032.executor.v1.Resou" +
+      "rceUsageR\rresourceUsage\022\033\n\tplan_name\030\007 \001" +
+      "(\tR\010planName\022;\n\013create_time\030\010 \001(\0132\032.goog" +
+      "le.protobuf.TimestampR\ncreateTime\0229\n\nsta" +
+      "rt_time\030\t \001(\0132\032.google.protobuf.Timestam" +
+      "pR\tstartTime\0225\n\010end_time\030\n \001(\0132\032.google." +
+      "protobuf.TimestampR\007endTime\022@\n\016execution" +
+      "_time\030\013 \001(\0132\031.google.protobuf.DurationR\r" +
+      "executionTime\022#\n\rlast_sequence\030\014 \001(\004R\014la" +
+      "stSequence\022I\n\022compensation_usage\030\r \001(\0132\032" +
+      ".executor.v1.ResourceUsageR\021compensation" +
+      "Usage\"K\n\030RollbackExecutionRequest\022\027\n\007pla" +
+      "n_id\030\001 \001(\tR\006planId\022\026\n\006detach\030\002 \001(\010R\006deta" +
+      "ch\"Q\n\031RollbackExecutionResponse\0224\n\006statu" +
+      "s\030\001 \001(\0162\034.executor.v1.ExecutionStatusR\006s" +
+      "tatus\"W\n\025WatchExecutionRequest\022\027\n\007plan_i" +
+      "d\030\001 \001(\tR\006planId\022%\n\016after_sequence\030\002 \001(\004R" +
+      "\rafterSequence\"M\n\026WatchExecutionResponse" +
+      "\0223\n\006events\030\001 \003(\0132\033.executor.v1.Execution" +
+      "EventR\006events\"N\n\020ListToolsRequest\022\033\n\tpag" +
       "e_size\030\001 \001(\005R\010pageSize\022\035\n\npage_token\030\002 \001" +
-      "(\tR\tpageToken\0228\n\010statuses\030\003 \003(\0162\034.execut" +
-      "or.v1.ExecutionStatusR\010statuses\022?\n\rcreat" +
-      "ed_after\030\004 \001(\0132\032.google.protobuf.Timesta" +
-      "mpR\014createdAfter\022A\n\016created_before\030\005 \001(\013" +
-      "2\032.google.protobuf.TimestampR\rcreatedBef" +
-      "ore\022\033\n\tplan_name\030\006 \001(\tR\010planName\"\177\n\026List" +
-      "ExecutionsResponse\022=\n\nexecutions\030\001 \003(\0132\035" +
-      ".executor.v1.ExecutionSummaryR\nexecution" +
-      "s\022&\n\017next_page_token\030\002 \001(\tR\rnextPageToke" +
-      "n\"1\n\026DeleteExecutionRequest\022\027\n\007plan_id\030\001" +
-      " \001(\tR\006planId\"\031\n\027DeleteExecutionResponse\"" +
-      "\216\001\n\025RetryExecutionRequest\022\027\n\007plan_id\030\001 \001" +
-      "(\tR\006planId\022\026\n\006detach\030\002 \001(\010R\006detach\022D\n\017re" +
-      "source_limits\030\003 \001(\0132\033.executor.v1.Resour" +
-      "ceLimitsR\016resourceLimits\"N\n\026RetryExecuti" +
-      "onResponse\0224\n\006result\030\001 \001(\0132\034.executor.v1" +
-      ".ExecutionResultR\006result*\223\001\n\016DependencyR" +
-      "ule\022\037\n\033DEPENDENCY_RULE_UNSPECIFIED\020\000\022!\n\035" +
-      "DEPENDENCY_RULE_ALL_COMPLETED\020\001\022\037\n\033DEPEN" +
-      "DENCY_RULE_NONE_FAILED\020\002\022\034\n\030DEPENDENCY_R" +
-      "ULE_ALL_DONE\020\003*\324\002\n\017ExecutionStatus\022 \n\034EX" +
-      "ECUTION_STATUS_UNSPECIFIED\020\000\022\034\n\030EXECUTIO" +
-      "N_STATUS_PENDING\020\001\022\034\n\030EXECUTION_STATUS_R" +
-      "UNNING\020\002\022\036\n\032EXECUTION_STATUS_COMPLETED\020\003" +
-      "\022\033\n\027EXECUTION_STATUS_FAILED\020\004\022\036\n\032EXECUTI" +
-      "ON_STATUS_CANCELLED\020\005\022\033\n\027EXECUTION_STATU" +
-      "S_PAUSED\020\006\022!\n\035EXECUTION_STATUS_ROLLING_B" +
-      "ACK\020\007\022 \n\034EXECUTION_STATUS_ROLLED_BACK\020\010\022" +
-      "$\n EXECUTION_STATUS_ROLLBACK_FAILED\020\t*\242\002" +
-      "\n\nStepStatus\022\033\n\027STEP_STATUS_UNSPECIFIED\020" +
-      "\000\022\027\n\023STEP_STATUS_PENDING\020\001\022\027\n\023STEP_STATU" +
-      "S_RUNNING\020\002\022\031\n\025STEP_STATUS_COMPLETED\020\003\022\026" +
-      "\n\022STEP_STATUS_FAILED\020\004\022\027\n\023STEP_STATUS_SK" +
-      "IPPED\020\005\022\031\n\025STEP_STATUS_CANCELLED\020\006\022\034\n\030ST" +
-      "EP_STATUS_COMPENSATING\020\007\022\033\n\027STEP_STATUS_" +
-      "COMPENSATED\020\010\022#\n\037STEP_STATUS_COMPENSATIO" +
-      "N_FAILED\020\t*\222\003\n\022ExecutionErrorType\022$\n EXE" +
-      "CUTION_ERROR_TYPE_UNSPECIFIED\020\000\022\'\n#EXECU" +
-      "TION_ERROR_TYPE_TOOL_NOT_FOUND\020\001\022+\n\'EXEC" +
-      "UTION_ERROR_TYPE_RESOURCE_EXHAUSTED\020\002\022 \n" +
-      "\034EXECUTION_ERROR_TYPE_TIMEOUT\020\003\022 \n\034EXECU" +
-      "TION_ERROR_TYPE_NETWORK\020\004\022#\n\037EXECUTION_E" +
-      "RROR_TYPE_VALIDATION\020\005\022$\n EXECUTION_ERRO" +
-      "R_TYPE_TOOL_FAILED\020\006\022*\n&EXECUTION_ERROR_" +
-      "TYPE_DEPENDENCY_FAILED\020\007\022\"\n\036EXECUTION_ER" +
-      "ROR_TYPE_CANCELLED\020\010\022!\n\035EXECUTION_ERROR_" +
-      "TYPE_INTERNAL\020\t*\241\002\n\022ExecutionEventType\022$" +
-      "\n EXECUTION_EVENT_TYPE_UNSPECIFIED\020\000\0221\n-" +
-      "EXECUTION_EVENT_TYPE_EXECUTION_STATUS_CH" +
-      "ANGED\020\001\022,\n(EXECUTION_EVENT_TYPE_STEP_STA" +
-      "TUS_CHANGED\020\002\022-\n)EXECUTION_EVENT_TYPE_ST" +
-      "EP_RETRY_SCHEDULED\020\003\022&\n\"EXECUTION_EVENT_" +
-      "TYPE_STEP_PROGRESS\020\004\022-\n)EXECUTION_EVENT_" +
-      "TYPE_STEP_NOTHING_TO_UNDO\020\0102\324\010\n\017Executor" +
-      "Service\022P\n\013ExecutePlan\022\037.executor.v1.Exe" +
-      "cutePlanRequest\032 .executor.v1.ExecutePla" +
-      "nResponse\022P\n\013ExecuteStep\022\037.executor.v1.E" +
-      "xecuteStepRequest\032 .executor.v1.ExecuteS" +
-      "tepResponse\022\\\n\017CancelExecution\022#.executo" +
-      "r.v1.CancelExecutionRequest\032$.executor.v" +
-      "1.CancelExecutionResponse\022Y\n\016PauseExecut" +
-      "ion\022\".executor.v1.PauseExecutionRequest\032" +
-      "#.executor.v1.PauseExecutionResponse\022\\\n\017" +
-      "ResumeExecution\022#.executor.v1.ResumeExec" +
-      "utionRequest\032$.executor.v1.ResumeExecuti" +
-      "onResponse\022e\n\022GetExecutionStatus\022&.execu" +
-      "tor.v1.GetExecutionStatusRequest\032\'.execu" +
-      "tor.v1.GetExecutionStatusResponse\022b\n\021Rol" +
-      "lbackExecution\022%.executor.v1.RollbackExe" +
-      "cutionRequest\032&.executor.v1.RollbackExec" +
-      "utionResponse\022[\n\016WatchExecution\022\".execut" +
-      "or.v1.WatchExecutionRequest\032#.executor.v" +
-      "1.WatchExecutionResponse0\001\022J\n\tListTools\022" +
-      "\035.executor.v1.ListToolsRequest\032\036.executo" +
-      "r.v1.ListToolsResponse\022Y\n\016ListExecutions" +
-      "\022\".executor.v1.ListExecutionsRequest\032#.e" +
-      "xecutor.v1.ListExecutionsResponse\022\\\n\017Del" +
-      "eteExecution\022#.executor.v1.DeleteExecuti" +
-      "onRequest\032$.executor.v1.DeleteExecutionR" +
-      "esponse\022Y\n\016RetryExecution\022\".executor.v1." +
-      "RetryExecutionRequest\032#.executor.v1.Retr" +
-      "yExecutionResponseB\023\n\017dev.executor.v1P\001b" +
-      "\006proto3"
+      "(\tR\tpageToken\"\245\001\n\021ListToolsResponse\022+\n\005t" +
+      "ools\030\001 \003(\0132\025.executor.v1.ToolSpecR\005tools" +
+      "\022&\n\017next_page_token\030\002 \001(\tR\rnextPageToken" +
+      "\022;\n\013load_errors\030\003 \003(\0132\032.executor.v1.Tool" +
+      "LoadErrorR\nloadErrors\"\223\002\n\020ExecutionSumma" +
+      "ry\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\033\n\tplan_name" +
+      "\030\002 \001(\tR\010planName\0224\n\006status\030\003 \001(\0162\034.execu" +
+      "tor.v1.ExecutionStatusR\006status\022;\n\013create" +
+      "_time\030\004 \001(\0132\032.google.protobuf.TimestampR" +
+      "\ncreateTime\0225\n\010end_time\030\005 \001(\0132\032.google.p" +
+      "rotobuf.TimestampR\007endTime\022\037\n\013total_step" +
+      "s\030\006 \001(\rR\ntotalSteps\"\256\002\n\025ListExecutionsRe" +
+      "quest\022\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npa" +
+      "ge_token\030\002 \001(\tR\tpageToken\0228\n\010statuses\030\003 " +
+      "\003(\0162\034.executor.v1.ExecutionStatusR\010statu" +
+      "ses\022?\n\rcreated_after\030\004 \001(\0132\032.google.prot" +
+      "obuf.TimestampR\014createdAfter\022A\n\016created_" +
+      "before\030\005 \001(\0132\032.google.protobuf.Timestamp" +
+      "R\rcreatedBefore\022\033\n\tplan_name\030\006 \001(\tR\010plan" +
+      "Name\"\177\n\026ListExecutionsResponse\022=\n\nexecut" +
+      "ions\030\001 \003(\0132\035.executor.v1.ExecutionSummar" +
+      "yR\nexecutions\022&\n\017next_page_token\030\002 \001(\tR\r" +
+      "nextPageToken\"1\n\026DeleteExecutionRequest\022" +
+      "\027\n\007plan_id\030\001 \001(\tR\006planId\"\031\n\027DeleteExecut" +
+      "ionResponse\"\315\001\n\022ApproveStepRequest\022\027\n\007pl" +
+      "an_id\030\001 \001(\tR\006planId\022\022\n\004step\030\002 \001(\tR\004step\022" +
+      "9\n\010decision\030\003 \001(\0162\035.executor.v1.Approval" +
+      "DecisionR\010decision\0225\n\targuments\030\004 \001(\0132\027." +
+      "google.protobuf.StructR\targuments\022\030\n\007com" +
+      "ment\030\005 \001(\tR\007comment\"F\n\023ApproveStepRespon" +
+      "se\022/\n\006result\030\001 \001(\0132\027.executor.v1.StepRes" +
+      "ultR\006result\"w\n\026SignalExecutionRequest\022\027\n" +
+      "\007plan_id\030\001 \001(\tR\006planId\022\022\n\004name\030\002 \001(\tR\004na" +
+      "me\0220\n\007payload\030\003 \001(\0132\026.google.protobuf.Va" +
+      "lueR\007payload\"O\n\027SignalExecutionResponse\022" +
+      "4\n\006status\030\001 \001(\0162\034.executor.v1.ExecutionS" +
+      "tatusR\006status\"k\n\024ListApprovalsRequest\022\033\n" +
+      "\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npage_token" +
+      "\030\002 \001(\tR\tpageToken\022\027\n\007plan_id\030\003 \001(\tR\006plan" +
+      "Id\"\302\003\n\017PendingApproval\022\027\n\007plan_id\030\001 \001(\tR" +
+      "\006planId\022\033\n\tplan_name\030\002 \001(\tR\010planName\022\027\n\007" +
+      "step_id\030\003 \001(\tR\006stepId\022\033\n\tstep_name\030\004 \001(\t" +
+      "R\010stepName\022\033\n\ttool_name\030\005 \001(\tR\010toolName\022" +
+      "\026\n\006prompt\030\006 \001(\tR\006prompt\0225\n\targuments\030\007 \001" +
+      "(\0132\027.google.protobuf.StructR\targuments\022B" +
+      "\n\017wait_start_time\030\010 \001(\0132\032.google.protobu" +
+      "f.TimestampR\rwaitStartTime\0226\n\010deadline\030\t" +
+      " \001(\0132\032.google.protobuf.TimestampR\010deadli" +
+      "ne\022<\n\non_timeout\030\n \001(\0162\035.executor.v1.App" +
+      "rovalDecisionR\tonTimeout\022\035\n\nallow_edit\030\013" +
+      " \001(\010R\tallowEdit\"{\n\025ListApprovalsResponse" +
+      "\022:\n\tapprovals\030\001 \003(\0132\034.executor.v1.Pendin" +
+      "gApprovalR\tapprovals\022&\n\017next_page_token\030" +
+      "\002 \001(\tR\rnextPageToken\"\216\001\n\025RetryExecutionR" +
+      "equest\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\026\n\006detac" +
+      "h\030\002 \001(\010R\006detach\022D\n\017resource_limits\030\003 \001(\013" +
+      "2\033.executor.v1.ResourceLimitsR\016resourceL" +
+      "imits\"N\n\026RetryExecutionResponse\0224\n\006resul" +
+      "t\030\001 \001(\0132\034.executor.v1.ExecutionResultR\006r" +
+      "esult*\223\001\n\016DependencyRule\022\037\n\033DEPENDENCY_R" +
+      "ULE_UNSPECIFIED\020\000\022!\n\035DEPENDENCY_RULE_ALL" +
+      "_COMPLETED\020\001\022\037\n\033DEPENDENCY_RULE_NONE_FAI" +
+      "LED\020\002\022\034\n\030DEPENDENCY_RULE_ALL_DONE\020\003*r\n\020A" +
+      "pprovalDecision\022!\n\035APPROVAL_DECISION_UNS" +
+      "PECIFIED\020\000\022\035\n\031APPROVAL_DECISION_APPROVE\020" +
+      "\001\022\034\n\030APPROVAL_DECISION_REJECT\020\002*\324\002\n\017Exec" +
+      "utionStatus\022 \n\034EXECUTION_STATUS_UNSPECIF" +
+      "IED\020\000\022\034\n\030EXECUTION_STATUS_PENDING\020\001\022\034\n\030E" +
+      "XECUTION_STATUS_RUNNING\020\002\022\036\n\032EXECUTION_S" +
+      "TATUS_COMPLETED\020\003\022\033\n\027EXECUTION_STATUS_FA" +
+      "ILED\020\004\022\036\n\032EXECUTION_STATUS_CANCELLED\020\005\022\033" +
+      "\n\027EXECUTION_STATUS_PAUSED\020\006\022!\n\035EXECUTION" +
+      "_STATUS_ROLLING_BACK\020\007\022 \n\034EXECUTION_STAT" +
+      "US_ROLLED_BACK\020\010\022$\n EXECUTION_STATUS_ROL" +
+      "LBACK_FAILED\020\t*\273\002\n\nStepStatus\022\033\n\027STEP_ST" +
+      "ATUS_UNSPECIFIED\020\000\022\027\n\023STEP_STATUS_PENDIN" +
+      "G\020\001\022\027\n\023STEP_STATUS_RUNNING\020\002\022\031\n\025STEP_STA" +
+      "TUS_COMPLETED\020\003\022\026\n\022STEP_STATUS_FAILED\020\004\022" +
+      "\027\n\023STEP_STATUS_SKIPPED\020\005\022\031\n\025STEP_STATUS_" +
+      "CANCELLED\020\006\022\034\n\030STEP_STATUS_COMPENSATING\020" +
+      "\007\022\033\n\027STEP_STATUS_COMPENSATED\020\010\022#\n\037STEP_S" +
+      "TATUS_COMPENSATION_FAILED\020\t\022\027\n\023STEP_STAT" +
+      "US_WAITING\020\n*\265\003\n\022ExecutionErrorType\022$\n E" +
+      "XECUTION_ERROR_TYPE_UNSPECIFIED\020\000\022\'\n#EXE" +
+      "CUTION_ERROR_TYPE_TOOL_NOT_FOUND\020\001\022+\n\'EX" +
+      "ECUTION_ERROR_TYPE_RESOURCE_EXHAUSTED\020\002\022" +
+      " \n\034EXECUTION_ERROR_TYPE_TIMEOUT\020\003\022 \n\034EXE" +
+      "CUTION_ERROR_TYPE_NETWORK\020\004\022#\n\037EXECUTION" +
+      "_ERROR_TYPE_VALIDATION\020\005\022$\n EXECUTION_ER" +
+      "ROR_TYPE_TOOL_FAILED\020\006\022*\n&EXECUTION_ERRO" +
+      "R_TYPE_DEPENDENCY_FAILED\020\007\022\"\n\036EXECUTION_" +
+      "ERROR_TYPE_CANCELLED\020\010\022!\n\035EXECUTION_ERRO" +
+      "R_TYPE_INTERNAL\020\t\022!\n\035EXECUTION_ERROR_TYP" +
+      "E_REJECTED\020\n*\366\002\n\022ExecutionEventType\022$\n E" +
+      "XECUTION_EVENT_TYPE_UNSPECIFIED\020\000\0221\n-EXE" +
+      "CUTION_EVENT_TYPE_EXECUTION_STATUS_CHANG" +
+      "ED\020\001\022,\n(EXECUTION_EVENT_TYPE_STEP_STATUS" +
+      "_CHANGED\020\002\022-\n)EXECUTION_EVENT_TYPE_STEP_" +
+      "RETRY_SCHEDULED\020\003\022&\n\"EXECUTION_EVENT_TYP" +
+      "E_STEP_PROGRESS\020\004\022)\n%EXECUTION_EVENT_TYP" +
+      "E_APPROVAL_DECIDED\020\005\022(\n$EXECUTION_EVENT_" +
+      "TYPE_SIGNAL_RECEIVED\020\006\022-\n)EXECUTION_EVEN" +
+      "T_TYPE_STEP_NOTHING_TO_UNDO\020\0102\334\n\n\017Execut" +
+      "orService\022P\n\013ExecutePlan\022\037.executor.v1.E" +
+      "xecutePlanRequest\032 .executor.v1.ExecuteP" +
+      "lanResponse\022P\n\013ExecuteStep\022\037.executor.v1" +
+      ".ExecuteStepRequest\032 .executor.v1.Execut" +
+      "eStepResponse\022\\\n\017CancelExecution\022#.execu" +
+      "tor.v1.CancelExecutionRequest\032$.executor" +
+      ".v1.CancelExecutionResponse\022Y\n\016PauseExec" +
+      "ution\022\".executor.v1.PauseExecutionReques" +
+      "t\032#.executor.v1.PauseExecutionResponse\022\\" +
+      "\n\017ResumeExecution\022#.executor.v1.ResumeEx" +
+      "ecutionRequest\032$.executor.v1.ResumeExecu" +
+      "tionResponse\022e\n\022GetExecutionStatus\022&.exe" +
+      "cutor.v1.GetExecutionStatusRequest\032\'.exe" +
+      "cutor.v1.GetExecutionStatusResponse\022b\n\021R" +
+      "ollbackExecution\022%.executor.v1.RollbackE" +
+      "xecutionRequest\032&.executor.v1.RollbackEx" +
+      "ecutionResponse\022[\n\016WatchExecution\022\".exec" +
+      "utor.v1.WatchExecutionRequest\032#.executor" +
+      ".v1.WatchExecutionResponse0\001\022J\n\tListTool" +
+      "s\022\035.executor.v1.ListToolsRequest\032\036.execu" +
+      "tor.v1.ListToolsResponse\022Y\n\016ListExecutio" +
+      "ns\022\".executor.v1.ListExecutionsRequest\032#" +
+      ".executor.v1.ListExecutionsResponse\022\\\n\017D" +
+      "eleteExecution\022#.executor.v1.DeleteExecu" +
+      "tionRequest\032$.executor.v1.DeleteExecutio" +
+      "nResponse\022P\n\013ApproveStep\022\037.executor.v1.A" +
+      "pproveStepRequest\032 .executor.v1.ApproveS" +
+      "tepResponse\022\\\n\017SignalExecution\022#.executo" +
+      "r.v1.SignalExecutionRequest\032$.executor.v",
+      "1.SignalExecutionResponse\022V\n\rListApprova" +
+      "ls\022!.executor.v1.ListApprovalsRequest\032\"." +
+      "executor.v1.ListApprovalsResponse\022Y\n\016Ret" +
+      "ryExecution\022\".executor.v1.RetryExecution" +
+      "Request\032#.executor.v1.RetryExecutionResp" +
+      "onseB\023\n\017dev.executor.v1P\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -624,129 +750,153 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
     internal_static_executor_v1_ActionStep_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ActionStep_descriptor,
-        new java.lang.String[] { "Id", "Name", "ToolExecution", "Parameters", "Dependencies", "ExpectedDuration", "Timeout", "RetryPolicy", "ValidationRules", "Compensation", "When", "ForEach", "DependencyRule", "StepType", });
+        new java.lang.String[] { "Id", "Name", "ToolExecution", "WaitForSignal", "Sleep", "Parameters", "Dependencies", "ExpectedDuration", "Timeout", "RetryPolicy", "ValidationRules", "Compensation", "Approval", "When", "ForEach", "DependencyRule", "StepType", });
     internal_static_executor_v1_ForEach_descriptor =
       getDescriptor().getMessageType(2);
     internal_static_executor_v1_ForEach_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ForEach_descriptor,
         new java.lang.String[] { "Items", "MaxParallel", });
-    internal_static_executor_v1_ToolExecution_descriptor =
+    internal_static_executor_v1_WaitForSignal_descriptor =
       getDescriptor().getMessageType(3);
+    internal_static_executor_v1_WaitForSignal_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_WaitForSignal_descriptor,
+        new java.lang.String[] { "Name", "Timeout", "PayloadSchema", });
+    internal_static_executor_v1_Sleep_descriptor =
+      getDescriptor().getMessageType(4);
+    internal_static_executor_v1_Sleep_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_Sleep_descriptor,
+        new java.lang.String[] { "Duration", "Until", });
+    internal_static_executor_v1_ApprovalGate_descriptor =
+      getDescriptor().getMessageType(5);
+    internal_static_executor_v1_ApprovalGate_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_ApprovalGate_descriptor,
+        new java.lang.String[] { "Prompt", "Timeout", "OnTimeout", "AllowEdit", });
+    internal_static_executor_v1_ToolExecution_descriptor =
+      getDescriptor().getMessageType(6);
     internal_static_executor_v1_ToolExecution_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ToolExecution_descriptor,
         new java.lang.String[] { "ToolName", "Arguments", });
     internal_static_executor_v1_Compensation_descriptor =
-      getDescriptor().getMessageType(4);
+      getDescriptor().getMessageType(7);
     internal_static_executor_v1_Compensation_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_Compensation_descriptor,
         new java.lang.String[] { "ToolName", "Arguments", "RetryPolicy", "Timeout", });
     internal_static_executor_v1_ValidationRule_descriptor =
-      getDescriptor().getMessageType(5);
+      getDescriptor().getMessageType(8);
     internal_static_executor_v1_ValidationRule_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ValidationRule_descriptor,
         new java.lang.String[] { "JsonSchema", "Description", "Rule", });
     internal_static_executor_v1_RetryPolicy_descriptor =
-      getDescriptor().getMessageType(6);
+      getDescriptor().getMessageType(9);
     internal_static_executor_v1_RetryPolicy_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_RetryPolicy_descriptor,
         new java.lang.String[] { "MaxAttempts", "InitialBackoff", "BackoffMultiplier", "MaxBackoff", "Jitter", "NonRetryableErrorTypes", });
     internal_static_executor_v1_TimeoutPolicy_descriptor =
-      getDescriptor().getMessageType(7);
+      getDescriptor().getMessageType(10);
     internal_static_executor_v1_TimeoutPolicy_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_TimeoutPolicy_descriptor,
         new java.lang.String[] { "DefaultStepTimeout", "ExpectedDurationMultiplier", });
     internal_static_executor_v1_ResourceLimits_descriptor =
-      getDescriptor().getMessageType(8);
+      getDescriptor().getMessageType(11);
     internal_static_executor_v1_ResourceLimits_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ResourceLimits_descriptor,
         new java.lang.String[] { "MaxCpuCores", "MaxMemoryMb", "MaxDiskSpaceMb", "MaxNetworkRequests", "MaxExecutionTime", "MaxToolInvocations", });
     internal_static_executor_v1_ExecutionOptions_descriptor =
-      getDescriptor().getMessageType(9);
+      getDescriptor().getMessageType(12);
     internal_static_executor_v1_ExecutionOptions_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionOptions_descriptor,
         new java.lang.String[] { "MaxConcurrentSteps", "ResourceLimits", "TimeoutPolicy", "RetryPolicy", "AutoRollback", "ProgressReporting", "ContinueOnFailure", "RollbackOnCancel", });
     internal_static_executor_v1_ExecutionError_descriptor =
-      getDescriptor().getMessageType(10);
+      getDescriptor().getMessageType(13);
     internal_static_executor_v1_ExecutionError_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionError_descriptor,
         new java.lang.String[] { "ErrorType", "Message", "Retryable", "StepId", });
     internal_static_executor_v1_ResourceUsage_descriptor =
-      getDescriptor().getMessageType(11);
+      getDescriptor().getMessageType(14);
     internal_static_executor_v1_ResourceUsage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ResourceUsage_descriptor,
         new java.lang.String[] { "CpuTimeMs", "MemoryPeakMb", "DiskReads", "DiskWrites", "NetworkRequests", "ToolInvocations", });
     internal_static_executor_v1_Progress_descriptor =
-      getDescriptor().getMessageType(12);
+      getDescriptor().getMessageType(15);
     internal_static_executor_v1_Progress_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_Progress_descriptor,
-        new java.lang.String[] { "TotalSteps", "PendingSteps", "RunningSteps", "CompletedSteps", "FailedSteps", "SkippedSteps", "CancelledSteps", "CompensatingSteps", "CompensatedSteps", "CompensationFailedSteps", });
+        new java.lang.String[] { "TotalSteps", "PendingSteps", "RunningSteps", "CompletedSteps", "FailedSteps", "SkippedSteps", "CancelledSteps", "CompensatingSteps", "CompensatedSteps", "CompensationFailedSteps", "WaitingSteps", });
     internal_static_executor_v1_CompensationResult_descriptor =
-      getDescriptor().getMessageType(13);
+      getDescriptor().getMessageType(16);
     internal_static_executor_v1_CompensationResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_CompensationResult_descriptor,
         new java.lang.String[] { "Status", "Output", "Error", "ErrorType", "Attempts", "ExecutionTime", "StartTime", "EndTime", "ElidedOutputBytes", });
     internal_static_executor_v1_ItemResult_descriptor =
-      getDescriptor().getMessageType(14);
+      getDescriptor().getMessageType(17);
     internal_static_executor_v1_ItemResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ItemResult_descriptor,
         new java.lang.String[] { "Index", "Status", "Output", "Error", "ErrorType", "RetryCount", "ExecutionTime", "ElidedOutputBytes", });
     internal_static_executor_v1_StepResult_descriptor =
-      getDescriptor().getMessageType(15);
+      getDescriptor().getMessageType(18);
     internal_static_executor_v1_StepResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_StepResult_descriptor,
-        new java.lang.String[] { "StepId", "Status", "Output", "Error", "ExecutionTime", "RetryCount", "Metadata", "StepName", "ErrorType", "StartTime", "EndTime", "Compensation", "ElidedOutputBytes", "Items", "NothingToUndo", "SkippedReason", });
+        new java.lang.String[] { "StepId", "Status", "Output", "Error", "ExecutionTime", "RetryCount", "Metadata", "StepName", "ErrorType", "StartTime", "EndTime", "Compensation", "ElidedOutputBytes", "Items", "NothingToUndo", "SkippedReason", "WaitDeadline", "Approval", });
+    internal_static_executor_v1_ApprovalRecord_descriptor =
+      getDescriptor().getMessageType(19);
+    internal_static_executor_v1_ApprovalRecord_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_ApprovalRecord_descriptor,
+        new java.lang.String[] { "Decision", "Comment", "Actor", "DecideTime", "TimedOut", "Edited", });
     internal_static_executor_v1_ExecutionResult_descriptor =
-      getDescriptor().getMessageType(16);
+      getDescriptor().getMessageType(20);
     internal_static_executor_v1_ExecutionResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionResult_descriptor,
         new java.lang.String[] { "PlanId", "Status", "StepResults", "ExecutionTime", "ResourceUsage", "Metadata", "Error", "PlanName", "Progress", "CreateTime", "StartTime", "EndTime", "CompensationUsage", });
     internal_static_executor_v1_ExecutionEvent_descriptor =
-      getDescriptor().getMessageType(17);
+      getDescriptor().getMessageType(21);
     internal_static_executor_v1_ExecutionEvent_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionEvent_descriptor,
-        new java.lang.String[] { "Sequence", "PlanId", "EventTime", "Status", "StepId", "StepStatus", "Attempt", "Message", "Type", "Error", "RetryDelay", "Progress", "StepName", "Output", "Actor", "ItemIndex", });
+        new java.lang.String[] { "Sequence", "PlanId", "EventTime", "Status", "StepId", "StepStatus", "Attempt", "Message", "Type", "Error", "RetryDelay", "Progress", "StepName", "Output", "Actor", "ItemIndex", "Decision", "Signal", "WaitDeadline", });
     internal_static_executor_v1_ToolSpec_descriptor =
-      getDescriptor().getMessageType(18);
+      getDescriptor().getMessageType(22);
     internal_static_executor_v1_ToolSpec_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ToolSpec_descriptor,
         new java.lang.String[] { "Name", "Title", "Description", "InputSchema", "OutputSchema", "ReadOnly", "Destructive", "Idempotent", "OpenWorld", "DefaultTimeout", "Compensable", });
     internal_static_executor_v1_ToolLoadError_descriptor =
-      getDescriptor().getMessageType(19);
+      getDescriptor().getMessageType(23);
     internal_static_executor_v1_ToolLoadError_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ToolLoadError_descriptor,
         new java.lang.String[] { "EntryPoint", "Message", });
     internal_static_executor_v1_ExecutePlanRequest_descriptor =
-      getDescriptor().getMessageType(20);
+      getDescriptor().getMessageType(24);
     internal_static_executor_v1_ExecutePlanRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutePlanRequest_descriptor,
         new java.lang.String[] { "Plan", "Options", "Detach", });
     internal_static_executor_v1_ExecutePlanResponse_descriptor =
-      getDescriptor().getMessageType(21);
+      getDescriptor().getMessageType(25);
     internal_static_executor_v1_ExecutePlanResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutePlanResponse_descriptor,
         new java.lang.String[] { "Result", });
     internal_static_executor_v1_ExecutionContext_descriptor =
-      getDescriptor().getMessageType(22);
+      getDescriptor().getMessageType(26);
     internal_static_executor_v1_ExecutionContext_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionContext_descriptor,
@@ -758,139 +908,181 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
         internal_static_executor_v1_ExecutionContext_StepOutputsEntry_descriptor,
         new java.lang.String[] { "Key", "Value", });
     internal_static_executor_v1_ExecuteStepRequest_descriptor =
-      getDescriptor().getMessageType(23);
+      getDescriptor().getMessageType(27);
     internal_static_executor_v1_ExecuteStepRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecuteStepRequest_descriptor,
         new java.lang.String[] { "Step", "Context", });
     internal_static_executor_v1_ExecuteStepResponse_descriptor =
-      getDescriptor().getMessageType(24);
+      getDescriptor().getMessageType(28);
     internal_static_executor_v1_ExecuteStepResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecuteStepResponse_descriptor,
         new java.lang.String[] { "Result", "ResourceUsage", });
     internal_static_executor_v1_CancelExecutionRequest_descriptor =
-      getDescriptor().getMessageType(25);
+      getDescriptor().getMessageType(29);
     internal_static_executor_v1_CancelExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_CancelExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", "Reason", });
     internal_static_executor_v1_CancelExecutionResponse_descriptor =
-      getDescriptor().getMessageType(26);
+      getDescriptor().getMessageType(30);
     internal_static_executor_v1_CancelExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_CancelExecutionResponse_descriptor,
         new java.lang.String[] { "Status", });
     internal_static_executor_v1_PauseExecutionRequest_descriptor =
-      getDescriptor().getMessageType(27);
+      getDescriptor().getMessageType(31);
     internal_static_executor_v1_PauseExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_PauseExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", });
     internal_static_executor_v1_PauseExecutionResponse_descriptor =
-      getDescriptor().getMessageType(28);
+      getDescriptor().getMessageType(32);
     internal_static_executor_v1_PauseExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_PauseExecutionResponse_descriptor,
         new java.lang.String[] { "Status", });
     internal_static_executor_v1_ResumeExecutionRequest_descriptor =
-      getDescriptor().getMessageType(29);
+      getDescriptor().getMessageType(33);
     internal_static_executor_v1_ResumeExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ResumeExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", });
     internal_static_executor_v1_ResumeExecutionResponse_descriptor =
-      getDescriptor().getMessageType(30);
+      getDescriptor().getMessageType(34);
     internal_static_executor_v1_ResumeExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ResumeExecutionResponse_descriptor,
         new java.lang.String[] { "Status", });
     internal_static_executor_v1_GetExecutionStatusRequest_descriptor =
-      getDescriptor().getMessageType(31);
+      getDescriptor().getMessageType(35);
     internal_static_executor_v1_GetExecutionStatusRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_GetExecutionStatusRequest_descriptor,
         new java.lang.String[] { "PlanId", });
     internal_static_executor_v1_GetExecutionStatusResponse_descriptor =
-      getDescriptor().getMessageType(32);
+      getDescriptor().getMessageType(36);
     internal_static_executor_v1_GetExecutionStatusResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_GetExecutionStatusResponse_descriptor,
         new java.lang.String[] { "PlanId", "Status", "Progress", "StepResults", "Error", "ResourceUsage", "PlanName", "CreateTime", "StartTime", "EndTime", "ExecutionTime", "LastSequence", "CompensationUsage", });
     internal_static_executor_v1_RollbackExecutionRequest_descriptor =
-      getDescriptor().getMessageType(33);
+      getDescriptor().getMessageType(37);
     internal_static_executor_v1_RollbackExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_RollbackExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", "Detach", });
     internal_static_executor_v1_RollbackExecutionResponse_descriptor =
-      getDescriptor().getMessageType(34);
+      getDescriptor().getMessageType(38);
     internal_static_executor_v1_RollbackExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_RollbackExecutionResponse_descriptor,
         new java.lang.String[] { "Status", });
     internal_static_executor_v1_WatchExecutionRequest_descriptor =
-      getDescriptor().getMessageType(35);
+      getDescriptor().getMessageType(39);
     internal_static_executor_v1_WatchExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_WatchExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", "AfterSequence", });
     internal_static_executor_v1_WatchExecutionResponse_descriptor =
-      getDescriptor().getMessageType(36);
+      getDescriptor().getMessageType(40);
     internal_static_executor_v1_WatchExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_WatchExecutionResponse_descriptor,
         new java.lang.String[] { "Events", });
     internal_static_executor_v1_ListToolsRequest_descriptor =
-      getDescriptor().getMessageType(37);
+      getDescriptor().getMessageType(41);
     internal_static_executor_v1_ListToolsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ListToolsRequest_descriptor,
         new java.lang.String[] { "PageSize", "PageToken", });
     internal_static_executor_v1_ListToolsResponse_descriptor =
-      getDescriptor().getMessageType(38);
+      getDescriptor().getMessageType(42);
     internal_static_executor_v1_ListToolsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ListToolsResponse_descriptor,
         new java.lang.String[] { "Tools", "NextPageToken", "LoadErrors", });
     internal_static_executor_v1_ExecutionSummary_descriptor =
-      getDescriptor().getMessageType(39);
+      getDescriptor().getMessageType(43);
     internal_static_executor_v1_ExecutionSummary_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionSummary_descriptor,
         new java.lang.String[] { "PlanId", "PlanName", "Status", "CreateTime", "EndTime", "TotalSteps", });
     internal_static_executor_v1_ListExecutionsRequest_descriptor =
-      getDescriptor().getMessageType(40);
+      getDescriptor().getMessageType(44);
     internal_static_executor_v1_ListExecutionsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ListExecutionsRequest_descriptor,
         new java.lang.String[] { "PageSize", "PageToken", "Statuses", "CreatedAfter", "CreatedBefore", "PlanName", });
     internal_static_executor_v1_ListExecutionsResponse_descriptor =
-      getDescriptor().getMessageType(41);
+      getDescriptor().getMessageType(45);
     internal_static_executor_v1_ListExecutionsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ListExecutionsResponse_descriptor,
         new java.lang.String[] { "Executions", "NextPageToken", });
     internal_static_executor_v1_DeleteExecutionRequest_descriptor =
-      getDescriptor().getMessageType(42);
+      getDescriptor().getMessageType(46);
     internal_static_executor_v1_DeleteExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_DeleteExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", });
     internal_static_executor_v1_DeleteExecutionResponse_descriptor =
-      getDescriptor().getMessageType(43);
+      getDescriptor().getMessageType(47);
     internal_static_executor_v1_DeleteExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_DeleteExecutionResponse_descriptor,
         new java.lang.String[] { });
+    internal_static_executor_v1_ApproveStepRequest_descriptor =
+      getDescriptor().getMessageType(48);
+    internal_static_executor_v1_ApproveStepRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_ApproveStepRequest_descriptor,
+        new java.lang.String[] { "PlanId", "Step", "Decision", "Arguments", "Comment", });
+    internal_static_executor_v1_ApproveStepResponse_descriptor =
+      getDescriptor().getMessageType(49);
+    internal_static_executor_v1_ApproveStepResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_ApproveStepResponse_descriptor,
+        new java.lang.String[] { "Result", });
+    internal_static_executor_v1_SignalExecutionRequest_descriptor =
+      getDescriptor().getMessageType(50);
+    internal_static_executor_v1_SignalExecutionRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_SignalExecutionRequest_descriptor,
+        new java.lang.String[] { "PlanId", "Name", "Payload", });
+    internal_static_executor_v1_SignalExecutionResponse_descriptor =
+      getDescriptor().getMessageType(51);
+    internal_static_executor_v1_SignalExecutionResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_SignalExecutionResponse_descriptor,
+        new java.lang.String[] { "Status", });
+    internal_static_executor_v1_ListApprovalsRequest_descriptor =
+      getDescriptor().getMessageType(52);
+    internal_static_executor_v1_ListApprovalsRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_ListApprovalsRequest_descriptor,
+        new java.lang.String[] { "PageSize", "PageToken", "PlanId", });
+    internal_static_executor_v1_PendingApproval_descriptor =
+      getDescriptor().getMessageType(53);
+    internal_static_executor_v1_PendingApproval_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_PendingApproval_descriptor,
+        new java.lang.String[] { "PlanId", "PlanName", "StepId", "StepName", "ToolName", "Prompt", "Arguments", "WaitStartTime", "Deadline", "OnTimeout", "AllowEdit", });
+    internal_static_executor_v1_ListApprovalsResponse_descriptor =
+      getDescriptor().getMessageType(54);
+    internal_static_executor_v1_ListApprovalsResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_ListApprovalsResponse_descriptor,
+        new java.lang.String[] { "Approvals", "NextPageToken", });
     internal_static_executor_v1_RetryExecutionRequest_descriptor =
-      getDescriptor().getMessageType(44);
+      getDescriptor().getMessageType(55);
     internal_static_executor_v1_RetryExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_RetryExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", "Detach", "ResourceLimits", });
     internal_static_executor_v1_RetryExecutionResponse_descriptor =
-      getDescriptor().getMessageType(45);
+      getDescriptor().getMessageType(56);
     internal_static_executor_v1_RetryExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_RetryExecutionResponse_descriptor,

@@ -359,6 +359,99 @@ public final class ExecutorServiceGrpc {
     return getDeleteExecutionMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.executor.v1.ApproveStepRequest,
+      dev.executor.v1.ApproveStepResponse> getApproveStepMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "ApproveStep",
+      requestType = dev.executor.v1.ApproveStepRequest.class,
+      responseType = dev.executor.v1.ApproveStepResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.executor.v1.ApproveStepRequest,
+      dev.executor.v1.ApproveStepResponse> getApproveStepMethod() {
+    io.grpc.MethodDescriptor<dev.executor.v1.ApproveStepRequest, dev.executor.v1.ApproveStepResponse> getApproveStepMethod;
+    if ((getApproveStepMethod = ExecutorServiceGrpc.getApproveStepMethod) == null) {
+      synchronized (ExecutorServiceGrpc.class) {
+        if ((getApproveStepMethod = ExecutorServiceGrpc.getApproveStepMethod) == null) {
+          ExecutorServiceGrpc.getApproveStepMethod = getApproveStepMethod =
+              io.grpc.MethodDescriptor.<dev.executor.v1.ApproveStepRequest, dev.executor.v1.ApproveStepResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "ApproveStep"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.executor.v1.ApproveStepRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.executor.v1.ApproveStepResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new ExecutorServiceMethodDescriptorSupplier("ApproveStep"))
+              .build();
+        }
+      }
+    }
+    return getApproveStepMethod;
+  }
+
+  private static volatile io.grpc.MethodDescriptor<dev.executor.v1.SignalExecutionRequest,
+      dev.executor.v1.SignalExecutionResponse> getSignalExecutionMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "SignalExecution",
+      requestType = dev.executor.v1.SignalExecutionRequest.class,
+      responseType = dev.executor.v1.SignalExecutionResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.executor.v1.SignalExecutionRequest,
+      dev.executor.v1.SignalExecutionResponse> getSignalExecutionMethod() {
+    io.grpc.MethodDescriptor<dev.executor.v1.SignalExecutionRequest, dev.executor.v1.SignalExecutionResponse> getSignalExecutionMethod;
+    if ((getSignalExecutionMethod = ExecutorServiceGrpc.getSignalExecutionMethod) == null) {
+      synchronized (ExecutorServiceGrpc.class) {
+        if ((getSignalExecutionMethod = ExecutorServiceGrpc.getSignalExecutionMethod) == null) {
+          ExecutorServiceGrpc.getSignalExecutionMethod = getSignalExecutionMethod =
+              io.grpc.MethodDescriptor.<dev.executor.v1.SignalExecutionRequest, dev.executor.v1.SignalExecutionResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "SignalExecution"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.executor.v1.SignalExecutionRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.executor.v1.SignalExecutionResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new ExecutorServiceMethodDescriptorSupplier("SignalExecution"))
+              .build();
+        }
+      }
+    }
+    return getSignalExecutionMethod;
+  }
+
+  private static volatile io.grpc.MethodDescriptor<dev.executor.v1.ListApprovalsRequest,
+      dev.executor.v1.ListApprovalsResponse> getListApprovalsMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "ListApprovals",
+      requestType = dev.executor.v1.ListApprovalsRequest.class,
+      responseType = dev.executor.v1.ListApprovalsResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.executor.v1.ListApprovalsRequest,
+      dev.executor.v1.ListApprovalsResponse> getListApprovalsMethod() {
+    io.grpc.MethodDescriptor<dev.executor.v1.ListApprovalsRequest, dev.executor.v1.ListApprovalsResponse> getListApprovalsMethod;
+    if ((getListApprovalsMethod = ExecutorServiceGrpc.getListApprovalsMethod) == null) {
+      synchronized (ExecutorServiceGrpc.class) {
+        if ((getListApprovalsMethod = ExecutorServiceGrpc.getListApprovalsMethod) == null) {
+          ExecutorServiceGrpc.getListApprovalsMethod = getListApprovalsMethod =
+              io.grpc.MethodDescriptor.<dev.executor.v1.ListApprovalsRequest, dev.executor.v1.ListApprovalsResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "ListApprovals"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.executor.v1.ListApprovalsRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.executor.v1.ListApprovalsResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new ExecutorServiceMethodDescriptorSupplier("ListApprovals"))
+              .build();
+        }
+      }
+    }
+    return getListApprovalsMethod;
+  }
+
   private static volatile io.grpc.MethodDescriptor<dev.executor.v1.RetryExecutionRequest,
       dev.executor.v1.RetryExecutionResponse> getRetryExecutionMethod;
 
@@ -574,6 +667,40 @@ public final class ExecutorServiceGrpc {
 
     /**
      * <pre>
+     * Decides an approval gate: APPROVE runs the step's tool (with edited
+     * arguments when the gate allows it), REJECT fails the step with REJECTED.
+     * Answers once the decision is journaled.
+     * </pre>
+     */
+    default void approveStep(dev.executor.v1.ApproveStepRequest request,
+        io.grpc.stub.StreamObserver<dev.executor.v1.ApproveStepResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getApproveStepMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Delivers a named signal to the step that waits for it (kept until that
+     * step starts waiting, when it arrives first).
+     * </pre>
+     */
+    default void signalExecution(dev.executor.v1.SignalExecutionRequest request,
+        io.grpc.stub.StreamObserver<dev.executor.v1.SignalExecutionResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getSignalExecutionMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
+     * The inbox: approval gates waiting for a decision, oldest first, paged
+     * (AIP-158).
+     * </pre>
+     */
+    default void listApprovals(dev.executor.v1.ListApprovalsRequest request,
+        io.grpc.stub.StreamObserver<dev.executor.v1.ListApprovalsResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getListApprovalsMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
      * Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
      * FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
      * outputs. Blocks until the execution ends unless `detach` is set.
@@ -750,6 +877,43 @@ public final class ExecutorServiceGrpc {
 
     /**
      * <pre>
+     * Decides an approval gate: APPROVE runs the step's tool (with edited
+     * arguments when the gate allows it), REJECT fails the step with REJECTED.
+     * Answers once the decision is journaled.
+     * </pre>
+     */
+    public void approveStep(dev.executor.v1.ApproveStepRequest request,
+        io.grpc.stub.StreamObserver<dev.executor.v1.ApproveStepResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getApproveStepMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Delivers a named signal to the step that waits for it (kept until that
+     * step starts waiting, when it arrives first).
+     * </pre>
+     */
+    public void signalExecution(dev.executor.v1.SignalExecutionRequest request,
+        io.grpc.stub.StreamObserver<dev.executor.v1.SignalExecutionResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getSignalExecutionMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
+     * The inbox: approval gates waiting for a decision, oldest first, paged
+     * (AIP-158).
+     * </pre>
+     */
+    public void listApprovals(dev.executor.v1.ListApprovalsRequest request,
+        io.grpc.stub.StreamObserver<dev.executor.v1.ListApprovalsResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getListApprovalsMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
      * Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
      * FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
      * outputs. Blocks until the execution ends unless `detach` is set.
@@ -897,6 +1061,40 @@ public final class ExecutorServiceGrpc {
     public dev.executor.v1.DeleteExecutionResponse deleteExecution(dev.executor.v1.DeleteExecutionRequest request) throws io.grpc.StatusException {
       return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
           getChannel(), getDeleteExecutionMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Decides an approval gate: APPROVE runs the step's tool (with edited
+     * arguments when the gate allows it), REJECT fails the step with REJECTED.
+     * Answers once the decision is journaled.
+     * </pre>
+     */
+    public dev.executor.v1.ApproveStepResponse approveStep(dev.executor.v1.ApproveStepRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getApproveStepMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Delivers a named signal to the step that waits for it (kept until that
+     * step starts waiting, when it arrives first).
+     * </pre>
+     */
+    public dev.executor.v1.SignalExecutionResponse signalExecution(dev.executor.v1.SignalExecutionRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getSignalExecutionMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * The inbox: approval gates waiting for a decision, oldest first, paged
+     * (AIP-158).
+     * </pre>
+     */
+    public dev.executor.v1.ListApprovalsResponse listApprovals(dev.executor.v1.ListApprovalsRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getListApprovalsMethod(), getCallOptions(), request);
     }
 
     /**
@@ -1050,6 +1248,40 @@ public final class ExecutorServiceGrpc {
 
     /**
      * <pre>
+     * Decides an approval gate: APPROVE runs the step's tool (with edited
+     * arguments when the gate allows it), REJECT fails the step with REJECTED.
+     * Answers once the decision is journaled.
+     * </pre>
+     */
+    public dev.executor.v1.ApproveStepResponse approveStep(dev.executor.v1.ApproveStepRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getApproveStepMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Delivers a named signal to the step that waits for it (kept until that
+     * step starts waiting, when it arrives first).
+     * </pre>
+     */
+    public dev.executor.v1.SignalExecutionResponse signalExecution(dev.executor.v1.SignalExecutionRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getSignalExecutionMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * The inbox: approval gates waiting for a decision, oldest first, paged
+     * (AIP-158).
+     * </pre>
+     */
+    public dev.executor.v1.ListApprovalsResponse listApprovals(dev.executor.v1.ListApprovalsRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getListApprovalsMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
      * Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
      * FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
      * outputs. Blocks until the execution ends unless `detach` is set.
@@ -1197,6 +1429,43 @@ public final class ExecutorServiceGrpc {
 
     /**
      * <pre>
+     * Decides an approval gate: APPROVE runs the step's tool (with edited
+     * arguments when the gate allows it), REJECT fails the step with REJECTED.
+     * Answers once the decision is journaled.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.executor.v1.ApproveStepResponse> approveStep(
+        dev.executor.v1.ApproveStepRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getApproveStepMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
+     * Delivers a named signal to the step that waits for it (kept until that
+     * step starts waiting, when it arrives first).
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.executor.v1.SignalExecutionResponse> signalExecution(
+        dev.executor.v1.SignalExecutionRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getSignalExecutionMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
+     * The inbox: approval gates waiting for a decision, oldest first, paged
+     * (AIP-158).
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.executor.v1.ListApprovalsResponse> listApprovals(
+        dev.executor.v1.ListApprovalsRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getListApprovalsMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
      * Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
      * FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
      * outputs. Blocks until the execution ends unless `detach` is set.
@@ -1220,7 +1489,10 @@ public final class ExecutorServiceGrpc {
   private static final int METHODID_LIST_TOOLS = 8;
   private static final int METHODID_LIST_EXECUTIONS = 9;
   private static final int METHODID_DELETE_EXECUTION = 10;
-  private static final int METHODID_RETRY_EXECUTION = 11;
+  private static final int METHODID_APPROVE_STEP = 11;
+  private static final int METHODID_SIGNAL_EXECUTION = 12;
+  private static final int METHODID_LIST_APPROVALS = 13;
+  private static final int METHODID_RETRY_EXECUTION = 14;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -1282,6 +1554,18 @@ public final class ExecutorServiceGrpc {
         case METHODID_DELETE_EXECUTION:
           serviceImpl.deleteExecution((dev.executor.v1.DeleteExecutionRequest) request,
               (io.grpc.stub.StreamObserver<dev.executor.v1.DeleteExecutionResponse>) responseObserver);
+          break;
+        case METHODID_APPROVE_STEP:
+          serviceImpl.approveStep((dev.executor.v1.ApproveStepRequest) request,
+              (io.grpc.stub.StreamObserver<dev.executor.v1.ApproveStepResponse>) responseObserver);
+          break;
+        case METHODID_SIGNAL_EXECUTION:
+          serviceImpl.signalExecution((dev.executor.v1.SignalExecutionRequest) request,
+              (io.grpc.stub.StreamObserver<dev.executor.v1.SignalExecutionResponse>) responseObserver);
+          break;
+        case METHODID_LIST_APPROVALS:
+          serviceImpl.listApprovals((dev.executor.v1.ListApprovalsRequest) request,
+              (io.grpc.stub.StreamObserver<dev.executor.v1.ListApprovalsResponse>) responseObserver);
           break;
         case METHODID_RETRY_EXECUTION:
           serviceImpl.retryExecution((dev.executor.v1.RetryExecutionRequest) request,
@@ -1383,6 +1667,27 @@ public final class ExecutorServiceGrpc {
               dev.executor.v1.DeleteExecutionResponse>(
                 service, METHODID_DELETE_EXECUTION)))
         .addMethod(
+          getApproveStepMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.executor.v1.ApproveStepRequest,
+              dev.executor.v1.ApproveStepResponse>(
+                service, METHODID_APPROVE_STEP)))
+        .addMethod(
+          getSignalExecutionMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.executor.v1.SignalExecutionRequest,
+              dev.executor.v1.SignalExecutionResponse>(
+                service, METHODID_SIGNAL_EXECUTION)))
+        .addMethod(
+          getListApprovalsMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.executor.v1.ListApprovalsRequest,
+              dev.executor.v1.ListApprovalsResponse>(
+                service, METHODID_LIST_APPROVALS)))
+        .addMethod(
           getRetryExecutionMethod(),
           io.grpc.stub.ServerCalls.asyncUnaryCall(
             new MethodHandlers<
@@ -1448,6 +1753,9 @@ public final class ExecutorServiceGrpc {
               .addMethod(getListToolsMethod())
               .addMethod(getListExecutionsMethod())
               .addMethod(getDeleteExecutionMethod())
+              .addMethod(getApproveStepMethod())
+              .addMethod(getSignalExecutionMethod())
+              .addMethod(getListApprovalsMethod())
               .addMethod(getRetryExecutionMethod())
               .build();
         }

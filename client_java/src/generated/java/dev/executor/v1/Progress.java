@@ -162,6 +162,17 @@ private static final long serialVersionUID = 0L;
     return compensationFailedSteps_;
   }
 
+  public static final int WAITING_STEPS_FIELD_NUMBER = 11;
+  private int waitingSteps_ = 0;
+  /**
+   * <code>uint32 waiting_steps = 11 [json_name = "waitingSteps"];</code>
+   * @return The waitingSteps.
+   */
+  @java.lang.Override
+  public int getWaitingSteps() {
+    return waitingSteps_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -205,6 +216,9 @@ private static final long serialVersionUID = 0L;
     }
     if (compensationFailedSteps_ != 0) {
       output.writeUInt32(10, compensationFailedSteps_);
+    }
+    if (waitingSteps_ != 0) {
+      output.writeUInt32(11, waitingSteps_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -250,6 +264,10 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeUInt32Size(10, compensationFailedSteps_);
     }
+    if (waitingSteps_ != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt32Size(11, waitingSteps_);
+    }
     return size;
   }
   @java.lang.Override
@@ -294,6 +312,8 @@ private static final long serialVersionUID = 0L;
         != other.getCompensatedSteps()) return false;
     if (getCompensationFailedSteps()
         != other.getCompensationFailedSteps()) return false;
+    if (getWaitingSteps()
+        != other.getWaitingSteps()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -325,6 +345,8 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getCompensatedSteps();
     hash = (37 * hash) + COMPENSATION_FAILED_STEPS_FIELD_NUMBER;
     hash = (53 * hash) + getCompensationFailedSteps();
+    hash = (37 * hash) + WAITING_STEPS_FIELD_NUMBER;
+    hash = (53 * hash) + getWaitingSteps();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -470,6 +492,7 @@ private static final long serialVersionUID = 0L;
       compensatingSteps_ = 0;
       compensatedSteps_ = 0;
       compensationFailedSteps_ = 0;
+      waitingSteps_ = 0;
       return this;
     }
 
@@ -533,6 +556,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000200) != 0)) {
         result.compensationFailedSteps_ = compensationFailedSteps_;
       }
+      if (((from_bitField0_ & 0x00000400) != 0)) {
+        result.waitingSteps_ = waitingSteps_;
+      }
     }
 
     @java.lang.Override
@@ -576,6 +602,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getCompensationFailedSteps() != 0) {
         setCompensationFailedSteps(other.getCompensationFailedSteps());
+      }
+      if (other.getWaitingSteps() != 0) {
+        setWaitingSteps(other.getWaitingSteps());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -651,6 +680,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000200;
               break;
             } // case 80
+            case 88: {
+              waitingSteps_ = input.readUInt32();
+              bitField0_ |= 0x00000400;
+              break;
+            } // case 88
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -984,6 +1018,38 @@ private static final long serialVersionUID = 0L;
     public Builder clearCompensationFailedSteps() {
       bitField0_ = (bitField0_ & ~0x00000200);
       compensationFailedSteps_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private int waitingSteps_ ;
+    /**
+     * <code>uint32 waiting_steps = 11 [json_name = "waitingSteps"];</code>
+     * @return The waitingSteps.
+     */
+    @java.lang.Override
+    public int getWaitingSteps() {
+      return waitingSteps_;
+    }
+    /**
+     * <code>uint32 waiting_steps = 11 [json_name = "waitingSteps"];</code>
+     * @param value The waitingSteps to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWaitingSteps(int value) {
+
+      waitingSteps_ = value;
+      bitField0_ |= 0x00000400;
+      onChanged();
+      return this;
+    }
+    /**
+     * <code>uint32 waiting_steps = 11 [json_name = "waitingSteps"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWaitingSteps() {
+      bitField0_ = (bitField0_ & ~0x00000400);
+      waitingSteps_ = 0;
       onChanged();
       return this;
     }

@@ -69,4 +69,10 @@ public interface ProgressOrBuilder extends
    * @return The compensationFailedSteps.
    */
   int getCompensationFailedSteps();
+
+  /**
+   * <code>uint32 waiting_steps = 11 [json_name = "waitingSteps"];</code>
+   * @return The waitingSteps.
+   */
+  int getWaitingSteps();
 }

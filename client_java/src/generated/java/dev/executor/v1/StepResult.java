@@ -567,6 +567,85 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int WAIT_DEADLINE_FIELD_NUMBER = 15;
+  private com.google.protobuf.Timestamp waitDeadline_;
+  /**
+   * <pre>
+   * For a step that waits (or waited): when its wait ends by itself (a sleep's
+   * end, a gate's or a signal's timeout).
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+   * @return Whether the waitDeadline field is set.
+   */
+  @java.lang.Override
+  public boolean hasWaitDeadline() {
+    return ((bitField0_ & 0x00000040) != 0);
+  }
+  /**
+   * <pre>
+   * For a step that waits (or waited): when its wait ends by itself (a sleep's
+   * end, a gate's or a signal's timeout).
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+   * @return The waitDeadline.
+   */
+  @java.lang.Override
+  public com.google.protobuf.Timestamp getWaitDeadline() {
+    return waitDeadline_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : waitDeadline_;
+  }
+  /**
+   * <pre>
+   * For a step that waits (or waited): when its wait ends by itself (a sleep's
+   * end, a gate's or a signal's timeout).
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+   */
+  @java.lang.Override
+  public com.google.protobuf.TimestampOrBuilder getWaitDeadlineOrBuilder() {
+    return waitDeadline_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : waitDeadline_;
+  }
+
+  public static final int APPROVAL_FIELD_NUMBER = 16;
+  private dev.executor.v1.ApprovalRecord approval_;
+  /**
+   * <pre>
+   * For a gated step, once decided: the decision (also in `metadata.approval`).
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+   * @return Whether the approval field is set.
+   */
+  @java.lang.Override
+  public boolean hasApproval() {
+    return ((bitField0_ & 0x00000080) != 0);
+  }
+  /**
+   * <pre>
+   * For a gated step, once decided: the decision (also in `metadata.approval`).
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+   * @return The approval.
+   */
+  @java.lang.Override
+  public dev.executor.v1.ApprovalRecord getApproval() {
+    return approval_ == null ? dev.executor.v1.ApprovalRecord.getDefaultInstance() : approval_;
+  }
+  /**
+   * <pre>
+   * For a gated step, once decided: the decision (also in `metadata.approval`).
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+   */
+  @java.lang.Override
+  public dev.executor.v1.ApprovalRecordOrBuilder getApprovalOrBuilder() {
+    return approval_ == null ? dev.executor.v1.ApprovalRecord.getDefaultInstance() : approval_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -622,6 +701,12 @@ private static final long serialVersionUID = 0L;
     }
     for (int i = 0; i < items_.size(); i++) {
       output.writeMessage(14, items_.get(i));
+    }
+    if (((bitField0_ & 0x00000040) != 0)) {
+      output.writeMessage(15, getWaitDeadline());
+    }
+    if (((bitField0_ & 0x00000080) != 0)) {
+      output.writeMessage(16, getApproval());
     }
     if (nothingToUndo_ != false) {
       output.writeBool(17, nothingToUndo_);
@@ -691,6 +776,14 @@ private static final long serialVersionUID = 0L;
           }
           size += 1 * count;
         }
+    if (((bitField0_ & 0x00000040) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(15, getWaitDeadline());
+    }
+    if (((bitField0_ & 0x00000080) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(16, getApproval());
+    }
     if (nothingToUndo_ != false) {
       size += com.google.protobuf.CodedOutputStream
         .computeBoolSize(17, nothingToUndo_);
@@ -770,6 +863,16 @@ private static final long serialVersionUID = 0L;
         != other.getNothingToUndo()) return false;
     if (!getSkippedReason()
         .equals(other.getSkippedReason())) return false;
+    if (hasWaitDeadline() != other.hasWaitDeadline()) return false;
+    if (hasWaitDeadline()) {
+      if (!getWaitDeadline()
+          .equals(other.getWaitDeadline())) return false;
+    }
+    if (hasApproval() != other.hasApproval()) return false;
+    if (hasApproval()) {
+      if (!getApproval()
+          .equals(other.getApproval())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -829,6 +932,14 @@ private static final long serialVersionUID = 0L;
         getNothingToUndo());
     hash = (37 * hash) + SKIPPED_REASON_FIELD_NUMBER;
     hash = (53 * hash) + getSkippedReason().hashCode();
+    if (hasWaitDeadline()) {
+      hash = (37 * hash) + WAIT_DEADLINE_FIELD_NUMBER;
+      hash = (53 * hash) + getWaitDeadline().hashCode();
+    }
+    if (hasApproval()) {
+      hash = (37 * hash) + APPROVAL_FIELD_NUMBER;
+      hash = (53 * hash) + getApproval().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -966,6 +1077,8 @@ private static final long serialVersionUID = 0L;
         internalGetEndTimeFieldBuilder();
         internalGetCompensationFieldBuilder();
         internalGetItemsFieldBuilder();
+        internalGetWaitDeadlineFieldBuilder();
+        internalGetApprovalFieldBuilder();
       }
     }
     @java.lang.Override
@@ -1018,6 +1131,16 @@ private static final long serialVersionUID = 0L;
       bitField0_ = (bitField0_ & ~0x00002000);
       nothingToUndo_ = false;
       skippedReason_ = "";
+      waitDeadline_ = null;
+      if (waitDeadlineBuilder_ != null) {
+        waitDeadlineBuilder_.dispose();
+        waitDeadlineBuilder_ = null;
+      }
+      approval_ = null;
+      if (approvalBuilder_ != null) {
+        approvalBuilder_.dispose();
+        approvalBuilder_ = null;
+      }
       return this;
     }
 
@@ -1128,6 +1251,18 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00008000) != 0)) {
         result.skippedReason_ = skippedReason_;
       }
+      if (((from_bitField0_ & 0x00010000) != 0)) {
+        result.waitDeadline_ = waitDeadlineBuilder_ == null
+            ? waitDeadline_
+            : waitDeadlineBuilder_.build();
+        to_bitField0_ |= 0x00000040;
+      }
+      if (((from_bitField0_ & 0x00020000) != 0)) {
+        result.approval_ = approvalBuilder_ == null
+            ? approval_
+            : approvalBuilder_.build();
+        to_bitField0_ |= 0x00000080;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -1221,6 +1356,12 @@ private static final long serialVersionUID = 0L;
         skippedReason_ = other.skippedReason_;
         bitField0_ |= 0x00008000;
         onChanged();
+      }
+      if (other.hasWaitDeadline()) {
+        mergeWaitDeadline(other.getWaitDeadline());
+      }
+      if (other.hasApproval()) {
+        mergeApproval(other.getApproval());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1336,6 +1477,20 @@ private static final long serialVersionUID = 0L;
               }
               break;
             } // case 114
+            case 122: {
+              input.readMessage(
+                  internalGetWaitDeadlineFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00010000;
+              break;
+            } // case 122
+            case 130: {
+              input.readMessage(
+                  internalGetApprovalFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00020000;
+              break;
+            } // case 130
             case 136: {
               nothingToUndo_ = input.readBool();
               bitField0_ |= 0x00004000;
@@ -3067,6 +3222,325 @@ private static final long serialVersionUID = 0L;
       bitField0_ |= 0x00008000;
       onChanged();
       return this;
+    }
+
+    private com.google.protobuf.Timestamp waitDeadline_;
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder> waitDeadlineBuilder_;
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     * @return Whether the waitDeadline field is set.
+     */
+    public boolean hasWaitDeadline() {
+      return ((bitField0_ & 0x00010000) != 0);
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     * @return The waitDeadline.
+     */
+    public com.google.protobuf.Timestamp getWaitDeadline() {
+      if (waitDeadlineBuilder_ == null) {
+        return waitDeadline_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : waitDeadline_;
+      } else {
+        return waitDeadlineBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     */
+    public Builder setWaitDeadline(com.google.protobuf.Timestamp value) {
+      if (waitDeadlineBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        waitDeadline_ = value;
+      } else {
+        waitDeadlineBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00010000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     */
+    public Builder setWaitDeadline(
+        com.google.protobuf.Timestamp.Builder builderForValue) {
+      if (waitDeadlineBuilder_ == null) {
+        waitDeadline_ = builderForValue.build();
+      } else {
+        waitDeadlineBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00010000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     */
+    public Builder mergeWaitDeadline(com.google.protobuf.Timestamp value) {
+      if (waitDeadlineBuilder_ == null) {
+        if (((bitField0_ & 0x00010000) != 0) &&
+          waitDeadline_ != null &&
+          waitDeadline_ != com.google.protobuf.Timestamp.getDefaultInstance()) {
+          getWaitDeadlineBuilder().mergeFrom(value);
+        } else {
+          waitDeadline_ = value;
+        }
+      } else {
+        waitDeadlineBuilder_.mergeFrom(value);
+      }
+      if (waitDeadline_ != null) {
+        bitField0_ |= 0x00010000;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     */
+    public Builder clearWaitDeadline() {
+      bitField0_ = (bitField0_ & ~0x00010000);
+      waitDeadline_ = null;
+      if (waitDeadlineBuilder_ != null) {
+        waitDeadlineBuilder_.dispose();
+        waitDeadlineBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     */
+    public com.google.protobuf.Timestamp.Builder getWaitDeadlineBuilder() {
+      bitField0_ |= 0x00010000;
+      onChanged();
+      return internalGetWaitDeadlineFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     */
+    public com.google.protobuf.TimestampOrBuilder getWaitDeadlineOrBuilder() {
+      if (waitDeadlineBuilder_ != null) {
+        return waitDeadlineBuilder_.getMessageOrBuilder();
+      } else {
+        return waitDeadline_ == null ?
+            com.google.protobuf.Timestamp.getDefaultInstance() : waitDeadline_;
+      }
+    }
+    /**
+     * <pre>
+     * For a step that waits (or waited): when its wait ends by itself (a sleep's
+     * end, a gate's or a signal's timeout).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder> 
+        internalGetWaitDeadlineFieldBuilder() {
+      if (waitDeadlineBuilder_ == null) {
+        waitDeadlineBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder>(
+                getWaitDeadline(),
+                getParentForChildren(),
+                isClean());
+        waitDeadline_ = null;
+      }
+      return waitDeadlineBuilder_;
+    }
+
+    private dev.executor.v1.ApprovalRecord approval_;
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.ApprovalRecord, dev.executor.v1.ApprovalRecord.Builder, dev.executor.v1.ApprovalRecordOrBuilder> approvalBuilder_;
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     * @return Whether the approval field is set.
+     */
+    public boolean hasApproval() {
+      return ((bitField0_ & 0x00020000) != 0);
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     * @return The approval.
+     */
+    public dev.executor.v1.ApprovalRecord getApproval() {
+      if (approvalBuilder_ == null) {
+        return approval_ == null ? dev.executor.v1.ApprovalRecord.getDefaultInstance() : approval_;
+      } else {
+        return approvalBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     */
+    public Builder setApproval(dev.executor.v1.ApprovalRecord value) {
+      if (approvalBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        approval_ = value;
+      } else {
+        approvalBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00020000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     */
+    public Builder setApproval(
+        dev.executor.v1.ApprovalRecord.Builder builderForValue) {
+      if (approvalBuilder_ == null) {
+        approval_ = builderForValue.build();
+      } else {
+        approvalBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00020000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     */
+    public Builder mergeApproval(dev.executor.v1.ApprovalRecord value) {
+      if (approvalBuilder_ == null) {
+        if (((bitField0_ & 0x00020000) != 0) &&
+          approval_ != null &&
+          approval_ != dev.executor.v1.ApprovalRecord.getDefaultInstance()) {
+          getApprovalBuilder().mergeFrom(value);
+        } else {
+          approval_ = value;
+        }
+      } else {
+        approvalBuilder_.mergeFrom(value);
+      }
+      if (approval_ != null) {
+        bitField0_ |= 0x00020000;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     */
+    public Builder clearApproval() {
+      bitField0_ = (bitField0_ & ~0x00020000);
+      approval_ = null;
+      if (approvalBuilder_ != null) {
+        approvalBuilder_.dispose();
+        approvalBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     */
+    public dev.executor.v1.ApprovalRecord.Builder getApprovalBuilder() {
+      bitField0_ |= 0x00020000;
+      onChanged();
+      return internalGetApprovalFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     */
+    public dev.executor.v1.ApprovalRecordOrBuilder getApprovalOrBuilder() {
+      if (approvalBuilder_ != null) {
+        return approvalBuilder_.getMessageOrBuilder();
+      } else {
+        return approval_ == null ?
+            dev.executor.v1.ApprovalRecord.getDefaultInstance() : approval_;
+      }
+    }
+    /**
+     * <pre>
+     * For a gated step, once decided: the decision (also in `metadata.approval`).
+     * </pre>
+     *
+     * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.ApprovalRecord, dev.executor.v1.ApprovalRecord.Builder, dev.executor.v1.ApprovalRecordOrBuilder> 
+        internalGetApprovalFieldBuilder() {
+      if (approvalBuilder_ == null) {
+        approvalBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.executor.v1.ApprovalRecord, dev.executor.v1.ApprovalRecord.Builder, dev.executor.v1.ApprovalRecordOrBuilder>(
+                getApproval(),
+                getParentForChildren(),
+                isClean());
+        approval_ = null;
+      }
+      return approvalBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:executor.v1.StepResult)

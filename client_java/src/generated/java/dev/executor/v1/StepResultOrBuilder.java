@@ -300,4 +300,61 @@ public interface StepResultOrBuilder extends
    */
   com.google.protobuf.ByteString
       getSkippedReasonBytes();
+
+  /**
+   * <pre>
+   * For a step that waits (or waited): when its wait ends by itself (a sleep's
+   * end, a gate's or a signal's timeout).
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+   * @return Whether the waitDeadline field is set.
+   */
+  boolean hasWaitDeadline();
+  /**
+   * <pre>
+   * For a step that waits (or waited): when its wait ends by itself (a sleep's
+   * end, a gate's or a signal's timeout).
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+   * @return The waitDeadline.
+   */
+  com.google.protobuf.Timestamp getWaitDeadline();
+  /**
+   * <pre>
+   * For a step that waits (or waited): when its wait ends by itself (a sleep's
+   * end, a gate's or a signal's timeout).
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
+   */
+  com.google.protobuf.TimestampOrBuilder getWaitDeadlineOrBuilder();
+
+  /**
+   * <pre>
+   * For a gated step, once decided: the decision (also in `metadata.approval`).
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+   * @return Whether the approval field is set.
+   */
+  boolean hasApproval();
+  /**
+   * <pre>
+   * For a gated step, once decided: the decision (also in `metadata.approval`).
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+   * @return The approval.
+   */
+  dev.executor.v1.ApprovalRecord getApproval();
+  /**
+   * <pre>
+   * For a gated step, once decided: the decision (also in `metadata.approval`).
+   * </pre>
+   *
+   * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
+   */
+  dev.executor.v1.ApprovalRecordOrBuilder getApprovalOrBuilder();
 }

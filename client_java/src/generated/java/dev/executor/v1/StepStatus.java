@@ -51,6 +51,14 @@ public enum StepStatus
    * <code>STEP_STATUS_COMPENSATION_FAILED = 9;</code>
    */
   STEP_STATUS_COMPENSATION_FAILED(9),
+  /**
+   * <pre>
+   * Waiting for a decision, a signal or a time; holds no concurrency slot.
+   * </pre>
+   *
+   * <code>STEP_STATUS_WAITING = 10;</code>
+   */
+  STEP_STATUS_WAITING(10),
   UNRECOGNIZED(-1),
   ;
 
@@ -103,6 +111,14 @@ public enum StepStatus
    * <code>STEP_STATUS_COMPENSATION_FAILED = 9;</code>
    */
   public static final int STEP_STATUS_COMPENSATION_FAILED_VALUE = 9;
+  /**
+   * <pre>
+   * Waiting for a decision, a signal or a time; holds no concurrency slot.
+   * </pre>
+   *
+   * <code>STEP_STATUS_WAITING = 10;</code>
+   */
+  public static final int STEP_STATUS_WAITING_VALUE = 10;
 
 
   public final int getNumber() {
@@ -139,6 +155,7 @@ public enum StepStatus
       case 7: return STEP_STATUS_COMPENSATING;
       case 8: return STEP_STATUS_COMPENSATED;
       case 9: return STEP_STATUS_COMPENSATION_FAILED;
+      case 10: return STEP_STATUS_WAITING;
       default: return null;
     }
   }
@@ -169,7 +186,7 @@ public enum StepStatus
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.executor.v1.Executor.getDescriptor().getEnumType(2);
+    return dev.executor.v1.Executor.getDescriptor().getEnumType(3);
   }
 
   private static final StepStatus[] VALUES = values();

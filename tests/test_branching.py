@@ -27,7 +27,7 @@ from executor_client import (
     status_name,
     step_status_name,
 )
-from executor_client.plans import compensation, plan, retry_policy, step
+from executor_client.plans import approval, compensation, plan, retry_policy, step
 
 pb = executor_pb2
 
@@ -453,3 +453,57 @@ async def test_rollback_reports_the_steps_with_nothing_to_undo(
     undone = next(e.sequence for e in events if step_status_name(e.step_status) == "COMPENSATED")
     assert all(e.sequence < undone for e in nothing)
     assert result_by_id(result.step_results)[broken.id].status == pb.STEP_STATUS_FAILED
+
+
+# ---------------------------------------------------------------- with approval gates
+
+
+async def test_a_condition_is_decided_before_the_gate(client: AsyncExecutorClient) -> None:
+    check = step("echo", {"risky": False}, name="check")
+    gated = step(
+        "echo",
+        {},
+        name="gated",
+        depends_on=[check],
+        when="steps.check.output.risky",
+        approval=approval("Go?"),
+    )
+    result = await client.execute_plan(plan(check, gated))
+
+    assert status_name(result.status) == "COMPLETED"
+    assert step_statuses(result.step_results) == ["COMPLETED", "SKIPPED"]
+    assert result.step_results[1].skipped_reason == "condition false"
+    events = await collect(client, result.plan_id)
+    assert "WAITING" not in [step_status_name(e.step_status) for e in events]  # never asked
+
+
+async def test_a_retried_rejected_gate_waits_for_a_decision_of_its_own(
+    client: AsyncExecutorClient,
+) -> None:
+    gated = step("echo", {"n": 1}, name="gated", approval=approval("Ship?"))
+    cleanup = step("echo", {}, name="cleanup", depends_on=[gated], dependency_rule="ALL_DONE")
+    p = plan(gated, cleanup)
+    await client.execute_plan(p, detach=True)
+    async for event in client.watch(p.id):
+        if step_status_name(event.step_status) == "WAITING":
+            break
+    await client.reject_step(p.id, "gated", comment="not now")
+    first = await client.wait(p.id)
+    assert status_name(first.status) == "FAILED"
+    # A rejection is a failure: the ALL_DONE cleanup still ran.
+    assert step_statuses(first.step_results) == ["FAILED", "COMPLETED"]
+
+    retried = await client.retry_execution(p.id, detach=True)
+    assert status_name(retried.status) == "RUNNING"
+    async for event in client.watch(p.id, after_sequence=first.last_sequence):
+        if step_status_name(event.step_status) == "WAITING":
+            break
+    (gate,) = await client.list_approvals(p.id)
+    assert gate.step_name == "gated"
+    await client.approve_step(p.id, "gated", comment="now")
+    final = await client.wait(p.id)
+
+    assert status_name(final.status) == "COMPLETED"
+    assert output(final.step_results[0].output) == {"n": 1}
+    assert final.step_results[0].approval.comment == "now"
+    assert step_statuses(final.step_results) == ["COMPLETED", "COMPLETED"]

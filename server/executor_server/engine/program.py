@@ -76,8 +76,6 @@ class Program:
     #: Each for_each step's element list and parallelism; None for other steps.
     fan_outs: tuple[FanOut | None, ...]
     concurrency: int
-    #: `max_execution_time` in seconds, None when unlimited.
-    deadline: float | None
     #: What each step waits for once it is ready (a gate, a signal, a sleep), if anything.
     waits: tuple[Wait | None, ...]
     #: The step that waits for each signal name.
@@ -145,7 +143,6 @@ def build_program(
             undos.append(Undo(tool, template, retry, timeout, by_tool=True))
         else:
             undos.append(None)
-    limit = options.resource_limits.max_execution_time
     step_waits = tuple(waits) if waits is not None else (None,) * len(plan.steps)
     signals = {
         s.wait_for_signal.name: i for i, s in enumerate(plan.steps) if s.wait_for_signal is not None
@@ -176,7 +173,6 @@ def build_program(
             for s in plan.steps
         ),
         concurrency=concurrency,
-        deadline=limit.total_seconds() if limit is not None else None,
         waits=step_waits,
         signals=signals,
     )

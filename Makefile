@@ -41,7 +41,7 @@ PYTEST_ARGS ?=
 ARGS        ?=
 
 .PHONY: install run proto check-proto lint lint-py lint-proto breaking test fuzz fmt clean bench \
-	postgres audit
+	postgres nginx cluster audit
 
 # ----------------------------------------------------------------- install
 
@@ -279,9 +279,36 @@ postgres:
 			"the PostgreSQL tests will skip" >&2; \
 	fi
 
+# ----------------------------------------------------------------- nginx
+
+# The cluster test puts three replicas behind nginx (grpc_pass), from Debian's package,
+# installed here like PostgreSQL above (without starting the package's own server);
+# elsewhere that test skips, saying why (and fails when CI is set).
+nginx:
+	@if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "nginx: installing Debian's nginx"; \
+		apt-get update -qq; \
+		[ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
+			chmod +x /usr/sbin/policy-rc.d; added_policy=1; }; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+			nginx >/dev/null; \
+		[ -z "$${added_policy:-}" ] || rm -f /usr/sbin/policy-rc.d; \
+	else \
+		echo "nginx: no nginx, and installing it needs root and apt-get:" \
+			"the cluster test will skip" >&2; \
+	fi
+
+# Three replicas behind nginx on one machine, on a throwaway PostgreSQL: see README,
+# "Running several replicas". Ctrl-C stops everything.
+cluster: install postgres nginx
+	$(VPY) -m tests.support.cluster $(ARGS)
+
 # ----------------------------------------------------------------- test
 
-test: install shell-tools postgres
+test: install shell-tools postgres nginx
 	$(MAKE) --no-print-directory lint
 	$(PYTEST) $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory audit

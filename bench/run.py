@@ -28,6 +28,7 @@ from tests.support.postgres import Cluster, cluster
 
 from bench import observability, remote
 from bench.engine import branching_rows, conversion_rows, engine_rows, time_minimal
+from bench.replicas import replica_rows
 from bench.report import Row, machine, render, write_json
 from bench.shapes import Shape, chain, independent, layered
 from executor_server.app import tune_gc
@@ -351,7 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="default: %(default)s")
-    parser.add_argument("--only", choices=["engine", "grpc"], help="one half of the suite")
+    parser.add_argument(
+        "--only", choices=["engine", "grpc", "replicas"], help="one part of the suite"
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -412,6 +415,21 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         rows += grpc_rows + obs_rows
+    if args.only in (None, "replicas"):
+        progress("replicas on PostgreSQL: one, one behind nginx, three behind nginx; takeover")
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-replicas-") as tmp,
+            contextlib.ExitStack() as stack,
+        ):
+            postgres = _postgres(stack)
+            if postgres is not None:
+                try:
+                    replica_figures, raw["replicas"] = asyncio.run(
+                        replica_rows(sizes, Path(tmp), postgres)
+                    )
+                    rows += replica_figures
+                except LookupError as exc:  # no nginx
+                    print(f"bench: no replica figures: {exc}", file=sys.stderr)
     rows += durability_rows(rows)
     if args.profile:
         from bench.profile import profile_engine, profile_server  # only when asked

@@ -13,7 +13,13 @@ from tests.test_store_contract import event, record
 
 from executor_server.domain.status import EventType, ExecutionStatus
 from executor_server.store.postgres import SCHEMA_VERSION, PostgresStore
-from executor_server.store.protocol import Appended, LeaseLost, SharedStore, StoreError
+from executor_server.store.protocol import (
+    Appended,
+    LeaseLost,
+    SharedStore,
+    StoreError,
+    WorkOffered,
+)
 
 PLAN_ID = "00000000-0000-4000-8000-000000000001"
 LONG_LEASE = 60.0  # longer than any test: only the test ages a heartbeat
@@ -246,22 +252,33 @@ async def test_listeners_hear_every_append_as_a_sequence_number(
 ) -> None:
     a, b = replicas
     other = "00000000-0000-4000-8000-000000000002"
+    created = "00000000-0000-4000-8000-000000000003"
     async with b.listen() as heard:
         await a.create_execution(record())
         await a.create_execution(record(other))
+        await a.create_execution(record(created), [event(1, plan_id=created)])
+        await a.enqueue_execution(record("00000000-0000-4000-8000-000000000004"))
         await a.append_events(PLAN_ID, [event(1), event(2)])
         await asyncio.gather(
             a.append_events(PLAN_ID, [event(3)]),
             a.append_events(other, [event(1, plan_id=other)]),
         )
         got: list[Appended] = []
+        offered: list[WorkOffered] = []
         async with asyncio.timeout(10):
             async for notice in heard:
+                if isinstance(notice, WorkOffered):
+                    offered.append(notice)
+                    continue
+                assert isinstance(notice, Appended)
                 got.append(notice)
                 # Sent in the append's commit: what it announces is readable at once.
                 stored = await b.read_events(notice.plan_id, notice.last_sequence - 1, 1)
                 assert [e.sequence for e in stored] == [notice.last_sequence]
-                if len(got) == 3:
+                if len(got) == 4:
                     break
-    assert got[0] == Appended(PLAN_ID, 2)
-    assert sorted(got[1:], key=lambda n: n.plan_id) == [Appended(PLAN_ID, 3), Appended(other, 1)]
+    # A new execution's first events are announced too (not an empty journal's), and a
+    # queued execution offers work to every replica.
+    assert got[:2] == [Appended(created, 1), Appended(PLAN_ID, 2)]
+    assert sorted(got[2:], key=lambda n: n.plan_id) == [Appended(PLAN_ID, 3), Appended(other, 1)]
+    assert offered == [WorkOffered()]

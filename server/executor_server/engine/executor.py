@@ -1,6 +1,13 @@
 """The Executor: the engine's public face. It validates and admits plans, owns the tasks
 that run them, applies control requests, and serves status and events.
 
+On a shared store (PostgreSQL) it is one replica of several. It runs the executions it
+owns and keeps claiming more while it has room: executions queued by full replicas, those
+of replicas whose lease expired, and those handed over by replicas that are leaving, each
+continued by replaying its journal. It answers every call for any execution: status,
+history and watches from the store (following other replicas through notifications),
+control operations by forwarding them to the owner (engine/replicas.py).
+
 Raises the RequestError subclasses of `domain.errors`; rpc/ maps each to a gRPC status.
 """
 
@@ -8,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import shutil
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -69,6 +77,15 @@ from executor_server.engine.machine import (
     step_refusal,
 )
 from executor_server.engine.program import Program, build_program
+from executor_server.engine.replicas import (
+    FORWARDED,
+    Moved,
+    Wakeups,
+    decode_answer,
+    encode_answer,
+    forwarded,
+    wait_for,
+)
 from executor_server.engine.runner import Runner
 from executor_server.engine.secrets import Secrets
 from executor_server.engine.state import ExecutionState
@@ -86,11 +103,17 @@ from executor_server.engine.waits import Gate, SignalWait
 from executor_server.observability import NULL_OBSERVER, Observer
 from executor_server.store.memory import MemoryStore
 from executor_server.store.protocol import (
+    Appended,
+    CommandAnswered,
+    CommandSent,
     DuplicateExecution,
     ExecutionQuery,
     ExecutionRecord,
     ExecutionSummary,
+    SentCommand,
+    SharedStore,
     Store,
+    WorkOffered,
 )
 from executor_server.tools.registry import ToolRegistry
 
@@ -101,6 +124,15 @@ RECENT_JOURNALS = 32  # journals of ended executions kept for watchers that lag 
 #: How long cancel waits for running attempts to stop before it answers STILL_WINDING_DOWN
 #: (the machine gives up on them after STOP_GRACE_SECONDS and records them stopped).
 CANCEL_WAIT_SECONDS = 10.0
+#: How often a replica reads again what it follows in the store when no notification came
+#: (one may be lost when the listening connection breaks): a fallback, not the way it
+#: learns of changes.
+FALLBACK_POLL_SECONDS = 5.0
+#: How long a control request looks for the replica that runs its execution (while one
+#: takes over from another) before it answers UNAVAILABLE.
+ROUTE_SECONDS = 30.0
+#: How many times a replica takes back an execution whose run crashed.
+CRASH_RETRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +179,27 @@ class Executor:
         self._ended: OrderedDict[str, Journal] = OrderedDict()
         self._runs: set[asyncio.Task[Any]] = set()
         self._closing = False
+        # The run task of each execution here (a replica stops those it loses).
+        self._executions: dict[str, asyncio.Task[Any]] = {}
+        # Replicas only: the store they share, and what they follow through it.
+        self._shared = store if isinstance(store, SharedStore) else None
+        self._dropped: set[str] = set()
+        self._crashes: Counter[str] = Counter()
+        self._appended = Wakeups()  # by plan id: the journal grew, on any replica
+        self._answered = Wakeups()  # by command id
+        self._work = asyncio.Event()  # work to claim, or room to claim it
+        self._commands = asyncio.Event()  # commands for this replica
 
     async def start(self) -> None:
-        """Resume unfinished executions and start purging expired ones."""
-        await self.recover()
+        """Resume unfinished executions (as a replica: claim what there is room for, and
+        go on claiming) and start purging expired ones."""
+        if self._shared is None:
+            await self.recover()
+        else:
+            await self._claim_work(self._shared)
+            self._spawn(self._listen(self._shared), "replica notifications")
+            self._spawn(self._replicate(self._shared), "replica claims")
+            self._spawn(self._serve_commands(self._shared), "replica commands")
         if self._retention is not None:
             # At most a tenth of the retention late, and never busier than once a second.
             period = min(max(self._retention.total_seconds() / 10, 1.0), 3600.0)
@@ -220,35 +269,44 @@ class Executor:
         """Continue every execution the store has unfinished; returns how many."""
         records = await self._store.unfinished_executions()
         for record in records:
-            events = await self._store.read_events(record.plan_id)
-            state = _folded(record, events)
-            try:
-                program = validate_plan(record.plan, record.options, self.tools)
-            except InvalidArgument as exc:  # valid when accepted: a tool it needs is gone
-                log.error(
-                    "execution not resumed",
-                    extra={"plan_id": record.plan_id, "error": exc.message},
-                )
-                observer = self._observer.execution(record.plan, state.status)  # observability
-                journal = Journal(self._store, record.plan_id, state.last_sequence, observer)
-                journal.append(abandon(state, exc.message))
-                await journal.flush()
-                journal.close()
-                continue
-            runner = self._runner_for(program, state)
-            try:
-                runner.handle(Recover())
-            except Exception:  # a bug of ours: keep serving the others, resume it next start
-                log.exception("execution not resumed", extra={"plan_id": record.plan_id})
-                continue
-            admitted: asyncio.Future[Runner | None] = asyncio.get_running_loop().create_future()
-            admitted.set_result(runner)
-            self._live[record.plan_id] = admitted
-            self._spawn(self._run(runner), f"execution {record.plan_id}")
-            log.info(
-                "execution resumed", extra={"plan_id": record.plan_id, "status": record.status.name}
-            )
+            await self._resume(record)
         return len(records)
+
+    async def _resume(self, record: ExecutionRecord) -> bool:
+        """Continue an unfinished execution from its journal (recovery is replay); False
+        when it cannot be (then it is logged)."""
+        events = await self._store.read_events(record.plan_id)
+        state = _folded(record, events)
+        try:
+            program = validate_plan(record.plan, record.options, self.tools)
+        except InvalidArgument as exc:  # valid when accepted: a tool it needs is gone
+            log.error(
+                "execution not resumed",
+                extra={"plan_id": record.plan_id, "error": exc.message},
+            )
+            observer = self._observer.execution(record.plan, state.status)  # observability
+            journal = Journal(self._store, record.plan_id, state.last_sequence, observer)
+            journal.append(abandon(state, exc.message))
+            try:
+                await journal.flush()
+            except Exception:  # another replica owns it now, or the store failed: theirs
+                log.exception("execution not abandoned", extra={"plan_id": record.plan_id})
+            journal.close()
+            return False
+        runner = self._runner_for(program, state)
+        try:
+            runner.handle(Recover())
+        except Exception:  # a bug of ours: keep serving the others, resume it next start
+            log.exception("execution not resumed", extra={"plan_id": record.plan_id})
+            return False
+        admitted: asyncio.Future[Runner | None] = asyncio.get_running_loop().create_future()
+        admitted.set_result(runner)
+        self._live[record.plan_id] = admitted
+        self._start_run(runner)
+        log.info(
+            "execution resumed", extra={"plan_id": record.plan_id, "status": record.status.name}
+        )
+        return True
 
     def _workspace(self, plan_id: str) -> Path:
         """The workspace directory of an execution: plan ids are UUIDs (checked where they
@@ -263,11 +321,32 @@ class Executor:
 
     async def close(self) -> None:
         """Stop every run without finishing it: the journal keeps them unfinished, so a
-        durable store resumes them on the next start."""
+        durable store resumes them on the next start (or another replica at once)."""
         self._closing = True
         for task in self._runs:
             task.cancel()
         await asyncio.gather(*self._runs, return_exceptions=True)
+
+    async def hand_over(self) -> None:
+        """As a replica that is leaving (on a store of one server: nothing): take no more
+        work, stop every execution here and release its lease, so that other replicas
+        claim it now rather than when the lease expires. New plans are queued for them;
+        calls for any execution are still answered (forwarded to the new owner) until the
+        server stops."""
+        store = self._shared
+        if store is None:
+            return
+        self._closing = True
+        tasks = list(self._executions.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await store.release()
+        except Exception:  # their leases expire instead
+            log.exception("handing executions over failed")
+        else:
+            log.info("executions handed over", extra={"count": len(tasks)})
 
     def _check_secrets(self, steps: Sequence[ActionStep], field: str) -> None:
         """Raises InvalidArgument naming each secret a step refers to that the server does
@@ -313,22 +392,76 @@ class Executor:
     def _finished(self, runner: Runner) -> None:
         """The machine has ended and its journal is stored: the id is free again."""
         plan_id = runner.plan_id
+        was_full = len(self._live) >= self._max_active
         self._release(runner)
+        if self._shared is not None:
+            # Its lease no longer matters (a rollback acquires it again).
+            self._shared.forget([plan_id])
+            self._crashes.pop(plan_id, None)
+            self._executions.pop(plan_id, None)
+            if was_full:  # executions may be queued for the room this one leaves
+                self._work.set()
         # Watchers still catching up read the tail from memory, not from the store.
         self._ended[plan_id] = runner.journal
         self._ended.move_to_end(plan_id)
         if len(self._ended) > RECENT_JOURNALS:
             self._ended.popitem(last=False)
 
+    def _start_run(self, runner: Runner) -> None:
+        plan_id = runner.plan_id
+        self._executions[plan_id] = self._spawn(self._run(runner), f"execution {plan_id}")
+
     async def _run(self, runner: Runner) -> None:
+        plan_id = runner.plan_id
         try:
             await runner.run()
         except asyncio.CancelledError:
             raise
         except Exception:  # left unfinished in the journal: the next start resumes it
-            log.exception("execution crashed", extra={"plan_id": runner.plan_id})
+            if runner.lost is not None:  # nothing was written: the new owner carries on
+                log.warning(
+                    "execution dropped: another replica owns it now",
+                    extra={
+                        "plan_id": plan_id,
+                        "owner": runner.lost.owner,
+                        "epoch": runner.lost.current,
+                    },
+                )
+            else:
+                log.exception("execution crashed", extra={"plan_id": plan_id})
+                self._retry_crashed(plan_id)
         finally:
             self._release(runner)
+            if self._executions.get(plan_id) is asyncio.current_task():
+                del self._executions[plan_id]
+            if plan_id in self._dropped:
+                self._dropped.discard(plan_id)
+                if self._shared is not None:
+                    self._shared.forget([plan_id])  # stopped: `claim` may take it back
+                self._work.set()
+
+    def _retry_crashed(self, plan_id: str) -> None:
+        """As a replica, continue a crashed execution from its journal again (a store that
+        failed for a moment, say), a few times; after that it waits for the next start,
+        as on a single server."""
+        if self._shared is None:
+            return
+        self._crashes[plan_id] += 1
+        if self._crashes[plan_id] > CRASH_RETRIES:
+            log.error("execution left until the next start", extra={"plan_id": plan_id})
+            return
+        self._shared.forget([plan_id])  # `claim` takes it back
+        self._work.set()
+
+    def _drop(self, plan_id: str, why: str) -> None:
+        """Stop running an execution this replica may no longer own: its attempts are
+        cancelled and nothing more is journaled for it here."""
+        task = self._executions.get(plan_id)
+        if task is None or task.done() or plan_id in self._dropped:
+            return
+        self._dropped.add(plan_id)
+        task.cancel()
+        log.warning("execution dropped: " + why, extra={"plan_id": plan_id})
 
     def _release(self, runner: Runner) -> None:
         """Free the plan id, if `runner` still holds it."""
@@ -379,7 +512,8 @@ class Executor:
 
         Raises InvalidArgument, AlreadyExists, ResourceExhausted, Unavailable.
         """
-        self._check_open()
+        if self._shared is None:
+            self._check_open()  # a leaving replica queues plans for the others instead
         if carries_schemas(plan.steps):
             program = await asyncio.to_thread(validate_plan, plan, options, self.tools)
         else:
@@ -389,11 +523,16 @@ class Executor:
             entry = self._live.get(plan.id)
             ours = entry is None
             if entry is None:
-                if len(self._live) >= self._max_active:
+                full = len(self._live) >= self._max_active
+                if self._shared is not None and (full or self._closing):
+                    # Journaled for whichever replica has room (it claims it at once).
+                    entry = self._claim(plan.id, self._enqueue(self._shared, program, by))
+                elif full:
                     raise ResourceExhausted(
                         f"the server is running {len(self._live)} executions, its limit"
                     )
-                entry = self._claim(plan.id, self._admit(program, by))
+                else:
+                    entry = self._claim(plan.id, self._admit(program, by))
             try:
                 runner = await asyncio.shield(entry)
                 break
@@ -406,14 +545,22 @@ class Executor:
                 # awaiting a finished task does not yield): take it out now.
                 if self._live.get(plan.id) is entry:
                     del self._live[plan.id]
-        if runner is None:  # it ran before and has finished
-            return await self._stored_result(plan.id)
-        if runner.program is not program and not (
-            runner.program.plan == plan and runner.program.options == options
+        if runner is not None and (
+            runner.program is not program
+            and not (runner.program.plan == plan and runner.program.options == options)
         ):
             raise AlreadyExists(plan.id)
-        if not detach:
-            await runner.request(AwaitEnd)
+        if runner is not None and not detach:
+            try:
+                await runner.request(AwaitEnd)
+            except Unavailable:
+                if self._shared is None:
+                    raise
+                runner = None  # stopped here (lease lost, leaving): it goes on elsewhere
+        if runner is None:  # it runs on another replica, or ran before and has finished
+            if not detach:
+                await self._ended_anywhere(plan.id)
+            return await self._stored_result(plan.id)
         return await self._result(runner)
 
     async def _admit(self, program: Program, by: str = "") -> Runner | None:
@@ -435,14 +582,43 @@ class Executor:
                 raise AlreadyExists(plan.id) from None
             return None
         # Stored but not started when the server began closing meanwhile: the next start
-        # finds it unfinished and runs it.
+        # finds it unfinished and runs it (another replica, at once).
+        if self._closing and self._shared is not None:
+            runner.journal.close()
+            await self._shared.release([plan.id])
+            return None
         self._check_open()
-        self._spawn(self._run(runner), f"execution {plan.id}")
+        self._start_run(runner)
         return runner
+
+    async def _enqueue(self, store: SharedStore, program: Program, by: str) -> None:
+        """Store a new execution, accepted, for any replica to claim and start.
+
+        Raises AlreadyExists when the id is taken by other content.
+        """
+        plan, options = program.plan, program.options
+        record = ExecutionRecord(plan, options, time.time())
+        state = ExecutionState(plan, record.create_time)
+        # The first event a start journals (PENDING, accepted, by whom), alone: the
+        # replica that claims it replays it and its Recover starts the run.
+        machine = Machine(program, state, secrets=self.secrets, limits=self.limits)
+        accepted = machine.handle(Start(by)).events[:1]
+        try:
+            await store.enqueue_execution(record, accepted)
+        except DuplicateExecution as dup:
+            if not dup.existing.submitted_as(plan, options):
+                raise AlreadyExists(plan.id) from None
+            return
+        log.info("execution queued", extra={"plan_id": plan.id})
 
     async def _result(self, runner: Runner) -> ExecutionResult:
         # Report only what is journaled: nothing a crash could take back.
-        await runner.settled()
+        try:
+            await runner.settled()
+        except Unavailable:
+            if self._shared is None:
+                raise
+            return await self._stored_result(runner.plan_id)  # it goes on elsewhere
         return runner.machine.state.snapshot(time.time())
 
     async def _stored_result(self, plan_id: str) -> ExecutionResult:
@@ -468,25 +644,36 @@ class Executor:
         holds: ExecutionStatus | None = None,
     ) -> ExecutionStatus:
         """Send a request to the live execution. One that is not live has ended: only a
-        request whose effect already `holds` succeeds. Raises NotFound, FailedPrecondition."""
+        request whose effect already `holds` succeeds. Raises NotFound, FailedPrecondition,
+        Moved (a replica that does not run it)."""
         runner = await self._runner(plan_id)
         if runner is not None:
-            return await runner.request(command)
+            try:
+                return await runner.request(command)
+            except Unavailable:
+                if self._shared is None:
+                    raise
+                raise Moved(plan_id) from None  # stopped here: it goes on elsewhere
         record = await self._store.get_execution(plan_id)
         if record is None:
             raise NotFound(plan_id)
+        if self._shared is not None and not record.status.is_terminal:
+            raise Moved(plan_id)  # live on another replica
         if record.status is holds:
             return record.status
         raise _refused(operation, plan_id, record.status)
 
+    @forwarded
     async def pause(self, plan_id: str, *, by: str = "") -> ExecutionStatus:
         """Raises NotFound, FailedPrecondition (not running)."""
         return await self._control(plan_id, partial(Pause, by=by), "pause", ExecutionStatus.PAUSED)
 
+    @forwarded
     async def resume(self, plan_id: str, *, by: str = "") -> ExecutionStatus:
         """Raises NotFound, FailedPrecondition (not paused)."""
         return await self._control(plan_id, partial(Resume, by=by), "resume")
 
+    @forwarded
     async def cancel(self, plan_id: str, reason: str = "", *, by: str = "") -> ExecutionStatus:
         """Cancel, and answer once it is cancelled: running attempts are cancelled and get
         STOP_GRACE_SECONDS to stop before they are recorded as stopped anyway.
@@ -512,6 +699,7 @@ class Executor:
                 status=runner.status if runner is not None else ExecutionStatus.CANCELLED,
             ) from None
 
+    @forwarded
     async def rollback(
         self, plan_id: str, *, detach: bool = False, by: str = ""
     ) -> ExecutionStatus:
@@ -522,10 +710,17 @@ class Executor:
         while True:
             runner = await self._runner(plan_id)
             if runner is not None:
-                return await runner.request(command)
+                try:
+                    return await runner.request(command)
+                except Unavailable:
+                    if self._shared is None:
+                        raise
+                    raise Moved(plan_id) from None
             record = await self._store.get_execution(plan_id)
             if record is None:
                 raise NotFound(plan_id)
+            if self._shared is not None and not record.status.is_terminal:
+                raise Moved(plan_id)
             if record.status is ExecutionStatus.ROLLED_BACK:
                 return record.status
             if record.status not in _ROLLBACKABLE:
@@ -545,18 +740,42 @@ class Executor:
         """Run a FAILED or CANCELLED execution again from where it stopped: its FAILED,
         CANCELLED and SKIPPED steps run again, COMPLETED ones keep their outputs; `limits`
         replace its resource limits (what it used still counts). Waits for its end unless
-        `detach`. Raises NotFound, FailedPrecondition, InvalidArgument, Unavailable."""
+        `detach`, and answers with its result.
+
+        Raises NotFound, FailedPrecondition, InvalidArgument, Unavailable (Moved)."""
         if limits is not None:
             validate_limits(limits, "resource_limits")
-        command = partial(Retry, detach=detach, by=by, limits=limits)
+        as_json = limits.model_dump(mode="json") if limits is not None else None
+        await self.rerun(plan_id, detach=detach, limits=as_json, by=by)
+        return await self.get_status(plan_id)
+
+    @forwarded
+    async def rerun(
+        self,
+        plan_id: str,
+        *,
+        detach: bool = False,
+        limits: dict[str, Any] | None = None,
+        by: str = "",
+    ) -> ExecutionStatus:
+        """`retry` where the execution runs (`limits` as JSON). Raises what `retry` raises,
+        or Moved."""
+        replaced = ResourceLimits.model_validate(limits) if limits is not None else None
+        command = partial(Retry, detach=detach, by=by, limits=replaced)
         while True:
             runner = await self._runner(plan_id)
             if runner is not None:
-                await runner.request(command)
-                return await self._result(runner)
+                try:
+                    return await runner.request(command)
+                except Unavailable:
+                    if self._shared is None:
+                        raise
+                    raise Moved(plan_id) from None  # stopped here: it goes on elsewhere
             record = await self._store.get_execution(plan_id)
             if record is None:
                 raise NotFound(plan_id)
+            if self._shared is not None and not record.status.is_terminal:
+                raise Moved(plan_id)  # live on another replica
             if record.status not in _RETRYABLE:
                 raise _refused("retry", plan_id, record.status)
             if plan_id not in self._live:  # else someone revived it meanwhile: join them
@@ -565,8 +784,9 @@ class Executor:
                 runner = await asyncio.shield(revived)
                 if runner is not None:
                     if not detach:
-                        await runner.request(AwaitEnd)
-                    return await self._result(runner)
+                        return await runner.request(AwaitEnd)
+                    await runner.settled()
+                    return runner.status
 
     async def _revive(
         self,
@@ -575,14 +795,20 @@ class Executor:
         *,
         retry: Callable[[int], Command] | None = None,
     ) -> Runner | None:
-        """Bring a finished execution back to life, rolling back (or retrying)."""
+        """Bring a finished execution back to life, rolling back (or retrying). Raises
+        Moved when another replica revived it first."""
+        if self._shared is not None:
+            acquired = await self._shared.acquire(record.plan_id)
+            if acquired is None:
+                raise Moved(record.plan_id)
+            record = acquired
         state = _folded(record, await self._store.read_events(record.plan_id))
         program = validate_plan(record.plan, record.options, self.tools)
         runner = self._runner_for(program, state)
         runner.handle(Recover())
         # Before it runs, so that it cannot end first.
         runner.handle(retry(0) if retry is not None else Rollback(by=by))
-        self._spawn(self._run(runner), f"execution {record.plan_id}")
+        self._start_run(runner)
         return runner
 
     # ------------------------------------------------------------------ waiting steps
@@ -610,6 +836,37 @@ class Executor:
                 [FieldViolation("comment", f"longer than {MAX_COMMENT_CHARS} characters")],
                 reason="INVALID_REQUEST",
             )
+        await self.decide_gate(
+            plan_id, step, decision.name, arguments=arguments, comment=comment, by=by
+        )
+        runner = await self._runner(plan_id)
+        if runner is not None:  # here: the step as the decision left it
+            position = runner.program.index[step]
+            result = runner.machine.state.snapshot(time.time()).step_results[position]
+            return result, runner.program.plan.steps[position].parameters
+        # Decided where it runs (another replica), or it has ended since: from the journal.
+        record = await self._store.get_execution(plan_id)
+        if record is None:
+            raise NotFound(plan_id)
+        position = _position(record.plan, step)
+        state = _folded(record, await self._store.read_events(plan_id))
+        return state.snapshot(time.time()).step_results[position], record.plan.steps[
+            position
+        ].parameters
+
+    @forwarded
+    async def decide_gate(
+        self,
+        plan_id: str,
+        step: str,
+        decision: str,
+        *,
+        arguments: Mapping[str, Any] | None = None,
+        comment: str = "",
+        by: str = "",
+    ) -> ExecutionStatus:
+        """`approve` where the execution runs: `decision` is an ApprovalDecision's name.
+        Raises what `approve` raises, or Moved."""
         runner = await self._runner(plan_id)
         if runner is None:
             raise await self._decision_refused(plan_id, step)
@@ -619,9 +876,10 @@ class Executor:
             raise StepNotFound(plan_id, step)
         position = found
         gate = program.waits[position]
+        choice = ApprovalDecision[decision]
         if arguments is not None and isinstance(gate, Gate):
             violation = None
-            if decision is not ApprovalDecision.APPROVE:
+            if choice is not ApprovalDecision.APPROVE:
                 violation = "only an approval may replace the arguments"
             elif not gate.allow_edit:
                 violation = "this step's gate does not allow editing (approval.allow_edit)"
@@ -632,18 +890,21 @@ class Executor:
             tool = program.tools[position]
             assert tool is not None  # a gate guards a tool call
             validate_edited_arguments(tool, arguments, self.limits.max_argument_bytes)
-        await runner.request(
-            partial(
-                Approve,
-                step=position,
-                decision=decision,
-                arguments=freeze(arguments) if arguments is not None else None,
-                comment=comment,
-                by=by,
+        try:
+            return await runner.request(
+                partial(
+                    Approve,
+                    step=position,
+                    decision=choice,
+                    arguments=freeze(arguments) if arguments is not None else None,
+                    comment=comment,
+                    by=by,
+                )
             )
-        )
-        result = runner.machine.state.snapshot(time.time()).step_results[position]
-        return result, program.plan.steps[position].parameters
+        except Unavailable:
+            if self._shared is None:
+                raise
+            raise Moved(plan_id) from None  # stopped here: it goes on elsewhere
 
     async def _decision_refused(self, plan_id: str, step: str) -> RequestError:
         """Why a decision for an execution that is not live (it has ended) is refused,
@@ -651,10 +912,13 @@ class Executor:
         record = await self._store.get_execution(plan_id)
         if record is None:
             return NotFound(plan_id)
+        if self._shared is not None and not record.status.is_terminal:
+            return Moved(plan_id)  # live on another replica
         position = _position(record.plan, step)
         state = _folded(record, await self._store.read_events(plan_id))
         return _refused_step(state, position, record.plan.steps[position].approval is None)
 
+    @forwarded
     async def signal(
         self, plan_id: str, name: str, payload: Any, *, by: str = ""
     ) -> ExecutionStatus:
@@ -675,6 +939,8 @@ class Executor:
                 for s in record.plan.steps
             ):
                 raise _unknown_signal(name)
+            if self._shared is not None and not record.status.is_terminal:
+                raise Moved(plan_id)  # live on another replica
             raise _refused("signal", plan_id, record.status)
         position = runner.program.signals.get(name)
         if position is None:
@@ -682,7 +948,14 @@ class Executor:
         wait = runner.program.waits[position]
         assert isinstance(wait, SignalWait)
         validate_signal_payload(wait, payload, self.limits.max_output_bytes)
-        return await runner.request(partial(Signal, step=position, payload=freeze(payload), by=by))
+        try:
+            return await runner.request(
+                partial(Signal, step=position, payload=freeze(payload), by=by)
+            )
+        except Unavailable:
+            if self._shared is None:
+                raise
+            raise Moved(plan_id) from None
 
     def list_approvals(
         self, plan_id: str = "", after: tuple[float, str, int] | None = None, limit: int = 50
@@ -738,26 +1011,234 @@ class Executor:
 
     async def watch(self, plan_id: str, after_sequence: int = 0) -> AsyncIterator[list[Event]]:
         """Batches of events after `after_sequence`: first the journal, then live ones as
-        they are stored; ends after the execution's last event. Raises NotFound."""
+        they are stored (by whichever replica runs it); ends after the execution's last
+        event. Raises NotFound."""
         if plan_id not in self._live and await self._store.get_execution(plan_id) is None:
             raise NotFound(plan_id)
         return self._follow(plan_id, after_sequence)
 
     async def _follow(self, plan_id: str, after: int) -> AsyncIterator[list[Event]]:
+        with self._appended.watch(plan_id) as appended:
+            while True:
+                appended.clear()  # before reading: what is appended later wakes us
+                runner = await self._runner(plan_id)
+                journal = runner.journal if runner is not None else self._ended.get(plan_id)
+                if journal is not None:
+                    events = await journal.read(after, WATCH_BATCH)
+                else:
+                    events = await self._store.read_events(plan_id, after, WATCH_BATCH)
+                if events:
+                    yield events
+                    after = events[-1].sequence
+                    continue
+                if runner is not None:
+                    await journal.published_after(after)  # type: ignore[union-attr]
+                    continue
+                if self._shared is None or await self._has_ended(plan_id, after):
+                    return  # every event it will ever have is stored, and has been sent
+                await wait_for(appended, FALLBACK_POLL_SECONDS)  # another replica runs it
+
+    async def _has_ended(self, plan_id: str, after: int) -> bool:
+        """Whether a watcher that has seen up to `after` has seen everything: the
+        execution is gone or terminal, and nothing came after `after`. (The status is
+        stored with the events that set it, so once it is terminal, so is the journal.)"""
+        record = await self._store.get_execution(plan_id)
+        if record is not None and not record.status.is_terminal:
+            return False
+        return not await self._store.read_events(plan_id, after, 1)
+
+    async def _ended_anywhere(self, plan_id: str) -> None:
+        """Wait until the execution is terminal, wherever it runs. Raises NotFound."""
+        with self._appended.watch(plan_id) as appended:
+            while True:
+                appended.clear()
+                record = await self._store.get_execution(plan_id)
+                if record is None:
+                    raise NotFound(plan_id)
+                if record.status.is_terminal:
+                    return
+                await wait_for(appended, FALLBACK_POLL_SECONDS)
+
+    # ------------------------------------------------------------------ replicas
+
+    async def _route(
+        self, operation: str, plan_id: str, arguments: dict[str, Any]
+    ) -> ExecutionStatus:
+        """Apply a `forwarded` operation where the execution runs: here when this replica
+        runs it or nobody live does (it then claims it), else at its owner's. Raises what
+        the operation raises, or Moved when no replica took it in ROUTE_SECONDS."""
+        method = FORWARDED[operation]
+        store = self._shared
+        if store is None:
+            return await method(self, plan_id, **arguments)
+        pause, give_up = 0.02, time.monotonic() + ROUTE_SECONDS
         while True:
-            runner = await self._runner(plan_id)
-            journal = runner.journal if runner is not None else self._ended.get(plan_id)
-            if journal is not None:
-                events = await journal.read(after, WATCH_BATCH)
-            else:
-                events = await self._store.read_events(plan_id, after, WATCH_BATCH)
-            if events:
-                yield events
-                after = events[-1].sequence
+            try:
+                if plan_id in self._live:
+                    return await method(self, plan_id, **arguments)
+                lease = await store.lease(plan_id)
+                if lease is None:
+                    raise NotFound(plan_id)
+                if lease.live and lease.owner is not None and lease.owner != store.replica_id:
+                    answer = await self._forward(store, lease.owner, operation, plan_id, arguments)
+                    if answer is not None:
+                        return decode_answer(answer, plan_id)
+                elif await self._take(store, plan_id):
+                    return await method(self, plan_id, **arguments)
+            except Moved:
+                if time.monotonic() > give_up:
+                    raise
+            # Between owners: the one that had it lost it, or is leaving.
+            if time.monotonic() > give_up:
+                raise Moved(plan_id)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+    async def _take(self, store: SharedStore, plan_id: str) -> bool:
+        """Make an execution that no live replica runs live here; False when another
+        replica was quicker. A finished one stays as it is (a rollback revives it)."""
+        record = await store.get_execution(plan_id)
+        if record is None:
+            raise NotFound(plan_id)
+        if record.status.is_terminal or plan_id in self._live:
+            return True
+        if self._closing:  # leaving: another replica claims it
+            return False
+        acquired = await store.acquire(plan_id)
+        if acquired is None:
+            return False
+        if acquired.status.is_terminal:  # it ended meanwhile
+            store.forget([plan_id])
+            return True
+        return await self._resume(acquired)
+
+    async def _forward(
+        self,
+        store: SharedStore,
+        owner: str,
+        operation: str,
+        plan_id: str,
+        arguments: dict[str, Any],
+    ) -> str | None:
+        """Send the operation to `owner` and wait for its answer (JSON text); None when
+        the owner went away before it answered (the caller asks again who owns it)."""
+        command_id = await store.send_command(plan_id, owner, operation, json.dumps(arguments))
+        with self._answered.watch(command_id) as answered:
+            try:
+                while True:
+                    answered.clear()
+                    answer = await store.command_answer(command_id)
+                    if answer is not None:
+                        return answer
+                    await wait_for(answered, store.lease_seconds / 4)
+                    lease = await store.lease(plan_id)
+                    if lease is None or not lease.live or lease.owner != owner:
+                        answer = await store.command_answer(command_id)
+                        if answer is None:
+                            await store.withdraw_command(command_id)
+                        return answer
+            except BaseException:
+                with contextlib.suppress(Exception):  # the caller went away: take it back
+                    await asyncio.shield(store.withdraw_command(command_id))
+                raise
+
+    async def _serve_commands(self, store: SharedStore) -> None:
+        """Apply the operations other replicas forward to this one, each in its own task
+        (a rollback that waits for its end holds back nothing else)."""
+        while True:
+            self._commands.clear()
+            try:
+                for command in await store.take_commands():
+                    self._spawn(self._apply(store, command), f"command {command.command_id}")
+            except Exception:
+                log.exception("reading forwarded commands failed")
+            await wait_for(self._commands, FALLBACK_POLL_SECONDS)
+
+    async def _apply(self, store: SharedStore, command: SentCommand) -> None:
+        outcome: ExecutionStatus | RequestError
+        method = FORWARDED.get(command.operation)
+        try:
+            if method is None:  # from a newer replica, during a rolling upgrade
+                raise Unavailable(
+                    f"replica {store.replica_id} runs the execution and does not know "
+                    f"{command.operation!r} yet: upgrade it"
+                )
+            arguments = json.loads(command.arguments)
+            outcome = await method(self, command.plan_id, **arguments)
+        except RequestError as exc:
+            outcome = exc
+        except Exception:
+            log.exception(
+                "forwarded command failed",
+                extra={"plan_id": command.plan_id, "operation": command.operation},
+            )
+            outcome = Unavailable("the replica running the execution failed the request")
+        try:
+            await store.answer_command(command.command_id, encode_answer(outcome))
+        except Exception:  # the sender asks again once it sees nobody answer
+            log.exception("answering a forwarded command failed")
+
+    async def _listen(self, store: SharedStore) -> None:
+        """Turn the store's notifications into wake-ups; listen again when the connection
+        breaks (and have everyone read again: notifications were lost meanwhile)."""
+        while True:
+            try:
+                async with store.listen() as notifications:
+                    self._appended.wake_all()
+                    self._work.set()
+                    self._commands.set()
+                    async for notification in notifications:
+                        match notification:
+                            case Appended(plan_id):
+                                self._appended.wake(plan_id)
+                            case WorkOffered():
+                                self._work.set()
+                            case CommandSent(target) if target == store.replica_id:
+                                self._commands.set()
+                            case CommandAnswered(command_id):
+                                self._answered.wake(command_id)
+            except Exception as exc:
+                log.warning("listening to other replicas failed", extra={"error": str(exc)})
+            self._appended.wake_all()
+            await asyncio.sleep(1.0)
+
+    async def _replicate(self, store: SharedStore) -> None:
+        """Keep what this replica runs its own, and claim work while there is room: every
+        lease/4 (a dead replica's leases expire unannounced), and at once when work is
+        offered or room is made."""
+        period = store.lease_seconds / 4
+        while True:
+            self._work.clear()
+            try:
+                self._drop_lost(store)
+                await self._claim_work(store)
+            except Exception:
+                log.exception("claiming work failed")
+            await wait_for(self._work, period)
+
+    def _drop_lost(self, store: SharedStore) -> None:
+        """Stop the executions whose lease this replica lost (another took them while it
+        was paused or cut off), or may have lost (no heartbeat landed for a lease)."""
+        if time.monotonic() > store.leases_sure_until:
+            for plan_id in list(self._executions):
+                self._drop(plan_id, "no heartbeat landed for a lease, another may own it")
+            return
+        held = store.held()
+        for plan_id in list(self._executions):
+            if plan_id not in held and plan_id not in self._dropped:
+                self._drop(plan_id, "another replica owns it now")
+
+    async def _claim_work(self, store: SharedStore) -> None:
+        if self._closing or time.monotonic() > store.leases_sure_until:
+            return
+        room = self._max_active - len(self._live)
+        if room <= 0:
+            return
+        for record in await store.claim(room):
+            if record.plan_id in self._live:  # still winding down from a drop
+                store.forget([record.plan_id])
                 continue
-            if runner is None:
-                return  # every event it will ever have is stored, and has been sent
-            await journal.published_after(after)  # type: ignore[union-attr]
+            await self._resume(record)
 
     # ------------------------------------------------------------------ one step
 

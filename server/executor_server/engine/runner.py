@@ -50,6 +50,7 @@ from executor_server.engine.metering import Metered
 from executor_server.engine.references import Template
 from executor_server.engine.secrets import declares_write_only, write_only_values
 from executor_server.observability import NULL_EXECUTION_OBSERVER, ExecutionObserver
+from executor_server.store.protocol import LeaseLost
 from executor_server.tools.protocol import CompensatingTool, Tool, ToolContext
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,8 @@ class Runner:
         self._hides: dict[int, bool] = {}  # by input schema: does it declare writeOnly?
         #: The machine has ended and all of its journal is stored: it takes no more requests.
         self.finished = False
+        #: Why the run stopped when another replica took the execution over.
+        self.lost: LeaseLost | None = None
 
     @property
     def plan_id(self) -> str:
@@ -478,7 +481,7 @@ class Runner:
         deferred, self._deferred = self._deferred, []
         for effect in deferred:
             self._start_attempt(effect)
-        flusher = group.create_task(self.journal.run_flusher())
+        flusher = group.create_task(self._flush())
         while True:
             await self._ended.wait()
             if self._crash is not None:
@@ -490,10 +493,22 @@ class Runner:
                 break
             self._ended.clear()
             self.journal.undrain()
-            flusher = group.create_task(self.journal.run_flusher())
+            flusher = group.create_task(self._flush())
         self.finished = True
         if self._on_finished is not None:
             self._on_finished(self)
+
+    async def _flush(self) -> None:
+        """The journal's flusher. A write that fails ends the run, since nothing more can be
+        journaled (LeaseLost: another replica owns the execution now): the outcomes of the
+        attempts that the group then cancels are not taken in."""
+        try:
+            await self.journal.run_flusher()
+        except BaseException as exc:
+            self._closing = True
+            if isinstance(exc, LeaseLost):
+                self.lost = exc
+            raise
 
 
 def _key(effect: StartAttempt) -> tuple[int, int, int, bool]:

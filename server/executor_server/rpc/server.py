@@ -142,8 +142,10 @@ class ExecutorServer:
     async def stop(self, *, drain_seconds: float = 0.0, grace_seconds: float = 5.0) -> None:
         """Report NOT_SERVING, give balancers `drain_seconds` to notice, refuse new plans,
         let calls in flight finish for `grace_seconds`, then stop the executions (a durable
-        store resumes them on the next start)."""
+        store resumes them on the next start). A replica hands its executions over to the
+        others at once, and queues new plans for them while it drains."""
         await self._health.enter_graceful_shutdown()
+        await self.executor.hand_over()
         if drain_seconds > 0:
             await asyncio.sleep(drain_seconds)
         self.executor.start_closing()

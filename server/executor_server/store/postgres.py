@@ -28,6 +28,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from executor_server.domain.errors import Unavailable
 from executor_server.domain.models import Event
 from executor_server.domain.status import EventType, ExecutionStatus
 from executor_server.store.codec import (
@@ -49,13 +51,18 @@ from executor_server.store.codec import (
 )
 from executor_server.store.protocol import (
     Appended,
+    CommandAnswered,
+    CommandSent,
     DuplicateExecution,
     ExecutionQuery,
     ExecutionRecord,
     ExecutionSummary,
     Lease,
     LeaseLost,
+    Notification,
+    SentCommand,
     StoreError,
+    WorkOffered,
 )
 
 __all__ = [
@@ -71,6 +78,12 @@ log = logging.getLogger(__name__)
 
 #: The NOTIFY channel of appends; payload "<plan_id> <last_sequence>".
 CHANNEL = "executor_events"
+#: Work to claim (an execution queued or handed over); no payload.
+WORK_CHANNEL = "executor_work"
+#: A command waits for a replica; payload its replica id.
+COMMAND_CHANNEL = "executor_commands"
+#: A command has its answer; payload the command's id.
+ANSWER_CHANNEL = "executor_answers"
 #: Serialises schema changes between replicas starting at once.
 _MIGRATION_LOCK = 0x45584543  # "EXEC"
 
@@ -109,6 +122,21 @@ MIGRATIONS: tuple[str, ...] = (
         started       timestamptz NOT NULL DEFAULT now(),
         heartbeat     timestamptz NOT NULL DEFAULT now()
     );
+    """,
+    # Control requests on their way to the replica that owns the execution; a row lives
+    # from the request until its sender has read the answer.
+    """
+    CREATE TABLE commands (
+        command_id bigserial PRIMARY KEY,
+        plan_id    text NOT NULL,
+        target     text NOT NULL,
+        operation  text NOT NULL,
+        arguments  text NOT NULL,
+        taken      boolean NOT NULL DEFAULT false,
+        answer     text,
+        created    timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX commands_waiting ON commands (target) WHERE NOT taken;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -151,6 +179,26 @@ WITH head AS (
     JOIN moved USING (plan_id)
 )
 SELECT moved.plan_id, pg_notify(%b, moved.plan_id || ' ' || moved.last) FROM moved
+"""
+
+
+# A new execution: its row, its first events and the notifications, in one statement; no
+# row comes back when the plan id is taken (then nothing is written).
+_CREATE = """
+WITH created AS (
+    INSERT INTO executions (plan_id, plan_name, create_time, status, end_time, step_count,
+                            plan, options, owner, epoch, last_sequence)
+    VALUES (%b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b)
+    ON CONFLICT (plan_id) DO NOTHING
+    RETURNING plan_id
+), written AS (
+    INSERT INTO events (plan_id, sequence, data, epoch)
+    SELECT created.plan_id, v.sequence, v.data, %b
+    FROM created, unnest(%b::bigint[], %b::text[]) AS v(sequence, data)
+)
+SELECT CASE WHEN %b::bigint > 0 THEN pg_notify(%b, created.plan_id || ' ' || %b::bigint) END,
+       CASE WHEN %b THEN pg_notify(%b, '') END
+FROM created
 """
 
 
@@ -204,6 +252,7 @@ class PostgresStore:
             url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True}
         )
         self._held: dict[str, int] = {}
+        self._heartbeat_sent = time.monotonic()  # of the last heartbeat that landed
         self._appends: asyncio.Queue[_Append | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -295,6 +344,7 @@ class PostgresStore:
                         f"{pid} on {host}, heartbeat {age:.1f} s ago): give this server another "
                         "--replica-id, or wait for that lease to expire"
                     )
+            self._heartbeat_sent = time.monotonic()
             await connection.execute(
                 "INSERT INTO replicas (replica_id, host, pid, lease_seconds) "
                 "VALUES (%s, %s, %s, %s) ON CONFLICT (replica_id) DO UPDATE SET "
@@ -336,6 +386,7 @@ class PostgresStore:
         """Prove this replica alive, and learn which held executions another replica took
         meanwhile (this one was paused or cut off past its lease): they are dropped from
         `held` and returned, so the caller stops running them before it tries to write."""
+        sent = time.monotonic()
         async with self._pool.connection() as connection:
             cursor = await connection.execute(
                 "UPDATE replicas SET heartbeat = now() WHERE replica_id = %s AND pid = %s",
@@ -346,13 +397,17 @@ class PostgresStore:
                     "this replica's registration was taken over; its leases are lost",
                     extra={"replica_id": self.replica_id},
                 )
+            else:
+                self._heartbeat_sent = sent
             if not self._held:
                 return []
             held = dict(self._held)
             cursor = await connection.execute(
+                # A held execution without a row is one being created (or a finished one
+                # deleted): not lost.
                 "SELECT h.plan_id FROM unnest(%s::text[], %s::bigint[]) AS h(plan_id, epoch) "
-                "LEFT JOIN executions e ON e.plan_id = h.plan_id "
-                "WHERE e.plan_id IS NULL OR e.owner IS DISTINCT FROM %s OR e.epoch <> h.epoch",
+                "JOIN executions e ON e.plan_id = h.plan_id "
+                "WHERE e.owner IS DISTINCT FROM %s OR e.epoch <> h.epoch",
                 (list(held), list(held.values()), self.replica_id),
             )
             lost = [plan_id for (plan_id,) in await cursor.fetchall()]
@@ -366,16 +421,25 @@ class PostgresStore:
     # ------------------------------------------------------------------ creating, owning
 
     async def create_execution(self, record: ExecutionRecord, events: Sequence[Event] = ()) -> None:
-        await self._insert(record, owner=self.replica_id, events=events)
+        # Held before the row exists: a claim of this replica's meanwhile must not take it.
         self._held[record.plan_id] = 1
+        try:
+            await self._insert(record, owner=self.replica_id, events=events)
+        except BaseException:
+            if self._held.get(record.plan_id) == 1:
+                del self._held[record.plan_id]
+            raise
 
-    async def enqueue_execution(self, record: ExecutionRecord) -> None:
-        await self._insert(record, owner=None)
+    async def enqueue_execution(
+        self, record: ExecutionRecord, events: Sequence[Event] = ()
+    ) -> None:
+        await self._insert(record, owner=None, events=events)
 
     async def _insert(
         self, record: ExecutionRecord, owner: str | None, events: Sequence[Event] = ()
     ) -> None:
-        """The record and its first events in one transaction."""
+        """The record and its first events in one statement (so one commit), which also
+        tells listeners of the first events and, for a queued one, of work to claim."""
         status, end_time = record.status, record.end_time
         latest = next(
             (e for e in reversed(events) if e.type is EventType.EXECUTION_STATUS_CHANGED), None
@@ -397,26 +461,23 @@ class PostgresStore:
             epoch,
             len(events),
         )
-        journal = [(record.plan_id, e.sequence, encode_event(e), epoch) for e in events]
-        if journal and journal[0][1] != 1:
-            raise ValueError(f"journal of {record.plan_id} starts at 1, got {journal[0][1]}")
+        if events and events[0].sequence != 1:
+            raise ValueError(f"journal of {record.plan_id} starts at 1, got {events[0].sequence}")
+        params = (
+            *row,
+            epoch,
+            [e.sequence for e in events],
+            [encode_event(e) for e in events],
+            len(events),
+            CHANNEL,
+            len(events),
+            owner is None,
+            WORK_CHANNEL,
+        )
         while True:
-            async with self._pool.connection() as connection, connection.transaction():
-                cursor = await connection.execute(
-                    "INSERT INTO executions (plan_id, plan_name, create_time, status, "
-                    "end_time, step_count, plan, options, owner, epoch, last_sequence) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (plan_id) DO NOTHING",
-                    row,
-                )
-                if cursor.rowcount == 1:
-                    if journal:
-                        async with connection.cursor() as insert:
-                            await insert.executemany(
-                                "INSERT INTO events (plan_id, sequence, data, epoch) "
-                                "VALUES (%s, %s, %s, %s)",
-                                journal,
-                            )
+            async with self._pool.connection() as connection:
+                cursor = await connection.execute(_CREATE, params, prepare=True)
+                if await cursor.fetchone() is not None:
                     return
             existing = await self.get_execution(record.plan_id)
             if existing is not None:
@@ -424,7 +485,7 @@ class PostgresStore:
             # Deleted between the two statements (a purge): the id is free again.
 
     async def claim(self, limit: int) -> list[ExecutionRecord]:
-        return await self._claim(limit, mine_too=False)
+        return await self._claim(limit)
 
     async def unfinished_executions(self) -> list[ExecutionRecord]:
         """The unfinished executions this replica owns, oldest first: those it holds, and
@@ -435,12 +496,38 @@ class PostgresStore:
             "AND status <> ALL(%s::smallint[])",
             (list(self._held), _TERMINAL),
         )
-        claimed = await self._claim(None, mine_too=True)
+        claimed = await self._claim(None)
         records = claimed + [_record(row) for row in held]
         return sorted(records, key=lambda r: (r.create_time, r.plan_id))
 
-    async def _claim(self, limit: int | None, *, mine_too: bool) -> list[ExecutionRecord]:
-        mine = "OR x.owner = %(me)s" if mine_too else ""
+    async def acquire(self, plan_id: str) -> ExecutionRecord | None:
+        if plan_id in self._held:
+            return await self.get_execution(plan_id)
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(
+                f"""
+                UPDATE executions e SET owner = %(me)s, epoch = e.epoch + 1
+                FROM (
+                    SELECT x.plan_id FROM executions x
+                    WHERE x.plan_id = %(plan_id)s
+                      AND (x.owner IS NULL OR x.owner <> ALL({_LIVE_REPLICAS})
+                           OR x.owner = %(me)s)
+                    FOR UPDATE OF x SKIP LOCKED
+                ) claimed
+                WHERE e.plan_id = claimed.plan_id
+                RETURNING e.plan_id, e.epoch, {_RECORD}
+                """,
+                {"me": self.replica_id, "plan_id": plan_id},
+            )
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        self._held[plan_id] = int(row[1])
+        return _record(row[2:])
+
+    async def _claim(self, limit: int | None) -> list[ExecutionRecord]:
+        # Rows owned under this replica's id that it does not hold are its own to take
+        # back: left by an earlier process under the same id, or dropped by this one.
         async with self._pool.connection() as connection:
             cursor = await connection.execute(
                 f"""
@@ -448,7 +535,8 @@ class PostgresStore:
                 FROM (
                     SELECT x.plan_id FROM executions x
                     WHERE x.status <> ALL(%(terminal)s::smallint[])
-                      AND (x.owner IS NULL OR x.owner <> ALL({_LIVE_REPLICAS}) {mine})
+                      AND (x.owner IS NULL OR x.owner <> ALL({_LIVE_REPLICAS})
+                           OR x.owner = %(me)s)
                       AND NOT x.plan_id = ANY(%(held)s::text[])
                     ORDER BY x.create_time, x.plan_id
                     LIMIT %(limit)s
@@ -470,7 +558,8 @@ class PostgresStore:
             self._held[row[0]] = int(row[1])
         if rows:
             log.info(
-                "executions claimed", extra={"replica_id": self.replica_id, "count": len(rows)}
+                "executions claimed",
+                extra={"replica_id": self.replica_id, "plan_ids": [row[0] for row in rows]},
             )
         return [_record(row[2:]) for row in rows]
 
@@ -478,46 +567,110 @@ class PostgresStore:
         chosen = list(self._held) if plan_ids is None else [p for p in plan_ids if p in self._held]
         if not chosen:
             return
-        async with self._pool.connection() as connection:
+        epochs = [self._held[p] for p in chosen]
+        self.forget(chosen)  # not run here any more, whether or not the release lands
+        async with self._pool.connection() as connection, connection.transaction():
             await connection.execute(
                 "UPDATE executions e SET owner = NULL FROM unnest(%s::text[], %s::bigint[]) "
                 "AS h(plan_id, epoch) WHERE e.plan_id = h.plan_id AND e.owner = %s "
                 "AND e.epoch = h.epoch",
-                (chosen, [self._held[p] for p in chosen], self.replica_id),
+                (chosen, epochs, self.replica_id),
             )
-        for plan_id in chosen:
-            del self._held[plan_id]
+            await connection.execute("SELECT pg_notify(%s, '')", (WORK_CHANNEL,))
+
+    def forget(self, plan_ids: Sequence[str]) -> None:
+        for plan_id in plan_ids:
+            self._held.pop(plan_id, None)
+
+    @property
+    def leases_sure_until(self) -> float:
+        return self._heartbeat_sent + self.lease_seconds
 
     async def lease(self, plan_id: str) -> Lease | None:
-        async with self._pool.connection() as connection:
-            cursor = await connection.execute(
-                f"SELECT x.owner, x.epoch, {_LIVE_OWNER} FROM executions x WHERE x.plan_id = %s",
-                (plan_id,),
-            )
-            row = await cursor.fetchone()
-        return None if row is None else Lease(plan_id, row[0], int(row[1]), bool(row[2]))
+        rows = await self._read(
+            f"SELECT x.owner, x.epoch, {_LIVE_OWNER} FROM executions x WHERE x.plan_id = %s",
+            (plan_id,),
+        )
+        if not rows:
+            return None
+        owner, epoch, live = rows[0]
+        return Lease(plan_id, owner, int(epoch), bool(live))
 
     def held(self) -> dict[str, int]:
         return dict(self._held)
 
     @contextlib.asynccontextmanager
-    async def listen(self) -> AsyncIterator[AsyncIterator[Appended]]:
+    async def listen(self) -> AsyncIterator[AsyncIterator[Notification]]:
         """A connection of its own (LISTEN holds it), closed with the context. If that
         connection breaks, iteration raises psycopg.OperationalError: notifications sent
         meanwhile are lost, so a listener reads the journals it follows again after
         listening anew."""
         connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
         try:
-            await connection.execute(f"LISTEN {CHANNEL}")
+            for channel in (CHANNEL, WORK_CHANNEL, COMMAND_CHANNEL, ANSWER_CHANNEL):
+                await connection.execute(f"LISTEN {channel}")
 
-            async def notifications() -> AsyncIterator[Appended]:
+            async def notifications() -> AsyncIterator[Notification]:
                 async for notify in connection.notifies():
-                    plan_id, _, last = notify.payload.partition(" ")
-                    yield Appended(plan_id, int(last))
+                    if notify.channel == CHANNEL:
+                        plan_id, _, last = notify.payload.partition(" ")
+                        yield Appended(plan_id, int(last))
+                    elif notify.channel == WORK_CHANNEL:
+                        yield WorkOffered()
+                    elif notify.channel == COMMAND_CHANNEL:
+                        yield CommandSent(notify.payload)
+                    elif notify.channel == ANSWER_CHANNEL:
+                        yield CommandAnswered(int(notify.payload))
 
             yield notifications()
         finally:
             await connection.close()
+
+    # ------------------------------------------------------------------ commands
+
+    async def send_command(self, plan_id: str, target: str, operation: str, arguments: str) -> int:
+        async with self._pool.connection() as connection, connection.transaction():
+            cursor = await connection.execute(
+                "INSERT INTO commands (plan_id, target, operation, arguments) "
+                "VALUES (%s, %s, %s, %s) RETURNING command_id",
+                (plan_id, target, operation, arguments),
+            )
+            row = await cursor.fetchone()
+            assert row is not None  # INSERT … RETURNING gives its row
+            await connection.execute("SELECT pg_notify(%s, %s)", (COMMAND_CHANNEL, target))
+        return int(row[0])
+
+    async def take_commands(self) -> list[SentCommand]:
+        # Rows whose sender went away before it read the answer would stay forever.
+        await self._read(
+            "DELETE FROM commands WHERE created < now() - interval '1 day' RETURNING 1", ()
+        )
+        rows = await self._read(
+            "UPDATE commands SET taken = true WHERE target = %s AND NOT taken "
+            "RETURNING command_id, plan_id, operation, arguments",
+            (self.replica_id,),
+        )
+        return [SentCommand(int(i), p, o, a) for i, p, o, a in sorted(rows)]
+
+    async def answer_command(self, command_id: int, answer: str) -> None:
+        async with self._pool.connection() as connection, connection.transaction():
+            await connection.execute(
+                "UPDATE commands SET answer = %s WHERE command_id = %s", (answer, command_id)
+            )
+            await connection.execute("SELECT pg_notify(%s, %s)", (ANSWER_CHANNEL, str(command_id)))
+
+    async def command_answer(self, command_id: int) -> str | None:
+        rows = await self._read(
+            "DELETE FROM commands WHERE command_id = %s AND answer IS NOT NULL RETURNING answer",
+            (command_id,),
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def withdraw_command(self, command_id: int) -> bool:
+        rows = await self._read(
+            "DELETE FROM commands WHERE command_id = %s AND NOT taken RETURNING 1", (command_id,)
+        )
+        return bool(rows)
 
     # ------------------------------------------------------------------ writing
 
@@ -697,9 +850,14 @@ class PostgresStore:
         return [plan_id for (plan_id,) in rows]
 
     async def _read(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-        async with self._pool.connection() as connection:
-            cursor = await connection.execute(sql, params)
-            return await cursor.fetchall()
+        """Raises Unavailable when the database cannot be reached: the caller may try
+        again (a restart or failover of PostgreSQL), unlike for a bug of ours."""
+        try:
+            async with self._pool.connection() as connection:
+                cursor = await connection.execute(sql, params)
+                return await cursor.fetchall()
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise Unavailable(f"the database is unreachable: {exc}") from exc
 
 
 def _record(row: Sequence[Any]) -> ExecutionRecord:

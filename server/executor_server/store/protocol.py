@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from executor_server.domain.models import ActionPlan, Event, ExecutionOptions
 from executor_server.domain.status import ExecutionStatus
@@ -127,6 +127,40 @@ class Appended:
     last_sequence: int
 
 
+@dataclass(frozen=True, slots=True)
+class WorkOffered:
+    """A notification that there is work to claim: an execution was queued, or handed over
+    by a replica that is leaving."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSent:
+    """A notification that a command waits for replica `target` (`take_commands`)."""
+
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandAnswered:
+    """A notification that command `command_id` has its answer (`command_answer`)."""
+
+    command_id: int
+
+
+Notification = Appended | WorkOffered | CommandSent | CommandAnswered
+
+
+@dataclass(frozen=True, slots=True)
+class SentCommand:
+    """A control request that travelled to the replica owning the execution: `operation`
+    and `arguments` (JSON text) as the sender gave them."""
+
+    command_id: int
+    plan_id: str
+    operation: str
+    arguments: str
+
+
 class Store(Protocol):
     #: Whether what is written survives the process. The engine waits for a write to
     #: land before it acts on it only when it does.
@@ -170,27 +204,48 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
 class SharedStore(Store, Protocol):
     """A store several replicas share. Each replica has an id and a heartbeat; each
     execution is owned by at most one replica through a lease with a fencing epoch, and
     `append_events` writes only under the epoch this replica holds, checked in the same
-    transaction (else LeaseLost). `create_execution` makes this replica the owner."""
+    transaction (else LeaseLost). `create_execution` makes this replica the owner.
+
+    `held()` is what this replica runs: a replica holds an execution from the moment it
+    creates or claims it until it releases or forgets it (or learns it lost it)."""
 
     replica_id: str
+    lease_seconds: float
 
-    async def enqueue_execution(self, record: ExecutionRecord) -> None:
-        """Persist a new execution owned by nobody yet, for any replica to `claim`.
-        Raises DuplicateExecution if the plan id exists."""
+    async def enqueue_execution(
+        self, record: ExecutionRecord, events: Sequence[Event] = ()
+    ) -> None:
+        """Persist a new execution (and its first events) owned by nobody yet, for any
+        replica to `claim`; replicas hear WorkOffered. Raises DuplicateExecution if the
+        plan id exists."""
         ...
 
     async def claim(self, limit: int) -> list[ExecutionRecord]:
-        """Take over up to `limit` unfinished executions that nobody owns or whose owner's
-        heartbeat expired (oldest first; rows other replicas are claiming are skipped), each
-        under a new epoch. The caller replays their journals and continues them."""
+        """Take over up to `limit` unfinished executions that nobody live owns (unowned,
+        their owner's heartbeat expired, or owned by this replica's id but not held: a
+        restart, or one it dropped), oldest first, skipping rows other replicas are
+        claiming, each under a new epoch. The caller replays their journals and continues
+        them."""
+        ...
+
+    async def acquire(self, plan_id: str) -> ExecutionRecord | None:
+        """Claim this one execution, whatever its status (a finished one is revived to be
+        rolled back), unless a live replica holds it; None then, or if it is unknown."""
         ...
 
     async def release(self, plan_ids: Sequence[str] | None = None) -> None:
-        """Give up these leases (None: all held), so another replica may claim at once."""
+        """Give up these leases (None: all held), so another replica may claim at once;
+        replicas hear WorkOffered."""
+        ...
+
+    def forget(self, plan_ids: Sequence[str]) -> None:
+        """Stop holding these without touching the database (they are not run here any
+        more; `claim` may take them back)."""
         ...
 
     async def lease(self, plan_id: str) -> Lease | None:
@@ -201,12 +256,42 @@ class SharedStore(Store, Protocol):
         """The executions this replica holds, with their epochs."""
         ...
 
+    @property
+    def leases_sure_until(self) -> float:
+        """Until when (time.monotonic) this replica's leases are surely its own: a lease
+        after the last heartbeat that landed, counted from when it was sent."""
+        ...
+
     async def heartbeat(self) -> list[str]:
         """Prove this replica alive (the store also does it every lease/4 by itself);
         returns the held executions another replica took meanwhile, no longer held."""
         ...
 
-    def listen(self) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Appended]]:
-        """Notifications of appends by any replica, from now on, while the context is open.
-        Notifications carry sequence numbers, never events: read those from the store."""
+    def listen(self) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Notification]]:
+        """Notifications from every replica, from now on, while the context is open. They
+        carry numbers and names, never events or answers: read those from the store.
+        Iteration raises when the connection breaks; what was sent meanwhile is lost."""
+        ...
+
+    # Control requests for an execution that another replica runs travel through the
+    # database: a row for the owner, a notification, the owner's answer in the row.
+
+    async def send_command(self, plan_id: str, target: str, operation: str, arguments: str) -> int:
+        """Queue a command for replica `target`; it hears CommandSent. Returns its id."""
+        ...
+
+    async def take_commands(self) -> list[SentCommand]:
+        """The commands waiting for this replica, each taken once."""
+        ...
+
+    async def answer_command(self, command_id: int, answer: str) -> None:
+        """Record the answer (JSON text); the sender hears CommandAnswered."""
+        ...
+
+    async def command_answer(self, command_id: int) -> str | None:
+        """The answer, once there is one (it is then deleted)."""
+        ...
+
+    async def withdraw_command(self, command_id: int) -> bool:
+        """Delete a command nobody has taken yet; False when its target took it."""
         ...

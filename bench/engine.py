@@ -7,15 +7,23 @@ import asyncio
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bench.baselines import run_dask, run_minimal
 from bench.report import Row, median_of
-from bench.shapes import Shape, to_domain, to_pb
+from bench.shapes import Shape, independent, to_domain, to_pb
 from executor_client._gen.executor.v1 import executor_pb2 as pb
-from executor_server.domain.models import ExecutionOptions, ExecutionResult
+from executor_server.domain.models import (
+    ActionPlan,
+    ActionStep,
+    ExecutionOptions,
+    ExecutionResult,
+    ForEach,
+    ToolExecution,
+)
 from executor_server.domain.status import ExecutionStatus
 from executor_server.engine.executor import Executor
 from executor_server.rpc import convert
@@ -111,6 +119,99 @@ def engine_rows(shapes: list[Shape], *, repeats: int, budget: float) -> tuple[li
                 )
             )
             rows.append(Row(section, figure, "steps/s", rate, shape.size / dask, "dask", ">=", 1.0))
+    return rows, raw
+
+
+def _fan_out_plan(count: int) -> ActionPlan:
+    """One step whose output is a list of `count`, and a for_each over it."""
+    source = ActionStep(
+        id=str(uuid.uuid4()),
+        name="source",
+        tool_execution=ToolExecution(tool_name="echo", arguments={"xs": list(range(count))}),
+    )
+    each = ActionStep(
+        id=str(uuid.uuid4()),
+        name="each",
+        dependencies=(source.id,),
+        tool_execution=ToolExecution(tool_name="echo", arguments={"x": "${item}"}),
+        for_each=ForEach(items="${steps.source.output.xs}"),
+    )
+    return ActionPlan(id=str(uuid.uuid4()), steps=(source, each))
+
+
+def _conditional_plan(count: int) -> ActionPlan:
+    """One step, and `count` steps after it whose `when` reads its output (all true)."""
+    source = ActionStep(
+        id=str(uuid.uuid4()),
+        name="source",
+        tool_execution=ToolExecution(tool_name="echo", arguments={"n": 1}),
+    )
+    after = [
+        ActionStep(
+            id=str(uuid.uuid4()),
+            dependencies=(source.id,),
+            when="steps.source.output.n > 0",
+            tool_execution=ToolExecution(tool_name="echo", arguments={"i": i}),
+        )
+        for i in range(count)
+    ]
+    return ActionPlan(id=str(uuid.uuid4()), steps=(source, *after))
+
+
+async def _time_plan(plan: ActionPlan, journal: str) -> float:
+    async with executor(journal) as engine:
+        started = time.perf_counter()
+        result = await engine.execute_plan(plan, ExecutionOptions(max_concurrent_steps=CONCURRENCY))
+        elapsed = time.perf_counter() - started
+    if result.status is not ExecutionStatus.COMPLETED:
+        raise RuntimeError(f"the engine ended {result.status.name}: {result.error}")
+    return elapsed
+
+
+def branching_rows(count: int, *, repeats: int, budget: float) -> tuple[list[Row], dict]:
+    """Elements/s of a for_each over `count`, and steps/s of `count` steps with a `when`,
+    each against `count` independent plain steps (journal off): a fan-out should cost no
+    more per element than a step, and a condition little per step."""
+    plain, plain_runs = median_of(
+        lambda: asyncio.run(time_engine(independent(count), "off")),
+        repeats=repeats,
+        budget_seconds=budget,
+    )
+    fan_out, fan_out_runs = median_of(
+        lambda: asyncio.run(_time_plan(_fan_out_plan(count), "off")),
+        repeats=repeats,
+        budget_seconds=budget,
+    )
+    conditional, conditional_runs = median_of(
+        lambda: asyncio.run(_time_plan(_conditional_plan(count), "off")),
+        repeats=repeats,
+        budget_seconds=budget,
+    )
+    section = "engine, branching (journal off)"
+    baseline = f"{count:,} independent steps"
+    rows = [
+        Row(
+            section,
+            f"for_each over {count:,} elements/s",
+            "elements/s",
+            count / fan_out,
+            count / plain,
+            baseline,
+            ">=",
+            0.7,
+        ),
+        Row(
+            section,
+            f"{count:,} steps with a when, steps/s",
+            "steps/s",
+            count / conditional,
+            count / plain,
+            baseline,
+            ">=",
+            0.4,
+        ),
+    ]
+    raw = {"plain_s": plain_runs, "for_each_s": fan_out_runs, "when_s": conditional_runs}
     return rows, raw
 
 

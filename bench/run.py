@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: bench/run.py
 from tests.support.postgres import Cluster, cluster
 
 from bench import observability, remote
-from bench.engine import conversion_rows, engine_rows, time_minimal
+from bench.engine import branching_rows, conversion_rows, engine_rows, time_minimal
 from bench.replicas import replica_rows
 from bench.report import Row, machine, render, write_json
 from bench.shapes import Shape, chain, independent, layered
@@ -68,6 +68,7 @@ class Sizes:
     watch_concurrency: int
     watch_repeats: int
     observability_rounds: int  # alternating runs with observability off and on
+    branching: int  # elements of the for_each, steps with a `when`
 
 
 def full() -> Sizes:
@@ -85,6 +86,7 @@ def full() -> Sizes:
         watch_concurrency=64,
         watch_repeats=2,
         observability_rounds=7,
+        branching=10_000,
     )
 
 
@@ -103,6 +105,7 @@ def quick() -> Sizes:
         watch_concurrency=64,
         watch_repeats=1,
         observability_rounds=2,
+        branching=1_000,
     )
 
 
@@ -376,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
             sizes.engine_shapes, repeats=sizes.repeats, budget=sizes.budget
         )
         rows += engine
+        progress(f"branching: for_each and when over {sizes.branching:,}")
+        branching, raw["branching"] = branching_rows(
+            sizes.branching, repeats=sizes.repeats, budget=sizes.budget
+        )
+        rows += branching
         progress(f"wire conversion of {sizes.big.name}")
         converted, raw["conversion"] = conversion_rows(sizes.big, repeats=sizes.repeats)
         rows += converted

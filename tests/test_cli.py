@@ -467,3 +467,41 @@ def test_approvals_approve_reject_and_signal(server: str) -> None:
     assert steps["announce"]["approval"]["comment"] == "ship it"
     assert steps["deployed"]["output"] == {"version": "1.4.2"}
     assert steps["cool_down"]["output"]["slept_until"].endswith("Z")
+
+
+def test_a_plan_that_branches(server: str) -> None:
+    result = executor("run", EXAMPLES / "branching.yaml", server=server)
+    assert result.code == 0, result.stdout + result.stderr
+    assert "(research): COMPLETED" in result.stdout
+    assert "step fetch[2] COMPLETED" in result.stdout  # an element's event
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line[:1].isalpha()}
+    assert "SKIPPED" in rows["ask"] and "condition false" in rows["ask"]
+    assert "3 items: 3 COMPLETED" in rows["fetch"]
+    assert "COMPLETED" in rows["summarize"] and "COMPLETED" in rows["cleanup"]
+
+
+def test_retry_runs_a_failed_execution_again(server: str, tmp_path: Path) -> None:
+    plan_id = "4f8e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+    plan = tmp_path / "flaky.yaml"
+    plan.write_text(
+        "name: flaky\n"
+        "steps:\n"
+        "  - {name: first, tool: echo, arguments: {n: 1}}\n"
+        "  - name: flaky\n"
+        "    tool: fail\n"
+        "    dependencies: [first]\n"
+        "    arguments: {succeed_on_attempt: 2}\n"
+        "    retry_policy: {max_attempts: 1}\n"
+    )
+    failed = executor("run", plan, "--id", plan_id, server=server)
+    assert failed.code == 1, failed.stdout + failed.stderr
+
+    retried = executor("retry", plan_id, server=server)
+
+    assert retried.code == 0, retried.stdout + retried.stderr
+    assert "(flaky): COMPLETED" in retried.stdout
+    assert "execution RUNNING - retry started" in retried.stdout
+    assert "step first" not in retried.stdout.split("(flaky): COMPLETED")[0]  # not re-run
+    again = executor("retry", plan_id, server=server)
+    assert again.code == 2
+    assert "FAILED_PRECONDITION" in again.stderr and "COMPLETED" in again.stderr

@@ -272,6 +272,95 @@ async def test_a_killed_server_resumes_every_execution_correctly(
         await server.kill()
 
 
+async def test_a_killed_server_resumes_a_fan_out_element_by_element(
+    tmp_path: Path, journal: tuple[str, ...]
+) -> None:
+    """Elements that completed before the crash never run again; an interrupted element
+    runs again only where that is safe, and a retry then finishes what was left."""
+    plugin = write_plugin(tmp_path / "plugin")
+    marks = tmp_path / "marks.txt"
+    server = ServerProcess(
+        port=free_port(),
+        data_dir=tmp_path / "data",
+        log=tmp_path / "server.log",
+        pythonpath=plugin,
+        extra=journal,
+    )
+    f = str(marks)
+    source = step("echo", {"waits": [0, 0, LONG]}, name="source")
+    safe = step(
+        "mark_idempotent",
+        {"file": f, "seconds": "${item}", "fast_from_attempt": 2},
+        name="safe",
+        depends_on=[source],
+        for_each="${steps.source.output.waits}",
+        retry=retry_policy(1),
+    )
+    unsafe = step(
+        "mark",
+        {"file": f, "seconds": "${item}", "fast_from_attempt": 2},
+        name="unsafe",
+        depends_on=[source],
+        for_each="${steps.source.output.waits}",
+        retry=retry_policy(1),
+    )
+    plan_safe, plan_unsafe = plan(source, safe), plan(source, unsafe)
+    try:
+        await server.start()
+        await server.wait_serving()
+        async with AsyncExecutorClient(server.address) as client:
+            for p in (plan_safe, plan_unsafe):
+                await client.execute_plan(p, detach=True)
+            await wait_until(
+                lambda: all(
+                    len(_attempts(read_marks(marks)).get((p.id, s.id), [])) == 3
+                    for p, s in ((plan_safe, safe), (plan_unsafe, unsafe))
+                )
+            )
+            # Elements 0 and 1 completed (journaled: watchers see only what is stored);
+            # element 2 sleeps.
+            for p in (plan_safe, plan_unsafe):
+                completed: set[int] = set()
+                async with asyncio.timeout(20):
+                    async for event in client.watch(p.id, reconnect=False):
+                        if event.HasField("item_index") and (
+                            event.step_status == pb.STEP_STATUS_COMPLETED
+                        ):
+                            completed.add(event.item_index)
+                        if completed == {0, 1}:
+                            break
+        await server.kill()
+        await server.start()
+        await server.wait_serving()
+        async with AsyncExecutorClient(server.address) as client:
+            final_safe = await client.wait(plan_safe.id, timeout=30)
+            assert status_name(final_safe.status) == "COMPLETED"
+            assert output(final_safe.step_results[1].output) == [
+                {"attempt": 1},
+                {"attempt": 1},
+                {"attempt": 2},
+            ]
+            final_unsafe = await client.wait(plan_unsafe.id, timeout=30)
+            assert status_name(final_unsafe.status) == "FAILED"
+            items = final_unsafe.step_results[1].items
+            assert [step_status_name(i.status) for i in items] == [
+                "COMPLETED",
+                "COMPLETED",
+                "FAILED",
+            ]
+            assert "not idempotent" in items[2].error
+            retried = await client.retry_execution(plan_unsafe.id)
+            assert status_name(retried.status) == "COMPLETED"
+            for p in (plan_safe, plan_unsafe):
+                events = [e for b in await raw_watch(server.port, p.id) for e in b]
+                assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+        attempts = _attempts(read_marks(marks))
+        assert attempts[(plan_safe.id, safe.id)] == [1, 1, 1, 2]  # only element 2 again
+        assert attempts[(plan_unsafe.id, unsafe.id)] == [1, 1, 1, 2]  # by the retry
+    finally:
+        await server.kill()
+
+
 async def test_a_corrupt_database_stops_the_server_with_a_clear_message(tmp_path: Path) -> None:
     db = tmp_path / "journal.db"
     garbage = b"this is not an SQLite database\n" * 512

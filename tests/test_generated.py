@@ -17,6 +17,7 @@ EXPECTED_METHODS = [
     "ApproveStep",
     "SignalExecution",
     "ListApprovals",
+    "RetryExecution",
 ]
 
 

@@ -159,8 +159,9 @@ def test_every_problem_is_reported_with_its_line() -> None:
     assert found == [
         "p.yaml:6: steps[0].retry_policy.max_attempts: expected a whole number, got 'many'",
         "p.yaml:9: steps[1].colour: unknown field (known here: approval, arguments, "
-        "compensation, dependencies, expected_duration, id, name, parameters, retry_policy, "
-        "sleep, timeout, tool, tool_execution, validation_rules, wait_for_signal)",
+        "compensation, dependencies, dependency_rule, expected_duration, for_each, id, name, "
+        "parameters, retry_policy, sleep, timeout, tool, tool_execution, validation_rules, "
+        "wait_for_signal, when)",
         "p.yaml:10: steps[1].dependencies: expected a list, got 'a'",
         "p.yaml:11: options.auto_rollback: expected true or false, got 'yes'",
     ]

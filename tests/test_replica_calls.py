@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from tests.support.events import assert_well_formed
-from tests.support.tools import Gate
+from tests.support.tools import Gate, Record
 
 from executor_client import (
     AsyncExecutorClient,
@@ -24,6 +24,7 @@ from executor_client import (
     compensation,
     output,
     plan,
+    retry_policy,
     status_name,
     step,
     wait_for_signal,
@@ -324,3 +325,34 @@ def test_an_owners_refusal_reaches_the_caller_as_it_was(error: RequestError) -> 
 
 def test_an_owners_status_reaches_the_caller() -> None:
     assert decode_answer(encode_answer(ExecutionStatus.PAUSED), PLAN) is ExecutionStatus.PAUSED
+
+
+async def test_retry_through_either_replica(replica: Start, gate: Gate, recorder: Record) -> None:
+    """RetryExecution on b of an execution a runs is a's refusal; once it failed, b (or
+    whichever replica takes it) runs it again from where it failed."""
+    _, to_a = await replica("a")
+    _, to_b = await replica("b")
+    first = step("record", {"what": "first"}, name="first")
+    held = step("gate", {"key": "held"}, name="held", depends_on=[first])
+    flaky = step(
+        "fail",
+        {"succeed_on_attempt": 2},
+        name="flaky",
+        depends_on=[held],
+        retry=retry_policy(max_attempts=1),
+    )
+    p = plan(first, held, flaky, name="redrive")
+    await to_a.execute_plan(p, detach=True)
+    await gate.started("held")
+    with pytest.raises(FailedPreconditionError) as refused:
+        await to_b.retry_execution(p.id)
+    assert refused.value.status is not None and status_name(refused.value.status) == "RUNNING"
+    gate.open("held")
+    assert status_name((await to_a.wait(p.id)).status) == "FAILED"
+
+    result = await to_b.retry_execution(p.id)
+
+    assert status_name(result.status) == "COMPLETED"
+    assert output(result.step_results[2].output) == {"attempt": 2}
+    assert [c.step_name for c in recorder.for_plan(p.id)] == ["first"]  # not run again
+    assert status_name((await to_a.get_execution_status(p.id)).status) == "COMPLETED"

@@ -20,18 +20,28 @@ from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
     Compensation,
+    Event,
     ExecutionOptions,
+    ForEach,
     ResourceLimits,
     RetryPolicy,
     TimeoutPolicy,
     ToolExecution,
     ValidationRule,
 )
-from executor_server.domain.status import ExecutionErrorType
+from executor_server.domain.status import (
+    DependencyRule,
+    EventType,
+    ExecutionErrorType,
+    ExecutionStatus,
+    StepStatus,
+)
 from executor_server.store.codec import (
     CodecError,
+    decode_event,
     decode_options,
     decode_plan,
+    encode_event,
     encode_options,
     encode_plan,
 )
@@ -99,6 +109,44 @@ def test_plans_and_options_round_trip_through_the_versioned_codec() -> None:
     assert decode_plan(stored) == PLAN
     assert decode_options(encode_options(OPTIONS)) == OPTIONS
     assert decode_options(encode_options(ExecutionOptions())) == ExecutionOptions()
+
+
+def test_branching_round_trips_through_the_codec() -> None:
+    """`when`, dependency rules and for_each in plans; what retries and fan-outs add to
+    events: a plan stored without them (version 2 as it was) reads as their defaults."""
+    branching = PLAN.model_copy(
+        update={
+            "steps": (
+                PLAN.steps[0],
+                PLAN.steps[1].model_copy(
+                    update={
+                        "when": 'steps.greet.status == "COMPLETED"',
+                        "dependency_rule": DependencyRule.NONE_FAILED,
+                        "for_each": ForEach(items="${steps.greet.output.list}", max_parallel=3),
+                    }
+                ),
+            )
+        }
+    )
+    assert decode_plan(encode_plan(branching)) == branching
+    assert '"when"' not in encode_plan(PLAN) and '"for_each"' not in encode_plan(PLAN)
+    assert decode_plan(encode_plan(PLAN)).steps[1].dependency_rule is DependencyRule.ALL_COMPLETED
+    event = Event(
+        sequence=7,
+        plan_id=FINISHED,
+        time=1.5,
+        type=EventType.STEP_STATUS_CHANGED,
+        status=ExecutionStatus.RUNNING,
+        step_id=sid(2),
+        step_status=StepStatus.RUNNING,
+        item_index=4,
+        item_count=9,
+        limits=ResourceLimits(max_tool_invocations=3),
+    )
+    assert decode_event(FINISHED, 7, encode_event(event)) == event
+    plain = Event(7, FINISHED, 1.5, EventType.STEP_PROGRESS, ExecutionStatus.RUNNING)
+    assert '"ix"' not in encode_event(plain)
+    assert decode_event(FINISHED, 7, encode_event(plain)) == plain
 
 
 def test_a_newer_codec_version_is_refused_with_a_clear_error() -> None:

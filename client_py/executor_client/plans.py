@@ -51,6 +51,10 @@ def step(
     compensation: pb.Compensation | None = None,
     parameters: Mapping[str, Any] | None = None,
     approval: pb.ApprovalGate | None = None,
+    when: str = "",
+    dependency_rule: pb.DependencyRule | str = "",
+    for_each: str = "",
+    max_parallel: int = 0,
 ) -> pb.ActionStep:
     """A step calling ``tool`` with JSON-like ``arguments``.
 
@@ -60,6 +64,13 @@ def step(
         depends_on: Steps (their ids are used), or step ids or names.
         timeout: Per-attempt timeout, in seconds or as a timedelta.
         validation_rules: ``ValidationRule`` messages, or JSON Schemas as mappings.
+        when: A CEL condition, e.g. ``"steps.search.output.count == 0"``; false skips it.
+        dependency_rule: ``"ALL_COMPLETED"`` (the default), ``"NONE_FAILED"`` or
+            ``"ALL_DONE"``, or the enum value.
+        for_each: Run the tool once per element of this list, a reference like
+            ``"${steps.search.output.pages}"``; ``${item}``, ``${item.<path>}`` and
+            ``${item_index}`` in ``arguments`` are the element. ``max_parallel`` bounds
+            how many run at once.
 
     Raises:
         ValueError: A duration is negative or not finite, or a mapping holds a value
@@ -80,6 +91,9 @@ def step(
         ],
         compensation=compensation,
         approval=approval,
+        when=when,
+        dependency_rule=_dependency_rule(dependency_rule),
+        for_each=pb.ForEach(items=for_each, max_parallel=max_parallel) if for_each else None,
     )
 
 
@@ -159,6 +173,20 @@ def sleep(
         parameters=_struct(parameters),
         dependencies=[d.id if isinstance(d, pb.ActionStep) else d for d in depends_on],
     )
+
+
+def _dependency_rule(rule: pb.DependencyRule | str) -> pb.DependencyRule:
+    """Raises ValueError for an unknown name."""
+    if not isinstance(rule, str):
+        return rule
+    if not rule:
+        return pb.DEPENDENCY_RULE_UNSPECIFIED
+    try:
+        return pb.DependencyRule.Value("DEPENDENCY_RULE_" + rule.upper())  # type: ignore[return-value]
+    except ValueError:
+        raise ValueError(
+            f"unknown dependency rule {rule!r}: ALL_COMPLETED, NONE_FAILED or ALL_DONE"
+        ) from None
 
 
 def plan(

@@ -71,6 +71,9 @@ class _Stub(Protocol):
         pb.SignalExecutionRequest, pb.SignalExecutionResponse
     ]
     ListApprovals: grpc.UnaryUnaryMultiCallable[pb.ListApprovalsRequest, pb.ListApprovalsResponse]
+    RetryExecution: grpc.UnaryUnaryMultiCallable[
+        pb.RetryExecutionRequest, pb.RetryExecutionResponse
+    ]
 
 
 class ExecutorClient(ClientBase):
@@ -247,6 +250,35 @@ class ExecutorClient(ClientBase):
         request = pb.RollbackExecutionRequest(plan_id=plan_id, detach=detach)
         response = self._call(self._stub.RollbackExecution, request, self._resolve(timeout))
         return response.status
+
+    def retry_execution(
+        self,
+        plan_id: str,
+        *,
+        detach: bool = False,
+        resource_limits: pb.ResourceLimits | None = None,
+        timeout: Timeout = DEFAULT,
+    ) -> pb.ExecutionResult:
+        """Runs a FAILED or CANCELLED execution again from where it stopped: its failed,
+        cancelled and skipped steps run again, completed ones keep their outputs. Returns
+        the result once it ends (once it runs again with ``detach``). ``resource_limits``
+        replaces its limits (what it used so far still counts).
+
+        Without ``detach`` the call lasts as long as the execution, so unless
+        ``timeout`` is given it has no deadline rather than the client's default.
+
+        Raises:
+            NotFoundError: No such execution.
+            FailedPreconditionError: It is not FAILED nor CANCELLED (see ``.status``).
+            InvalidArgumentError: A limit is invalid.
+        """
+        request = pb.RetryExecutionRequest(
+            plan_id=plan_id, detach=detach, resource_limits=resource_limits
+        )
+        if timeout is DEFAULT and not detach:
+            timeout = None
+        response = self._call(self._stub.RetryExecution, request, self._resolve(timeout))
+        return response.result
 
     def get_execution_status(
         self, plan_id: str, *, timeout: Timeout = DEFAULT

@@ -259,6 +259,12 @@ def _parser() -> argparse.ArgumentParser:
         default=default.max_executions_per_minute,
         help="submissions each authenticated caller may make per minute (default: %(default)s)",
     )
+    limits.add_argument(
+        "--max-items-per-step",
+        type=int,
+        default=default.max_items_per_step,
+        help="elements one for_each step may run over (default: %(default)s)",
+    )
     serve.add_argument(
         "--drain-seconds",
         type=float,
@@ -579,6 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_watchers=args.max_watchers,
             max_concurrent_rpcs=args.max_concurrent_rpcs,
             max_executions_per_minute=args.max_executions_per_minute,
+            max_items_per_step=args.max_items_per_step,
         )
         db_url, db_path = _database(args)
     except (ValueError, OSError) as exc:

@@ -81,6 +81,8 @@ class _Row:
     ended: float | None = None
     message: str = ""
     progress: float | None = None
+    #: A for_each step's elements seen so far: index -> status.
+    items: dict[int, int] | None = None
 
 
 class LiveView:
@@ -154,6 +156,12 @@ class LiveView:
                 continue
             row = self.rows.setdefault(event.step_id, _Row(event.step_name or event.step_id))
             when = event.event_time.ToDatetime().timestamp()
+            if event.HasField("item_index"):  # an element of a for_each step: the row counts
+                if event.type == pb.EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED:
+                    row.items = row.items or {}
+                    row.items[event.item_index] = event.step_status
+                    row.message = _items_text(row.items, event)
+                continue
             if event.type == pb.EXECUTION_EVENT_TYPE_STEP_STATUS_CHANGED:
                 row.status = event.step_status
                 row.attempt = event.attempt or row.attempt
@@ -183,6 +191,17 @@ class LiveView:
             self.live.refresh()
             self.live.stop()
             self.live = None
+
+
+def _items_text(items: dict[int, int], event: pb.ExecutionEvent) -> str:
+    done = sum(1 for s in items.values() if s in _FINISHED_STEPS)
+    running = sum(
+        1 for s in items.values() if s in (pb.STEP_STATUS_RUNNING, pb.STEP_STATUS_COMPENSATING)
+    )
+    text = f"items: {done} done, {running} running"
+    if event.error.message:
+        text += f"; {event.message}"
+    return text
 
 
 async def follow(

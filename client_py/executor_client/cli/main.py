@@ -35,6 +35,7 @@ from executor_client.planfile import (
     PlanFileError,
     Problem,
     load_plan,
+    parse_duration,
     parse_plan,
 )
 from executor_client.plans import status_name, step_status_name
@@ -628,6 +629,69 @@ def rollback(plan_id: str, detach: bool) -> None:
         return EXIT_ENDED_OTHERWISE
 
     _call(work, timeout=30.0 if detach else None)  # a rollback may take long
+
+
+@cli.command()
+@click.argument("plan_id", metavar="ID")
+@click.option("--detach", "-d", is_flag=True, help="return once it runs again")
+@click.option(
+    "--max-tool-invocations",
+    type=click.IntRange(min=0),
+    help="replace the resource limits: at most N tool calls in all (those made count)",
+)
+@click.option(
+    "--max-network-requests",
+    type=click.IntRange(min=0),
+    help="replace the resource limits: at most N network requests in all",
+)
+@click.option(
+    "--max-execution-time",
+    metavar="DURATION",
+    help="replace the resource limits: a new deadline (30s, 5m, 1h), from the retry on",
+)
+@connection_options()
+def retry(
+    plan_id: str,
+    detach: bool,
+    max_tool_invocations: int | None,
+    max_network_requests: int | None,
+    max_execution_time: str | None,
+) -> None:
+    """Run FAILED or CANCELLED execution ID again from where it stopped.
+
+    Its failed, cancelled and skipped steps run again; completed ones keep their outputs.
+    Any --max-* option replaces the execution's resource limits as a whole (unset ones
+    become unlimited). Follows it like `run` unless --detach; exits 0 when it COMPLETED.
+    """
+    settings = _settings()
+    limits = None
+    if max_tool_invocations is not None or max_network_requests is not None or max_execution_time:
+        limits = pb.ResourceLimits(
+            max_tool_invocations=max_tool_invocations or 0,
+            max_network_requests=max_network_requests or 0,
+        )
+        if max_execution_time:
+            try:
+                limits.max_execution_time.FromNanoseconds(parse_duration(max_execution_time))
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--max-execution-time") from None
+
+    async def work(client: AsyncExecutorClient) -> int:
+        before = await client.get_execution_status(plan_id)
+        result = await client.retry_execution(plan_id, detach=True, resource_limits=limits)
+        if detach:
+            _show_status(settings, plan_id, result.status)
+            return EXIT_OK
+        return await follow(
+            client,
+            plan_id,
+            console=settings.stdout,
+            mode=_follow_mode(settings),
+            after_sequence=before.last_sequence,
+            interactive=settings.stdout.is_terminal and sys.stdin.isatty(),
+        )
+
+    _call(work)
 
 
 @cli.command()

@@ -80,6 +80,8 @@ def event_line(event: pb.ExecutionEvent) -> str:
     at = event.event_time.ToDatetime().astimezone().strftime("%H:%M:%S.%f")[:-3]
     head = f"{event.sequence:>4} {at}"
     name = event.step_name or event.step_id
+    if event.HasField("item_index"):
+        name = f"{name}[{event.item_index}]"
     # The message often repeats the error ("cancelled: <reason>"): say it once.
     said = event.error.message and event.error.message in event.message
     error = f": {event.error.message}" if event.error.message and not said else ""
@@ -99,6 +101,8 @@ def event_line(event: pb.ExecutionEvent) -> str:
         by = f" from {event.actor}" if event.actor else ""
         text = f"step {name} got signal {event.signal!r}{by}"
         return f"{head} {text}"  # its message says the same
+    elif kind == pb.EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO:
+        text = f"step {name} has nothing to undo"
     else:
         text = f"execution {status_name(event.status)}{error}"
     if event.message:
@@ -132,9 +136,15 @@ def print_status(console: Console, status: pb.GetExecutionStatusResponse) -> Non
         elif not detail and result.elided_output_bytes:
             # Left out to keep the answer small; the COMPLETED event carries it.
             detail = f"({result.elided_output_bytes} bytes of output: see `executor watch`)"
+        if not detail and result.skipped_reason:
+            detail = result.skipped_reason
+        if result.items:
+            detail = f"{_items_summary(result.items)}  {detail}".strip()
         if result.HasField("compensation") and result.compensation.status:
             undo = step_status_name(result.compensation.status)
             detail = f"{detail}  undo: {undo} {result.compensation.error}".strip()
+        elif result.nothing_to_undo:
+            detail = f"{detail}  undo: nothing to undo".strip()
         table.add_row(
             escape(result.step_name or result.step_id),
             styled(step_status_name(result.status)),
@@ -151,6 +161,20 @@ def print_status(console: Console, status: pb.GetExecutionStatusResponse) -> Non
         f"{usage.cpu_time_ms} ms CPU",
         highlight=False,
     )
+
+
+def _items_summary(items: Iterable[pb.ItemResult]) -> str:
+    """A for_each step's elements in one line: 3 items: 2 COMPLETED, 1 FAILED (item 1: …)."""
+    items = list(items)
+    counts: dict[str, int] = {}
+    for item in items:
+        name = step_status_name(item.status)
+        counts[name] = counts.get(name, 0) + 1
+    text = f"{len(items)} items: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+    failed = next((i for i in items if i.status == pb.STEP_STATUS_FAILED), None)
+    if failed is not None:
+        text += f" (item {failed.index}: {_short(failed.error, 80)})"
+    return text + ";"
 
 
 def print_executions(console: Console, executions: Iterable[pb.ExecutionSummary]) -> None:

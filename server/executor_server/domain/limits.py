@@ -16,6 +16,10 @@ MiB = 1024 * 1024
 #: three (Value, Struct, map entry), so every client can read what stays within this.
 MAX_JSON_DEPTH = 30
 
+#: Bounds of a `when` condition (engine/conditions.py says why these keep evaluation cheap).
+MAX_CONDITION_LENGTH = 1024
+MAX_CONDITION_REFERENCES = 16
+MAX_CONDITION_COMPREHENSIONS = 4
 #: The longest wait a step may declare (a gate's or a signal's timeout, a sleep).
 MAX_WAIT_SECONDS = 366 * 24 * 3600
 #: An approval gate's prompt, as written and as resolved; a decision's comment.
@@ -43,6 +47,8 @@ class Limits:
     #: Submissions (ExecutePlan, ExecuteStep) each authenticated caller may make per minute,
     #: bursts of up to that many included.
     max_executions_per_minute: int = 1_200
+    #: Elements one for_each step may run over.
+    max_items_per_step: int = 10_000
 
     def __post_init__(self) -> None:
         for name in self.__slots__:

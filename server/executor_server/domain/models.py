@@ -8,7 +8,7 @@ cost time on the hot path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from executor_server.domain.status import (
     ApprovalDecision,
+    DependencyRule,
     EventType,
     ExecutionErrorType,
     ExecutionStatus,
@@ -104,6 +105,15 @@ class ApprovalGate(_Input):
     allow_edit: bool = False
 
 
+class ForEach(_Input):
+    """Run the step once per element of a list: `items` is a whole-string reference to an
+    ancestor's output (`${steps.<name>.output[.<path>]}`)."""
+
+    items: str
+    #: Elements run at once; 0: as many as the plan's concurrency allows.
+    max_parallel: int = 0
+
+
 class ActionStep(_Input):
     id: str
     name: str = ""
@@ -119,6 +129,10 @@ class ActionStep(_Input):
     validation_rules: tuple[ValidationRule, ...] = ()
     compensation: Compensation | None = None
     approval: ApprovalGate | None = None
+    #: A CEL condition over its ancestors' outputs and statuses; false: the step is SKIPPED.
+    when: str = ""
+    dependency_rule: DependencyRule = DependencyRule.ALL_COMPLETED
+    for_each: ForEach | None = None
 
     @property
     def waits(self) -> bool:
@@ -209,6 +223,33 @@ class ApprovalRecord:
 
 
 @dataclass(slots=True)
+class ItemResult:
+    """One element of a for_each step: its own attempts, outcome and undo."""
+
+    index: int
+    #: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, then COMPENSATING, COMPENSATED or
+    #: COMPENSATION_FAILED once a rollback reaches it.
+    status: StepStatus = StepStatus.PENDING
+    output: Any = None
+    error: str = ""
+    error_type: ExecutionErrorType | None = None
+    attempts: int = 0
+    compensation_attempts: int = 0
+    start_time: float | None = None
+    end_time: float | None = None
+
+    @property
+    def retry_count(self) -> int:
+        return max(self.attempts - 1, 0)
+
+    @property
+    def execution_time(self) -> float:
+        if self.start_time is None:
+            return 0.0
+        return (self.end_time or self.start_time) - self.start_time
+
+
+@dataclass(slots=True)
 class StepResult:
     step_id: str
     step_name: str = ""
@@ -225,6 +266,13 @@ class StepResult:
     wait_start_time: float | None = None
     wait_deadline: float | None = None
     approval: ApprovalRecord | None = None
+    #: A rollback reached this completed step and had nothing to run: it declares no
+    #: compensation and its tool cannot undo its calls.
+    nothing_to_undo: bool = False
+    #: Why it was SKIPPED ("condition false", ...); empty otherwise.
+    skipped_reason: str = ""
+    #: A for_each step's elements, in order (empty for other steps).
+    items: list[ItemResult] = field(default_factory=list)
 
     @property
     def retry_count(self) -> int:
@@ -321,6 +369,13 @@ class Event:
     decision: ApprovalDecision | None = None
     signal: str = ""
     wait_deadline: float | None = None
+    #: On the RUNNING event of a RetryExecution: the resource limits that replace the
+    #: plan's from then on (None: they stay).
+    limits: ResourceLimits | None = None
+    #: Set on the events of one element of a for_each step: its index.
+    item_index: int | None = None
+    #: On the event that starts a for_each step: how many elements it has.
+    item_count: int | None = None
 
     @property
     def is_terminal(self) -> bool:

@@ -64,6 +64,17 @@ class ExecutionErrorType(IntEnum):
     REJECTED = 10
 
 
+class DependencyRule(IntEnum):
+    """When a step may run, given how its dependencies ended."""
+
+    #: Every dependency COMPLETED; one SKIPPED skips it too.
+    ALL_COMPLETED = 1
+    #: Every dependency COMPLETED or was SKIPPED, none failed: the join after branches.
+    NONE_FAILED = 2
+    #: Every dependency settled, however: cleanup that runs even under fail-fast.
+    ALL_DONE = 3
+
+
 class EventType(IntEnum):
     EXECUTION_STATUS_CHANGED = 1
     STEP_STATUS_CHANGED = 2
@@ -71,6 +82,8 @@ class EventType(IntEnum):
     STEP_PROGRESS = 4
     APPROVAL_DECIDED = 5
     SIGNAL_RECEIVED = 6
+    #: A rollback reached a completed step that has no compensation (7: kept free).
+    STEP_NOTHING_TO_UNDO = 8
 
 
 class ApprovalDecision(IntEnum):
@@ -103,8 +116,9 @@ EXECUTION_TRANSITIONS: dict[ExecutionStatus, frozenset[ExecutionStatus]] = {
         {ExecutionStatus.RUNNING, ExecutionStatus.ROLLING_BACK, ExecutionStatus.CANCELLED}
     ),
     ExecutionStatus.COMPLETED: frozenset(),
-    ExecutionStatus.FAILED: frozenset({ExecutionStatus.ROLLING_BACK}),
-    ExecutionStatus.CANCELLED: frozenset({ExecutionStatus.ROLLING_BACK}),
+    # RUNNING again: RetryExecution re-runs what did not complete.
+    ExecutionStatus.FAILED: frozenset({ExecutionStatus.ROLLING_BACK, ExecutionStatus.RUNNING}),
+    ExecutionStatus.CANCELLED: frozenset({ExecutionStatus.ROLLING_BACK, ExecutionStatus.RUNNING}),
     ExecutionStatus.ROLLING_BACK: frozenset(
         {ExecutionStatus.ROLLED_BACK, ExecutionStatus.ROLLBACK_FAILED, ExecutionStatus.PAUSED}
     ),
@@ -120,8 +134,8 @@ def can_transition(current: ExecutionStatus, target: ExecutionStatus) -> bool:
 # A step's forward run, then its undo. COMPLETED → COMPENSATION_FAILED and PENDING → FAILED
 # are an attempt refused before it started (the budget was spent). A retry is RUNNING again.
 # A gate, a signal or a sleep waits: PENDING → WAITING → RUNNING (approved) | COMPLETED
-# (signalled, slept) | FAILED (rejected, timed out) | CANCELLED.
-# Planned: FAILED | CANCELLED | SKIPPED → PENDING (RetryExecution).
+# (signalled, slept) | FAILED (rejected, timed out) | CANCELLED. RetryExecution sets FAILED,
+# CANCELLED and SKIPPED steps PENDING again.
 STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
     StepStatus.PENDING: frozenset(
         {
@@ -139,9 +153,9 @@ STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
         {StepStatus.RUNNING, StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.CANCELLED}
     ),
     StepStatus.COMPLETED: frozenset({StepStatus.COMPENSATING, StepStatus.COMPENSATION_FAILED}),
-    StepStatus.FAILED: frozenset(),
-    StepStatus.SKIPPED: frozenset(),
-    StepStatus.CANCELLED: frozenset(),
+    StepStatus.FAILED: frozenset({StepStatus.PENDING}),
+    StepStatus.SKIPPED: frozenset({StepStatus.PENDING}),
+    StepStatus.CANCELLED: frozenset({StepStatus.PENDING}),
     StepStatus.COMPENSATING: frozenset(
         {StepStatus.COMPENSATING, StepStatus.COMPENSATED, StepStatus.COMPENSATION_FAILED}
     ),

@@ -69,6 +69,7 @@ from executor_server.engine.machine import (
     Pause,
     Recover,
     Resume,
+    Retry,
     Rollback,
     Signal,
     Start,
@@ -92,6 +93,7 @@ from executor_server.engine.validation import (
     UUID,
     carries_schemas,
     validate_edited_arguments,
+    validate_limits,
     validate_options,
     validate_plan,
     validate_signal_payload,
@@ -380,7 +382,7 @@ class Executor:
         observer = self._observer.execution(plan, state.status)  # observability
         journal = Journal(self._store, plan.id, state.last_sequence, observer)
         return Runner(
-            Machine(program, state, secrets=self.secrets),
+            Machine(program, state, secrets=self.secrets, limits=self.limits),
             journal,
             self._workspace(plan.id),
             self.limits,
@@ -600,7 +602,8 @@ class Executor:
         state = ExecutionState(plan, record.create_time)
         # The first event a start journals (PENDING, accepted, by whom), alone: the
         # replica that claims it replays it and its Recover starts the run.
-        accepted = Machine(program, state, secrets=self.secrets).handle(Start(by)).events[:1]
+        machine = Machine(program, state, secrets=self.secrets, limits=self.limits)
+        accepted = machine.handle(Start(by)).events[:1]
         try:
             await store.enqueue_execution(record, accepted)
         except DuplicateExecution as dup:
@@ -727,19 +730,85 @@ class Executor:
                 self._check_open()
                 await asyncio.shield(self._claim(plan_id, self._revive(record, by)))
 
-    async def _revive(self, record: ExecutionRecord, by: str = "") -> Runner | None:
-        """Bring a finished execution back to life, rolling back. Raises Moved when
-        another replica revived it first."""
+    async def retry(
+        self,
+        plan_id: str,
+        *,
+        detach: bool = False,
+        limits: ResourceLimits | None = None,
+        by: str = "",
+    ) -> ExecutionResult:
+        """Run a FAILED or CANCELLED execution again from where it stopped: its FAILED,
+        CANCELLED and SKIPPED steps run again, COMPLETED ones keep their outputs; `limits`
+        replace its resource limits (what it used still counts). Waits for its end unless
+        `detach`, and answers with its result.
+
+        Raises NotFound, FailedPrecondition, InvalidArgument, Unavailable (Moved)."""
+        if limits is not None:
+            validate_limits(limits, "resource_limits")
+        as_json = limits.model_dump(mode="json") if limits is not None else None
+        await self.rerun(plan_id, detach=detach, limits=as_json, by=by)
+        return await self.get_status(plan_id)
+
+    @forwarded
+    async def rerun(
+        self,
+        plan_id: str,
+        *,
+        detach: bool = False,
+        limits: dict[str, Any] | None = None,
+        by: str = "",
+    ) -> ExecutionStatus:
+        """`retry` where the execution runs (`limits` as JSON). Raises what `retry` raises,
+        or Moved."""
+        replaced = ResourceLimits.model_validate(limits) if limits is not None else None
+        command = partial(Retry, detach=detach, by=by, limits=replaced)
+        while True:
+            runner = await self._runner(plan_id)
+            if runner is not None:
+                try:
+                    return await runner.request(command)
+                except Unavailable:
+                    if self._shared is None:
+                        raise
+                    raise Moved(plan_id) from None  # stopped here: it goes on elsewhere
+            record = await self._store.get_execution(plan_id)
+            if record is None:
+                raise NotFound(plan_id)
+            if self._shared is not None and not record.status.is_terminal:
+                raise Moved(plan_id)  # live on another replica
+            if record.status not in _RETRYABLE:
+                raise _refused("retry", plan_id, record.status)
+            if plan_id not in self._live:  # else someone revived it meanwhile: join them
+                self._check_open()
+                revived = self._claim(plan_id, self._revive(record, by, retry=command))
+                runner = await asyncio.shield(revived)
+                if runner is not None:
+                    if not detach:
+                        return await runner.request(AwaitEnd)
+                    await runner.settled()
+                    return runner.status
+
+    async def _revive(
+        self,
+        record: ExecutionRecord,
+        by: str = "",
+        *,
+        retry: Callable[[int], Command] | None = None,
+    ) -> Runner | None:
+        """Bring a finished execution back to life, rolling back (or retrying). Raises
+        Moved when another replica revived it first."""
         if self._shared is not None:
             acquired = await self._shared.acquire(record.plan_id)
             if acquired is None:
                 raise Moved(record.plan_id)
             record = acquired
-        program = validate_plan(record.plan, record.options, self.tools)
         state = _folded(record, await self._store.read_events(record.plan_id))
+        program = validate_plan(record.plan, record.options, self.tools)
         runner = self._runner_for(program, state)
         runner.handle(Recover())
-        runner.handle(Rollback(by=by))  # before it runs, so that it cannot end first
+        # Before it runs, so that it cannot end first.
+        runner.handle(retry(0) if retry is not None else Rollback(by=by))
         self._start_run(runner)
         return runner
 
@@ -1312,7 +1381,7 @@ class Executor:
         state = ExecutionState(plan, record.create_time)
         observer = self._observer.execution(plan, state.status, standalone=True)  # observability
         runner = Runner(
-            Machine(program, state, secrets=self.secrets),
+            Machine(program, state, secrets=self.secrets, limits=self.limits),
             Journal(store, plan_id, observer=observer),
             self._workspace(plan_id),
             self.limits,
@@ -1359,6 +1428,7 @@ def _unknown_signal(name: str) -> InvalidArgument:
 
 
 _ROLLBACKABLE = (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED, ExecutionStatus.ROLLBACK_FAILED)
+_RETRYABLE = (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED)
 
 
 def _refused(operation: str, plan_id: str, status: ExecutionStatus) -> FailedPrecondition:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from executor_server.domain.models import ActionPlan, ExecutionOptions
+from executor_server.domain.status import DependencyRule
+from executor_server.engine.conditions import Condition
 from executor_server.engine.policy import DEFAULT_MAX_CONCURRENT_STEPS, Retry, attempt_timeout
 from executor_server.engine.references import Template
 from executor_server.engine.waits import Wait
@@ -41,6 +43,14 @@ class Undo:
 
 
 @dataclass(frozen=True, slots=True)
+class FanOut:
+    """A for_each step: where its elements come from, and how many run at once."""
+
+    items: Template  # a whole-string reference
+    max_parallel: int  # within the plan's concurrency
+
+
+@dataclass(frozen=True, slots=True)
 class Program:
     """Step i of the plan is position i of every array."""
 
@@ -58,9 +68,14 @@ class Program:
     output_rules: tuple[tuple[OutputRule, ...], ...]
     undo: tuple[Undo | None, ...]
     idempotent: tuple[bool, ...]
+    #: Each step's `when`, compiled; None when it has none.
+    conditions: tuple[Condition | None, ...]
+    rules: tuple[DependencyRule, ...]
+    #: Some step runs even after a failure (DependencyRule.ALL_DONE).
+    has_cleanup: bool
+    #: Each for_each step's element list and parallelism; None for other steps.
+    fan_outs: tuple[FanOut | None, ...]
     concurrency: int
-    #: `max_execution_time` in seconds, None when unlimited.
-    deadline: float | None
     #: What each step waits for once it is ready (a gate, a signal, a sleep), if anything.
     waits: tuple[Wait | None, ...]
     #: The step that waits for each signal name.
@@ -84,6 +99,7 @@ def build_program(
     output_rules: Sequence[tuple[OutputRule, ...]],
     compensation_tools: Sequence[Tool | None],
     waits: Sequence[Wait | None] | None = None,
+    conditions: Sequence[Condition | None] | None = None,
 ) -> Program:
     """Compile a plan whose every part validation has checked."""
     dependents: list[list[int]] = [[] for _ in plan.steps]
@@ -127,11 +143,12 @@ def build_program(
             undos.append(Undo(tool, template, retry, timeout, by_tool=True))
         else:
             undos.append(None)
-    limit = options.resource_limits.max_execution_time
     step_waits = tuple(waits) if waits is not None else (None,) * len(plan.steps)
     signals = {
         s.wait_for_signal.name: i for i, s in enumerate(plan.steps) if s.wait_for_signal is not None
     }
+    rules = tuple(step.dependency_rule for step in plan.steps)
+    concurrency = options.max_concurrent_steps or DEFAULT_MAX_CONCURRENT_STEPS
     return Program(
         plan=plan,
         options=options,
@@ -146,8 +163,16 @@ def build_program(
         undo=tuple(undos),
         # A step without a tool never runs an attempt; the hint is moot there.
         idempotent=tuple(t.spec.idempotent if t is not None else True for t in tools),
-        concurrency=options.max_concurrent_steps or DEFAULT_MAX_CONCURRENT_STEPS,
-        deadline=limit.total_seconds() if limit is not None else None,
+        conditions=tuple(conditions) if conditions is not None else (None,) * len(plan.steps),
+        rules=rules,
+        has_cleanup=DependencyRule.ALL_DONE in rules,
+        fan_outs=tuple(
+            FanOut(Template(s.for_each.items), s.for_each.max_parallel or concurrency)
+            if s.for_each is not None
+            else None
+            for s in plan.steps
+        ),
+        concurrency=concurrency,
         waits=step_waits,
         signals=signals,
     )

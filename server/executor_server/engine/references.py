@@ -1,4 +1,5 @@
-"""`${steps.<name-or-id>.output[.<path>]}` references between steps.
+"""`${steps.<name-or-id>.output[.<path>]}` references between steps, and the element a
+for_each step runs for: `${item[.<path>]}` and `${item_index}`.
 
 A string that is exactly one reference is replaced by the referenced value with its JSON
 type; references inside a longer string are interpolated as text (strings as they are,
@@ -21,11 +22,35 @@ from executor_server.engine.sizes import TooLarge, json_size
 # Outputs were checked for depth when they were made; arguments may nest them a little.
 _NO_DEPTH_LIMIT = 1000
 _INDEX = re.compile(r"-?[0-9]+")
-REFERENCE = re.compile(r"\$\{steps\.([^.}\s]+)\.output((?:\.[^.}\s]+)*)\}")
+# Groups: the step (or None), "item" (or None), the path. `${item_index}` has neither.
+REFERENCE = re.compile(
+    r"\$\{(?:steps\.([^.}\s]+)\.output|(item))((?:\.[^.}\s]+)*)\}|\$\{item_index\}"
+)
+#: Keys of the element's value and index in the outputs a for_each step's element sees.
+ITEM = "$item"
+ITEM_INDEX = "$item_index"
+
+
+class _Absent:
+    """The output of a step that did not complete (skipped, or failed before a step whose
+    dependency rule lets it run anyway): a reference to it, at any path, is null."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
 
 
 def find_references(value: Any) -> set[str]:
     """The names or ids of every step that `value` refers to, at any depth."""
+    return find_all(value) - {ITEM, ITEM_INDEX}
+
+
+def find_all(value: Any) -> set[str]:
+    """Like `find_references`, with ITEM and ITEM_INDEX for the element references."""
     found: set[str] = set()
     _collect(value, found)
     return found
@@ -34,7 +59,8 @@ def find_references(value: Any) -> set[str]:
 def _collect(value: Any, found: set[str]) -> None:
     if isinstance(value, str):
         if "${" in value:
-            found.update(m.group(1) for m in REFERENCE.finditer(value))
+            for m in REFERENCE.finditer(value):
+                found.add(m.group(1) or (ITEM if m.group(2) else ITEM_INDEX))
     elif isinstance(value, dict):
         for item in value.values():
             _collect(item, found)
@@ -110,10 +136,15 @@ def _resolve(value: Any, outputs: Mapping[str, Any], budget: _Budget) -> Any:
 
 
 def _lookup(match: re.Match[str], outputs: Mapping[str, Any]) -> Any:
-    step, path = match.group(1), match.group(2)
+    step = match.group(1) or (ITEM if match.group(2) else ITEM_INDEX)
+    path = match.group(3) or ""
     if step not in outputs:
+        if step in (ITEM, ITEM_INDEX):
+            raise _unresolved(match, "only a for_each step has an element")
         raise _unresolved(match, f"step {step!r} has no output")
     current = outputs[step]
+    if current is ABSENT:
+        return None
     for segment in path.split(".")[1:]:
         if isinstance(current, dict) and segment in current:
             current = current[segment]
@@ -150,15 +181,18 @@ class Template:
     read-only.
     """
 
-    __slots__ = ("_resolver", "secrets", "steps", "value")
+    __slots__ = ("_resolver", "items", "secrets", "steps", "value")
 
     def __init__(self, value: Any) -> None:
         self.value = freeze(value)
+        found = find_all(value)
+        #: It uses `${item...}` or `${item_index}`: a for_each step's element.
+        self.items = bool(found & {ITEM, ITEM_INDEX})
         #: The names or ids of the steps whose outputs it needs; empty for a constant.
-        self.steps = frozenset(find_references(value))
+        self.steps = frozenset(found - {ITEM, ITEM_INDEX})
         #: It names `${secrets.NAME}`: those go in first, when an attempt starts.
         self.secrets = bool(find_secrets(value))
-        self._resolver = _compile(self.value) if self.steps else None
+        self._resolver = _compile(self.value) if found else None
 
     def resolve(self, outputs: Mapping[str, Any], max_bytes: int) -> Any:
         if self._resolver is None:

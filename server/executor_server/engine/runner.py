@@ -107,7 +107,8 @@ class Runner:
         self._loop = asyncio.get_running_loop()
         self._group: asyncio.TaskGroup | None = None
         self._deferred: list[StartAttempt] = []  # attempts decided before `run` began
-        self._attempts: dict[tuple[int, int, bool], _Attempt] = {}
+        #: By (step, item, attempt, compensation); item is -1 but for a for_each's elements.
+        self._attempts: dict[tuple[int, int, int, bool], _Attempt] = {}
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._replies: dict[int, asyncio.Future[tuple[int, ExecutionStatus]]] = {}
         self._tickets = itertools.count(1)
@@ -142,8 +143,8 @@ class Runner:
             match effect:
                 case StartAttempt():
                     self._start_attempt(effect)
-                case CancelAttempt(step, attempt, compensation):
-                    self._cancel_attempt((step, attempt, compensation))
+                case CancelAttempt(step, attempt, compensation, item):
+                    self._cancel_attempt((step, item, attempt, compensation))
                 case ArmTimer(timer, delay):
                     self._disarm(timer)
                     self._timers[timer] = self._loop.call_later(delay, self._fire, timer)
@@ -208,7 +209,7 @@ class Runner:
         undo = self.program.undo[i] if effect.compensation else None
         timeout = undo.timeout if undo is not None else self.program.timeout[i]
         attempt = _Attempt(effect, self._context(effect, timeout), timeout)
-        self._attempts[(i, effect.attempt, effect.compensation)] = attempt
+        self._attempts[_key(effect)] = attempt
         task = self._group.create_task(self._run_attempt(attempt))
         attempt.task = task
         task.add_done_callback(lambda _: self._attempt_done(attempt))
@@ -219,21 +220,24 @@ class Runner:
         return tool
 
     def _end_attempt(self, attempt: _Attempt) -> None:
-        effect = attempt.effect
-        self._attempts.pop((effect.step, effect.attempt, effect.compensation), None)
+        self._attempts.pop(_key(attempt.effect), None)
         if attempt.timer is not None:
             attempt.timer.cancel()
 
-    def _cancel_attempt(self, key: tuple[int, int, bool]) -> None:
+    def _cancel_attempt(self, key: tuple[int, int, int, bool]) -> None:
         attempt = self._attempts.get(key)
         if attempt is not None and attempt.task is not None:
             attempt.task.cancel()
             return
         for effect in self._deferred:  # never started: it ends here, cancelled
-            if (effect.step, effect.attempt, effect.compensation) == key:
+            if _key(effect) == key:
                 self._deferred.remove(effect)
                 ended = AttemptEnded(
-                    effect.step, effect.attempt, effect.compensation, cancelled=True
+                    effect.step,
+                    effect.attempt,
+                    effect.compensation,
+                    cancelled=True,
+                    item=effect.item,
                 )
                 self._loop.call_soon(self._from_callback, ended)
                 return
@@ -250,10 +254,10 @@ class Runner:
         )
         on_progress = None
         if self.program.options.progress_reporting:
-            i, n = effect.step, effect.attempt
+            i, n, k = effect.step, effect.attempt, effect.item
 
             def on_progress(fraction: float, message: str) -> None:
-                self._from_callback(ReportProgress(i, n, fraction, message))
+                self._from_callback(ReportProgress(i, n, fraction, message, k))
 
         context = ToolContext(
             plan_id=self.plan_id,
@@ -272,22 +276,26 @@ class Runner:
     def _call(self, effect: StartAttempt, context: ToolContext) -> Coroutine[Any, Any, Any]:
         """The tool call of an attempt, its secrets and references resolved. Raises
         StepError."""
-        i, program = effect.step, self.program
+        i, k, program = effect.step, effect.item, self.program
         if not effect.compensation:
             tool = self._tool(i)
             approval = self.machine.state.steps[i].approval
             if approval is not None and approval.arguments is not None:
                 # Edited by the approver: checked then, and taken as they are.
                 return tool.invoke(approval.arguments, context)
-            arguments = self._arguments(program.arguments[i], tool, self.machine.outputs())
+            outputs = self.machine.outputs(own=i, item=k) if k >= 0 else self.machine.outputs()
+            arguments = self._arguments(program.arguments[i], tool, outputs)
             return tool.invoke(arguments, context)
         undo = program.undo[i]
         if undo is None:  # the machine compensates only steps with an undo
             raise StepError("the step has nothing to undo", error_type=ExecutionErrorType.INTERNAL)
-        outputs = self.machine.outputs(own=i)
+        outputs = self.machine.outputs(own=i, item=k)
         if undo.by_tool and isinstance(undo.tool, CompensatingTool):
             arguments = self._arguments(undo.arguments, undo.tool, outputs, check=False)
-            output = self.machine.state.steps[i].output
+            if k >= 0:
+                output = self.machine.element_output(i, k)
+            else:
+                output = self.machine.state.steps[i].output
             return undo.tool.compensate(arguments, output, context)
         return undo.tool.invoke(self._arguments(undo.arguments, undo.tool, outputs), context)
 
@@ -307,12 +315,12 @@ class Runner:
                     error_type=ExecutionErrorType.VALIDATION,
                     retryable=False,
                 ) from None
-            if template.steps:
+            if template.steps or template.items:
                 value = references.resolve(value, outputs, limit)
             value = freeze(value)
         else:
             value = template.resolve(outputs, limit)
-        if check and (template.steps or template.secrets):
+        if check and (template.steps or template.items or template.secrets):
             check_arguments(tool, value)
         schema = tool.spec.input_schema
         hides = self._hides.get(id(schema))
@@ -358,7 +366,12 @@ class Runner:
                 attempt, ExecutionErrorType.TOOL_FAILED, f"{type(exc).__name__}: {exc}", True
             )
         return AttemptEnded(
-            i, effect.attempt, effect.compensation, output=output, usage=context.usage
+            i,
+            effect.attempt,
+            effect.compensation,
+            output=output,
+            usage=context.usage,
+            item=effect.item,
         )
 
     def _checked(self, effect: StartAttempt, output: Any) -> Any:
@@ -390,6 +403,7 @@ class Runner:
             error=ExecutionError(error_type, message, retryable, step_id),
             usage=attempt.context.usage,
             retry_after=retry_after or 0.0,
+            item=effect.item,
         )
 
     def _attempt_done(self, attempt: _Attempt) -> None:
@@ -412,7 +426,12 @@ class Runner:
             )
         elif task.cancelled():
             ended = AttemptEnded(
-                effect.step, effect.attempt, effect.compensation, cancelled=True, usage=usage
+                effect.step,
+                effect.attempt,
+                effect.compensation,
+                cancelled=True,
+                usage=usage,
+                item=effect.item,
             )
         elif (exc := task.exception()) is not None:
             log.error(
@@ -490,3 +509,7 @@ class Runner:
             if isinstance(exc, LeaseLost):
                 self.lost = exc
             raise
+
+
+def _key(effect: StartAttempt) -> tuple[int, int, int, bool]:
+    return effect.step, effect.item, effect.attempt, effect.compensation

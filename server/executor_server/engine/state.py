@@ -16,7 +16,9 @@ from executor_server.domain.models import (
     Event,
     ExecutionError,
     ExecutionResult,
+    ItemResult,
     Progress,
+    ResourceLimits,
     ResourceUsage,
     StepResult,
 )
@@ -42,9 +44,11 @@ class ExecutionState:
         "_index",
         "compensation_usage",
         "create_time",
+        "deadline_start",
         "end_time",
         "error",
         "last_sequence",
+        "limits",
         "plan",
         "rolling_back",
         "signals",
@@ -74,6 +78,10 @@ class ExecutionState:
         self.signals: dict[int, Any] = {}
         self._active_since: float | None = None
         self._active_time = 0.0
+        #: Running time when the plan deadline last started: 0, or when it was retried.
+        self.deadline_start = 0.0
+        #: Resource limits a retry set in place of the plan's; None while they hold.
+        self.limits: ResourceLimits | None = None
 
     def apply(self, event: Event) -> None:
         self.last_sequence = event.sequence
@@ -93,19 +101,59 @@ class ExecutionState:
         if kind is EventType.SIGNAL_RECEIVED:
             self.signals[position] = event.output
             return
+        if event.item_index is not None:
+            self._apply_item(step.items[event.item_index], event)
+            return
         compensating = step.status is StepStatus.COMPENSATING or event.step_status in _COMPENSATION
         if event.usage is not None:
             (self.compensation_usage if compensating else self.usage).add(event.usage)
         if kind is EventType.STEP_STATUS_CHANGED:
             self._apply_step(step, event)
+        elif kind is EventType.STEP_NOTHING_TO_UNDO:
+            step.nothing_to_undo = True
         elif kind is EventType.STEP_RETRY_SCHEDULED and event.error is not None:
             record = step.compensation if compensating else step
             assert record is not None
             record.error = event.error.message
             record.error_type = event.error.error_type
 
+    def _apply_item(self, item: ItemResult, event: Event) -> None:
+        """An event of one element of a for_each step: its status is its own, apart from
+        the step's (which the step's own events change)."""
+        new = event.step_status
+        compensating = item.status is StepStatus.COMPENSATING or new in _COMPENSATION
+        if event.usage is not None:
+            (self.compensation_usage if compensating else self.usage).add(event.usage)
+        if event.type is EventType.STEP_RETRY_SCHEDULED and event.error is not None:
+            item.error, item.error_type = event.error.message, event.error.error_type
+        if event.type is not EventType.STEP_STATUS_CHANGED or new is None:
+            return
+        item.status = new
+        if new is StepStatus.RUNNING:
+            item.attempts = event.attempt
+            item.start_time = item.start_time or event.time
+            item.end_time = None
+        elif new is StepStatus.COMPENSATING:
+            item.compensation_attempts = event.attempt
+        elif new is StepStatus.PENDING:
+            item.error, item.error_type, item.end_time = "", None, None
+        elif new is StepStatus.COMPLETED:
+            item.output, item.end_time = event.output, event.time
+            item.error, item.error_type = "", None
+        elif new is not StepStatus.COMPENSATED:
+            if new is not StepStatus.COMPENSATION_FAILED:
+                item.end_time = event.time
+            if event.error is not None:
+                item.error, item.error_type = event.error.message, event.error.error_type
+
     def _apply_execution(self, event: Event) -> None:
         status = event.status
+        if status is ExecutionStatus.RUNNING and self.status.is_terminal:  # a retry
+            self.deadline_start = self._active_time
+            self.end_time = None
+            self.error = None
+            if event.limits is not None:
+                self.limits = event.limits
         if status in _ACTIVE and self._active_since is None:
             self._active_since = event.time
             if self.start_time is None:
@@ -140,8 +188,20 @@ class ExecutionState:
             step.attempts = event.attempt
             if step.start_time is None:
                 step.start_time = event.time
+            if event.item_count is not None and len(step.items) != event.item_count:
+                step.items = [ItemResult(k) for k in range(event.item_count)]
+            return
+        if new is StepStatus.PENDING:  # to run again (RetryExecution); attempts go on
+            step.end_time = None
+            step.output = None
+            step.error, step.error_type = "", None
+            step.skipped_reason = ""
+            # A gate waits for a decision of its own again, a wait for its own end.
+            step.approval, step.wait_start_time, step.wait_deadline = None, None, None
             return
         step.end_time = event.time
+        if new is StepStatus.SKIPPED:
+            step.skipped_reason = event.message
         if step.start_time is None:  # it only waited (a signal, a sleep, a rejected gate)
             step.start_time = step.wait_start_time
         if new is StepStatus.COMPLETED:
@@ -173,6 +233,10 @@ class ExecutionState:
     def execution_time(self, now: float) -> float:
         running = now - self._active_since if self._active_since is not None else 0.0
         return self._active_time + running
+
+    def deadline_time(self, now: float) -> float:
+        """Running time that counts against the plan deadline (it restarts on a retry)."""
+        return self.execution_time(now) - self.deadline_start
 
     def count(self, status: StepStatus) -> int:
         return self._counts[status]
@@ -229,4 +293,7 @@ def _copy(step: StepResult) -> StepResult:
         step.wait_start_time,
         step.wait_deadline,
         step.approval,
+        step.nothing_to_undo,
+        step.skipped_reason,
+        [replace(item) for item in step.items],
     )

@@ -26,10 +26,12 @@ from executor_server.domain.models import (
     ActionPlan,
     ActionStep,
     ExecutionOptions,
+    ResourceLimits,
     RetryPolicy,
     TimeoutPolicy,
 )
 from executor_server.engine import references
+from executor_server.engine.conditions import Condition, ConditionError, compile_condition
 from executor_server.engine.policy import MAX_ATTEMPTS_LIMIT
 from executor_server.engine.program import Program, build_program
 from executor_server.engine.references import Template
@@ -188,6 +190,13 @@ def validate_options(options: ExecutionOptions, field: str = "options") -> None:
     check.raise_if_any()
 
 
+def validate_limits(limits: ResourceLimits, field: str) -> None:
+    """Raises InvalidArgument naming a nonsensical limit."""
+    check = _Collector()
+    check.duration(f"{field}.max_execution_time", limits.max_execution_time, positive=True)
+    check.raise_if_any()
+
+
 def _check_options(check: _Collector, options: ExecutionOptions, field: str) -> None:
     if options.max_concurrent_steps > MAX_CONCURRENT_STEPS_LIMIT:
         check.add(f"{field}.max_concurrent_steps", f"must be at most {MAX_CONCURRENT_STEPS_LIMIT}")
@@ -261,8 +270,10 @@ def validate_plan(plan: ActionPlan, options: ExecutionOptions, tools: ToolRegist
         order_ok = False
         names = " → ".join(plan.steps[j].label for j in [*cycle, cycle[0]])
         check.add("plan.steps", f"dependency cycle: {names}")
+    conditions = _compile_conditions(check, plan, index, dependencies, order_ok)
     if order_ok:
         _check_references(check, plan, index, dependencies)
+        _check_fan_outs(check, plan, index, dependencies)
     check.raise_if_any()
 
     return build_program(
@@ -275,8 +286,90 @@ def validate_plan(plan: ActionPlan, options: ExecutionOptions, tools: ToolRegist
         compensation_tools=[
             tools.get(s.compensation.tool_name) if s.compensation else None for s in plan.steps
         ],
+        conditions=conditions,
         waits=waits,
     )
+
+
+def _check_fan_outs(
+    check: _Collector,
+    plan: ActionPlan,
+    index: Mapping[str, int],
+    dependencies: list[tuple[int, ...]],
+) -> None:
+    """`for_each.items` is a whole reference to an ancestor's output; only a for_each step
+    may use `${item}` and `${item_index}`."""
+    for i, step in enumerate(plan.steps):
+        field = f"plan.steps[{i}]"
+        fan_out = step.for_each
+        for where, call in (
+            ("tool_execution", step.tool_execution),
+            ("compensation", step.compensation),
+        ):
+            if fan_out is None and call is not None:
+                found = references.find_all(call.arguments)
+                if references.ITEM in found or references.ITEM_INDEX in found:
+                    check.add(
+                        f"{field}.{where}.arguments",
+                        "${item} and ${item_index} are only defined in a for_each step",
+                    )
+        if fan_out is None:
+            continue
+        if step.waits:
+            check.add(
+                f"{field}.for_each",
+                "a for_each step runs its tool per element: it cannot also have an approval, "
+                "wait_for_signal or sleep",
+            )
+        if fan_out.max_parallel < 0 or fan_out.max_parallel > MAX_CONCURRENT_STEPS_LIMIT:
+            check.add(
+                f"{field}.for_each.max_parallel", f"must be at most {MAX_CONCURRENT_STEPS_LIMIT}"
+            )
+        whole = references.REFERENCE.fullmatch(fan_out.items)
+        if whole is None or whole.group(1) is None:
+            check.add(
+                f"{field}.for_each.items",
+                "must be one reference to a step's output, like ${steps.search.output.pages}",
+            )
+            continue
+        ref = whole.group(1)
+        if ref not in index:
+            check.add(f"{field}.for_each.items", f"references unknown step {ref[:128]!r}")
+        elif index[ref] not in _ancestors(i, dependencies):
+            check.add(
+                f"{field}.for_each.items",
+                f"references step {ref!r}, which is not among its dependencies",
+            )
+
+
+def _compile_conditions(
+    check: _Collector,
+    plan: ActionPlan,
+    index: Mapping[str, int],
+    dependencies: list[tuple[int, ...]],
+    order_ok: bool,
+) -> list[Condition | None]:
+    """Each step's `when`, compiled; the steps it reads must be its ancestors."""
+    conditions: list[Condition | None] = []
+    for i, step in enumerate(plan.steps):
+        if not step.when:
+            conditions.append(None)
+            continue
+        field = f"plan.steps[{i}].when"
+        try:
+            condition = compile_condition(step.when)
+        except ConditionError as exc:
+            check.add(field, exc.message)
+            conditions.append(None)
+            continue
+        conditions.append(condition)
+        ancestors = _ancestors(i, dependencies) if order_ok else set()
+        for ref in sorted(condition.steps):
+            if ref not in index:
+                check.add(field, f"reads unknown step {ref[:128]!r}")
+            elif order_ok and index[ref] not in ancestors:
+                check.add(field, f"reads step {ref!r}, which is not among its dependencies")
+    return conditions
 
 
 def validate_step(
@@ -288,6 +381,10 @@ def validate_step(
         check.add("step.id", f"{step.id!r} is not a UUID")
     if step.dependencies:
         check.add("step.dependencies", "a step run on its own cannot have dependencies")
+    if step.for_each is not None:
+        check.add("step.for_each", "a step run on its own cannot fan out")
+    if step.when:
+        check.add("step.when", "a step run on its own has no condition")
     if step.waits:
         check.add("step", "a step run on its own cannot wait (approval, wait_for_signal, sleep)")
     _, tool, rules = _check_step(check, step, "step", {}, tools)

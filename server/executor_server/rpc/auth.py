@@ -43,6 +43,8 @@ REQUIRED_ROLE: dict[str, Role] = {
         )
     },
     **{_SERVICE + m: Role.APPROVER for m in ("ApproveStep", "SignalExecution")},
+    # Re-running a failed execution spends its budget again, like submitting it.
+    _SERVICE + "RetryExecution": Role.OPERATOR,
 }
 
 _UNAUTHENTICATED = rpc_status.to_status(

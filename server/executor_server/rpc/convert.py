@@ -23,6 +23,8 @@ from executor_server.domain.models import (
     ExecutionError,
     ExecutionOptions,
     ExecutionResult,
+    ForEach,
+    ItemResult,
     PendingApproval,
     Progress,
     ResourceLimits,
@@ -35,7 +37,12 @@ from executor_server.domain.models import (
     ValidationRule,
     WaitForSignal,
 )
-from executor_server.domain.status import ApprovalDecision, ExecutionErrorType, ExecutionStatus
+from executor_server.domain.status import (
+    ApprovalDecision,
+    DependencyRule,
+    ExecutionErrorType,
+    ExecutionStatus,
+)
 from executor_server.engine.executor import StepRunContext
 from executor_server.engine.waits import rfc3339
 from executor_server.store.protocol import ExecutionQuery, ExecutionSummary
@@ -81,8 +88,10 @@ def py_to_value(obj: Any, out: struct_pb2.Value | None = None) -> struct_pb2.Val
     elif isinstance(obj, str):
         value.string_value = obj
     elif isinstance(obj, dict):
+        value.struct_value.SetInParent()  # so that {} is {}, not unset
         value.struct_value.update(obj)
     elif isinstance(obj, (list, tuple)):
+        value.list_value.SetInParent()
         value.list_value.extend(obj)
     else:
         raise TypeError(f"not a JSON value: {type(obj).__name__}")
@@ -229,7 +238,20 @@ def step(message: pb.ActionStep, field: str) -> ActionStep:
             for rule in message.validation_rules
         ),
         compensation=compensation,
+        when=message.when,
+        dependency_rule=_dependency_rule(message.dependency_rule, f"{field}.dependency_rule"),
+        for_each=ForEach(items=message.for_each.items, max_parallel=message.for_each.max_parallel)
+        if message.HasField("for_each")
+        else None,
     )
+
+
+def _dependency_rule(value: int, field: str) -> DependencyRule:
+    if value == 0:
+        return DependencyRule.ALL_COMPLETED
+    if value not in DependencyRule._value2member_map_:
+        raise InvalidArgument([FieldViolation(field, f"unknown dependency rule {value}")])
+    return DependencyRule(value)
 
 
 def _wait_for_signal(message: pb.ActionStep, field: str) -> WaitForSignal | None:
@@ -374,6 +396,8 @@ def step_result_to_pb(result: StepResult, parameters: dict[str, Any]) -> pb.Step
         error_type=int(result.error_type or 0),  # type: ignore[arg-type]
         start_time=_timestamp(result.start_time),
         end_time=_timestamp(result.end_time),
+        nothing_to_undo=result.nothing_to_undo,
+        skipped_reason=result.skipped_reason,
     )
     if result.output is not None:
         py_to_value(result.output, message.output)
@@ -392,6 +416,8 @@ def step_result_to_pb(result: StepResult, parameters: dict[str, Any]) -> pb.Step
         )
         if comp.output is not None:
             py_to_value(comp.output, message.compensation.output)
+    if result.items:
+        message.items.extend(_item_to_pb(item) for item in result.items)
     if parameters:
         message.metadata.update(parameters)
     if result.wait_deadline is not None:
@@ -420,6 +446,20 @@ def step_result_to_pb(result: StepResult, parameters: dict[str, Any]) -> pb.Step
                 }
             }
         )
+    return message
+
+
+def _item_to_pb(item: ItemResult) -> pb.ItemResult:
+    message = pb.ItemResult(
+        index=item.index,
+        status=int(item.status),  # type: ignore[arg-type]
+        error=item.error,
+        error_type=int(item.error_type or 0),  # type: ignore[arg-type]
+        retry_count=item.retry_count,
+        execution_time=seconds_to_duration(item.execution_time),
+    )
+    if item.output is not None:
+        py_to_value(item.output, message.output)
     return message
 
 
@@ -470,6 +510,9 @@ def fit_outputs(answer: Any, step_results: Any, budget: int) -> None:
         if result.compensation.HasField("output"):
             compensation = result.compensation
             outputs.append((compensation.output.ByteSize(), i, compensation))
+        for item in result.items:
+            if item.HasField("output"):
+                outputs.append((item.output.ByteSize(), i, item))
     outputs.sort(key=lambda o: (-o[0], o[1]))
     for output_size, _, holder in outputs:
         if size <= budget:
@@ -503,6 +546,8 @@ def event_to_pb(event: Event) -> pb.ExecutionEvent:
         message.retry_delay.CopyFrom(seconds_to_duration(event.retry_delay))
     if event.output is not None:
         py_to_value(event.output, message.output)
+    if event.item_index is not None:
+        message.item_index = event.item_index
     return message
 
 

@@ -345,6 +345,20 @@ class ExecutorServicer(pb_grpc.ExecutorServiceServicer):
             )
         return answer
 
+    @unary
+    async def RetryExecution(
+        self, request: pb.RetryExecutionRequest, context: Context
+    ) -> pb.RetryExecutionResponse:
+        limits = None
+        if request.HasField("resource_limits"):
+            limits = convert.resource_limits(request.resource_limits, "resource_limits")
+        result = await self._executor.retry(
+            _plan_id(request.plan_id), detach=request.detach, limits=limits, by=caller().name
+        )
+        answer = pb.RetryExecutionResponse(result=convert.result_to_pb(result))
+        convert.fit_outputs(answer, answer.result.step_results, self._answer_budget)
+        return answer
+
 
 # Page tokens are opaque to clients (AIP-158): base64 of where the next page starts.
 def _page_token(offset: int) -> str:

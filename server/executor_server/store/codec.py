@@ -19,6 +19,7 @@ from executor_server.domain.models import (
     Event,
     ExecutionError,
     ExecutionOptions,
+    ForEach,
     ResourceLimits,
     ResourceUsage,
     RetryPolicy,
@@ -30,6 +31,7 @@ from executor_server.domain.models import (
 )
 from executor_server.domain.status import (
     ApprovalDecision,
+    DependencyRule,
     EventType,
     ExecutionErrorType,
     ExecutionStatus,
@@ -71,6 +73,12 @@ def encode_event(event: Event) -> str:
         data["p"] = event.progress
     if event.actor:
         data["by"] = event.actor
+    if event.limits is not None:
+        data["rl"] = _limits_out(event.limits)
+    if event.item_index is not None:
+        data["ix"] = event.item_index
+    if event.item_count is not None:
+        data["ic"] = event.item_count
     if event.decision is not None:
         data["d"] = int(event.decision)
     if event.signal:
@@ -105,6 +113,9 @@ def decode_event(plan_id: str, sequence: int, text: str | bytes) -> Event:
         retry_delay=data.get("rd"),
         progress=data.get("p"),
         actor=data.get("by", ""),
+        limits=_limits_in(data["rl"]) if "rl" in data else None,
+        item_index=data.get("ix"),
+        item_count=data.get("ic"),
         decision=ApprovalDecision(decision) if decision is not None else None,
         signal=data.get("sg", ""),
         wait_deadline=data.get("wd"),
@@ -248,6 +259,15 @@ def _plan_out(plan: ActionPlan) -> dict[str, Any]:
                     )
                     if undo is not None
                     else None,
+                    "when": s.when,
+                    "dependency_rule": int(s.dependency_rule)
+                    if s.dependency_rule is not DependencyRule.ALL_COMPLETED
+                    else None,
+                    "for_each": _compact(
+                        {"items": s.for_each.items, "max_parallel": s.for_each.max_parallel}
+                    )
+                    if s.for_each is not None
+                    else None,
                     **_waits_out(s),
                 }
             )
@@ -287,6 +307,14 @@ def _plan_in(data: dict[str, Any]) -> ActionPlan:
                 )
                 if undo is not None
                 else None,
+                when=s.get("when", ""),
+                dependency_rule=DependencyRule(s.get("dependency_rule", 1)),
+                for_each=ForEach(
+                    items=s["for_each"]["items"],
+                    max_parallel=s["for_each"].get("max_parallel", 0),
+                )
+                if "for_each" in s
+                else None,
                 **_waits_in(s),
             )
         )
@@ -295,6 +323,30 @@ def _plan_in(data: dict[str, Any]) -> ActionPlan:
         name=data.get("name", ""),
         steps=tuple(steps),
         metadata=data.get("metadata", {}),
+    )
+
+
+def _limits_out(limits: ResourceLimits) -> dict[str, Any]:
+    return _compact(
+        {
+            "max_cpu_cores": limits.max_cpu_cores,
+            "max_memory_mb": limits.max_memory_mb,
+            "max_disk_space_mb": limits.max_disk_space_mb,
+            "max_network_requests": limits.max_network_requests,
+            "max_execution_time": _seconds(limits.max_execution_time),
+            "max_tool_invocations": limits.max_tool_invocations,
+        }
+    )
+
+
+def _limits_in(limits: dict[str, Any]) -> ResourceLimits:
+    return ResourceLimits(
+        max_cpu_cores=limits.get("max_cpu_cores", 0),
+        max_memory_mb=limits.get("max_memory_mb", 0),
+        max_disk_space_mb=limits.get("max_disk_space_mb", 0),
+        max_network_requests=limits.get("max_network_requests", 0),
+        max_execution_time=_duration(limits.get("max_execution_time")),
+        max_tool_invocations=limits.get("max_tool_invocations", 0),
     )
 
 
@@ -356,16 +408,7 @@ def _options_out(options: ExecutionOptions) -> dict[str, Any]:
     return _compact(
         {
             "max_concurrent_steps": options.max_concurrent_steps,
-            "resource_limits": _compact(
-                {
-                    "max_cpu_cores": limits.max_cpu_cores,
-                    "max_memory_mb": limits.max_memory_mb,
-                    "max_disk_space_mb": limits.max_disk_space_mb,
-                    "max_network_requests": limits.max_network_requests,
-                    "max_execution_time": _seconds(limits.max_execution_time),
-                    "max_tool_invocations": limits.max_tool_invocations,
-                }
-            ),
+            "resource_limits": _limits_out(limits),
             "timeout_policy": _compact(
                 {
                     "default_step_timeout": _seconds(timeouts.default_step_timeout),
@@ -386,14 +429,7 @@ def _options_in(data: dict[str, Any]) -> ExecutionOptions:
     timeouts = data.get("timeout_policy", {})
     return ExecutionOptions(
         max_concurrent_steps=data.get("max_concurrent_steps", 0),
-        resource_limits=ResourceLimits(
-            max_cpu_cores=limits.get("max_cpu_cores", 0),
-            max_memory_mb=limits.get("max_memory_mb", 0),
-            max_disk_space_mb=limits.get("max_disk_space_mb", 0),
-            max_network_requests=limits.get("max_network_requests", 0),
-            max_execution_time=_duration(limits.get("max_execution_time")),
-            max_tool_invocations=limits.get("max_tool_invocations", 0),
-        ),
+        resource_limits=_limits_in(limits),
         timeout_policy=TimeoutPolicy(
             default_step_timeout=_duration(timeouts.get("default_step_timeout")),
             expected_duration_multiplier=timeouts.get("expected_duration_multiplier"),

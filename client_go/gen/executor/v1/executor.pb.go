@@ -28,6 +28,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// When a step may run, given how its dependencies ended.
+type DependencyRule int32
+
+const (
+	DependencyRule_DEPENDENCY_RULE_UNSPECIFIED DependencyRule = 0
+	// Every dependency COMPLETED (the default); one SKIPPED skips the step too.
+	DependencyRule_DEPENDENCY_RULE_ALL_COMPLETED DependencyRule = 1
+	// Every dependency COMPLETED or was SKIPPED, and none failed: the join after
+	// conditional branches.
+	DependencyRule_DEPENDENCY_RULE_NONE_FAILED DependencyRule = 2
+	// Every dependency has settled, however it ended: cleanup that runs even when
+	// fail-fast skips everything else.
+	DependencyRule_DEPENDENCY_RULE_ALL_DONE DependencyRule = 3
+)
+
+// Enum value maps for DependencyRule.
+var (
+	DependencyRule_name = map[int32]string{
+		0: "DEPENDENCY_RULE_UNSPECIFIED",
+		1: "DEPENDENCY_RULE_ALL_COMPLETED",
+		2: "DEPENDENCY_RULE_NONE_FAILED",
+		3: "DEPENDENCY_RULE_ALL_DONE",
+	}
+	DependencyRule_value = map[string]int32{
+		"DEPENDENCY_RULE_UNSPECIFIED":   0,
+		"DEPENDENCY_RULE_ALL_COMPLETED": 1,
+		"DEPENDENCY_RULE_NONE_FAILED":   2,
+		"DEPENDENCY_RULE_ALL_DONE":      3,
+	}
+)
+
+func (x DependencyRule) Enum() *DependencyRule {
+	p := new(DependencyRule)
+	*p = x
+	return p
+}
+
+func (x DependencyRule) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DependencyRule) Descriptor() protoreflect.EnumDescriptor {
+	return file_executor_v1_executor_proto_enumTypes[0].Descriptor()
+}
+
+func (DependencyRule) Type() protoreflect.EnumType {
+	return &file_executor_v1_executor_proto_enumTypes[0]
+}
+
+func (x DependencyRule) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DependencyRule.Descriptor instead.
+func (DependencyRule) EnumDescriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{0}
+}
+
 type ApprovalDecision int32
 
 const (
@@ -61,11 +119,11 @@ func (x ApprovalDecision) String() string {
 }
 
 func (ApprovalDecision) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[0].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[1].Descriptor()
 }
 
 func (ApprovalDecision) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[0]
+	return &file_executor_v1_executor_proto_enumTypes[1]
 }
 
 func (x ApprovalDecision) Number() protoreflect.EnumNumber {
@@ -74,7 +132,7 @@ func (x ApprovalDecision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ApprovalDecision.Descriptor instead.
 func (ApprovalDecision) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{0}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{1}
 }
 
 type ExecutionStatus int32
@@ -131,11 +189,11 @@ func (x ExecutionStatus) String() string {
 }
 
 func (ExecutionStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[1].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[2].Descriptor()
 }
 
 func (ExecutionStatus) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[1]
+	return &file_executor_v1_executor_proto_enumTypes[2]
 }
 
 func (x ExecutionStatus) Number() protoreflect.EnumNumber {
@@ -144,7 +202,7 @@ func (x ExecutionStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExecutionStatus.Descriptor instead.
 func (ExecutionStatus) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{1}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{2}
 }
 
 type StepStatus int32
@@ -205,11 +263,11 @@ func (x StepStatus) String() string {
 }
 
 func (StepStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[2].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[3].Descriptor()
 }
 
 func (StepStatus) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[2]
+	return &file_executor_v1_executor_proto_enumTypes[3]
 }
 
 func (x StepStatus) Number() protoreflect.EnumNumber {
@@ -218,7 +276,7 @@ func (x StepStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StepStatus.Descriptor instead.
 func (StepStatus) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{2}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
 }
 
 type ExecutionErrorType int32
@@ -280,11 +338,11 @@ func (x ExecutionErrorType) String() string {
 }
 
 func (ExecutionErrorType) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[3].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[4].Descriptor()
 }
 
 func (ExecutionErrorType) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[3]
+	return &file_executor_v1_executor_proto_enumTypes[4]
 }
 
 func (x ExecutionErrorType) Number() protoreflect.EnumNumber {
@@ -293,7 +351,7 @@ func (x ExecutionErrorType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExecutionErrorType.Descriptor instead.
 func (ExecutionErrorType) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{4}
 }
 
 type ExecutionEventType int32
@@ -313,6 +371,9 @@ const (
 	ExecutionEventType_EXECUTION_EVENT_TYPE_APPROVAL_DECIDED ExecutionEventType = 5
 	// A signal arrived (see `signal`; `output` is its payload).
 	ExecutionEventType_EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED ExecutionEventType = 6
+	// A rollback reached a COMPLETED step that has nothing to undo (no compensation
+	// declared, and its tool cannot undo its calls).
+	ExecutionEventType_EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO ExecutionEventType = 8
 )
 
 // Enum value maps for ExecutionEventType.
@@ -325,6 +386,7 @@ var (
 		4: "EXECUTION_EVENT_TYPE_STEP_PROGRESS",
 		5: "EXECUTION_EVENT_TYPE_APPROVAL_DECIDED",
 		6: "EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED",
+		8: "EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO",
 	}
 	ExecutionEventType_value = map[string]int32{
 		"EXECUTION_EVENT_TYPE_UNSPECIFIED":              0,
@@ -334,6 +396,7 @@ var (
 		"EXECUTION_EVENT_TYPE_STEP_PROGRESS":            4,
 		"EXECUTION_EVENT_TYPE_APPROVAL_DECIDED":         5,
 		"EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED":          6,
+		"EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO":     8,
 	}
 )
 
@@ -348,11 +411,11 @@ func (x ExecutionEventType) String() string {
 }
 
 func (ExecutionEventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_executor_v1_executor_proto_enumTypes[4].Descriptor()
+	return file_executor_v1_executor_proto_enumTypes[5].Descriptor()
 }
 
 func (ExecutionEventType) Type() protoreflect.EnumType {
-	return &file_executor_v1_executor_proto_enumTypes[4]
+	return &file_executor_v1_executor_proto_enumTypes[5]
 }
 
 func (x ExecutionEventType) Number() protoreflect.EnumNumber {
@@ -361,7 +424,7 @@ func (x ExecutionEventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExecutionEventType.Descriptor instead.
 func (ExecutionEventType) EnumDescriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{4}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{5}
 }
 
 // A DAG of steps. Steps run when all their dependencies have completed.
@@ -470,9 +533,19 @@ type ActionStep struct {
 	Compensation *Compensation `protobuf:"bytes,10,opt,name=compensation,proto3" json:"compensation,omitempty"`
 	// Hold the tool call until someone decides (ApproveStep). Only for a
 	// tool_execution step.
-	Approval      *ApprovalGate `protobuf:"bytes,13,opt,name=approval,proto3" json:"approval,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Approval *ApprovalGate `protobuf:"bytes,13,opt,name=approval,proto3" json:"approval,omitempty"`
+	// A CEL expression over `steps.<name>.output`, `steps.<name>.status` (of the
+	// step's ancestors) and `plan.metadata`, evaluated when the step becomes
+	// ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+	When string `protobuf:"bytes,14,opt,name=when,proto3" json:"when,omitempty"`
+	// Run the step's tool once per element of a list; its arguments may use
+	// `${item}`, `${item.<path>}` and `${item_index}`.
+	ForEach *ForEach `protobuf:"bytes,15,opt,name=for_each,json=forEach,proto3" json:"for_each,omitempty"`
+	// When the step may run, given how its dependencies ended (default
+	// ALL_COMPLETED).
+	DependencyRule DependencyRule `protobuf:"varint,16,opt,name=dependency_rule,json=dependencyRule,proto3,enum=executor.v1.DependencyRule" json:"dependency_rule,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ActionStep) Reset() {
@@ -609,6 +682,27 @@ func (x *ActionStep) GetApproval() *ApprovalGate {
 	return nil
 }
 
+func (x *ActionStep) GetWhen() string {
+	if x != nil {
+		return x.When
+	}
+	return ""
+}
+
+func (x *ActionStep) GetForEach() *ForEach {
+	if x != nil {
+		return x.ForEach
+	}
+	return nil
+}
+
+func (x *ActionStep) GetDependencyRule() DependencyRule {
+	if x != nil {
+		return x.DependencyRule
+	}
+	return DependencyRule_DEPENDENCY_RULE_UNSPECIFIED
+}
+
 type isActionStep_StepType interface {
 	isActionStep_StepType()
 }
@@ -633,6 +727,66 @@ func (*ActionStep_WaitForSignal) isActionStep_StepType() {}
 
 func (*ActionStep_Sleep) isActionStep_StepType() {}
 
+// Fan-out: one run of a step's tool per element of a list. Each element has its
+// own attempts, retries and timeout; the step's output is the list of the
+// elements' outputs, in order. An element that fails for good fails the step
+// (its running siblings are cancelled); an empty list completes with [].
+type ForEach struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A whole-string reference to a list in an ancestor's output, like
+	// `${steps.search.output.pages}`.
+	Items string `protobuf:"bytes,1,opt,name=items,proto3" json:"items,omitempty"`
+	// Elements run at once (default: the plan's max_concurrent_steps, within
+	// which they always run).
+	MaxParallel   uint32 `protobuf:"varint,2,opt,name=max_parallel,json=maxParallel,proto3" json:"max_parallel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForEach) Reset() {
+	*x = ForEach{}
+	mi := &file_executor_v1_executor_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForEach) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForEach) ProtoMessage() {}
+
+func (x *ForEach) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForEach.ProtoReflect.Descriptor instead.
+func (*ForEach) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ForEach) GetItems() string {
+	if x != nil {
+		return x.Items
+	}
+	return ""
+}
+
+func (x *ForEach) GetMaxParallel() uint32 {
+	if x != nil {
+		return x.MaxParallel
+	}
+	return 0
+}
+
 // A step that waits, holding no concurrency slot, until a signal of this name
 // arrives. Each name is awaited by at most one step of a plan.
 type WaitForSignal struct {
@@ -651,7 +805,7 @@ type WaitForSignal struct {
 
 func (x *WaitForSignal) Reset() {
 	*x = WaitForSignal{}
-	mi := &file_executor_v1_executor_proto_msgTypes[2]
+	mi := &file_executor_v1_executor_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +817,7 @@ func (x *WaitForSignal) String() string {
 func (*WaitForSignal) ProtoMessage() {}
 
 func (x *WaitForSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[2]
+	mi := &file_executor_v1_executor_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +830,7 @@ func (x *WaitForSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitForSignal.ProtoReflect.Descriptor instead.
 func (*WaitForSignal) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{2}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *WaitForSignal) GetName() string {
@@ -713,7 +867,7 @@ type Sleep struct {
 
 func (x *Sleep) Reset() {
 	*x = Sleep{}
-	mi := &file_executor_v1_executor_proto_msgTypes[3]
+	mi := &file_executor_v1_executor_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +879,7 @@ func (x *Sleep) String() string {
 func (*Sleep) ProtoMessage() {}
 
 func (x *Sleep) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[3]
+	mi := &file_executor_v1_executor_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +892,7 @@ func (x *Sleep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sleep.ProtoReflect.Descriptor instead.
 func (*Sleep) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{3}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Sleep) GetDuration() *durationpb.Duration {
@@ -775,7 +929,7 @@ type ApprovalGate struct {
 
 func (x *ApprovalGate) Reset() {
 	*x = ApprovalGate{}
-	mi := &file_executor_v1_executor_proto_msgTypes[4]
+	mi := &file_executor_v1_executor_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +941,7 @@ func (x *ApprovalGate) String() string {
 func (*ApprovalGate) ProtoMessage() {}
 
 func (x *ApprovalGate) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[4]
+	mi := &file_executor_v1_executor_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +954,7 @@ func (x *ApprovalGate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalGate.ProtoReflect.Descriptor instead.
 func (*ApprovalGate) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{4}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ApprovalGate) GetPrompt() string {
@@ -843,7 +997,7 @@ type ToolExecution struct {
 
 func (x *ToolExecution) Reset() {
 	*x = ToolExecution{}
-	mi := &file_executor_v1_executor_proto_msgTypes[5]
+	mi := &file_executor_v1_executor_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -855,7 +1009,7 @@ func (x *ToolExecution) String() string {
 func (*ToolExecution) ProtoMessage() {}
 
 func (x *ToolExecution) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[5]
+	mi := &file_executor_v1_executor_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -868,7 +1022,7 @@ func (x *ToolExecution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolExecution.ProtoReflect.Descriptor instead.
 func (*ToolExecution) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{5}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ToolExecution) GetToolName() string {
@@ -900,7 +1054,7 @@ type Compensation struct {
 
 func (x *Compensation) Reset() {
 	*x = Compensation{}
-	mi := &file_executor_v1_executor_proto_msgTypes[6]
+	mi := &file_executor_v1_executor_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1066,7 @@ func (x *Compensation) String() string {
 func (*Compensation) ProtoMessage() {}
 
 func (x *Compensation) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[6]
+	mi := &file_executor_v1_executor_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1079,7 @@ func (x *Compensation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Compensation.ProtoReflect.Descriptor instead.
 func (*Compensation) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{6}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Compensation) GetToolName() string {
@@ -971,7 +1125,7 @@ type ValidationRule struct {
 
 func (x *ValidationRule) Reset() {
 	*x = ValidationRule{}
-	mi := &file_executor_v1_executor_proto_msgTypes[7]
+	mi := &file_executor_v1_executor_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1137,7 @@ func (x *ValidationRule) String() string {
 func (*ValidationRule) ProtoMessage() {}
 
 func (x *ValidationRule) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[7]
+	mi := &file_executor_v1_executor_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1150,7 @@ func (x *ValidationRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidationRule.ProtoReflect.Descriptor instead.
 func (*ValidationRule) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{7}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ValidationRule) GetRule() isValidationRule_Rule {
@@ -1054,7 +1208,7 @@ type RetryPolicy struct {
 
 func (x *RetryPolicy) Reset() {
 	*x = RetryPolicy{}
-	mi := &file_executor_v1_executor_proto_msgTypes[8]
+	mi := &file_executor_v1_executor_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1220,7 @@ func (x *RetryPolicy) String() string {
 func (*RetryPolicy) ProtoMessage() {}
 
 func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[8]
+	mi := &file_executor_v1_executor_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1233,7 @@ func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
 func (*RetryPolicy) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{8}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RetryPolicy) GetMaxAttempts() uint32 {
@@ -1137,7 +1291,7 @@ type TimeoutPolicy struct {
 
 func (x *TimeoutPolicy) Reset() {
 	*x = TimeoutPolicy{}
-	mi := &file_executor_v1_executor_proto_msgTypes[9]
+	mi := &file_executor_v1_executor_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1303,7 @@ func (x *TimeoutPolicy) String() string {
 func (*TimeoutPolicy) ProtoMessage() {}
 
 func (x *TimeoutPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[9]
+	mi := &file_executor_v1_executor_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1316,7 @@ func (x *TimeoutPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimeoutPolicy.ProtoReflect.Descriptor instead.
 func (*TimeoutPolicy) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{9}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TimeoutPolicy) GetDefaultStepTimeout() *durationpb.Duration {
@@ -1195,7 +1349,7 @@ type ResourceLimits struct {
 
 func (x *ResourceLimits) Reset() {
 	*x = ResourceLimits{}
-	mi := &file_executor_v1_executor_proto_msgTypes[10]
+	mi := &file_executor_v1_executor_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1361,7 @@ func (x *ResourceLimits) String() string {
 func (*ResourceLimits) ProtoMessage() {}
 
 func (x *ResourceLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[10]
+	mi := &file_executor_v1_executor_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1374,7 @@ func (x *ResourceLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceLimits.ProtoReflect.Descriptor instead.
 func (*ResourceLimits) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{10}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResourceLimits) GetMaxCpuCores() uint32 {
@@ -1289,7 +1443,7 @@ type ExecutionOptions struct {
 
 func (x *ExecutionOptions) Reset() {
 	*x = ExecutionOptions{}
-	mi := &file_executor_v1_executor_proto_msgTypes[11]
+	mi := &file_executor_v1_executor_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1455,7 @@ func (x *ExecutionOptions) String() string {
 func (*ExecutionOptions) ProtoMessage() {}
 
 func (x *ExecutionOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[11]
+	mi := &file_executor_v1_executor_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1468,7 @@ func (x *ExecutionOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionOptions.ProtoReflect.Descriptor instead.
 func (*ExecutionOptions) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{11}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ExecutionOptions) GetMaxConcurrentSteps() uint32 {
@@ -1388,7 +1542,7 @@ type ExecutionError struct {
 
 func (x *ExecutionError) Reset() {
 	*x = ExecutionError{}
-	mi := &file_executor_v1_executor_proto_msgTypes[12]
+	mi := &file_executor_v1_executor_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1554,7 @@ func (x *ExecutionError) String() string {
 func (*ExecutionError) ProtoMessage() {}
 
 func (x *ExecutionError) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[12]
+	mi := &file_executor_v1_executor_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1567,7 @@ func (x *ExecutionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionError.ProtoReflect.Descriptor instead.
 func (*ExecutionError) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{12}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ExecutionError) GetErrorType() ExecutionErrorType {
@@ -1459,7 +1613,7 @@ type ResourceUsage struct {
 
 func (x *ResourceUsage) Reset() {
 	*x = ResourceUsage{}
-	mi := &file_executor_v1_executor_proto_msgTypes[13]
+	mi := &file_executor_v1_executor_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1625,7 @@ func (x *ResourceUsage) String() string {
 func (*ResourceUsage) ProtoMessage() {}
 
 func (x *ResourceUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[13]
+	mi := &file_executor_v1_executor_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1638,7 @@ func (x *ResourceUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceUsage.ProtoReflect.Descriptor instead.
 func (*ResourceUsage) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{13}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ResourceUsage) GetCpuTimeMs() uint64 {
@@ -1549,7 +1703,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_executor_v1_executor_proto_msgTypes[14]
+	mi := &file_executor_v1_executor_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1715,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[14]
+	mi := &file_executor_v1_executor_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1728,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{14}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Progress) GetTotalSteps() uint32 {
@@ -1679,7 +1833,7 @@ type CompensationResult struct {
 
 func (x *CompensationResult) Reset() {
 	*x = CompensationResult{}
-	mi := &file_executor_v1_executor_proto_msgTypes[15]
+	mi := &file_executor_v1_executor_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1845,7 @@ func (x *CompensationResult) String() string {
 func (*CompensationResult) ProtoMessage() {}
 
 func (x *CompensationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[15]
+	mi := &file_executor_v1_executor_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1858,7 @@ func (x *CompensationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompensationResult.ProtoReflect.Descriptor instead.
 func (*CompensationResult) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{15}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CompensationResult) GetStatus() StepStatus {
@@ -1770,6 +1924,113 @@ func (x *CompensationResult) GetElidedOutputBytes() uint64 {
 	return 0
 }
 
+// One element of a for_each step.
+type ItemResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// PENDING, RUNNING, COMPLETED, FAILED or CANCELLED; COMPENSATING, COMPENSATED
+	// or COMPENSATION_FAILED once a rollback reached it.
+	Status StepStatus      `protobuf:"varint,2,opt,name=status,proto3,enum=executor.v1.StepStatus" json:"status,omitempty"`
+	Output *structpb.Value `protobuf:"bytes,3,opt,name=output,proto3" json:"output,omitempty"`
+	// Message of the last error, empty when none.
+	Error     string             `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	ErrorType ExecutionErrorType `protobuf:"varint,5,opt,name=error_type,json=errorType,proto3,enum=executor.v1.ExecutionErrorType" json:"error_type,omitempty"`
+	// Attempts after the first.
+	RetryCount    uint32               `protobuf:"varint,6,opt,name=retry_count,json=retryCount,proto3" json:"retry_count,omitempty"`
+	ExecutionTime *durationpb.Duration `protobuf:"bytes,7,opt,name=execution_time,json=executionTime,proto3" json:"execution_time,omitempty"`
+	// Set instead of `output` when it was left out to keep the answer within the
+	// server's message size limit: its size in bytes.
+	ElidedOutputBytes uint64 `protobuf:"varint,8,opt,name=elided_output_bytes,json=elidedOutputBytes,proto3" json:"elided_output_bytes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ItemResult) Reset() {
+	*x = ItemResult{}
+	mi := &file_executor_v1_executor_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ItemResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ItemResult) ProtoMessage() {}
+
+func (x *ItemResult) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ItemResult.ProtoReflect.Descriptor instead.
+func (*ItemResult) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ItemResult) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ItemResult) GetStatus() StepStatus {
+	if x != nil {
+		return x.Status
+	}
+	return StepStatus_STEP_STATUS_UNSPECIFIED
+}
+
+func (x *ItemResult) GetOutput() *structpb.Value {
+	if x != nil {
+		return x.Output
+	}
+	return nil
+}
+
+func (x *ItemResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ItemResult) GetErrorType() ExecutionErrorType {
+	if x != nil {
+		return x.ErrorType
+	}
+	return ExecutionErrorType_EXECUTION_ERROR_TYPE_UNSPECIFIED
+}
+
+func (x *ItemResult) GetRetryCount() uint32 {
+	if x != nil {
+		return x.RetryCount
+	}
+	return 0
+}
+
+func (x *ItemResult) GetExecutionTime() *durationpb.Duration {
+	if x != nil {
+		return x.ExecutionTime
+	}
+	return nil
+}
+
+func (x *ItemResult) GetElidedOutputBytes() uint64 {
+	if x != nil {
+		return x.ElidedOutputBytes
+	}
+	return 0
+}
+
 type StepResult struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	StepId string                 `protobuf:"bytes,1,opt,name=step_id,json=stepId,proto3" json:"step_id,omitempty"`
@@ -1793,6 +2054,14 @@ type StepResult struct {
 	// server's message size limit (the largest outputs go first): its size in bytes. The
 	// step's COMPLETED event (WatchExecution) carries it whole.
 	ElidedOutputBytes uint64 `protobuf:"varint,13,opt,name=elided_output_bytes,json=elidedOutputBytes,proto3" json:"elided_output_bytes,omitempty"`
+	// For a for_each step: each element's result, in order.
+	Items []*ItemResult `protobuf:"bytes,14,rep,name=items,proto3" json:"items,omitempty"`
+	// A rollback reached this COMPLETED step and had nothing to run: it declares no
+	// compensation and its tool cannot undo its calls.
+	NothingToUndo bool `protobuf:"varint,17,opt,name=nothing_to_undo,json=nothingToUndo,proto3" json:"nothing_to_undo,omitempty"`
+	// Why the step was SKIPPED: "condition false", a dependency that failed or was
+	// skipped, or the execution that failed before it ran.
+	SkippedReason string `protobuf:"bytes,18,opt,name=skipped_reason,json=skippedReason,proto3" json:"skipped_reason,omitempty"`
 	// For a step that waits (or waited): when its wait ends by itself (a sleep's
 	// end, a gate's or a signal's timeout).
 	WaitDeadline *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=wait_deadline,json=waitDeadline,proto3" json:"wait_deadline,omitempty"`
@@ -1804,7 +2073,7 @@ type StepResult struct {
 
 func (x *StepResult) Reset() {
 	*x = StepResult{}
-	mi := &file_executor_v1_executor_proto_msgTypes[16]
+	mi := &file_executor_v1_executor_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1816,7 +2085,7 @@ func (x *StepResult) String() string {
 func (*StepResult) ProtoMessage() {}
 
 func (x *StepResult) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[16]
+	mi := &file_executor_v1_executor_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1829,7 +2098,7 @@ func (x *StepResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepResult.ProtoReflect.Descriptor instead.
 func (*StepResult) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{16}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StepResult) GetStepId() string {
@@ -1923,6 +2192,27 @@ func (x *StepResult) GetElidedOutputBytes() uint64 {
 	return 0
 }
 
+func (x *StepResult) GetItems() []*ItemResult {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *StepResult) GetNothingToUndo() bool {
+	if x != nil {
+		return x.NothingToUndo
+	}
+	return false
+}
+
+func (x *StepResult) GetSkippedReason() string {
+	if x != nil {
+		return x.SkippedReason
+	}
+	return ""
+}
+
 func (x *StepResult) GetWaitDeadline() *timestamppb.Timestamp {
 	if x != nil {
 		return x.WaitDeadline
@@ -1956,7 +2246,7 @@ type ApprovalRecord struct {
 
 func (x *ApprovalRecord) Reset() {
 	*x = ApprovalRecord{}
-	mi := &file_executor_v1_executor_proto_msgTypes[17]
+	mi := &file_executor_v1_executor_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +2258,7 @@ func (x *ApprovalRecord) String() string {
 func (*ApprovalRecord) ProtoMessage() {}
 
 func (x *ApprovalRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[17]
+	mi := &file_executor_v1_executor_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +2271,7 @@ func (x *ApprovalRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalRecord.ProtoReflect.Descriptor instead.
 func (*ApprovalRecord) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{17}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ApprovalRecord) GetDecision() ApprovalDecision {
@@ -2051,7 +2341,7 @@ type ExecutionResult struct {
 
 func (x *ExecutionResult) Reset() {
 	*x = ExecutionResult{}
-	mi := &file_executor_v1_executor_proto_msgTypes[18]
+	mi := &file_executor_v1_executor_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2063,7 +2353,7 @@ func (x *ExecutionResult) String() string {
 func (*ExecutionResult) ProtoMessage() {}
 
 func (x *ExecutionResult) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[18]
+	mi := &file_executor_v1_executor_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2076,7 +2366,7 @@ func (x *ExecutionResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionResult.ProtoReflect.Descriptor instead.
 func (*ExecutionResult) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{18}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExecutionResult) GetPlanId() string {
@@ -2200,6 +2490,8 @@ type ExecutionEvent struct {
 	// the name of the caller's token or client certificate. Empty for what the engine did
 	// by itself, and on a server that authenticates nobody.
 	Actor string `protobuf:"bytes,15,opt,name=actor,proto3" json:"actor,omitempty"`
+	// Set on the events of one element of a for_each step: its index.
+	ItemIndex *uint32 `protobuf:"varint,16,opt,name=item_index,json=itemIndex,proto3,oneof" json:"item_index,omitempty"`
 	// For APPROVAL_DECIDED: the decision.
 	Decision ApprovalDecision `protobuf:"varint,17,opt,name=decision,proto3,enum=executor.v1.ApprovalDecision" json:"decision,omitempty"`
 	// For SIGNAL_RECEIVED, and a step that starts WAITING for one: the signal's name.
@@ -2213,7 +2505,7 @@ type ExecutionEvent struct {
 
 func (x *ExecutionEvent) Reset() {
 	*x = ExecutionEvent{}
-	mi := &file_executor_v1_executor_proto_msgTypes[19]
+	mi := &file_executor_v1_executor_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2225,7 +2517,7 @@ func (x *ExecutionEvent) String() string {
 func (*ExecutionEvent) ProtoMessage() {}
 
 func (x *ExecutionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[19]
+	mi := &file_executor_v1_executor_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2238,7 +2530,7 @@ func (x *ExecutionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionEvent.ProtoReflect.Descriptor instead.
 func (*ExecutionEvent) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{19}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExecutionEvent) GetSequence() uint64 {
@@ -2346,6 +2638,13 @@ func (x *ExecutionEvent) GetActor() string {
 	return ""
 }
 
+func (x *ExecutionEvent) GetItemIndex() uint32 {
+	if x != nil && x.ItemIndex != nil {
+		return *x.ItemIndex
+	}
+	return 0
+}
+
 func (x *ExecutionEvent) GetDecision() ApprovalDecision {
 	if x != nil {
 		return x.Decision
@@ -2394,7 +2693,7 @@ type ToolSpec struct {
 
 func (x *ToolSpec) Reset() {
 	*x = ToolSpec{}
-	mi := &file_executor_v1_executor_proto_msgTypes[20]
+	mi := &file_executor_v1_executor_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2406,7 +2705,7 @@ func (x *ToolSpec) String() string {
 func (*ToolSpec) ProtoMessage() {}
 
 func (x *ToolSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[20]
+	mi := &file_executor_v1_executor_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2419,7 +2718,7 @@ func (x *ToolSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolSpec.ProtoReflect.Descriptor instead.
 func (*ToolSpec) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{20}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ToolSpec) GetName() string {
@@ -2511,7 +2810,7 @@ type ToolLoadError struct {
 
 func (x *ToolLoadError) Reset() {
 	*x = ToolLoadError{}
-	mi := &file_executor_v1_executor_proto_msgTypes[21]
+	mi := &file_executor_v1_executor_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2523,7 +2822,7 @@ func (x *ToolLoadError) String() string {
 func (*ToolLoadError) ProtoMessage() {}
 
 func (x *ToolLoadError) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[21]
+	mi := &file_executor_v1_executor_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2536,7 +2835,7 @@ func (x *ToolLoadError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolLoadError.ProtoReflect.Descriptor instead.
 func (*ToolLoadError) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{21}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ToolLoadError) GetEntryPoint() string {
@@ -2565,7 +2864,7 @@ type ExecutePlanRequest struct {
 
 func (x *ExecutePlanRequest) Reset() {
 	*x = ExecutePlanRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[22]
+	mi := &file_executor_v1_executor_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2577,7 +2876,7 @@ func (x *ExecutePlanRequest) String() string {
 func (*ExecutePlanRequest) ProtoMessage() {}
 
 func (x *ExecutePlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[22]
+	mi := &file_executor_v1_executor_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2590,7 +2889,7 @@ func (x *ExecutePlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutePlanRequest.ProtoReflect.Descriptor instead.
 func (*ExecutePlanRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{22}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ExecutePlanRequest) GetPlan() *ActionPlan {
@@ -2623,7 +2922,7 @@ type ExecutePlanResponse struct {
 
 func (x *ExecutePlanResponse) Reset() {
 	*x = ExecutePlanResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[23]
+	mi := &file_executor_v1_executor_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2635,7 +2934,7 @@ func (x *ExecutePlanResponse) String() string {
 func (*ExecutePlanResponse) ProtoMessage() {}
 
 func (x *ExecutePlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[23]
+	mi := &file_executor_v1_executor_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2648,7 +2947,7 @@ func (x *ExecutePlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutePlanResponse.ProtoReflect.Descriptor instead.
 func (*ExecutePlanResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{23}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExecutePlanResponse) GetResult() *ExecutionResult {
@@ -2675,7 +2974,7 @@ type ExecutionContext struct {
 
 func (x *ExecutionContext) Reset() {
 	*x = ExecutionContext{}
-	mi := &file_executor_v1_executor_proto_msgTypes[24]
+	mi := &file_executor_v1_executor_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2687,7 +2986,7 @@ func (x *ExecutionContext) String() string {
 func (*ExecutionContext) ProtoMessage() {}
 
 func (x *ExecutionContext) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[24]
+	mi := &file_executor_v1_executor_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2700,7 +2999,7 @@ func (x *ExecutionContext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionContext.ProtoReflect.Descriptor instead.
 func (*ExecutionContext) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{24}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ExecutionContext) GetPlanId() string {
@@ -2748,7 +3047,7 @@ type ExecuteStepRequest struct {
 
 func (x *ExecuteStepRequest) Reset() {
 	*x = ExecuteStepRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[25]
+	mi := &file_executor_v1_executor_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +3059,7 @@ func (x *ExecuteStepRequest) String() string {
 func (*ExecuteStepRequest) ProtoMessage() {}
 
 func (x *ExecuteStepRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[25]
+	mi := &file_executor_v1_executor_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +3072,7 @@ func (x *ExecuteStepRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteStepRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteStepRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{25}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExecuteStepRequest) GetStep() *ActionStep {
@@ -2800,7 +3099,7 @@ type ExecuteStepResponse struct {
 
 func (x *ExecuteStepResponse) Reset() {
 	*x = ExecuteStepResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[26]
+	mi := &file_executor_v1_executor_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2812,7 +3111,7 @@ func (x *ExecuteStepResponse) String() string {
 func (*ExecuteStepResponse) ProtoMessage() {}
 
 func (x *ExecuteStepResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[26]
+	mi := &file_executor_v1_executor_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2825,7 +3124,7 @@ func (x *ExecuteStepResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteStepResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteStepResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{26}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExecuteStepResponse) GetResult() *StepResult {
@@ -2853,7 +3152,7 @@ type CancelExecutionRequest struct {
 
 func (x *CancelExecutionRequest) Reset() {
 	*x = CancelExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[27]
+	mi := &file_executor_v1_executor_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2865,7 +3164,7 @@ func (x *CancelExecutionRequest) String() string {
 func (*CancelExecutionRequest) ProtoMessage() {}
 
 func (x *CancelExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[27]
+	mi := &file_executor_v1_executor_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2878,7 +3177,7 @@ func (x *CancelExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelExecutionRequest.ProtoReflect.Descriptor instead.
 func (*CancelExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{27}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CancelExecutionRequest) GetPlanId() string {
@@ -2904,7 +3203,7 @@ type CancelExecutionResponse struct {
 
 func (x *CancelExecutionResponse) Reset() {
 	*x = CancelExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[28]
+	mi := &file_executor_v1_executor_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2916,7 +3215,7 @@ func (x *CancelExecutionResponse) String() string {
 func (*CancelExecutionResponse) ProtoMessage() {}
 
 func (x *CancelExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[28]
+	mi := &file_executor_v1_executor_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2929,7 +3228,7 @@ func (x *CancelExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelExecutionResponse.ProtoReflect.Descriptor instead.
 func (*CancelExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{28}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CancelExecutionResponse) GetStatus() ExecutionStatus {
@@ -2948,7 +3247,7 @@ type PauseExecutionRequest struct {
 
 func (x *PauseExecutionRequest) Reset() {
 	*x = PauseExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[29]
+	mi := &file_executor_v1_executor_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2960,7 +3259,7 @@ func (x *PauseExecutionRequest) String() string {
 func (*PauseExecutionRequest) ProtoMessage() {}
 
 func (x *PauseExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[29]
+	mi := &file_executor_v1_executor_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2973,7 +3272,7 @@ func (x *PauseExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseExecutionRequest.ProtoReflect.Descriptor instead.
 func (*PauseExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{29}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PauseExecutionRequest) GetPlanId() string {
@@ -2992,7 +3291,7 @@ type PauseExecutionResponse struct {
 
 func (x *PauseExecutionResponse) Reset() {
 	*x = PauseExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[30]
+	mi := &file_executor_v1_executor_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3004,7 +3303,7 @@ func (x *PauseExecutionResponse) String() string {
 func (*PauseExecutionResponse) ProtoMessage() {}
 
 func (x *PauseExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[30]
+	mi := &file_executor_v1_executor_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3017,7 +3316,7 @@ func (x *PauseExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseExecutionResponse.ProtoReflect.Descriptor instead.
 func (*PauseExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{30}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PauseExecutionResponse) GetStatus() ExecutionStatus {
@@ -3036,7 +3335,7 @@ type ResumeExecutionRequest struct {
 
 func (x *ResumeExecutionRequest) Reset() {
 	*x = ResumeExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[31]
+	mi := &file_executor_v1_executor_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3048,7 +3347,7 @@ func (x *ResumeExecutionRequest) String() string {
 func (*ResumeExecutionRequest) ProtoMessage() {}
 
 func (x *ResumeExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[31]
+	mi := &file_executor_v1_executor_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3061,7 +3360,7 @@ func (x *ResumeExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeExecutionRequest.ProtoReflect.Descriptor instead.
 func (*ResumeExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{31}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ResumeExecutionRequest) GetPlanId() string {
@@ -3080,7 +3379,7 @@ type ResumeExecutionResponse struct {
 
 func (x *ResumeExecutionResponse) Reset() {
 	*x = ResumeExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[32]
+	mi := &file_executor_v1_executor_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3092,7 +3391,7 @@ func (x *ResumeExecutionResponse) String() string {
 func (*ResumeExecutionResponse) ProtoMessage() {}
 
 func (x *ResumeExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[32]
+	mi := &file_executor_v1_executor_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3105,7 +3404,7 @@ func (x *ResumeExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeExecutionResponse.ProtoReflect.Descriptor instead.
 func (*ResumeExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{32}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ResumeExecutionResponse) GetStatus() ExecutionStatus {
@@ -3124,7 +3423,7 @@ type GetExecutionStatusRequest struct {
 
 func (x *GetExecutionStatusRequest) Reset() {
 	*x = GetExecutionStatusRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[33]
+	mi := &file_executor_v1_executor_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3136,7 +3435,7 @@ func (x *GetExecutionStatusRequest) String() string {
 func (*GetExecutionStatusRequest) ProtoMessage() {}
 
 func (x *GetExecutionStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[33]
+	mi := &file_executor_v1_executor_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3149,7 +3448,7 @@ func (x *GetExecutionStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetExecutionStatusRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{33}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetExecutionStatusRequest) GetPlanId() string {
@@ -3184,7 +3483,7 @@ type GetExecutionStatusResponse struct {
 
 func (x *GetExecutionStatusResponse) Reset() {
 	*x = GetExecutionStatusResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[34]
+	mi := &file_executor_v1_executor_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3196,7 +3495,7 @@ func (x *GetExecutionStatusResponse) String() string {
 func (*GetExecutionStatusResponse) ProtoMessage() {}
 
 func (x *GetExecutionStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[34]
+	mi := &file_executor_v1_executor_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3209,7 +3508,7 @@ func (x *GetExecutionStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetExecutionStatusResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{34}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetExecutionStatusResponse) GetPlanId() string {
@@ -3314,7 +3613,7 @@ type RollbackExecutionRequest struct {
 
 func (x *RollbackExecutionRequest) Reset() {
 	*x = RollbackExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[35]
+	mi := &file_executor_v1_executor_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3326,7 +3625,7 @@ func (x *RollbackExecutionRequest) String() string {
 func (*RollbackExecutionRequest) ProtoMessage() {}
 
 func (x *RollbackExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[35]
+	mi := &file_executor_v1_executor_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3339,7 +3638,7 @@ func (x *RollbackExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackExecutionRequest.ProtoReflect.Descriptor instead.
 func (*RollbackExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{35}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RollbackExecutionRequest) GetPlanId() string {
@@ -3365,7 +3664,7 @@ type RollbackExecutionResponse struct {
 
 func (x *RollbackExecutionResponse) Reset() {
 	*x = RollbackExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[36]
+	mi := &file_executor_v1_executor_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3377,7 +3676,7 @@ func (x *RollbackExecutionResponse) String() string {
 func (*RollbackExecutionResponse) ProtoMessage() {}
 
 func (x *RollbackExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[36]
+	mi := &file_executor_v1_executor_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3390,7 +3689,7 @@ func (x *RollbackExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackExecutionResponse.ProtoReflect.Descriptor instead.
 func (*RollbackExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{36}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RollbackExecutionResponse) GetStatus() ExecutionStatus {
@@ -3411,7 +3710,7 @@ type WatchExecutionRequest struct {
 
 func (x *WatchExecutionRequest) Reset() {
 	*x = WatchExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[37]
+	mi := &file_executor_v1_executor_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3423,7 +3722,7 @@ func (x *WatchExecutionRequest) String() string {
 func (*WatchExecutionRequest) ProtoMessage() {}
 
 func (x *WatchExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[37]
+	mi := &file_executor_v1_executor_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3436,7 +3735,7 @@ func (x *WatchExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchExecutionRequest.ProtoReflect.Descriptor instead.
 func (*WatchExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{37}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WatchExecutionRequest) GetPlanId() string {
@@ -3463,7 +3762,7 @@ type WatchExecutionResponse struct {
 
 func (x *WatchExecutionResponse) Reset() {
 	*x = WatchExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[38]
+	mi := &file_executor_v1_executor_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3475,7 +3774,7 @@ func (x *WatchExecutionResponse) String() string {
 func (*WatchExecutionResponse) ProtoMessage() {}
 
 func (x *WatchExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[38]
+	mi := &file_executor_v1_executor_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3488,7 +3787,7 @@ func (x *WatchExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchExecutionResponse.ProtoReflect.Descriptor instead.
 func (*WatchExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{38}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WatchExecutionResponse) GetEvents() []*ExecutionEvent {
@@ -3510,7 +3809,7 @@ type ListToolsRequest struct {
 
 func (x *ListToolsRequest) Reset() {
 	*x = ListToolsRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[39]
+	mi := &file_executor_v1_executor_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3522,7 +3821,7 @@ func (x *ListToolsRequest) String() string {
 func (*ListToolsRequest) ProtoMessage() {}
 
 func (x *ListToolsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[39]
+	mi := &file_executor_v1_executor_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3535,7 +3834,7 @@ func (x *ListToolsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListToolsRequest.ProtoReflect.Descriptor instead.
 func (*ListToolsRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{39}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListToolsRequest) GetPageSize() int32 {
@@ -3566,7 +3865,7 @@ type ListToolsResponse struct {
 
 func (x *ListToolsResponse) Reset() {
 	*x = ListToolsResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[40]
+	mi := &file_executor_v1_executor_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3578,7 +3877,7 @@ func (x *ListToolsResponse) String() string {
 func (*ListToolsResponse) ProtoMessage() {}
 
 func (x *ListToolsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[40]
+	mi := &file_executor_v1_executor_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3591,7 +3890,7 @@ func (x *ListToolsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListToolsResponse.ProtoReflect.Descriptor instead.
 func (*ListToolsResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{40}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListToolsResponse) GetTools() []*ToolSpec {
@@ -3631,7 +3930,7 @@ type ExecutionSummary struct {
 
 func (x *ExecutionSummary) Reset() {
 	*x = ExecutionSummary{}
-	mi := &file_executor_v1_executor_proto_msgTypes[41]
+	mi := &file_executor_v1_executor_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3643,7 +3942,7 @@ func (x *ExecutionSummary) String() string {
 func (*ExecutionSummary) ProtoMessage() {}
 
 func (x *ExecutionSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[41]
+	mi := &file_executor_v1_executor_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3656,7 +3955,7 @@ func (x *ExecutionSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionSummary.ProtoReflect.Descriptor instead.
 func (*ExecutionSummary) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{41}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ExecutionSummary) GetPlanId() string {
@@ -3721,7 +4020,7 @@ type ListExecutionsRequest struct {
 
 func (x *ListExecutionsRequest) Reset() {
 	*x = ListExecutionsRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[42]
+	mi := &file_executor_v1_executor_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3733,7 +4032,7 @@ func (x *ListExecutionsRequest) String() string {
 func (*ListExecutionsRequest) ProtoMessage() {}
 
 func (x *ListExecutionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[42]
+	mi := &file_executor_v1_executor_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3746,7 +4045,7 @@ func (x *ListExecutionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionsRequest.ProtoReflect.Descriptor instead.
 func (*ListExecutionsRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{42}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListExecutionsRequest) GetPageSize() int32 {
@@ -3803,7 +4102,7 @@ type ListExecutionsResponse struct {
 
 func (x *ListExecutionsResponse) Reset() {
 	*x = ListExecutionsResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[43]
+	mi := &file_executor_v1_executor_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3815,7 +4114,7 @@ func (x *ListExecutionsResponse) String() string {
 func (*ListExecutionsResponse) ProtoMessage() {}
 
 func (x *ListExecutionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[43]
+	mi := &file_executor_v1_executor_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3828,7 +4127,7 @@ func (x *ListExecutionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionsResponse.ProtoReflect.Descriptor instead.
 func (*ListExecutionsResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{43}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListExecutionsResponse) GetExecutions() []*ExecutionSummary {
@@ -3854,7 +4153,7 @@ type DeleteExecutionRequest struct {
 
 func (x *DeleteExecutionRequest) Reset() {
 	*x = DeleteExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[44]
+	mi := &file_executor_v1_executor_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3866,7 +4165,7 @@ func (x *DeleteExecutionRequest) String() string {
 func (*DeleteExecutionRequest) ProtoMessage() {}
 
 func (x *DeleteExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[44]
+	mi := &file_executor_v1_executor_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3879,7 +4178,7 @@ func (x *DeleteExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExecutionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{44}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *DeleteExecutionRequest) GetPlanId() string {
@@ -3897,7 +4196,7 @@ type DeleteExecutionResponse struct {
 
 func (x *DeleteExecutionResponse) Reset() {
 	*x = DeleteExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[45]
+	mi := &file_executor_v1_executor_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3909,7 +4208,7 @@ func (x *DeleteExecutionResponse) String() string {
 func (*DeleteExecutionResponse) ProtoMessage() {}
 
 func (x *DeleteExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[45]
+	mi := &file_executor_v1_executor_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3922,7 +4221,7 @@ func (x *DeleteExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExecutionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{45}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{47}
 }
 
 type ApproveStepRequest struct {
@@ -3944,7 +4243,7 @@ type ApproveStepRequest struct {
 
 func (x *ApproveStepRequest) Reset() {
 	*x = ApproveStepRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[46]
+	mi := &file_executor_v1_executor_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3956,7 +4255,7 @@ func (x *ApproveStepRequest) String() string {
 func (*ApproveStepRequest) ProtoMessage() {}
 
 func (x *ApproveStepRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[46]
+	mi := &file_executor_v1_executor_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3969,7 +4268,7 @@ func (x *ApproveStepRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveStepRequest.ProtoReflect.Descriptor instead.
 func (*ApproveStepRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{46}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ApproveStepRequest) GetPlanId() string {
@@ -4017,7 +4316,7 @@ type ApproveStepResponse struct {
 
 func (x *ApproveStepResponse) Reset() {
 	*x = ApproveStepResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[47]
+	mi := &file_executor_v1_executor_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4029,7 +4328,7 @@ func (x *ApproveStepResponse) String() string {
 func (*ApproveStepResponse) ProtoMessage() {}
 
 func (x *ApproveStepResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[47]
+	mi := &file_executor_v1_executor_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4042,7 +4341,7 @@ func (x *ApproveStepResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveStepResponse.ProtoReflect.Descriptor instead.
 func (*ApproveStepResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{47}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ApproveStepResponse) GetResult() *StepResult {
@@ -4065,7 +4364,7 @@ type SignalExecutionRequest struct {
 
 func (x *SignalExecutionRequest) Reset() {
 	*x = SignalExecutionRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[48]
+	mi := &file_executor_v1_executor_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4077,7 +4376,7 @@ func (x *SignalExecutionRequest) String() string {
 func (*SignalExecutionRequest) ProtoMessage() {}
 
 func (x *SignalExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[48]
+	mi := &file_executor_v1_executor_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4090,7 +4389,7 @@ func (x *SignalExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalExecutionRequest.ProtoReflect.Descriptor instead.
 func (*SignalExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{48}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SignalExecutionRequest) GetPlanId() string {
@@ -4123,7 +4422,7 @@ type SignalExecutionResponse struct {
 
 func (x *SignalExecutionResponse) Reset() {
 	*x = SignalExecutionResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[49]
+	mi := &file_executor_v1_executor_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4135,7 +4434,7 @@ func (x *SignalExecutionResponse) String() string {
 func (*SignalExecutionResponse) ProtoMessage() {}
 
 func (x *SignalExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[49]
+	mi := &file_executor_v1_executor_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4148,7 +4447,7 @@ func (x *SignalExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalExecutionResponse.ProtoReflect.Descriptor instead.
 func (*SignalExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{49}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SignalExecutionResponse) GetStatus() ExecutionStatus {
@@ -4172,7 +4471,7 @@ type ListApprovalsRequest struct {
 
 func (x *ListApprovalsRequest) Reset() {
 	*x = ListApprovalsRequest{}
-	mi := &file_executor_v1_executor_proto_msgTypes[50]
+	mi := &file_executor_v1_executor_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4184,7 +4483,7 @@ func (x *ListApprovalsRequest) String() string {
 func (*ListApprovalsRequest) ProtoMessage() {}
 
 func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[50]
+	mi := &file_executor_v1_executor_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4197,7 +4496,7 @@ func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApprovalsRequest.ProtoReflect.Descriptor instead.
 func (*ListApprovalsRequest) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{50}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListApprovalsRequest) GetPageSize() int32 {
@@ -4246,7 +4545,7 @@ type PendingApproval struct {
 
 func (x *PendingApproval) Reset() {
 	*x = PendingApproval{}
-	mi := &file_executor_v1_executor_proto_msgTypes[51]
+	mi := &file_executor_v1_executor_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4258,7 +4557,7 @@ func (x *PendingApproval) String() string {
 func (*PendingApproval) ProtoMessage() {}
 
 func (x *PendingApproval) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[51]
+	mi := &file_executor_v1_executor_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4271,7 +4570,7 @@ func (x *PendingApproval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingApproval.ProtoReflect.Descriptor instead.
 func (*PendingApproval) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{51}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *PendingApproval) GetPlanId() string {
@@ -4363,7 +4662,7 @@ type ListApprovalsResponse struct {
 
 func (x *ListApprovalsResponse) Reset() {
 	*x = ListApprovalsResponse{}
-	mi := &file_executor_v1_executor_proto_msgTypes[52]
+	mi := &file_executor_v1_executor_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4375,7 +4674,7 @@ func (x *ListApprovalsResponse) String() string {
 func (*ListApprovalsResponse) ProtoMessage() {}
 
 func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_v1_executor_proto_msgTypes[52]
+	mi := &file_executor_v1_executor_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4388,7 +4687,7 @@ func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApprovalsResponse.ProtoReflect.Descriptor instead.
 func (*ListApprovalsResponse) Descriptor() ([]byte, []int) {
-	return file_executor_v1_executor_proto_rawDescGZIP(), []int{52}
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListApprovalsResponse) GetApprovals() []*PendingApproval {
@@ -4405,6 +4704,113 @@ func (x *ListApprovalsResponse) GetNextPageToken() string {
 	return ""
 }
 
+type RetryExecutionRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	PlanId string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	// Return once the execution runs again instead of when it ends.
+	Detach bool `protobuf:"varint,2,opt,name=detach,proto3" json:"detach,omitempty"`
+	// Replaces the execution's resource limits from now on (what was used so far
+	// still counts); unset: they stay.
+	ResourceLimits *ResourceLimits `protobuf:"bytes,3,opt,name=resource_limits,json=resourceLimits,proto3" json:"resource_limits,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RetryExecutionRequest) Reset() {
+	*x = RetryExecutionRequest{}
+	mi := &file_executor_v1_executor_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryExecutionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryExecutionRequest) ProtoMessage() {}
+
+func (x *RetryExecutionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryExecutionRequest.ProtoReflect.Descriptor instead.
+func (*RetryExecutionRequest) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *RetryExecutionRequest) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+func (x *RetryExecutionRequest) GetDetach() bool {
+	if x != nil {
+		return x.Detach
+	}
+	return false
+}
+
+func (x *RetryExecutionRequest) GetResourceLimits() *ResourceLimits {
+	if x != nil {
+		return x.ResourceLimits
+	}
+	return nil
+}
+
+type RetryExecutionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        *ExecutionResult       `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryExecutionResponse) Reset() {
+	*x = RetryExecutionResponse{}
+	mi := &file_executor_v1_executor_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryExecutionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryExecutionResponse) ProtoMessage() {}
+
+func (x *RetryExecutionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_v1_executor_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryExecutionResponse.ProtoReflect.Descriptor instead.
+func (*RetryExecutionResponse) Descriptor() ([]byte, []int) {
+	return file_executor_v1_executor_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *RetryExecutionResponse) GetResult() *ExecutionResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
 var File_executor_v1_executor_proto protoreflect.FileDescriptor
 
 const file_executor_v1_executor_proto_rawDesc = "" +
@@ -4415,7 +4821,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12-\n" +
 	"\x05steps\x18\x03 \x03(\v2\x17.executor.v1.ActionStepR\x05steps\x123\n" +
-	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata\"\xc9\x05\n" +
+	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata\"\xd4\x06\n" +
 	"\n" +
 	"ActionStep\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -4433,8 +4839,14 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x10validation_rules\x18\t \x03(\v2\x1b.executor.v1.ValidationRuleR\x0fvalidationRules\x12=\n" +
 	"\fcompensation\x18\n" +
 	" \x01(\v2\x19.executor.v1.CompensationR\fcompensation\x125\n" +
-	"\bapproval\x18\r \x01(\v2\x19.executor.v1.ApprovalGateR\bapprovalB\v\n" +
-	"\tstep_type\"\x98\x01\n" +
+	"\bapproval\x18\r \x01(\v2\x19.executor.v1.ApprovalGateR\bapproval\x12\x12\n" +
+	"\x04when\x18\x0e \x01(\tR\x04when\x12/\n" +
+	"\bfor_each\x18\x0f \x01(\v2\x14.executor.v1.ForEachR\aforEach\x12D\n" +
+	"\x0fdependency_rule\x18\x10 \x01(\x0e2\x1b.executor.v1.DependencyRuleR\x0edependencyRuleB\v\n" +
+	"\tstep_type\"B\n" +
+	"\aForEach\x12\x14\n" +
+	"\x05items\x18\x01 \x01(\tR\x05items\x12!\n" +
+	"\fmax_parallel\x18\x02 \x01(\rR\vmaxParallel\"\x98\x01\n" +
 	"\rWaitForSignal\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
 	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12>\n" +
@@ -4529,7 +4941,19 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12.\n" +
-	"\x13elided_output_bytes\x18\t \x01(\x04R\x11elidedOutputBytes\"\xf2\x05\n" +
+	"\x13elided_output_bytes\x18\t \x01(\x04R\x11elidedOutputBytes\"\xec\x02\n" +
+	"\n" +
+	"ItemResult\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12/\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x17.executor.v1.StepStatusR\x06status\x12.\n" +
+	"\x06output\x18\x03 \x01(\v2\x16.google.protobuf.ValueR\x06output\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12>\n" +
+	"\n" +
+	"error_type\x18\x05 \x01(\x0e2\x1f.executor.v1.ExecutionErrorTypeR\terrorType\x12\x1f\n" +
+	"\vretry_count\x18\x06 \x01(\rR\n" +
+	"retryCount\x12@\n" +
+	"\x0eexecution_time\x18\a \x01(\v2\x19.google.protobuf.DurationR\rexecutionTime\x12.\n" +
+	"\x13elided_output_bytes\x18\b \x01(\x04R\x11elidedOutputBytes\"\xf0\x06\n" +
 	"\n" +
 	"StepResult\x12\x17\n" +
 	"\astep_id\x18\x01 \x01(\tR\x06stepId\x12/\n" +
@@ -4548,7 +4972,10 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12C\n" +
 	"\fcompensation\x18\f \x01(\v2\x1f.executor.v1.CompensationResultR\fcompensation\x12.\n" +
-	"\x13elided_output_bytes\x18\r \x01(\x04R\x11elidedOutputBytes\x12?\n" +
+	"\x13elided_output_bytes\x18\r \x01(\x04R\x11elidedOutputBytes\x12-\n" +
+	"\x05items\x18\x0e \x03(\v2\x17.executor.v1.ItemResultR\x05items\x12&\n" +
+	"\x0fnothing_to_undo\x18\x11 \x01(\bR\rnothingToUndo\x12%\n" +
+	"\x0eskipped_reason\x18\x12 \x01(\tR\rskippedReason\x12?\n" +
 	"\rwait_deadline\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\fwaitDeadline\x127\n" +
 	"\bapproval\x18\x10 \x01(\v2\x1b.executor.v1.ApprovalRecordR\bapproval\"\xed\x01\n" +
 	"\x0eApprovalRecord\x129\n" +
@@ -4575,7 +5002,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12I\n" +
-	"\x12compensation_usage\x18\r \x01(\v2\x1a.executor.v1.ResourceUsageR\x11compensationUsage\"\xf4\x05\n" +
+	"\x12compensation_usage\x18\r \x01(\v2\x1a.executor.v1.ResourceUsageR\x11compensationUsage\"\xa7\x06\n" +
 	"\x0eExecutionEvent\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x17\n" +
 	"\aplan_id\x18\x02 \x01(\tR\x06planId\x129\n" +
@@ -4595,10 +5022,13 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\bprogress\x18\f \x01(\x01R\bprogress\x12\x1b\n" +
 	"\tstep_name\x18\r \x01(\tR\bstepName\x12.\n" +
 	"\x06output\x18\x0e \x01(\v2\x16.google.protobuf.ValueR\x06output\x12\x14\n" +
-	"\x05actor\x18\x0f \x01(\tR\x05actor\x129\n" +
+	"\x05actor\x18\x0f \x01(\tR\x05actor\x12\"\n" +
+	"\n" +
+	"item_index\x18\x10 \x01(\rH\x00R\titemIndex\x88\x01\x01\x129\n" +
 	"\bdecision\x18\x11 \x01(\x0e2\x1d.executor.v1.ApprovalDecisionR\bdecision\x12\x16\n" +
 	"\x06signal\x18\x12 \x01(\tR\x06signal\x12?\n" +
-	"\rwait_deadline\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\fwaitDeadline\"\xb4\x03\n" +
+	"\rwait_deadline\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\fwaitDeadlineB\r\n" +
+	"\v_item_index\"\xb4\x03\n" +
 	"\bToolSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12 \n" +
@@ -4752,7 +5182,18 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"allow_edit\x18\v \x01(\bR\tallowEdit\"{\n" +
 	"\x15ListApprovalsResponse\x12:\n" +
 	"\tapprovals\x18\x01 \x03(\v2\x1c.executor.v1.PendingApprovalR\tapprovals\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*r\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8e\x01\n" +
+	"\x15RetryExecutionRequest\x12\x17\n" +
+	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x16\n" +
+	"\x06detach\x18\x02 \x01(\bR\x06detach\x12D\n" +
+	"\x0fresource_limits\x18\x03 \x01(\v2\x1b.executor.v1.ResourceLimitsR\x0eresourceLimits\"N\n" +
+	"\x16RetryExecutionResponse\x124\n" +
+	"\x06result\x18\x01 \x01(\v2\x1c.executor.v1.ExecutionResultR\x06result*\x93\x01\n" +
+	"\x0eDependencyRule\x12\x1f\n" +
+	"\x1bDEPENDENCY_RULE_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dDEPENDENCY_RULE_ALL_COMPLETED\x10\x01\x12\x1f\n" +
+	"\x1bDEPENDENCY_RULE_NONE_FAILED\x10\x02\x12\x1c\n" +
+	"\x18DEPENDENCY_RULE_ALL_DONE\x10\x03*r\n" +
 	"\x10ApprovalDecision\x12!\n" +
 	"\x1dAPPROVAL_DECISION_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19APPROVAL_DECISION_APPROVE\x10\x01\x12\x1c\n" +
@@ -4794,7 +5235,7 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x1eEXECUTION_ERROR_TYPE_CANCELLED\x10\b\x12!\n" +
 	"\x1dEXECUTION_ERROR_TYPE_INTERNAL\x10\t\x12!\n" +
 	"\x1dEXECUTION_ERROR_TYPE_REJECTED\x10\n" +
-	"*\xc7\x02\n" +
+	"*\xf6\x02\n" +
 	"\x12ExecutionEventType\x12$\n" +
 	" EXECUTION_EVENT_TYPE_UNSPECIFIED\x10\x00\x121\n" +
 	"-EXECUTION_EVENT_TYPE_EXECUTION_STATUS_CHANGED\x10\x01\x12,\n" +
@@ -4802,7 +5243,8 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	")EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED\x10\x03\x12&\n" +
 	"\"EXECUTION_EVENT_TYPE_STEP_PROGRESS\x10\x04\x12)\n" +
 	"%EXECUTION_EVENT_TYPE_APPROVAL_DECIDED\x10\x05\x12(\n" +
-	"$EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED\x10\x062\x81\n" +
+	"$EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED\x10\x06\x12-\n" +
+	")EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO\x10\b2\xdc\n" +
 	"\n" +
 	"\x0fExecutorService\x12P\n" +
 	"\vExecutePlan\x12\x1f.executor.v1.ExecutePlanRequest\x1a .executor.v1.ExecutePlanResponse\x12P\n" +
@@ -4818,7 +5260,8 @@ const file_executor_v1_executor_proto_rawDesc = "" +
 	"\x0fDeleteExecution\x12#.executor.v1.DeleteExecutionRequest\x1a$.executor.v1.DeleteExecutionResponse\x12P\n" +
 	"\vApproveStep\x12\x1f.executor.v1.ApproveStepRequest\x1a .executor.v1.ApproveStepResponse\x12\\\n" +
 	"\x0fSignalExecution\x12#.executor.v1.SignalExecutionRequest\x1a$.executor.v1.SignalExecutionResponse\x12V\n" +
-	"\rListApprovals\x12!.executor.v1.ListApprovalsRequest\x1a\".executor.v1.ListApprovalsResponseB\x13\n" +
+	"\rListApprovals\x12!.executor.v1.ListApprovalsRequest\x1a\".executor.v1.ListApprovalsResponse\x12Y\n" +
+	"\x0eRetryExecution\x12\".executor.v1.RetryExecutionRequest\x1a#.executor.v1.RetryExecutionResponseB\x13\n" +
 	"\x0fdev.executor.v1P\x01b\x06proto3"
 
 var (
@@ -4833,226 +5276,242 @@ func file_executor_v1_executor_proto_rawDescGZIP() []byte {
 	return file_executor_v1_executor_proto_rawDescData
 }
 
-var file_executor_v1_executor_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_executor_v1_executor_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_executor_v1_executor_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_executor_v1_executor_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_executor_v1_executor_proto_goTypes = []any{
-	(ApprovalDecision)(0),              // 0: executor.v1.ApprovalDecision
-	(ExecutionStatus)(0),               // 1: executor.v1.ExecutionStatus
-	(StepStatus)(0),                    // 2: executor.v1.StepStatus
-	(ExecutionErrorType)(0),            // 3: executor.v1.ExecutionErrorType
-	(ExecutionEventType)(0),            // 4: executor.v1.ExecutionEventType
-	(*ActionPlan)(nil),                 // 5: executor.v1.ActionPlan
-	(*ActionStep)(nil),                 // 6: executor.v1.ActionStep
-	(*WaitForSignal)(nil),              // 7: executor.v1.WaitForSignal
-	(*Sleep)(nil),                      // 8: executor.v1.Sleep
-	(*ApprovalGate)(nil),               // 9: executor.v1.ApprovalGate
-	(*ToolExecution)(nil),              // 10: executor.v1.ToolExecution
-	(*Compensation)(nil),               // 11: executor.v1.Compensation
-	(*ValidationRule)(nil),             // 12: executor.v1.ValidationRule
-	(*RetryPolicy)(nil),                // 13: executor.v1.RetryPolicy
-	(*TimeoutPolicy)(nil),              // 14: executor.v1.TimeoutPolicy
-	(*ResourceLimits)(nil),             // 15: executor.v1.ResourceLimits
-	(*ExecutionOptions)(nil),           // 16: executor.v1.ExecutionOptions
-	(*ExecutionError)(nil),             // 17: executor.v1.ExecutionError
-	(*ResourceUsage)(nil),              // 18: executor.v1.ResourceUsage
-	(*Progress)(nil),                   // 19: executor.v1.Progress
-	(*CompensationResult)(nil),         // 20: executor.v1.CompensationResult
-	(*StepResult)(nil),                 // 21: executor.v1.StepResult
-	(*ApprovalRecord)(nil),             // 22: executor.v1.ApprovalRecord
-	(*ExecutionResult)(nil),            // 23: executor.v1.ExecutionResult
-	(*ExecutionEvent)(nil),             // 24: executor.v1.ExecutionEvent
-	(*ToolSpec)(nil),                   // 25: executor.v1.ToolSpec
-	(*ToolLoadError)(nil),              // 26: executor.v1.ToolLoadError
-	(*ExecutePlanRequest)(nil),         // 27: executor.v1.ExecutePlanRequest
-	(*ExecutePlanResponse)(nil),        // 28: executor.v1.ExecutePlanResponse
-	(*ExecutionContext)(nil),           // 29: executor.v1.ExecutionContext
-	(*ExecuteStepRequest)(nil),         // 30: executor.v1.ExecuteStepRequest
-	(*ExecuteStepResponse)(nil),        // 31: executor.v1.ExecuteStepResponse
-	(*CancelExecutionRequest)(nil),     // 32: executor.v1.CancelExecutionRequest
-	(*CancelExecutionResponse)(nil),    // 33: executor.v1.CancelExecutionResponse
-	(*PauseExecutionRequest)(nil),      // 34: executor.v1.PauseExecutionRequest
-	(*PauseExecutionResponse)(nil),     // 35: executor.v1.PauseExecutionResponse
-	(*ResumeExecutionRequest)(nil),     // 36: executor.v1.ResumeExecutionRequest
-	(*ResumeExecutionResponse)(nil),    // 37: executor.v1.ResumeExecutionResponse
-	(*GetExecutionStatusRequest)(nil),  // 38: executor.v1.GetExecutionStatusRequest
-	(*GetExecutionStatusResponse)(nil), // 39: executor.v1.GetExecutionStatusResponse
-	(*RollbackExecutionRequest)(nil),   // 40: executor.v1.RollbackExecutionRequest
-	(*RollbackExecutionResponse)(nil),  // 41: executor.v1.RollbackExecutionResponse
-	(*WatchExecutionRequest)(nil),      // 42: executor.v1.WatchExecutionRequest
-	(*WatchExecutionResponse)(nil),     // 43: executor.v1.WatchExecutionResponse
-	(*ListToolsRequest)(nil),           // 44: executor.v1.ListToolsRequest
-	(*ListToolsResponse)(nil),          // 45: executor.v1.ListToolsResponse
-	(*ExecutionSummary)(nil),           // 46: executor.v1.ExecutionSummary
-	(*ListExecutionsRequest)(nil),      // 47: executor.v1.ListExecutionsRequest
-	(*ListExecutionsResponse)(nil),     // 48: executor.v1.ListExecutionsResponse
-	(*DeleteExecutionRequest)(nil),     // 49: executor.v1.DeleteExecutionRequest
-	(*DeleteExecutionResponse)(nil),    // 50: executor.v1.DeleteExecutionResponse
-	(*ApproveStepRequest)(nil),         // 51: executor.v1.ApproveStepRequest
-	(*ApproveStepResponse)(nil),        // 52: executor.v1.ApproveStepResponse
-	(*SignalExecutionRequest)(nil),     // 53: executor.v1.SignalExecutionRequest
-	(*SignalExecutionResponse)(nil),    // 54: executor.v1.SignalExecutionResponse
-	(*ListApprovalsRequest)(nil),       // 55: executor.v1.ListApprovalsRequest
-	(*PendingApproval)(nil),            // 56: executor.v1.PendingApproval
-	(*ListApprovalsResponse)(nil),      // 57: executor.v1.ListApprovalsResponse
-	nil,                                // 58: executor.v1.ExecutionContext.StepOutputsEntry
-	(*structpb.Struct)(nil),            // 59: google.protobuf.Struct
-	(*durationpb.Duration)(nil),        // 60: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),      // 61: google.protobuf.Timestamp
-	(*structpb.Value)(nil),             // 62: google.protobuf.Value
+	(DependencyRule)(0),                // 0: executor.v1.DependencyRule
+	(ApprovalDecision)(0),              // 1: executor.v1.ApprovalDecision
+	(ExecutionStatus)(0),               // 2: executor.v1.ExecutionStatus
+	(StepStatus)(0),                    // 3: executor.v1.StepStatus
+	(ExecutionErrorType)(0),            // 4: executor.v1.ExecutionErrorType
+	(ExecutionEventType)(0),            // 5: executor.v1.ExecutionEventType
+	(*ActionPlan)(nil),                 // 6: executor.v1.ActionPlan
+	(*ActionStep)(nil),                 // 7: executor.v1.ActionStep
+	(*ForEach)(nil),                    // 8: executor.v1.ForEach
+	(*WaitForSignal)(nil),              // 9: executor.v1.WaitForSignal
+	(*Sleep)(nil),                      // 10: executor.v1.Sleep
+	(*ApprovalGate)(nil),               // 11: executor.v1.ApprovalGate
+	(*ToolExecution)(nil),              // 12: executor.v1.ToolExecution
+	(*Compensation)(nil),               // 13: executor.v1.Compensation
+	(*ValidationRule)(nil),             // 14: executor.v1.ValidationRule
+	(*RetryPolicy)(nil),                // 15: executor.v1.RetryPolicy
+	(*TimeoutPolicy)(nil),              // 16: executor.v1.TimeoutPolicy
+	(*ResourceLimits)(nil),             // 17: executor.v1.ResourceLimits
+	(*ExecutionOptions)(nil),           // 18: executor.v1.ExecutionOptions
+	(*ExecutionError)(nil),             // 19: executor.v1.ExecutionError
+	(*ResourceUsage)(nil),              // 20: executor.v1.ResourceUsage
+	(*Progress)(nil),                   // 21: executor.v1.Progress
+	(*CompensationResult)(nil),         // 22: executor.v1.CompensationResult
+	(*ItemResult)(nil),                 // 23: executor.v1.ItemResult
+	(*StepResult)(nil),                 // 24: executor.v1.StepResult
+	(*ApprovalRecord)(nil),             // 25: executor.v1.ApprovalRecord
+	(*ExecutionResult)(nil),            // 26: executor.v1.ExecutionResult
+	(*ExecutionEvent)(nil),             // 27: executor.v1.ExecutionEvent
+	(*ToolSpec)(nil),                   // 28: executor.v1.ToolSpec
+	(*ToolLoadError)(nil),              // 29: executor.v1.ToolLoadError
+	(*ExecutePlanRequest)(nil),         // 30: executor.v1.ExecutePlanRequest
+	(*ExecutePlanResponse)(nil),        // 31: executor.v1.ExecutePlanResponse
+	(*ExecutionContext)(nil),           // 32: executor.v1.ExecutionContext
+	(*ExecuteStepRequest)(nil),         // 33: executor.v1.ExecuteStepRequest
+	(*ExecuteStepResponse)(nil),        // 34: executor.v1.ExecuteStepResponse
+	(*CancelExecutionRequest)(nil),     // 35: executor.v1.CancelExecutionRequest
+	(*CancelExecutionResponse)(nil),    // 36: executor.v1.CancelExecutionResponse
+	(*PauseExecutionRequest)(nil),      // 37: executor.v1.PauseExecutionRequest
+	(*PauseExecutionResponse)(nil),     // 38: executor.v1.PauseExecutionResponse
+	(*ResumeExecutionRequest)(nil),     // 39: executor.v1.ResumeExecutionRequest
+	(*ResumeExecutionResponse)(nil),    // 40: executor.v1.ResumeExecutionResponse
+	(*GetExecutionStatusRequest)(nil),  // 41: executor.v1.GetExecutionStatusRequest
+	(*GetExecutionStatusResponse)(nil), // 42: executor.v1.GetExecutionStatusResponse
+	(*RollbackExecutionRequest)(nil),   // 43: executor.v1.RollbackExecutionRequest
+	(*RollbackExecutionResponse)(nil),  // 44: executor.v1.RollbackExecutionResponse
+	(*WatchExecutionRequest)(nil),      // 45: executor.v1.WatchExecutionRequest
+	(*WatchExecutionResponse)(nil),     // 46: executor.v1.WatchExecutionResponse
+	(*ListToolsRequest)(nil),           // 47: executor.v1.ListToolsRequest
+	(*ListToolsResponse)(nil),          // 48: executor.v1.ListToolsResponse
+	(*ExecutionSummary)(nil),           // 49: executor.v1.ExecutionSummary
+	(*ListExecutionsRequest)(nil),      // 50: executor.v1.ListExecutionsRequest
+	(*ListExecutionsResponse)(nil),     // 51: executor.v1.ListExecutionsResponse
+	(*DeleteExecutionRequest)(nil),     // 52: executor.v1.DeleteExecutionRequest
+	(*DeleteExecutionResponse)(nil),    // 53: executor.v1.DeleteExecutionResponse
+	(*ApproveStepRequest)(nil),         // 54: executor.v1.ApproveStepRequest
+	(*ApproveStepResponse)(nil),        // 55: executor.v1.ApproveStepResponse
+	(*SignalExecutionRequest)(nil),     // 56: executor.v1.SignalExecutionRequest
+	(*SignalExecutionResponse)(nil),    // 57: executor.v1.SignalExecutionResponse
+	(*ListApprovalsRequest)(nil),       // 58: executor.v1.ListApprovalsRequest
+	(*PendingApproval)(nil),            // 59: executor.v1.PendingApproval
+	(*ListApprovalsResponse)(nil),      // 60: executor.v1.ListApprovalsResponse
+	(*RetryExecutionRequest)(nil),      // 61: executor.v1.RetryExecutionRequest
+	(*RetryExecutionResponse)(nil),     // 62: executor.v1.RetryExecutionResponse
+	nil,                                // 63: executor.v1.ExecutionContext.StepOutputsEntry
+	(*structpb.Struct)(nil),            // 64: google.protobuf.Struct
+	(*durationpb.Duration)(nil),        // 65: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),      // 66: google.protobuf.Timestamp
+	(*structpb.Value)(nil),             // 67: google.protobuf.Value
 }
 var file_executor_v1_executor_proto_depIdxs = []int32{
-	6,   // 0: executor.v1.ActionPlan.steps:type_name -> executor.v1.ActionStep
-	59,  // 1: executor.v1.ActionPlan.metadata:type_name -> google.protobuf.Struct
-	10,  // 2: executor.v1.ActionStep.tool_execution:type_name -> executor.v1.ToolExecution
-	7,   // 3: executor.v1.ActionStep.wait_for_signal:type_name -> executor.v1.WaitForSignal
-	8,   // 4: executor.v1.ActionStep.sleep:type_name -> executor.v1.Sleep
-	59,  // 5: executor.v1.ActionStep.parameters:type_name -> google.protobuf.Struct
-	60,  // 6: executor.v1.ActionStep.expected_duration:type_name -> google.protobuf.Duration
-	60,  // 7: executor.v1.ActionStep.timeout:type_name -> google.protobuf.Duration
-	13,  // 8: executor.v1.ActionStep.retry_policy:type_name -> executor.v1.RetryPolicy
-	12,  // 9: executor.v1.ActionStep.validation_rules:type_name -> executor.v1.ValidationRule
-	11,  // 10: executor.v1.ActionStep.compensation:type_name -> executor.v1.Compensation
-	9,   // 11: executor.v1.ActionStep.approval:type_name -> executor.v1.ApprovalGate
-	60,  // 12: executor.v1.WaitForSignal.timeout:type_name -> google.protobuf.Duration
-	59,  // 13: executor.v1.WaitForSignal.payload_schema:type_name -> google.protobuf.Struct
-	60,  // 14: executor.v1.Sleep.duration:type_name -> google.protobuf.Duration
-	61,  // 15: executor.v1.Sleep.until:type_name -> google.protobuf.Timestamp
-	60,  // 16: executor.v1.ApprovalGate.timeout:type_name -> google.protobuf.Duration
-	0,   // 17: executor.v1.ApprovalGate.on_timeout:type_name -> executor.v1.ApprovalDecision
-	59,  // 18: executor.v1.ToolExecution.arguments:type_name -> google.protobuf.Struct
-	59,  // 19: executor.v1.Compensation.arguments:type_name -> google.protobuf.Struct
-	13,  // 20: executor.v1.Compensation.retry_policy:type_name -> executor.v1.RetryPolicy
-	60,  // 21: executor.v1.Compensation.timeout:type_name -> google.protobuf.Duration
-	59,  // 22: executor.v1.ValidationRule.json_schema:type_name -> google.protobuf.Struct
-	60,  // 23: executor.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
-	60,  // 24: executor.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
-	3,   // 25: executor.v1.RetryPolicy.non_retryable_error_types:type_name -> executor.v1.ExecutionErrorType
-	60,  // 26: executor.v1.TimeoutPolicy.default_step_timeout:type_name -> google.protobuf.Duration
-	60,  // 27: executor.v1.ResourceLimits.max_execution_time:type_name -> google.protobuf.Duration
-	15,  // 28: executor.v1.ExecutionOptions.resource_limits:type_name -> executor.v1.ResourceLimits
-	14,  // 29: executor.v1.ExecutionOptions.timeout_policy:type_name -> executor.v1.TimeoutPolicy
-	13,  // 30: executor.v1.ExecutionOptions.retry_policy:type_name -> executor.v1.RetryPolicy
-	3,   // 31: executor.v1.ExecutionError.error_type:type_name -> executor.v1.ExecutionErrorType
-	2,   // 32: executor.v1.CompensationResult.status:type_name -> executor.v1.StepStatus
-	62,  // 33: executor.v1.CompensationResult.output:type_name -> google.protobuf.Value
-	3,   // 34: executor.v1.CompensationResult.error_type:type_name -> executor.v1.ExecutionErrorType
-	60,  // 35: executor.v1.CompensationResult.execution_time:type_name -> google.protobuf.Duration
-	61,  // 36: executor.v1.CompensationResult.start_time:type_name -> google.protobuf.Timestamp
-	61,  // 37: executor.v1.CompensationResult.end_time:type_name -> google.protobuf.Timestamp
-	2,   // 38: executor.v1.StepResult.status:type_name -> executor.v1.StepStatus
-	62,  // 39: executor.v1.StepResult.output:type_name -> google.protobuf.Value
-	60,  // 40: executor.v1.StepResult.execution_time:type_name -> google.protobuf.Duration
-	59,  // 41: executor.v1.StepResult.metadata:type_name -> google.protobuf.Struct
-	3,   // 42: executor.v1.StepResult.error_type:type_name -> executor.v1.ExecutionErrorType
-	61,  // 43: executor.v1.StepResult.start_time:type_name -> google.protobuf.Timestamp
-	61,  // 44: executor.v1.StepResult.end_time:type_name -> google.protobuf.Timestamp
-	20,  // 45: executor.v1.StepResult.compensation:type_name -> executor.v1.CompensationResult
-	61,  // 46: executor.v1.StepResult.wait_deadline:type_name -> google.protobuf.Timestamp
-	22,  // 47: executor.v1.StepResult.approval:type_name -> executor.v1.ApprovalRecord
-	0,   // 48: executor.v1.ApprovalRecord.decision:type_name -> executor.v1.ApprovalDecision
-	61,  // 49: executor.v1.ApprovalRecord.decide_time:type_name -> google.protobuf.Timestamp
-	1,   // 50: executor.v1.ExecutionResult.status:type_name -> executor.v1.ExecutionStatus
-	21,  // 51: executor.v1.ExecutionResult.step_results:type_name -> executor.v1.StepResult
-	60,  // 52: executor.v1.ExecutionResult.execution_time:type_name -> google.protobuf.Duration
-	18,  // 53: executor.v1.ExecutionResult.resource_usage:type_name -> executor.v1.ResourceUsage
-	59,  // 54: executor.v1.ExecutionResult.metadata:type_name -> google.protobuf.Struct
-	17,  // 55: executor.v1.ExecutionResult.error:type_name -> executor.v1.ExecutionError
-	19,  // 56: executor.v1.ExecutionResult.progress:type_name -> executor.v1.Progress
-	61,  // 57: executor.v1.ExecutionResult.create_time:type_name -> google.protobuf.Timestamp
-	61,  // 58: executor.v1.ExecutionResult.start_time:type_name -> google.protobuf.Timestamp
-	61,  // 59: executor.v1.ExecutionResult.end_time:type_name -> google.protobuf.Timestamp
-	18,  // 60: executor.v1.ExecutionResult.compensation_usage:type_name -> executor.v1.ResourceUsage
-	61,  // 61: executor.v1.ExecutionEvent.event_time:type_name -> google.protobuf.Timestamp
-	1,   // 62: executor.v1.ExecutionEvent.status:type_name -> executor.v1.ExecutionStatus
-	2,   // 63: executor.v1.ExecutionEvent.step_status:type_name -> executor.v1.StepStatus
-	4,   // 64: executor.v1.ExecutionEvent.type:type_name -> executor.v1.ExecutionEventType
-	17,  // 65: executor.v1.ExecutionEvent.error:type_name -> executor.v1.ExecutionError
-	60,  // 66: executor.v1.ExecutionEvent.retry_delay:type_name -> google.protobuf.Duration
-	62,  // 67: executor.v1.ExecutionEvent.output:type_name -> google.protobuf.Value
-	0,   // 68: executor.v1.ExecutionEvent.decision:type_name -> executor.v1.ApprovalDecision
-	61,  // 69: executor.v1.ExecutionEvent.wait_deadline:type_name -> google.protobuf.Timestamp
-	59,  // 70: executor.v1.ToolSpec.input_schema:type_name -> google.protobuf.Struct
-	59,  // 71: executor.v1.ToolSpec.output_schema:type_name -> google.protobuf.Struct
-	60,  // 72: executor.v1.ToolSpec.default_timeout:type_name -> google.protobuf.Duration
-	5,   // 73: executor.v1.ExecutePlanRequest.plan:type_name -> executor.v1.ActionPlan
-	16,  // 74: executor.v1.ExecutePlanRequest.options:type_name -> executor.v1.ExecutionOptions
-	23,  // 75: executor.v1.ExecutePlanResponse.result:type_name -> executor.v1.ExecutionResult
-	58,  // 76: executor.v1.ExecutionContext.step_outputs:type_name -> executor.v1.ExecutionContext.StepOutputsEntry
-	15,  // 77: executor.v1.ExecutionContext.resource_limits:type_name -> executor.v1.ResourceLimits
-	14,  // 78: executor.v1.ExecutionContext.timeout_policy:type_name -> executor.v1.TimeoutPolicy
-	13,  // 79: executor.v1.ExecutionContext.retry_policy:type_name -> executor.v1.RetryPolicy
-	6,   // 80: executor.v1.ExecuteStepRequest.step:type_name -> executor.v1.ActionStep
-	29,  // 81: executor.v1.ExecuteStepRequest.context:type_name -> executor.v1.ExecutionContext
-	21,  // 82: executor.v1.ExecuteStepResponse.result:type_name -> executor.v1.StepResult
-	18,  // 83: executor.v1.ExecuteStepResponse.resource_usage:type_name -> executor.v1.ResourceUsage
-	1,   // 84: executor.v1.CancelExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	1,   // 85: executor.v1.PauseExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	1,   // 86: executor.v1.ResumeExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	1,   // 87: executor.v1.GetExecutionStatusResponse.status:type_name -> executor.v1.ExecutionStatus
-	19,  // 88: executor.v1.GetExecutionStatusResponse.progress:type_name -> executor.v1.Progress
-	21,  // 89: executor.v1.GetExecutionStatusResponse.step_results:type_name -> executor.v1.StepResult
-	17,  // 90: executor.v1.GetExecutionStatusResponse.error:type_name -> executor.v1.ExecutionError
-	18,  // 91: executor.v1.GetExecutionStatusResponse.resource_usage:type_name -> executor.v1.ResourceUsage
-	61,  // 92: executor.v1.GetExecutionStatusResponse.create_time:type_name -> google.protobuf.Timestamp
-	61,  // 93: executor.v1.GetExecutionStatusResponse.start_time:type_name -> google.protobuf.Timestamp
-	61,  // 94: executor.v1.GetExecutionStatusResponse.end_time:type_name -> google.protobuf.Timestamp
-	60,  // 95: executor.v1.GetExecutionStatusResponse.execution_time:type_name -> google.protobuf.Duration
-	18,  // 96: executor.v1.GetExecutionStatusResponse.compensation_usage:type_name -> executor.v1.ResourceUsage
-	1,   // 97: executor.v1.RollbackExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	24,  // 98: executor.v1.WatchExecutionResponse.events:type_name -> executor.v1.ExecutionEvent
-	25,  // 99: executor.v1.ListToolsResponse.tools:type_name -> executor.v1.ToolSpec
-	26,  // 100: executor.v1.ListToolsResponse.load_errors:type_name -> executor.v1.ToolLoadError
-	1,   // 101: executor.v1.ExecutionSummary.status:type_name -> executor.v1.ExecutionStatus
-	61,  // 102: executor.v1.ExecutionSummary.create_time:type_name -> google.protobuf.Timestamp
-	61,  // 103: executor.v1.ExecutionSummary.end_time:type_name -> google.protobuf.Timestamp
-	1,   // 104: executor.v1.ListExecutionsRequest.statuses:type_name -> executor.v1.ExecutionStatus
-	61,  // 105: executor.v1.ListExecutionsRequest.created_after:type_name -> google.protobuf.Timestamp
-	61,  // 106: executor.v1.ListExecutionsRequest.created_before:type_name -> google.protobuf.Timestamp
-	46,  // 107: executor.v1.ListExecutionsResponse.executions:type_name -> executor.v1.ExecutionSummary
-	0,   // 108: executor.v1.ApproveStepRequest.decision:type_name -> executor.v1.ApprovalDecision
-	59,  // 109: executor.v1.ApproveStepRequest.arguments:type_name -> google.protobuf.Struct
-	21,  // 110: executor.v1.ApproveStepResponse.result:type_name -> executor.v1.StepResult
-	62,  // 111: executor.v1.SignalExecutionRequest.payload:type_name -> google.protobuf.Value
-	1,   // 112: executor.v1.SignalExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
-	59,  // 113: executor.v1.PendingApproval.arguments:type_name -> google.protobuf.Struct
-	61,  // 114: executor.v1.PendingApproval.wait_start_time:type_name -> google.protobuf.Timestamp
-	61,  // 115: executor.v1.PendingApproval.deadline:type_name -> google.protobuf.Timestamp
-	0,   // 116: executor.v1.PendingApproval.on_timeout:type_name -> executor.v1.ApprovalDecision
-	56,  // 117: executor.v1.ListApprovalsResponse.approvals:type_name -> executor.v1.PendingApproval
-	62,  // 118: executor.v1.ExecutionContext.StepOutputsEntry.value:type_name -> google.protobuf.Value
-	27,  // 119: executor.v1.ExecutorService.ExecutePlan:input_type -> executor.v1.ExecutePlanRequest
-	30,  // 120: executor.v1.ExecutorService.ExecuteStep:input_type -> executor.v1.ExecuteStepRequest
-	32,  // 121: executor.v1.ExecutorService.CancelExecution:input_type -> executor.v1.CancelExecutionRequest
-	34,  // 122: executor.v1.ExecutorService.PauseExecution:input_type -> executor.v1.PauseExecutionRequest
-	36,  // 123: executor.v1.ExecutorService.ResumeExecution:input_type -> executor.v1.ResumeExecutionRequest
-	38,  // 124: executor.v1.ExecutorService.GetExecutionStatus:input_type -> executor.v1.GetExecutionStatusRequest
-	40,  // 125: executor.v1.ExecutorService.RollbackExecution:input_type -> executor.v1.RollbackExecutionRequest
-	42,  // 126: executor.v1.ExecutorService.WatchExecution:input_type -> executor.v1.WatchExecutionRequest
-	44,  // 127: executor.v1.ExecutorService.ListTools:input_type -> executor.v1.ListToolsRequest
-	47,  // 128: executor.v1.ExecutorService.ListExecutions:input_type -> executor.v1.ListExecutionsRequest
-	49,  // 129: executor.v1.ExecutorService.DeleteExecution:input_type -> executor.v1.DeleteExecutionRequest
-	51,  // 130: executor.v1.ExecutorService.ApproveStep:input_type -> executor.v1.ApproveStepRequest
-	53,  // 131: executor.v1.ExecutorService.SignalExecution:input_type -> executor.v1.SignalExecutionRequest
-	55,  // 132: executor.v1.ExecutorService.ListApprovals:input_type -> executor.v1.ListApprovalsRequest
-	28,  // 133: executor.v1.ExecutorService.ExecutePlan:output_type -> executor.v1.ExecutePlanResponse
-	31,  // 134: executor.v1.ExecutorService.ExecuteStep:output_type -> executor.v1.ExecuteStepResponse
-	33,  // 135: executor.v1.ExecutorService.CancelExecution:output_type -> executor.v1.CancelExecutionResponse
-	35,  // 136: executor.v1.ExecutorService.PauseExecution:output_type -> executor.v1.PauseExecutionResponse
-	37,  // 137: executor.v1.ExecutorService.ResumeExecution:output_type -> executor.v1.ResumeExecutionResponse
-	39,  // 138: executor.v1.ExecutorService.GetExecutionStatus:output_type -> executor.v1.GetExecutionStatusResponse
-	41,  // 139: executor.v1.ExecutorService.RollbackExecution:output_type -> executor.v1.RollbackExecutionResponse
-	43,  // 140: executor.v1.ExecutorService.WatchExecution:output_type -> executor.v1.WatchExecutionResponse
-	45,  // 141: executor.v1.ExecutorService.ListTools:output_type -> executor.v1.ListToolsResponse
-	48,  // 142: executor.v1.ExecutorService.ListExecutions:output_type -> executor.v1.ListExecutionsResponse
-	50,  // 143: executor.v1.ExecutorService.DeleteExecution:output_type -> executor.v1.DeleteExecutionResponse
-	52,  // 144: executor.v1.ExecutorService.ApproveStep:output_type -> executor.v1.ApproveStepResponse
-	54,  // 145: executor.v1.ExecutorService.SignalExecution:output_type -> executor.v1.SignalExecutionResponse
-	57,  // 146: executor.v1.ExecutorService.ListApprovals:output_type -> executor.v1.ListApprovalsResponse
-	133, // [133:147] is the sub-list for method output_type
-	119, // [119:133] is the sub-list for method input_type
-	119, // [119:119] is the sub-list for extension type_name
-	119, // [119:119] is the sub-list for extension extendee
-	0,   // [0:119] is the sub-list for field type_name
+	7,   // 0: executor.v1.ActionPlan.steps:type_name -> executor.v1.ActionStep
+	64,  // 1: executor.v1.ActionPlan.metadata:type_name -> google.protobuf.Struct
+	12,  // 2: executor.v1.ActionStep.tool_execution:type_name -> executor.v1.ToolExecution
+	9,   // 3: executor.v1.ActionStep.wait_for_signal:type_name -> executor.v1.WaitForSignal
+	10,  // 4: executor.v1.ActionStep.sleep:type_name -> executor.v1.Sleep
+	64,  // 5: executor.v1.ActionStep.parameters:type_name -> google.protobuf.Struct
+	65,  // 6: executor.v1.ActionStep.expected_duration:type_name -> google.protobuf.Duration
+	65,  // 7: executor.v1.ActionStep.timeout:type_name -> google.protobuf.Duration
+	15,  // 8: executor.v1.ActionStep.retry_policy:type_name -> executor.v1.RetryPolicy
+	14,  // 9: executor.v1.ActionStep.validation_rules:type_name -> executor.v1.ValidationRule
+	13,  // 10: executor.v1.ActionStep.compensation:type_name -> executor.v1.Compensation
+	11,  // 11: executor.v1.ActionStep.approval:type_name -> executor.v1.ApprovalGate
+	8,   // 12: executor.v1.ActionStep.for_each:type_name -> executor.v1.ForEach
+	0,   // 13: executor.v1.ActionStep.dependency_rule:type_name -> executor.v1.DependencyRule
+	65,  // 14: executor.v1.WaitForSignal.timeout:type_name -> google.protobuf.Duration
+	64,  // 15: executor.v1.WaitForSignal.payload_schema:type_name -> google.protobuf.Struct
+	65,  // 16: executor.v1.Sleep.duration:type_name -> google.protobuf.Duration
+	66,  // 17: executor.v1.Sleep.until:type_name -> google.protobuf.Timestamp
+	65,  // 18: executor.v1.ApprovalGate.timeout:type_name -> google.protobuf.Duration
+	1,   // 19: executor.v1.ApprovalGate.on_timeout:type_name -> executor.v1.ApprovalDecision
+	64,  // 20: executor.v1.ToolExecution.arguments:type_name -> google.protobuf.Struct
+	64,  // 21: executor.v1.Compensation.arguments:type_name -> google.protobuf.Struct
+	15,  // 22: executor.v1.Compensation.retry_policy:type_name -> executor.v1.RetryPolicy
+	65,  // 23: executor.v1.Compensation.timeout:type_name -> google.protobuf.Duration
+	64,  // 24: executor.v1.ValidationRule.json_schema:type_name -> google.protobuf.Struct
+	65,  // 25: executor.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
+	65,  // 26: executor.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
+	4,   // 27: executor.v1.RetryPolicy.non_retryable_error_types:type_name -> executor.v1.ExecutionErrorType
+	65,  // 28: executor.v1.TimeoutPolicy.default_step_timeout:type_name -> google.protobuf.Duration
+	65,  // 29: executor.v1.ResourceLimits.max_execution_time:type_name -> google.protobuf.Duration
+	17,  // 30: executor.v1.ExecutionOptions.resource_limits:type_name -> executor.v1.ResourceLimits
+	16,  // 31: executor.v1.ExecutionOptions.timeout_policy:type_name -> executor.v1.TimeoutPolicy
+	15,  // 32: executor.v1.ExecutionOptions.retry_policy:type_name -> executor.v1.RetryPolicy
+	4,   // 33: executor.v1.ExecutionError.error_type:type_name -> executor.v1.ExecutionErrorType
+	3,   // 34: executor.v1.CompensationResult.status:type_name -> executor.v1.StepStatus
+	67,  // 35: executor.v1.CompensationResult.output:type_name -> google.protobuf.Value
+	4,   // 36: executor.v1.CompensationResult.error_type:type_name -> executor.v1.ExecutionErrorType
+	65,  // 37: executor.v1.CompensationResult.execution_time:type_name -> google.protobuf.Duration
+	66,  // 38: executor.v1.CompensationResult.start_time:type_name -> google.protobuf.Timestamp
+	66,  // 39: executor.v1.CompensationResult.end_time:type_name -> google.protobuf.Timestamp
+	3,   // 40: executor.v1.ItemResult.status:type_name -> executor.v1.StepStatus
+	67,  // 41: executor.v1.ItemResult.output:type_name -> google.protobuf.Value
+	4,   // 42: executor.v1.ItemResult.error_type:type_name -> executor.v1.ExecutionErrorType
+	65,  // 43: executor.v1.ItemResult.execution_time:type_name -> google.protobuf.Duration
+	3,   // 44: executor.v1.StepResult.status:type_name -> executor.v1.StepStatus
+	67,  // 45: executor.v1.StepResult.output:type_name -> google.protobuf.Value
+	65,  // 46: executor.v1.StepResult.execution_time:type_name -> google.protobuf.Duration
+	64,  // 47: executor.v1.StepResult.metadata:type_name -> google.protobuf.Struct
+	4,   // 48: executor.v1.StepResult.error_type:type_name -> executor.v1.ExecutionErrorType
+	66,  // 49: executor.v1.StepResult.start_time:type_name -> google.protobuf.Timestamp
+	66,  // 50: executor.v1.StepResult.end_time:type_name -> google.protobuf.Timestamp
+	22,  // 51: executor.v1.StepResult.compensation:type_name -> executor.v1.CompensationResult
+	23,  // 52: executor.v1.StepResult.items:type_name -> executor.v1.ItemResult
+	66,  // 53: executor.v1.StepResult.wait_deadline:type_name -> google.protobuf.Timestamp
+	25,  // 54: executor.v1.StepResult.approval:type_name -> executor.v1.ApprovalRecord
+	1,   // 55: executor.v1.ApprovalRecord.decision:type_name -> executor.v1.ApprovalDecision
+	66,  // 56: executor.v1.ApprovalRecord.decide_time:type_name -> google.protobuf.Timestamp
+	2,   // 57: executor.v1.ExecutionResult.status:type_name -> executor.v1.ExecutionStatus
+	24,  // 58: executor.v1.ExecutionResult.step_results:type_name -> executor.v1.StepResult
+	65,  // 59: executor.v1.ExecutionResult.execution_time:type_name -> google.protobuf.Duration
+	20,  // 60: executor.v1.ExecutionResult.resource_usage:type_name -> executor.v1.ResourceUsage
+	64,  // 61: executor.v1.ExecutionResult.metadata:type_name -> google.protobuf.Struct
+	19,  // 62: executor.v1.ExecutionResult.error:type_name -> executor.v1.ExecutionError
+	21,  // 63: executor.v1.ExecutionResult.progress:type_name -> executor.v1.Progress
+	66,  // 64: executor.v1.ExecutionResult.create_time:type_name -> google.protobuf.Timestamp
+	66,  // 65: executor.v1.ExecutionResult.start_time:type_name -> google.protobuf.Timestamp
+	66,  // 66: executor.v1.ExecutionResult.end_time:type_name -> google.protobuf.Timestamp
+	20,  // 67: executor.v1.ExecutionResult.compensation_usage:type_name -> executor.v1.ResourceUsage
+	66,  // 68: executor.v1.ExecutionEvent.event_time:type_name -> google.protobuf.Timestamp
+	2,   // 69: executor.v1.ExecutionEvent.status:type_name -> executor.v1.ExecutionStatus
+	3,   // 70: executor.v1.ExecutionEvent.step_status:type_name -> executor.v1.StepStatus
+	5,   // 71: executor.v1.ExecutionEvent.type:type_name -> executor.v1.ExecutionEventType
+	19,  // 72: executor.v1.ExecutionEvent.error:type_name -> executor.v1.ExecutionError
+	65,  // 73: executor.v1.ExecutionEvent.retry_delay:type_name -> google.protobuf.Duration
+	67,  // 74: executor.v1.ExecutionEvent.output:type_name -> google.protobuf.Value
+	1,   // 75: executor.v1.ExecutionEvent.decision:type_name -> executor.v1.ApprovalDecision
+	66,  // 76: executor.v1.ExecutionEvent.wait_deadline:type_name -> google.protobuf.Timestamp
+	64,  // 77: executor.v1.ToolSpec.input_schema:type_name -> google.protobuf.Struct
+	64,  // 78: executor.v1.ToolSpec.output_schema:type_name -> google.protobuf.Struct
+	65,  // 79: executor.v1.ToolSpec.default_timeout:type_name -> google.protobuf.Duration
+	6,   // 80: executor.v1.ExecutePlanRequest.plan:type_name -> executor.v1.ActionPlan
+	18,  // 81: executor.v1.ExecutePlanRequest.options:type_name -> executor.v1.ExecutionOptions
+	26,  // 82: executor.v1.ExecutePlanResponse.result:type_name -> executor.v1.ExecutionResult
+	63,  // 83: executor.v1.ExecutionContext.step_outputs:type_name -> executor.v1.ExecutionContext.StepOutputsEntry
+	17,  // 84: executor.v1.ExecutionContext.resource_limits:type_name -> executor.v1.ResourceLimits
+	16,  // 85: executor.v1.ExecutionContext.timeout_policy:type_name -> executor.v1.TimeoutPolicy
+	15,  // 86: executor.v1.ExecutionContext.retry_policy:type_name -> executor.v1.RetryPolicy
+	7,   // 87: executor.v1.ExecuteStepRequest.step:type_name -> executor.v1.ActionStep
+	32,  // 88: executor.v1.ExecuteStepRequest.context:type_name -> executor.v1.ExecutionContext
+	24,  // 89: executor.v1.ExecuteStepResponse.result:type_name -> executor.v1.StepResult
+	20,  // 90: executor.v1.ExecuteStepResponse.resource_usage:type_name -> executor.v1.ResourceUsage
+	2,   // 91: executor.v1.CancelExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	2,   // 92: executor.v1.PauseExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	2,   // 93: executor.v1.ResumeExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	2,   // 94: executor.v1.GetExecutionStatusResponse.status:type_name -> executor.v1.ExecutionStatus
+	21,  // 95: executor.v1.GetExecutionStatusResponse.progress:type_name -> executor.v1.Progress
+	24,  // 96: executor.v1.GetExecutionStatusResponse.step_results:type_name -> executor.v1.StepResult
+	19,  // 97: executor.v1.GetExecutionStatusResponse.error:type_name -> executor.v1.ExecutionError
+	20,  // 98: executor.v1.GetExecutionStatusResponse.resource_usage:type_name -> executor.v1.ResourceUsage
+	66,  // 99: executor.v1.GetExecutionStatusResponse.create_time:type_name -> google.protobuf.Timestamp
+	66,  // 100: executor.v1.GetExecutionStatusResponse.start_time:type_name -> google.protobuf.Timestamp
+	66,  // 101: executor.v1.GetExecutionStatusResponse.end_time:type_name -> google.protobuf.Timestamp
+	65,  // 102: executor.v1.GetExecutionStatusResponse.execution_time:type_name -> google.protobuf.Duration
+	20,  // 103: executor.v1.GetExecutionStatusResponse.compensation_usage:type_name -> executor.v1.ResourceUsage
+	2,   // 104: executor.v1.RollbackExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	27,  // 105: executor.v1.WatchExecutionResponse.events:type_name -> executor.v1.ExecutionEvent
+	28,  // 106: executor.v1.ListToolsResponse.tools:type_name -> executor.v1.ToolSpec
+	29,  // 107: executor.v1.ListToolsResponse.load_errors:type_name -> executor.v1.ToolLoadError
+	2,   // 108: executor.v1.ExecutionSummary.status:type_name -> executor.v1.ExecutionStatus
+	66,  // 109: executor.v1.ExecutionSummary.create_time:type_name -> google.protobuf.Timestamp
+	66,  // 110: executor.v1.ExecutionSummary.end_time:type_name -> google.protobuf.Timestamp
+	2,   // 111: executor.v1.ListExecutionsRequest.statuses:type_name -> executor.v1.ExecutionStatus
+	66,  // 112: executor.v1.ListExecutionsRequest.created_after:type_name -> google.protobuf.Timestamp
+	66,  // 113: executor.v1.ListExecutionsRequest.created_before:type_name -> google.protobuf.Timestamp
+	49,  // 114: executor.v1.ListExecutionsResponse.executions:type_name -> executor.v1.ExecutionSummary
+	1,   // 115: executor.v1.ApproveStepRequest.decision:type_name -> executor.v1.ApprovalDecision
+	64,  // 116: executor.v1.ApproveStepRequest.arguments:type_name -> google.protobuf.Struct
+	24,  // 117: executor.v1.ApproveStepResponse.result:type_name -> executor.v1.StepResult
+	67,  // 118: executor.v1.SignalExecutionRequest.payload:type_name -> google.protobuf.Value
+	2,   // 119: executor.v1.SignalExecutionResponse.status:type_name -> executor.v1.ExecutionStatus
+	64,  // 120: executor.v1.PendingApproval.arguments:type_name -> google.protobuf.Struct
+	66,  // 121: executor.v1.PendingApproval.wait_start_time:type_name -> google.protobuf.Timestamp
+	66,  // 122: executor.v1.PendingApproval.deadline:type_name -> google.protobuf.Timestamp
+	1,   // 123: executor.v1.PendingApproval.on_timeout:type_name -> executor.v1.ApprovalDecision
+	59,  // 124: executor.v1.ListApprovalsResponse.approvals:type_name -> executor.v1.PendingApproval
+	17,  // 125: executor.v1.RetryExecutionRequest.resource_limits:type_name -> executor.v1.ResourceLimits
+	26,  // 126: executor.v1.RetryExecutionResponse.result:type_name -> executor.v1.ExecutionResult
+	67,  // 127: executor.v1.ExecutionContext.StepOutputsEntry.value:type_name -> google.protobuf.Value
+	30,  // 128: executor.v1.ExecutorService.ExecutePlan:input_type -> executor.v1.ExecutePlanRequest
+	33,  // 129: executor.v1.ExecutorService.ExecuteStep:input_type -> executor.v1.ExecuteStepRequest
+	35,  // 130: executor.v1.ExecutorService.CancelExecution:input_type -> executor.v1.CancelExecutionRequest
+	37,  // 131: executor.v1.ExecutorService.PauseExecution:input_type -> executor.v1.PauseExecutionRequest
+	39,  // 132: executor.v1.ExecutorService.ResumeExecution:input_type -> executor.v1.ResumeExecutionRequest
+	41,  // 133: executor.v1.ExecutorService.GetExecutionStatus:input_type -> executor.v1.GetExecutionStatusRequest
+	43,  // 134: executor.v1.ExecutorService.RollbackExecution:input_type -> executor.v1.RollbackExecutionRequest
+	45,  // 135: executor.v1.ExecutorService.WatchExecution:input_type -> executor.v1.WatchExecutionRequest
+	47,  // 136: executor.v1.ExecutorService.ListTools:input_type -> executor.v1.ListToolsRequest
+	50,  // 137: executor.v1.ExecutorService.ListExecutions:input_type -> executor.v1.ListExecutionsRequest
+	52,  // 138: executor.v1.ExecutorService.DeleteExecution:input_type -> executor.v1.DeleteExecutionRequest
+	54,  // 139: executor.v1.ExecutorService.ApproveStep:input_type -> executor.v1.ApproveStepRequest
+	56,  // 140: executor.v1.ExecutorService.SignalExecution:input_type -> executor.v1.SignalExecutionRequest
+	58,  // 141: executor.v1.ExecutorService.ListApprovals:input_type -> executor.v1.ListApprovalsRequest
+	61,  // 142: executor.v1.ExecutorService.RetryExecution:input_type -> executor.v1.RetryExecutionRequest
+	31,  // 143: executor.v1.ExecutorService.ExecutePlan:output_type -> executor.v1.ExecutePlanResponse
+	34,  // 144: executor.v1.ExecutorService.ExecuteStep:output_type -> executor.v1.ExecuteStepResponse
+	36,  // 145: executor.v1.ExecutorService.CancelExecution:output_type -> executor.v1.CancelExecutionResponse
+	38,  // 146: executor.v1.ExecutorService.PauseExecution:output_type -> executor.v1.PauseExecutionResponse
+	40,  // 147: executor.v1.ExecutorService.ResumeExecution:output_type -> executor.v1.ResumeExecutionResponse
+	42,  // 148: executor.v1.ExecutorService.GetExecutionStatus:output_type -> executor.v1.GetExecutionStatusResponse
+	44,  // 149: executor.v1.ExecutorService.RollbackExecution:output_type -> executor.v1.RollbackExecutionResponse
+	46,  // 150: executor.v1.ExecutorService.WatchExecution:output_type -> executor.v1.WatchExecutionResponse
+	48,  // 151: executor.v1.ExecutorService.ListTools:output_type -> executor.v1.ListToolsResponse
+	51,  // 152: executor.v1.ExecutorService.ListExecutions:output_type -> executor.v1.ListExecutionsResponse
+	53,  // 153: executor.v1.ExecutorService.DeleteExecution:output_type -> executor.v1.DeleteExecutionResponse
+	55,  // 154: executor.v1.ExecutorService.ApproveStep:output_type -> executor.v1.ApproveStepResponse
+	57,  // 155: executor.v1.ExecutorService.SignalExecution:output_type -> executor.v1.SignalExecutionResponse
+	60,  // 156: executor.v1.ExecutorService.ListApprovals:output_type -> executor.v1.ListApprovalsResponse
+	62,  // 157: executor.v1.ExecutorService.RetryExecution:output_type -> executor.v1.RetryExecutionResponse
+	143, // [143:158] is the sub-list for method output_type
+	128, // [128:143] is the sub-list for method input_type
+	128, // [128:128] is the sub-list for extension type_name
+	128, // [128:128] is the sub-list for extension extendee
+	0,   // [0:128] is the sub-list for field type_name
 }
 
 func init() { file_executor_v1_executor_proto_init() }
@@ -5065,16 +5524,17 @@ func file_executor_v1_executor_proto_init() {
 		(*ActionStep_WaitForSignal)(nil),
 		(*ActionStep_Sleep)(nil),
 	}
-	file_executor_v1_executor_proto_msgTypes[7].OneofWrappers = []any{
+	file_executor_v1_executor_proto_msgTypes[8].OneofWrappers = []any{
 		(*ValidationRule_JsonSchema)(nil),
 	}
+	file_executor_v1_executor_proto_msgTypes[21].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_executor_v1_executor_proto_rawDesc), len(file_executor_v1_executor_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   54,
+			NumEnums:      6,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

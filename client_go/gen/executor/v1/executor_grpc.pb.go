@@ -37,6 +37,7 @@ const (
 	ExecutorService_ApproveStep_FullMethodName        = "/executor.v1.ExecutorService/ApproveStep"
 	ExecutorService_SignalExecution_FullMethodName    = "/executor.v1.ExecutorService/SignalExecution"
 	ExecutorService_ListApprovals_FullMethodName      = "/executor.v1.ExecutorService/ListApprovals"
+	ExecutorService_RetryExecution_FullMethodName     = "/executor.v1.ExecutorService/RetryExecution"
 )
 
 // ExecutorServiceClient is the client API for ExecutorService service.
@@ -83,6 +84,10 @@ type ExecutorServiceClient interface {
 	// The inbox: approval gates waiting for a decision, oldest first, paged
 	// (AIP-158).
 	ListApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (*ListApprovalsResponse, error)
+	// Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
+	// FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
+	// outputs. Blocks until the execution ends unless `detach` is set.
+	RetryExecution(ctx context.Context, in *RetryExecutionRequest, opts ...grpc.CallOption) (*RetryExecutionResponse, error)
 }
 
 type executorServiceClient struct {
@@ -242,6 +247,16 @@ func (c *executorServiceClient) ListApprovals(ctx context.Context, in *ListAppro
 	return out, nil
 }
 
+func (c *executorServiceClient) RetryExecution(ctx context.Context, in *RetryExecutionRequest, opts ...grpc.CallOption) (*RetryExecutionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetryExecutionResponse)
+	err := c.cc.Invoke(ctx, ExecutorService_RetryExecution_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ExecutorServiceServer is the server API for ExecutorService service.
 // All implementations must embed UnimplementedExecutorServiceServer
 // for forward compatibility.
@@ -286,6 +301,10 @@ type ExecutorServiceServer interface {
 	// The inbox: approval gates waiting for a decision, oldest first, paged
 	// (AIP-158).
 	ListApprovals(context.Context, *ListApprovalsRequest) (*ListApprovalsResponse, error)
+	// Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
+	// FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
+	// outputs. Blocks until the execution ends unless `detach` is set.
+	RetryExecution(context.Context, *RetryExecutionRequest) (*RetryExecutionResponse, error)
 	mustEmbedUnimplementedExecutorServiceServer()
 }
 
@@ -337,6 +356,9 @@ func (UnimplementedExecutorServiceServer) SignalExecution(context.Context, *Sign
 }
 func (UnimplementedExecutorServiceServer) ListApprovals(context.Context, *ListApprovalsRequest) (*ListApprovalsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListApprovals not implemented")
+}
+func (UnimplementedExecutorServiceServer) RetryExecution(context.Context, *RetryExecutionRequest) (*RetryExecutionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetryExecution not implemented")
 }
 func (UnimplementedExecutorServiceServer) mustEmbedUnimplementedExecutorServiceServer() {}
 func (UnimplementedExecutorServiceServer) testEmbeddedByValue()                         {}
@@ -604,6 +626,24 @@ func _ExecutorService_ListApprovals_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ExecutorService_RetryExecution_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetryExecutionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExecutorServiceServer).RetryExecution(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExecutorService_RetryExecution_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExecutorServiceServer).RetryExecution(ctx, req.(*RetryExecutionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ExecutorService_ServiceDesc is the grpc.ServiceDesc for ExecutorService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -662,6 +702,10 @@ var ExecutorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListApprovals",
 			Handler:    _ExecutorService_ListApprovals_Handler,
+		},
+		{
+			MethodName: "RetryExecution",
+			Handler:    _ExecutorService_RetryExecution_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -12,6 +12,13 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class DependencyRule(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DEPENDENCY_RULE_UNSPECIFIED: _ClassVar[DependencyRule]
+    DEPENDENCY_RULE_ALL_COMPLETED: _ClassVar[DependencyRule]
+    DEPENDENCY_RULE_NONE_FAILED: _ClassVar[DependencyRule]
+    DEPENDENCY_RULE_ALL_DONE: _ClassVar[DependencyRule]
+
 class ApprovalDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     APPROVAL_DECISION_UNSPECIFIED: _ClassVar[ApprovalDecision]
@@ -68,6 +75,11 @@ class ExecutionEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXECUTION_EVENT_TYPE_STEP_PROGRESS: _ClassVar[ExecutionEventType]
     EXECUTION_EVENT_TYPE_APPROVAL_DECIDED: _ClassVar[ExecutionEventType]
     EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED: _ClassVar[ExecutionEventType]
+    EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO: _ClassVar[ExecutionEventType]
+DEPENDENCY_RULE_UNSPECIFIED: DependencyRule
+DEPENDENCY_RULE_ALL_COMPLETED: DependencyRule
+DEPENDENCY_RULE_NONE_FAILED: DependencyRule
+DEPENDENCY_RULE_ALL_DONE: DependencyRule
 APPROVAL_DECISION_UNSPECIFIED: ApprovalDecision
 APPROVAL_DECISION_APPROVE: ApprovalDecision
 APPROVAL_DECISION_REJECT: ApprovalDecision
@@ -110,6 +122,7 @@ EXECUTION_EVENT_TYPE_STEP_RETRY_SCHEDULED: ExecutionEventType
 EXECUTION_EVENT_TYPE_STEP_PROGRESS: ExecutionEventType
 EXECUTION_EVENT_TYPE_APPROVAL_DECIDED: ExecutionEventType
 EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED: ExecutionEventType
+EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO: ExecutionEventType
 
 class ActionPlan(_message.Message):
     __slots__ = ("id", "name", "steps", "metadata")
@@ -124,7 +137,7 @@ class ActionPlan(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[ActionStep, _Mapping]]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class ActionStep(_message.Message):
-    __slots__ = ("id", "name", "tool_execution", "wait_for_signal", "sleep", "parameters", "dependencies", "expected_duration", "timeout", "retry_policy", "validation_rules", "compensation", "approval")
+    __slots__ = ("id", "name", "tool_execution", "wait_for_signal", "sleep", "parameters", "dependencies", "expected_duration", "timeout", "retry_policy", "validation_rules", "compensation", "approval", "when", "for_each", "dependency_rule")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TOOL_EXECUTION_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +151,9 @@ class ActionStep(_message.Message):
     VALIDATION_RULES_FIELD_NUMBER: _ClassVar[int]
     COMPENSATION_FIELD_NUMBER: _ClassVar[int]
     APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    WHEN_FIELD_NUMBER: _ClassVar[int]
+    FOR_EACH_FIELD_NUMBER: _ClassVar[int]
+    DEPENDENCY_RULE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     tool_execution: ToolExecution
@@ -151,7 +167,18 @@ class ActionStep(_message.Message):
     validation_rules: _containers.RepeatedCompositeFieldContainer[ValidationRule]
     compensation: Compensation
     approval: ApprovalGate
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., tool_execution: _Optional[_Union[ToolExecution, _Mapping]] = ..., wait_for_signal: _Optional[_Union[WaitForSignal, _Mapping]] = ..., sleep: _Optional[_Union[Sleep, _Mapping]] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., dependencies: _Optional[_Iterable[str]] = ..., expected_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ..., validation_rules: _Optional[_Iterable[_Union[ValidationRule, _Mapping]]] = ..., compensation: _Optional[_Union[Compensation, _Mapping]] = ..., approval: _Optional[_Union[ApprovalGate, _Mapping]] = ...) -> None: ...
+    when: str
+    for_each: ForEach
+    dependency_rule: DependencyRule
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., tool_execution: _Optional[_Union[ToolExecution, _Mapping]] = ..., wait_for_signal: _Optional[_Union[WaitForSignal, _Mapping]] = ..., sleep: _Optional[_Union[Sleep, _Mapping]] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., dependencies: _Optional[_Iterable[str]] = ..., expected_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ..., validation_rules: _Optional[_Iterable[_Union[ValidationRule, _Mapping]]] = ..., compensation: _Optional[_Union[Compensation, _Mapping]] = ..., approval: _Optional[_Union[ApprovalGate, _Mapping]] = ..., when: _Optional[str] = ..., for_each: _Optional[_Union[ForEach, _Mapping]] = ..., dependency_rule: _Optional[_Union[DependencyRule, str]] = ...) -> None: ...
+
+class ForEach(_message.Message):
+    __slots__ = ("items", "max_parallel")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PARALLEL_FIELD_NUMBER: _ClassVar[int]
+    items: str
+    max_parallel: int
+    def __init__(self, items: _Optional[str] = ..., max_parallel: _Optional[int] = ...) -> None: ...
 
 class WaitForSignal(_message.Message):
     __slots__ = ("name", "timeout", "payload_schema")
@@ -347,8 +374,28 @@ class CompensationResult(_message.Message):
     elided_output_bytes: int
     def __init__(self, status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., attempts: _Optional[int] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., elided_output_bytes: _Optional[int] = ...) -> None: ...
 
+class ItemResult(_message.Message):
+    __slots__ = ("index", "status", "output", "error", "error_type", "retry_count", "execution_time", "elided_output_bytes")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
+    RETRY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_TIME_FIELD_NUMBER: _ClassVar[int]
+    ELIDED_OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    status: StepStatus
+    output: _struct_pb2.Value
+    error: str
+    error_type: ExecutionErrorType
+    retry_count: int
+    execution_time: _duration_pb2.Duration
+    elided_output_bytes: int
+    def __init__(self, index: _Optional[int] = ..., status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., retry_count: _Optional[int] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., elided_output_bytes: _Optional[int] = ...) -> None: ...
+
 class StepResult(_message.Message):
-    __slots__ = ("step_id", "status", "output", "error", "execution_time", "retry_count", "metadata", "step_name", "error_type", "start_time", "end_time", "compensation", "elided_output_bytes", "wait_deadline", "approval")
+    __slots__ = ("step_id", "status", "output", "error", "execution_time", "retry_count", "metadata", "step_name", "error_type", "start_time", "end_time", "compensation", "elided_output_bytes", "items", "nothing_to_undo", "skipped_reason", "wait_deadline", "approval")
     STEP_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
@@ -362,6 +409,9 @@ class StepResult(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     COMPENSATION_FIELD_NUMBER: _ClassVar[int]
     ELIDED_OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    NOTHING_TO_UNDO_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_REASON_FIELD_NUMBER: _ClassVar[int]
     WAIT_DEADLINE_FIELD_NUMBER: _ClassVar[int]
     APPROVAL_FIELD_NUMBER: _ClassVar[int]
     step_id: str
@@ -377,9 +427,12 @@ class StepResult(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     compensation: CompensationResult
     elided_output_bytes: int
+    items: _containers.RepeatedCompositeFieldContainer[ItemResult]
+    nothing_to_undo: bool
+    skipped_reason: str
     wait_deadline: _timestamp_pb2.Timestamp
     approval: ApprovalRecord
-    def __init__(self, step_id: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_count: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., step_name: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compensation: _Optional[_Union[CompensationResult, _Mapping]] = ..., elided_output_bytes: _Optional[int] = ..., wait_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., approval: _Optional[_Union[ApprovalRecord, _Mapping]] = ...) -> None: ...
+    def __init__(self, step_id: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_count: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., step_name: _Optional[str] = ..., error_type: _Optional[_Union[ExecutionErrorType, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compensation: _Optional[_Union[CompensationResult, _Mapping]] = ..., elided_output_bytes: _Optional[int] = ..., items: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ..., nothing_to_undo: _Optional[bool] = ..., skipped_reason: _Optional[str] = ..., wait_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., approval: _Optional[_Union[ApprovalRecord, _Mapping]] = ...) -> None: ...
 
 class ApprovalRecord(_message.Message):
     __slots__ = ("decision", "comment", "actor", "decide_time", "timed_out", "edited")
@@ -428,7 +481,7 @@ class ExecutionResult(_message.Message):
     def __init__(self, plan_id: _Optional[str] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., step_results: _Optional[_Iterable[_Union[StepResult, _Mapping]]] = ..., execution_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., resource_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., plan_name: _Optional[str] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compensation_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ...) -> None: ...
 
 class ExecutionEvent(_message.Message):
-    __slots__ = ("sequence", "plan_id", "event_time", "status", "step_id", "step_status", "attempt", "message", "type", "error", "retry_delay", "progress", "step_name", "output", "actor", "decision", "signal", "wait_deadline")
+    __slots__ = ("sequence", "plan_id", "event_time", "status", "step_id", "step_status", "attempt", "message", "type", "error", "retry_delay", "progress", "step_name", "output", "actor", "item_index", "decision", "signal", "wait_deadline")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -444,6 +497,7 @@ class ExecutionEvent(_message.Message):
     STEP_NAME_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
+    ITEM_INDEX_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
     WAIT_DEADLINE_FIELD_NUMBER: _ClassVar[int]
@@ -462,10 +516,11 @@ class ExecutionEvent(_message.Message):
     step_name: str
     output: _struct_pb2.Value
     actor: str
+    item_index: int
     decision: ApprovalDecision
     signal: str
     wait_deadline: _timestamp_pb2.Timestamp
-    def __init__(self, sequence: _Optional[int] = ..., plan_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., step_id: _Optional[str] = ..., step_status: _Optional[_Union[StepStatus, str]] = ..., attempt: _Optional[int] = ..., message: _Optional[str] = ..., type: _Optional[_Union[ExecutionEventType, str]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., progress: _Optional[float] = ..., step_name: _Optional[str] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., actor: _Optional[str] = ..., decision: _Optional[_Union[ApprovalDecision, str]] = ..., signal: _Optional[str] = ..., wait_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, sequence: _Optional[int] = ..., plan_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., step_id: _Optional[str] = ..., step_status: _Optional[_Union[StepStatus, str]] = ..., attempt: _Optional[int] = ..., message: _Optional[str] = ..., type: _Optional[_Union[ExecutionEventType, str]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., progress: _Optional[float] = ..., step_name: _Optional[str] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., actor: _Optional[str] = ..., item_index: _Optional[int] = ..., decision: _Optional[_Union[ApprovalDecision, str]] = ..., signal: _Optional[str] = ..., wait_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ToolSpec(_message.Message):
     __slots__ = ("name", "title", "description", "input_schema", "output_schema", "read_only", "destructive", "idempotent", "open_world", "default_timeout", "compensable")
@@ -803,3 +858,19 @@ class ListApprovalsResponse(_message.Message):
     approvals: _containers.RepeatedCompositeFieldContainer[PendingApproval]
     next_page_token: str
     def __init__(self, approvals: _Optional[_Iterable[_Union[PendingApproval, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RetryExecutionRequest(_message.Message):
+    __slots__ = ("plan_id", "detach", "resource_limits")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    DETACH_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    detach: bool
+    resource_limits: ResourceLimits
+    def __init__(self, plan_id: _Optional[str] = ..., detach: _Optional[bool] = ..., resource_limits: _Optional[_Union[ResourceLimits, _Mapping]] = ...) -> None: ...
+
+class RetryExecutionResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: ExecutionResult
+    def __init__(self, result: _Optional[_Union[ExecutionResult, _Mapping]] = ...) -> None: ...

@@ -108,6 +108,11 @@ class ExecutorServiceStub:
                 request_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListApprovalsRequest.SerializeToString,
                 response_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListApprovalsResponse.FromString,
                 _registered_method=True)
+        self.RetryExecution = channel.unary_unary(
+                '/executor.v1.ExecutorService/RetryExecution',
+                request_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.RetryExecutionRequest.SerializeToString,
+                response_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.RetryExecutionResponse.FromString,
+                _registered_method=True)
 
 
 class ExecutorServiceServicer:
@@ -222,6 +227,15 @@ class ExecutorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RetryExecution(self, request, context):
+        """Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
+        FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
+        outputs. Blocks until the execution ends unless `detach` is set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -294,6 +308,11 @@ def add_ExecutorServiceServicer_to_server(servicer, server):
                     servicer.ListApprovals,
                     request_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListApprovalsRequest.FromString,
                     response_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListApprovalsResponse.SerializeToString,
+            ),
+            'RetryExecution': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryExecution,
+                    request_deserializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.RetryExecutionRequest.FromString,
+                    response_serializer=executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.RetryExecutionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -678,6 +697,33 @@ class ExecutorService:
             '/executor.v1.ExecutorService/ListApprovals',
             executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListApprovalsRequest.SerializeToString,
             executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.ListApprovalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryExecution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/executor.v1.ExecutorService/RetryExecution',
+            executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.RetryExecutionRequest.SerializeToString,
+            executor__client_dot___gen_dot_executor_dot_v1_dot_executor__pb2.RetryExecutionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,8 @@ private static final long serialVersionUID = 0L;
     dependencies_ =
         com.google.protobuf.LazyStringArrayList.emptyList();
     validationRules_ = java.util.Collections.emptyList();
+    when_ = "";
+    dependencyRule_ = 0;
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -668,6 +670,126 @@ private static final long serialVersionUID = 0L;
     return approval_ == null ? dev.executor.v1.ApprovalGate.getDefaultInstance() : approval_;
   }
 
+  public static final int WHEN_FIELD_NUMBER = 14;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object when_ = "";
+  /**
+   * <pre>
+   * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+   * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+   * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+   * </pre>
+   *
+   * <code>string when = 14 [json_name = "when"];</code>
+   * @return The when.
+   */
+  @java.lang.Override
+  public java.lang.String getWhen() {
+    java.lang.Object ref = when_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      when_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+   * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+   * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+   * </pre>
+   *
+   * <code>string when = 14 [json_name = "when"];</code>
+   * @return The bytes for when.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getWhenBytes() {
+    java.lang.Object ref = when_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      when_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int FOR_EACH_FIELD_NUMBER = 15;
+  private dev.executor.v1.ForEach forEach_;
+  /**
+   * <pre>
+   * Run the step's tool once per element of a list; its arguments may use
+   * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+   * </pre>
+   *
+   * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+   * @return Whether the forEach field is set.
+   */
+  @java.lang.Override
+  public boolean hasForEach() {
+    return ((bitField0_ & 0x00000040) != 0);
+  }
+  /**
+   * <pre>
+   * Run the step's tool once per element of a list; its arguments may use
+   * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+   * </pre>
+   *
+   * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+   * @return The forEach.
+   */
+  @java.lang.Override
+  public dev.executor.v1.ForEach getForEach() {
+    return forEach_ == null ? dev.executor.v1.ForEach.getDefaultInstance() : forEach_;
+  }
+  /**
+   * <pre>
+   * Run the step's tool once per element of a list; its arguments may use
+   * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+   * </pre>
+   *
+   * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+   */
+  @java.lang.Override
+  public dev.executor.v1.ForEachOrBuilder getForEachOrBuilder() {
+    return forEach_ == null ? dev.executor.v1.ForEach.getDefaultInstance() : forEach_;
+  }
+
+  public static final int DEPENDENCY_RULE_FIELD_NUMBER = 16;
+  private int dependencyRule_ = 0;
+  /**
+   * <pre>
+   * When the step may run, given how its dependencies ended (default
+   * ALL_COMPLETED).
+   * </pre>
+   *
+   * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+   * @return The enum numeric value on the wire for dependencyRule.
+   */
+  @java.lang.Override public int getDependencyRuleValue() {
+    return dependencyRule_;
+  }
+  /**
+   * <pre>
+   * When the step may run, given how its dependencies ended (default
+   * ALL_COMPLETED).
+   * </pre>
+   *
+   * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+   * @return The dependencyRule.
+   */
+  @java.lang.Override public dev.executor.v1.DependencyRule getDependencyRule() {
+    dev.executor.v1.DependencyRule result = dev.executor.v1.DependencyRule.forNumber(dependencyRule_);
+    return result == null ? dev.executor.v1.DependencyRule.UNRECOGNIZED : result;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -720,6 +842,15 @@ private static final long serialVersionUID = 0L;
     }
     if (((bitField0_ & 0x00000020) != 0)) {
       output.writeMessage(13, getApproval());
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(when_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 14, when_);
+    }
+    if (((bitField0_ & 0x00000040) != 0)) {
+      output.writeMessage(15, getForEach());
+    }
+    if (dependencyRule_ != dev.executor.v1.DependencyRule.DEPENDENCY_RULE_UNSPECIFIED.getNumber()) {
+      output.writeEnum(16, dependencyRule_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -784,6 +915,17 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(13, getApproval());
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(when_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(14, when_);
+    }
+    if (((bitField0_ & 0x00000040) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(15, getForEach());
+    }
+    if (dependencyRule_ != dev.executor.v1.DependencyRule.DEPENDENCY_RULE_UNSPECIFIED.getNumber()) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeEnumSize(16, dependencyRule_);
+    }
     return size;
   }
   @java.lang.Override
@@ -846,6 +988,14 @@ private static final long serialVersionUID = 0L;
       if (!getApproval()
           .equals(other.getApproval())) return false;
     }
+    if (!getWhen()
+        .equals(other.getWhen())) return false;
+    if (hasForEach() != other.hasForEach()) return false;
+    if (hasForEach()) {
+      if (!getForEach()
+          .equals(other.getForEach())) return false;
+    }
+    if (dependencyRule_ != other.dependencyRule_) return false;
     if (!getStepTypeCase().equals(other.getStepTypeCase())) return false;
     switch (stepTypeCase_) {
       case 3:
@@ -910,6 +1060,14 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + APPROVAL_FIELD_NUMBER;
       hash = (53 * hash) + getApproval().hashCode();
     }
+    hash = (37 * hash) + WHEN_FIELD_NUMBER;
+    hash = (53 * hash) + getWhen().hashCode();
+    if (hasForEach()) {
+      hash = (37 * hash) + FOR_EACH_FIELD_NUMBER;
+      hash = (53 * hash) + getForEach().hashCode();
+    }
+    hash = (37 * hash) + DEPENDENCY_RULE_FIELD_NUMBER;
+    hash = (53 * hash) + dependencyRule_;
     switch (stepTypeCase_) {
       case 3:
         hash = (37 * hash) + TOOL_EXECUTION_FIELD_NUMBER;
@@ -1067,6 +1225,7 @@ private static final long serialVersionUID = 0L;
         internalGetValidationRulesFieldBuilder();
         internalGetCompensationFieldBuilder();
         internalGetApprovalFieldBuilder();
+        internalGetForEachFieldBuilder();
       }
     }
     @java.lang.Override
@@ -1123,6 +1282,13 @@ private static final long serialVersionUID = 0L;
         approvalBuilder_.dispose();
         approvalBuilder_ = null;
       }
+      when_ = "";
+      forEach_ = null;
+      if (forEachBuilder_ != null) {
+        forEachBuilder_.dispose();
+        forEachBuilder_ = null;
+      }
+      dependencyRule_ = 0;
       stepTypeCase_ = 0;
       stepType_ = null;
       return this;
@@ -1219,6 +1385,18 @@ private static final long serialVersionUID = 0L;
             : approvalBuilder_.build();
         to_bitField0_ |= 0x00000020;
       }
+      if (((from_bitField0_ & 0x00002000) != 0)) {
+        result.when_ = when_;
+      }
+      if (((from_bitField0_ & 0x00004000) != 0)) {
+        result.forEach_ = forEachBuilder_ == null
+            ? forEach_
+            : forEachBuilder_.build();
+        to_bitField0_ |= 0x00000040;
+      }
+      if (((from_bitField0_ & 0x00008000) != 0)) {
+        result.dependencyRule_ = dependencyRule_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -1314,6 +1492,17 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasApproval()) {
         mergeApproval(other.getApproval());
+      }
+      if (!other.getWhen().isEmpty()) {
+        when_ = other.when_;
+        bitField0_ |= 0x00002000;
+        onChanged();
+      }
+      if (other.hasForEach()) {
+        mergeForEach(other.getForEach());
+      }
+      if (other.dependencyRule_ != 0) {
+        setDependencyRuleValue(other.getDependencyRuleValue());
       }
       switch (other.getStepTypeCase()) {
         case TOOL_EXECUTION: {
@@ -1447,6 +1636,23 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00001000;
               break;
             } // case 106
+            case 114: {
+              when_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00002000;
+              break;
+            } // case 114
+            case 122: {
+              input.readMessage(
+                  internalGetForEachFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00004000;
+              break;
+            } // case 122
+            case 128: {
+              dependencyRule_ = input.readEnum();
+              bitField0_ |= 0x00008000;
+              break;
+            } // case 128
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -3577,6 +3783,349 @@ private static final long serialVersionUID = 0L;
         approval_ = null;
       }
       return approvalBuilder_;
+    }
+
+    private java.lang.Object when_ = "";
+    /**
+     * <pre>
+     * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+     * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+     * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+     * </pre>
+     *
+     * <code>string when = 14 [json_name = "when"];</code>
+     * @return The when.
+     */
+    public java.lang.String getWhen() {
+      java.lang.Object ref = when_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        when_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+     * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+     * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+     * </pre>
+     *
+     * <code>string when = 14 [json_name = "when"];</code>
+     * @return The bytes for when.
+     */
+    public com.google.protobuf.ByteString
+        getWhenBytes() {
+      java.lang.Object ref = when_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        when_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+     * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+     * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+     * </pre>
+     *
+     * <code>string when = 14 [json_name = "when"];</code>
+     * @param value The when to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWhen(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      when_ = value;
+      bitField0_ |= 0x00002000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+     * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+     * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+     * </pre>
+     *
+     * <code>string when = 14 [json_name = "when"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWhen() {
+      when_ = getDefaultInstance().getWhen();
+      bitField0_ = (bitField0_ & ~0x00002000);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+     * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+     * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+     * </pre>
+     *
+     * <code>string when = 14 [json_name = "when"];</code>
+     * @param value The bytes for when to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWhenBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      when_ = value;
+      bitField0_ |= 0x00002000;
+      onChanged();
+      return this;
+    }
+
+    private dev.executor.v1.ForEach forEach_;
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.ForEach, dev.executor.v1.ForEach.Builder, dev.executor.v1.ForEachOrBuilder> forEachBuilder_;
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     * @return Whether the forEach field is set.
+     */
+    public boolean hasForEach() {
+      return ((bitField0_ & 0x00004000) != 0);
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     * @return The forEach.
+     */
+    public dev.executor.v1.ForEach getForEach() {
+      if (forEachBuilder_ == null) {
+        return forEach_ == null ? dev.executor.v1.ForEach.getDefaultInstance() : forEach_;
+      } else {
+        return forEachBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     */
+    public Builder setForEach(dev.executor.v1.ForEach value) {
+      if (forEachBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        forEach_ = value;
+      } else {
+        forEachBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00004000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     */
+    public Builder setForEach(
+        dev.executor.v1.ForEach.Builder builderForValue) {
+      if (forEachBuilder_ == null) {
+        forEach_ = builderForValue.build();
+      } else {
+        forEachBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00004000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     */
+    public Builder mergeForEach(dev.executor.v1.ForEach value) {
+      if (forEachBuilder_ == null) {
+        if (((bitField0_ & 0x00004000) != 0) &&
+          forEach_ != null &&
+          forEach_ != dev.executor.v1.ForEach.getDefaultInstance()) {
+          getForEachBuilder().mergeFrom(value);
+        } else {
+          forEach_ = value;
+        }
+      } else {
+        forEachBuilder_.mergeFrom(value);
+      }
+      if (forEach_ != null) {
+        bitField0_ |= 0x00004000;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     */
+    public Builder clearForEach() {
+      bitField0_ = (bitField0_ & ~0x00004000);
+      forEach_ = null;
+      if (forEachBuilder_ != null) {
+        forEachBuilder_.dispose();
+        forEachBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     */
+    public dev.executor.v1.ForEach.Builder getForEachBuilder() {
+      bitField0_ |= 0x00004000;
+      onChanged();
+      return internalGetForEachFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     */
+    public dev.executor.v1.ForEachOrBuilder getForEachOrBuilder() {
+      if (forEachBuilder_ != null) {
+        return forEachBuilder_.getMessageOrBuilder();
+      } else {
+        return forEach_ == null ?
+            dev.executor.v1.ForEach.getDefaultInstance() : forEach_;
+      }
+    }
+    /**
+     * <pre>
+     * Run the step's tool once per element of a list; its arguments may use
+     * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+     * </pre>
+     *
+     * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.executor.v1.ForEach, dev.executor.v1.ForEach.Builder, dev.executor.v1.ForEachOrBuilder> 
+        internalGetForEachFieldBuilder() {
+      if (forEachBuilder_ == null) {
+        forEachBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.executor.v1.ForEach, dev.executor.v1.ForEach.Builder, dev.executor.v1.ForEachOrBuilder>(
+                getForEach(),
+                getParentForChildren(),
+                isClean());
+        forEach_ = null;
+      }
+      return forEachBuilder_;
+    }
+
+    private int dependencyRule_ = 0;
+    /**
+     * <pre>
+     * When the step may run, given how its dependencies ended (default
+     * ALL_COMPLETED).
+     * </pre>
+     *
+     * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+     * @return The enum numeric value on the wire for dependencyRule.
+     */
+    @java.lang.Override public int getDependencyRuleValue() {
+      return dependencyRule_;
+    }
+    /**
+     * <pre>
+     * When the step may run, given how its dependencies ended (default
+     * ALL_COMPLETED).
+     * </pre>
+     *
+     * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+     * @param value The enum numeric value on the wire for dependencyRule to set.
+     * @return This builder for chaining.
+     */
+    public Builder setDependencyRuleValue(int value) {
+      dependencyRule_ = value;
+      bitField0_ |= 0x00008000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * When the step may run, given how its dependencies ended (default
+     * ALL_COMPLETED).
+     * </pre>
+     *
+     * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+     * @return The dependencyRule.
+     */
+    @java.lang.Override
+    public dev.executor.v1.DependencyRule getDependencyRule() {
+      dev.executor.v1.DependencyRule result = dev.executor.v1.DependencyRule.forNumber(dependencyRule_);
+      return result == null ? dev.executor.v1.DependencyRule.UNRECOGNIZED : result;
+    }
+    /**
+     * <pre>
+     * When the step may run, given how its dependencies ended (default
+     * ALL_COMPLETED).
+     * </pre>
+     *
+     * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+     * @param value The dependencyRule to set.
+     * @throws IllegalArgumentException if UNRECOGNIZED is provided.
+     * @return This builder for chaining.
+     */
+    public Builder setDependencyRule(dev.executor.v1.DependencyRule value) {
+      java.util.Objects.requireNonNull(value);
+      bitField0_ |= 0x00008000;
+      dependencyRule_ = value.getNumber();
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * When the step may run, given how its dependencies ended (default
+     * ALL_COMPLETED).
+     * </pre>
+     *
+     * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearDependencyRule() {
+      bitField0_ = (bitField0_ & ~0x00008000);
+      dependencyRule_ = 0;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:executor.v1.ActionStep)

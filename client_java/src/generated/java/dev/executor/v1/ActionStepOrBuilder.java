@@ -379,5 +379,80 @@ public interface ActionStepOrBuilder extends
    */
   dev.executor.v1.ApprovalGateOrBuilder getApprovalOrBuilder();
 
+  /**
+   * <pre>
+   * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+   * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+   * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+   * </pre>
+   *
+   * <code>string when = 14 [json_name = "when"];</code>
+   * @return The when.
+   */
+  java.lang.String getWhen();
+  /**
+   * <pre>
+   * A CEL expression over `steps.&lt;name&gt;.output`, `steps.&lt;name&gt;.status` (of the
+   * step's ancestors) and `plan.metadata`, evaluated when the step becomes
+   * ready; false: the step is SKIPPED ("condition false"). Empty: always true.
+   * </pre>
+   *
+   * <code>string when = 14 [json_name = "when"];</code>
+   * @return The bytes for when.
+   */
+  com.google.protobuf.ByteString
+      getWhenBytes();
+
+  /**
+   * <pre>
+   * Run the step's tool once per element of a list; its arguments may use
+   * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+   * </pre>
+   *
+   * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+   * @return Whether the forEach field is set.
+   */
+  boolean hasForEach();
+  /**
+   * <pre>
+   * Run the step's tool once per element of a list; its arguments may use
+   * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+   * </pre>
+   *
+   * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+   * @return The forEach.
+   */
+  dev.executor.v1.ForEach getForEach();
+  /**
+   * <pre>
+   * Run the step's tool once per element of a list; its arguments may use
+   * `${item}`, `${item.&lt;path&gt;}` and `${item_index}`.
+   * </pre>
+   *
+   * <code>.executor.v1.ForEach for_each = 15 [json_name = "forEach"];</code>
+   */
+  dev.executor.v1.ForEachOrBuilder getForEachOrBuilder();
+
+  /**
+   * <pre>
+   * When the step may run, given how its dependencies ended (default
+   * ALL_COMPLETED).
+   * </pre>
+   *
+   * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+   * @return The enum numeric value on the wire for dependencyRule.
+   */
+  int getDependencyRuleValue();
+  /**
+   * <pre>
+   * When the step may run, given how its dependencies ended (default
+   * ALL_COMPLETED).
+   * </pre>
+   *
+   * <code>.executor.v1.DependencyRule dependency_rule = 16 [json_name = "dependencyRule"];</code>
+   * @return The dependencyRule.
+   */
+  dev.executor.v1.DependencyRule getDependencyRule();
+
   dev.executor.v1.ActionStep.StepTypeCase getStepTypeCase();
 }

@@ -106,7 +106,7 @@ public enum ApprovalDecision
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.executor.v1.Executor.getDescriptor().getEnumType(0);
+    return dev.executor.v1.Executor.getDescriptor().getEnumType(1);
   }
 
   private static final ApprovalDecision[] VALUES = values();

@@ -188,7 +188,7 @@ public enum ExecutionErrorType
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.executor.v1.Executor.getDescriptor().getEnumType(3);
+    return dev.executor.v1.Executor.getDescriptor().getEnumType(4);
   }
 
   private static final ExecutionErrorType[] VALUES = values();

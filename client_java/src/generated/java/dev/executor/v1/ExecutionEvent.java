@@ -527,6 +527,33 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int ITEM_INDEX_FIELD_NUMBER = 16;
+  private int itemIndex_ = 0;
+  /**
+   * <pre>
+   * Set on the events of one element of a for_each step: its index.
+   * </pre>
+   *
+   * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+   * @return Whether the itemIndex field is set.
+   */
+  @java.lang.Override
+  public boolean hasItemIndex() {
+    return ((bitField0_ & 0x00000010) != 0);
+  }
+  /**
+   * <pre>
+   * Set on the events of one element of a for_each step: its index.
+   * </pre>
+   *
+   * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+   * @return The itemIndex.
+   */
+  @java.lang.Override
+  public int getItemIndex() {
+    return itemIndex_;
+  }
+
   public static final int DECISION_FIELD_NUMBER = 17;
   private int decision_ = 0;
   /**
@@ -613,7 +640,7 @@ private static final long serialVersionUID = 0L;
    */
   @java.lang.Override
   public boolean hasWaitDeadline() {
-    return ((bitField0_ & 0x00000010) != 0);
+    return ((bitField0_ & 0x00000020) != 0);
   }
   /**
    * <pre>
@@ -700,13 +727,16 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(actor_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 15, actor_);
     }
+    if (((bitField0_ & 0x00000010) != 0)) {
+      output.writeUInt32(16, itemIndex_);
+    }
     if (decision_ != dev.executor.v1.ApprovalDecision.APPROVAL_DECISION_UNSPECIFIED.getNumber()) {
       output.writeEnum(17, decision_);
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(signal_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 18, signal_);
     }
-    if (((bitField0_ & 0x00000010) != 0)) {
+    if (((bitField0_ & 0x00000020) != 0)) {
       output.writeMessage(19, getWaitDeadline());
     }
     getUnknownFields().writeTo(output);
@@ -768,6 +798,10 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(actor_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(15, actor_);
     }
+    if (((bitField0_ & 0x00000010) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt32Size(16, itemIndex_);
+    }
     if (decision_ != dev.executor.v1.ApprovalDecision.APPROVAL_DECISION_UNSPECIFIED.getNumber()) {
       size += com.google.protobuf.CodedOutputStream
         .computeEnumSize(17, decision_);
@@ -775,7 +809,7 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(signal_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(18, signal_);
     }
-    if (((bitField0_ & 0x00000010) != 0)) {
+    if (((bitField0_ & 0x00000020) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(19, getWaitDeadline());
     }
@@ -843,6 +877,11 @@ private static final long serialVersionUID = 0L;
     }
     if (!getActor()
         .equals(other.getActor())) return false;
+    if (hasItemIndex() != other.hasItemIndex()) return false;
+    if (hasItemIndex()) {
+      if (getItemIndex()
+          != other.getItemIndex()) return false;
+    }
     if (decision_ != other.decision_) return false;
     if (!getSignal()
         .equals(other.getSignal())) return false;
@@ -902,6 +941,10 @@ private static final long serialVersionUID = 0L;
     }
     hash = (37 * hash) + ACTOR_FIELD_NUMBER;
     hash = (53 * hash) + getActor().hashCode();
+    if (hasItemIndex()) {
+      hash = (37 * hash) + ITEM_INDEX_FIELD_NUMBER;
+      hash = (53 * hash) + getItemIndex();
+    }
     hash = (37 * hash) + DECISION_FIELD_NUMBER;
     hash = (53 * hash) + decision_;
     hash = (37 * hash) + SIGNAL_FIELD_NUMBER;
@@ -1086,6 +1129,7 @@ private static final long serialVersionUID = 0L;
         outputBuilder_ = null;
       }
       actor_ = "";
+      itemIndex_ = 0;
       decision_ = 0;
       signal_ = "";
       waitDeadline_ = null;
@@ -1185,16 +1229,20 @@ private static final long serialVersionUID = 0L;
         result.actor_ = actor_;
       }
       if (((from_bitField0_ & 0x00008000) != 0)) {
-        result.decision_ = decision_;
+        result.itemIndex_ = itemIndex_;
+        to_bitField0_ |= 0x00000010;
       }
       if (((from_bitField0_ & 0x00010000) != 0)) {
-        result.signal_ = signal_;
+        result.decision_ = decision_;
       }
       if (((from_bitField0_ & 0x00020000) != 0)) {
+        result.signal_ = signal_;
+      }
+      if (((from_bitField0_ & 0x00040000) != 0)) {
         result.waitDeadline_ = waitDeadlineBuilder_ == null
             ? waitDeadline_
             : waitDeadlineBuilder_.build();
-        to_bitField0_ |= 0x00000010;
+        to_bitField0_ |= 0x00000020;
       }
       result.bitField0_ |= to_bitField0_;
     }
@@ -1266,12 +1314,15 @@ private static final long serialVersionUID = 0L;
         bitField0_ |= 0x00004000;
         onChanged();
       }
+      if (other.hasItemIndex()) {
+        setItemIndex(other.getItemIndex());
+      }
       if (other.decision_ != 0) {
         setDecisionValue(other.getDecisionValue());
       }
       if (!other.getSignal().isEmpty()) {
         signal_ = other.signal_;
-        bitField0_ |= 0x00010000;
+        bitField0_ |= 0x00020000;
         onChanged();
       }
       if (other.hasWaitDeadline()) {
@@ -1384,21 +1435,26 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00004000;
               break;
             } // case 122
+            case 128: {
+              itemIndex_ = input.readUInt32();
+              bitField0_ |= 0x00008000;
+              break;
+            } // case 128
             case 136: {
               decision_ = input.readEnum();
-              bitField0_ |= 0x00008000;
+              bitField0_ |= 0x00010000;
               break;
             } // case 136
             case 146: {
               signal_ = input.readStringRequireUtf8();
-              bitField0_ |= 0x00010000;
+              bitField0_ |= 0x00020000;
               break;
             } // case 146
             case 154: {
               input.readMessage(
                   internalGetWaitDeadlineFieldBuilder().getBuilder(),
                   extensionRegistry);
-              bitField0_ |= 0x00020000;
+              bitField0_ |= 0x00040000;
               break;
             } // case 154
             default: {
@@ -2726,6 +2782,62 @@ private static final long serialVersionUID = 0L;
       return this;
     }
 
+    private int itemIndex_ ;
+    /**
+     * <pre>
+     * Set on the events of one element of a for_each step: its index.
+     * </pre>
+     *
+     * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+     * @return Whether the itemIndex field is set.
+     */
+    @java.lang.Override
+    public boolean hasItemIndex() {
+      return ((bitField0_ & 0x00008000) != 0);
+    }
+    /**
+     * <pre>
+     * Set on the events of one element of a for_each step: its index.
+     * </pre>
+     *
+     * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+     * @return The itemIndex.
+     */
+    @java.lang.Override
+    public int getItemIndex() {
+      return itemIndex_;
+    }
+    /**
+     * <pre>
+     * Set on the events of one element of a for_each step: its index.
+     * </pre>
+     *
+     * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+     * @param value The itemIndex to set.
+     * @return This builder for chaining.
+     */
+    public Builder setItemIndex(int value) {
+
+      itemIndex_ = value;
+      bitField0_ |= 0x00008000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set on the events of one element of a for_each step: its index.
+     * </pre>
+     *
+     * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearItemIndex() {
+      bitField0_ = (bitField0_ & ~0x00008000);
+      itemIndex_ = 0;
+      onChanged();
+      return this;
+    }
+
     private int decision_ = 0;
     /**
      * <pre>
@@ -2749,7 +2861,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder setDecisionValue(int value) {
       decision_ = value;
-      bitField0_ |= 0x00008000;
+      bitField0_ |= 0x00010000;
       onChanged();
       return this;
     }
@@ -2778,7 +2890,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder setDecision(dev.executor.v1.ApprovalDecision value) {
       java.util.Objects.requireNonNull(value);
-      bitField0_ |= 0x00008000;
+      bitField0_ |= 0x00010000;
       decision_ = value.getNumber();
       onChanged();
       return this;
@@ -2792,7 +2904,7 @@ private static final long serialVersionUID = 0L;
      * @return This builder for chaining.
      */
     public Builder clearDecision() {
-      bitField0_ = (bitField0_ & ~0x00008000);
+      bitField0_ = (bitField0_ & ~0x00010000);
       decision_ = 0;
       onChanged();
       return this;
@@ -2853,7 +2965,7 @@ private static final long serialVersionUID = 0L;
         java.lang.String value) {
       java.util.Objects.requireNonNull(value);
       signal_ = value;
-      bitField0_ |= 0x00010000;
+      bitField0_ |= 0x00020000;
       onChanged();
       return this;
     }
@@ -2867,7 +2979,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder clearSignal() {
       signal_ = getDefaultInstance().getSignal();
-      bitField0_ = (bitField0_ & ~0x00010000);
+      bitField0_ = (bitField0_ & ~0x00020000);
       onChanged();
       return this;
     }
@@ -2885,7 +2997,7 @@ private static final long serialVersionUID = 0L;
       java.util.Objects.requireNonNull(value);
       checkByteStringIsUtf8(value);
       signal_ = value;
-      bitField0_ |= 0x00010000;
+      bitField0_ |= 0x00020000;
       onChanged();
       return this;
     }
@@ -2903,7 +3015,7 @@ private static final long serialVersionUID = 0L;
      * @return Whether the waitDeadline field is set.
      */
     public boolean hasWaitDeadline() {
-      return ((bitField0_ & 0x00020000) != 0);
+      return ((bitField0_ & 0x00040000) != 0);
     }
     /**
      * <pre>
@@ -2936,7 +3048,7 @@ private static final long serialVersionUID = 0L;
       } else {
         waitDeadlineBuilder_.setMessage(value);
       }
-      bitField0_ |= 0x00020000;
+      bitField0_ |= 0x00040000;
       onChanged();
       return this;
     }
@@ -2955,7 +3067,7 @@ private static final long serialVersionUID = 0L;
       } else {
         waitDeadlineBuilder_.setMessage(builderForValue.build());
       }
-      bitField0_ |= 0x00020000;
+      bitField0_ |= 0x00040000;
       onChanged();
       return this;
     }
@@ -2969,7 +3081,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder mergeWaitDeadline(com.google.protobuf.Timestamp value) {
       if (waitDeadlineBuilder_ == null) {
-        if (((bitField0_ & 0x00020000) != 0) &&
+        if (((bitField0_ & 0x00040000) != 0) &&
           waitDeadline_ != null &&
           waitDeadline_ != com.google.protobuf.Timestamp.getDefaultInstance()) {
           getWaitDeadlineBuilder().mergeFrom(value);
@@ -2980,7 +3092,7 @@ private static final long serialVersionUID = 0L;
         waitDeadlineBuilder_.mergeFrom(value);
       }
       if (waitDeadline_ != null) {
-        bitField0_ |= 0x00020000;
+        bitField0_ |= 0x00040000;
         onChanged();
       }
       return this;
@@ -2994,7 +3106,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
      */
     public Builder clearWaitDeadline() {
-      bitField0_ = (bitField0_ & ~0x00020000);
+      bitField0_ = (bitField0_ & ~0x00040000);
       waitDeadline_ = null;
       if (waitDeadlineBuilder_ != null) {
         waitDeadlineBuilder_.dispose();
@@ -3012,7 +3124,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Timestamp wait_deadline = 19 [json_name = "waitDeadline"];</code>
      */
     public com.google.protobuf.Timestamp.Builder getWaitDeadlineBuilder() {
-      bitField0_ |= 0x00020000;
+      bitField0_ |= 0x00040000;
       onChanged();
       return internalGetWaitDeadlineFieldBuilder().getBuilder();
     }

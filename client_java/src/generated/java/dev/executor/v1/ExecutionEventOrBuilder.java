@@ -261,6 +261,25 @@ public interface ExecutionEventOrBuilder extends
 
   /**
    * <pre>
+   * Set on the events of one element of a for_each step: its index.
+   * </pre>
+   *
+   * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+   * @return Whether the itemIndex field is set.
+   */
+  boolean hasItemIndex();
+  /**
+   * <pre>
+   * Set on the events of one element of a for_each step: its index.
+   * </pre>
+   *
+   * <code>optional uint32 item_index = 16 [json_name = "itemIndex"];</code>
+   * @return The itemIndex.
+   */
+  int getItemIndex();
+
+  /**
+   * <pre>
    * For APPROVAL_DECIDED: the decision.
    * </pre>
    *

@@ -64,6 +64,15 @@ public enum ExecutionEventType
    * <code>EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED = 6;</code>
    */
   EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED(6),
+  /**
+   * <pre>
+   * A rollback reached a COMPLETED step that has nothing to undo (no compensation
+   * declared, and its tool cannot undo its calls).
+   * </pre>
+   *
+   * <code>EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO = 8;</code>
+   */
+  EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO(8),
   UNRECOGNIZED(-1),
   ;
 
@@ -129,6 +138,15 @@ public enum ExecutionEventType
    * <code>EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED = 6;</code>
    */
   public static final int EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED_VALUE = 6;
+  /**
+   * <pre>
+   * A rollback reached a COMPLETED step that has nothing to undo (no compensation
+   * declared, and its tool cannot undo its calls).
+   * </pre>
+   *
+   * <code>EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO = 8;</code>
+   */
+  public static final int EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO_VALUE = 8;
 
 
   public final int getNumber() {
@@ -162,6 +180,7 @@ public enum ExecutionEventType
       case 4: return EXECUTION_EVENT_TYPE_STEP_PROGRESS;
       case 5: return EXECUTION_EVENT_TYPE_APPROVAL_DECIDED;
       case 6: return EXECUTION_EVENT_TYPE_SIGNAL_RECEIVED;
+      case 8: return EXECUTION_EVENT_TYPE_STEP_NOTHING_TO_UNDO;
       default: return null;
     }
   }
@@ -192,7 +211,7 @@ public enum ExecutionEventType
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.executor.v1.Executor.getDescriptor().getEnumType(4);
+    return dev.executor.v1.Executor.getDescriptor().getEnumType(5);
   }
 
   private static final ExecutionEventType[] VALUES = values();

@@ -169,7 +169,7 @@ public enum ExecutionStatus
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.executor.v1.Executor.getDescriptor().getEnumType(1);
+    return dev.executor.v1.Executor.getDescriptor().getEnumType(2);
   }
 
   private static final ExecutionStatus[] VALUES = values();

@@ -37,6 +37,11 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_executor_v1_ActionStep_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_ForEach_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_ForEach_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_executor_v1_WaitForSignal_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -106,6 +111,11 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_executor_v1_CompensationResult_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_ItemResult_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_ItemResult_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
     internal_static_executor_v1_StepResult_descriptor;
   static final 
@@ -296,6 +306,16 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_executor_v1_ListApprovalsResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_RetryExecutionRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_RetryExecutionRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_executor_v1_RetryExecutionResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_executor_v1_RetryExecutionResponse_fieldAccessorTable;
 
   public static com.google.protobuf.Descriptors.FileDescriptor
       getDescriptor() {
@@ -312,7 +332,7 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
       "\001(\tR\002id\022\022\n\004name\030\002 \001(\tR\004name\022-\n\005steps\030\003 \003" +
       "(\0132\027.executor.v1.ActionStepR\005steps\0223\n\010me" +
       "tadata\030\004 \001(\0132\027.google.protobuf.StructR\010m" +
-      "etadata\"\311\005\n\nActionStep\022\016\n\002id\030\001 \001(\tR\002id\022\022" +
+      "etadata\"\324\006\n\nActionStep\022\016\n\002id\030\001 \001(\tR\002id\022\022" +
       "\n\004name\030\002 \001(\tR\004name\022C\n\016tool_execution\030\003 \001" +
       "(\0132\032.executor.v1.ToolExecutionH\000R\rtoolEx" +
       "ecution\022D\n\017wait_for_signal\030\013 \001(\0132\032.execu" +
@@ -329,357 +349,388 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
       ".ValidationRuleR\017validationRules\022=\n\014comp" +
       "ensation\030\n \001(\0132\031.executor.v1.Compensatio" +
       "nR\014compensation\0225\n\010approval\030\r \001(\0132\031.exec" +
-      "utor.v1.ApprovalGateR\010approvalB\013\n\tstep_t" +
-      "ype\"\230\001\n\rWaitForSignal\022\022\n\004name\030\001 \001(\tR\004nam" +
-      "e\0223\n\007timeout\030\002 \001(\0132\031.google.protobuf.Dur" +
-      "ationR\007timeout\022>\n\016payload_schema\030\003 \001(\0132\027" +
-      ".google.protobuf.StructR\rpayloadSchema\"p" +
-      "\n\005Sleep\0225\n\010duration\030\001 \001(\0132\031.google.proto" +
-      "buf.DurationR\010duration\0220\n\005until\030\002 \001(\0132\032." +
-      "google.protobuf.TimestampR\005until\"\270\001\n\014App" +
-      "rovalGate\022\026\n\006prompt\030\001 \001(\tR\006prompt\0223\n\007tim" +
-      "eout\030\002 \001(\0132\031.google.protobuf.DurationR\007t" +
-      "imeout\022<\n\non_timeout\030\003 \001(\0162\035.executor.v1" +
-      ".ApprovalDecisionR\tonTimeout\022\035\n\nallow_ed" +
-      "it\030\004 \001(\010R\tallowEdit\"c\n\rToolExecution\022\033\n\t" +
-      "tool_name\030\001 \001(\tR\010toolName\0225\n\targuments\030\002" +
-      " \001(\0132\027.google.protobuf.StructR\targuments" +
-      "\"\324\001\n\014Compensation\022\033\n\ttool_name\030\001 \001(\tR\010to" +
-      "olName\0225\n\targuments\030\002 \001(\0132\027.google.proto" +
-      "buf.StructR\targuments\022;\n\014retry_policy\030\003 " +
-      "\001(\0132\030.executor.v1.RetryPolicyR\013retryPoli" +
-      "cy\0223\n\007timeout\030\004 \001(\0132\031.google.protobuf.Du" +
-      "rationR\007timeout\"v\n\016ValidationRule\022:\n\013jso" +
-      "n_schema\030\001 \001(\0132\027.google.protobuf.StructH" +
-      "\000R\njsonSchema\022 \n\013description\030\002 \001(\tR\013desc" +
-      "riptionB\006\n\004rule\"\323\002\n\013RetryPolicy\022!\n\014max_a" +
-      "ttempts\030\001 \001(\rR\013maxAttempts\022B\n\017initial_ba" +
-      "ckoff\030\002 \001(\0132\031.google.protobuf.DurationR\016" +
-      "initialBackoff\022-\n\022backoff_multiplier\030\003 \001" +
-      "(\001R\021backoffMultiplier\022:\n\013max_backoff\030\004 \001" +
-      "(\0132\031.google.protobuf.DurationR\nmaxBackof" +
-      "f\022\026\n\006jitter\030\005 \001(\001R\006jitter\022Z\n\031non_retryab" +
-      "le_error_types\030\006 \003(\0162\037.executor.v1.Execu" +
-      "tionErrorTypeR\026nonRetryableErrorTypes\"\236\001" +
-      "\n\rTimeoutPolicy\022K\n\024default_step_timeout\030" +
-      "\001 \001(\0132\031.google.protobuf.DurationR\022defaul" +
-      "tStepTimeout\022@\n\034expected_duration_multip" +
-      "lier\030\002 \001(\001R\032expectedDurationMultiplier\"\260" +
-      "\002\n\016ResourceLimits\022\"\n\rmax_cpu_cores\030\001 \001(\r" +
-      "R\013maxCpuCores\022\"\n\rmax_memory_mb\030\002 \001(\004R\013ma" +
-      "xMemoryMb\022)\n\021max_disk_space_mb\030\003 \001(\004R\016ma" +
-      "xDiskSpaceMb\0220\n\024max_network_requests\030\004 \001" +
-      "(\004R\022maxNetworkRequests\022G\n\022max_execution_" +
-      "time\030\005 \001(\0132\031.google.protobuf.DurationR\020m" +
-      "axExecutionTime\0220\n\024max_tool_invocations\030" +
-      "\006 \001(\004R\022maxToolInvocations\"\274\003\n\020ExecutionO" +
-      "ptions\0220\n\024max_concurrent_steps\030\001 \001(\rR\022ma" +
-      "xConcurrentSteps\022D\n\017resource_limits\030\002 \001(" +
-      "\0132\033.executor.v1.ResourceLimitsR\016resource" +
-      "Limits\022A\n\016timeout_policy\030\003 \001(\0132\032.executo" +
-      "r.v1.TimeoutPolicyR\rtimeoutPolicy\022;\n\014ret" +
-      "ry_policy\030\004 \001(\0132\030.executor.v1.RetryPolic" +
-      "yR\013retryPolicy\022#\n\rauto_rollback\030\005 \001(\010R\014a" +
-      "utoRollback\022-\n\022progress_reporting\030\006 \001(\010R" +
-      "\021progressReporting\022.\n\023continue_on_failur" +
-      "e\030\007 \001(\010R\021continueOnFailure\022,\n\022rollback_o" +
-      "n_cancel\030\010 \001(\010R\020rollbackOnCancel\"\241\001\n\016Exe" +
-      "cutionError\022>\n\nerror_type\030\001 \001(\0162\037.execut" +
-      "or.v1.ExecutionErrorTypeR\terrorType\022\030\n\007m" +
-      "essage\030\002 \001(\tR\007message\022\034\n\tretryable\030\003 \001(\010" +
-      "R\tretryable\022\027\n\007step_id\030\004 \001(\tR\006stepId\"\353\001\n" +
-      "\rResourceUsage\022\036\n\013cpu_time_ms\030\001 \001(\004R\tcpu" +
-      "TimeMs\022$\n\016memory_peak_mb\030\002 \001(\004R\014memoryPe" +
-      "akMb\022\035\n\ndisk_reads\030\003 \001(\004R\tdiskReads\022\037\n\013d" +
-      "isk_writes\030\004 \001(\004R\ndiskWrites\022)\n\020network_" +
-      "requests\030\005 \001(\004R\017networkRequests\022)\n\020tool_" +
-      "invocations\030\006 \001(\004R\017toolInvocations\"\314\003\n\010P" +
-      "rogress\022\037\n\013total_steps\030\001 \001(\rR\ntotalSteps" +
-      "\022#\n\rpending_steps\030\002 \001(\rR\014pendingSteps\022#\n" +
-      "\rrunning_steps\030\003 \001(\rR\014runningSteps\022\'\n\017co" +
-      "mpleted_steps\030\004 \001(\rR\016completedSteps\022!\n\014f" +
-      "ailed_steps\030\005 \001(\rR\013failedSteps\022#\n\rskippe" +
-      "d_steps\030\006 \001(\rR\014skippedSteps\022\'\n\017cancelled" +
-      "_steps\030\007 \001(\rR\016cancelledSteps\022-\n\022compensa" +
-      "ting_steps\030\010 \001(\rR\021compensatingSteps\022+\n\021c" +
-      "ompensated_steps\030\t \001(\rR\020compensatedSteps" +
-      "\022:\n\031compensation_failed_steps\030\n \001(\rR\027com" +
-      "pensationFailedSteps\022#\n\rwaiting_steps\030\013 " +
-      "\001(\rR\014waitingSteps\"\313\003\n\022CompensationResult" +
-      "\022/\n\006status\030\001 \001(\0162\027.executor.v1.StepStatu" +
-      "sR\006status\022.\n\006output\030\002 \001(\0132\026.google.proto" +
-      "buf.ValueR\006output\022\024\n\005error\030\003 \001(\tR\005error\022" +
-      ">\n\nerror_type\030\004 \001(\0162\037.executor.v1.Execut" +
-      "ionErrorTypeR\terrorType\022\032\n\010attempts\030\005 \001(" +
-      "\rR\010attempts\022@\n\016execution_time\030\006 \001(\0132\031.go" +
-      "ogle.protobuf.DurationR\rexecutionTime\0229\n" +
-      "\nstart_time\030\007 \001(\0132\032.google.protobuf.Time" +
-      "stampR\tstartTime\0225\n\010end_time\030\010 \001(\0132\032.goo" +
-      "gle.protobuf.TimestampR\007endTime\022.\n\023elide" +
-      "d_output_bytes\030\t \001(\004R\021elidedOutputBytes\"" +
-      "\362\005\n\nStepResult\022\027\n\007step_id\030\001 \001(\tR\006stepId\022" +
-      "/\n\006status\030\002 \001(\0162\027.executor.v1.StepStatus" +
-      "R\006status\022.\n\006output\030\003 \001(\0132\026.google.protob" +
-      "uf.ValueR\006output\022\024\n\005error\030\004 \001(\tR\005error\022@" +
-      "\n\016execution_time\030\005 \001(\0132\031.google.protobuf" +
-      ".DurationR\rexecutionTime\022\037\n\013retry_count\030" +
-      "\006 \001(\rR\nretryCount\0223\n\010metadata\030\007 \001(\0132\027.go" +
-      "ogle.protobuf.StructR\010metadata\022\033\n\tstep_n" +
-      "ame\030\010 \001(\tR\010stepName\022>\n\nerror_type\030\t \001(\0162" +
-      "\037.executor.v1.ExecutionErrorTypeR\terrorT" +
-      "ype\0229\n\nstart_time\030\n \001(\0132\032.google.protobu" +
-      "f.TimestampR\tstartTime\0225\n\010end_time\030\013 \001(\013" +
-      "2\032.google.protobuf.TimestampR\007endTime\022C\n" +
-      "\014compensation\030\014 \001(\0132\037.executor.v1.Compen" +
-      "sationResultR\014compensation\022.\n\023elided_out" +
-      "put_bytes\030\r \001(\004R\021elidedOutputBytes\022?\n\rwa" +
-      "it_deadline\030\017 \001(\0132\032.google.protobuf.Time" +
-      "stampR\014waitDeadline\0227\n\010approval\030\020 \001(\0132\033." +
-      "executor.v1.ApprovalRecordR\010approval\"\355\001\n" +
-      "\016ApprovalRecord\0229\n\010decision\030\001 \001(\0162\035.exec" +
-      "utor.v1.ApprovalDecisionR\010decision\022\030\n\007co" +
-      "mment\030\002 \001(\tR\007comment\022\024\n\005actor\030\003 \001(\tR\005act" +
-      "or\022;\n\013decide_time\030\004 \001(\0132\032.google.protobu" +
-      "f.TimestampR\ndecideTime\022\033\n\ttimed_out\030\005 \001" +
-      "(\010R\010timedOut\022\026\n\006edited\030\006 \001(\010R\006edited\"\323\005\n" +
-      "\017ExecutionResult\022\027\n\007plan_id\030\001 \001(\tR\006planI" +
-      "d\0224\n\006status\030\002 \001(\0162\034.executor.v1.Executio" +
-      "nStatusR\006status\022:\n\014step_results\030\003 \003(\0132\027." +
-      "executor.v1.StepResultR\013stepResults\022@\n\016e" +
-      "xecution_time\030\004 \001(\0132\031.google.protobuf.Du" +
-      "rationR\rexecutionTime\022A\n\016resource_usage\030" +
-      "\005 \001(\0132\032.executor.v1.ResourceUsageR\rresou" +
-      "rceUsage\0223\n\010metadata\030\006 \001(\0132\027.google.prot" +
-      "obuf.StructR\010metadata\0221\n\005error\030\007 \001(\0132\033.e" +
-      "xecutor.v1.ExecutionErrorR\005error\022\033\n\tplan" +
-      "_name\030\010 \001(\tR\010planName\0221\n\010progress\030\t \001(\0132" +
-      "\025.executor.v1.ProgressR\010progress\022;\n\013crea" +
-      "te_time\030\n \001(\0132\032.google.protobuf.Timestam" +
-      "pR\ncreateTime\0229\n\nstart_time\030\013 \001(\0132\032.goog" +
-      "le.protobuf.TimestampR\tstartTime\0225\n\010end_" +
-      "time\030\014 \001(\0132\032.google.protobuf.TimestampR\007" +
-      "endTime\022I\n\022compensation_usage\030\r \001(\0132\032.ex" +
-      "ecutor.v1.ResourceUsageR\021compensationUsa" +
-      "ge\"\364\005\n\016ExecutionEvent\022\032\n\010sequence\030\001 \001(\004R" +
-      "\010sequence\022\027\n\007plan_id\030\002 \001(\tR\006planId\0229\n\nev" +
-      "ent_time\030\003 \001(\0132\032.google.protobuf.Timesta" +
-      "mpR\teventTime\0224\n\006status\030\004 \001(\0162\034.executor" +
-      ".v1.ExecutionStatusR\006status\022\027\n\007step_id\030\005" +
-      " \001(\tR\006stepId\0228\n\013step_status\030\006 \001(\0162\027.exec" +
-      "utor.v1.StepStatusR\nstepStatus\022\030\n\007attemp" +
-      "t\030\007 \001(\rR\007attempt\022\030\n\007message\030\010 \001(\tR\007messa" +
-      "ge\0223\n\004type\030\t \001(\0162\037.executor.v1.Execution" +
-      "EventTypeR\004type\0221\n\005error\030\n \001(\0132\033.executo" +
-      "r.v1.ExecutionErrorR\005error\022:\n\013retry_dela" +
-      "y\030\013 \001(\0132\031.google.protobuf.DurationR\nretr" +
-      "yDelay\022\032\n\010progress\030\014 \001(\001R\010progress\022\033\n\tst" +
-      "ep_name\030\r \001(\tR\010stepName\022.\n\006output\030\016 \001(\0132" +
-      "\026.google.protobuf.ValueR\006output\022\024\n\005actor" +
-      "\030\017 \001(\tR\005actor\0229\n\010decision\030\021 \001(\0162\035.execut" +
-      "or.v1.ApprovalDecisionR\010decision\022\026\n\006sign" +
-      "al\030\022 \001(\tR\006signal\022?\n\rwait_deadline\030\023 \001(\0132" +
-      "\032.google.protobuf.TimestampR\014waitDeadlin" +
-      "e\"\264\003\n\010ToolSpec\022\022\n\004name\030\001 \001(\tR\004name\022\024\n\005ti" +
-      "tle\030\002 \001(\tR\005title\022 \n\013description\030\003 \001(\tR\013d" +
-      "escription\022:\n\014input_schema\030\004 \001(\0132\027.googl" +
-      "e.protobuf.StructR\013inputSchema\022<\n\routput" +
-      "_schema\030\005 \001(\0132\027.google.protobuf.StructR\014" +
-      "outputSchema\022\033\n\tread_only\030\006 \001(\010R\010readOnl" +
-      "y\022 \n\013destructive\030\007 \001(\010R\013destructive\022\036\n\ni" +
-      "dempotent\030\010 \001(\010R\nidempotent\022\035\n\nopen_worl" +
-      "d\030\t \001(\010R\topenWorld\022B\n\017default_timeout\030\n " +
-      "\001(\0132\031.google.protobuf.DurationR\016defaultT" +
-      "imeout\022 \n\013compensable\030\013 \001(\010R\013compensable" +
-      "\"J\n\rToolLoadError\022\037\n\013entry_point\030\001 \001(\tR\n" +
-      "entryPoint\022\030\n\007message\030\002 \001(\tR\007message\"\222\001\n" +
-      "\022ExecutePlanRequest\022+\n\004plan\030\001 \001(\0132\027.exec" +
-      "utor.v1.ActionPlanR\004plan\0227\n\007options\030\002 \001(" +
-      "\0132\035.executor.v1.ExecutionOptionsR\007option" +
-      "s\022\026\n\006detach\030\003 \001(\010R\006detach\"K\n\023ExecutePlan" +
-      "Response\0224\n\006result\030\001 \001(\0132\034.executor.v1.E" +
-      "xecutionResultR\006result\"\234\003\n\020ExecutionCont" +
-      "ext\022\027\n\007plan_id\030\001 \001(\tR\006planId\022Q\n\014step_out" +
-      "puts\030\002 \003(\0132..executor.v1.ExecutionContex" +
-      "t.StepOutputsEntryR\013stepOutputs\022D\n\017resou" +
-      "rce_limits\030\003 \001(\0132\033.executor.v1.ResourceL" +
-      "imitsR\016resourceLimits\022A\n\016timeout_policy\030" +
-      "\004 \001(\0132\032.executor.v1.TimeoutPolicyR\rtimeo" +
-      "utPolicy\022;\n\014retry_policy\030\005 \001(\0132\030.executo" +
-      "r.v1.RetryPolicyR\013retryPolicy\032V\n\020StepOut" +
-      "putsEntry\022\020\n\003key\030\001 \001(\tR\003key\022,\n\005value\030\002 \001" +
-      "(\0132\026.google.protobuf.ValueR\005value:\0028\001\"z\n" +
-      "\022ExecuteStepRequest\022+\n\004step\030\001 \001(\0132\027.exec" +
-      "utor.v1.ActionStepR\004step\0227\n\007context\030\002 \001(" +
-      "\0132\035.executor.v1.ExecutionContextR\007contex" +
-      "t\"\211\001\n\023ExecuteStepResponse\022/\n\006result\030\001 \001(" +
-      "\0132\027.executor.v1.StepResultR\006result\022A\n\016re" +
-      "source_usage\030\002 \001(\0132\032.executor.v1.Resourc" +
-      "eUsageR\rresourceUsage\"I\n\026CancelExecution" +
-      "Request\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\026\n\006reas" +
-      "on\030\002 \001(\tR\006reason\"O\n\027CancelExecutionRespo" +
-      "nse\0224\n\006status\030\001 \001(\0162\034.executor.v1.Execut" +
-      "ionStatusR\006status\"0\n\025PauseExecutionReque" +
-      "st\022\027\n\007plan_id\030\001 \001(\tR\006planId\"N\n\026PauseExec" +
-      "utionResponse\0224\n\006status\030\001 \001(\0162\034.executor" +
-      ".v1.ExecutionStatusR\006status\"1\n\026ResumeExe" +
-      "cutionRequest\022\027\n\007plan_id\030\001 \001(\tR\006planId\"O" +
-      "\n\027ResumeExecutionResponse\0224\n\006status\030\001 \001(" +
-      "\0162\034.executor.v1.ExecutionStatusR\006status\"" +
-      "4\n\031GetExecutionStatusRequest\022\027\n\007plan_id\030" +
-      "\001 \001(\tR\006planId\"\316\005\n\032GetExecutionStatusResp" +
-      "onse\022\027\n\007plan_id\030\001 \001(\tR\006planId\0224\n\006status\030" +
-      "\002 \001(\0162\034.executor.v1.ExecutionStatusR\006sta" +
-      "tus\0221\n\010progress\030\003 \001(\0132\025.executor.v1.Prog" +
-      "ressR\010progress\022:\n\014step_results\030\004 \003(\0132\027.e" +
-      "xecutor.v1.StepResultR\013stepResults\0221\n\005er" +
-      "ror\030\005 \001(\0132\033.executor.v1.ExecutionErrorR\005" +
-      "error\022A\n\016resource_usage\030\006 \001(\0132\032.executor" +
-      ".v1.ResourceUsageR\rresourceUsage\022\033\n\tplan" +
-      "_name\030\007 \001(\tR\010planName\022;\n\013create_time\030\010 \001" +
-      "(\0132\032.google.protobuf.TimestampR\ncreateTi" +
-      "me\0229\n\nstart_time\030\t \001(\0132\032.google.protobuf" +
-      ".TimestampR\tstartTime\0225\n\010end_time\030\n \001(\0132" +
-      "\032.google.protobuf.TimestampR\007endTime\022@\n\016" +
-      "execution_time\030\013 \001(\0132\031.google.protobuf.D" +
-      "urationR\rexecutionTime\022#\n\rlast_sequence\030" +
-      "\014 \001(\004R\014lastSequence\022I\n\022compensation_usag" +
-      "e\030\r \001(\0132\032.executor.v1.ResourceUsageR\021com" +
-      "pensationUsage\"K\n\030RollbackExecutionReque" +
-      "st\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\026\n\006detach\030\002 " +
-      "\001(\010R\006detach\"Q\n\031RollbackExecutionResponse" +
-      "\0224\n\006status\030\001 \001(\0162\034.executor.v1.Execution" +
-      "StatusR\006status\"W\n\025WatchExecutionRequest\022" +
-      "\027\n\007plan_id\030\001 \001(\tR\006planId\022%\n\016after_sequen" +
-      "ce\030\002 \001(\004R\rafterSequence\"M\n\026WatchExecutio" +
-      "nResponse\0223\n\006events\030\001 \003(\0132\033.executor.v1." +
-      "ExecutionEventR\006events\"N\n\020ListToolsReque" +
-      "st\022\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npage_" +
-      "token\030\002 \001(\tR\tpageToken\"\245\001\n\021ListToolsResp" +
-      "onse\022+\n\005tools\030\001 \003(\0132\025.executor.v1.ToolSp" +
-      "ecR\005tools\022&\n\017next_page_token\030\002 \001(\tR\rnext" +
-      "PageToken\022;\n\013load_errors\030\003 \003(\0132\032.executo" +
-      "r.v1.ToolLoadErrorR\nloadErrors\"\223\002\n\020Execu" +
-      "tionSummary\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\033\n\t" +
-      "plan_name\030\002 \001(\tR\010planName\0224\n\006status\030\003 \001(" +
-      "\0162\034.executor.v1.ExecutionStatusR\006status\022" +
-      ";\n\013create_time\030\004 \001(\0132\032.google.protobuf.T" +
-      "imestampR\ncreateTime\0225\n\010end_time\030\005 \001(\0132\032" +
-      ".google.protobuf.TimestampR\007endTime\022\037\n\013t" +
-      "otal_steps\030\006 \001(\rR\ntotalSteps\"\256\002\n\025ListExe" +
-      "cutionsRequest\022\033\n\tpage_size\030\001 \001(\005R\010pageS" +
-      "ize\022\035\n\npage_token\030\002 \001(\tR\tpageToken\0228\n\010st" +
-      "atuses\030\003 \003(\0162\034.executor.v1.ExecutionStat" +
-      "usR\010statuses\022?\n\rcreated_after\030\004 \001(\0132\032.go" +
-      "ogle.protobuf.TimestampR\014createdAfter\022A\n" +
-      "\016created_before\030\005 \001(\0132\032.google.protobuf." +
-      "TimestampR\rcreatedBefore\022\033\n\tplan_name\030\006 " +
-      "\001(\tR\010planName\"\177\n\026ListExecutionsResponse\022" +
-      "=\n\nexecutions\030\001 \003(\0132\035.executor.v1.Execut" +
-      "ionSummaryR\nexecutions\022&\n\017next_page_toke" +
-      "n\030\002 \001(\tR\rnextPageToken\"1\n\026DeleteExecutio" +
-      "nRequest\022\027\n\007plan_id\030\001 \001(\tR\006planId\"\031\n\027Del" +
-      "eteExecutionResponse\"\315\001\n\022ApproveStepRequ" +
-      "est\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\022\n\004step\030\002 \001" +
-      "(\tR\004step\0229\n\010decision\030\003 \001(\0162\035.executor.v1" +
-      ".ApprovalDecisionR\010decision\0225\n\targuments" +
-      "\030\004 \001(\0132\027.google.protobuf.StructR\targumen" +
-      "ts\022\030\n\007comment\030\005 \001(\tR\007comment\"F\n\023ApproveS" +
-      "tepResponse\022/\n\006result\030\001 \001(\0132\027.executor.v" +
-      "1.StepResultR\006result\"w\n\026SignalExecutionR" +
-      "equest\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\022\n\004name\030" +
-      "\002 \001(\tR\004name\0220\n\007payload\030\003 \001(\0132\026.google.pr" +
-      "otobuf.ValueR\007payload\"O\n\027SignalExecution" +
-      "Response\0224\n\006status\030\001 \001(\0162\034.executor.v1.E" +
-      "xecutionStatusR\006status\"k\n\024ListApprovalsR" +
-      "equest\022\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\np" +
-      "age_token\030\002 \001(\tR\tpageToken\022\027\n\007plan_id\030\003 " +
-      "\001(\tR\006planId\"\302\003\n\017PendingApproval\022\027\n\007plan_" +
-      "id\030\001 \001(\tR\006planId\022\033\n\tplan_name\030\002 \001(\tR\010pla" +
-      "nName\022\027\n\007step_id\030\003 \001(\tR\006stepId\022\033\n\tstep_n" +
-      "ame\030\004 \001(\tR\010stepName\022\033\n\ttool_name\030\005 \001(\tR\010" +
-      "toolName\022\026\n\006prompt\030\006 \001(\tR\006prompt\0225\n\targu" +
-      "ments\030\007 \001(\0132\027.google.protobuf.StructR\tar" +
-      "guments\022B\n\017wait_start_time\030\010 \001(\0132\032.googl" +
-      "e.protobuf.TimestampR\rwaitStartTime\0226\n\010d" +
-      "eadline\030\t \001(\0132\032.google.protobuf.Timestam" +
-      "pR\010deadline\022<\n\non_timeout\030\n \001(\0162\035.execut" +
-      "or.v1.ApprovalDecisionR\tonTimeout\022\035\n\nall" +
-      "ow_edit\030\013 \001(\010R\tallowEdit\"{\n\025ListApproval" +
-      "sResponse\022:\n\tapprovals\030\001 \003(\0132\034.executor." +
-      "v1.PendingApprovalR\tapprovals\022&\n\017next_pa" +
-      "ge_token\030\002 \001(\tR\rnextPageToken*r\n\020Approva" +
-      "lDecision\022!\n\035APPROVAL_DECISION_UNSPECIFI" +
-      "ED\020\000\022\035\n\031APPROVAL_DECISION_APPROVE\020\001\022\034\n\030A" +
-      "PPROVAL_DECISION_REJECT\020\002*\324\002\n\017ExecutionS" +
-      "tatus\022 \n\034EXECUTION_STATUS_UNSPECIFIED\020\000\022" +
-      "\034\n\030EXECUTION_STATUS_PENDING\020\001\022\034\n\030EXECUTI" +
-      "ON_STATUS_RUNNING\020\002\022\036\n\032EXECUTION_STATUS_" +
-      "COMPLETED\020\003\022\033\n\027EXECUTION_STATUS_FAILED\020\004" +
-      "\022\036\n\032EXECUTION_STATUS_CANCELLED\020\005\022\033\n\027EXEC" +
-      "UTION_STATUS_PAUSED\020\006\022!\n\035EXECUTION_STATU" +
-      "S_ROLLING_BACK\020\007\022 \n\034EXECUTION_STATUS_ROL" +
-      "LED_BACK\020\010\022$\n EXECUTION_STATUS_ROLLBACK_" +
-      "FAILED\020\t*\273\002\n\nStepStatus\022\033\n\027STEP_STATUS_U" +
-      "NSPECIFIED\020\000\022\027\n\023STEP_STATUS_PENDING\020\001\022\027\n" +
-      "\023STEP_STATUS_RUNNING\020\002\022\031\n\025STEP_STATUS_CO" +
-      "MPLETED\020\003\022\026\n\022STEP_STATUS_FAILED\020\004\022\027\n\023STE" +
-      "P_STATUS_SKIPPED\020\005\022\031\n\025STEP_STATUS_CANCEL" +
-      "LED\020\006\022\034\n\030STEP_STATUS_COMPENSATING\020\007\022\033\n\027S" +
-      "TEP_STATUS_COMPENSATED\020\010\022#\n\037STEP_STATUS_" +
-      "COMPENSATION_FAILED\020\t\022\027\n\023STEP_STATUS_WAI" +
-      "TING\020\n*\265\003\n\022ExecutionErrorType\022$\n EXECUTI" +
-      "ON_ERROR_TYPE_UNSPECIFIED\020\000\022\'\n#EXECUTION" +
-      "_ERROR_TYPE_TOOL_NOT_FOUND\020\001\022+\n\'EXECUTIO" +
-      "N_ERROR_TYPE_RESOURCE_EXHAUSTED\020\002\022 \n\034EXE" +
-      "CUTION_ERROR_TYPE_TIMEOUT\020\003\022 \n\034EXECUTION" +
-      "_ERROR_TYPE_NETWORK\020\004\022#\n\037EXECUTION_ERROR" +
-      "_TYPE_VALIDATION\020\005\022$\n EXECUTION_ERROR_TY" +
-      "PE_TOOL_FAILED\020\006\022*\n&EXECUTION_ERROR_TYPE" +
-      "_DEPENDENCY_FAILED\020\007\022\"\n\036EXECUTION_ERROR_" +
-      "TYPE_CANCELLED\020\010\022!\n\035EXECUTION_ERROR_TYPE" +
-      "_INTERNAL\020\t\022!\n\035EXECUTION_ERROR_TYPE_REJE" +
-      "CTED\020\n*\307\002\n\022ExecutionEventType\022$\n EXECUTI" +
-      "ON_EVENT_TYPE_UNSPECIFIED\020\000\0221\n-EXECUTION" +
-      "_EVENT_TYPE_EXECUTION_STATUS_CHANGED\020\001\022," +
-      "\n(EXECUTION_EVENT_TYPE_STEP_STATUS_CHANG" +
-      "ED\020\002\022-\n)EXECUTION_EVENT_TYPE_STEP_RETRY_" +
-      "SCHEDULED\020\003\022&\n\"EXECUTION_EVENT_TYPE_STEP" +
-      "_PROGRESS\020\004\022)\n%EXECUTION_EVENT_TYPE_APPR" +
-      "OVAL_DECIDED\020\005\022(\n$EXECUTION_EVENT_TYPE_S" +
-      "IGNAL_RECEIVED\020\0062\201\n\n\017ExecutorService\022P\n\013" +
-      "ExecutePlan\022\037.executor.v1.ExecutePlanReq" +
-      "uest\032 .executor.v1.ExecutePlanResponse\022P" +
-      "\n\013ExecuteStep\022\037.executor.v1.ExecuteStepR" +
-      "equest\032 .executor.v1.ExecuteStepResponse" +
-      "\022\\\n\017CancelExecution\022#.executor.v1.Cancel" +
-      "ExecutionRequest\032$.executor.v1.CancelExe" +
-      "cutionResponse\022Y\n\016PauseExecution\022\".execu" +
-      "tor.v1.PauseExecutionRequest\032#.executor." +
-      "v1.PauseExecutionResponse\022\\\n\017ResumeExecu" +
-      "tion\022#.executor.v1.ResumeExecutionReques" +
-      "t\032$.executor.v1.ResumeExecutionResponse\022" +
-      "e\n\022GetExecutionStatus\022&.executor.v1.GetE" +
-      "xecutionStatusRequest\032\'.executor.v1.GetE" +
-      "xecutionStatusResponse\022b\n\021RollbackExecut" +
-      "ion\022%.executor.v1.RollbackExecutionReque" +
-      "st\032&.executor.v1.RollbackExecutionRespon" +
-      "se\022[\n\016WatchExecution\022\".executor.v1.Watch" +
-      "ExecutionRequest\032#.executor.v1.WatchExec" +
-      "utionResponse0\001\022J\n\tListTools\022\035.executor." +
-      "v1.ListToolsRequest\032\036.executor.v1.ListTo" +
-      "olsResponse\022Y\n\016ListExecutions\022\".executor" +
-      ".v1.ListExecutionsRequest\032#.executor.v1." +
-      "ListExecutionsResponse\022\\\n\017DeleteExecutio" +
-      "n\022#.executor.v1.DeleteExecutionRequest\032$" +
-      ".executor.v1.DeleteExecutionResponse\022P\n\013" +
-      "ApproveStep\022\037.executor.v1.ApproveStepReq" +
-      "uest\032 .executor.v1.ApproveStepResponse\022\\" +
-      "\n\017SignalExecution\022#.executor.v1.SignalEx" +
-      "ecutionRequest\032$.executor.v1.SignalExecu" +
-      "tionResponse\022V\n\rListApprovals\022!.executor" +
-      ".v1.ListApprovalsRequest\032\".executor.v1.L" +
-      "istApprovalsResponseB\023\n\017dev.executor.v1P" +
-      "\001b\006proto3"
+      "utor.v1.ApprovalGateR\010approval\022\022\n\004when\030\016" +
+      " \001(\tR\004when\022/\n\010for_each\030\017 \001(\0132\024.executor." +
+      "v1.ForEachR\007forEach\022D\n\017dependency_rule\030\020" +
+      " \001(\0162\033.executor.v1.DependencyRuleR\016depen" +
+      "dencyRuleB\013\n\tstep_type\"B\n\007ForEach\022\024\n\005ite" +
+      "ms\030\001 \001(\tR\005items\022!\n\014max_parallel\030\002 \001(\rR\013m" +
+      "axParallel\"\230\001\n\rWaitForSignal\022\022\n\004name\030\001 \001" +
+      "(\tR\004name\0223\n\007timeout\030\002 \001(\0132\031.google.proto" +
+      "buf.DurationR\007timeout\022>\n\016payload_schema\030" +
+      "\003 \001(\0132\027.google.protobuf.StructR\rpayloadS" +
+      "chema\"p\n\005Sleep\0225\n\010duration\030\001 \001(\0132\031.googl" +
+      "e.protobuf.DurationR\010duration\0220\n\005until\030\002" +
+      " \001(\0132\032.google.protobuf.TimestampR\005until\"" +
+      "\270\001\n\014ApprovalGate\022\026\n\006prompt\030\001 \001(\tR\006prompt" +
+      "\0223\n\007timeout\030\002 \001(\0132\031.google.protobuf.Dura" +
+      "tionR\007timeout\022<\n\non_timeout\030\003 \001(\0162\035.exec" +
+      "utor.v1.ApprovalDecisionR\tonTimeout\022\035\n\na" +
+      "llow_edit\030\004 \001(\010R\tallowEdit\"c\n\rToolExecut" +
+      "ion\022\033\n\ttool_name\030\001 \001(\tR\010toolName\0225\n\targu" +
+      "ments\030\002 \001(\0132\027.google.protobuf.StructR\tar" +
+      "guments\"\324\001\n\014Compensation\022\033\n\ttool_name\030\001 " +
+      "\001(\tR\010toolName\0225\n\targuments\030\002 \001(\0132\027.googl" +
+      "e.protobuf.StructR\targuments\022;\n\014retry_po" +
+      "licy\030\003 \001(\0132\030.executor.v1.RetryPolicyR\013re" +
+      "tryPolicy\0223\n\007timeout\030\004 \001(\0132\031.google.prot" +
+      "obuf.DurationR\007timeout\"v\n\016ValidationRule" +
+      "\022:\n\013json_schema\030\001 \001(\0132\027.google.protobuf." +
+      "StructH\000R\njsonSchema\022 \n\013description\030\002 \001(" +
+      "\tR\013descriptionB\006\n\004rule\"\323\002\n\013RetryPolicy\022!" +
+      "\n\014max_attempts\030\001 \001(\rR\013maxAttempts\022B\n\017ini" +
+      "tial_backoff\030\002 \001(\0132\031.google.protobuf.Dur" +
+      "ationR\016initialBackoff\022-\n\022backoff_multipl" +
+      "ier\030\003 \001(\001R\021backoffMultiplier\022:\n\013max_back" +
+      "off\030\004 \001(\0132\031.google.protobuf.DurationR\nma" +
+      "xBackoff\022\026\n\006jitter\030\005 \001(\001R\006jitter\022Z\n\031non_" +
+      "retryable_error_types\030\006 \003(\0162\037.executor.v" +
+      "1.ExecutionErrorTypeR\026nonRetryableErrorT" +
+      "ypes\"\236\001\n\rTimeoutPolicy\022K\n\024default_step_t" +
+      "imeout\030\001 \001(\0132\031.google.protobuf.DurationR" +
+      "\022defaultStepTimeout\022@\n\034expected_duration" +
+      "_multiplier\030\002 \001(\001R\032expectedDurationMulti" +
+      "plier\"\260\002\n\016ResourceLimits\022\"\n\rmax_cpu_core" +
+      "s\030\001 \001(\rR\013maxCpuCores\022\"\n\rmax_memory_mb\030\002 " +
+      "\001(\004R\013maxMemoryMb\022)\n\021max_disk_space_mb\030\003 " +
+      "\001(\004R\016maxDiskSpaceMb\0220\n\024max_network_reque" +
+      "sts\030\004 \001(\004R\022maxNetworkRequests\022G\n\022max_exe" +
+      "cution_time\030\005 \001(\0132\031.google.protobuf.Dura" +
+      "tionR\020maxExecutionTime\0220\n\024max_tool_invoc" +
+      "ations\030\006 \001(\004R\022maxToolInvocations\"\274\003\n\020Exe" +
+      "cutionOptions\0220\n\024max_concurrent_steps\030\001 " +
+      "\001(\rR\022maxConcurrentSteps\022D\n\017resource_limi" +
+      "ts\030\002 \001(\0132\033.executor.v1.ResourceLimitsR\016r" +
+      "esourceLimits\022A\n\016timeout_policy\030\003 \001(\0132\032." +
+      "executor.v1.TimeoutPolicyR\rtimeoutPolicy" +
+      "\022;\n\014retry_policy\030\004 \001(\0132\030.executor.v1.Ret" +
+      "ryPolicyR\013retryPolicy\022#\n\rauto_rollback\030\005" +
+      " \001(\010R\014autoRollback\022-\n\022progress_reporting" +
+      "\030\006 \001(\010R\021progressReporting\022.\n\023continue_on" +
+      "_failure\030\007 \001(\010R\021continueOnFailure\022,\n\022rol" +
+      "lback_on_cancel\030\010 \001(\010R\020rollbackOnCancel\"" +
+      "\241\001\n\016ExecutionError\022>\n\nerror_type\030\001 \001(\0162\037" +
+      ".executor.v1.ExecutionErrorTypeR\terrorTy" +
+      "pe\022\030\n\007message\030\002 \001(\tR\007message\022\034\n\tretryabl" +
+      "e\030\003 \001(\010R\tretryable\022\027\n\007step_id\030\004 \001(\tR\006ste" +
+      "pId\"\353\001\n\rResourceUsage\022\036\n\013cpu_time_ms\030\001 \001" +
+      "(\004R\tcpuTimeMs\022$\n\016memory_peak_mb\030\002 \001(\004R\014m" +
+      "emoryPeakMb\022\035\n\ndisk_reads\030\003 \001(\004R\tdiskRea" +
+      "ds\022\037\n\013disk_writes\030\004 \001(\004R\ndiskWrites\022)\n\020n" +
+      "etwork_requests\030\005 \001(\004R\017networkRequests\022)" +
+      "\n\020tool_invocations\030\006 \001(\004R\017toolInvocation" +
+      "s\"\314\003\n\010Progress\022\037\n\013total_steps\030\001 \001(\rR\ntot" +
+      "alSteps\022#\n\rpending_steps\030\002 \001(\rR\014pendingS" +
+      "teps\022#\n\rrunning_steps\030\003 \001(\rR\014runningStep" +
+      "s\022\'\n\017completed_steps\030\004 \001(\rR\016completedSte" +
+      "ps\022!\n\014failed_steps\030\005 \001(\rR\013failedSteps\022#\n" +
+      "\rskipped_steps\030\006 \001(\rR\014skippedSteps\022\'\n\017ca" +
+      "ncelled_steps\030\007 \001(\rR\016cancelledSteps\022-\n\022c" +
+      "ompensating_steps\030\010 \001(\rR\021compensatingSte" +
+      "ps\022+\n\021compensated_steps\030\t \001(\rR\020compensat" +
+      "edSteps\022:\n\031compensation_failed_steps\030\n \001" +
+      "(\rR\027compensationFailedSteps\022#\n\rwaiting_s" +
+      "teps\030\013 \001(\rR\014waitingSteps\"\313\003\n\022Compensatio" +
+      "nResult\022/\n\006status\030\001 \001(\0162\027.executor.v1.St" +
+      "epStatusR\006status\022.\n\006output\030\002 \001(\0132\026.googl" +
+      "e.protobuf.ValueR\006output\022\024\n\005error\030\003 \001(\tR" +
+      "\005error\022>\n\nerror_type\030\004 \001(\0162\037.executor.v1" +
+      ".ExecutionErrorTypeR\terrorType\022\032\n\010attemp" +
+      "ts\030\005 \001(\rR\010attempts\022@\n\016execution_time\030\006 \001" +
+      "(\0132\031.google.protobuf.DurationR\rexecution" +
+      "Time\0229\n\nstart_time\030\007 \001(\0132\032.google.protob" +
+      "uf.TimestampR\tstartTime\0225\n\010end_time\030\010 \001(" +
+      "\0132\032.google.protobuf.TimestampR\007endTime\022." +
+      "\n\023elided_output_bytes\030\t \001(\004R\021elidedOutpu" +
+      "tBytes\"\354\002\n\nItemResult\022\024\n\005index\030\001 \001(\rR\005in" +
+      "dex\022/\n\006status\030\002 \001(\0162\027.executor.v1.StepSt" +
+      "atusR\006status\022.\n\006output\030\003 \001(\0132\026.google.pr" +
+      "otobuf.ValueR\006output\022\024\n\005error\030\004 \001(\tR\005err" +
+      "or\022>\n\nerror_type\030\005 \001(\0162\037.executor.v1.Exe" +
+      "cutionErrorTypeR\terrorType\022\037\n\013retry_coun" +
+      "t\030\006 \001(\rR\nretryCount\022@\n\016execution_time\030\007 " +
+      "\001(\0132\031.google.protobuf.DurationR\rexecutio" +
+      "nTime\022.\n\023elided_output_bytes\030\010 \001(\004R\021elid" +
+      "edOutputBytes\"\360\006\n\nStepResult\022\027\n\007step_id\030" +
+      "\001 \001(\tR\006stepId\022/\n\006status\030\002 \001(\0162\027.executor" +
+      ".v1.StepStatusR\006status\022.\n\006output\030\003 \001(\0132\026" +
+      ".google.protobuf.ValueR\006output\022\024\n\005error\030" +
+      "\004 \001(\tR\005error\022@\n\016execution_time\030\005 \001(\0132\031.g" +
+      "oogle.protobuf.DurationR\rexecutionTime\022\037" +
+      "\n\013retry_count\030\006 \001(\rR\nretryCount\0223\n\010metad" +
+      "ata\030\007 \001(\0132\027.google.protobuf.StructR\010meta" +
+      "data\022\033\n\tstep_name\030\010 \001(\tR\010stepName\022>\n\nerr" +
+      "or_type\030\t \001(\0162\037.executor.v1.ExecutionErr" +
+      "orTypeR\terrorType\0229\n\nstart_time\030\n \001(\0132\032." +
+      "google.protobuf.TimestampR\tstartTime\0225\n\010" +
+      "end_time\030\013 \001(\0132\032.google.protobuf.Timesta" +
+      "mpR\007endTime\022C\n\014compensation\030\014 \001(\0132\037.exec" +
+      "utor.v1.CompensationResultR\014compensation" +
+      "\022.\n\023elided_output_bytes\030\r \001(\004R\021elidedOut" +
+      "putBytes\022-\n\005items\030\016 \003(\0132\027.executor.v1.It" +
+      "emResultR\005items\022&\n\017nothing_to_undo\030\021 \001(\010" +
+      "R\rnothingToUndo\022%\n\016skipped_reason\030\022 \001(\tR" +
+      "\rskippedReason\022?\n\rwait_deadline\030\017 \001(\0132\032." +
+      "google.protobuf.TimestampR\014waitDeadline\022" +
+      "7\n\010approval\030\020 \001(\0132\033.executor.v1.Approval" +
+      "RecordR\010approval\"\355\001\n\016ApprovalRecord\0229\n\010d" +
+      "ecision\030\001 \001(\0162\035.executor.v1.ApprovalDeci" +
+      "sionR\010decision\022\030\n\007comment\030\002 \001(\tR\007comment" +
+      "\022\024\n\005actor\030\003 \001(\tR\005actor\022;\n\013decide_time\030\004 " +
+      "\001(\0132\032.google.protobuf.TimestampR\ndecideT" +
+      "ime\022\033\n\ttimed_out\030\005 \001(\010R\010timedOut\022\026\n\006edit" +
+      "ed\030\006 \001(\010R\006edited\"\323\005\n\017ExecutionResult\022\027\n\007" +
+      "plan_id\030\001 \001(\tR\006planId\0224\n\006status\030\002 \001(\0162\034." +
+      "executor.v1.ExecutionStatusR\006status\022:\n\014s" +
+      "tep_results\030\003 \003(\0132\027.executor.v1.StepResu" +
+      "ltR\013stepResults\022@\n\016execution_time\030\004 \001(\0132" +
+      "\031.google.protobuf.DurationR\rexecutionTim" +
+      "e\022A\n\016resource_usage\030\005 \001(\0132\032.executor.v1." +
+      "ResourceUsageR\rresourceUsage\0223\n\010metadata" +
+      "\030\006 \001(\0132\027.google.protobuf.StructR\010metadat" +
+      "a\0221\n\005error\030\007 \001(\0132\033.executor.v1.Execution" +
+      "ErrorR\005error\022\033\n\tplan_name\030\010 \001(\tR\010planNam" +
+      "e\0221\n\010progress\030\t \001(\0132\025.executor.v1.Progre" +
+      "ssR\010progress\022;\n\013create_time\030\n \001(\0132\032.goog" +
+      "le.protobuf.TimestampR\ncreateTime\0229\n\nsta" +
+      "rt_time\030\013 \001(\0132\032.google.protobuf.Timestam" +
+      "pR\tstartTime\0225\n\010end_time\030\014 \001(\0132\032.google." +
+      "protobuf.TimestampR\007endTime\022I\n\022compensat" +
+      "ion_usage\030\r \001(\0132\032.executor.v1.ResourceUs" +
+      "ageR\021compensationUsage\"\247\006\n\016ExecutionEven" +
+      "t\022\032\n\010sequence\030\001 \001(\004R\010sequence\022\027\n\007plan_id" +
+      "\030\002 \001(\tR\006planId\0229\n\nevent_time\030\003 \001(\0132\032.goo" +
+      "gle.protobuf.TimestampR\teventTime\0224\n\006sta" +
+      "tus\030\004 \001(\0162\034.executor.v1.ExecutionStatusR" +
+      "\006status\022\027\n\007step_id\030\005 \001(\tR\006stepId\0228\n\013step" +
+      "_status\030\006 \001(\0162\027.executor.v1.StepStatusR\n" +
+      "stepStatus\022\030\n\007attempt\030\007 \001(\rR\007attempt\022\030\n\007" +
+      "message\030\010 \001(\tR\007message\0223\n\004type\030\t \001(\0162\037.e" +
+      "xecutor.v1.ExecutionEventTypeR\004type\0221\n\005e" +
+      "rror\030\n \001(\0132\033.executor.v1.ExecutionErrorR" +
+      "\005error\022:\n\013retry_delay\030\013 \001(\0132\031.google.pro" +
+      "tobuf.DurationR\nretryDelay\022\032\n\010progress\030\014" +
+      " \001(\001R\010progress\022\033\n\tstep_name\030\r \001(\tR\010stepN" +
+      "ame\022.\n\006output\030\016 \001(\0132\026.google.protobuf.Va" +
+      "lueR\006output\022\024\n\005actor\030\017 \001(\tR\005actor\022\"\n\nite" +
+      "m_index\030\020 \001(\rH\000R\titemIndex\210\001\001\0229\n\010decisio" +
+      "n\030\021 \001(\0162\035.executor.v1.ApprovalDecisionR\010" +
+      "decision\022\026\n\006signal\030\022 \001(\tR\006signal\022?\n\rwait" +
+      "_deadline\030\023 \001(\0132\032.google.protobuf.Timest" +
+      "ampR\014waitDeadlineB\r\n\013_item_index\"\264\003\n\010Too" +
+      "lSpec\022\022\n\004name\030\001 \001(\tR\004name\022\024\n\005title\030\002 \001(\t" +
+      "R\005title\022 \n\013description\030\003 \001(\tR\013descriptio" +
+      "n\022:\n\014input_schema\030\004 \001(\0132\027.google.protobu" +
+      "f.StructR\013inputSchema\022<\n\routput_schema\030\005" +
+      " \001(\0132\027.google.protobuf.StructR\014outputSch" +
+      "ema\022\033\n\tread_only\030\006 \001(\010R\010readOnly\022 \n\013dest" +
+      "ructive\030\007 \001(\010R\013destructive\022\036\n\nidempotent" +
+      "\030\010 \001(\010R\nidempotent\022\035\n\nopen_world\030\t \001(\010R\t" +
+      "openWorld\022B\n\017default_timeout\030\n \001(\0132\031.goo" +
+      "gle.protobuf.DurationR\016defaultTimeout\022 \n" +
+      "\013compensable\030\013 \001(\010R\013compensable\"J\n\rToolL" +
+      "oadError\022\037\n\013entry_point\030\001 \001(\tR\nentryPoin" +
+      "t\022\030\n\007message\030\002 \001(\tR\007message\"\222\001\n\022ExecuteP" +
+      "lanRequest\022+\n\004plan\030\001 \001(\0132\027.executor.v1.A" +
+      "ctionPlanR\004plan\0227\n\007options\030\002 \001(\0132\035.execu" +
+      "tor.v1.ExecutionOptionsR\007options\022\026\n\006deta" +
+      "ch\030\003 \001(\010R\006detach\"K\n\023ExecutePlanResponse\022" +
+      "4\n\006result\030\001 \001(\0132\034.executor.v1.ExecutionR" +
+      "esultR\006result\"\234\003\n\020ExecutionContext\022\027\n\007pl" +
+      "an_id\030\001 \001(\tR\006planId\022Q\n\014step_outputs\030\002 \003(" +
+      "\0132..executor.v1.ExecutionContext.StepOut" +
+      "putsEntryR\013stepOutputs\022D\n\017resource_limit" +
+      "s\030\003 \001(\0132\033.executor.v1.ResourceLimitsR\016re" +
+      "sourceLimits\022A\n\016timeout_policy\030\004 \001(\0132\032.e" +
+      "xecutor.v1.TimeoutPolicyR\rtimeoutPolicy\022" +
+      ";\n\014retry_policy\030\005 \001(\0132\030.executor.v1.Retr" +
+      "yPolicyR\013retryPolicy\032V\n\020StepOutputsEntry" +
+      "\022\020\n\003key\030\001 \001(\tR\003key\022,\n\005value\030\002 \001(\0132\026.goog" +
+      "le.protobuf.ValueR\005value:\0028\001\"z\n\022ExecuteS" +
+      "tepRequest\022+\n\004step\030\001 \001(\0132\027.executor.v1.A" +
+      "ctionStepR\004step\0227\n\007context\030\002 \001(\0132\035.execu" +
+      "tor.v1.ExecutionContextR\007context\"\211\001\n\023Exe" +
+      "cuteStepResponse\022/\n\006result\030\001 \001(\0132\027.execu" +
+      "tor.v1.StepResultR\006result\022A\n\016resource_us" +
+      "age\030\002 \001(\0132\032.executor.v1.ResourceUsageR\rr" +
+      "esourceUsage\"I\n\026CancelExecutionRequest\022\027" +
+      "\n\007plan_id\030\001 \001(\tR\006planId\022\026\n\006reason\030\002 \001(\tR" +
+      "\006reason\"O\n\027CancelExecutionResponse\0224\n\006st" +
+      "atus\030\001 \001(\0162\034.executor.v1.ExecutionStatus" +
+      "R\006status\"0\n\025PauseExecutionRequest\022\027\n\007pla" +
+      "n_id\030\001 \001(\tR\006planId\"N\n\026PauseExecutionResp" +
+      "onse\0224\n\006status\030\001 \001(\0162\034.executor.v1.Execu" +
+      "tionStatusR\006status\"1\n\026ResumeExecutionReq" +
+      "uest\022\027\n\007plan_id\030\001 \001(\tR\006planId\"O\n\027ResumeE" +
+      "xecutionResponse\0224\n\006status\030\001 \001(\0162\034.execu" +
+      "tor.v1.ExecutionStatusR\006status\"4\n\031GetExe" +
+      "cutionStatusRequest\022\027\n\007plan_id\030\001 \001(\tR\006pl" +
+      "anId\"\316\005\n\032GetExecutionStatusResponse\022\027\n\007p" +
+      "lan_id\030\001 \001(\tR\006planId\0224\n\006status\030\002 \001(\0162\034.e" +
+      "xecutor.v1.ExecutionStatusR\006status\0221\n\010pr" +
+      "ogress\030\003 \001(\0132\025.executor.v1.ProgressR\010pro" +
+      "gress\022:\n\014step_results\030\004 \003(\0132\027.executor.v" +
+      "1.StepResultR\013stepResults\0221\n\005error\030\005 \001(\013" +
+      "2\033.executor.v1.ExecutionErrorR\005error\022A\n\016" +
+      "resource_usage\030\006 \001(\0132\032.executor.v1.Resou" +
+      "rceUsageR\rresourceUsage\022\033\n\tplan_name\030\007 \001" +
+      "(\tR\010planName\022;\n\013create_time\030\010 \001(\0132\032.goog" +
+      "le.protobuf.TimestampR\ncreateTime\0229\n\nsta" +
+      "rt_time\030\t \001(\0132\032.google.protobuf.Timestam" +
+      "pR\tstartTime\0225\n\010end_time\030\n \001(\0132\032.google." +
+      "protobuf.TimestampR\007endTime\022@\n\016execution" +
+      "_time\030\013 \001(\0132\031.google.protobuf.DurationR\r" +
+      "executionTime\022#\n\rlast_sequence\030\014 \001(\004R\014la" +
+      "stSequence\022I\n\022compensation_usage\030\r \001(\0132\032" +
+      ".executor.v1.ResourceUsageR\021compensation" +
+      "Usage\"K\n\030RollbackExecutionRequest\022\027\n\007pla" +
+      "n_id\030\001 \001(\tR\006planId\022\026\n\006detach\030\002 \001(\010R\006deta" +
+      "ch\"Q\n\031RollbackExecutionResponse\0224\n\006statu" +
+      "s\030\001 \001(\0162\034.executor.v1.ExecutionStatusR\006s" +
+      "tatus\"W\n\025WatchExecutionRequest\022\027\n\007plan_i" +
+      "d\030\001 \001(\tR\006planId\022%\n\016after_sequence\030\002 \001(\004R" +
+      "\rafterSequence\"M\n\026WatchExecutionResponse" +
+      "\0223\n\006events\030\001 \003(\0132\033.executor.v1.Execution" +
+      "EventR\006events\"N\n\020ListToolsRequest\022\033\n\tpag" +
+      "e_size\030\001 \001(\005R\010pageSize\022\035\n\npage_token\030\002 \001" +
+      "(\tR\tpageToken\"\245\001\n\021ListToolsResponse\022+\n\005t" +
+      "ools\030\001 \003(\0132\025.executor.v1.ToolSpecR\005tools" +
+      "\022&\n\017next_page_token\030\002 \001(\tR\rnextPageToken" +
+      "\022;\n\013load_errors\030\003 \003(\0132\032.executor.v1.Tool" +
+      "LoadErrorR\nloadErrors\"\223\002\n\020ExecutionSumma" +
+      "ry\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\033\n\tplan_name" +
+      "\030\002 \001(\tR\010planName\0224\n\006status\030\003 \001(\0162\034.execu" +
+      "tor.v1.ExecutionStatusR\006status\022;\n\013create" +
+      "_time\030\004 \001(\0132\032.google.protobuf.TimestampR" +
+      "\ncreateTime\0225\n\010end_time\030\005 \001(\0132\032.google.p" +
+      "rotobuf.TimestampR\007endTime\022\037\n\013total_step" +
+      "s\030\006 \001(\rR\ntotalSteps\"\256\002\n\025ListExecutionsRe" +
+      "quest\022\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npa" +
+      "ge_token\030\002 \001(\tR\tpageToken\0228\n\010statuses\030\003 " +
+      "\003(\0162\034.executor.v1.ExecutionStatusR\010statu" +
+      "ses\022?\n\rcreated_after\030\004 \001(\0132\032.google.prot" +
+      "obuf.TimestampR\014createdAfter\022A\n\016created_" +
+      "before\030\005 \001(\0132\032.google.protobuf.Timestamp" +
+      "R\rcreatedBefore\022\033\n\tplan_name\030\006 \001(\tR\010plan" +
+      "Name\"\177\n\026ListExecutionsResponse\022=\n\nexecut" +
+      "ions\030\001 \003(\0132\035.executor.v1.ExecutionSummar" +
+      "yR\nexecutions\022&\n\017next_page_token\030\002 \001(\tR\r" +
+      "nextPageToken\"1\n\026DeleteExecutionRequest\022" +
+      "\027\n\007plan_id\030\001 \001(\tR\006planId\"\031\n\027DeleteExecut" +
+      "ionResponse\"\315\001\n\022ApproveStepRequest\022\027\n\007pl" +
+      "an_id\030\001 \001(\tR\006planId\022\022\n\004step\030\002 \001(\tR\004step\022" +
+      "9\n\010decision\030\003 \001(\0162\035.executor.v1.Approval" +
+      "DecisionR\010decision\0225\n\targuments\030\004 \001(\0132\027." +
+      "google.protobuf.StructR\targuments\022\030\n\007com" +
+      "ment\030\005 \001(\tR\007comment\"F\n\023ApproveStepRespon" +
+      "se\022/\n\006result\030\001 \001(\0132\027.executor.v1.StepRes" +
+      "ultR\006result\"w\n\026SignalExecutionRequest\022\027\n" +
+      "\007plan_id\030\001 \001(\tR\006planId\022\022\n\004name\030\002 \001(\tR\004na" +
+      "me\0220\n\007payload\030\003 \001(\0132\026.google.protobuf.Va" +
+      "lueR\007payload\"O\n\027SignalExecutionResponse\022" +
+      "4\n\006status\030\001 \001(\0162\034.executor.v1.ExecutionS" +
+      "tatusR\006status\"k\n\024ListApprovalsRequest\022\033\n" +
+      "\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npage_token" +
+      "\030\002 \001(\tR\tpageToken\022\027\n\007plan_id\030\003 \001(\tR\006plan" +
+      "Id\"\302\003\n\017PendingApproval\022\027\n\007plan_id\030\001 \001(\tR" +
+      "\006planId\022\033\n\tplan_name\030\002 \001(\tR\010planName\022\027\n\007" +
+      "step_id\030\003 \001(\tR\006stepId\022\033\n\tstep_name\030\004 \001(\t" +
+      "R\010stepName\022\033\n\ttool_name\030\005 \001(\tR\010toolName\022" +
+      "\026\n\006prompt\030\006 \001(\tR\006prompt\0225\n\targuments\030\007 \001" +
+      "(\0132\027.google.protobuf.StructR\targuments\022B" +
+      "\n\017wait_start_time\030\010 \001(\0132\032.google.protobu" +
+      "f.TimestampR\rwaitStartTime\0226\n\010deadline\030\t" +
+      " \001(\0132\032.google.protobuf.TimestampR\010deadli" +
+      "ne\022<\n\non_timeout\030\n \001(\0162\035.executor.v1.App" +
+      "rovalDecisionR\tonTimeout\022\035\n\nallow_edit\030\013" +
+      " \001(\010R\tallowEdit\"{\n\025ListApprovalsResponse" +
+      "\022:\n\tapprovals\030\001 \003(\0132\034.executor.v1.Pendin" +
+      "gApprovalR\tapprovals\022&\n\017next_page_token\030" +
+      "\002 \001(\tR\rnextPageToken\"\216\001\n\025RetryExecutionR" +
+      "equest\022\027\n\007plan_id\030\001 \001(\tR\006planId\022\026\n\006detac" +
+      "h\030\002 \001(\010R\006detach\022D\n\017resource_limits\030\003 \001(\013" +
+      "2\033.executor.v1.ResourceLimitsR\016resourceL" +
+      "imits\"N\n\026RetryExecutionResponse\0224\n\006resul" +
+      "t\030\001 \001(\0132\034.executor.v1.ExecutionResultR\006r" +
+      "esult*\223\001\n\016DependencyRule\022\037\n\033DEPENDENCY_R" +
+      "ULE_UNSPECIFIED\020\000\022!\n\035DEPENDENCY_RULE_ALL" +
+      "_COMPLETED\020\001\022\037\n\033DEPENDENCY_RULE_NONE_FAI" +
+      "LED\020\002\022\034\n\030DEPENDENCY_RULE_ALL_DONE\020\003*r\n\020A" +
+      "pprovalDecision\022!\n\035APPROVAL_DECISION_UNS" +
+      "PECIFIED\020\000\022\035\n\031APPROVAL_DECISION_APPROVE\020" +
+      "\001\022\034\n\030APPROVAL_DECISION_REJECT\020\002*\324\002\n\017Exec" +
+      "utionStatus\022 \n\034EXECUTION_STATUS_UNSPECIF" +
+      "IED\020\000\022\034\n\030EXECUTION_STATUS_PENDING\020\001\022\034\n\030E" +
+      "XECUTION_STATUS_RUNNING\020\002\022\036\n\032EXECUTION_S" +
+      "TATUS_COMPLETED\020\003\022\033\n\027EXECUTION_STATUS_FA" +
+      "ILED\020\004\022\036\n\032EXECUTION_STATUS_CANCELLED\020\005\022\033" +
+      "\n\027EXECUTION_STATUS_PAUSED\020\006\022!\n\035EXECUTION" +
+      "_STATUS_ROLLING_BACK\020\007\022 \n\034EXECUTION_STAT" +
+      "US_ROLLED_BACK\020\010\022$\n EXECUTION_STATUS_ROL" +
+      "LBACK_FAILED\020\t*\273\002\n\nStepStatus\022\033\n\027STEP_ST" +
+      "ATUS_UNSPECIFIED\020\000\022\027\n\023STEP_STATUS_PENDIN" +
+      "G\020\001\022\027\n\023STEP_STATUS_RUNNING\020\002\022\031\n\025STEP_STA" +
+      "TUS_COMPLETED\020\003\022\026\n\022STEP_STATUS_FAILED\020\004\022" +
+      "\027\n\023STEP_STATUS_SKIPPED\020\005\022\031\n\025STEP_STATUS_" +
+      "CANCELLED\020\006\022\034\n\030STEP_STATUS_COMPENSATING\020" +
+      "\007\022\033\n\027STEP_STATUS_COMPENSATED\020\010\022#\n\037STEP_S" +
+      "TATUS_COMPENSATION_FAILED\020\t\022\027\n\023STEP_STAT" +
+      "US_WAITING\020\n*\265\003\n\022ExecutionErrorType\022$\n E" +
+      "XECUTION_ERROR_TYPE_UNSPECIFIED\020\000\022\'\n#EXE" +
+      "CUTION_ERROR_TYPE_TOOL_NOT_FOUND\020\001\022+\n\'EX" +
+      "ECUTION_ERROR_TYPE_RESOURCE_EXHAUSTED\020\002\022" +
+      " \n\034EXECUTION_ERROR_TYPE_TIMEOUT\020\003\022 \n\034EXE" +
+      "CUTION_ERROR_TYPE_NETWORK\020\004\022#\n\037EXECUTION" +
+      "_ERROR_TYPE_VALIDATION\020\005\022$\n EXECUTION_ER" +
+      "ROR_TYPE_TOOL_FAILED\020\006\022*\n&EXECUTION_ERRO" +
+      "R_TYPE_DEPENDENCY_FAILED\020\007\022\"\n\036EXECUTION_" +
+      "ERROR_TYPE_CANCELLED\020\010\022!\n\035EXECUTION_ERRO" +
+      "R_TYPE_INTERNAL\020\t\022!\n\035EXECUTION_ERROR_TYP" +
+      "E_REJECTED\020\n*\366\002\n\022ExecutionEventType\022$\n E" +
+      "XECUTION_EVENT_TYPE_UNSPECIFIED\020\000\0221\n-EXE" +
+      "CUTION_EVENT_TYPE_EXECUTION_STATUS_CHANG" +
+      "ED\020\001\022,\n(EXECUTION_EVENT_TYPE_STEP_STATUS" +
+      "_CHANGED\020\002\022-\n)EXECUTION_EVENT_TYPE_STEP_" +
+      "RETRY_SCHEDULED\020\003\022&\n\"EXECUTION_EVENT_TYP" +
+      "E_STEP_PROGRESS\020\004\022)\n%EXECUTION_EVENT_TYP" +
+      "E_APPROVAL_DECIDED\020\005\022(\n$EXECUTION_EVENT_" +
+      "TYPE_SIGNAL_RECEIVED\020\006\022-\n)EXECUTION_EVEN" +
+      "T_TYPE_STEP_NOTHING_TO_UNDO\020\0102\334\n\n\017Execut" +
+      "orService\022P\n\013ExecutePlan\022\037.executor.v1.E" +
+      "xecutePlanRequest\032 .executor.v1.ExecuteP" +
+      "lanResponse\022P\n\013ExecuteStep\022\037.executor.v1" +
+      ".ExecuteStepRequest\032 .executor.v1.Execut" +
+      "eStepResponse\022\\\n\017CancelExecution\022#.execu" +
+      "tor.v1.CancelExecutionRequest\032$.executor" +
+      ".v1.CancelExecutionResponse\022Y\n\016PauseExec" +
+      "ution\022\".executor.v1.PauseExecutionReques" +
+      "t\032#.executor.v1.PauseExecutionResponse\022\\" +
+      "\n\017ResumeExecution\022#.executor.v1.ResumeEx" +
+      "ecutionRequest\032$.executor.v1.ResumeExecu" +
+      "tionResponse\022e\n\022GetExecutionStatus\022&.exe" +
+      "cutor.v1.GetExecutionStatusRequest\032\'.exe" +
+      "cutor.v1.GetExecutionStatusResponse\022b\n\021R" +
+      "ollbackExecution\022%.executor.v1.RollbackE" +
+      "xecutionRequest\032&.executor.v1.RollbackEx" +
+      "ecutionResponse\022[\n\016WatchExecution\022\".exec" +
+      "utor.v1.WatchExecutionRequest\032#.executor" +
+      ".v1.WatchExecutionResponse0\001\022J\n\tListTool" +
+      "s\022\035.executor.v1.ListToolsRequest\032\036.execu" +
+      "tor.v1.ListToolsResponse\022Y\n\016ListExecutio" +
+      "ns\022\".executor.v1.ListExecutionsRequest\032#" +
+      ".executor.v1.ListExecutionsResponse\022\\\n\017D" +
+      "eleteExecution\022#.executor.v1.DeleteExecu" +
+      "tionRequest\032$.executor.v1.DeleteExecutio" +
+      "nResponse\022P\n\013ApproveStep\022\037.executor.v1.A" +
+      "pproveStepRequest\032 .executor.v1.ApproveS" +
+      "tepResponse\022\\\n\017SignalExecution\022#.executo" +
+      "r.v1.SignalExecutionRequest\032$.executor.v",
+      "1.SignalExecutionResponse\022V\n\rListApprova" +
+      "ls\022!.executor.v1.ListApprovalsRequest\032\"." +
+      "executor.v1.ListApprovalsResponse\022Y\n\016Ret" +
+      "ryExecution\022\".executor.v1.RetryExecution" +
+      "Request\032#.executor.v1.RetryExecutionResp" +
+      "onseB\023\n\017dev.executor.v1P\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -699,141 +750,153 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
     internal_static_executor_v1_ActionStep_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ActionStep_descriptor,
-        new java.lang.String[] { "Id", "Name", "ToolExecution", "WaitForSignal", "Sleep", "Parameters", "Dependencies", "ExpectedDuration", "Timeout", "RetryPolicy", "ValidationRules", "Compensation", "Approval", "StepType", });
-    internal_static_executor_v1_WaitForSignal_descriptor =
+        new java.lang.String[] { "Id", "Name", "ToolExecution", "WaitForSignal", "Sleep", "Parameters", "Dependencies", "ExpectedDuration", "Timeout", "RetryPolicy", "ValidationRules", "Compensation", "Approval", "When", "ForEach", "DependencyRule", "StepType", });
+    internal_static_executor_v1_ForEach_descriptor =
       getDescriptor().getMessageType(2);
+    internal_static_executor_v1_ForEach_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_ForEach_descriptor,
+        new java.lang.String[] { "Items", "MaxParallel", });
+    internal_static_executor_v1_WaitForSignal_descriptor =
+      getDescriptor().getMessageType(3);
     internal_static_executor_v1_WaitForSignal_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_WaitForSignal_descriptor,
         new java.lang.String[] { "Name", "Timeout", "PayloadSchema", });
     internal_static_executor_v1_Sleep_descriptor =
-      getDescriptor().getMessageType(3);
+      getDescriptor().getMessageType(4);
     internal_static_executor_v1_Sleep_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_Sleep_descriptor,
         new java.lang.String[] { "Duration", "Until", });
     internal_static_executor_v1_ApprovalGate_descriptor =
-      getDescriptor().getMessageType(4);
+      getDescriptor().getMessageType(5);
     internal_static_executor_v1_ApprovalGate_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ApprovalGate_descriptor,
         new java.lang.String[] { "Prompt", "Timeout", "OnTimeout", "AllowEdit", });
     internal_static_executor_v1_ToolExecution_descriptor =
-      getDescriptor().getMessageType(5);
+      getDescriptor().getMessageType(6);
     internal_static_executor_v1_ToolExecution_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ToolExecution_descriptor,
         new java.lang.String[] { "ToolName", "Arguments", });
     internal_static_executor_v1_Compensation_descriptor =
-      getDescriptor().getMessageType(6);
+      getDescriptor().getMessageType(7);
     internal_static_executor_v1_Compensation_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_Compensation_descriptor,
         new java.lang.String[] { "ToolName", "Arguments", "RetryPolicy", "Timeout", });
     internal_static_executor_v1_ValidationRule_descriptor =
-      getDescriptor().getMessageType(7);
+      getDescriptor().getMessageType(8);
     internal_static_executor_v1_ValidationRule_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ValidationRule_descriptor,
         new java.lang.String[] { "JsonSchema", "Description", "Rule", });
     internal_static_executor_v1_RetryPolicy_descriptor =
-      getDescriptor().getMessageType(8);
+      getDescriptor().getMessageType(9);
     internal_static_executor_v1_RetryPolicy_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_RetryPolicy_descriptor,
         new java.lang.String[] { "MaxAttempts", "InitialBackoff", "BackoffMultiplier", "MaxBackoff", "Jitter", "NonRetryableErrorTypes", });
     internal_static_executor_v1_TimeoutPolicy_descriptor =
-      getDescriptor().getMessageType(9);
+      getDescriptor().getMessageType(10);
     internal_static_executor_v1_TimeoutPolicy_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_TimeoutPolicy_descriptor,
         new java.lang.String[] { "DefaultStepTimeout", "ExpectedDurationMultiplier", });
     internal_static_executor_v1_ResourceLimits_descriptor =
-      getDescriptor().getMessageType(10);
+      getDescriptor().getMessageType(11);
     internal_static_executor_v1_ResourceLimits_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ResourceLimits_descriptor,
         new java.lang.String[] { "MaxCpuCores", "MaxMemoryMb", "MaxDiskSpaceMb", "MaxNetworkRequests", "MaxExecutionTime", "MaxToolInvocations", });
     internal_static_executor_v1_ExecutionOptions_descriptor =
-      getDescriptor().getMessageType(11);
+      getDescriptor().getMessageType(12);
     internal_static_executor_v1_ExecutionOptions_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionOptions_descriptor,
         new java.lang.String[] { "MaxConcurrentSteps", "ResourceLimits", "TimeoutPolicy", "RetryPolicy", "AutoRollback", "ProgressReporting", "ContinueOnFailure", "RollbackOnCancel", });
     internal_static_executor_v1_ExecutionError_descriptor =
-      getDescriptor().getMessageType(12);
+      getDescriptor().getMessageType(13);
     internal_static_executor_v1_ExecutionError_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionError_descriptor,
         new java.lang.String[] { "ErrorType", "Message", "Retryable", "StepId", });
     internal_static_executor_v1_ResourceUsage_descriptor =
-      getDescriptor().getMessageType(13);
+      getDescriptor().getMessageType(14);
     internal_static_executor_v1_ResourceUsage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ResourceUsage_descriptor,
         new java.lang.String[] { "CpuTimeMs", "MemoryPeakMb", "DiskReads", "DiskWrites", "NetworkRequests", "ToolInvocations", });
     internal_static_executor_v1_Progress_descriptor =
-      getDescriptor().getMessageType(14);
+      getDescriptor().getMessageType(15);
     internal_static_executor_v1_Progress_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_Progress_descriptor,
         new java.lang.String[] { "TotalSteps", "PendingSteps", "RunningSteps", "CompletedSteps", "FailedSteps", "SkippedSteps", "CancelledSteps", "CompensatingSteps", "CompensatedSteps", "CompensationFailedSteps", "WaitingSteps", });
     internal_static_executor_v1_CompensationResult_descriptor =
-      getDescriptor().getMessageType(15);
+      getDescriptor().getMessageType(16);
     internal_static_executor_v1_CompensationResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_CompensationResult_descriptor,
         new java.lang.String[] { "Status", "Output", "Error", "ErrorType", "Attempts", "ExecutionTime", "StartTime", "EndTime", "ElidedOutputBytes", });
+    internal_static_executor_v1_ItemResult_descriptor =
+      getDescriptor().getMessageType(17);
+    internal_static_executor_v1_ItemResult_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_ItemResult_descriptor,
+        new java.lang.String[] { "Index", "Status", "Output", "Error", "ErrorType", "RetryCount", "ExecutionTime", "ElidedOutputBytes", });
     internal_static_executor_v1_StepResult_descriptor =
-      getDescriptor().getMessageType(16);
+      getDescriptor().getMessageType(18);
     internal_static_executor_v1_StepResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_StepResult_descriptor,
-        new java.lang.String[] { "StepId", "Status", "Output", "Error", "ExecutionTime", "RetryCount", "Metadata", "StepName", "ErrorType", "StartTime", "EndTime", "Compensation", "ElidedOutputBytes", "WaitDeadline", "Approval", });
+        new java.lang.String[] { "StepId", "Status", "Output", "Error", "ExecutionTime", "RetryCount", "Metadata", "StepName", "ErrorType", "StartTime", "EndTime", "Compensation", "ElidedOutputBytes", "Items", "NothingToUndo", "SkippedReason", "WaitDeadline", "Approval", });
     internal_static_executor_v1_ApprovalRecord_descriptor =
-      getDescriptor().getMessageType(17);
+      getDescriptor().getMessageType(19);
     internal_static_executor_v1_ApprovalRecord_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ApprovalRecord_descriptor,
         new java.lang.String[] { "Decision", "Comment", "Actor", "DecideTime", "TimedOut", "Edited", });
     internal_static_executor_v1_ExecutionResult_descriptor =
-      getDescriptor().getMessageType(18);
+      getDescriptor().getMessageType(20);
     internal_static_executor_v1_ExecutionResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionResult_descriptor,
         new java.lang.String[] { "PlanId", "Status", "StepResults", "ExecutionTime", "ResourceUsage", "Metadata", "Error", "PlanName", "Progress", "CreateTime", "StartTime", "EndTime", "CompensationUsage", });
     internal_static_executor_v1_ExecutionEvent_descriptor =
-      getDescriptor().getMessageType(19);
+      getDescriptor().getMessageType(21);
     internal_static_executor_v1_ExecutionEvent_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionEvent_descriptor,
-        new java.lang.String[] { "Sequence", "PlanId", "EventTime", "Status", "StepId", "StepStatus", "Attempt", "Message", "Type", "Error", "RetryDelay", "Progress", "StepName", "Output", "Actor", "Decision", "Signal", "WaitDeadline", });
+        new java.lang.String[] { "Sequence", "PlanId", "EventTime", "Status", "StepId", "StepStatus", "Attempt", "Message", "Type", "Error", "RetryDelay", "Progress", "StepName", "Output", "Actor", "ItemIndex", "Decision", "Signal", "WaitDeadline", });
     internal_static_executor_v1_ToolSpec_descriptor =
-      getDescriptor().getMessageType(20);
+      getDescriptor().getMessageType(22);
     internal_static_executor_v1_ToolSpec_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ToolSpec_descriptor,
         new java.lang.String[] { "Name", "Title", "Description", "InputSchema", "OutputSchema", "ReadOnly", "Destructive", "Idempotent", "OpenWorld", "DefaultTimeout", "Compensable", });
     internal_static_executor_v1_ToolLoadError_descriptor =
-      getDescriptor().getMessageType(21);
+      getDescriptor().getMessageType(23);
     internal_static_executor_v1_ToolLoadError_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ToolLoadError_descriptor,
         new java.lang.String[] { "EntryPoint", "Message", });
     internal_static_executor_v1_ExecutePlanRequest_descriptor =
-      getDescriptor().getMessageType(22);
+      getDescriptor().getMessageType(24);
     internal_static_executor_v1_ExecutePlanRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutePlanRequest_descriptor,
         new java.lang.String[] { "Plan", "Options", "Detach", });
     internal_static_executor_v1_ExecutePlanResponse_descriptor =
-      getDescriptor().getMessageType(23);
+      getDescriptor().getMessageType(25);
     internal_static_executor_v1_ExecutePlanResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutePlanResponse_descriptor,
         new java.lang.String[] { "Result", });
     internal_static_executor_v1_ExecutionContext_descriptor =
-      getDescriptor().getMessageType(24);
+      getDescriptor().getMessageType(26);
     internal_static_executor_v1_ExecutionContext_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionContext_descriptor,
@@ -845,173 +908,185 @@ public final class Executor extends com.google.protobuf.GeneratedFile {
         internal_static_executor_v1_ExecutionContext_StepOutputsEntry_descriptor,
         new java.lang.String[] { "Key", "Value", });
     internal_static_executor_v1_ExecuteStepRequest_descriptor =
-      getDescriptor().getMessageType(25);
+      getDescriptor().getMessageType(27);
     internal_static_executor_v1_ExecuteStepRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecuteStepRequest_descriptor,
         new java.lang.String[] { "Step", "Context", });
     internal_static_executor_v1_ExecuteStepResponse_descriptor =
-      getDescriptor().getMessageType(26);
+      getDescriptor().getMessageType(28);
     internal_static_executor_v1_ExecuteStepResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecuteStepResponse_descriptor,
         new java.lang.String[] { "Result", "ResourceUsage", });
     internal_static_executor_v1_CancelExecutionRequest_descriptor =
-      getDescriptor().getMessageType(27);
+      getDescriptor().getMessageType(29);
     internal_static_executor_v1_CancelExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_CancelExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", "Reason", });
     internal_static_executor_v1_CancelExecutionResponse_descriptor =
-      getDescriptor().getMessageType(28);
+      getDescriptor().getMessageType(30);
     internal_static_executor_v1_CancelExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_CancelExecutionResponse_descriptor,
         new java.lang.String[] { "Status", });
     internal_static_executor_v1_PauseExecutionRequest_descriptor =
-      getDescriptor().getMessageType(29);
+      getDescriptor().getMessageType(31);
     internal_static_executor_v1_PauseExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_PauseExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", });
     internal_static_executor_v1_PauseExecutionResponse_descriptor =
-      getDescriptor().getMessageType(30);
+      getDescriptor().getMessageType(32);
     internal_static_executor_v1_PauseExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_PauseExecutionResponse_descriptor,
         new java.lang.String[] { "Status", });
     internal_static_executor_v1_ResumeExecutionRequest_descriptor =
-      getDescriptor().getMessageType(31);
+      getDescriptor().getMessageType(33);
     internal_static_executor_v1_ResumeExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ResumeExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", });
     internal_static_executor_v1_ResumeExecutionResponse_descriptor =
-      getDescriptor().getMessageType(32);
+      getDescriptor().getMessageType(34);
     internal_static_executor_v1_ResumeExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ResumeExecutionResponse_descriptor,
         new java.lang.String[] { "Status", });
     internal_static_executor_v1_GetExecutionStatusRequest_descriptor =
-      getDescriptor().getMessageType(33);
+      getDescriptor().getMessageType(35);
     internal_static_executor_v1_GetExecutionStatusRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_GetExecutionStatusRequest_descriptor,
         new java.lang.String[] { "PlanId", });
     internal_static_executor_v1_GetExecutionStatusResponse_descriptor =
-      getDescriptor().getMessageType(34);
+      getDescriptor().getMessageType(36);
     internal_static_executor_v1_GetExecutionStatusResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_GetExecutionStatusResponse_descriptor,
         new java.lang.String[] { "PlanId", "Status", "Progress", "StepResults", "Error", "ResourceUsage", "PlanName", "CreateTime", "StartTime", "EndTime", "ExecutionTime", "LastSequence", "CompensationUsage", });
     internal_static_executor_v1_RollbackExecutionRequest_descriptor =
-      getDescriptor().getMessageType(35);
+      getDescriptor().getMessageType(37);
     internal_static_executor_v1_RollbackExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_RollbackExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", "Detach", });
     internal_static_executor_v1_RollbackExecutionResponse_descriptor =
-      getDescriptor().getMessageType(36);
+      getDescriptor().getMessageType(38);
     internal_static_executor_v1_RollbackExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_RollbackExecutionResponse_descriptor,
         new java.lang.String[] { "Status", });
     internal_static_executor_v1_WatchExecutionRequest_descriptor =
-      getDescriptor().getMessageType(37);
+      getDescriptor().getMessageType(39);
     internal_static_executor_v1_WatchExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_WatchExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", "AfterSequence", });
     internal_static_executor_v1_WatchExecutionResponse_descriptor =
-      getDescriptor().getMessageType(38);
+      getDescriptor().getMessageType(40);
     internal_static_executor_v1_WatchExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_WatchExecutionResponse_descriptor,
         new java.lang.String[] { "Events", });
     internal_static_executor_v1_ListToolsRequest_descriptor =
-      getDescriptor().getMessageType(39);
+      getDescriptor().getMessageType(41);
     internal_static_executor_v1_ListToolsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ListToolsRequest_descriptor,
         new java.lang.String[] { "PageSize", "PageToken", });
     internal_static_executor_v1_ListToolsResponse_descriptor =
-      getDescriptor().getMessageType(40);
+      getDescriptor().getMessageType(42);
     internal_static_executor_v1_ListToolsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ListToolsResponse_descriptor,
         new java.lang.String[] { "Tools", "NextPageToken", "LoadErrors", });
     internal_static_executor_v1_ExecutionSummary_descriptor =
-      getDescriptor().getMessageType(41);
+      getDescriptor().getMessageType(43);
     internal_static_executor_v1_ExecutionSummary_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ExecutionSummary_descriptor,
         new java.lang.String[] { "PlanId", "PlanName", "Status", "CreateTime", "EndTime", "TotalSteps", });
     internal_static_executor_v1_ListExecutionsRequest_descriptor =
-      getDescriptor().getMessageType(42);
+      getDescriptor().getMessageType(44);
     internal_static_executor_v1_ListExecutionsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ListExecutionsRequest_descriptor,
         new java.lang.String[] { "PageSize", "PageToken", "Statuses", "CreatedAfter", "CreatedBefore", "PlanName", });
     internal_static_executor_v1_ListExecutionsResponse_descriptor =
-      getDescriptor().getMessageType(43);
+      getDescriptor().getMessageType(45);
     internal_static_executor_v1_ListExecutionsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ListExecutionsResponse_descriptor,
         new java.lang.String[] { "Executions", "NextPageToken", });
     internal_static_executor_v1_DeleteExecutionRequest_descriptor =
-      getDescriptor().getMessageType(44);
+      getDescriptor().getMessageType(46);
     internal_static_executor_v1_DeleteExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_DeleteExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", });
     internal_static_executor_v1_DeleteExecutionResponse_descriptor =
-      getDescriptor().getMessageType(45);
+      getDescriptor().getMessageType(47);
     internal_static_executor_v1_DeleteExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_DeleteExecutionResponse_descriptor,
         new java.lang.String[] { });
     internal_static_executor_v1_ApproveStepRequest_descriptor =
-      getDescriptor().getMessageType(46);
+      getDescriptor().getMessageType(48);
     internal_static_executor_v1_ApproveStepRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ApproveStepRequest_descriptor,
         new java.lang.String[] { "PlanId", "Step", "Decision", "Arguments", "Comment", });
     internal_static_executor_v1_ApproveStepResponse_descriptor =
-      getDescriptor().getMessageType(47);
+      getDescriptor().getMessageType(49);
     internal_static_executor_v1_ApproveStepResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ApproveStepResponse_descriptor,
         new java.lang.String[] { "Result", });
     internal_static_executor_v1_SignalExecutionRequest_descriptor =
-      getDescriptor().getMessageType(48);
+      getDescriptor().getMessageType(50);
     internal_static_executor_v1_SignalExecutionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_SignalExecutionRequest_descriptor,
         new java.lang.String[] { "PlanId", "Name", "Payload", });
     internal_static_executor_v1_SignalExecutionResponse_descriptor =
-      getDescriptor().getMessageType(49);
+      getDescriptor().getMessageType(51);
     internal_static_executor_v1_SignalExecutionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_SignalExecutionResponse_descriptor,
         new java.lang.String[] { "Status", });
     internal_static_executor_v1_ListApprovalsRequest_descriptor =
-      getDescriptor().getMessageType(50);
+      getDescriptor().getMessageType(52);
     internal_static_executor_v1_ListApprovalsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ListApprovalsRequest_descriptor,
         new java.lang.String[] { "PageSize", "PageToken", "PlanId", });
     internal_static_executor_v1_PendingApproval_descriptor =
-      getDescriptor().getMessageType(51);
+      getDescriptor().getMessageType(53);
     internal_static_executor_v1_PendingApproval_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_PendingApproval_descriptor,
         new java.lang.String[] { "PlanId", "PlanName", "StepId", "StepName", "ToolName", "Prompt", "Arguments", "WaitStartTime", "Deadline", "OnTimeout", "AllowEdit", });
     internal_static_executor_v1_ListApprovalsResponse_descriptor =
-      getDescriptor().getMessageType(52);
+      getDescriptor().getMessageType(54);
     internal_static_executor_v1_ListApprovalsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_executor_v1_ListApprovalsResponse_descriptor,
         new java.lang.String[] { "Approvals", "NextPageToken", });
+    internal_static_executor_v1_RetryExecutionRequest_descriptor =
+      getDescriptor().getMessageType(55);
+    internal_static_executor_v1_RetryExecutionRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_RetryExecutionRequest_descriptor,
+        new java.lang.String[] { "PlanId", "Detach", "ResourceLimits", });
+    internal_static_executor_v1_RetryExecutionResponse_descriptor =
+      getDescriptor().getMessageType(56);
+    internal_static_executor_v1_RetryExecutionResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_executor_v1_RetryExecutionResponse_descriptor,
+        new java.lang.String[] { "Result", });
     descriptor.resolveAllFeaturesImmutable();
     com.google.protobuf.DurationProto.getDescriptor();
     com.google.protobuf.StructProto.getDescriptor();

@@ -452,6 +452,37 @@ public final class ExecutorServiceGrpc {
     return getListApprovalsMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.executor.v1.RetryExecutionRequest,
+      dev.executor.v1.RetryExecutionResponse> getRetryExecutionMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "RetryExecution",
+      requestType = dev.executor.v1.RetryExecutionRequest.class,
+      responseType = dev.executor.v1.RetryExecutionResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.executor.v1.RetryExecutionRequest,
+      dev.executor.v1.RetryExecutionResponse> getRetryExecutionMethod() {
+    io.grpc.MethodDescriptor<dev.executor.v1.RetryExecutionRequest, dev.executor.v1.RetryExecutionResponse> getRetryExecutionMethod;
+    if ((getRetryExecutionMethod = ExecutorServiceGrpc.getRetryExecutionMethod) == null) {
+      synchronized (ExecutorServiceGrpc.class) {
+        if ((getRetryExecutionMethod = ExecutorServiceGrpc.getRetryExecutionMethod) == null) {
+          ExecutorServiceGrpc.getRetryExecutionMethod = getRetryExecutionMethod =
+              io.grpc.MethodDescriptor.<dev.executor.v1.RetryExecutionRequest, dev.executor.v1.RetryExecutionResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "RetryExecution"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.executor.v1.RetryExecutionRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.executor.v1.RetryExecutionResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new ExecutorServiceMethodDescriptorSupplier("RetryExecution"))
+              .build();
+        }
+      }
+    }
+    return getRetryExecutionMethod;
+  }
+
   /**
    * Creates a new async stub that supports all call types for the service
    */
@@ -667,6 +698,18 @@ public final class ExecutorServiceGrpc {
         io.grpc.stub.StreamObserver<dev.executor.v1.ListApprovalsResponse> responseObserver) {
       io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getListApprovalsMethod(), responseObserver);
     }
+
+    /**
+     * <pre>
+     * Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
+     * FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
+     * outputs. Blocks until the execution ends unless `detach` is set.
+     * </pre>
+     */
+    default void retryExecution(dev.executor.v1.RetryExecutionRequest request,
+        io.grpc.stub.StreamObserver<dev.executor.v1.RetryExecutionResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getRetryExecutionMethod(), responseObserver);
+    }
   }
 
   /**
@@ -868,6 +911,19 @@ public final class ExecutorServiceGrpc {
       io.grpc.stub.ClientCalls.asyncUnaryCall(
           getChannel().newCall(getListApprovalsMethod(), getCallOptions()), request, responseObserver);
     }
+
+    /**
+     * <pre>
+     * Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
+     * FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
+     * outputs. Blocks until the execution ends unless `detach` is set.
+     * </pre>
+     */
+    public void retryExecution(dev.executor.v1.RetryExecutionRequest request,
+        io.grpc.stub.StreamObserver<dev.executor.v1.RetryExecutionResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getRetryExecutionMethod(), getCallOptions()), request, responseObserver);
+    }
   }
 
   /**
@@ -1040,6 +1096,18 @@ public final class ExecutorServiceGrpc {
       return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
           getChannel(), getListApprovalsMethod(), getCallOptions(), request);
     }
+
+    /**
+     * <pre>
+     * Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
+     * FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
+     * outputs. Blocks until the execution ends unless `detach` is set.
+     * </pre>
+     */
+    public dev.executor.v1.RetryExecutionResponse retryExecution(dev.executor.v1.RetryExecutionRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getRetryExecutionMethod(), getCallOptions(), request);
+    }
   }
 
   /**
@@ -1210,6 +1278,18 @@ public final class ExecutorServiceGrpc {
     public dev.executor.v1.ListApprovalsResponse listApprovals(dev.executor.v1.ListApprovalsRequest request) {
       return io.grpc.stub.ClientCalls.blockingUnaryCall(
           getChannel(), getListApprovalsMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
+     * FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
+     * outputs. Blocks until the execution ends unless `detach` is set.
+     * </pre>
+     */
+    public dev.executor.v1.RetryExecutionResponse retryExecution(dev.executor.v1.RetryExecutionRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getRetryExecutionMethod(), getCallOptions(), request);
     }
   }
 
@@ -1383,6 +1463,19 @@ public final class ExecutorServiceGrpc {
       return io.grpc.stub.ClientCalls.futureUnaryCall(
           getChannel().newCall(getListApprovalsMethod(), getCallOptions()), request);
     }
+
+    /**
+     * <pre>
+     * Re-runs a FAILED or CANCELLED execution from where it failed (redrive): its
+     * FAILED, CANCELLED and SKIPPED steps run again, COMPLETED steps keep their
+     * outputs. Blocks until the execution ends unless `detach` is set.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.executor.v1.RetryExecutionResponse> retryExecution(
+        dev.executor.v1.RetryExecutionRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getRetryExecutionMethod(), getCallOptions()), request);
+    }
   }
 
   private static final int METHODID_EXECUTE_PLAN = 0;
@@ -1399,6 +1492,7 @@ public final class ExecutorServiceGrpc {
   private static final int METHODID_APPROVE_STEP = 11;
   private static final int METHODID_SIGNAL_EXECUTION = 12;
   private static final int METHODID_LIST_APPROVALS = 13;
+  private static final int METHODID_RETRY_EXECUTION = 14;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -1472,6 +1566,10 @@ public final class ExecutorServiceGrpc {
         case METHODID_LIST_APPROVALS:
           serviceImpl.listApprovals((dev.executor.v1.ListApprovalsRequest) request,
               (io.grpc.stub.StreamObserver<dev.executor.v1.ListApprovalsResponse>) responseObserver);
+          break;
+        case METHODID_RETRY_EXECUTION:
+          serviceImpl.retryExecution((dev.executor.v1.RetryExecutionRequest) request,
+              (io.grpc.stub.StreamObserver<dev.executor.v1.RetryExecutionResponse>) responseObserver);
           break;
         default:
           throw new AssertionError();
@@ -1589,6 +1687,13 @@ public final class ExecutorServiceGrpc {
               dev.executor.v1.ListApprovalsRequest,
               dev.executor.v1.ListApprovalsResponse>(
                 service, METHODID_LIST_APPROVALS)))
+        .addMethod(
+          getRetryExecutionMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.executor.v1.RetryExecutionRequest,
+              dev.executor.v1.RetryExecutionResponse>(
+                service, METHODID_RETRY_EXECUTION)))
         .build();
   }
 
@@ -1651,6 +1756,7 @@ public final class ExecutorServiceGrpc {
               .addMethod(getApproveStepMethod())
               .addMethod(getSignalExecutionMethod())
               .addMethod(getListApprovalsMethod())
+              .addMethod(getRetryExecutionMethod())
               .build();
         }
       }

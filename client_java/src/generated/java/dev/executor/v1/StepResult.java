@@ -33,6 +33,8 @@ private static final long serialVersionUID = 0L;
     error_ = "";
     stepName_ = "";
     errorType_ = 0;
+    items_ = java.util.Collections.emptyList();
+    skippedReason_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -439,6 +441,132 @@ private static final long serialVersionUID = 0L;
     return elidedOutputBytes_;
   }
 
+  public static final int ITEMS_FIELD_NUMBER = 14;
+  @SuppressWarnings("serial")
+  private java.util.List<dev.executor.v1.ItemResult> items_;
+  /**
+   * <pre>
+   * For a for_each step: each element's result, in order.
+   * </pre>
+   *
+   * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<dev.executor.v1.ItemResult> getItemsList() {
+    return items_;
+  }
+  /**
+   * <pre>
+   * For a for_each step: each element's result, in order.
+   * </pre>
+   *
+   * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<? extends dev.executor.v1.ItemResultOrBuilder> 
+      getItemsOrBuilderList() {
+    return items_;
+  }
+  /**
+   * <pre>
+   * For a for_each step: each element's result, in order.
+   * </pre>
+   *
+   * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+   */
+  @java.lang.Override
+  public int getItemsCount() {
+    return items_.size();
+  }
+  /**
+   * <pre>
+   * For a for_each step: each element's result, in order.
+   * </pre>
+   *
+   * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+   */
+  @java.lang.Override
+  public dev.executor.v1.ItemResult getItems(int index) {
+    return items_.get(index);
+  }
+  /**
+   * <pre>
+   * For a for_each step: each element's result, in order.
+   * </pre>
+   *
+   * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+   */
+  @java.lang.Override
+  public dev.executor.v1.ItemResultOrBuilder getItemsOrBuilder(
+      int index) {
+    return items_.get(index);
+  }
+
+  public static final int NOTHING_TO_UNDO_FIELD_NUMBER = 17;
+  private boolean nothingToUndo_ = false;
+  /**
+   * <pre>
+   * A rollback reached this COMPLETED step and had nothing to run: it declares no
+   * compensation and its tool cannot undo its calls.
+   * </pre>
+   *
+   * <code>bool nothing_to_undo = 17 [json_name = "nothingToUndo"];</code>
+   * @return The nothingToUndo.
+   */
+  @java.lang.Override
+  public boolean getNothingToUndo() {
+    return nothingToUndo_;
+  }
+
+  public static final int SKIPPED_REASON_FIELD_NUMBER = 18;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object skippedReason_ = "";
+  /**
+   * <pre>
+   * Why the step was SKIPPED: "condition false", a dependency that failed or was
+   * skipped, or the execution that failed before it ran.
+   * </pre>
+   *
+   * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+   * @return The skippedReason.
+   */
+  @java.lang.Override
+  public java.lang.String getSkippedReason() {
+    java.lang.Object ref = skippedReason_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      skippedReason_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Why the step was SKIPPED: "condition false", a dependency that failed or was
+   * skipped, or the execution that failed before it ran.
+   * </pre>
+   *
+   * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+   * @return The bytes for skippedReason.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getSkippedReasonBytes() {
+    java.lang.Object ref = skippedReason_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      skippedReason_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   public static final int WAIT_DEADLINE_FIELD_NUMBER = 15;
   private com.google.protobuf.Timestamp waitDeadline_;
   /**
@@ -571,11 +699,20 @@ private static final long serialVersionUID = 0L;
     if (elidedOutputBytes_ != 0L) {
       output.writeUInt64(13, elidedOutputBytes_);
     }
+    for (int i = 0; i < items_.size(); i++) {
+      output.writeMessage(14, items_.get(i));
+    }
     if (((bitField0_ & 0x00000040) != 0)) {
       output.writeMessage(15, getWaitDeadline());
     }
     if (((bitField0_ & 0x00000080) != 0)) {
       output.writeMessage(16, getApproval());
+    }
+    if (nothingToUndo_ != false) {
+      output.writeBool(17, nothingToUndo_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(skippedReason_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 18, skippedReason_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -630,6 +767,15 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeUInt64Size(13, elidedOutputBytes_);
     }
+
+        {
+          final int count = items_.size();
+          for (int i = 0; i < count; i++) {
+            size += com.google.protobuf.CodedOutputStream
+              .computeMessageSizeNoTag(items_.get(i));
+          }
+          size += 1 * count;
+        }
     if (((bitField0_ & 0x00000040) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(15, getWaitDeadline());
@@ -637,6 +783,13 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000080) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(16, getApproval());
+    }
+    if (nothingToUndo_ != false) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeBoolSize(17, nothingToUndo_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(skippedReason_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(18, skippedReason_);
     }
     return size;
   }
@@ -704,6 +857,12 @@ private static final long serialVersionUID = 0L;
     }
     if (getElidedOutputBytes()
         != other.getElidedOutputBytes()) return false;
+    if (!getItemsList()
+        .equals(other.getItemsList())) return false;
+    if (getNothingToUndo()
+        != other.getNothingToUndo()) return false;
+    if (!getSkippedReason()
+        .equals(other.getSkippedReason())) return false;
     if (hasWaitDeadline() != other.hasWaitDeadline()) return false;
     if (hasWaitDeadline()) {
       if (!getWaitDeadline()
@@ -764,6 +923,15 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + ELIDED_OUTPUT_BYTES_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getElidedOutputBytes());
+    if (getItemsCount() > 0) {
+      hash = (37 * hash) + ITEMS_FIELD_NUMBER;
+      hash = (53 * hash) + getItemsList().hashCode();
+    }
+    hash = (37 * hash) + NOTHING_TO_UNDO_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
+        getNothingToUndo());
+    hash = (37 * hash) + SKIPPED_REASON_FIELD_NUMBER;
+    hash = (53 * hash) + getSkippedReason().hashCode();
     if (hasWaitDeadline()) {
       hash = (37 * hash) + WAIT_DEADLINE_FIELD_NUMBER;
       hash = (53 * hash) + getWaitDeadline().hashCode();
@@ -908,6 +1076,7 @@ private static final long serialVersionUID = 0L;
         internalGetStartTimeFieldBuilder();
         internalGetEndTimeFieldBuilder();
         internalGetCompensationFieldBuilder();
+        internalGetItemsFieldBuilder();
         internalGetWaitDeadlineFieldBuilder();
         internalGetApprovalFieldBuilder();
       }
@@ -953,6 +1122,15 @@ private static final long serialVersionUID = 0L;
         compensationBuilder_ = null;
       }
       elidedOutputBytes_ = 0L;
+      if (itemsBuilder_ == null) {
+        items_ = java.util.Collections.emptyList();
+      } else {
+        items_ = null;
+        itemsBuilder_.clear();
+      }
+      bitField0_ = (bitField0_ & ~0x00002000);
+      nothingToUndo_ = false;
+      skippedReason_ = "";
       waitDeadline_ = null;
       if (waitDeadlineBuilder_ != null) {
         waitDeadlineBuilder_.dispose();
@@ -989,9 +1167,22 @@ private static final long serialVersionUID = 0L;
     @java.lang.Override
     public dev.executor.v1.StepResult buildPartial() {
       dev.executor.v1.StepResult result = new dev.executor.v1.StepResult(this);
+      buildPartialRepeatedFields(result);
       if (bitField0_ != 0) { buildPartial0(result); }
       onBuilt();
       return result;
+    }
+
+    private void buildPartialRepeatedFields(dev.executor.v1.StepResult result) {
+      if (itemsBuilder_ == null) {
+        if (((bitField0_ & 0x00002000) != 0)) {
+          items_ = java.util.Collections.unmodifiableList(items_);
+          bitField0_ = (bitField0_ & ~0x00002000);
+        }
+        result.items_ = items_;
+      } else {
+        result.items_ = itemsBuilder_.build();
+      }
     }
 
     private void buildPartial0(dev.executor.v1.StepResult result) {
@@ -1054,13 +1245,19 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00001000) != 0)) {
         result.elidedOutputBytes_ = elidedOutputBytes_;
       }
-      if (((from_bitField0_ & 0x00002000) != 0)) {
+      if (((from_bitField0_ & 0x00004000) != 0)) {
+        result.nothingToUndo_ = nothingToUndo_;
+      }
+      if (((from_bitField0_ & 0x00008000) != 0)) {
+        result.skippedReason_ = skippedReason_;
+      }
+      if (((from_bitField0_ & 0x00010000) != 0)) {
         result.waitDeadline_ = waitDeadlineBuilder_ == null
             ? waitDeadline_
             : waitDeadlineBuilder_.build();
         to_bitField0_ |= 0x00000040;
       }
-      if (((from_bitField0_ & 0x00004000) != 0)) {
+      if (((from_bitField0_ & 0x00020000) != 0)) {
         result.approval_ = approvalBuilder_ == null
             ? approval_
             : approvalBuilder_.build();
@@ -1125,6 +1322,40 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getElidedOutputBytes() != 0L) {
         setElidedOutputBytes(other.getElidedOutputBytes());
+      }
+      if (itemsBuilder_ == null) {
+        if (!other.items_.isEmpty()) {
+          if (items_.isEmpty()) {
+            items_ = other.items_;
+            bitField0_ = (bitField0_ & ~0x00002000);
+          } else {
+            ensureItemsIsMutable();
+            items_.addAll(other.items_);
+          }
+          onChanged();
+        }
+      } else {
+        if (!other.items_.isEmpty()) {
+          if (itemsBuilder_.isEmpty()) {
+            itemsBuilder_.dispose();
+            itemsBuilder_ = null;
+            items_ = other.items_;
+            bitField0_ = (bitField0_ & ~0x00002000);
+            itemsBuilder_ = 
+              com.google.protobuf.GeneratedMessage.alwaysUseFieldBuilders ?
+                 internalGetItemsFieldBuilder() : null;
+          } else {
+            itemsBuilder_.addAllMessages(other.items_);
+          }
+        }
+      }
+      if (other.getNothingToUndo() != false) {
+        setNothingToUndo(other.getNothingToUndo());
+      }
+      if (!other.getSkippedReason().isEmpty()) {
+        skippedReason_ = other.skippedReason_;
+        bitField0_ |= 0x00008000;
+        onChanged();
       }
       if (other.hasWaitDeadline()) {
         mergeWaitDeadline(other.getWaitDeadline());
@@ -1233,20 +1464,43 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00001000;
               break;
             } // case 104
+            case 114: {
+              dev.executor.v1.ItemResult m =
+                  input.readMessage(
+                      dev.executor.v1.ItemResult.parser(),
+                      extensionRegistry);
+              if (itemsBuilder_ == null) {
+                ensureItemsIsMutable();
+                items_.add(m);
+              } else {
+                itemsBuilder_.addMessage(m);
+              }
+              break;
+            } // case 114
             case 122: {
               input.readMessage(
                   internalGetWaitDeadlineFieldBuilder().getBuilder(),
                   extensionRegistry);
-              bitField0_ |= 0x00002000;
+              bitField0_ |= 0x00010000;
               break;
             } // case 122
             case 130: {
               input.readMessage(
                   internalGetApprovalFieldBuilder().getBuilder(),
                   extensionRegistry);
-              bitField0_ |= 0x00004000;
+              bitField0_ |= 0x00020000;
               break;
             } // case 130
+            case 136: {
+              nothingToUndo_ = input.readBool();
+              bitField0_ |= 0x00004000;
+              break;
+            } // case 136
+            case 146: {
+              skippedReason_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00008000;
+              break;
+            } // case 146
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2520,6 +2774,456 @@ private static final long serialVersionUID = 0L;
       return this;
     }
 
+    private java.util.List<dev.executor.v1.ItemResult> items_ =
+      java.util.Collections.emptyList();
+    private void ensureItemsIsMutable() {
+      if (!((bitField0_ & 0x00002000) != 0)) {
+        items_ = new java.util.ArrayList<dev.executor.v1.ItemResult>(items_);
+        bitField0_ |= 0x00002000;
+       }
+    }
+
+    private com.google.protobuf.RepeatedFieldBuilder<
+        dev.executor.v1.ItemResult, dev.executor.v1.ItemResult.Builder, dev.executor.v1.ItemResultOrBuilder> itemsBuilder_;
+
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public java.util.List<dev.executor.v1.ItemResult> getItemsList() {
+      if (itemsBuilder_ == null) {
+        return java.util.Collections.unmodifiableList(items_);
+      } else {
+        return itemsBuilder_.getMessageList();
+      }
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public int getItemsCount() {
+      if (itemsBuilder_ == null) {
+        return items_.size();
+      } else {
+        return itemsBuilder_.getCount();
+      }
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public dev.executor.v1.ItemResult getItems(int index) {
+      if (itemsBuilder_ == null) {
+        return items_.get(index);
+      } else {
+        return itemsBuilder_.getMessage(index);
+      }
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder setItems(
+        int index, dev.executor.v1.ItemResult value) {
+      if (itemsBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureItemsIsMutable();
+        items_.set(index, value);
+        onChanged();
+      } else {
+        itemsBuilder_.setMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder setItems(
+        int index, dev.executor.v1.ItemResult.Builder builderForValue) {
+      if (itemsBuilder_ == null) {
+        ensureItemsIsMutable();
+        items_.set(index, builderForValue.build());
+        onChanged();
+      } else {
+        itemsBuilder_.setMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder addItems(dev.executor.v1.ItemResult value) {
+      if (itemsBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureItemsIsMutable();
+        items_.add(value);
+        onChanged();
+      } else {
+        itemsBuilder_.addMessage(value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder addItems(
+        int index, dev.executor.v1.ItemResult value) {
+      if (itemsBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureItemsIsMutable();
+        items_.add(index, value);
+        onChanged();
+      } else {
+        itemsBuilder_.addMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder addItems(
+        dev.executor.v1.ItemResult.Builder builderForValue) {
+      if (itemsBuilder_ == null) {
+        ensureItemsIsMutable();
+        items_.add(builderForValue.build());
+        onChanged();
+      } else {
+        itemsBuilder_.addMessage(builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder addItems(
+        int index, dev.executor.v1.ItemResult.Builder builderForValue) {
+      if (itemsBuilder_ == null) {
+        ensureItemsIsMutable();
+        items_.add(index, builderForValue.build());
+        onChanged();
+      } else {
+        itemsBuilder_.addMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder addAllItems(
+        java.lang.Iterable<? extends dev.executor.v1.ItemResult> values) {
+      if (itemsBuilder_ == null) {
+        ensureItemsIsMutable();
+        com.google.protobuf.AbstractMessageLite.Builder.addAll(
+            values, items_);
+        onChanged();
+      } else {
+        itemsBuilder_.addAllMessages(values);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder clearItems() {
+      if (itemsBuilder_ == null) {
+        items_ = java.util.Collections.emptyList();
+        bitField0_ = (bitField0_ & ~0x00002000);
+        onChanged();
+      } else {
+        itemsBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public Builder removeItems(int index) {
+      if (itemsBuilder_ == null) {
+        ensureItemsIsMutable();
+        items_.remove(index);
+        onChanged();
+      } else {
+        itemsBuilder_.remove(index);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public dev.executor.v1.ItemResult.Builder getItemsBuilder(
+        int index) {
+      return internalGetItemsFieldBuilder().getBuilder(index);
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public dev.executor.v1.ItemResultOrBuilder getItemsOrBuilder(
+        int index) {
+      if (itemsBuilder_ == null) {
+        return items_.get(index);  } else {
+        return itemsBuilder_.getMessageOrBuilder(index);
+      }
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public java.util.List<? extends dev.executor.v1.ItemResultOrBuilder> 
+         getItemsOrBuilderList() {
+      if (itemsBuilder_ != null) {
+        return itemsBuilder_.getMessageOrBuilderList();
+      } else {
+        return java.util.Collections.unmodifiableList(items_);
+      }
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public dev.executor.v1.ItemResult.Builder addItemsBuilder() {
+      return internalGetItemsFieldBuilder().addBuilder(
+          dev.executor.v1.ItemResult.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public dev.executor.v1.ItemResult.Builder addItemsBuilder(
+        int index) {
+      return internalGetItemsFieldBuilder().addBuilder(
+          index, dev.executor.v1.ItemResult.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * For a for_each step: each element's result, in order.
+     * </pre>
+     *
+     * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+     */
+    public java.util.List<dev.executor.v1.ItemResult.Builder> 
+         getItemsBuilderList() {
+      return internalGetItemsFieldBuilder().getBuilderList();
+    }
+    private com.google.protobuf.RepeatedFieldBuilder<
+        dev.executor.v1.ItemResult, dev.executor.v1.ItemResult.Builder, dev.executor.v1.ItemResultOrBuilder> 
+        internalGetItemsFieldBuilder() {
+      if (itemsBuilder_ == null) {
+        itemsBuilder_ = new com.google.protobuf.RepeatedFieldBuilder<
+            dev.executor.v1.ItemResult, dev.executor.v1.ItemResult.Builder, dev.executor.v1.ItemResultOrBuilder>(
+                items_,
+                ((bitField0_ & 0x00002000) != 0),
+                getParentForChildren(),
+                isClean());
+        items_ = null;
+      }
+      return itemsBuilder_;
+    }
+
+    private boolean nothingToUndo_ ;
+    /**
+     * <pre>
+     * A rollback reached this COMPLETED step and had nothing to run: it declares no
+     * compensation and its tool cannot undo its calls.
+     * </pre>
+     *
+     * <code>bool nothing_to_undo = 17 [json_name = "nothingToUndo"];</code>
+     * @return The nothingToUndo.
+     */
+    @java.lang.Override
+    public boolean getNothingToUndo() {
+      return nothingToUndo_;
+    }
+    /**
+     * <pre>
+     * A rollback reached this COMPLETED step and had nothing to run: it declares no
+     * compensation and its tool cannot undo its calls.
+     * </pre>
+     *
+     * <code>bool nothing_to_undo = 17 [json_name = "nothingToUndo"];</code>
+     * @param value The nothingToUndo to set.
+     * @return This builder for chaining.
+     */
+    public Builder setNothingToUndo(boolean value) {
+
+      nothingToUndo_ = value;
+      bitField0_ |= 0x00004000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * A rollback reached this COMPLETED step and had nothing to run: it declares no
+     * compensation and its tool cannot undo its calls.
+     * </pre>
+     *
+     * <code>bool nothing_to_undo = 17 [json_name = "nothingToUndo"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearNothingToUndo() {
+      bitField0_ = (bitField0_ & ~0x00004000);
+      nothingToUndo_ = false;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object skippedReason_ = "";
+    /**
+     * <pre>
+     * Why the step was SKIPPED: "condition false", a dependency that failed or was
+     * skipped, or the execution that failed before it ran.
+     * </pre>
+     *
+     * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+     * @return The skippedReason.
+     */
+    public java.lang.String getSkippedReason() {
+      java.lang.Object ref = skippedReason_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        skippedReason_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Why the step was SKIPPED: "condition false", a dependency that failed or was
+     * skipped, or the execution that failed before it ran.
+     * </pre>
+     *
+     * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+     * @return The bytes for skippedReason.
+     */
+    public com.google.protobuf.ByteString
+        getSkippedReasonBytes() {
+      java.lang.Object ref = skippedReason_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        skippedReason_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Why the step was SKIPPED: "condition false", a dependency that failed or was
+     * skipped, or the execution that failed before it ran.
+     * </pre>
+     *
+     * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+     * @param value The skippedReason to set.
+     * @return This builder for chaining.
+     */
+    public Builder setSkippedReason(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      skippedReason_ = value;
+      bitField0_ |= 0x00008000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Why the step was SKIPPED: "condition false", a dependency that failed or was
+     * skipped, or the execution that failed before it ran.
+     * </pre>
+     *
+     * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearSkippedReason() {
+      skippedReason_ = getDefaultInstance().getSkippedReason();
+      bitField0_ = (bitField0_ & ~0x00008000);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Why the step was SKIPPED: "condition false", a dependency that failed or was
+     * skipped, or the execution that failed before it ran.
+     * </pre>
+     *
+     * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+     * @param value The bytes for skippedReason to set.
+     * @return This builder for chaining.
+     */
+    public Builder setSkippedReasonBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      skippedReason_ = value;
+      bitField0_ |= 0x00008000;
+      onChanged();
+      return this;
+    }
+
     private com.google.protobuf.Timestamp waitDeadline_;
     private com.google.protobuf.SingleFieldBuilder<
         com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder> waitDeadlineBuilder_;
@@ -2533,7 +3237,7 @@ private static final long serialVersionUID = 0L;
      * @return Whether the waitDeadline field is set.
      */
     public boolean hasWaitDeadline() {
-      return ((bitField0_ & 0x00002000) != 0);
+      return ((bitField0_ & 0x00010000) != 0);
     }
     /**
      * <pre>
@@ -2566,7 +3270,7 @@ private static final long serialVersionUID = 0L;
       } else {
         waitDeadlineBuilder_.setMessage(value);
       }
-      bitField0_ |= 0x00002000;
+      bitField0_ |= 0x00010000;
       onChanged();
       return this;
     }
@@ -2585,7 +3289,7 @@ private static final long serialVersionUID = 0L;
       } else {
         waitDeadlineBuilder_.setMessage(builderForValue.build());
       }
-      bitField0_ |= 0x00002000;
+      bitField0_ |= 0x00010000;
       onChanged();
       return this;
     }
@@ -2599,7 +3303,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder mergeWaitDeadline(com.google.protobuf.Timestamp value) {
       if (waitDeadlineBuilder_ == null) {
-        if (((bitField0_ & 0x00002000) != 0) &&
+        if (((bitField0_ & 0x00010000) != 0) &&
           waitDeadline_ != null &&
           waitDeadline_ != com.google.protobuf.Timestamp.getDefaultInstance()) {
           getWaitDeadlineBuilder().mergeFrom(value);
@@ -2610,7 +3314,7 @@ private static final long serialVersionUID = 0L;
         waitDeadlineBuilder_.mergeFrom(value);
       }
       if (waitDeadline_ != null) {
-        bitField0_ |= 0x00002000;
+        bitField0_ |= 0x00010000;
         onChanged();
       }
       return this;
@@ -2624,7 +3328,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
      */
     public Builder clearWaitDeadline() {
-      bitField0_ = (bitField0_ & ~0x00002000);
+      bitField0_ = (bitField0_ & ~0x00010000);
       waitDeadline_ = null;
       if (waitDeadlineBuilder_ != null) {
         waitDeadlineBuilder_.dispose();
@@ -2642,7 +3346,7 @@ private static final long serialVersionUID = 0L;
      * <code>.google.protobuf.Timestamp wait_deadline = 15 [json_name = "waitDeadline"];</code>
      */
     public com.google.protobuf.Timestamp.Builder getWaitDeadlineBuilder() {
-      bitField0_ |= 0x00002000;
+      bitField0_ |= 0x00010000;
       onChanged();
       return internalGetWaitDeadlineFieldBuilder().getBuilder();
     }
@@ -2696,7 +3400,7 @@ private static final long serialVersionUID = 0L;
      * @return Whether the approval field is set.
      */
     public boolean hasApproval() {
-      return ((bitField0_ & 0x00004000) != 0);
+      return ((bitField0_ & 0x00020000) != 0);
     }
     /**
      * <pre>
@@ -2727,7 +3431,7 @@ private static final long serialVersionUID = 0L;
       } else {
         approvalBuilder_.setMessage(value);
       }
-      bitField0_ |= 0x00004000;
+      bitField0_ |= 0x00020000;
       onChanged();
       return this;
     }
@@ -2745,7 +3449,7 @@ private static final long serialVersionUID = 0L;
       } else {
         approvalBuilder_.setMessage(builderForValue.build());
       }
-      bitField0_ |= 0x00004000;
+      bitField0_ |= 0x00020000;
       onChanged();
       return this;
     }
@@ -2758,7 +3462,7 @@ private static final long serialVersionUID = 0L;
      */
     public Builder mergeApproval(dev.executor.v1.ApprovalRecord value) {
       if (approvalBuilder_ == null) {
-        if (((bitField0_ & 0x00004000) != 0) &&
+        if (((bitField0_ & 0x00020000) != 0) &&
           approval_ != null &&
           approval_ != dev.executor.v1.ApprovalRecord.getDefaultInstance()) {
           getApprovalBuilder().mergeFrom(value);
@@ -2769,7 +3473,7 @@ private static final long serialVersionUID = 0L;
         approvalBuilder_.mergeFrom(value);
       }
       if (approval_ != null) {
-        bitField0_ |= 0x00004000;
+        bitField0_ |= 0x00020000;
         onChanged();
       }
       return this;
@@ -2782,7 +3486,7 @@ private static final long serialVersionUID = 0L;
      * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
      */
     public Builder clearApproval() {
-      bitField0_ = (bitField0_ & ~0x00004000);
+      bitField0_ = (bitField0_ & ~0x00020000);
       approval_ = null;
       if (approvalBuilder_ != null) {
         approvalBuilder_.dispose();
@@ -2799,7 +3503,7 @@ private static final long serialVersionUID = 0L;
      * <code>.executor.v1.ApprovalRecord approval = 16 [json_name = "approval"];</code>
      */
     public dev.executor.v1.ApprovalRecord.Builder getApprovalBuilder() {
-      bitField0_ |= 0x00004000;
+      bitField0_ |= 0x00020000;
       onChanged();
       return internalGetApprovalFieldBuilder().getBuilder();
     }

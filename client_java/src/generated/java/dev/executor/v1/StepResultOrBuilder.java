@@ -226,6 +226,83 @@ public interface StepResultOrBuilder extends
 
   /**
    * <pre>
+   * For a for_each step: each element's result, in order.
+   * </pre>
+   *
+   * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+   */
+  java.util.List<dev.executor.v1.ItemResult> 
+      getItemsList();
+  /**
+   * <pre>
+   * For a for_each step: each element's result, in order.
+   * </pre>
+   *
+   * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+   */
+  dev.executor.v1.ItemResult getItems(int index);
+  /**
+   * <pre>
+   * For a for_each step: each element's result, in order.
+   * </pre>
+   *
+   * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+   */
+  int getItemsCount();
+  /**
+   * <pre>
+   * For a for_each step: each element's result, in order.
+   * </pre>
+   *
+   * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+   */
+  java.util.List<? extends dev.executor.v1.ItemResultOrBuilder> 
+      getItemsOrBuilderList();
+  /**
+   * <pre>
+   * For a for_each step: each element's result, in order.
+   * </pre>
+   *
+   * <code>repeated .executor.v1.ItemResult items = 14 [json_name = "items"];</code>
+   */
+  dev.executor.v1.ItemResultOrBuilder getItemsOrBuilder(
+      int index);
+
+  /**
+   * <pre>
+   * A rollback reached this COMPLETED step and had nothing to run: it declares no
+   * compensation and its tool cannot undo its calls.
+   * </pre>
+   *
+   * <code>bool nothing_to_undo = 17 [json_name = "nothingToUndo"];</code>
+   * @return The nothingToUndo.
+   */
+  boolean getNothingToUndo();
+
+  /**
+   * <pre>
+   * Why the step was SKIPPED: "condition false", a dependency that failed or was
+   * skipped, or the execution that failed before it ran.
+   * </pre>
+   *
+   * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+   * @return The skippedReason.
+   */
+  java.lang.String getSkippedReason();
+  /**
+   * <pre>
+   * Why the step was SKIPPED: "condition false", a dependency that failed or was
+   * skipped, or the execution that failed before it ran.
+   * </pre>
+   *
+   * <code>string skipped_reason = 18 [json_name = "skippedReason"];</code>
+   * @return The bytes for skippedReason.
+   */
+  com.google.protobuf.ByteString
+      getSkippedReasonBytes();
+
+  /**
+   * <pre>
    * For a step that waits (or waited): when its wait ends by itself (a sleep's
    * end, a gate's or a signal's timeout).
    * </pre>

@@ -186,7 +186,7 @@ public enum StepStatus
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.executor.v1.Executor.getDescriptor().getEnumType(2);
+    return dev.executor.v1.Executor.getDescriptor().getEnumType(3);
   }
 
   private static final StepStatus[] VALUES = values();

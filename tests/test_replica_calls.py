@@ -228,6 +228,15 @@ async def test_the_inbox_lists_every_replicas_gates(replica: Start) -> None:
     assert status_name((await to_b.wait(one.id, timeout=20)).status) == "COMPLETED"
     assert await _inbox(to_a) == [] and await _inbox(to_b) == []
 
+    # Run again, the cancelled execution's gate waits for a decision of its own again.
+    await to_b.retry_execution(three.id, detach=True)
+    (again,) = await _listed(to_b, 1)
+    assert (again.plan_name, again.step_name) == ("three", "third")
+    assert list(await _inbox(to_a)) == [again]
+    await to_a.approve_step(three.id, "third")
+    assert status_name((await to_b.wait(three.id, timeout=20)).status) == "COMPLETED"
+    assert await _inbox(to_b) == []
+
 
 async def test_a_full_replica_queues_work_for_one_with_room(replica: Start, gate: Gate) -> None:
     _, to_a = await replica("a", max_active_executions=1)

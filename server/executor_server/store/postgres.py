@@ -299,7 +299,7 @@ def gate_changes(gated: Mapping[str, int], events: Iterable[Event]) -> GateChang
             changes = GateChanges(all_closed=True)
             continue
         position = gated.get(event.step_id) if event.step_id else None
-        if position is None:
+        if position is None or event.item_index is not None:  # an element's: not the step's
             continue
         if event.type is EventType.STEP_STATUS_CHANGED and event.step_status is StepStatus.WAITING:
             changes.opened[position] = event.time

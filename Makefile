@@ -321,7 +321,8 @@ MACHINE_EXAMPLES ?= 2000
 
 fuzz: install
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 MACHINE_EXAMPLES=$(MACHINE_EXAMPLES) \
-		$(PYTEST) tests/test_fuzz_rpc.py tests/test_machine.py --timeout 3600 $(PYTEST_ARGS)
+		$(PYTEST) tests/test_fuzz_rpc.py tests/test_machine.py tests/test_branching_machine.py \
+		--timeout 3600 $(PYTEST_ARGS)
 
 # ----------------------------------------------------------------- audit
 

@@ -67,6 +67,7 @@ REQUESTS: dict[str, tuple[type[Any], type[Any]]] = {
     "ApproveStep": (pb.ApproveStepRequest, pb.ApproveStepResponse),
     "SignalExecution": (pb.SignalExecutionRequest, pb.SignalExecutionResponse),
     "ListApprovals": (pb.ListApprovalsRequest, pb.ListApprovalsResponse),
+    "RetryExecution": (pb.RetryExecutionRequest, pb.RetryExecutionResponse),
 }
 # Tools that end at once whatever their arguments (no sleeps, no network).
 TOOLS = ["echo", "fail", "file.read", "file.write", "file.list", "file.delete"]
@@ -210,6 +211,37 @@ def steps(draw: st.DrawFn, known: list[str]) -> pb.ActionStep:
         )
     if draw(st.booleans()):
         s.compensation.tool_name = draw(st.sampled_from([*TOOLS, "nope"]))
+    if draw(st.booleans()):
+        s.when = draw(
+            st.text(max_size=30)
+            | st.sampled_from(
+                [
+                    "steps.a.output == 1",
+                    "plan.metadata.x",
+                    "[1,2,3].all(x, [1,2].exists(y, y == x))",
+                    "'x' * 100000",
+                    "(" * 500 + "true" + ")" * 500,
+                ]
+            )
+            | (
+                st.sampled_from(known).map(lambda k: f'steps["{k}"].status == "COMPLETED"')
+                if known
+                else st.just("true")
+            )
+        )
+    s.dependency_rule = draw(st.integers(0, 5))  # type: ignore[assignment]
+    if draw(st.booleans()):
+        s.for_each.items = draw(
+            st.text(max_size=20)
+            | (
+                st.sampled_from(known).map(lambda k: f"${{steps.{k}.output}}")
+                if known
+                else st.just("${item}")
+            )
+        )
+        s.for_each.max_parallel = draw(st.integers(0, 2**32 - 1))
+        arguments["item"] = "${item}"
+        s.tool_execution.arguments.CopyFrom(_struct(arguments))
     wait = draw(st.sampled_from([None, None, "approval", "signal", "sleep"]))
     if wait == "approval":
         s.approval.prompt = draw(st.text(max_size=20) | st.just("${steps.x.output}"))
@@ -283,6 +315,9 @@ def ordinary_request(method: str, plan_id: str) -> bytes:
         body.payload.struct_value.update({"amount": 3})
     elif method == "ListApprovals":
         body = pb.ListApprovalsRequest(plan_id=plan_id, page_size=2)
+    elif method == "RetryExecution":
+        body = pb.RetryExecutionRequest(plan_id=plan_id, detach=True)
+        body.resource_limits.max_tool_invocations = 3
     else:
         body = REQUESTS[method][0](plan_id=plan_id)
     return body.SerializeToString()  # type: ignore[no-any-return]
@@ -304,6 +339,11 @@ def flipped(draw: st.DrawFn, body: bytes) -> bytes:
 # ---------------------------------------------------------------- tests
 
 METHODS = st.sampled_from(sorted(REQUESTS))
+
+
+def test_every_method_of_the_service_is_fuzzed() -> None:
+    service = pb.DESCRIPTOR.services_by_name["ExecutorService"]
+    assert sorted(REQUESTS) == sorted(m.name for m in service.methods)
 
 
 @FUZZ
@@ -340,6 +380,7 @@ def test_random_plans(server: Server, request: pb.ExecutePlanRequest) -> None:
             "RollbackExecution",
             "DeleteExecution",
             "WatchExecution",
+            "RetryExecution",
         ]
     ),
 )
@@ -352,8 +393,10 @@ def test_random_control_of_the_executions_the_plans_made(
     request = REQUESTS[method][0](plan_id=plan_id)
     if method == "WatchExecution":
         request.after_sequence = data.draw(st.integers(0, 2**64 - 1))
-    if method == "RollbackExecution":
+    if method in ("RollbackExecution", "RetryExecution"):
         request.detach = True
+    if method == "RetryExecution" and data.draw(st.booleans()):
+        request.resource_limits.max_tool_invocations = data.draw(st.integers(0, 2**64 - 1))
     server.call(method, request.SerializeToString())
 
 

@@ -27,6 +27,7 @@ from executor_client import (
     retry_policy,
     status_name,
     step,
+    step_status_name,
     wait_for_signal,
 )
 from executor_server.app import Config, build_server
@@ -236,6 +237,30 @@ async def test_the_inbox_lists_every_replicas_gates(replica: Start) -> None:
     await to_a.approve_step(three.id, "third")
     assert status_name((await to_b.wait(three.id, timeout=20)).status) == "COMPLETED"
     assert await _inbox(to_b) == []
+
+
+async def test_a_cancel_closes_gates_at_once_while_attempts_wind_down(
+    replica: Start, gate: Gate
+) -> None:
+    """The waiting step ends in the journal when the stop begins, not when the attempt that
+    takes its time to stop ends; so no replica lists a gate that can no longer be decided."""
+    _, to_a = await replica("a")
+    _, to_b = await replica("b")
+    busy = step("gate", {"key": "busy", "linger": 3}, name="busy")
+    ship = step("echo", {}, name="ship", approval=approval("ship?"))
+    p = plan(busy, ship, name="winding")
+    await to_a.execute_plan(p, detach=True)
+    await gate.started("busy")
+    await _listed(to_b, 1)
+    cancelling = asyncio.create_task(to_a.cancel_execution(p.id))
+    async with asyncio.timeout(2):  # well inside the 3 s the attempt takes to stop
+        while await _inbox(to_b):  # noqa: ASYNC110 (the gate closes on a)
+            await asyncio.sleep(0.02)
+    during = await to_b.get_execution_status(p.id)
+    assert status_name(during.status) == "RUNNING"  # still winding down
+    assert status_name(await cancelling) == "CANCELLED"
+    result = await to_b.wait(p.id, timeout=20)
+    assert [step_status_name(s.status) for s in result.step_results] == ["CANCELLED"] * 2
 
 
 async def test_a_full_replica_queues_work_for_one_with_room(replica: Start, gate: Gate) -> None:

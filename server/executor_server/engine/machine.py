@@ -1617,6 +1617,12 @@ class Machine:
         else:
             self._stop_attempts(lambda _: True)
 
+    def _stop_reason(self) -> tuple[ExecutionError | None, str]:
+        """The error a stopped step records (a cancel's; none for a failure) and its words."""
+        stop = self._stop
+        why = stop[1] if stop is not None and stop[0] is ES.CANCELLED else None
+        return why, why.message if why else "the execution failed"
+
     def _stop_attempts(self, which: Callable[[int], bool]) -> None:
         """Cancel the running attempts, end the backoffs and the waits (those end CANCELLED
         with the phase) of the steps `which` selects."""
@@ -1626,10 +1632,17 @@ class Machine:
                 self._backing_off.discard((i, k))
                 attempt = self._attempts[i] if k < 0 else self._fan_outs[i].attempts[k]
                 self._attempt_stopped(i, attempt, self.compensating, None, k)
+        why, reason = self._stop_reason()
         for i in sorted(self._waiting):
             if which(i):
+                # Settled at once, not when the phase ends: an inbox read from the journal
+                # (another replica's) must stop listing the gate now.
                 self._out.effects.append(DisarmTimer(Timer(TimerKind.WAIT, i)))
                 self._waiting.discard(i)
+                step = self.state.steps[i]
+                self._set_step(
+                    i, SS.CANCELLED, step.attempts, f"stopped waiting: {reason}", error=why
+                )
         cancelled = False
         for (i, k), attempt in self.running.items():
             if which(i):
@@ -1687,11 +1700,8 @@ class Machine:
     def _finish_forward(self) -> None:
         """Settle the steps that never ran, then emit the terminal event."""
         stop = self._stop
-        if stop is not None and stop[0] is ES.CANCELLED:
-            never_ran, why = SS.CANCELLED, stop[1]
-        else:
-            never_ran, why = SS.SKIPPED, None
-        reason = why.message if why else "the execution failed"
+        why, reason = self._stop_reason()
+        never_ran = SS.CANCELLED if stop is not None and stop[0] is ES.CANCELLED else SS.SKIPPED
         note = "not run: " + reason
         for i, step in enumerate(self.state.steps):
             if step.status is SS.PENDING:

@@ -231,6 +231,34 @@ async def test_rollback_restores_previous_content_and_deletes_new_files(
     assert await asyncio.to_thread(lambda: os.listdir(ws / ".executor" / "undo")) == []
 
 
+async def test_rollback_undoes_each_element_of_a_fan_out_of_writes(
+    client: AsyncExecutorClient, tmp_path: Path
+) -> None:
+    """Each element keeps its own undo record: the file one element overwrote comes back,
+    the file another created goes."""
+    p_id = str(uuid.uuid4())
+    ws = workspace(tmp_path, p_id)
+    await asyncio.to_thread(ws.mkdir, parents=True)
+    await asyncio.to_thread((ws / "kept.txt").write_text, "original")
+    paths = step("echo", {"paths": ["new.txt", "kept.txt"]}, name="paths")
+    writes = step(
+        "file.write",
+        {"path": "${item}", "content": "changed"},
+        name="writes",
+        depends_on=[paths],
+        for_each="${steps.paths.output.paths}",
+        max_parallel=1,
+    )
+    boom = step("fail", {"retryable": False}, name="boom", depends_on=[writes])
+    result = await client.execute_plan(
+        plan(paths, writes, boom, id=p_id), pb.ExecutionOptions(auto_rollback=True)
+    )
+    assert status_name(result.status) == "ROLLED_BACK", result.error.message
+    assert not await asyncio.to_thread((ws / "new.txt").exists)
+    assert await asyncio.to_thread((ws / "kept.txt").read_text) == "original"
+    assert await asyncio.to_thread(lambda: os.listdir(ws / ".executor" / "undo")) == []
+
+
 async def test_rollback_by_request_restores_overwritten_content(
     client: AsyncExecutorClient, tmp_path: Path
 ) -> None:

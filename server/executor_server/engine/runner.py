@@ -269,6 +269,7 @@ class Runner:
             budget=self.machine.budget,
             on_progress=on_progress,
             trace_context=trace_context,
+            item_index=effect.item if effect.item >= 0 else None,
         )
         context.usage.tool_invocations = 1
         return context

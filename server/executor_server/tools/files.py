@@ -173,9 +173,14 @@ def _open_error(parts: tuple[str, ...], exc: OSError) -> Exception:
 # ---------------------------------------------------------------------------- file.write
 
 
-def _undo_parts(step_id: str) -> tuple[str, ...]:
-    # Step ids are arbitrary strings: a digest makes a safe, fixed-length directory name.
-    return (RESERVED, "undo", hashlib.sha256(step_id.encode()).hexdigest()[:32])
+def _undo_parts(context: ToolContext) -> tuple[str, ...]:
+    """Where the step's undo record lives: one per step, and one per element of a for_each
+    step (each writes its own file). Step ids are arbitrary strings: a digest makes a safe,
+    fixed-length directory name."""
+    key = context.step_id
+    if context.item_index is not None:
+        key += f"[{context.item_index}]"
+    return (RESERVED, "undo", hashlib.sha256(key.encode()).hexdigest()[:32])
 
 
 class FileWrite(_Configurable):
@@ -230,7 +235,7 @@ class FileWrite(_Configurable):
         data = _decode(str(arguments["content"]), str(arguments.get("encoding", "text")))
         context.count_disk_bytes_written(len(data))
         context.count_disk_write()
-        undo = _undo_parts(context.step_id)
+        undo = _undo_parts(context)
 
         def write() -> tuple[int, bool]:
             with (
@@ -288,7 +293,7 @@ class FileWrite(_Configurable):
         Raises ToolError for a refused path.
         """
         parts = split(str(arguments["path"]))
-        undo = _undo_parts(context.step_id)
+        undo = _undo_parts(context)
         context.count_disk_write()
 
         def restore() -> str:

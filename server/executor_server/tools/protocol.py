@@ -111,6 +111,7 @@ class ToolContext:
         "_on_progress",
         "attempt",
         "deadline",
+        "item_index",
         "plan_id",
         "step_id",
         "step_name",
@@ -131,11 +132,15 @@ class ToolContext:
         budget: Budget,
         on_progress: Any = None,
         trace_context: Mapping[str, str] | None = None,
+        item_index: int | None = None,
     ) -> None:
         self.plan_id = plan_id
         self.step_id = step_id
         self.step_name = step_name
         self.attempt = attempt
+        #: For an element of a `for_each` step, its position in the list (each element is
+        #: a call of its own, with its own attempts); None for a plain step.
+        self.item_index = item_index
         #: `loop.time()` by which the attempt must end, or None; past it the attempt is
         #: cancelled (asyncio.CancelledError) and recorded as a TIMEOUT.
         self.deadline = deadline

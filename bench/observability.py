@@ -77,10 +77,10 @@ class _TimedExecution:
         self._inner = inner
 
     def attempt_starting(
-        self, step_id: str, attempt: int, tool: str, compensation: bool
+        self, step_id: str, attempt: int, tool: str, compensation: bool, item: int | None = None
     ) -> Mapping[str, str]:
         # Not timed: a clock read costs more than this call without tracing (2 us here).
-        return self._inner.attempt_starting(step_id, attempt, tool, compensation)
+        return self._inner.attempt_starting(step_id, attempt, tool, compensation, item)
 
     def committed(self, seconds: float) -> None:
         started = _clock()

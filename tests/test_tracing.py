@@ -158,6 +158,49 @@ async def test_an_execution_span_holds_one_span_per_attempt_and_compensation(
     assert dict(retried.attributes or {})["executor.retry_delay"] == pytest.approx(0.01)
 
 
+async def test_each_element_of_a_fan_out_has_its_own_span(
+    client: AsyncExecutorClient, exporter: InMemorySpanExporter, gate: Gate
+) -> None:
+    """Elements share their step's id and attempt numbers; their spans must not collide,
+    going forward nor rolling back."""
+    keys = step("echo", {"keys": ["a", "b", "c"]}, name="keys")
+    each = step(
+        "gate",
+        {"key": "${item}"},
+        name="each",
+        depends_on=[keys],
+        for_each="${steps.keys.output.keys}",
+        compensation=compensation("echo", {"undo": "${item}"}),
+    )
+    boom = step("fail", {"retryable": False}, name="boom", depends_on=[each])
+    p = plan(keys, each, boom, name="fan")
+    await client.execute_plan(p, pb.ExecutionOptions(auto_rollback=True), detach=True)
+    for key in ("a", "b", "c"):
+        await gate.started(key)
+    for key in ("c", "a", "b"):  # out of order: each span ends with its own element
+        gate.open(key)
+    assert status_name((await client.wait(p.id)).status) == "ROLLED_BACK"
+
+    def described(tool: str) -> list[tuple[Any, ...]]:
+        return sorted(
+            (
+                tuple(
+                    dict(s.attributes or {}).get(a)
+                    for a in ("executor.item_index", "gen_ai.tool.call.id", "executor.status")
+                )
+                for s in exporter.get_finished_spans()
+                if s.name == f"execute_tool {tool}"
+            ),
+            key=repr,
+        )
+
+    assert described("gate") == [(i, f"{each.id}[{i}]", "COMPLETED") for i in range(3)]
+    assert described("echo") == sorted(
+        [(None, keys.id, "COMPLETED"), *((i, f"{each.id}[{i}]", "COMPENSATED") for i in range(3))],
+        key=repr,
+    )
+
+
 async def test_attempt_spans_are_exported_while_the_execution_runs(
     client: AsyncExecutorClient, exporter: InMemorySpanExporter, gate: Gate
 ) -> None:

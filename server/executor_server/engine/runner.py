@@ -249,8 +249,9 @@ class Runner:
         undo = self.program.undo[i] if effect.compensation else None
         tool = undo.tool if undo is not None else self._tool(i)
         # observability: the attempt's span starts here.
+        item = effect.item if effect.item >= 0 else None
         trace_context = self._observer.attempt_starting(
-            step.id, effect.attempt, tool.spec.name, effect.compensation
+            step.id, effect.attempt, tool.spec.name, effect.compensation, item
         )
         on_progress = None
         if self.program.options.progress_reporting:
@@ -269,7 +270,7 @@ class Runner:
             budget=self.machine.budget,
             on_progress=on_progress,
             trace_context=trace_context,
-            item_index=effect.item if effect.item >= 0 else None,
+            item_index=item,
         )
         context.usage.tool_invocations = 1
         return context

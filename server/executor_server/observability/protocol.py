@@ -27,10 +27,11 @@ NO_TRACE_CONTEXT: Mapping[str, str] = {}
 
 class ExecutionObserver(Protocol):
     def attempt_starting(
-        self, step_id: str, attempt: int, tool: str, compensation: bool
+        self, step_id: str, attempt: int, tool: str, compensation: bool, item: int | None = None
     ) -> Mapping[str, str]:
-        """An attempt (or a compensation attempt) is about to start; returns the trace
-        context its tool gets."""
+        """An attempt (or a compensation attempt) is about to start, of the element `item`
+        of a for_each step or of a plain step (None); returns the trace context its tool
+        gets."""
         ...
 
     def committed(self, seconds: float) -> None:
@@ -61,7 +62,7 @@ class NullExecutionObserver:
     __slots__ = ()
 
     def attempt_starting(
-        self, step_id: str, attempt: int, tool: str, compensation: bool
+        self, step_id: str, attempt: int, tool: str, compensation: bool, item: int | None = None
     ) -> Mapping[str, str]:
         return NO_TRACE_CONTEXT
 

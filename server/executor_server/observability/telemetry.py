@@ -136,11 +136,11 @@ class ExecutionTelemetry:
         self._closed = False
 
     def attempt_starting(
-        self, step_id: str, attempt: int, tool: str, compensation: bool
+        self, step_id: str, attempt: int, tool: str, compensation: bool, item: int | None = None
     ) -> Mapping[str, str]:
         if self._spans is not None:
             try:
-                return self._spans.attempt_starting(step_id, attempt, tool, compensation)
+                return self._spans.attempt_starting(step_id, attempt, tool, compensation, item)
             except Exception:
                 log.exception("tracing an attempt failed")
         return NO_TRACE_CONTEXT

@@ -132,7 +132,8 @@ class ExecutionTrace:
         # (step id, attempt, compensation) -> its span. Not by step alone: the engine may
         # start a step's next attempt (or its compensation) before the event that ended the
         # previous one is published, since it publishes after storing.
-        self._attempts: dict[tuple[str, int, bool], Span] = {}
+        # Keyed by step id, item index (None for a plain step), attempt, compensation.
+        self._attempts: dict[tuple[str, int | None, int, bool], Span] = {}
         self._error: ExecutionError | None = None
         self._ended_at: float | None = None
 
@@ -141,23 +142,24 @@ class ExecutionTrace:
         return format(self._span.get_span_context().trace_id, "032x")
 
     def attempt_starting(
-        self, step_id: str, attempt: int, tool: str, compensation: bool
+        self, step_id: str, attempt: int, tool: str, compensation: bool, item: int | None = None
     ) -> Mapping[str, str]:
         step = self._info.step(step_id)
+        attributes: dict[str, str | int | bool] = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": tool,
+            "gen_ai.tool.call.id": step_id if item is None else f"{step_id}[{item}]",
+            "executor.plan.id": self._info.plan.id,
+            "executor.step.name": step.name,
+            "executor.attempt": attempt,
+            "executor.compensation": compensation,
+        }
+        if item is not None:
+            attributes["executor.item_index"] = item
         span = self._tracer.start_span(
-            f"execute_tool {tool}",
-            context=self._context,
-            attributes={
-                "gen_ai.operation.name": "execute_tool",
-                "gen_ai.tool.name": tool,
-                "gen_ai.tool.call.id": step_id,
-                "executor.plan.id": self._info.plan.id,
-                "executor.step.name": step.name,
-                "executor.attempt": attempt,
-                "executor.compensation": compensation,
-            },
+            f"execute_tool {tool}", context=self._context, attributes=attributes
         )
-        key = (step_id, attempt, compensation)
+        key = (step_id, item, attempt, compensation)
         earlier = self._attempts.pop(key, None)
         if earlier is not None:  # never expected: each attempt starts once
             earlier.end()
@@ -175,9 +177,8 @@ class ExecutionTrace:
             elif kind is EventType.EXECUTION_STATUS_CHANGED:
                 self._execution(event)
             elif kind is EventType.STEP_PROGRESS:
-                span = self._attempts.get(
-                    (event.step_id, event.attempt, False)
-                ) or self._attempts.get((event.step_id, event.attempt, True))
+                at = (event.step_id, event.item_index, event.attempt)
+                span = self._attempts.get((*at, False)) or self._attempts.get((*at, True))
                 if span is not None:
                     span.add_event(
                         "progress",
@@ -186,13 +187,11 @@ class ExecutionTrace:
                     )
 
     def _attempt_ended(self, event: Event, status: StepStatus | None) -> None:
-        step_id, attempt = event.step_id, event.attempt
+        at = (event.step_id, event.item_index, event.attempt)
         if status is not None:
-            span = self._attempts.pop((step_id, attempt, status.is_compensation), None)
+            span = self._attempts.pop((*at, status.is_compensation), None)
         else:  # a retry: of the forward attempt, unless that one has ended already
-            span = self._attempts.pop((step_id, attempt, False), None) or self._attempts.pop(
-                (step_id, attempt, True), None
-            )
+            span = self._attempts.pop((*at, False), None) or self._attempts.pop((*at, True), None)
         if span is None:
             return  # a step that never started here (skipped, or settled after a restart)
         # A retried attempt failed; the step is not settled yet.

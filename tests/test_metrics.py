@@ -191,6 +191,42 @@ async def test_counts_move_exactly_by_what_known_plans_did(
         assert after.get_("executor_executions_active", status=status) == 0
 
 
+async def test_a_fan_out_counts_one_step_and_a_tool_call_per_element(
+    client: AsyncExecutorClient, metrics_port: int
+) -> None:
+    source = step("echo", {"tries": [1, 2, 1]}, name="source")
+    each = step(
+        "fail",
+        {"succeed_on_attempt": "${item}"},
+        name="each",
+        depends_on=[source],
+        for_each="${steps.source.output.tries}",
+        retry=fast_retry(2),
+    )
+    before = await scrape(metrics_port)
+    result = await client.execute_plan(plan(source, each, name="fan"))
+    assert status_name(result.status) == "COMPLETED"
+    moved = delta(before, await scrape(metrics_port))
+    steps = {k[1]: v for k, v in moved.items() if k[0] == "executor_steps_total"}
+    attempts = {k[1]: v for k, v in moved.items() if k[0] == "executor_step_attempts_total"}
+    durations = {
+        k[1]: v for k, v in moved.items() if k[0] == "executor_step_duration_seconds_count"
+    }
+    assert steps == {
+        labels(tool="echo", status="completed"): 1,
+        labels(tool="fail", status="completed"): 1,
+    }
+    # Four calls of `fail`: three elements, one of them twice.
+    assert attempts == {
+        labels(tool="echo", outcome="completed"): 1,
+        labels(tool="fail", outcome="completed"): 3,
+        labels(tool="fail", outcome="tool_failed"): 1,
+    }
+    assert durations == {labels(tool="echo"): 1, labels(tool="fail"): 1}
+    # Each call waited to be scheduled: one for `source`, four for the elements.
+    assert moved[("executor_step_schedule_to_start_seconds_count", labels())] == 5
+
+
 async def test_gauges_follow_running_executions_and_open_watches(
     client: AsyncExecutorClient, metrics_port: int, gate: Gate
 ) -> None:

@@ -312,7 +312,7 @@ class ExecutionMetrics:
     """Counts one execution's events. Counter increments are added up over a batch and
     applied once per counter: a batch of a busy plan holds many steps of the same tool."""
 
-    __slots__ = ("_active", "_info", "_m", "_running_since", "_steps")
+    __slots__ = ("_active", "_info", "_items", "_m", "_running_since", "_steps")
 
     def __init__(self, metrics: Metrics, info: PlanInfo, status: ExecutionStatus) -> None:
         self._m = metrics
@@ -324,6 +324,9 @@ class ExecutionMetrics:
             self._running_since = time.time()
         # By step id, and by name too: dependencies may name a step either way.
         self._steps: dict[str, _Step] = {}
+        # The elements of for_each steps, by step id and item index: each is a tool call of
+        # its own (attempts, retries, compensations), but not a step.
+        self._items: dict[tuple[str, int], _Step] = {}
         if not info.standalone:
             self._enter(status)
 
@@ -335,10 +338,14 @@ class ExecutionMetrics:
         steps = self._steps
         for event in events:
             kind = event.type
-            if kind is EventType.STEP_STATUS_CHANGED:
+            if event.item_index is not None:
+                self._element(event, event.item_index, counts)
+            elif kind is EventType.STEP_STATUS_CHANGED:
                 step = steps.get(event.step_id) or self._track(event)
                 status = event.step_status
-                if status is StepStatus.RUNNING:
+                if status is StepStatus.RUNNING and event.attempt == 0:
+                    step.first_start = step.first_start or event.time  # a fan-out begins
+                elif status is StepStatus.RUNNING:
                     self._attempt_started(step, event.time)
                 elif status is StepStatus.COMPLETED and step.attempt_open:
                     # The common case, inline: an attempt that completed its step.
@@ -368,6 +375,29 @@ class ExecutionMetrics:
 
     def closed(self) -> None:
         self._enter(None)
+
+    def _element(self, event: Event, item: int, counts: dict[Counter, int]) -> None:
+        """An element's event counts its tool calls and compensations, never a step."""
+        key = (event.step_id, item)
+        element = self._items.get(key)
+        if element is None:
+            step = self._steps.get(event.step_id) or self._track(event)
+            element = self._items[key] = _Step(step.tool, step.dependencies)
+        status = event.step_status
+        if event.type is EventType.STEP_RETRY_SCHEDULED:
+            self._retry(element, event, counts)
+        elif event.type is not EventType.STEP_STATUS_CHANGED or status is None:
+            return
+        elif status is StepStatus.RUNNING:
+            self._attempt_started(element, event.time)
+        elif status in _UNDONE:
+            counter = self._m.tool(self._info.undo_tool(event.step_id)).compensations[status]
+            counts[counter] = counts.get(counter, 0) + 1
+        elif element.attempt_open and status is not StepStatus.COMPENSATING:
+            element.attempt_open = False
+            error = event.error
+            counter = element.tool.attempts[error.error_type if error else None]
+            counts[counter] = counts.get(counter, 0) + 1
 
     def _track(self, event: Event) -> _Step:
         step_id = event.step_id

@@ -73,3 +73,35 @@ async def test_each_transition_is_one_json_line(tmp_path: Path) -> None:
 async def test_warning_level_silences_them(tmp_path: Path) -> None:
     _, lines = await run_plan(tmp_path, "--log-level=warning")
     assert lines == []
+
+
+async def test_an_elements_lines_name_its_item(tmp_path: Path) -> None:
+    server = ServerProcess(
+        port=free_port(), data_dir=tmp_path, log=tmp_path / "server.log", extra=("--in-memory",)
+    )
+    source = step("echo", {"xs": ["a", "b"]}, name="source")
+    each = step(
+        "echo",
+        {"x": "${item}"},
+        name="each",
+        depends_on=[source],
+        for_each="${steps.source.output.xs}",
+    )
+    try:
+        await server.start()
+        await server.wait_serving()
+        async with AsyncExecutorClient(server.address, timeout=20.0) as client:
+            result = await client.execute_plan(plan(source, each, name="fan"))
+    finally:
+        await server.kill()
+    assert status_name(result.status) == "COMPLETED"
+    lines = [r for r in server.log_records() if r.get("step_name") == "each"]
+    summary = [(line["event"], line.get("item_index")) for line in lines]
+    # The step's own lines, and between them its elements' (which run side by side).
+    assert summary[0] == ("step running", None) and summary[-1] == ("step completed", None)
+    assert sorted(summary[1:-1]) == [
+        ("step completed", 0),
+        ("step completed", 1),
+        ("step running", 0),
+        ("step running", 1),
+    ]

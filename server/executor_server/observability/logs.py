@@ -88,4 +88,6 @@ class ExecutionLog:
         fields["step_name"] = event.step_name
         fields["tool"] = self._info.tool(event.step_id)
         fields["attempt"] = event.attempt
+        if event.item_index is not None:  # an element of a for_each step
+            fields["item_index"] = event.item_index
         return fields

@@ -649,12 +649,7 @@ class Executor:
         Moved (a replica that does not run it)."""
         runner = await self._runner(plan_id)
         if runner is not None:
-            try:
-                return await runner.request(command)
-            except Unavailable:
-                if self._shared is None:
-                    raise
-                raise Moved(plan_id) from None  # stopped here: it goes on elsewhere
+            return await self._ask(runner, command)
         record = await self._store.get_execution(plan_id)
         if record is None:
             raise NotFound(plan_id)
@@ -663,6 +658,16 @@ class Executor:
         if record.status is holds:
             return record.status
         raise _refused(operation, plan_id, record.status)
+
+    async def _ask(self, runner: Runner, command: Callable[[int], Command]) -> ExecutionStatus:
+        """`runner.request(command)`; a runner that stopped here (lease lost, leaving) is
+        Moved on a replica: the execution goes on elsewhere."""
+        try:
+            return await runner.request(command)
+        except Unavailable:
+            if self._shared is None:
+                raise
+            raise Moved(runner.plan_id) from None
 
     @forwarded
     async def pause(self, plan_id: str, *, by: str = "") -> ExecutionStatus:
@@ -711,12 +716,7 @@ class Executor:
         while True:
             runner = await self._runner(plan_id)
             if runner is not None:
-                try:
-                    return await runner.request(command)
-                except Unavailable:
-                    if self._shared is None:
-                        raise
-                    raise Moved(plan_id) from None
+                return await self._ask(runner, command)
             record = await self._store.get_execution(plan_id)
             if record is None:
                 raise NotFound(plan_id)
@@ -766,12 +766,7 @@ class Executor:
         while True:
             runner = await self._runner(plan_id)
             if runner is not None:
-                try:
-                    return await runner.request(command)
-                except Unavailable:
-                    if self._shared is None:
-                        raise
-                    raise Moved(plan_id) from None  # stopped here: it goes on elsewhere
+                return await self._ask(runner, command)
             record = await self._store.get_execution(plan_id)
             if record is None:
                 raise NotFound(plan_id)
@@ -891,21 +886,13 @@ class Executor:
             tool = program.tools[position]
             assert tool is not None  # a gate guards a tool call
             validate_edited_arguments(tool, arguments, self.limits.max_argument_bytes)
-        try:
-            return await runner.request(
-                partial(
-                    Approve,
-                    step=position,
-                    decision=choice,
-                    arguments=freeze(arguments) if arguments is not None else None,
-                    comment=comment,
-                    by=by,
-                )
-            )
-        except Unavailable:
-            if self._shared is None:
-                raise
-            raise Moved(plan_id) from None  # stopped here: it goes on elsewhere
+        edited = freeze(arguments) if arguments is not None else None
+        return await self._ask(
+            runner,
+            partial(
+                Approve, step=position, decision=choice, arguments=edited, comment=comment, by=by
+            ),
+        )
 
     async def _decision_refused(self, plan_id: str, step: str) -> RequestError:
         """Why a decision for an execution that is not live (it has ended) is refused,
@@ -949,14 +936,9 @@ class Executor:
         wait = runner.program.waits[position]
         assert isinstance(wait, SignalWait)
         validate_signal_payload(wait, payload, self.limits.max_output_bytes)
-        try:
-            return await runner.request(
-                partial(Signal, step=position, payload=freeze(payload), by=by)
-            )
-        except Unavailable:
-            if self._shared is None:
-                raise
-            raise Moved(plan_id) from None
+        return await self._ask(
+            runner, partial(Signal, step=position, payload=freeze(payload), by=by)
+        )
 
     async def list_approvals(
         self, plan_id: str = "", after: tuple[float, str, int] | None = None, limit: int = 50
